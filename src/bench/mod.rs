@@ -1,0 +1,31 @@
+//! Load generators behind `lexbridge bench …` (the README's benchmarks).
+
+mod http;
+mod server;
+mod webhook;
+
+use clap::Subcommand;
+
+pub use http::RawClient;
+pub use server::ChildServer;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Signed, realistic webhook POSTs: committed events/s, ack latency, peak RSS.
+    Webhook(webhook::WebhookArgs),
+}
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Webhook(args) => webhook::run(args).await,
+    }
+}
+
+/// p-th percentile (0..=100) of sorted samples.
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}

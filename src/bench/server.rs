@@ -1,0 +1,90 @@
+//! Runs `lexbridge serve` as a child process on a scratch SQLite database, so
+//! a benchmark measures a real server and can read its peak RSS.
+
+use anyhow::{bail, Context};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::RawClient;
+
+pub struct ChildServer {
+    child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Settings the child gets unless the caller overrides them.
+pub const BENCH_APP_SECRET: &str = "bench-app-secret";
+
+impl ChildServer {
+    pub async fn start(extra_env: &[(&str, String)]) -> anyhow::Result<ChildServer> {
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("serve")
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/bench.db", dir.path().display()),
+            )
+            .env("LEXBRIDGE_BIND", &addr)
+            .env("FACEBOOK_APP_ID", "1000")
+            .env("FACEBOOK_APP_SECRET", BENCH_APP_SECRET)
+            .env("FACEBOOK_PAGE_ID", "2000")
+            .env("FACEBOOK_PAGE_ACCESS_TOKEN", "bench-page-token")
+            .env("MESSENGER_VERIFY_TOKEN", "bench-verify")
+            .env("GRAPH_API_URL", "http://127.0.0.1:9")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            command.env(k, v);
+        }
+        let child = command.spawn().context("starting lexbridge serve")?;
+        let mut server = ChildServer {
+            child,
+            addr,
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if let Ok(mut c) = RawClient::connect(&server.addr).await {
+                if let Ok((200, _)) = c.request("GET", "/health", &[], b"").await {
+                    return Ok(server);
+                }
+            }
+            if let Some(status) = server.child.try_wait()? {
+                bail!("lexbridge serve exited early: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("lexbridge serve did not become healthy")
+    }
+
+    /// Peak resident set size of the server so far, in MiB.
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        // SIGTERM for a graceful stop, then make sure it is gone.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,150 @@
+//! `lexbridge bench webhook`: many connections POST signed Messenger events;
+//! reports committed events/s, ack latency and the server's peak RSS.
+
+use anyhow::{bail, Context};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::server::{ChildServer, BENCH_APP_SECRET};
+use super::{percentile, RawClient};
+use crate::facebook::webhook::sign;
+
+#[derive(clap::Args)]
+pub struct WebhookArgs {
+    /// A running server (host:port); without it a server is started on a
+    /// scratch SQLite database (synchronous=FULL) and its RSS is reported.
+    #[arg(long)]
+    addr: Option<String>,
+    /// The app secret of the server given by --addr.
+    #[arg(long, default_value = BENCH_APP_SECRET)]
+    app_secret: String,
+    /// Page id the events are addressed to.
+    #[arg(long, default_value = "2000")]
+    page_id: String,
+    /// Events to send in all.
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Events per POST (Meta batches under load; 1 is the hardest case).
+    #[arg(long, default_value_t = 1)]
+    batch: u64,
+}
+
+pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
+    if args.batch == 0 || args.concurrency == 0 {
+        bail!("--batch and --concurrency must be at least 1");
+    }
+    let child = match &args.addr {
+        Some(_) => None,
+        None => Some(ChildServer::start(&[]).await?),
+    };
+    let addr = args
+        .addr
+        .clone()
+        .or_else(|| child.as_ref().map(|c| c.addr.clone()))
+        .context("no server address")?;
+    let run_id: u32 = rand::random();
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (addr, next, secret, page) = (
+            addr.clone(),
+            Arc::clone(&next),
+            args.app_secret.clone(),
+            args.page_id.clone(),
+        );
+        let (total, batch) = (args.events, args.batch);
+        tasks.push(tokio::spawn(async move {
+            let mut client = RawClient::connect(&addr).await?;
+            let mut latencies = Vec::new();
+            loop {
+                let first = next.fetch_add(batch, Ordering::Relaxed);
+                if first >= total {
+                    break;
+                }
+                let body = body(&page, run_id, first, batch.min(total - first));
+                let signature = sign(secret.as_bytes(), body.as_bytes());
+                let headers = [
+                    ("Content-Type", "application/json"),
+                    ("X-Hub-Signature-256", signature.as_str()),
+                ];
+                let t = Instant::now();
+                let (status, answer) = client
+                    .request("POST", "/webhook", &headers, body.as_bytes())
+                    .await?;
+                latencies.push(t.elapsed().as_micros() as u64);
+                if status != 200 {
+                    bail!(
+                        "the webhook answered {status}: {}",
+                        String::from_utf8_lossy(&answer)
+                    );
+                }
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let stored = stored_events(&addr).await.unwrap_or(0);
+    println!(
+        "webhook benchmark: {} events in {} requests of {} over {} connections",
+        args.events,
+        latencies.len(),
+        args.batch,
+        args.concurrency
+    );
+    println!("  committed events/s : {:.0}", args.events as f64 / elapsed);
+    println!(
+        "  requests/s         : {:.0}",
+        latencies.len() as f64 / elapsed
+    );
+    println!(
+        "  ack latency p50    : {:.2} ms",
+        percentile(&latencies, 50.0) as f64 / 1000.0
+    );
+    println!(
+        "  ack latency p99    : {:.2} ms",
+        percentile(&latencies, 99.0) as f64 / 1000.0
+    );
+    println!("  events stored (server's count) : {stored}");
+    if let Some(rss) = child.as_ref().and_then(|c| c.peak_rss_mb()) {
+        println!("  server peak RSS    : {rss:.1} MB");
+    }
+    Ok(())
+}
+
+/// One signed webhook body with `count` message events from distinct people.
+fn body(page: &str, run_id: u32, first: u64, count: u64) -> String {
+    let now = crate::store::now_ms();
+    let events: Vec<String> = (first..first + count)
+        .map(|i| {
+            format!(
+                r#"{{"sender":{{"id":"{psid}"}},"recipient":{{"id":"{page}"}},"timestamp":{now},"message":{{"mid":"m_{run_id:08x}_{i}","text":"Is my car locked? It is parked on Main Street, number {i}."}}}}"#,
+                psid = 7_000_000_000_000_000u64 + (i % 50_000),
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"object":"page","entry":[{{"id":"{page}","time":{now},"messaging":[{}]}}]}}"#,
+        events.join(",")
+    )
+}
+
+/// The server's own count of stored events, from `/metrics`.
+async fn stored_events(addr: &str) -> anyhow::Result<u64> {
+    let mut client = RawClient::connect(addr).await?;
+    let (_, body) = client.request("GET", "/metrics", &[], b"").await?;
+    let text = String::from_utf8_lossy(&body);
+    text.lines()
+        .find_map(|l| l.strip_prefix("lexbridge_webhook_events_stored_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no stored-events counter in /metrics")
+}

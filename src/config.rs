@@ -1,0 +1,283 @@
+//! Typed settings, read from the environment (see the configuration table in
+//! the README). Every problem is collected so `serve` can name them all at once.
+
+use secrecy::{ExposeSecret, SecretString};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+use url::Url;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub bind: SocketAddr,
+    pub public_url: Url,
+    pub facebook: FacebookSettings,
+    pub workers: WorkerSettings,
+}
+
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &mask_url_password(self.url.expose_secret()))
+            .finish()
+    }
+}
+
+impl DatabaseSettings {
+    pub fn is_postgres(&self) -> bool {
+        let url = self.url.expose_secret();
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FacebookSettings {
+    pub app_id: String,
+    pub app_secret: SecretString,
+    pub page_id: String,
+    pub page_access_token: SecretString,
+    pub verify_token: SecretString,
+    pub graph_api_url: Url,
+    pub graph_api_version: String,
+    pub dialog_url: Url,
+}
+
+/// Knobs of the background workers; defaults suit production.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// Send API calls per second per Page (token bucket).
+    pub send_rate_per_page: u32,
+    /// Attempts before an inbox row is dead-lettered.
+    pub inbox_max_attempts: u32,
+    /// Attempts before an outbox row fails for good on transient errors.
+    pub outbox_max_attempts: u32,
+    /// First retry delay; doubles each attempt, with jitter.
+    pub retry_base: Duration,
+    /// Ceiling of the retry delay.
+    pub retry_max: Duration,
+    /// Connect / whole-request timeouts of Graph API calls.
+    pub graph_connect_timeout: Duration,
+    pub graph_request_timeout: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            send_rate_per_page: 250,
+            inbox_max_attempts: 8,
+            outbox_max_attempts: 8,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(300),
+            graph_connect_timeout: Duration::from_secs(5),
+            graph_request_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Every problem found while reading settings.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Settings {
+    /// Reads settings from the process environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let mut r = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
+        let defaults = WorkerSettings::default();
+        let settings = Settings {
+            database: DatabaseSettings {
+                url: SecretString::from(r.optional("DATABASE_URL", "sqlite://lexbridge.db")),
+            },
+            bind: r.parsed("LEXBRIDGE_BIND", "127.0.0.1:8080"),
+            public_url: r.url("PUBLIC_URL", "http://127.0.0.1:8080"),
+            facebook: FacebookSettings {
+                app_id: r.required("FACEBOOK_APP_ID"),
+                app_secret: r.secret("FACEBOOK_APP_SECRET"),
+                page_id: r.required("FACEBOOK_PAGE_ID"),
+                page_access_token: r.secret("FACEBOOK_PAGE_ACCESS_TOKEN"),
+                verify_token: r.secret("MESSENGER_VERIFY_TOKEN"),
+                graph_api_url: r.url("GRAPH_API_URL", "https://graph.facebook.com"),
+                graph_api_version: r.optional("GRAPH_API_VERSION", "v25.0"),
+                dialog_url: r.url("FACEBOOK_DIALOG_URL", "https://www.facebook.com"),
+            },
+            workers: WorkerSettings {
+                send_rate_per_page: r.positive("SEND_RATE_PER_PAGE", defaults.send_rate_per_page),
+                inbox_max_attempts: r.positive("INBOX_MAX_ATTEMPTS", defaults.inbox_max_attempts),
+                outbox_max_attempts: r
+                    .positive("OUTBOX_MAX_ATTEMPTS", defaults.outbox_max_attempts),
+                retry_base: r.millis("RETRY_BASE_MS", defaults.retry_base),
+                retry_max: r.millis("RETRY_MAX_MS", defaults.retry_max),
+                graph_connect_timeout: r
+                    .millis("GRAPH_CONNECT_TIMEOUT_MS", defaults.graph_connect_timeout),
+                graph_request_timeout: r
+                    .millis("GRAPH_REQUEST_TIMEOUT_MS", defaults.graph_request_timeout),
+            },
+        };
+        let db = settings.database.url.expose_secret();
+        if !(db.starts_with("sqlite:") || settings.database.is_postgres()) {
+            r.problems
+                .push("DATABASE_URL must start with sqlite:// or postgres://".to_string());
+        }
+        if !settings.facebook.graph_api_version.starts_with('v') {
+            r.problems
+                .push("GRAPH_API_VERSION must look like v25.0".to_string());
+        }
+        if r.problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError {
+                problems: r.problems,
+            })
+        }
+    }
+}
+
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn get(&self, key: &str) -> Option<String> {
+        (self.lookup)(key).filter(|v| !v.trim().is_empty())
+    }
+
+    fn optional(&mut self, key: &str, default: &str) -> String {
+        self.get(key).unwrap_or_else(|| default.to_string())
+    }
+
+    fn required(&mut self, key: &str) -> String {
+        self.get(key).unwrap_or_else(|| {
+            self.problems.push(format!("{key} is required"));
+            String::new()
+        })
+    }
+
+    fn secret(&mut self, key: &str) -> SecretString {
+        SecretString::from(self.required(key))
+    }
+
+    fn parsed<T: std::str::FromStr>(&mut self, key: &str, default: &str) -> T
+    where
+        T::Err: fmt::Display,
+    {
+        let raw = self.optional(key, default);
+        match raw.parse() {
+            Ok(v) => v,
+            Err(e) => {
+                self.problems.push(format!("{key} is malformed: {e}"));
+                default
+                    .parse()
+                    .unwrap_or_else(|_| unreachable!("defaults parse"))
+            }
+        }
+    }
+
+    fn url(&mut self, key: &str, default: &str) -> Url {
+        let url: Url = self.parsed(key, default);
+        if !matches!(url.scheme(), "http" | "https") {
+            self.problems.push(format!("{key} must be an http(s) URL"));
+        }
+        url
+    }
+
+    fn positive(&mut self, key: &str, default: u32) -> u32 {
+        let v: u32 = self.parsed(key, &default.to_string());
+        if v == 0 {
+            self.problems.push(format!("{key} must be at least 1"));
+        }
+        v
+    }
+
+    fn millis(&mut self, key: &str, default: Duration) -> Duration {
+        Duration::from_millis(self.parsed(key, &default.as_millis().to_string()))
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+fn mask_url_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn complete() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("FACEBOOK_APP_ID", "123"),
+            ("FACEBOOK_APP_SECRET", "app-secret"),
+            ("FACEBOOK_PAGE_ID", "456"),
+            ("FACEBOOK_PAGE_ACCESS_TOKEN", "page-token"),
+            ("MESSENGER_VERIFY_TOKEN", "verify"),
+        ])
+    }
+
+    fn read(map: &HashMap<&str, &str>) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|k| map.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_apply_when_only_required_settings_are_given() {
+        let s = read(&complete()).expect("valid");
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.facebook.graph_api_version, "v25.0");
+        assert_eq!(s.workers.send_rate_per_page, 250);
+        assert!(!s.database.is_postgres());
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let mut map = HashMap::new();
+        map.insert("LEXBRIDGE_BIND", "not-an-address");
+        map.insert("SEND_RATE_PER_PAGE", "0");
+        let err = read(&map).expect_err("invalid");
+        let text = err.to_string();
+        for key in [
+            "FACEBOOK_APP_ID",
+            "FACEBOOK_APP_SECRET",
+            "FACEBOOK_PAGE_ID",
+            "FACEBOOK_PAGE_ACCESS_TOKEN",
+            "MESSENGER_VERIFY_TOKEN",
+            "LEXBRIDGE_BIND",
+            "SEND_RATE_PER_PAGE",
+        ] {
+            assert!(text.contains(key), "{key} missing from: {text}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let mut map = complete();
+        map.insert("DATABASE_URL", "postgres://app:hunter2@db/lexbridge");
+        let s = read(&map).expect("valid");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("app-secret"));
+        assert!(!debug.contains("page-token"));
+        assert!(!debug.contains("hunter2"));
+        assert!(debug.contains("app:***@db"));
+    }
+}

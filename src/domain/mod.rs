@@ -1,0 +1,8 @@
+//! Domain types that parse, never panic.
+
+pub mod message;
+
+pub use message::{
+    Button, Content, GenericElement, HttpsUrl, MediaKind, MessageText, OutboundMessage, QuickReply,
+    ValidationError,
+};

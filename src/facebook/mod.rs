@@ -1,0 +1,7 @@
+//! Meta: Graph API client, webhook events, Send API rendering.
+
+pub mod graph;
+pub mod render;
+pub mod webhook;
+
+pub use graph::{GraphClient, GraphError, SendResponse, SenderAction};

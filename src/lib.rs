@@ -1,0 +1,16 @@
+//! lexbridge: Facebook Messenger <-> Amazon Lex V2, with account linking and
+//! an outbound API for backend systems.
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod config;
+pub mod domain;
+pub mod facebook;
+pub mod metrics;
+pub mod nlu;
+pub mod relay;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod workers;

@@ -1,0 +1,75 @@
+//! Counters for `/metrics` (Prometheus text format).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Metrics {
+    pub webhook_requests: AtomicU64,
+    pub webhook_rejected: AtomicU64,
+    pub webhook_events_stored: AtomicU64,
+    pub webhook_events_duplicate: AtomicU64,
+    pub inbox_processed: AtomicU64,
+    pub inbox_unanswered: AtomicU64,
+    pub inbox_retried: AtomicU64,
+    pub inbox_dead: AtomicU64,
+    pub nlu_calls: AtomicU64,
+    pub nlu_micros: AtomicU64,
+    /// Send API outcomes by `"ok"` or Graph error code.
+    send_outcomes: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn send_outcome(&self, outcome: &str) {
+        let mut map = self.send_outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry(outcome.to_string()).or_default() += 1;
+    }
+
+    /// Renders counters plus the queue depths given by the caller.
+    pub fn render(&self, depths: &[(&str, Vec<(String, i64)>)]) -> String {
+        let mut out = String::new();
+        let counters = [
+            ("lexbridge_webhook_requests_total", &self.webhook_requests),
+            ("lexbridge_webhook_rejected_total", &self.webhook_rejected),
+            (
+                "lexbridge_webhook_events_stored_total",
+                &self.webhook_events_stored,
+            ),
+            (
+                "lexbridge_webhook_events_duplicate_total",
+                &self.webhook_events_duplicate,
+            ),
+            ("lexbridge_inbox_processed_total", &self.inbox_processed),
+            ("lexbridge_inbox_unanswered_total", &self.inbox_unanswered),
+            ("lexbridge_inbox_retried_total", &self.inbox_retried),
+            ("lexbridge_inbox_dead_total", &self.inbox_dead),
+            ("lexbridge_nlu_calls_total", &self.nlu_calls),
+            ("lexbridge_nlu_microseconds_total", &self.nlu_micros),
+        ];
+        for (name, value) in counters {
+            let _ = writeln!(
+                out,
+                "# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(out, "# TYPE lexbridge_send_api_total counter");
+        let outcomes = self.send_outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        for (outcome, n) in outcomes.iter() {
+            let _ = writeln!(out, "lexbridge_send_api_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        for (queue, rows) in depths {
+            let _ = writeln!(out, "# TYPE lexbridge_{queue}_depth gauge");
+            for (state, n) in rows {
+                let _ = writeln!(out, "lexbridge_{queue}_depth{{state=\"{state}\"}} {n}");
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,104 @@
+//! Natural-language understanding behind one trait: Amazon Lex V2 or the
+//! embedded engine answer in the same `NluReply` shape.
+
+pub mod reply;
+
+pub use reply::{
+    CardButton, DialogAction, ImageResponseCard, IntentState, Interpretation, NluMessage, NluReply,
+    SlotValue,
+};
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+/// One person's turn, as the inbox worker hands it to the NLU.
+#[derive(Debug, Clone)]
+pub struct NluTurn {
+    /// Stable per conversation (page + PSID), within Lex's session id rules.
+    pub session_id: String,
+    pub page_id: String,
+    pub psid: String,
+    pub text: String,
+    /// Session attributes a code hook needs to know the person.
+    pub attributes: BTreeMap<String, String>,
+    /// The engine's own dialog state from the conversation row, if it keeps one.
+    pub dialog_state: Option<String>,
+}
+
+/// The reply, and the dialog state to keep when the engine keeps its own.
+#[derive(Debug, Clone, Default)]
+pub struct NluAnswer {
+    pub reply: NluReply,
+    /// `Some` replaces the stored state; `None` leaves it as it is.
+    pub dialog_state: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NluError {
+    /// Worth trying again later (throttling, 5xx, timeouts).
+    #[error("temporary NLU failure: {0}")]
+    Transient(String),
+    /// Trying again will not help (validation, access denied, not found).
+    #[error("NLU failure: {0}")]
+    Permanent(String),
+}
+
+impl NluError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, NluError::Transient(_))
+    }
+}
+
+#[async_trait]
+pub trait Nlu: Send + Sync {
+    /// A short name for logs and metrics (`lex`, `local`).
+    fn name(&self) -> &'static str;
+
+    async fn recognize(&self, turn: NluTurn) -> Result<NluAnswer, NluError>;
+}
+
+/// A Lex-valid session id for a conversation: `[0-9a-zA-Z._:-]`, 2 to 100
+/// characters. Page ids and PSIDs are digits, but anything else is mapped
+/// safely and long ids are shortened with a digest so sessions never collide.
+pub fn session_id(page_id: &str, psid: &str) -> String {
+    let raw = format!("{page_id}:{psid}");
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean == raw && clean.len() <= 100 {
+        return clean;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(raw.as_bytes()));
+    let keep: String = clean.chars().take(100 - 1 - 40).collect();
+    format!("{keep}-{}", &digest[..40])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_id;
+
+    fn valid(s: &str) -> bool {
+        (2..=100).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+    }
+
+    #[test]
+    fn session_ids_follow_lex_rules_and_do_not_collide() {
+        assert_eq!(session_id("123", "456"), "123:456");
+        let odd = session_id("123", "user_ref:a/b c");
+        assert!(valid(&odd), "{odd}");
+        assert_ne!(odd, session_id("123", "user_ref:a_b_c"));
+        let long = session_id("1", &"9".repeat(200));
+        assert!(valid(&long), "{long}");
+        assert_ne!(long, session_id("1", &"9".repeat(201)));
+    }
+}

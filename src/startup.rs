@@ -1,0 +1,182 @@
+//! `Application::build(settings)`: binds the listener, opens the store and
+//! wires routes and workers; `run_until_stopped` drives them and shuts down
+//! gracefully on SIGINT/SIGTERM or when asked.
+
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Arc;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::facebook::GraphClient;
+use crate::metrics::Metrics;
+use crate::nlu::Nlu;
+use crate::routes;
+use crate::store::writer::Writer;
+use crate::store::{now_ms, Store};
+use crate::workers::{self, rate_limit::RateLimiter, Shared};
+
+/// What `build` may be given besides settings.
+#[derive(Default)]
+pub struct Options {
+    /// The NLU to answer with; `None` leaves conversations unanswered (and
+    /// recorded so).
+    pub nlu: Option<Arc<dyn Nlu>>,
+    /// Run the inbox and outbox workers (tests may hold them back).
+    pub without_workers: bool,
+}
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    without_workers: bool,
+}
+
+/// Asks a running application to stop.
+#[derive(Clone)]
+pub struct Stopper(watch::Sender<bool>);
+
+impl Stopper {
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+        let store = Store::connect(&settings.database).await?;
+        store.migrate().await?;
+        if !store.is_postgres() {
+            // One instance owns a SQLite file: whatever was in hand when it
+            // stopped is due again now.
+            store.release_inbox_leases().await?;
+            store.release_outbox_leases().await?;
+        }
+        store
+            .ensure_page(&settings.facebook.page_id, now_ms())
+            .await?;
+        let graph = GraphClient::new(
+            settings.facebook.graph_api_url.clone(),
+            &settings.facebook.graph_api_version,
+            settings.facebook.app_secret.clone(),
+            settings.workers.graph_connect_timeout,
+            settings.workers.graph_request_timeout,
+        )?;
+        let rate = settings.workers.send_rate_per_page;
+        let shared = Arc::new(Shared {
+            writer: Writer::start(store.clone()),
+            store,
+            graph,
+            nlu: options.nlu,
+            metrics: Metrics::default(),
+            limiter: RateLimiter::new(rate, (rate / 20).max(1)),
+            inbox_wake: Notify::new(),
+            outbox_wake: Notify::new(),
+            settings,
+        });
+        let listener = TcpListener::bind(shared.settings.bind)
+            .with_context(|| format!("binding {}", shared.settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::from(Arc::clone(&shared));
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(routes::webhook::MAX_BODY))
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(10)
+        .run();
+        let (stop, _) = watch::channel(false);
+        Ok(Application {
+            port,
+            server,
+            shared,
+            stop,
+            without_workers: options.without_workers,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    /// Serves until SIGINT/SIGTERM or `Stopper::stop`, then stops taking
+    /// requests and lets the workers finish the rows in hand.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        let mut workers: Vec<(&str, JoinHandle<anyhow::Result<()>>)> = Vec::new();
+        if !self.without_workers {
+            let rx = self.stop.subscribe();
+            workers.push((
+                "inbox worker",
+                tokio::spawn(workers::inbox::run(Arc::clone(&self.shared), rx)),
+            ));
+            let rx = self.stop.subscribe();
+            workers.push((
+                "outbox worker",
+                tokio::spawn(workers::outbox::run(Arc::clone(&self.shared), rx)),
+            ));
+        }
+        info!(port = self.port, "lexbridge is listening");
+        let mut stop = self.stop.subscribe();
+        tokio::select! {
+            _ = shutdown_signal() => info!("shutdown signal received"),
+            _ = stop.wait_for(|s| *s) => info!("stop requested"),
+        }
+        let _ = self.stop.send(true);
+        handle.stop(true).await;
+        if let Err(e) = server.await {
+            warn!(error = %e, "the HTTP server ended abnormally");
+        }
+        for (name, worker) in workers {
+            match worker.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(error = %format!("{e:#}"), "{name} failed"),
+                Err(e) => warn!(error = %e, "{name} panicked"),
+            }
+        }
+        self.shared.store.close().await;
+        info!("lexbridge stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,175 @@
+//! The inbox: every webhook event as a row, claimed and processed in order
+//! per conversation.
+
+use anyhow::Context;
+
+use super::outbox::NewOutboxMessage;
+use super::writer::Receipt;
+use super::{with_reader, with_writer, Store};
+
+/// An event about to be stored (see `store::writer` for the insert).
+#[derive(Debug, Clone)]
+pub struct NewInboxEvent {
+    pub page_id: String,
+    pub psid: String,
+    pub kind: &'static str,
+    pub standby: bool,
+    pub dedupe_key: String,
+    pub event: String,
+    pub received_at: i64,
+}
+
+/// A claimed row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InboxRow {
+    pub id: i64,
+    pub page_id: String,
+    pub psid: String,
+    pub kind: String,
+    pub standby: i64,
+    pub event: String,
+    pub attempts: i64,
+}
+
+/// A stored row as tests and operators see it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InboxRecord {
+    pub id: i64,
+    pub page_id: String,
+    pub psid: String,
+    pub kind: String,
+    pub dedupe_key: String,
+    pub state: String,
+    pub outcome: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// Where a processed row ends up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxState {
+    /// Processed; `outcome` says how.
+    Done,
+    /// To be tried again at `next_attempt_at`.
+    Pending,
+    /// Failed too often; kept with its error.
+    Dead,
+}
+
+impl InboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxState::Done => "done",
+            InboxState::Pending => "pending",
+            InboxState::Dead => "dead",
+        }
+    }
+}
+
+/// The conversation facts an event changes.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationTouch {
+    pub page_id: String,
+    pub psid: String,
+    /// The person wrote at this time (opens the 24-hour window).
+    pub inbound_at: Option<i64>,
+    /// New NLU dialog state (`Some(None)` clears it).
+    pub nlu_state: Option<Option<String>>,
+}
+
+/// The result of processing one claimed row, written in one transaction
+/// with the replies it produced, so a reply is queued exactly when its
+/// event is marked done.
+#[derive(Debug, Clone)]
+pub struct InboxUpdate {
+    pub id: i64,
+    pub state: InboxState,
+    pub outcome: Option<String>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub replies: Vec<NewOutboxMessage>,
+    pub conversation: Option<ConversationTouch>,
+    pub receipt: Option<Receipt>,
+}
+
+const CLAIM_SQLITE: &str = "UPDATE inbox SET state = 'processing', locked_until = $1
+     WHERE id IN (SELECT i.id FROM inbox i
+        WHERE ((i.state = 'pending' AND i.next_attempt_at <= $2)
+            OR (i.state = 'processing' AND i.locked_until < $2))
+          AND NOT EXISTS (SELECT 1 FROM inbox j
+                WHERE j.page_id = i.page_id AND j.psid = i.psid AND j.id < i.id
+                  AND j.state IN ('pending', 'processing'))
+        ORDER BY i.id LIMIT $3)
+     RETURNING id, page_id, psid, kind, standby, event, attempts";
+
+// Several instances may claim at once: SKIP LOCKED lets each take other rows,
+// and the NOT EXISTS keeps a conversation's later rows behind its earlier
+// ones whether those are locked, pending or in hand elsewhere.
+const CLAIM_POSTGRES: &str = "UPDATE inbox SET state = 'processing', locked_until = $1
+     WHERE id IN (SELECT i.id FROM inbox i
+        WHERE ((i.state = 'pending' AND i.next_attempt_at <= $2)
+            OR (i.state = 'processing' AND i.locked_until < $2))
+          AND NOT EXISTS (SELECT 1 FROM inbox j
+                WHERE j.page_id = i.page_id AND j.psid = i.psid AND j.id < i.id
+                  AND j.state IN ('pending', 'processing'))
+        ORDER BY i.id LIMIT $3
+        FOR UPDATE SKIP LOCKED)
+     RETURNING id, page_id, psid, kind, standby, event, attempts";
+
+impl Store {
+    /// Claims up to `limit` rows that are due, at most the oldest open row
+    /// of each conversation, leased until `lease_until`.
+    pub async fn claim_inbox(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<InboxRow>> {
+        let sql = if self.is_postgres() {
+            CLAIM_POSTGRES
+        } else {
+            CLAIM_SQLITE
+        };
+        let mut rows: Vec<InboxRow> = with_writer!(self, pool => sqlx::query_as(sql)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+        .context("claiming inbox rows")?;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    /// Puts rows this instance had in hand back (single-instance restart).
+    pub async fn release_inbox_leases(&self) -> anyhow::Result<u64> {
+        let done = with_writer!(self, pool => sqlx::query(
+            "UPDATE inbox SET state = 'pending', locked_until = NULL WHERE state = 'processing'")
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .context("releasing inbox leases")?;
+        Ok(done)
+    }
+
+    pub async fn inbox_records(&self) -> anyhow::Result<Vec<InboxRecord>> {
+        let rows = with_reader!(self, pool => sqlx::query_as(
+            "SELECT id, page_id, psid, kind, dedupe_key, state, outcome, attempts, last_error
+             FROM inbox ORDER BY id")
+            .fetch_all(pool)
+            .await)
+        .context("listing inbox rows")?;
+        Ok(rows)
+    }
+
+    /// Rows by state, for `/metrics`.
+    pub async fn inbox_depths(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        let rows = with_reader!(self, pool => sqlx::query_as(
+            "SELECT state, COUNT(*) FROM inbox WHERE state <> 'done' GROUP BY state")
+            .fetch_all(pool)
+            .await)
+        .context("counting inbox rows")?;
+        Ok(rows)
+    }
+}

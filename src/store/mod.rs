@@ -1,0 +1,135 @@
+//! One store over SQLite and Postgres, chosen from `DATABASE_URL`.
+//!
+//! SQL is shared where the dialects agree (`$N` placeholders, `ON CONFLICT`,
+//! `RETURNING`, integer epoch-millisecond times); the `with_writer!` and
+//! `with_reader!` macros expand one query for both pool types, so a query is
+//! written once and a branch appears only where the dialects really differ.
+
+pub mod conversations;
+pub mod inbox;
+pub mod outbox;
+pub mod pages;
+pub mod writer;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::config::DatabaseSettings;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// SQLite allows one writer at a time: writes go through a one-connection
+    /// pool (queued in-process instead of sleeping in SQLite's busy handler),
+    /// reads through a wider one.
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the pool that may write.
+macro_rules! with_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite { writer: $pool, .. } => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to a pool for reads.
+macro_rules! with_reader {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite { reader: $pool, .. } => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+pub(crate) use {with_reader, with_writer};
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) without migrating.
+    pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Store> {
+        let url = settings.url.expose_secret();
+        if settings.is_postgres() {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .context("connecting to Postgres")?;
+            return Ok(Store::Postgres(pool));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("DATABASE_URL {url:?} is not a SQLite URL"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // An acknowledged event must survive power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .context("opening the SQLite database")?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .context("opening the SQLite database for reads")?;
+        Ok(Store::Sqlite { writer, reader })
+    }
+
+    /// Applies the embedded migrations of this backend.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Store::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await,
+            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        }
+        .context("applying database migrations")
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
+    /// Waits until the database answers a trivial query.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        with_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+            .context("pinging the database")?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Store::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one time format in both databases.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,174 @@
+//! The outbox: every message to send, claimed by the outbox worker, at most
+//! the oldest open message of each recipient at a time.
+
+use anyhow::Context;
+
+use super::{with_reader, with_writer, Store};
+
+/// A message to queue. `body` is the Send API `message` object (or a
+/// `sender_action` object) as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutboxMessage {
+    pub page_id: String,
+    pub psid: String,
+    pub body: String,
+    pub messaging_type: String,
+    pub tag: Option<String>,
+    pub origin: &'static str,
+    pub inbox_id: Option<i64>,
+}
+
+/// A claimed row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub page_id: String,
+    pub psid: String,
+    pub body: String,
+    pub messaging_type: String,
+    pub tag: Option<String>,
+    pub attempts: i64,
+}
+
+/// A stored row as tests, operators and the status API see it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRecord {
+    pub id: i64,
+    pub page_id: String,
+    pub psid: String,
+    pub body: String,
+    pub messaging_type: String,
+    pub tag: Option<String>,
+    pub origin: String,
+    pub state: String,
+    pub attempts: i64,
+    pub error_code: Option<i64>,
+    pub error_subcode: Option<i64>,
+    pub error_message: Option<String>,
+    pub message_id: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// What the Send API said, as the outbox keeps it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendFailure {
+    pub code: Option<i64>,
+    pub subcode: Option<i64>,
+    pub message: String,
+}
+
+/// The end of one send attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxOutcome {
+    Sent {
+        id: i64,
+        attempts: i64,
+        message_id: Option<String>,
+        at: i64,
+    },
+    Retry {
+        id: i64,
+        attempts: i64,
+        next_attempt_at: i64,
+        failure: SendFailure,
+    },
+    Failed {
+        id: i64,
+        attempts: i64,
+        failure: SendFailure,
+    },
+}
+
+const CLAIM: &str = "UPDATE outbox SET state = 'sending', locked_until = $1
+     WHERE id IN (SELECT o.id FROM outbox o
+        WHERE ((o.state = 'queued' AND o.next_attempt_at <= $2)
+            OR (o.state = 'sending' AND o.locked_until < $2))
+          AND NOT EXISTS (SELECT 1 FROM outbox p
+                WHERE p.page_id = o.page_id AND p.psid = o.psid AND p.id < o.id
+                  AND p.state IN ('queued', 'sending'))
+        ORDER BY o.id LIMIT $3 {lock})
+     RETURNING id, page_id, psid, body, messaging_type, tag, attempts";
+
+const RECORD_COLUMNS: &str = "id, page_id, psid, body, messaging_type, tag, origin, state,
+     attempts, error_code, error_subcode, error_message, message_id, created_at, sent_at";
+
+impl Store {
+    /// Claims up to `limit` due messages, the oldest open one per recipient.
+    pub async fn claim_outbox(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<OutboxRow>> {
+        let lock = if self.is_postgres() {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = CLAIM.replace("{lock}", lock);
+        let mut rows: Vec<OutboxRow> = with_writer!(self, pool => sqlx::query_as(&sql)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+        .context("claiming outbox rows")?;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    /// Puts messages this instance had in hand back (single-instance restart).
+    pub async fn release_outbox_leases(&self) -> anyhow::Result<u64> {
+        let done = with_writer!(self, pool => sqlx::query(
+            "UPDATE outbox SET state = 'queued', locked_until = NULL WHERE state = 'sending'")
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .context("releasing outbox leases")?;
+        Ok(done)
+    }
+
+    /// Queues messages outside any other change (operators, tests).
+    pub async fn enqueue(
+        &self,
+        messages: &[NewOutboxMessage],
+        now: i64,
+    ) -> anyhow::Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(messages.len());
+        with_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for m in messages {
+                ids.push(super::writer::insert_outbox!(&mut *tx, m, now));
+            }
+            tx.commit().await
+        })
+        .context("queueing outbox messages")?;
+        Ok(ids)
+    }
+
+    pub async fn outbox_record(&self, id: i64) -> anyhow::Result<Option<OutboxRecord>> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM outbox WHERE id = $1");
+        let row =
+            with_reader!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)
+                .context("reading an outbox row")?;
+        Ok(row)
+    }
+
+    pub async fn outbox_records(&self) -> anyhow::Result<Vec<OutboxRecord>> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM outbox ORDER BY id");
+        let rows = with_reader!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)
+            .context("listing outbox rows")?;
+        Ok(rows)
+    }
+
+    /// Rows by state, for `/metrics`.
+    pub async fn outbox_depths(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        let rows = with_reader!(self, pool => sqlx::query_as(
+            "SELECT state, COUNT(*) FROM outbox WHERE state IN ('queued', 'sending', 'held') GROUP BY state")
+            .fetch_all(pool)
+            .await)
+        .context("counting outbox rows")?;
+        Ok(rows)
+    }
+}

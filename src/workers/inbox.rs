@@ -1,0 +1,238 @@
+//! Inbox worker: claims stored webhook events and processes them, in order
+//! per conversation and concurrently across conversations.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::{retry::retry_delay, Shared};
+use crate::facebook::webhook::MessagingEvent;
+use crate::metrics::Metrics;
+use crate::nlu::{session_id, NluError, NluTurn};
+use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
+use crate::store::now_ms;
+use crate::store::writer::{Receipt, Write};
+
+const CLAIM_BATCH: i64 = 256;
+const MAX_IN_FLIGHT: usize = 128;
+/// A row in hand longer than this is presumed abandoned by a dead instance.
+const LEASE: Duration = Duration::from_secs(120);
+/// Retries fall due without a wake-up; look for them this often.
+const POLL: Duration = Duration::from_millis(250);
+
+pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut tasks = JoinSet::new();
+    while !*shutdown.borrow() {
+        let now = now_ms();
+        let free = permits.available_permits() as i64;
+        let rows = if free > 0 {
+            match shared
+                .store
+                .claim_inbox(now, now + LEASE.as_millis() as i64, free.min(CLAIM_BATCH))
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    warn!(error = %format!("{e:#}"), "claiming inbox rows failed");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        if rows.is_empty() {
+            while tasks.try_join_next().is_some() {}
+            tokio::select! {
+                _ = shared.inbox_wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        for row in rows {
+            let permit = Arc::clone(&permits).acquire_owned().await?;
+            let shared = Arc::clone(&shared);
+            tasks.spawn(async move {
+                let update = process(&shared, row).await;
+                let queued = !update.replies.is_empty();
+                if let Err(e) = shared
+                    .writer
+                    .write(Write::FinishInbox(Box::new(update)))
+                    .await
+                {
+                    // The lease runs out and the row is claimed again.
+                    warn!(error = %format!("{e:#}"), "recording an inbox result failed");
+                }
+                drop(permit);
+                shared.inbox_wake.notify_one();
+                if queued {
+                    shared.outbox_wake.notify_one();
+                }
+            });
+        }
+    }
+    // Finish the rows in hand before stopping.
+    while tasks.join_next().await.is_some() {}
+    info!("inbox worker stopped");
+    Ok(())
+}
+
+/// Processes one claimed row and says how it ended.
+async fn process(shared: &Shared, row: InboxRow) -> InboxUpdate {
+    let attempts = row.attempts + 1;
+    let mut update = InboxUpdate {
+        id: row.id,
+        state: InboxState::Done,
+        outcome: None,
+        attempts,
+        next_attempt_at: 0,
+        last_error: None,
+        replies: Vec::new(),
+        conversation: None,
+        receipt: None,
+    };
+    let event: MessagingEvent = match serde_json::from_str(&row.event) {
+        Ok(e) => e,
+        Err(e) => {
+            update.state = InboxState::Dead;
+            update.last_error = Some(format!("stored event does not parse: {e}"));
+            Metrics::add(&shared.metrics.inbox_dead, 1);
+            return update;
+        }
+    };
+    let timestamp = event.timestamp.unwrap_or_else(now_ms);
+    let outcome = match row.kind.as_str() {
+        "delivery" => {
+            let d = event.delivery.as_ref();
+            update.receipt = Some(Receipt::Delivered {
+                page_id: row.page_id.clone(),
+                psid: row.psid.clone(),
+                mids: d.map(|d| d.mids.clone()).unwrap_or_default(),
+                watermark: d.and_then(|d| d.watermark),
+            });
+            "recorded".to_string()
+        }
+        "read" => {
+            if let Some(r) = &event.read {
+                update.receipt = Some(Receipt::Read {
+                    page_id: row.page_id.clone(),
+                    psid: row.psid.clone(),
+                    watermark: r.watermark,
+                });
+            }
+            "recorded".to_string()
+        }
+        "message" | "postback" => {
+            update.conversation = Some(ConversationTouch {
+                page_id: row.page_id.clone(),
+                psid: row.psid.clone(),
+                inbound_at: Some(timestamp),
+                nlu_state: None,
+            });
+            if row.standby != 0 {
+                "standby: another app owns the thread".to_string()
+            } else {
+                match converse(shared, &row, &event, &mut update).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => return fail(shared, update, &row, e),
+                }
+            }
+        }
+        _ => "ignored".to_string(),
+    };
+    update.outcome = Some(outcome);
+    Metrics::add(&shared.metrics.inbox_processed, 1);
+    update
+}
+
+/// What the person said, as the NLU should read it.
+fn said(event: &MessagingEvent) -> Option<String> {
+    if let Some(m) = &event.message {
+        if let Some(q) = &m.quick_reply {
+            return Some(q.payload.clone());
+        }
+        return m.text.clone();
+    }
+    event
+        .postback
+        .as_ref()
+        .and_then(|p| p.payload.clone().or_else(|| p.title.clone()))
+}
+
+/// Sends the person's words to the NLU; returns the outcome to record.
+async fn converse(
+    shared: &Shared,
+    row: &InboxRow,
+    event: &MessagingEvent,
+    update: &mut InboxUpdate,
+) -> Result<String, NluError> {
+    let Some(text) = said(event).filter(|t| !t.trim().is_empty()) else {
+        return Ok("unanswered: nothing to interpret".to_string());
+    };
+    let Some(nlu) = &shared.nlu else {
+        Metrics::add(&shared.metrics.inbox_unanswered, 1);
+        warn!(
+            inbox_id = row.id,
+            "event left unanswered: no NLU is configured"
+        );
+        return Ok("unanswered: no NLU configured".to_string());
+    };
+    let conversation = shared
+        .store
+        .conversation(&row.page_id, &row.psid)
+        .await
+        .map_err(|e| NluError::Transient(format!("reading the conversation: {e:#}")))?;
+    let turn = NluTurn {
+        session_id: session_id(&row.page_id, &row.psid),
+        page_id: row.page_id.clone(),
+        psid: row.psid.clone(),
+        text,
+        attributes: [
+            ("psid".to_string(), row.psid.clone()),
+            ("page_id".to_string(), row.page_id.clone()),
+            ("linked".to_string(), "false".to_string()),
+        ]
+        .into(),
+        dialog_state: conversation.and_then(|c| c.nlu_state),
+    };
+    let started = Instant::now();
+    let answer = nlu.recognize(turn).await;
+    Metrics::add(&shared.metrics.nlu_calls, 1);
+    Metrics::add(
+        &shared.metrics.nlu_micros,
+        started.elapsed().as_micros() as u64,
+    );
+    let answer = answer?;
+    if let (Some(state), Some(c)) = (answer.dialog_state, update.conversation.as_mut()) {
+        c.nlu_state = Some(Some(state));
+    }
+    update.replies = crate::relay::replies(&row.page_id, &row.psid, row.id, &answer.reply);
+    Ok(format!("answered by {}", nlu.name()))
+}
+
+/// A failed attempt: retried with backoff, or dead-lettered at the limit.
+fn fail(shared: &Shared, mut update: InboxUpdate, row: &InboxRow, error: NluError) -> InboxUpdate {
+    let limit = i64::from(shared.settings.workers.inbox_max_attempts);
+    update.last_error = Some(error.to_string());
+    update.replies.clear();
+    if error.is_transient() && update.attempts < limit {
+        let delay = retry_delay(
+            shared.settings.workers.retry_base,
+            shared.settings.workers.retry_max,
+            update.attempts as u32,
+        );
+        update.state = InboxState::Pending;
+        update.next_attempt_at = now_ms() + delay.as_millis() as i64;
+        Metrics::add(&shared.metrics.inbox_retried, 1);
+        warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row will be retried");
+    } else {
+        update.state = InboxState::Dead;
+        update.outcome = Some("dead-lettered".to_string());
+        Metrics::add(&shared.metrics.inbox_dead, 1);
+        warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row dead-lettered");
+    }
+    update
+}

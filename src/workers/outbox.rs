@@ -1,0 +1,142 @@
+//! Outbox worker: claims queued messages and sends them through the Send
+//! API, the oldest open message of each recipient at a time, within the
+//! per-Page rate limit. No transaction is open during the HTTP call.
+
+use secrecy::SecretString;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::{retry::retry_delay, Shared};
+use crate::facebook::render::send_payload;
+use crate::facebook::GraphError;
+use crate::store::now_ms;
+use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
+use crate::store::writer::Write;
+
+const CLAIM_BATCH: i64 = 512;
+const MAX_IN_FLIGHT: usize = 512;
+const LEASE: Duration = Duration::from_secs(120);
+const POLL: Duration = Duration::from_millis(250);
+
+pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut tasks = JoinSet::new();
+    while !*shutdown.borrow() {
+        let now = now_ms();
+        let free = permits.available_permits() as i64;
+        let rows = if free > 0 {
+            shared
+                .store
+                .claim_outbox(now, now + LEASE.as_millis() as i64, free.min(CLAIM_BATCH))
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(error = %format!("{e:#}"), "claiming outbox rows failed");
+                    Vec::new()
+                })
+        } else {
+            Vec::new()
+        };
+        if rows.is_empty() {
+            while tasks.try_join_next().is_some() {}
+            tokio::select! {
+                _ = shared.outbox_wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        for row in rows {
+            let permit = Arc::clone(&permits).acquire_owned().await?;
+            let shared = Arc::clone(&shared);
+            tasks.spawn(async move {
+                let outcome = deliver(&shared, &row).await;
+                if let Err(e) = shared.writer.write(Write::FinishOutbox(outcome)).await {
+                    warn!(outbox_id = row.id, error = %format!("{e:#}"), "recording a send result failed");
+                }
+                drop(permit);
+                shared.outbox_wake.notify_one();
+            });
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    info!("outbox worker stopped");
+    Ok(())
+}
+
+/// The access token for a Page this service sends for.
+fn page_token<'a>(shared: &'a Shared, page_id: &str) -> Option<&'a SecretString> {
+    (page_id == shared.settings.facebook.page_id)
+        .then_some(&shared.settings.facebook.page_access_token)
+}
+
+/// One send attempt.
+async fn deliver(shared: &Shared, row: &OutboxRow) -> OutboxOutcome {
+    let attempts = row.attempts + 1;
+    let Some(token) = page_token(shared, &row.page_id) else {
+        return OutboxOutcome::Failed {
+            id: row.id,
+            attempts,
+            failure: SendFailure {
+                message: format!("no access token is configured for page {}", row.page_id),
+                ..SendFailure::default()
+            },
+        };
+    };
+    shared.limiter.acquire(&row.page_id).await;
+    let payload = send_payload(
+        &row.psid,
+        &row.messaging_type,
+        row.tag.as_deref(),
+        &row.body,
+    );
+    let started = now_ms();
+    match shared.graph.send(&row.page_id, token, &payload).await {
+        Ok(response) => {
+            shared.metrics.send_outcome("ok");
+            OutboxOutcome::Sent {
+                id: row.id,
+                attempts,
+                message_id: response.message_id,
+                at: started,
+            }
+        }
+        Err(e) => classify(shared, row, attempts, e),
+    }
+}
+
+fn classify(shared: &Shared, row: &OutboxRow, attempts: i64, e: GraphError) -> OutboxOutcome {
+    shared.metrics.send_outcome(
+        &e.code
+            .map_or_else(|| "transport".to_string(), |c| c.to_string()),
+    );
+    let failure = SendFailure {
+        code: e.code,
+        subcode: e.subcode,
+        message: e.message.clone(),
+    };
+    let limit = i64::from(shared.settings.workers.outbox_max_attempts);
+    if e.is_transient() && attempts < limit {
+        let delay = retry_delay(
+            shared.settings.workers.retry_base,
+            shared.settings.workers.retry_max,
+            attempts as u32,
+        );
+        warn!(outbox_id = row.id, attempts, error = %e, "send failed; will retry");
+        OutboxOutcome::Retry {
+            id: row.id,
+            attempts,
+            next_attempt_at: now_ms() + delay.as_millis() as i64,
+            failure,
+        }
+    } else {
+        warn!(outbox_id = row.id, attempts, error = %e, "send failed for good");
+        OutboxOutcome::Failed {
+            id: row.id,
+            attempts,
+            failure,
+        }
+    }
+}
