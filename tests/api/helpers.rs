@@ -1,0 +1,302 @@
+//! `spawn_app()` and friends: a real server on port 0 with a fresh database
+//! (SQLite, and Postgres when LEXBRIDGE_TEST_POSTGRES_URL is set) and a
+//! wiremock Graph API.
+
+use lexbridge::config::Settings;
+use lexbridge::facebook::graph::appsecret_proof;
+use lexbridge::facebook::webhook::sign;
+use lexbridge::nlu::Nlu;
+use lexbridge::startup::{Application, Options, Stopper};
+use lexbridge::store::inbox::InboxRecord;
+use lexbridge::store::outbox::OutboxRecord;
+use lexbridge::store::Store;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use wiremock::{Match, MockServer, Request};
+
+pub const APP_SECRET: &str = "test-app-secret";
+pub const PAGE_ID: &str = "1111";
+pub const PAGE_TOKEN: &str = "test-page-token";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var("TEST_LOG").is_ok() {
+        lexbridge::telemetry::init("debug");
+    }
+});
+
+/// Which database a scenario runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+/// SQLite always; Postgres too when LEXBRIDGE_TEST_POSTGRES_URL is set.
+pub fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Sqlite];
+    if let Ok(url) = std::env::var("LEXBRIDGE_TEST_POSTGRES_URL") {
+        if !url.trim().is_empty() {
+            all.push(Backend::Postgres(url));
+        }
+    }
+    all
+}
+
+/// Runs `scenario` once per backend.
+pub async fn on_every_backend<F, Fut>(scenario: F)
+where
+    F: Fn(Backend) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in backends() {
+        scenario(backend).await;
+    }
+}
+
+/// A fresh database that outlives one application (for restarts).
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: &Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                TestDb {
+                    url: format!("sqlite://{}/test.db", dir.path().display()),
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres(base) => {
+                let name = format!("lexbridge_t_{:016x}", rand::random::<u64>());
+                let mut conn = sqlx::PgConnection::connect(base)
+                    .await
+                    .expect("Postgres at LEXBRIDGE_TEST_POSTGRES_URL answers");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let mut url = url::Url::parse(base).expect("Postgres URL");
+                url.set_path(&name);
+                TestDb {
+                    url: url.to_string(),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub graph: MockServer,
+    pub store: Store,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    stopper: Stopper,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn settings(db: &TestDb, graph: &MockServer, extra: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("LEXBRIDGE_BIND", "127.0.0.1:0"),
+        ("FACEBOOK_APP_ID", "test-app-id"),
+        ("FACEBOOK_APP_SECRET", APP_SECRET),
+        ("FACEBOOK_PAGE_ID", PAGE_ID),
+        ("FACEBOOK_PAGE_ACCESS_TOKEN", PAGE_TOKEN),
+        ("MESSENGER_VERIFY_TOKEN", VERIFY_TOKEN),
+        ("GRAPH_API_URL", graph.uri().as_str()),
+        ("RETRY_BASE_MS", "20"),
+        ("RETRY_MAX_MS", "200"),
+        ("INBOX_MAX_ATTEMPTS", "3"),
+        ("OUTBOX_MAX_ATTEMPTS", "4"),
+        ("GRAPH_REQUEST_TIMEOUT_MS", "2000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings are valid")
+}
+
+pub async fn spawn_app(backend: &Backend) -> TestApp {
+    spawn_app_with(backend, None).await
+}
+
+pub async fn spawn_app_with(backend: &Backend, nlu: Option<Arc<dyn Nlu>>) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let graph = MockServer::start().await;
+    start(
+        db,
+        graph,
+        Options {
+            nlu,
+            ..Options::default()
+        },
+        &[],
+    )
+    .await
+}
+
+/// Starts an application on `db` with `graph` as its Graph API.
+pub async fn start(
+    db: TestDb,
+    graph: MockServer,
+    options: Options,
+    extra: &[(&str, &str)],
+) -> TestApp {
+    LazyLock::force(&TRACING);
+    let settings = settings(&db, &graph, extra);
+    let app = Application::build(settings, options)
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let store = app.shared().store.clone();
+    let stopper = app.stopper();
+    let handle = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        graph,
+        store,
+        http: reqwest::Client::new(),
+        db,
+        stopper,
+        handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    /// Stops the application and hands back its database and Graph mock.
+    pub async fn stop(mut self) -> (TestDb, MockServer) {
+        self.stopper.stop();
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("app task").expect("app stops cleanly");
+        }
+        (self.db, self.graph)
+    }
+
+    pub async fn post_webhook(&self, body: &[u8], signature: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/webhook", self.address))
+            .header("Content-Type", "application/json")
+            .body(body.to_vec());
+        if let Some(sig) = signature {
+            request = request.header("X-Hub-Signature-256", sig);
+        }
+        request.send().await.expect("webhook request")
+    }
+
+    pub async fn post_signed_webhook(&self, body: &Value) -> reqwest::Response {
+        let bytes = serde_json::to_vec(body).expect("json");
+        let sig = sign(APP_SECRET.as_bytes(), &bytes);
+        self.post_webhook(&bytes, Some(&sig)).await
+    }
+
+    pub async fn inbox(&self) -> Vec<InboxRecord> {
+        self.store.inbox_records().await.expect("inbox rows")
+    }
+
+    pub async fn outbox(&self) -> Vec<OutboxRecord> {
+        self.store.outbox_records().await.expect("outbox rows")
+    }
+
+    /// Waits until every inbox row is done or dead.
+    pub async fn inbox_settled(&self) -> Vec<InboxRecord> {
+        wait_until("inbox rows to settle", || async {
+            self.inbox()
+                .await
+                .iter()
+                .all(|r| r.state == "done" || r.state == "dead")
+        })
+        .await;
+        self.inbox().await
+    }
+
+    /// Waits until no outbox row is queued or sending.
+    pub async fn outbox_settled(&self) -> Vec<OutboxRecord> {
+        wait_until("outbox rows to settle", || async {
+            self.outbox()
+                .await
+                .iter()
+                .all(|r| r.state != "queued" && r.state != "sending")
+        })
+        .await;
+        self.outbox().await
+    }
+}
+
+/// Polls `condition` until it holds; fails the test after 15 s.
+pub async fn wait_until<F, Fut>(what: &str, condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A webhook body: one entry per `(page id, events)`.
+pub fn webhook_body(entries: &[(&str, Vec<Value>)]) -> Value {
+    json!({
+        "object": "page",
+        "entry": entries.iter().map(|(page, events)| json!({
+            "id": page, "time": 1_700_000_000_000i64, "messaging": events
+        })).collect::<Vec<_>>()
+    })
+}
+
+pub fn text_event(psid: &str, mid: &str, text: &str) -> Value {
+    json!({
+        "sender": {"id": psid}, "recipient": {"id": PAGE_ID},
+        "timestamp": lexbridge::store::now_ms(),
+        "message": {"mid": mid, "text": text}
+    })
+}
+
+/// A whole signed-webhook body with one text message.
+pub fn text_message(psid: &str, mid: &str, text: &str) -> Value {
+    webhook_body(&[(PAGE_ID, vec![text_event(psid, mid, text)])])
+}
+
+/// Matches Graph requests whose `appsecret_proof` is the HMAC of their
+/// `access_token` under the app secret.
+pub struct ValidProof;
+
+impl Match for ValidProof {
+    fn matches(&self, request: &Request) -> bool {
+        let query: HashMap<_, _> = request.url.query_pairs().into_owned().collect();
+        match (query.get("access_token"), query.get("appsecret_proof")) {
+            (Some(token), Some(proof)) => *proof == appsecret_proof(APP_SECRET, token),
+            _ => false,
+        }
+    }
+}
+
+/// The JSON bodies Graph received, oldest first.
+pub async fn sent_bodies(graph: &MockServer) -> Vec<Value> {
+    graph
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| serde_json::from_slice(&r.body).ok())
+        .collect()
+}

@@ -1,0 +1,243 @@
+//! The inbox worker: exactly-once processing, restarts, retries, order.
+
+use crate::helpers::*;
+use crate::support::nlu::ScriptedNlu;
+use lexbridge::startup::Options;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+async fn graph_accepts_sends(app: &TestApp) {
+    Mock::given(method("POST"))
+        .and(path("/v25.0/1111/messages"))
+        .and(ValidProof)
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"recipient_id": "U", "message_id": "m.out"})),
+        )
+        .mount(&app.graph)
+        .await;
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_processed_once() {
+    on_every_backend(|backend| async move {
+        let nlu = Arc::new(ScriptedNlu::default());
+        let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+        graph_accepts_sends(&app).await;
+        let body = text_message("U1", "m.dup", "is my car locked?");
+        assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
+        assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
+        app.inbox_settled().await;
+        let sent = app.outbox_settled().await;
+        assert_eq!(
+            app.post_signed_webhook(&body).await.status(),
+            200,
+            "late redelivery"
+        );
+        assert_eq!(app.inbox().await.len(), 1);
+        assert_eq!(nlu.calls(), 1);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].state, "sent");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_event_stored_before_a_restart_is_processed_after_it() {
+    on_every_backend(|backend| async move {
+        let db = TestDb::new(&backend).await;
+        let graph = wiremock::MockServer::start().await;
+        let options = Options {
+            without_workers: true,
+            ..Options::default()
+        };
+        let first = start(db, graph, options, &[]).await;
+        assert_eq!(
+            first
+                .post_signed_webhook(&text_message("U1", "m.r", "hello"))
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(first.inbox().await[0].state, "pending");
+        let (db, graph) = first.stop().await;
+
+        let nlu = Arc::new(ScriptedNlu::default());
+        let options = Options {
+            nlu: Some(nlu.clone()),
+            ..Options::default()
+        };
+        let second = start(db, graph, options, &[]).await;
+        graph_accepts_sends(&second).await;
+        let rows = second.inbox_settled().await;
+        assert_eq!(rows[0].outcome.as_deref(), Some("answered by scripted"));
+        let sent = second.outbox_settled().await;
+        assert_eq!(sent.len(), 1);
+        assert_eq!(nlu.calls(), 1);
+        second.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_an_nlu_a_message_is_recorded_as_unanswered() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        app.post_signed_webhook(&text_message("U1", "m.1", "hello"))
+            .await;
+        let rows = app.inbox_settled().await;
+        assert_eq!(rows[0].state, "done");
+        assert_eq!(
+            rows[0].outcome.as_deref(),
+            Some("unanswered: no NLU configured")
+        );
+        assert!(app.outbox().await.is_empty());
+        let conversation = app
+            .store
+            .conversation(PAGE_ID, "U1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            conversation.last_inbound_at.is_some(),
+            "the 24-hour window opens"
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_then_answered() {
+    on_every_backend(|backend| async move {
+        let nlu = Arc::new(ScriptedNlu {
+            fail_first: 2,
+            ..ScriptedNlu::default()
+        });
+        let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+        graph_accepts_sends(&app).await;
+        app.post_signed_webhook(&text_message("U1", "m.1", "hello"))
+            .await;
+        let rows = app.inbox_settled().await;
+        assert_eq!(rows[0].state, "done");
+        assert_eq!(rows[0].attempts, 3);
+        assert_eq!(nlu.calls(), 3);
+        assert_eq!(app.outbox_settled().await.len(), 1, "answered once");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_row_failing_past_the_limit_is_dead_lettered_with_its_error() {
+    on_every_backend(|backend| async move {
+        let nlu = Arc::new(ScriptedNlu {
+            fail_first: 100,
+            ..ScriptedNlu::default()
+        });
+        let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+        app.post_signed_webhook(&text_message("U1", "m.1", "hello"))
+            .await;
+        let rows = app.inbox_settled().await;
+        assert_eq!(rows[0].state, "dead");
+        assert_eq!(rows[0].attempts, 3, "INBOX_MAX_ATTEMPTS");
+        assert!(rows[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("scripted failure 3"));
+        assert_eq!(nlu.calls(), 3);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn permanent_failures_are_not_retried() {
+    on_every_backend(|backend| async move {
+        let nlu = Arc::new(ScriptedNlu {
+            always_permanent: true,
+            ..ScriptedNlu::default()
+        });
+        let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+        app.post_signed_webhook(&text_message("U1", "m.1", "hello"))
+            .await;
+        let rows = app.inbox_settled().await;
+        assert_eq!(rows[0].state, "dead");
+        assert_eq!(rows[0].attempts, 1);
+        assert_eq!(nlu.calls(), 1);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn echoes_are_ignored() {
+    on_every_backend(|backend| async move {
+        let nlu = Arc::new(ScriptedNlu::default());
+        let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+        let echo = json!({"sender": {"id": PAGE_ID}, "recipient": {"id": "U1"}, "timestamp": 1,
+                          "message": {"mid": "m.echo", "is_echo": true, "text": "we said this"}});
+        app.post_signed_webhook(&webhook_body(&[(PAGE_ID, vec![echo])]))
+            .await;
+        let rows = app.inbox_settled().await;
+        assert_eq!(
+            (rows[0].kind.as_str(), rows[0].psid.as_str()),
+            ("echo", "U1")
+        );
+        assert_eq!(rows[0].outcome.as_deref(), Some("ignored"));
+        assert_eq!(nlu.calls(), 0);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_persons_messages_are_processed_in_order_and_never_at_once() {
+    on_every_backend(|backend| async move {
+        let nlu = Arc::new(ScriptedNlu {
+            delay: Duration::from_millis(15),
+            ..ScriptedNlu::default()
+        });
+        let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+        graph_accepts_sends(&app).await;
+        // Three people, eight messages each, all posted at once.
+        let posts = (0..8).flat_map(|i| {
+            ["A", "B", "C"]
+                .map(|who| text_message(who, &format!("m.{who}.{i}"), &format!("{who}{i}")))
+        });
+        let responses = futures_util::future::join_all(posts.map(|b| {
+            let app = &app;
+            async move { app.post_signed_webhook(&b).await.status() }
+        }))
+        .await;
+        assert!(responses.iter().all(|s| *s == 200));
+        app.inbox_settled().await;
+        assert_eq!(nlu.overlaps(), 0, "one NLU call at a time per person");
+        let inbox = app.inbox().await;
+        let turns = nlu.turns.lock().unwrap().clone();
+        for who in ["A", "B", "C"] {
+            let stored: Vec<_> = inbox
+                .iter()
+                .filter(|r| r.psid == who)
+                .map(|r| r.dedupe_key.clone())
+                .collect();
+            let expected: Vec<_> = stored
+                .iter()
+                .map(|k| k.trim_start_matches("mid:m.").replace('.', ""))
+                .collect();
+            let seen: Vec<_> = turns
+                .iter()
+                .filter(|t| t.psid == who)
+                .map(|t| t.text.clone())
+                .collect();
+            assert_eq!(seen, expected, "{who}'s messages in stored order");
+        }
+        app.stop().await;
+    })
+    .await;
+}

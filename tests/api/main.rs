@@ -1,0 +1,9 @@
+//! Integration tests: one module per feature, all in one test binary.
+
+mod helpers;
+#[path = "../support/mod.rs"]
+mod support;
+
+mod inbox;
+mod outbox;
+mod webhook;

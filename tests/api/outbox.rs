@@ -1,0 +1,254 @@
+//! The outbox worker against a wiremock Send API: retries, permanent
+//! failures, appsecret_proof, order, receipts.
+
+use crate::helpers::*;
+use lexbridge::facebook::graph::appsecret_proof;
+use lexbridge::store::now_ms;
+use lexbridge::store::outbox::NewOutboxMessage;
+use serde_json::{json, Value};
+use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+const SEND_PATH: &str = "/v25.0/1111/messages";
+
+fn text(psid: &str, text: &str) -> NewOutboxMessage {
+    NewOutboxMessage {
+        page_id: PAGE_ID.into(),
+        psid: psid.into(),
+        body: json!({"message": {"text": text}}).to_string(),
+        messaging_type: "UPDATE".into(),
+        tag: None,
+        origin: "api",
+        inbox_id: None,
+    }
+}
+
+fn ok(message_id: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"recipient_id": "U1", "message_id": message_id}))
+}
+
+fn graph_error(status: u16, code: i64, subcode: Option<i64>, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"error": {
+        "message": message, "type": "OAuthException", "code": code,
+        "error_subcode": subcode, "fbtrace_id": "AbCdEf123"}}))
+}
+
+async fn enqueue(app: &TestApp, messages: &[NewOutboxMessage]) -> Vec<i64> {
+    app.store.enqueue(messages, now_ms()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_500_then_200_delivers_exactly_once() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        Mock::given(method("POST")).and(path(SEND_PATH)).and(ValidProof)
+            .respond_with(graph_error(500, 2, None, "Service temporarily unavailable"))
+            .up_to_n_times(1).expect(1).mount(&app.graph).await;
+        Mock::given(method("POST")).and(path(SEND_PATH)).and(ValidProof)
+            .respond_with(ok("m.sent")).expect(1).mount(&app.graph).await;
+        enqueue(&app, &[text("U1", "hello")]).await;
+        let rows = app.outbox_settled().await;
+        assert_eq!(rows[0].state, "sent");
+        assert_eq!(rows[0].attempts, 2);
+        assert_eq!(rows[0].message_id.as_deref(), Some("m.sent"));
+        let bodies = sent_bodies(&app.graph).await;
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(bodies[1], json!({"recipient": {"id": "U1"}, "messaging_type": "UPDATE", "message": {"text": "hello"}}));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rate_limit_613_is_retried() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(graph_error(
+                400,
+                613,
+                None,
+                "Calls to this api have exceeded the rate limit.",
+            ))
+            .up_to_n_times(2)
+            .expect(2)
+            .mount(&app.graph)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(ok("m.after"))
+            .expect(1)
+            .mount(&app.graph)
+            .await;
+        enqueue(&app, &[text("U1", "hello")]).await;
+        let rows = app.outbox_settled().await;
+        assert_eq!((rows[0].state.as_str(), rows[0].attempts), ("sent", 3));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn transient_errors_stop_at_the_attempt_limit() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(ResponseTemplate::new(503))
+            .expect(4)
+            .mount(&app.graph)
+            .await;
+        enqueue(&app, &[text("U1", "hello")]).await;
+        let rows = app.outbox_settled().await;
+        assert_eq!((rows[0].state.as_str(), rows[0].attempts), ("failed", 4));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn outside_window_and_unavailable_fail_at_once_with_the_code_kept() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .and(wiremock::matchers::body_partial_json(
+                json!({"recipient": {"id": "OUTSIDE"}}),
+            ))
+            .respond_with(graph_error(
+                400,
+                10,
+                Some(2018278),
+                "(#10) This message is sent outside of allowed window.",
+            ))
+            .expect(1)
+            .mount(&app.graph)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .and(wiremock::matchers::body_partial_json(
+                json!({"recipient": {"id": "GONE"}}),
+            ))
+            .respond_with(graph_error(
+                400,
+                551,
+                Some(1545041),
+                "This person isn't available right now.",
+            ))
+            .expect(1)
+            .mount(&app.graph)
+            .await;
+        enqueue(&app, &[text("OUTSIDE", "hi"), text("GONE", "hi")]).await;
+        let rows = app.outbox_settled().await;
+        assert_eq!(rows[0].state, "failed");
+        assert_eq!(
+            (rows[0].error_code, rows[0].error_subcode),
+            (Some(10), Some(2018278))
+        );
+        assert_eq!(rows[0].attempts, 1);
+        assert_eq!(rows[1].state, "failed");
+        assert_eq!(
+            (rows[1].error_code, rows[1].error_subcode),
+            (Some(551), Some(1545041))
+        );
+        assert!(rows[1]
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("isn't available"));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn appsecret_proof_on_the_wire_is_the_hmac_of_the_page_token() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(ok("m.1"))
+            .expect(1)
+            .mount(&app.graph)
+            .await;
+        enqueue(&app, &[text("U1", "hello")]).await;
+        app.outbox_settled().await;
+        let requests = app.graph.received_requests().await.unwrap();
+        let query: std::collections::HashMap<_, _> =
+            requests[0].url.query_pairs().into_owned().collect();
+        assert_eq!(query["access_token"], PAGE_TOKEN);
+        // printf %s test-page-token | openssl dgst -sha256 -hmac test-app-secret
+        assert_eq!(
+            query["appsecret_proof"],
+            appsecret_proof(APP_SECRET, PAGE_TOKEN)
+        );
+        assert_eq!(query["appsecret_proof"].len(), 64);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_recipient_receives_messages_in_order_under_concurrency() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(ok("m").set_delay(Duration::from_millis(3)))
+            .mount(&app.graph)
+            .await;
+        let people = ["P1", "P2", "P3", "P4", "P5"];
+        let messages: Vec<_> = (0..20)
+            .flat_map(|i| people.map(|p| text(p, &format!("{p}-{i:02}"))))
+            .collect();
+        // Queue from several tasks at once, in per-person order.
+        for chunk in messages.chunks(25) {
+            enqueue(&app, chunk).await;
+        }
+        let rows = app.outbox_settled().await;
+        assert!(rows.iter().all(|r| r.state == "sent"));
+        let bodies = sent_bodies(&app.graph).await;
+        for p in people {
+            let seen: Vec<String> = bodies
+                .iter()
+                .filter(|b| b["recipient"]["id"] == p)
+                .map(|b| b["message"]["text"].as_str().unwrap().to_string())
+                .collect();
+            let expected: Vec<String> = (0..20).map(|i| format!("{p}-{i:02}")).collect();
+            assert_eq!(seen, expected);
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn delivery_and_read_receipts_move_the_status() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        Mock::given(method("POST")).and(path(SEND_PATH)).and(wiremock::matchers::body_partial_json(json!({"message": {"text": "one"}})))
+            .respond_with(ok("m.one")).mount(&app.graph).await;
+        Mock::given(method("POST")).and(path(SEND_PATH)).and(wiremock::matchers::body_partial_json(json!({"message": {"text": "two"}})))
+            .respond_with(ok("m.two")).mount(&app.graph).await;
+        enqueue(&app, &[text("U1", "one"), text("U1", "two")]).await;
+        app.outbox_settled().await;
+        let delivery = json!({"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+                              "delivery": {"mids": ["m.one"], "watermark": 1}});
+        app.post_signed_webhook(&webhook_body(&[(PAGE_ID, vec![delivery])])).await;
+        app.inbox_settled().await;
+        let states: Vec<_> = app.outbox().await.into_iter().map(|r| r.state).collect();
+        assert_eq!(states, ["delivered", "sent"]);
+        let read = json!({"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms() + 1,
+                          "read": {"watermark": now_ms() + 1000}});
+        app.post_signed_webhook(&webhook_body(&[(PAGE_ID, vec![read])])).await;
+        app.inbox_settled().await;
+        let states: Vec<_> = app.outbox().await.into_iter().map(|r| r.state).collect();
+        assert_eq!(states, ["read", "read"]);
+        let _: Vec<Value> = sent_bodies(&app.graph).await;
+        app.stop().await;
+    })
+    .await;
+}

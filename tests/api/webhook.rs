@@ -1,0 +1,170 @@
+//! `GET /webhook` verification and `POST /webhook` intake.
+
+use crate::helpers::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn verification_echoes_the_challenge_for_the_right_token() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        let response = app
+            .http
+            .get(format!(
+                "{}/webhook?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444",
+                app.address
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "1158201444");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn verification_fails_for_a_wrong_token_or_mode() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        for query in [
+            "hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
+            "hub.mode=unsubscribe&hub.verify_token=test-verify-token&hub.challenge=1",
+            "hub.mode=subscribe&hub.challenge=1",
+            "",
+        ] {
+            let response = app
+                .http
+                .get(format!("{}/webhook?{query}", app.address))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 403, "query {query:?}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_posts_are_rejected_and_nothing_is_stored() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        let body = serde_json::to_vec(&text_message("U1", "m.1", "hello")).unwrap();
+        let good = lexbridge::facebook::webhook::sign(APP_SECRET.as_bytes(), &body);
+        let wrong = lexbridge::facebook::webhook::sign(b"not-the-secret", &body);
+
+        assert_eq!(
+            app.post_webhook(&body, None).await.status(),
+            403,
+            "unsigned"
+        );
+        assert_eq!(
+            app.post_webhook(&body, Some(&wrong)).await.status(),
+            403,
+            "wrongly signed"
+        );
+        assert_eq!(
+            app.post_webhook(&body, Some("sha256=00")).await.status(),
+            403,
+            "short signature"
+        );
+
+        let mut tampered = body.clone();
+        tampered.extend_from_slice(b" ");
+        assert_eq!(
+            app.post_webhook(&tampered, Some(&good)).await.status(),
+            403,
+            "tampered"
+        );
+
+        let oversize = vec![b' '; (1 << 20) + 1];
+        let sig = lexbridge::facebook::webhook::sign(APP_SECRET.as_bytes(), &oversize);
+        assert_eq!(
+            app.post_webhook(&oversize, Some(&sig)).await.status(),
+            413,
+            "oversize"
+        );
+
+        let malformed = b"{\"object\":\"page\",\"entry\":[";
+        let sig = lexbridge::facebook::webhook::sign(APP_SECRET.as_bytes(), malformed);
+        assert_eq!(
+            app.post_webhook(malformed, Some(&sig)).await.status(),
+            400,
+            "malformed"
+        );
+
+        let user = json!({"object": "user", "entry": []});
+        assert_eq!(
+            app.post_signed_webhook(&user).await.status(),
+            404,
+            "not a page"
+        );
+
+        assert!(app.inbox().await.is_empty(), "nothing stored");
+        assert_eq!(
+            app.post_webhook(&body, Some(&good)).await.status(),
+            200,
+            "the good one"
+        );
+        assert_eq!(app.inbox().await.len(), 1);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batched_post_stores_every_event_of_every_entry() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        let events = |page: &str, n: u32| -> Vec<serde_json::Value> {
+            (0..n)
+                .map(|i| {
+                    let mut e = text_event(&format!("U{i}"), &format!("m.{page}.{i}"), "hi");
+                    e["recipient"]["id"] = json!(page);
+                    e
+                })
+                .collect()
+        };
+        let body = webhook_body(&[(PAGE_ID, events(PAGE_ID, 3)), ("2222", events("2222", 3))]);
+        let response = app.post_signed_webhook(&body).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "EVENT_RECEIVED");
+        let rows = app.inbox().await;
+        assert_eq!(rows.len(), 6);
+        assert_eq!(rows.iter().filter(|r| r.page_id == "2222").count(), 3);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn standby_and_receipt_events_are_stored_too() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        let body = json!({"object": "page", "entry": [{
+            "id": PAGE_ID, "time": 1,
+            "messaging": [
+                {"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": 5,
+                 "delivery": {"mids": ["m.x"], "watermark": 5}},
+                {"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": 6,
+                 "read": {"watermark": 6}}
+            ],
+            "standby": [
+                {"sender": {"id": "U2"}, "recipient": {"id": PAGE_ID}, "timestamp": 7,
+                 "message": {"mid": "m.standby", "text": "hello other app"}}
+            ]
+        }]});
+        assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
+        let rows = app.inbox_settled().await;
+        let kinds: Vec<_> = rows.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["delivery", "read", "message"]);
+        assert_eq!(rows[0].outcome.as_deref(), Some("recorded"));
+        assert_eq!(
+            rows[2].outcome.as_deref(),
+            Some("standby: another app owns the thread")
+        );
+        app.stop().await;
+    })
+    .await;
+}
