@@ -14,6 +14,8 @@ pub struct Settings {
     pub public_url: Url,
     pub facebook: FacebookSettings,
     pub workers: WorkerSettings,
+    pub nlu: NluSettings,
+    pub replies: ReplySettings,
 }
 
 #[derive(Clone)]
@@ -46,6 +48,39 @@ pub struct FacebookSettings {
     pub graph_api_url: Url,
     pub graph_api_version: String,
     pub dialog_url: Url,
+}
+
+/// Which NLU answers conversations.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NluSettings {
+    /// Amazon Lex V2 (`NLU=lex`).
+    Lex(LexSettings),
+    /// The embedded engine over a Lex V2 export (`NLU=local`); `None` is the
+    /// bundled demo bot.
+    Local { bot: Option<std::path::PathBuf> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LexSettings {
+    pub bot_id: String,
+    pub bot_alias_id: String,
+    pub locale_id: String,
+    /// `LEX_ENDPOINT_URL` or `AWS_ENDPOINT_URL_LEX_RUNTIME_V2`: another
+    /// endpoint than AWS's (a test double, a VPC endpoint).
+    pub endpoint_url: Option<Url>,
+}
+
+/// What the bot says on its own, and the Messenger niceties around replies.
+#[derive(Clone, Debug)]
+pub struct ReplySettings {
+    /// Answer to a photo, sticker, file or location (no NLU call).
+    pub attachment_reply: String,
+    /// Said once when a message finally cannot be answered.
+    pub apology: String,
+    /// Send `mark_seen` when a message arrives.
+    pub mark_seen: bool,
+    /// Send `typing_on` before asking the NLU.
+    pub typing_indicator: bool,
 }
 
 /// Knobs of the background workers; defaults suit production.
@@ -128,6 +163,19 @@ impl Settings {
                 graph_request_timeout: r
                     .millis("GRAPH_REQUEST_TIMEOUT_MS", defaults.graph_request_timeout),
             },
+            nlu: nlu_settings(&mut r),
+            replies: ReplySettings {
+                attachment_reply: r.optional(
+                    "ATTACHMENT_REPLY",
+                    "Thanks for sending that! I can only read text for now, so could you type your question?",
+                ),
+                apology: r.optional(
+                    "APOLOGY_MESSAGE",
+                    "Sorry, something went wrong on our side and I couldn't answer that. Please try again in a little while.",
+                ),
+                mark_seen: r.flag("MESSENGER_MARK_SEEN", true),
+                typing_indicator: r.flag("MESSENGER_TYPING_INDICATOR", true),
+            },
         };
         let db = settings.database.url.expose_secret();
         if !(db.starts_with("sqlite:") || settings.database.is_postgres()) {
@@ -144,6 +192,40 @@ impl Settings {
             Err(ConfigError {
                 problems: r.problems,
             })
+        }
+    }
+}
+
+fn nlu_settings(r: &mut Reader) -> NluSettings {
+    let lex_bot = r.get("LEX_BOT_ID");
+    let default = if lex_bot.is_some() { "lex" } else { "local" };
+    match r.optional("NLU", default).as_str() {
+        "lex" => {
+            if lex_bot.is_none() {
+                r.problems.push("NLU=lex needs LEX_BOT_ID".to_string());
+            }
+            if r.get("LEX_BOT_ALIAS_ID").is_none() {
+                r.problems
+                    .push("NLU=lex needs LEX_BOT_ALIAS_ID".to_string());
+            }
+            let endpoint = ["LEX_ENDPOINT_URL", "AWS_ENDPOINT_URL_LEX_RUNTIME_V2"]
+                .into_iter()
+                .find(|k| r.get(k).is_some())
+                .map(|k| r.url(k, "http://localhost"));
+            NluSettings::Lex(LexSettings {
+                bot_id: lex_bot.unwrap_or_default(),
+                bot_alias_id: r.get("LEX_BOT_ALIAS_ID").unwrap_or_default(),
+                locale_id: r.optional("LEX_LOCALE_ID", "en_US"),
+                endpoint_url: endpoint,
+            })
+        }
+        "local" => NluSettings::Local {
+            bot: r.get("LOCAL_BOT").map(std::path::PathBuf::from),
+        },
+        other => {
+            r.problems
+                .push(format!("NLU must be lex or local, not {other:?}"));
+            NluSettings::Local { bot: None }
         }
     }
 }
@@ -203,6 +285,23 @@ impl Reader<'_> {
             self.problems.push(format!("{key} must be at least 1"));
         }
         v
+    }
+
+    fn flag(&mut self, key: &str, default: bool) -> bool {
+        match self
+            .get(key)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => default,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some("0" | "false" | "no" | "off") => false,
+            Some(_) => {
+                self.problems.push(format!("{key} must be true or false"));
+                default
+            }
+        }
     }
 
     fn millis(&mut self, key: &str, default: Duration) -> Duration {
@@ -267,6 +366,27 @@ mod tests {
         ] {
             assert!(text.contains(key), "{key} missing from: {text}");
         }
+    }
+
+    #[test]
+    fn lex_is_chosen_when_a_bot_is_configured_and_must_be_complete() {
+        let mut map = complete();
+        assert!(matches!(
+            read(&map).unwrap().nlu,
+            NluSettings::Local { bot: None }
+        ));
+        map.insert("LEX_BOT_ID", "BOT1");
+        let err = read(&map).expect_err("alias missing").to_string();
+        assert!(err.contains("LEX_BOT_ALIAS_ID"), "{err}");
+        map.insert("LEX_BOT_ALIAS_ID", "ALIAS1");
+        map.insert("AWS_ENDPOINT_URL_LEX_RUNTIME_V2", "http://127.0.0.1:9999");
+        let NluSettings::Lex(lex) = read(&map).unwrap().nlu else {
+            panic!("lex expected")
+        };
+        assert_eq!(lex.locale_id, "en_US");
+        assert_eq!(lex.endpoint_url.unwrap().as_str(), "http://127.0.0.1:9999/");
+        map.insert("NLU", "watson");
+        assert!(read(&map).unwrap_err().to_string().contains("NLU must be"));
     }
 
     #[test]

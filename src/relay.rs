@@ -80,12 +80,12 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
         let window = &rest[..byte_max];
         let sentence = window
             .char_indices()
-            .filter(|(i, c)| {
+            .rev()
+            .find(|(i, c)| {
                 matches!(c, '.' | '!' | '?' | '\n')
-                    && window[i + c.len_utf8()..].starts_with(char::is_whitespace)
+                    && rest[i + c.len_utf8()..].starts_with(char::is_whitespace)
             })
-            .map(|(i, c)| i + c.len_utf8())
-            .last();
+            .map(|(i, c)| i + c.len_utf8());
         let cut = sentence
             .filter(|&i| i > byte_max / 2)
             .or_else(|| window.rfind(char::is_whitespace).filter(|&i| i > 0))

@@ -11,9 +11,10 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use tracing_actix_web::TracingLogger;
 
-use crate::config::Settings;
+use crate::config::{NluSettings, Settings};
 use crate::facebook::GraphClient;
 use crate::metrics::Metrics;
+use crate::nlu::lex::LexNlu;
 use crate::nlu::Nlu;
 use crate::routes;
 use crate::store::writer::Writer;
@@ -68,12 +69,16 @@ impl Application {
             settings.workers.graph_connect_timeout,
             settings.workers.graph_request_timeout,
         )?;
+        let nlu = match options.nlu {
+            Some(nlu) => Some(nlu),
+            None => nlu_from_settings(&settings).await?,
+        };
         let rate = settings.workers.send_rate_per_page;
         let shared = Arc::new(Shared {
             writer: Writer::start(store.clone()),
             store,
             graph,
-            nlu: options.nlu,
+            nlu,
             metrics: Metrics::default(),
             limiter: RateLimiter::new(rate, (rate / 20).max(1)),
             inbox_wake: Notify::new(),
@@ -156,6 +161,21 @@ impl Application {
         self.shared.store.close().await;
         info!("lexbridge stopped");
         Ok(())
+    }
+}
+
+/// The NLU the settings ask for.
+async fn nlu_from_settings(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Nlu>>> {
+    match &settings.nlu {
+        NluSettings::Lex(lex) => {
+            let nlu = LexNlu::from_env(lex.clone(), settings.workers.retry_base).await?;
+            info!(bot_id = %lex.bot_id, alias = %lex.bot_alias_id, locale = %lex.locale_id, "answering with Amazon Lex V2");
+            Ok(Some(Arc::new(nlu)))
+        }
+        NluSettings::Local { .. } => {
+            warn!("the embedded NLU engine is not part of this build yet: conversations are recorded as unanswered");
+            Ok(None)
+        }
     }
 }
 

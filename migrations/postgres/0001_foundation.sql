@@ -35,7 +35,8 @@ CREATE TABLE inbox (
     received_at      BIGINT NOT NULL,
     processed_at     BIGINT
 );
-CREATE INDEX inbox_ready ON inbox (state, next_attempt_at);
+-- Claims walk the open rows in id order and stop after a batch.
+CREATE INDEX inbox_claimable ON inbox (id) WHERE state IN ('pending', 'processing');
 CREATE INDEX inbox_open ON inbox (page_id, psid, id) WHERE state IN ('pending', 'processing');
 
 -- Every message to send, claimed by the outbox worker.
@@ -59,6 +60,6 @@ CREATE TABLE outbox (
     created_at       BIGINT NOT NULL,
     sent_at          BIGINT
 );
-CREATE INDEX outbox_ready ON outbox (state, next_attempt_at);
+CREATE INDEX outbox_claimable ON outbox (id) WHERE state IN ('queued', 'sending');
 CREATE INDEX outbox_open ON outbox (page_id, psid, id) WHERE state IN ('queued', 'sending');
 CREATE INDEX outbox_message_id ON outbox (message_id);

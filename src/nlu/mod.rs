@@ -1,6 +1,8 @@
 //! Natural-language understanding behind one trait: Amazon Lex V2 or the
 //! embedded engine answer in the same `NluReply` shape.
 
+pub mod lex;
+pub mod lex_connector;
 pub mod reply;
 
 pub use reply::{

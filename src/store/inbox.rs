@@ -95,7 +95,8 @@ pub struct InboxUpdate {
 
 const CLAIM_SQLITE: &str = "UPDATE inbox SET state = 'processing', locked_until = $1
      WHERE id IN (SELECT i.id FROM inbox i
-        WHERE ((i.state = 'pending' AND i.next_attempt_at <= $2)
+        WHERE i.state IN ('pending', 'processing')
+          AND ((i.state = 'pending' AND i.next_attempt_at <= $2)
             OR (i.state = 'processing' AND i.locked_until < $2))
           AND NOT EXISTS (SELECT 1 FROM inbox j
                 WHERE j.page_id = i.page_id AND j.psid = i.psid AND j.id < i.id
@@ -108,7 +109,8 @@ const CLAIM_SQLITE: &str = "UPDATE inbox SET state = 'processing', locked_until 
 // ones whether those are locked, pending or in hand elsewhere.
 const CLAIM_POSTGRES: &str = "UPDATE inbox SET state = 'processing', locked_until = $1
      WHERE id IN (SELECT i.id FROM inbox i
-        WHERE ((i.state = 'pending' AND i.next_attempt_at <= $2)
+        WHERE i.state IN ('pending', 'processing')
+          AND ((i.state = 'pending' AND i.next_attempt_at <= $2)
             OR (i.state = 'processing' AND i.locked_until < $2))
           AND NOT EXISTS (SELECT 1 FROM inbox j
                 WHERE j.page_id = i.page_id AND j.psid = i.psid AND j.id < i.id
@@ -117,31 +119,16 @@ const CLAIM_POSTGRES: &str = "UPDATE inbox SET state = 'processing', locked_unti
         FOR UPDATE SKIP LOCKED)
      RETURNING id, page_id, psid, kind, standby, event, attempts";
 
-impl Store {
-    /// Claims up to `limit` rows that are due, at most the oldest open row
-    /// of each conversation, leased until `lease_until`.
-    pub async fn claim_inbox(
-        &self,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> anyhow::Result<Vec<InboxRow>> {
-        let sql = if self.is_postgres() {
-            CLAIM_POSTGRES
-        } else {
-            CLAIM_SQLITE
-        };
-        let mut rows: Vec<InboxRow> = with_writer!(self, pool => sqlx::query_as(sql)
-            .bind(lease_until)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)
-        .context("claiming inbox rows")?;
-        rows.sort_by_key(|r| r.id);
-        Ok(rows)
+/// The claim statement: `$1` lease until, `$2` now, `$3` limit.
+pub(crate) fn claim_sql(postgres: bool) -> &'static str {
+    if postgres {
+        CLAIM_POSTGRES
+    } else {
+        CLAIM_SQLITE
     }
+}
 
+impl Store {
     /// Puts rows this instance had in hand back (single-instance restart).
     pub async fn release_inbox_leases(&self) -> anyhow::Result<u64> {
         let done = with_writer!(self, pool => sqlx::query(

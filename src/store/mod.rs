@@ -81,14 +81,19 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // A local file needs no liveness ping before each use.
+        // The group committer holds one; the other serves rare writes
+        // outside it (migrations, start-up, operators).
         let writer = SqlitePoolOptions::new()
-            .max_connections(1)
+            .max_connections(2)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await
             .context("opening the SQLite database")?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .context("opening the SQLite database for reads")?;

@@ -80,44 +80,42 @@ pub enum OutboxOutcome {
     },
 }
 
-const CLAIM: &str = "UPDATE outbox SET state = 'sending', locked_until = $1
+const CLAIM_SQLITE: &str = "UPDATE outbox SET state = 'sending', locked_until = $1
      WHERE id IN (SELECT o.id FROM outbox o
-        WHERE ((o.state = 'queued' AND o.next_attempt_at <= $2)
+        WHERE o.state IN ('queued', 'sending')
+          AND ((o.state = 'queued' AND o.next_attempt_at <= $2)
             OR (o.state = 'sending' AND o.locked_until < $2))
           AND NOT EXISTS (SELECT 1 FROM outbox p
                 WHERE p.page_id = o.page_id AND p.psid = o.psid AND p.id < o.id
                   AND p.state IN ('queued', 'sending'))
-        ORDER BY o.id LIMIT $3 {lock})
+        ORDER BY o.id LIMIT $3)
+     RETURNING id, page_id, psid, body, messaging_type, tag, attempts";
+
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET state = 'sending', locked_until = $1
+     WHERE id IN (SELECT o.id FROM outbox o
+        WHERE o.state IN ('queued', 'sending')
+          AND ((o.state = 'queued' AND o.next_attempt_at <= $2)
+            OR (o.state = 'sending' AND o.locked_until < $2))
+          AND NOT EXISTS (SELECT 1 FROM outbox p
+                WHERE p.page_id = o.page_id AND p.psid = o.psid AND p.id < o.id
+                  AND p.state IN ('queued', 'sending'))
+        ORDER BY o.id LIMIT $3
+        FOR UPDATE SKIP LOCKED)
      RETURNING id, page_id, psid, body, messaging_type, tag, attempts";
 
 const RECORD_COLUMNS: &str = "id, page_id, psid, body, messaging_type, tag, origin, state,
      attempts, error_code, error_subcode, error_message, message_id, created_at, sent_at";
 
-impl Store {
-    /// Claims up to `limit` due messages, the oldest open one per recipient.
-    pub async fn claim_outbox(
-        &self,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> anyhow::Result<Vec<OutboxRow>> {
-        let lock = if self.is_postgres() {
-            "FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        let sql = CLAIM.replace("{lock}", lock);
-        let mut rows: Vec<OutboxRow> = with_writer!(self, pool => sqlx::query_as(&sql)
-            .bind(lease_until)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)
-        .context("claiming outbox rows")?;
-        rows.sort_by_key(|r| r.id);
-        Ok(rows)
+/// The claim statement: `$1` lease until, `$2` now, `$3` limit.
+pub(crate) fn claim_sql(postgres: bool) -> &'static str {
+    if postgres {
+        CLAIM_POSTGRES
+    } else {
+        CLAIM_SQLITE
     }
+}
 
+impl Store {
     /// Puts messages this instance had in hand back (single-instance restart).
     pub async fn release_outbox_leases(&self) -> anyhow::Result<u64> {
         let done = with_writer!(self, pool => sqlx::query(
@@ -135,13 +133,11 @@ impl Store {
         messages: &[NewOutboxMessage],
         now: i64,
     ) -> anyhow::Result<Vec<i64>> {
-        let mut ids = Vec::with_capacity(messages.len());
-        with_writer!(self, pool => {
+        let refs: Vec<&NewOutboxMessage> = messages.iter().collect();
+        let ids = with_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            for m in messages {
-                ids.push(super::writer::insert_outbox!(&mut *tx, m, now));
-            }
-            tx.commit().await
+            let ids = super::writer::insert_outbox_rows!(&mut *tx, &refs, now);
+            tx.commit().await.map(|()| ids)
         })
         .context("queueing outbox messages")?;
         Ok(ids)

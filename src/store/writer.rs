@@ -4,11 +4,12 @@
 //! every caller still waits for its own write to be durable.
 
 use anyhow::{anyhow, Context};
+use std::collections::{BTreeMap, HashSet};
 use tokio::sync::{mpsc, oneshot};
 
-use super::inbox::{InboxUpdate, NewInboxEvent};
-use super::outbox::{OutboxOutcome, SendFailure};
-use super::{with_writer, Store};
+use super::inbox::{InboxRow, InboxUpdate, NewInboxEvent};
+use super::outbox::{OutboxOutcome, OutboxRow, SendFailure};
+use super::Store;
 
 /// A write the group committer performs.
 #[derive(Debug)]
@@ -19,6 +20,28 @@ pub enum Write {
     FinishInbox(Box<InboxUpdate>),
     /// Record how a send attempt ended.
     FinishOutbox(OutboxOutcome),
+    /// Claim due inbox rows (in the same transaction as the rest of the
+    /// batch, so finished rows free their conversation's next one at once).
+    ClaimInbox(Claim),
+    /// Claim due outbox rows.
+    ClaimOutbox(Claim),
+}
+
+/// Which rows a claim may take: due at `now`, leased until `lease_until`.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    pub now: i64,
+    pub lease_until: i64,
+    pub limit: i64,
+}
+
+/// What a write produced.
+#[derive(Debug)]
+pub enum Written {
+    /// Rows inserted (`InsertInbox`) or 1.
+    Rows(u64),
+    Inbox(Vec<InboxRow>),
+    Outbox(Vec<OutboxRow>),
 }
 
 /// Receipts that move sent messages to `delivered` / `read`.
@@ -39,7 +62,7 @@ pub enum Receipt {
 
 struct Job {
     write: Write,
-    done: oneshot::Sender<anyhow::Result<u64>>,
+    done: oneshot::Sender<anyhow::Result<Written>>,
 }
 
 /// Handle to the group-commit task; cheap to clone.
@@ -55,12 +78,26 @@ impl Writer {
     /// `Writer` handle is dropped, after finishing what it was given.
     pub fn start(store: Store) -> Writer {
         let (jobs, rx) = mpsc::channel(4096);
-        tokio::spawn(run(store, rx));
+        // The committer gets a thread of its own: its many short waits on the
+        // database must not queue behind request handling and worker tasks.
+        let spawned = std::thread::Builder::new()
+            .name("lexbridge-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(run(store, rx)),
+                    Err(e) => tracing::error!(error = %e, "the database writer cannot start"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "the database writer thread cannot start");
+        }
         Writer { jobs }
     }
 
-    /// Performs `write` durably; returns the rows it changed.
-    pub async fn write(&self, write: Write) -> anyhow::Result<u64> {
+    async fn submit(&self, write: Write) -> anyhow::Result<Written> {
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job { write, done })
@@ -70,23 +107,52 @@ impl Writer {
             .await
             .map_err(|_| anyhow!("the database writer dropped a write"))?
     }
+
+    /// Performs `write` durably; returns the rows it inserted, or 1.
+    pub async fn write(&self, write: Write) -> anyhow::Result<u64> {
+        match self.submit(write).await? {
+            Written::Rows(n) => Ok(n),
+            Written::Inbox(rows) => Ok(rows.len() as u64),
+            Written::Outbox(rows) => Ok(rows.len() as u64),
+        }
+    }
+
+    /// Claims due inbox rows: at most the oldest open row per conversation.
+    pub async fn claim_inbox(&self, claim: Claim) -> anyhow::Result<Vec<InboxRow>> {
+        match self.submit(Write::ClaimInbox(claim)).await? {
+            Written::Inbox(rows) => Ok(rows),
+            other => Err(anyhow!("unexpected claim result {other:?}")),
+        }
+    }
+
+    /// Claims due outbox rows: at most the oldest open message per recipient.
+    pub async fn claim_outbox(&self, claim: Claim) -> anyhow::Result<Vec<OutboxRow>> {
+        match self.submit(Write::ClaimOutbox(claim)).await? {
+            Written::Outbox(rows) => Ok(rows),
+            other => Err(anyhow!("unexpected claim result {other:?}")),
+        }
+    }
 }
 
 async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The committer keeps its own connection: no pool round trip per batch.
+    let mut held: Option<Held> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let writes: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
-        match apply(&store, &writes).await {
+        match apply_held(&store, &mut held, &writes).await {
             Ok(counts) => {
-                for (job, count) in jobs.into_iter().zip(counts) {
-                    let _ = job.done.send(Ok(count));
+                for (job, written) in jobs.into_iter().zip(counts) {
+                    let _ = job.done.send(Ok(written));
                 }
             }
             // One bad write must not fail its neighbours: redo them alone.
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
-                    let result = apply(&store, &[&job.write]).await.map(|c| c[0]);
+                    let result = apply_held(&store, &mut held, &[&job.write])
+                        .await
+                        .and_then(|mut w| w.pop().ok_or_else(|| anyhow!("no result")));
                     let _ = job.done.send(result);
                 }
             }
@@ -99,109 +165,231 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Applies `writes` in one transaction; one count per write.
-async fn apply(store: &Store, writes: &[&Write]) -> anyhow::Result<Vec<u64>> {
-    let mut counts = Vec::with_capacity(writes.len());
-    with_writer!(store, pool => {
-        let mut tx = pool.begin().await?;
-        for write in writes {
-            let count = match write {
-                Write::InsertInbox(events) => {
-                    let mut inserted = 0;
-                    for e in events {
-                        inserted += sqlx::query(
-                            "INSERT INTO inbox (page_id, psid, kind, standby, dedupe_key, event,
-                                                next_attempt_at, received_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-                             ON CONFLICT (dedupe_key) DO NOTHING")
-                            .bind(&e.page_id)
-                            .bind(&e.psid)
-                            .bind(e.kind)
-                            .bind(i64::from(e.standby))
-                            .bind(&e.dedupe_key)
-                            .bind(&e.event)
-                            .bind(e.received_at)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                    }
-                    inserted
-                }
-                Write::FinishInbox(u) => {
-                    let now = super::now_ms();
-                    for reply in &u.replies {
-                        insert_outbox!(&mut *tx, reply, now);
-                    }
-                    if let Some(c) = &u.conversation {
-                        sqlx::query(
-                            "INSERT INTO conversations (page_id, psid, last_inbound_at, nlu_state, updated_at)
-                             VALUES ($1, $2, $3, $4, $5)
-                             ON CONFLICT (page_id, psid) DO UPDATE SET
-                               last_inbound_at = CASE
-                                 WHEN conversations.last_inbound_at IS NULL THEN excluded.last_inbound_at
-                                 WHEN excluded.last_inbound_at IS NULL THEN conversations.last_inbound_at
-                                 WHEN excluded.last_inbound_at > conversations.last_inbound_at
-                                   THEN excluded.last_inbound_at
-                                 ELSE conversations.last_inbound_at END,
-                               nlu_state = CASE WHEN $6 = 1 THEN excluded.nlu_state
-                                                ELSE conversations.nlu_state END,
-                               updated_at = excluded.updated_at")
-                            .bind(&c.page_id)
-                            .bind(&c.psid)
-                            .bind(c.inbound_at)
-                            .bind(c.nlu_state.clone().flatten())
-                            .bind(now)
-                            .bind(i64::from(c.nlu_state.is_some()))
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    if let Some(receipt) = &u.receipt {
-                        apply_receipt!(&mut *tx, receipt);
-                    }
-                    sqlx::query(
-                        "UPDATE inbox SET state = $2, outcome = $3, attempts = $4,
-                                next_attempt_at = $5, last_error = $6, locked_until = NULL,
-                                processed_at = $7
-                         WHERE id = $1")
-                        .bind(u.id)
-                        .bind(u.state.as_str())
-                        .bind(&u.outcome)
-                        .bind(u.attempts)
-                        .bind(u.next_attempt_at)
-                        .bind(&u.last_error)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                }
-                Write::FinishOutbox(outcome) => {
-                    let (id, state, attempts, next, message_id, sent_at, failure) = outcome_columns(outcome);
-                    sqlx::query(
-                        "UPDATE outbox SET state = $2, attempts = $3, next_attempt_at = $4,
-                                message_id = COALESCE($5, message_id), sent_at = COALESCE($6, sent_at),
-                                error_code = $7, error_subcode = $8, error_message = $9,
-                                locked_until = NULL
-                         WHERE id = $1")
-                        .bind(id)
-                        .bind(state)
-                        .bind(attempts)
-                        .bind(next)
-                        .bind(message_id)
-                        .bind(sent_at)
-                        .bind(failure.and_then(|f| f.code))
-                        .bind(failure.and_then(|f| f.subcode))
-                        .bind(failure.map(|f| f.message.as_str()))
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                }
-            };
-            counts.push(count);
+/// The committer's connection.
+enum Held {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+/// `apply` on the held connection, (re)acquiring it as needed; a failed
+/// batch gives the connection up in case it is the connection that broke.
+async fn apply_held(
+    store: &Store,
+    held: &mut Option<Held>,
+    writes: &[&Write],
+) -> anyhow::Result<Vec<Written>> {
+    let mut conn = match held.take() {
+        Some(conn) => conn,
+        None => match store {
+            Store::Sqlite { writer, .. } => Held::Sqlite(writer.acquire().await?),
+            Store::Postgres(pool) => Held::Postgres(pool.acquire().await?),
+        },
+    };
+    let result = apply(store.is_postgres(), &mut conn, writes).await;
+    if result.is_ok() {
+        *held = Some(conn);
+    }
+    result
+}
+
+/// Most rows in one multi-row statement (well under SQLite's 32766 variables).
+const MAX_ROWS_PER_STATEMENT: usize = 256;
+
+/// Splits `rows` into chunks whose sizes are powers of two, so a handful of
+/// statement shapes serve every batch size and stay in the prepared
+/// statement cache instead of being parsed anew for each batch.
+pub(crate) fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
         }
-        tx.commit().await
+        let n = rows.len().min(MAX_ROWS_PER_STATEMENT);
+        let size = 1 << n.ilog2();
+        let (head, tail) = rows.split_at(size);
+        rows = tail;
+        Some(head)
     })
-    .context("group commit")?;
-    Ok(counts)
+}
+
+/// Applies `writes` in one transaction with set-based statements (a
+/// statement per kind of change rather than per row); for each write, the
+/// rows it inserted (`InsertInbox`) or 1.
+async fn apply(postgres: bool, held: &mut Held, writes: &[&Write]) -> anyhow::Result<Vec<Written>> {
+    let mut counts = vec![0u64; writes.len()];
+    let mut claimed: BTreeMap<usize, Written> = BTreeMap::new();
+    let mut claims = Vec::new();
+    let mut events = Vec::new();
+    let mut replies = Vec::new();
+    let mut inbox_updates = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut receipts = Vec::new();
+    let mut touches: BTreeMap<(&str, &str), Touch> = BTreeMap::new();
+    for (job, write) in writes.iter().enumerate() {
+        match write {
+            Write::InsertInbox(rows) => events.extend(rows.iter().map(|e| (job, e))),
+            Write::FinishInbox(u) => {
+                counts[job] = 1;
+                replies.extend(u.replies.iter());
+                receipts.extend(u.receipt.iter());
+                inbox_updates.push(u.as_ref());
+                if let Some(c) = &u.conversation {
+                    touches
+                        .entry((c.page_id.as_str(), c.psid.as_str()))
+                        .or_default()
+                        .merge(c);
+                }
+            }
+            Write::FinishOutbox(outcome) => {
+                counts[job] = 1;
+                outcomes.push(outcome_columns(outcome));
+            }
+            Write::ClaimInbox(c) => claims.push((job, true, *c)),
+            Write::ClaimOutbox(c) => claims.push((job, false, *c)),
+        }
+    }
+    let now = super::now_ms();
+    let (with_state, without_state): (Vec<_>, Vec<_>) =
+        touches.iter().partition(|(_, t)| t.nlu_state.is_some());
+    /// The statements of one batch, expanded for each backend's connection.
+    macro_rules! write_batch {
+        ($conn:ident) => {{
+            let mut tx = sqlx::Connection::begin(&mut **$conn).await?;
+            for chunk in chunks(&events) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO inbox (page_id, psid, kind, standby, dedupe_key, event, next_attempt_at, received_at) ");
+                qb.push_values(chunk, |mut row, (_, e)| {
+                    row.push_bind(&e.page_id)
+                        .push_bind(&e.psid)
+                        .push_bind(e.kind)
+                        .push_bind(i64::from(e.standby))
+                        .push_bind(&e.dedupe_key)
+                        .push_bind(&e.event)
+                        .push_bind(e.received_at)
+                        .push_bind(e.received_at);
+                });
+                qb.push(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key");
+                let inserted: Vec<(String,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                let mut inserted: HashSet<String> = inserted.into_iter().map(|(k,)| k).collect();
+                for (job, e) in chunk {
+                    if inserted.remove(&e.dedupe_key) {
+                        counts[*job] += 1;
+                    }
+                }
+            }
+            insert_outbox_rows!(&mut *tx, &replies, now);
+            for (rows, sets_state) in [(&with_state, true), (&without_state, false)] {
+                for chunk in chunks(rows) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO conversations (page_id, psid, last_inbound_at, nlu_state, updated_at) ");
+                    qb.push_values(chunk, |mut row, ((page_id, psid), t)| {
+                        row.push_bind(*page_id)
+                            .push_bind(*psid)
+                            .push_bind(t.inbound_at)
+                            .push_bind(t.nlu_state.clone().flatten())
+                            .push_bind(now);
+                    });
+                    qb.push(
+                        " ON CONFLICT (page_id, psid) DO UPDATE SET
+                           last_inbound_at = CASE
+                             WHEN conversations.last_inbound_at IS NULL THEN excluded.last_inbound_at
+                             WHEN excluded.last_inbound_at > conversations.last_inbound_at
+                               THEN excluded.last_inbound_at
+                             ELSE conversations.last_inbound_at END,
+                           updated_at = excluded.updated_at");
+                    if sets_state {
+                        qb.push(", nlu_state = excluded.nlu_state");
+                    }
+                    qb.build().execute(&mut *tx).await?;
+                }
+            }
+            for chunk in chunks(&inbox_updates) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "UPDATE inbox SET state = v.column2, outcome = v.column3, attempts = v.column4,
+                            next_attempt_at = v.column5, last_error = v.column6, processed_at = v.column7,
+                            locked_until = NULL
+                     FROM (");
+                qb.push_values(chunk, |mut row, u| {
+                    row.push("CAST(").push_bind_unseparated(u.id).push_unseparated(" AS BIGINT)")
+                        .push_bind(u.state.as_str())
+                        .push_bind(u.outcome.as_deref())
+                        .push("CAST(").push_bind_unseparated(u.attempts).push_unseparated(" AS BIGINT)")
+                        .push("CAST(").push_bind_unseparated(u.next_attempt_at).push_unseparated(" AS BIGINT)")
+                        .push_bind(u.last_error.as_deref())
+                        .push("CAST(").push_bind_unseparated(now).push_unseparated(" AS BIGINT)");
+                });
+                qb.push(") AS v WHERE inbox.id = v.column1");
+                qb.build().execute(&mut *tx).await?;
+            }
+            for chunk in chunks(&outcomes) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "UPDATE outbox SET state = v.column2, attempts = v.column3, next_attempt_at = v.column4,
+                            message_id = COALESCE(v.column5, outbox.message_id),
+                            sent_at = COALESCE(v.column6, outbox.sent_at),
+                            error_code = v.column7, error_subcode = v.column8, error_message = v.column9,
+                            locked_until = NULL
+                     FROM (");
+                qb.push_values(chunk, |mut row, (id, state, attempts, next, message_id, sent_at, failure)| {
+                    row.push("CAST(").push_bind_unseparated(*id).push_unseparated(" AS BIGINT)")
+                        .push_bind(*state)
+                        .push("CAST(").push_bind_unseparated(*attempts).push_unseparated(" AS BIGINT)")
+                        .push("CAST(").push_bind_unseparated(*next).push_unseparated(" AS BIGINT)")
+                        .push_bind(*message_id)
+                        .push("CAST(").push_bind_unseparated(*sent_at).push_unseparated(" AS BIGINT)")
+                        .push("CAST(").push_bind_unseparated(failure.and_then(|f| f.code)).push_unseparated(" AS BIGINT)")
+                        .push("CAST(").push_bind_unseparated(failure.and_then(|f| f.subcode)).push_unseparated(" AS BIGINT)")
+                        .push_bind(failure.map(|f| f.message.as_str()));
+                });
+                qb.push(") AS v WHERE outbox.id = v.column1");
+                qb.build().execute(&mut *tx).await?;
+            }
+            for receipt in &receipts {
+                apply_receipt!(&mut *tx, receipt);
+            }
+            for (job, inbox, c) in &claims {
+                let written = if *inbox {
+                    let mut rows: Vec<InboxRow> = sqlx::query_as(super::inbox::claim_sql(postgres))
+                        .bind(c.lease_until).bind(c.now).bind(c.limit)
+                        .fetch_all(&mut *tx).await?;
+                    rows.sort_by_key(|r| r.id);
+                    Written::Inbox(rows)
+                } else {
+                    let mut rows: Vec<OutboxRow> = sqlx::query_as(super::outbox::claim_sql(postgres))
+                        .bind(c.lease_until).bind(c.now).bind(c.limit)
+                        .fetch_all(&mut *tx).await?;
+                    rows.sort_by_key(|r| r.id);
+                    Written::Outbox(rows)
+                };
+                claimed.insert(*job, written);
+            }
+            tx.commit().await
+        }};
+    }
+    let batch = match held {
+        Held::Sqlite(conn) => write_batch!(conn),
+        Held::Postgres(conn) => write_batch!(conn),
+    };
+    batch.context("group commit")?;
+    Ok(counts
+        .into_iter()
+        .enumerate()
+        .map(|(job, n)| claimed.remove(&job).unwrap_or(Written::Rows(n)))
+        .collect())
+}
+
+/// The conversation changes of one batch, merged per conversation.
+#[derive(Default)]
+struct Touch {
+    inbound_at: Option<i64>,
+    nlu_state: Option<Option<String>>,
+}
+
+impl Touch {
+    fn merge(&mut self, c: &super::inbox::ConversationTouch) {
+        self.inbound_at = self.inbound_at.max(c.inbound_at);
+        if c.nlu_state.is_some() {
+            self.nlu_state = c.nlu_state.clone();
+        }
+    }
 }
 
 type OutcomeColumns<'a> = (
@@ -291,26 +479,50 @@ macro_rules! apply_receipt {
 }
 use apply_receipt;
 
-/// Inserts one `NewOutboxMessage` on `$conn` and evaluates to its id.
-macro_rules! insert_outbox {
-    ($conn:expr, $m:expr, $now:expr) => {{
-        let m: &$crate::store::outbox::NewOutboxMessage = $m;
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO outbox (page_id, psid, body, messaging_type, tag, origin, inbox_id,
-                                 next_attempt_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
-        )
-        .bind(&m.page_id)
-        .bind(&m.psid)
-        .bind(&m.body)
-        .bind(&m.messaging_type)
-        .bind(&m.tag)
-        .bind(m.origin)
-        .bind(m.inbox_id)
-        .bind($now)
-        .fetch_one($conn)
-        .await?;
-        id
+/// Inserts `NewOutboxMessage`s on `$conn`; evaluates to their ids in order.
+macro_rules! insert_outbox_rows {
+    ($conn:expr, $messages:expr, $now:expr) => {{
+        let messages: &[&$crate::store::outbox::NewOutboxMessage] = $messages;
+        let mut ids: Vec<i64> = Vec::with_capacity(messages.len());
+        for chunk in $crate::store::writer::chunks(messages) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO outbox (page_id, psid, body, messaging_type, tag, origin, inbox_id,
+                                     next_attempt_at, created_at) ",
+            );
+            qb.push_values(chunk, |mut row, m| {
+                row.push_bind(&m.page_id)
+                    .push_bind(&m.psid)
+                    .push_bind(&m.body)
+                    .push_bind(&m.messaging_type)
+                    .push_bind(m.tag.as_deref())
+                    .push_bind(m.origin)
+                    .push_bind(m.inbox_id)
+                    .push_bind($now)
+                    .push_bind($now);
+            });
+            qb.push(" RETURNING id");
+            let rows: Vec<(i64,)> = qb.build_query_as().fetch_all($conn).await?;
+            // Ids grow in insertion order; RETURNING's own order is unspecified.
+            let mut chunk_ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
+            chunk_ids.sort_unstable();
+            ids.extend(chunk_ids);
+        }
+        ids
     }};
 }
-pub(crate) use insert_outbox;
+pub(crate) use insert_outbox_rows;
+
+#[cfg(test)]
+mod tests {
+    use super::chunks;
+
+    #[test]
+    fn batches_split_into_power_of_two_chunks() {
+        let rows: Vec<u32> = (0..300).collect();
+        let sizes: Vec<usize> = chunks(&rows).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [256, 32, 8, 4]);
+        let rebuilt: Vec<u32> = chunks(&rows).flatten().copied().collect();
+        assert_eq!(rebuilt, rows);
+        assert_eq!(chunks::<u32>(&[]).count(), 0);
+    }
+}

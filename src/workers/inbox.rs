@@ -5,15 +5,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{retry::retry_delay, Shared};
 use crate::facebook::webhook::MessagingEvent;
+use crate::facebook::SenderAction;
 use crate::metrics::Metrics;
 use crate::nlu::{session_id, NluError, NluTurn};
 use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
 use crate::store::now_ms;
-use crate::store::writer::{Receipt, Write};
+use crate::store::writer::{Claim, Receipt, Write};
 
 const CLAIM_BATCH: i64 = 256;
 const MAX_IN_FLIGHT: usize = 128;
@@ -26,12 +27,17 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> an
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tasks = JoinSet::new();
     while !*shutdown.borrow() {
+        while tasks.try_join_next().is_some() {}
         let now = now_ms();
         let free = permits.available_permits() as i64;
         let rows = if free > 0 {
             match shared
-                .store
-                .claim_inbox(now, now + LEASE.as_millis() as i64, free.min(CLAIM_BATCH))
+                .writer
+                .claim_inbox(Claim {
+                    now,
+                    lease_until: now + LEASE.as_millis() as i64,
+                    limit: free.min(CLAIM_BATCH),
+                })
                 .await
             {
                 Ok(rows) => rows,
@@ -44,7 +50,6 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> an
             Vec::new()
         };
         if rows.is_empty() {
-            while tasks.try_join_next().is_some() {}
             tokio::select! {
                 _ = shared.inbox_wake.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
@@ -81,7 +86,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> an
 }
 
 /// Processes one claimed row and says how it ended.
-async fn process(shared: &Shared, row: InboxRow) -> InboxUpdate {
+async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
     let attempts = row.attempts + 1;
     let mut update = InboxUpdate {
         id: row.id,
@@ -135,6 +140,15 @@ async fn process(shared: &Shared, row: InboxRow) -> InboxUpdate {
             if row.standby != 0 {
                 "standby: another app owns the thread".to_string()
             } else {
+                if shared.settings.replies.mark_seen && attempts == 1 {
+                    let (shared, page, psid) =
+                        (Arc::clone(shared), row.page_id.clone(), row.psid.clone());
+                    tokio::spawn(async move {
+                        shared
+                            .sender_action(&page, &psid, SenderAction::MarkSeen)
+                            .await;
+                    });
+                }
                 match converse(shared, &row, &event, &mut update).await {
                     Ok(outcome) => outcome,
                     Err(e) => return fail(shared, update, &row, e),
@@ -164,17 +178,24 @@ fn said(event: &MessagingEvent) -> Option<String> {
 
 /// Sends the person's words to the NLU; returns the outcome to record.
 async fn converse(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     row: &InboxRow,
     event: &MessagingEvent,
     update: &mut InboxUpdate,
 ) -> Result<String, NluError> {
     let Some(text) = said(event).filter(|t| !t.trim().is_empty()) else {
-        return Ok("unanswered: nothing to interpret".to_string());
+        let attachment = event.message.as_ref().and_then(|m| m.attachments.first());
+        return Ok(match attachment {
+            Some(a) => {
+                update.replies = replies_from_text(row, &shared.settings.replies.attachment_reply);
+                format!("answered: {} attachment", a.kind)
+            }
+            None => "unanswered: nothing to interpret".to_string(),
+        });
     };
     let Some(nlu) = &shared.nlu else {
         Metrics::add(&shared.metrics.inbox_unanswered, 1);
-        warn!(
+        debug!(
             inbox_id = row.id,
             "event left unanswered: no NLU is configured"
         );
@@ -199,7 +220,15 @@ async fn converse(
         dialog_state: conversation.and_then(|c| c.nlu_state),
     };
     let started = Instant::now();
-    let answer = nlu.recognize(turn).await;
+    // Typing shows while the NLU thinks, and is sent before the reply is queued.
+    let typing = async {
+        if shared.settings.replies.typing_indicator {
+            shared
+                .sender_action(&row.page_id, &row.psid, SenderAction::TypingOn)
+                .await;
+        }
+    };
+    let (answer, ()) = tokio::join!(nlu.recognize(turn), typing);
     Metrics::add(&shared.metrics.nlu_calls, 1);
     Metrics::add(
         &shared.metrics.nlu_micros,
@@ -211,6 +240,15 @@ async fn converse(
     }
     update.replies = crate::relay::replies(&row.page_id, &row.psid, row.id, &answer.reply);
     Ok(format!("answered by {}", nlu.name()))
+}
+
+/// Outbox rows saying `text` to the person of `row`.
+fn replies_from_text(row: &InboxRow, text: &str) -> Vec<crate::store::outbox::NewOutboxMessage> {
+    let reply = crate::nlu::NluReply {
+        messages: vec![crate::nlu::NluMessage::PlainText(text.to_string())],
+        ..Default::default()
+    };
+    crate::relay::replies(&row.page_id, &row.psid, row.id, &reply)
 }
 
 /// A failed attempt: retried with backoff, or dead-lettered at the limit.
@@ -230,7 +268,10 @@ fn fail(shared: &Shared, mut update: InboxUpdate, row: &InboxRow, error: NluErro
         warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row will be retried");
     } else {
         update.state = InboxState::Dead;
-        update.outcome = Some("dead-lettered".to_string());
+        update.outcome = Some("dead-lettered; apology sent".to_string());
+        // Never silence: the person hears once that this failed. The apology
+        // is queued in the same transaction that dead-letters the row.
+        update.replies = replies_from_text(row, &shared.settings.replies.apology);
         Metrics::add(&shared.metrics.inbox_dead, 1);
         warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row dead-lettered");
     }

@@ -6,16 +6,21 @@ pub mod outbox;
 pub mod rate_limit;
 pub mod retry;
 
+use secrecy::SecretString;
 use std::sync::Arc;
 use tokio::sync::Notify;
+use tracing::debug;
 
 use crate::config::Settings;
-use crate::facebook::GraphClient;
+use crate::facebook::{GraphClient, SenderAction};
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
 use crate::store::writer::Writer;
 use crate::store::Store;
 use rate_limit::RateLimiter;
+
+/// The longest a sender action waits for the Page's rate limit.
+const SENDER_ACTION_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// What the routes and workers share.
 pub struct Shared {
@@ -30,4 +35,40 @@ pub struct Shared {
     pub inbox_wake: Notify,
     /// Woken when outbox rows may be ready.
     pub outbox_wake: Notify,
+}
+
+impl Shared {
+    /// The access token for a Page this service sends for.
+    pub fn page_token(&self, page_id: &str) -> Option<&SecretString> {
+        (page_id == self.settings.facebook.page_id)
+            .then_some(&self.settings.facebook.page_access_token)
+    }
+
+    /// A best-effort sender action (`mark_seen`, `typing_on`) within the
+    /// Page's rate limit. It is skipped when the Page's budget is spent (a
+    /// late indicator is worthless, and messages need the budget more);
+    /// failures are only logged.
+    pub async fn sender_action(&self, page_id: &str, psid: &str, action: SenderAction) {
+        let Some(token) = self.page_token(page_id) else {
+            return;
+        };
+        let now = tokio::time::Instant::now();
+        match self
+            .limiter
+            .try_reserve(page_id, now, SENDER_ACTION_MAX_WAIT)
+        {
+            Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Some(_) => {}
+            None => {
+                debug!(
+                    action = action.as_str(),
+                    "sender action skipped: the page's send budget is spent"
+                );
+                return;
+            }
+        }
+        if let Err(e) = self.graph.sender_action(page_id, token, psid, action).await {
+            debug!(action = action.as_str(), error = %e, "sender action failed");
+        }
+    }
 }

@@ -2,7 +2,6 @@
 //! API, the oldest open message of each recipient at a time, within the
 //! per-Page rate limit. No transaction is open during the HTTP call.
 
-use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
@@ -14,7 +13,7 @@ use crate::facebook::render::send_payload;
 use crate::facebook::GraphError;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
-use crate::store::writer::Write;
+use crate::store::writer::{Claim, Write};
 
 const CLAIM_BATCH: i64 = 512;
 const MAX_IN_FLIGHT: usize = 512;
@@ -25,12 +24,17 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> an
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tasks = JoinSet::new();
     while !*shutdown.borrow() {
+        while tasks.try_join_next().is_some() {}
         let now = now_ms();
         let free = permits.available_permits() as i64;
         let rows = if free > 0 {
             shared
-                .store
-                .claim_outbox(now, now + LEASE.as_millis() as i64, free.min(CLAIM_BATCH))
+                .writer
+                .claim_outbox(Claim {
+                    now,
+                    lease_until: now + LEASE.as_millis() as i64,
+                    limit: free.min(CLAIM_BATCH),
+                })
                 .await
                 .unwrap_or_else(|e| {
                     warn!(error = %format!("{e:#}"), "claiming outbox rows failed");
@@ -40,7 +44,6 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> an
             Vec::new()
         };
         if rows.is_empty() {
-            while tasks.try_join_next().is_some() {}
             tokio::select! {
                 _ = shared.outbox_wake.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
@@ -66,16 +69,10 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> an
     Ok(())
 }
 
-/// The access token for a Page this service sends for.
-fn page_token<'a>(shared: &'a Shared, page_id: &str) -> Option<&'a SecretString> {
-    (page_id == shared.settings.facebook.page_id)
-        .then_some(&shared.settings.facebook.page_access_token)
-}
-
 /// One send attempt.
 async fn deliver(shared: &Shared, row: &OutboxRow) -> OutboxOutcome {
     let attempts = row.attempts + 1;
-    let Some(token) = page_token(shared, &row.page_id) else {
+    let Some(token) = shared.page_token(&row.page_id) else {
         return OutboxOutcome::Failed {
             id: row.id,
             attempts,

@@ -34,6 +34,19 @@ impl RateLimiter {
         theoretical.saturating_duration_since(now + self.tolerance)
     }
 
+    /// Like `reserve`, but only when the wait would be at most `max_wait`;
+    /// otherwise nothing is reserved and `None` says so.
+    pub fn try_reserve(&self, key: &str, now: Instant, max_wait: Duration) -> Option<Duration> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let theoretical = slots.get(key).copied().unwrap_or(now).max(now);
+        let wait = theoretical.saturating_duration_since(now + self.tolerance);
+        if wait > max_wait {
+            return None;
+        }
+        slots.insert(key.to_string(), theoretical + self.interval);
+        Some(wait)
+    }
+
     pub async fn acquire(&self, key: &str) {
         let wait = self.reserve(key, Instant::now());
         if !wait.is_zero() {
@@ -54,6 +67,24 @@ mod tests {
         assert!(waits[..5].iter().all(|w| w.is_zero()), "{waits:?}");
         assert_eq!(waits[5], Duration::from_millis(10));
         assert_eq!(waits[7], Duration::from_millis(30));
+    }
+
+    #[test]
+    fn optional_calls_are_refused_rather_than_queued() {
+        let limiter = RateLimiter::new(100, 1);
+        let now = Instant::now();
+        assert_eq!(
+            limiter.try_reserve("p", now, Duration::ZERO),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            limiter.try_reserve("p", now, Duration::from_millis(5)),
+            None
+        );
+        assert_eq!(
+            limiter.try_reserve("p", now, Duration::from_millis(10)),
+            Some(Duration::from_millis(10))
+        );
     }
 
     #[test]

@@ -5,5 +5,6 @@ mod helpers;
 mod support;
 
 mod inbox;
+mod lex;
 mod outbox;
 mod webhook;
