@@ -5,6 +5,7 @@
 //! `with_reader!` macros expand one query for both pool types, so a query is
 //! written once and a branch appears only where the dialects really differ.
 
+pub mod accounts;
 pub mod conversations;
 pub mod inbox;
 pub mod outbox;

@@ -211,12 +211,7 @@ async fn converse(
         page_id: row.page_id.clone(),
         psid: row.psid.clone(),
         text,
-        attributes: [
-            ("psid".to_string(), row.psid.clone()),
-            ("page_id".to_string(), row.page_id.clone()),
-            ("linked".to_string(), "false".to_string()),
-        ]
-        .into(),
+        attributes: session_attributes(shared, row).await?,
         dialog_state: conversation.and_then(|c| c.nlu_state),
     };
     let started = Instant::now();
@@ -249,6 +244,31 @@ fn replies_from_text(row: &InboxRow, text: &str) -> Vec<crate::store::outbox::Ne
         ..Default::default()
     };
     crate::relay::replies(&row.page_id, &row.psid, row.id, &reply)
+}
+
+/// What a Lex code hook needs to know the person: who they are on
+/// Messenger and, when linked, which account they are.
+async fn session_attributes(
+    shared: &Shared,
+    row: &InboxRow,
+) -> Result<std::collections::BTreeMap<String, String>, NluError> {
+    let account = shared
+        .store
+        .account_for_psid(&row.page_id, &row.psid)
+        .await
+        .map_err(|e| NluError::Transient(format!("looking up the link: {e:#}")))?;
+    let mut attributes = std::collections::BTreeMap::from([
+        ("psid".to_string(), row.psid.clone()),
+        ("page_id".to_string(), row.page_id.clone()),
+        ("linked".to_string(), account.is_some().to_string()),
+    ]);
+    if let Some(a) = account {
+        attributes.insert("account_id".to_string(), a.account_id);
+        if let Some(name) = a.name {
+            attributes.insert("name".to_string(), name);
+        }
+    }
+    Ok(attributes)
 }
 
 /// A failed attempt: retried with backoff, or dead-lettered at the limit.

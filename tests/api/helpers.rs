@@ -204,6 +204,15 @@ impl TestApp {
         self.post_webhook(&bytes, Some(&sig)).await
     }
 
+    /// Runs a statement directly (test setup).
+    pub async fn exec(&self, sql: &str) {
+        match &self.store {
+            Store::Sqlite { writer, .. } => sqlx::query(sql).execute(writer).await.map(|_| ()),
+            Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+        .expect("test statement");
+    }
+
     pub async fn inbox(&self) -> Vec<InboxRecord> {
         self.store.inbox_records().await.expect("inbox rows")
     }

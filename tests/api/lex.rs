@@ -312,3 +312,27 @@ async fn a_redelivered_event_never_causes_a_second_lex_call() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_linked_person_is_known_to_lex_by_account_and_name() {
+    on_every_backend(|backend| async move {
+        let (app, lex) = spawn_lex_app(&backend, &[]).await;
+        app.exec("INSERT INTO accounts (id, fb_uid, name, created_at, updated_at)
+                  VALUES ('cust-42', '990001', 'Ada Lovelace', 1, 1)").await;
+        app.exec("INSERT INTO links (page_id, psid, account_id, source, linked_at)
+                  VALUES ('1111', 'U7', 'cust-42', 'ids_for_pages', 1)").await;
+        app.post_signed_webhook(&text_message("U7", "m.1", "where is my car?")).await;
+        app.post_signed_webhook(&text_message("U8", "m.2", "where is my car?")).await;
+        answered(&app).await;
+        let requests = lex.requests();
+        let linked = requests.iter().find(|r| r.session_id == "1111:U7").unwrap();
+        assert_eq!(
+            linked.session_attributes,
+            json!({"psid": "U7", "page_id": "1111", "linked": "true", "account_id": "cust-42", "name": "Ada Lovelace"})
+        );
+        let stranger = requests.iter().find(|r| r.session_id == "1111:U8").unwrap();
+        assert_eq!(stranger.session_attributes["linked"], "false");
+        app.stop().await;
+    })
+    .await;
+}

@@ -1,0 +1,66 @@
+//! Accounts and the PSIDs linked to them.
+
+use anyhow::Context;
+
+use super::{with_reader, Store};
+
+/// Who a PSID belongs to, as the NLU and the outbound API need it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LinkedAccount {
+    pub account_id: String,
+    pub name: Option<String>,
+    pub fb_uid: String,
+}
+
+/// One linked Messenger identity.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Link {
+    pub page_id: String,
+    pub psid: String,
+    pub account_id: String,
+    pub source: String,
+    pub linked_at: i64,
+}
+
+impl Store {
+    /// The account a PSID of a Page is linked to, if any.
+    pub async fn account_for_psid(
+        &self,
+        page_id: &str,
+        psid: &str,
+    ) -> anyhow::Result<Option<LinkedAccount>> {
+        let row = with_reader!(self, pool => sqlx::query_as(
+            "SELECT a.id AS account_id, a.name, a.fb_uid FROM links l
+             JOIN accounts a ON a.id = l.account_id
+             WHERE l.page_id = $1 AND l.psid = $2")
+            .bind(page_id)
+            .bind(psid)
+            .fetch_optional(pool)
+            .await)
+        .context("looking up the account of a PSID")?;
+        Ok(row)
+    }
+
+    /// Every PSID linked to an account, oldest link first.
+    pub async fn links_for_account(&self, account_id: &str) -> anyhow::Result<Vec<Link>> {
+        let rows = with_reader!(self, pool => sqlx::query_as(
+            "SELECT page_id, psid, account_id, source, linked_at FROM links
+             WHERE account_id = $1 ORDER BY linked_at, psid")
+            .bind(account_id)
+            .fetch_all(pool)
+            .await)
+        .context("listing the links of an account")?;
+        Ok(rows)
+    }
+
+    /// The account id of a Facebook app-scoped user id, if known.
+    pub async fn account_id_for_uid(&self, fb_uid: &str) -> anyhow::Result<Option<String>> {
+        let row: Option<(String,)> = with_reader!(self, pool => sqlx::query_as(
+            "SELECT id FROM accounts WHERE fb_uid = $1")
+            .bind(fb_uid)
+            .fetch_optional(pool)
+            .await)
+        .context("looking up an account by Facebook user id")?;
+        Ok(row.map(|(id,)| id))
+    }
+}
