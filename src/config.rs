@@ -16,6 +16,10 @@ pub struct Settings {
     pub workers: WorkerSettings,
     pub nlu: NluSettings,
     pub replies: ReplySettings,
+    /// 32 bytes, base64: encrypts stored user and page tokens.
+    pub token_encryption_key: SecretString,
+    /// 64 bytes, base64: signs and encrypts the login session cookie.
+    pub session_key: SecretString,
 }
 
 #[derive(Clone)]
@@ -164,6 +168,8 @@ impl Settings {
                     .millis("GRAPH_REQUEST_TIMEOUT_MS", defaults.graph_request_timeout),
             },
             nlu: nlu_settings(&mut r),
+            token_encryption_key: r.base64_key("TOKEN_ENCRYPTION_KEY", 32),
+            session_key: r.base64_key("SESSION_KEY", 64),
             replies: ReplySettings {
                 attachment_reply: r.optional(
                     "ATTACHMENT_REPLY",
@@ -287,6 +293,21 @@ impl Reader<'_> {
         v
     }
 
+    /// A required base64 secret of exactly `len` bytes.
+    fn base64_key(&mut self, key: &str, len: usize) -> SecretString {
+        use base64::Engine;
+        let raw = self.required(key);
+        if !raw.is_empty() {
+            match base64::engine::general_purpose::STANDARD.decode(raw.trim()) {
+                Ok(bytes) if bytes.len() == len => {}
+                _ => self
+                    .problems
+                    .push(format!("{key} must be {len} random bytes, base64-encoded (e.g. openssl rand -base64 {len})")),
+            }
+        }
+        SecretString::from(raw)
+    }
+
     fn flag(&mut self, key: &str, default: bool) -> bool {
         match self
             .get(key)
@@ -332,6 +353,11 @@ mod tests {
             ("FACEBOOK_PAGE_ID", "456"),
             ("FACEBOOK_PAGE_ACCESS_TOKEN", "page-token"),
             ("MESSENGER_VERIFY_TOKEN", "verify"),
+            ("TOKEN_ENCRYPTION_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            (
+                "SESSION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
+            ),
         ])
     }
 
@@ -363,6 +389,8 @@ mod tests {
             "MESSENGER_VERIFY_TOKEN",
             "LEXBRIDGE_BIND",
             "SEND_RATE_PER_PAGE",
+            "TOKEN_ENCRYPTION_KEY",
+            "SESSION_KEY",
         ] {
             assert!(text.contains(key), "{key} missing from: {text}");
         }

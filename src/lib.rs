@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod facebook;
 pub mod metrics;

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{NluSettings, Settings};
+use crate::crypto::TokenCipher;
 use crate::facebook::GraphClient;
 use crate::metrics::Metrics;
 use crate::nlu::lex::LexNlu;
@@ -83,6 +84,8 @@ impl Application {
             limiter: RateLimiter::new(rate, (rate / 20).max(1)),
             inbox_wake: Notify::new(),
             outbox_wake: Notify::new(),
+            cipher: TokenCipher::from_base64(&settings.token_encryption_key)?,
+            page_tokens: Default::default(),
             settings,
         });
         let listener = TcpListener::bind(shared.settings.bind)

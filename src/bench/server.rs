@@ -37,6 +37,8 @@ impl ChildServer {
             .env("FACEBOOK_PAGE_ACCESS_TOKEN", "bench-page-token")
             .env("MESSENGER_VERIFY_TOKEN", "bench-verify")
             .env("GRAPH_API_URL", "http://127.0.0.1:9")
+            .env("TOKEN_ENCRYPTION_KEY", "YmVuY2gtdG9rZW4ta2V5LTMyLWJ5dGVzLWxvbmchISE=")
+            .env("SESSION_KEY", "YmVuY2gtc2Vzc2lvbi1rZXktNjQtYnl0ZXMtbG9uZy4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLg==")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());

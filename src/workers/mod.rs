@@ -7,11 +7,13 @@ pub mod rate_limit;
 pub mod retry;
 
 use secrecy::SecretString;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::config::Settings;
+use crate::crypto::TokenCipher;
 use crate::facebook::{GraphClient, SenderAction};
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
@@ -35,13 +37,48 @@ pub struct Shared {
     pub inbox_wake: Notify,
     /// Woken when outbox rows may be ready.
     pub outbox_wake: Notify,
+    pub cipher: TokenCipher,
+    /// Page access tokens: the configured Page's, and those stored in the
+    /// `pages` table, decrypted once.
+    pub page_tokens: RwLock<HashMap<String, SecretString>>,
 }
 
 impl Shared {
-    /// The access token for a Page this service sends for.
-    pub fn page_token(&self, page_id: &str) -> Option<&SecretString> {
-        (page_id == self.settings.facebook.page_id)
-            .then_some(&self.settings.facebook.page_access_token)
+    /// The access token for a Page this service sends for: the configured
+    /// Page's, or one stored in `pages`.
+    pub async fn page_token(&self, page_id: &str) -> Option<SecretString> {
+        if page_id == self.settings.facebook.page_id {
+            return Some(self.settings.facebook.page_access_token.clone());
+        }
+        let cached = self
+            .page_tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(page_id)
+            .cloned();
+        if cached.is_some() {
+            return cached;
+        }
+        let stored = match self.store.page_token(page_id).await {
+            Ok(stored) => stored?,
+            Err(e) => {
+                warn!(page_id, error = %format!("{e:#}"), "reading a page token failed");
+                return None;
+            }
+        };
+        match self.cipher.decrypt(&stored) {
+            Ok(token) => {
+                self.page_tokens
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(page_id.to_string(), token.clone());
+                Some(token)
+            }
+            Err(e) => {
+                warn!(page_id, error = %e, "a stored page token cannot be used");
+                None
+            }
+        }
     }
 
     /// A best-effort sender action (`mark_seen`, `typing_on`) within the
@@ -49,7 +86,7 @@ impl Shared {
     /// late indicator is worthless, and messages need the budget more);
     /// failures are only logged.
     pub async fn sender_action(&self, page_id: &str, psid: &str, action: SenderAction) {
-        let Some(token) = self.page_token(page_id) else {
+        let Some(token) = self.page_token(page_id).await else {
             return;
         };
         let now = tokio::time::Instant::now();
@@ -67,7 +104,11 @@ impl Shared {
                 return;
             }
         }
-        if let Err(e) = self.graph.sender_action(page_id, token, psid, action).await {
+        if let Err(e) = self
+            .graph
+            .sender_action(page_id, &token, psid, action)
+            .await
+        {
             debug!(action = action.as_str(), error = %e, "sender action failed");
         }
     }

@@ -72,7 +72,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> an
 /// One send attempt.
 async fn deliver(shared: &Shared, row: &OutboxRow) -> OutboxOutcome {
     let attempts = row.attempts + 1;
-    let Some(token) = shared.page_token(&row.page_id) else {
+    let Some(token) = shared.page_token(&row.page_id).await else {
         return OutboxOutcome::Failed {
             id: row.id,
             attempts,
@@ -90,7 +90,7 @@ async fn deliver(shared: &Shared, row: &OutboxRow) -> OutboxOutcome {
         &row.body,
     );
     let started = now_ms();
-    match shared.graph.send(&row.page_id, token, &payload).await {
+    match shared.graph.send(&row.page_id, &token, &payload).await {
         Ok(response) => {
             shared.metrics.send_outcome("ok");
             OutboxOutcome::Sent {

@@ -23,6 +23,10 @@ pub const APP_SECRET: &str = "test-app-secret";
 pub const PAGE_ID: &str = "1111";
 pub const PAGE_TOKEN: &str = "test-page-token";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
+/// 32 bytes of 0x01 and 64 bytes of 0x02, base64: test keys, nothing real.
+pub const TOKEN_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+pub const SESSION_KEY: &str =
+    "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg==";
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {
@@ -120,6 +124,8 @@ pub fn settings(db: &TestDb, graph: &MockServer, extra: &[(&str, &str)]) -> Sett
         ("INBOX_MAX_ATTEMPTS", "3"),
         ("OUTBOX_MAX_ATTEMPTS", "4"),
         ("GRAPH_REQUEST_TIMEOUT_MS", "2000"),
+        ("TOKEN_ENCRYPTION_KEY", TOKEN_KEY),
+        ("SESSION_KEY", SESSION_KEY),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

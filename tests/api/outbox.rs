@@ -252,3 +252,43 @@ async fn delivery_and_read_receipts_move_the_status() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn other_pages_send_with_their_stored_encrypted_token() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        let cipher =
+            lexbridge::crypto::TokenCipher::from_base64(&TOKEN_KEY.to_string().into()).unwrap();
+        let sealed = cipher.encrypt(&"second-page-token".to_string().into());
+        app.store
+            .set_page("2222", Some("Second"), &sealed, now_ms())
+            .await
+            .unwrap();
+        Mock::given(method("POST"))
+            .and(path("/v25.0/2222/messages"))
+            .and(ValidProof)
+            .respond_with(ok("m.2"))
+            .expect(1)
+            .mount(&app.graph)
+            .await;
+        let mut message = text("U1", "hello from page two");
+        message.page_id = "2222".into();
+        let mut unknown = text("U1", "nobody sends for this page");
+        unknown.page_id = "3333".into();
+        enqueue(&app, &[message, unknown]).await;
+        let rows = app.outbox_settled().await;
+        assert_eq!(rows[0].state, "sent");
+        assert_eq!(rows[1].state, "failed");
+        assert!(rows[1]
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("no access token"));
+        let requests = app.graph.received_requests().await.unwrap();
+        let query: std::collections::HashMap<_, _> =
+            requests[0].url.query_pairs().into_owned().collect();
+        assert_eq!(query["access_token"], "second-page-token");
+        app.stop().await;
+    })
+    .await;
+}
