@@ -1,5 +1,7 @@
 //! Load generators behind `lexbridge bench …` (the README's benchmarks).
 
+mod bridge;
+mod fakes;
 mod http;
 mod server;
 mod webhook;
@@ -13,11 +15,14 @@ pub use server::ChildServer;
 pub enum BenchCommand {
     /// Signed, realistic webhook POSTs: committed events/s, ack latency, peak RSS.
     Webhook(webhook::WebhookArgs),
+    /// The bridge's own latency per message through the real Lex SDK, at a steady rate.
+    Bridge(bridge::BridgeArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Webhook(args) => webhook::run(args).await,
+        BenchCommand::Bridge(args) => bridge::run(args).await,
     }
 }
 

@@ -1,0 +1,121 @@
+//! Minimal in-process stand-ins for the Lex V2 runtime and the Graph Send
+//! API, for benchmarks: they answer at once and note when each call came.
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Arrival times of Send API messages, by message text, and per Page.
+#[derive(Default)]
+pub struct Arrivals {
+    pub by_text: HashMap<String, Instant>,
+    pub per_page: HashMap<String, Vec<Instant>>,
+}
+
+pub struct FakeServers {
+    pub lex_url: String,
+    pub graph_url: String,
+    pub arrivals: Arc<Mutex<Arrivals>>,
+    /// Total time spent inside the fake Lex handler, in µs.
+    pub lex_micros: Arc<Mutex<u64>>,
+    handles: Vec<actix_web::dev::ServerHandle>,
+}
+
+impl FakeServers {
+    pub fn start() -> anyhow::Result<FakeServers> {
+        let arrivals = Arc::new(Mutex::new(Arrivals::default()));
+        let lex_micros = Arc::new(Mutex::new(0u64));
+        let (lex_url, lex) = serve(web::Data::from(Arc::clone(&lex_micros)), lex_handler)?;
+        let (graph_url, graph) = serve(web::Data::from(Arc::clone(&arrivals)), graph_handler)?;
+        Ok(FakeServers {
+            lex_url,
+            graph_url,
+            arrivals,
+            lex_micros,
+            handles: vec![lex, graph],
+        })
+    }
+}
+
+impl Drop for FakeServers {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.stop(false).await });
+        }
+    }
+}
+
+fn serve<T, F>(data: web::Data<T>, handler: F) -> anyhow::Result<(String, actix_web::dev::ServerHandle)>
+where
+    T: Send + Sync + 'static,
+    F: actix_web::Handler<(HttpRequest, web::Bytes, web::Data<T>)> + Clone + Send + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(1 << 20))
+            .default_service(web::to(handler.clone()))
+    })
+    .listen(listener)?
+    .workers(1)
+    .disable_signals()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok((url, handle))
+}
+
+/// RecognizeText: echoes the text as one PlainText message.
+async fn lex_handler(_req: HttpRequest, body: web::Bytes, spent: web::Data<Mutex<u64>>) -> HttpResponse {
+    let started = Instant::now();
+    let text = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["text"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let answer = json!({
+        "messages": [{"contentType": "PlainText", "content": format!("echo: {text}")}],
+        "sessionState": {"dialogAction": {"type": "Close"},
+                         "intent": {"name": "Echo", "slots": {"Unused": null}, "state": "Fulfilled",
+                                    "confirmationState": "None"}},
+        "interpretations": [{"intent": {"name": "Echo", "slots": {}}, "nluConfidence": {"score": 1.0}}],
+        "sessionId": "bench"
+    });
+    let response = HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("x-amzn-RequestId", "bench"))
+        .body(answer.to_string());
+    if let Ok(mut spent) = spent.lock() {
+        *spent += started.elapsed().as_micros() as u64;
+    }
+    response
+}
+
+/// Send API: notes when each message (by text) and each call (by Page) came.
+async fn graph_handler(req: HttpRequest, body: web::Bytes, arrivals: web::Data<Mutex<Arrivals>>) -> HttpResponse {
+    let now = Instant::now();
+    let page = req
+        .path()
+        .split('/')
+        .rev()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let text = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["message"]["text"].as_str().map(str::to_string));
+    if let Ok(mut a) = arrivals.lock() {
+        a.per_page.entry(page).or_default().push(now);
+        if let Some(text) = text {
+            a.by_text.insert(text, now);
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"recipient_id":"1","message_id":"m.bench"}"#)
+}
