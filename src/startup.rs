@@ -18,7 +18,9 @@ use crate::metrics::Metrics;
 use crate::nlu::lex::LexNlu;
 use crate::nlu::Nlu;
 use crate::routes;
-use crate::store::writer::Writer;
+use crate::store::inbox::InboxRow;
+use crate::store::outbox::OutboxRow;
+use crate::store::writer::{feed, FeedReceiver, Feeds, Writer};
 use crate::store::{now_ms, Store};
 use crate::workers::{self, rate_limit::RateLimiter, Shared};
 
@@ -32,8 +34,14 @@ pub struct Options {
     pub without_workers: bool,
 }
 
+/// Rows each worker may hold at once.
+const INBOX_IN_FLIGHT: i64 = 128;
+const OUTBOX_IN_FLIGHT: i64 = 512;
+
 pub struct Application {
     port: u16,
+    inbox_rows: FeedReceiver<InboxRow>,
+    outbox_rows: FeedReceiver<OutboxRow>,
     server: actix_web::dev::Server,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
@@ -75,8 +83,18 @@ impl Application {
             None => nlu_from_settings(&settings).await?,
         };
         let rate = settings.workers.send_rate_per_page;
+        let (inbox_feed, inbox_rows) = feed(INBOX_IN_FLIGHT);
+        let (outbox_feed, outbox_rows) = feed(OUTBOX_IN_FLIGHT);
+        // Without workers nothing may be claimed on their behalf.
+        let feeds = match options.without_workers {
+            true => Feeds::default(),
+            false => Feeds {
+                inbox: Some(inbox_feed),
+                outbox: Some(outbox_feed),
+            },
+        };
         let shared = Arc::new(Shared {
-            writer: Writer::start(store.clone()),
+            writer: Writer::start(store.clone(), feeds),
             store,
             graph,
             nlu,
@@ -106,6 +124,8 @@ impl Application {
         let (stop, _) = watch::channel(false);
         Ok(Application {
             port,
+            inbox_rows,
+            outbox_rows,
             server,
             shared,
             stop,
@@ -130,18 +150,15 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
-        let mut workers: Vec<(&str, JoinHandle<anyhow::Result<()>>)> = Vec::new();
+        let mut workers: Vec<(&str, JoinHandle<()>)> = Vec::new();
         if !self.without_workers {
-            let rx = self.stop.subscribe();
-            workers.push((
-                "inbox worker",
-                tokio::spawn(workers::inbox::run(Arc::clone(&self.shared), rx)),
-            ));
-            let rx = self.stop.subscribe();
-            workers.push((
-                "outbox worker",
-                tokio::spawn(workers::outbox::run(Arc::clone(&self.shared), rx)),
-            ));
+            let shared = &self.shared;
+            let inbox =
+                workers::inbox::run(Arc::clone(shared), self.inbox_rows, self.stop.subscribe());
+            workers.push(("inbox worker", tokio::spawn(inbox)));
+            let outbox =
+                workers::outbox::run(Arc::clone(shared), self.outbox_rows, self.stop.subscribe());
+            workers.push(("outbox worker", tokio::spawn(outbox)));
         }
         info!(port = self.port, "lexbridge is listening");
         let mut stop = self.stop.subscribe();
@@ -155,10 +172,8 @@ impl Application {
             warn!(error = %e, "the HTTP server ended abnormally");
         }
         for (name, worker) in workers {
-            match worker.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => warn!(error = %format!("{e:#}"), "{name} failed"),
-                Err(e) => warn!(error = %e, "{name} panicked"),
+            if let Err(e) = worker.await {
+                warn!(error = %e, "{name} panicked");
             }
         }
         self.shared.store.close().await;

@@ -92,21 +92,44 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let arrivals = fakes.arrivals.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let arrivals = fakes
+        .arrivals
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
     let sent = sent_at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let lex_total = *fakes.lex_micros.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let lex_total = *fakes
+        .lex_micros
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
     let lex_each = lex_total / total.max(1);
     let mut added: Vec<u64> = sent
         .iter()
-        .filter_map(|(text, t0)| arrivals.by_text.get(text).map(|t1| t1.duration_since(*t0).as_micros() as u64))
+        .filter_map(|(text, t0)| {
+            arrivals
+                .by_text
+                .get(text)
+                .map(|t1| t1.duration_since(*t0).as_micros() as u64)
+        })
         .map(|us| us.saturating_sub(lex_each))
         .collect();
     added.sort_unstable();
-    println!("bridge benchmark: {total} messages at {} msg/s over {} connections", args.rate, args.connections);
-    println!("  offered rate       : {:.0} msg/s", total as f64 / send_secs);
+    println!(
+        "bridge benchmark: {total} messages at {} msg/s over {} connections",
+        args.rate, args.connections
+    );
+    println!(
+        "  offered rate       : {:.0} msg/s",
+        total as f64 / send_secs
+    );
     println!("  answered           : {} of {total}", added.len());
-    println!("  added latency p50  : {:.2} ms", percentile(&added, 50.0) as f64 / 1000.0);
-    println!("  added latency p99  : {:.2} ms", percentile(&added, 99.0) as f64 / 1000.0);
+    println!(
+        "  added latency p50  : {:.2} ms",
+        percentile(&added, 50.0) as f64 / 1000.0
+    );
+    println!(
+        "  added latency p99  : {:.2} ms",
+        percentile(&added, 99.0) as f64 / 1000.0
+    );
     println!("  fake Lex time/msg  : {lex_each} µs (subtracted)");
     if let Some(rss) = server.peak_rss_mb() {
         println!("  server peak RSS    : {rss:.1} MB");

@@ -48,7 +48,10 @@ impl Drop for FakeServers {
     }
 }
 
-fn serve<T, F>(data: web::Data<T>, handler: F) -> anyhow::Result<(String, actix_web::dev::ServerHandle)>
+fn serve<T, F>(
+    data: web::Data<T>,
+    handler: F,
+) -> anyhow::Result<(String, actix_web::dev::ServerHandle)>
 where
     T: Send + Sync + 'static,
     F: actix_web::Handler<(HttpRequest, web::Bytes, web::Data<T>)> + Clone + Send + 'static,
@@ -72,7 +75,11 @@ where
 }
 
 /// RecognizeText: echoes the text as one PlainText message.
-async fn lex_handler(_req: HttpRequest, body: web::Bytes, spent: web::Data<Mutex<u64>>) -> HttpResponse {
+async fn lex_handler(
+    _req: HttpRequest,
+    body: web::Bytes,
+    spent: web::Data<Mutex<u64>>,
+) -> HttpResponse {
     let started = Instant::now();
     let text = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -97,7 +104,11 @@ async fn lex_handler(_req: HttpRequest, body: web::Bytes, spent: web::Data<Mutex
 }
 
 /// Send API: notes when each message (by text) and each call (by Page) came.
-async fn graph_handler(req: HttpRequest, body: web::Bytes, arrivals: web::Data<Mutex<Arrivals>>) -> HttpResponse {
+async fn graph_handler(
+    req: HttpRequest,
+    body: web::Bytes,
+    arrivals: web::Data<Mutex<Arrivals>>,
+) -> HttpResponse {
     let now = Instant::now();
     let page = req
         .path()

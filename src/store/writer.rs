@@ -5,6 +5,8 @@
 
 use anyhow::{anyhow, Context};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::inbox::{InboxRow, InboxUpdate, NewInboxEvent};
@@ -65,6 +67,49 @@ struct Job {
     done: oneshot::Sender<anyhow::Result<Written>>,
 }
 
+/// Where the committer hands rows it claimed on a worker's behalf, and how
+/// many more that worker can take (claims never exceed it).
+pub struct Feed<T> {
+    budget: Arc<AtomicI64>,
+    rows: mpsc::UnboundedSender<Vec<T>>,
+}
+
+/// A worker's end of a `Feed`.
+pub struct FeedReceiver<T> {
+    /// Rows the worker can still take; it adds one back per finished row.
+    pub budget: Arc<AtomicI64>,
+    pub rows: mpsc::UnboundedReceiver<Vec<T>>,
+}
+
+/// A feed for a worker that can hold `capacity` rows at once.
+pub fn feed<T>(capacity: i64) -> (Feed<T>, FeedReceiver<T>) {
+    let budget = Arc::new(AtomicI64::new(capacity));
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        Feed {
+            budget: Arc::clone(&budget),
+            rows: tx,
+        },
+        FeedReceiver { budget, rows: rx },
+    )
+}
+
+/// The workers the committer claims for. After a batch that may have made
+/// rows claimable (new events, finished rows, queued replies), it claims in
+/// the same transaction and hands the rows over, so a message moves from
+/// webhook to NLU to Send API without waiting for a poll or a claim commit.
+#[derive(Default)]
+pub struct Feeds {
+    pub inbox: Option<Feed<InboxRow>>,
+    pub outbox: Option<Feed<OutboxRow>>,
+}
+
+/// Most rows one claim takes.
+const CLAIM_MAX: i64 = 256;
+/// A lease longer than any processing or send should take; past it, a row
+/// is presumed abandoned by a stopped instance and claimed again.
+pub const LEASE_MS: i64 = 120_000;
+
 /// Handle to the group-commit task; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
@@ -76,7 +121,7 @@ const MAX_BATCH: usize = 1024;
 impl Writer {
     /// Starts the committer on the current runtime. It stops when every
     /// `Writer` handle is dropped, after finishing what it was given.
-    pub fn start(store: Store) -> Writer {
+    pub fn start(store: Store, feeds: Feeds) -> Writer {
         let (jobs, rx) = mpsc::channel(4096);
         // The committer gets a thread of its own: its many short waits on the
         // database must not queue behind request handling and worker tasks.
@@ -87,7 +132,7 @@ impl Writer {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(run(store, rx)),
+                    Ok(runtime) => runtime.block_on(run(store, feeds, rx)),
                     Err(e) => tracing::error!(error = %e, "the database writer cannot start"),
                 }
             });
@@ -134,25 +179,45 @@ impl Writer {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
+async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The committer keeps its own connection: no pool round trip per batch.
     let mut held: Option<Held> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let writes: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
-        match apply_held(&store, &mut held, &writes).await {
-            Ok(counts) => {
-                for (job, written) in jobs.into_iter().zip(counts) {
+        let now = super::now_ms();
+        let extra = Extra {
+            inbox: piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now),
+            outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
+        };
+        match apply_held(&store, &mut held, &writes, extra).await {
+            Ok(applied) => {
+                for written in &applied.written {
+                    match written {
+                        Written::Inbox(rows) => take_budget(&feeds.inbox, rows.len()),
+                        Written::Outbox(rows) => take_budget(&feeds.outbox, rows.len()),
+                        Written::Rows(_) => {}
+                    }
+                }
+                hand_over(&feeds.inbox, applied.inbox);
+                hand_over(&feeds.outbox, applied.outbox);
+                for (job, written) in jobs.into_iter().zip(applied.written) {
                     let _ = job.done.send(Ok(written));
                 }
             }
             // One bad write must not fail its neighbours: redo them alone.
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
-                    let result = apply_held(&store, &mut held, &[&job.write])
+                    let result = apply_held(&store, &mut held, &[&job.write], Extra::default())
                         .await
-                        .and_then(|mut w| w.pop().ok_or_else(|| anyhow!("no result")));
+                        .and_then(|mut a| a.written.pop().ok_or_else(|| anyhow!("no result")));
+                    if let Ok(Written::Inbox(rows)) = &result {
+                        take_budget(&feeds.inbox, rows.len());
+                    }
+                    if let Ok(Written::Outbox(rows)) = &result {
+                        take_budget(&feeds.outbox, rows.len());
+                    }
                     let _ = job.done.send(result);
                 }
             }
@@ -163,6 +228,68 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
             }
         }
     }
+}
+
+/// A claim on a worker's behalf, when the batch may have freed rows and the
+/// worker has room.
+fn piggyback<T>(feed: &Option<Feed<T>>, wanted: bool, now: i64) -> Option<Claim> {
+    let feed = feed.as_ref().filter(|_| wanted)?;
+    let limit = feed.budget.load(Ordering::Acquire).min(CLAIM_MAX);
+    (limit > 0).then_some(Claim {
+        now,
+        lease_until: now + LEASE_MS,
+        limit,
+    })
+}
+
+fn take_budget<T>(feed: &Option<Feed<T>>, n: usize) {
+    if let Some(feed) = feed {
+        feed.budget.fetch_sub(n as i64, Ordering::AcqRel);
+    }
+}
+
+fn hand_over<T>(feed: &Option<Feed<T>>, rows: Vec<T>) {
+    if let (Some(feed), false) = (feed, rows.is_empty()) {
+        feed.budget.fetch_sub(rows.len() as i64, Ordering::AcqRel);
+        // A closed feed means the worker stopped: the leases run out and
+        // the rows are claimed again later.
+        let _ = feed.rows.send(rows);
+    }
+}
+
+impl Write {
+    fn frees_inbox(&self) -> bool {
+        match self {
+            Write::InsertInbox(events) => !events.is_empty(),
+            Write::FinishInbox(_) => true,
+            _ => false,
+        }
+    }
+
+    fn frees_outbox(&self) -> bool {
+        match self {
+            Write::FinishInbox(u) => !u.replies.is_empty(),
+            Write::FinishOutbox(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The job number of a claim made on a worker's behalf.
+const PIGGYBACK: usize = usize::MAX;
+
+/// Claims added to a batch on the workers' behalf.
+#[derive(Default, Clone, Copy)]
+struct Extra {
+    inbox: Option<Claim>,
+    outbox: Option<Claim>,
+}
+
+/// What one batch produced.
+struct Applied {
+    written: Vec<Written>,
+    inbox: Vec<InboxRow>,
+    outbox: Vec<OutboxRow>,
 }
 
 /// The committer's connection.
@@ -177,7 +304,8 @@ async fn apply_held(
     store: &Store,
     held: &mut Option<Held>,
     writes: &[&Write],
-) -> anyhow::Result<Vec<Written>> {
+    extra: Extra,
+) -> anyhow::Result<Applied> {
     let mut conn = match held.take() {
         Some(conn) => conn,
         None => match store {
@@ -185,7 +313,7 @@ async fn apply_held(
             Store::Postgres(pool) => Held::Postgres(pool.acquire().await?),
         },
     };
-    let result = apply(store.is_postgres(), &mut conn, writes).await;
+    let result = apply(store.is_postgres(), &mut conn, writes, extra).await;
     if result.is_ok() {
         *held = Some(conn);
     }
@@ -214,7 +342,12 @@ pub(crate) fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
 /// Applies `writes` in one transaction with set-based statements (a
 /// statement per kind of change rather than per row); for each write, the
 /// rows it inserted (`InsertInbox`) or 1.
-async fn apply(postgres: bool, held: &mut Held, writes: &[&Write]) -> anyhow::Result<Vec<Written>> {
+async fn apply(
+    postgres: bool,
+    held: &mut Held,
+    writes: &[&Write],
+    extra: Extra,
+) -> anyhow::Result<Applied> {
     let mut counts = vec![0u64; writes.len()];
     let mut claimed: BTreeMap<usize, Written> = BTreeMap::new();
     let mut claims = Vec::new();
@@ -247,6 +380,11 @@ async fn apply(postgres: bool, held: &mut Held, writes: &[&Write]) -> anyhow::Re
             Write::ClaimOutbox(c) => claims.push((job, false, *c)),
         }
     }
+    let mut piggybacked_inbox = Vec::new();
+    let mut piggybacked_outbox = Vec::new();
+    // Piggybacked claims go last, after the changes that freed rows.
+    claims.extend(extra.inbox.map(|c| (PIGGYBACK, true, c)));
+    claims.extend(extra.outbox.map(|c| (PIGGYBACK, false, c)));
     let now = super::now_ms();
     let (with_state, without_state): (Vec<_>, Vec<_>) =
         touches.iter().partition(|(_, t)| t.nlu_state.is_some());
@@ -359,7 +497,13 @@ async fn apply(postgres: bool, held: &mut Held, writes: &[&Write]) -> anyhow::Re
                     rows.sort_by_key(|r| r.id);
                     Written::Outbox(rows)
                 };
-                claimed.insert(*job, written);
+                match (written, *job == PIGGYBACK) {
+                    (Written::Inbox(rows), true) => piggybacked_inbox = rows,
+                    (Written::Outbox(rows), true) => piggybacked_outbox = rows,
+                    (written, _) => {
+                        claimed.insert(*job, written);
+                    }
+                }
             }
             tx.commit().await
         }};
@@ -369,11 +513,16 @@ async fn apply(postgres: bool, held: &mut Held, writes: &[&Write]) -> anyhow::Re
         Held::Postgres(conn) => write_batch!(conn),
     };
     batch.context("group commit")?;
-    Ok(counts
-        .into_iter()
-        .enumerate()
-        .map(|(job, n)| claimed.remove(&job).unwrap_or(Written::Rows(n)))
-        .collect())
+    let (inbox, outbox) = (piggybacked_inbox, piggybacked_outbox);
+    Ok(Applied {
+        written: counts
+            .into_iter()
+            .enumerate()
+            .map(|(job, n)| claimed.remove(&job).unwrap_or(Written::Rows(n)))
+            .collect(),
+        inbox,
+        outbox,
+    })
 }
 
 /// The conversation changes of one batch, merged per conversation.

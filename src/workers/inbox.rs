@@ -2,9 +2,8 @@
 //! per conversation and concurrently across conversations.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use std::time::Instant;
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::{retry::retry_delay, Shared};
@@ -14,75 +13,47 @@ use crate::metrics::Metrics;
 use crate::nlu::{session_id, NluError, NluTurn};
 use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
 use crate::store::now_ms;
-use crate::store::writer::{Claim, Receipt, Write};
+use crate::store::writer::{Claim, FeedReceiver, Receipt, Write, LEASE_MS};
 
-const CLAIM_BATCH: i64 = 256;
-const MAX_IN_FLIGHT: usize = 128;
-/// A row in hand longer than this is presumed abandoned by a dead instance.
-const LEASE: Duration = Duration::from_secs(120);
-/// Retries fall due without a wake-up; look for them this often.
-const POLL: Duration = Duration::from_millis(250);
-
-pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut tasks = JoinSet::new();
-    while !*shutdown.borrow() {
-        while tasks.try_join_next().is_some() {}
-        let now = now_ms();
-        let free = permits.available_permits() as i64;
-        let rows = if free > 0 {
-            match shared
+pub async fn run(
+    shared: Arc<Shared>,
+    feed: FeedReceiver<InboxRow>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let claim = |limit: i64| {
+        let shared = Arc::clone(&shared);
+        async move {
+            if limit <= 0 {
+                return Vec::new();
+            }
+            let now = now_ms();
+            let claim = Claim {
+                now,
+                lease_until: now + LEASE_MS,
+                limit,
+            };
+            shared.writer.claim_inbox(claim).await.unwrap_or_else(|e| {
+                warn!(error = %format!("{e:#}"), "claiming inbox rows failed");
+                Vec::new()
+            })
+        }
+    };
+    let handle = |row: InboxRow| {
+        let shared = Arc::clone(&shared);
+        async move {
+            let update = process(&shared, row).await;
+            if let Err(e) = shared
                 .writer
-                .claim_inbox(Claim {
-                    now,
-                    lease_until: now + LEASE.as_millis() as i64,
-                    limit: free.min(CLAIM_BATCH),
-                })
+                .write(Write::FinishInbox(Box::new(update)))
                 .await
             {
-                Ok(rows) => rows,
-                Err(e) => {
-                    warn!(error = %format!("{e:#}"), "claiming inbox rows failed");
-                    Vec::new()
-                }
+                // The lease runs out and the row is claimed again.
+                warn!(error = %format!("{e:#}"), "recording an inbox result failed");
             }
-        } else {
-            Vec::new()
-        };
-        if rows.is_empty() {
-            tokio::select! {
-                _ = shared.inbox_wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = shutdown.changed() => {}
-            }
-            continue;
         }
-        for row in rows {
-            let permit = Arc::clone(&permits).acquire_owned().await?;
-            let shared = Arc::clone(&shared);
-            tasks.spawn(async move {
-                let update = process(&shared, row).await;
-                let queued = !update.replies.is_empty();
-                if let Err(e) = shared
-                    .writer
-                    .write(Write::FinishInbox(Box::new(update)))
-                    .await
-                {
-                    // The lease runs out and the row is claimed again.
-                    warn!(error = %format!("{e:#}"), "recording an inbox result failed");
-                }
-                drop(permit);
-                shared.inbox_wake.notify_one();
-                if queued {
-                    shared.outbox_wake.notify_one();
-                }
-            });
-        }
-    }
-    // Finish the rows in hand before stopping.
-    while tasks.join_next().await.is_some() {}
+    };
+    super::work(feed, &shared.inbox_wake, shutdown, claim, handle).await;
     info!("inbox worker stopped");
-    Ok(())
 }
 
 /// Processes one claimed row and says how it ended.

@@ -8,8 +8,11 @@ pub mod retry;
 
 use secrecy::SecretString;
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::config::Settings;
@@ -17,9 +20,65 @@ use crate::crypto::TokenCipher;
 use crate::facebook::{GraphClient, SenderAction};
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
-use crate::store::writer::Writer;
+use crate::store::writer::{FeedReceiver, Writer};
 use crate::store::Store;
 use rate_limit::RateLimiter;
+
+/// Retries and expired leases fall due without a hand-over; workers look
+/// for them this often.
+const POLL: std::time::Duration = std::time::Duration::from_millis(250);
+/// Most rows a worker claims at once.
+const CLAIM_BATCH: i64 = 256;
+
+/// A worker's main loop: every row it gets — handed over by the committer,
+/// or claimed when woken or on a poll — is handled in a task of its own, as
+/// long as its budget allows. On shutdown it stops taking rows and finishes
+/// the ones in hand.
+pub(crate) async fn work<T, C, CF, H, HF>(
+    mut feed: FeedReceiver<T>,
+    wake: &Notify,
+    mut shutdown: watch::Receiver<bool>,
+    claim: C,
+    handle: H,
+) where
+    T: Send + 'static,
+    C: Fn(i64) -> CF,
+    CF: Future<Output = Vec<T>>,
+    H: Fn(T) -> HF,
+    HF: Future<Output = ()> + Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    let spawn = |tasks: &mut JoinSet<()>, rows: Vec<T>| {
+        for row in rows {
+            let budget = Arc::clone(&feed.budget);
+            let handled = handle(row);
+            tasks.spawn(async move {
+                handled.await;
+                budget.fetch_add(1, Ordering::AcqRel);
+            });
+        }
+    };
+    while !*shutdown.borrow() {
+        while tasks.try_join_next().is_some() {}
+        let room = || feed.budget.load(Ordering::Acquire).min(CLAIM_BATCH);
+        let rows = tokio::select! {
+            Some(rows) = feed.rows.recv() => rows,
+            _ = wake.notified() => claim(room()).await,
+            _ = tokio::time::sleep(POLL) => claim(room()).await,
+            _ = shutdown.changed() => Vec::new(),
+        };
+        spawn(&mut tasks, rows);
+    }
+    feed.budget.fetch_sub(i64::MAX / 2, Ordering::AcqRel);
+    loop {
+        while let Ok(rows) = feed.rows.try_recv() {
+            spawn(&mut tasks, rows);
+        }
+        if tasks.join_next().await.is_none() {
+            break;
+        }
+    }
+}
 
 /// The longest a sender action waits for the Page's rate limit.
 const SENDER_ACTION_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(200);

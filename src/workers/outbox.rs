@@ -3,9 +3,7 @@
 //! per-Page rate limit. No transaction is open during the HTTP call.
 
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::{retry::retry_delay, Shared};
@@ -13,60 +11,42 @@ use crate::facebook::render::send_payload;
 use crate::facebook::GraphError;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
-use crate::store::writer::{Claim, Write};
+use crate::store::writer::{Claim, FeedReceiver, Write, LEASE_MS};
 
-const CLAIM_BATCH: i64 = 512;
-const MAX_IN_FLIGHT: usize = 512;
-const LEASE: Duration = Duration::from_secs(120);
-const POLL: Duration = Duration::from_millis(250);
-
-pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut tasks = JoinSet::new();
-    while !*shutdown.borrow() {
-        while tasks.try_join_next().is_some() {}
-        let now = now_ms();
-        let free = permits.available_permits() as i64;
-        let rows = if free > 0 {
-            shared
-                .writer
-                .claim_outbox(Claim {
-                    now,
-                    lease_until: now + LEASE.as_millis() as i64,
-                    limit: free.min(CLAIM_BATCH),
-                })
-                .await
-                .unwrap_or_else(|e| {
-                    warn!(error = %format!("{e:#}"), "claiming outbox rows failed");
-                    Vec::new()
-                })
-        } else {
-            Vec::new()
-        };
-        if rows.is_empty() {
-            tokio::select! {
-                _ = shared.outbox_wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = shutdown.changed() => {}
+pub async fn run(
+    shared: Arc<Shared>,
+    feed: FeedReceiver<OutboxRow>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let claim = |limit: i64| {
+        let shared = Arc::clone(&shared);
+        async move {
+            if limit <= 0 {
+                return Vec::new();
             }
-            continue;
+            let now = now_ms();
+            let claim = Claim {
+                now,
+                lease_until: now + LEASE_MS,
+                limit,
+            };
+            shared.writer.claim_outbox(claim).await.unwrap_or_else(|e| {
+                warn!(error = %format!("{e:#}"), "claiming outbox rows failed");
+                Vec::new()
+            })
         }
-        for row in rows {
-            let permit = Arc::clone(&permits).acquire_owned().await?;
-            let shared = Arc::clone(&shared);
-            tasks.spawn(async move {
-                let outcome = deliver(&shared, &row).await;
-                if let Err(e) = shared.writer.write(Write::FinishOutbox(outcome)).await {
-                    warn!(outbox_id = row.id, error = %format!("{e:#}"), "recording a send result failed");
-                }
-                drop(permit);
-                shared.outbox_wake.notify_one();
-            });
+    };
+    let handle = |row: OutboxRow| {
+        let shared = Arc::clone(&shared);
+        async move {
+            let outcome = deliver(&shared, &row).await;
+            if let Err(e) = shared.writer.write(Write::FinishOutbox(outcome)).await {
+                warn!(outbox_id = row.id, error = %format!("{e:#}"), "recording a send result failed");
+            }
         }
-    }
-    while tasks.join_next().await.is_some() {}
+    };
+    super::work(feed, &shared.outbox_wake, shutdown, claim, handle).await;
     info!("outbox worker stopped");
-    Ok(())
 }
 
 /// One send attempt.

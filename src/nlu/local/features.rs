@@ -1,0 +1,159 @@
+//! TF-IDF over word uni/bi-grams, crude stems and character 2–5-grams
+//! (within words), hashed to 64-bit keys and indexed by a vocabulary learned
+//! from the training utterances.
+
+use super::text::is_punct;
+use std::collections::HashMap;
+
+/// Feature index -> weight, L2-normalised per block.
+pub type Sparse = Vec<(u32, f32)>;
+
+const WORD: u64 = 0x9e37_79b9_7f4a_7c15;
+const BIGRAM: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const STEM: u64 = 0x1656_67b1_9e37_79f9;
+const CHARS: u64 = 0x27d4_eb2f_1656_67c5;
+/// Relative weight of the character block against the word block.
+const CHAR_WEIGHT: f32 = 0.8;
+
+pub fn hash(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = seed ^ 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ (h >> 29)
+}
+
+/// Strips common English inflections so `booking`/`books`/`booked` meet.
+pub fn stem(word: &str) -> &str {
+    for suffix in ["ing", "ed", "es", "s", "ly"] {
+        if let Some(base) = word.strip_suffix(suffix) {
+            if base.len() >= 3 && !word.ends_with("ss") {
+                return base;
+            }
+        }
+    }
+    word
+}
+
+/// Raw hashed features of folded tokens: (key, is_char_block).
+pub fn raw(tokens: &[&str], out: &mut Vec<(u64, bool)>) {
+    out.clear();
+    let words: Vec<&str> = tokens.iter().copied().filter(|t| !is_punct(t)).collect();
+    let mut prev = "<s>";
+    for w in words.iter().copied().chain(std::iter::once("</s>")) {
+        if w != "</s>" {
+            out.push((hash(WORD, w.as_bytes()), false));
+            let s = stem(w);
+            out.push((hash(STEM, s.as_bytes()), false));
+            char_grams(w, out);
+        }
+        let pair = [prev.as_bytes(), b" ", w.as_bytes()].concat();
+        out.push((hash(BIGRAM, &pair), false));
+        prev = w;
+    }
+}
+
+fn char_grams(word: &str, out: &mut Vec<(u64, bool)>) {
+    let padded: Vec<u8> = [b" ", word.as_bytes(), b" "].concat();
+    let n = padded.len();
+    for len in 2..=5 {
+        if len > n {
+            break;
+        }
+        for start in 0..=(n - len) {
+            out.push((hash(CHARS ^ len as u64, &padded[start..start + len]), true));
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Vectorizer {
+    vocab: HashMap<u64, u32>,
+    idf: Vec<f32>,
+    is_char: Vec<bool>,
+}
+
+impl Vectorizer {
+    /// Learns the vocabulary and IDF from documents (folded tokens).
+    pub fn fit(docs: &[Vec<&str>]) -> Self {
+        let mut df: HashMap<u64, (u32, bool)> = HashMap::new();
+        let mut buf = Vec::new();
+        for doc in docs {
+            raw(doc, &mut buf);
+            buf.sort_unstable();
+            buf.dedup();
+            for &(k, c) in &buf {
+                df.entry(k).or_insert((0, c)).0 += 1;
+            }
+        }
+        let n = docs.len() as f32;
+        let mut keys: Vec<(u64, (u32, bool))> = df.into_iter().collect();
+        keys.sort_unstable_by_key(|&(k, _)| k);
+        let mut v = Vectorizer::default();
+        for (k, (count, is_char)) in keys {
+            v.vocab.insert(k, v.idf.len() as u32);
+            v.idf.push(((1.0 + n) / (1.0 + count as f32)).ln() + 1.0);
+            v.is_char.push(is_char);
+        }
+        v
+    }
+
+    pub fn dim(&self) -> usize {
+        self.idf.len()
+    }
+
+    pub fn transform(&self, tokens: &[&str]) -> Sparse {
+        let mut buf = Vec::new();
+        raw(tokens, &mut buf);
+        let mut idx: Vec<u32> = buf
+            .iter()
+            .filter_map(|(k, _)| self.vocab.get(k).copied())
+            .collect();
+        idx.sort_unstable();
+        let mut out: Sparse = Vec::with_capacity(idx.len());
+        for i in idx {
+            match out.last_mut() {
+                Some((j, tf)) if *j == i => *tf += 1.0,
+                _ => out.push((i, 1.0)),
+            }
+        }
+        let (mut word_norm, mut char_norm) = (0.0f32, 0.0f32);
+        for (i, v) in out.iter_mut() {
+            let ix = *i as usize;
+            *v = (1.0 + v.ln()) * self.idf[ix];
+            if self.is_char[ix] {
+                char_norm += *v * *v;
+            } else {
+                word_norm += *v * *v;
+            }
+        }
+        let word_scale = 1.0 / word_norm.sqrt().max(1e-6);
+        let char_scale = CHAR_WEIGHT / char_norm.sqrt().max(1e-6);
+        for (i, v) in out.iter_mut() {
+            *v *= if self.is_char[*i as usize] {
+                char_scale
+            } else {
+                word_scale
+            };
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unseen_words_still_share_character_grams() {
+        let docs = vec![vec!["book", "a", "table"], vec!["play", "music"]];
+        let v = Vectorizer::fit(&docs);
+        let x = v.transform(&["booking", "tables"]);
+        assert!(!x.is_empty());
+        let norm: f32 = x.iter().map(|(_, w)| w * w).sum();
+        assert!(norm > 0.0);
+        assert_eq!(stem("booking"), "book");
+        assert_eq!(stem("class"), "class");
+    }
+}

@@ -1,0 +1,100 @@
+//! The intent classifier: TF-IDF features, a softmax model and a held-out
+//! temperature, trained at load time from the sample utterances.
+
+use super::classifier::{fit_temperature, Linear};
+use super::features::{Sparse, Vectorizer};
+use super::parallel::{self, Job};
+use super::text::tokenize;
+
+#[derive(Debug)]
+pub struct IntentModel {
+    vectorizer: Vectorizer,
+    linear: Linear,
+}
+
+/// Every `HOLDOUT`-th example of each intent calibrates the temperature.
+const HOLDOUT: usize = 8;
+
+impl IntentModel {
+    /// `docs`: (utterance, intent index); `classes` intents in all.
+    /// `extra` jobs (e.g. slot taggers) share the worker threads.
+    pub fn train<'a, T: Send + 'a>(
+        docs: &[(String, usize)],
+        classes: usize,
+        extra: Vec<Job<'a, T>>,
+    ) -> (Self, Vec<T>) {
+        let tokens: Vec<Vec<String>> = docs
+            .iter()
+            .map(|(t, _)| tokenize(t).into_iter().map(|t| t.norm).collect())
+            .collect();
+        let refs: Vec<Vec<&str>> = tokens
+            .iter()
+            .map(|d| d.iter().map(String::as_str).collect())
+            .collect();
+        let vectorizer = Vectorizer::fit(&refs);
+        let xs: Vec<Sparse> = refs.iter().map(|d| vectorizer.transform(d)).collect();
+        let ys: Vec<usize> = docs.iter().map(|(_, y)| *y).collect();
+        let dim = vectorizer.dim();
+
+        let mut seen = vec![0usize; classes];
+        let held: Vec<bool> = ys
+            .iter()
+            .map(|&y| {
+                seen[y] += 1;
+                seen[y] % HOLDOUT == 0
+            })
+            .collect();
+        let (mut fit_x, mut fit_y, mut cal_x, mut cal_y) = (vec![], vec![], vec![], vec![]);
+        for ((x, &y), &h) in xs.iter().zip(&ys).zip(&held) {
+            if h {
+                cal_x.push(x.clone());
+                cal_y.push(y);
+            } else {
+                fit_x.push(x.clone());
+                fit_y.push(y);
+            }
+        }
+
+        enum Out<T> {
+            Model(Linear),
+            Temperature(f32),
+            Extra(T),
+        }
+        let (xs_ref, ys_ref) = (&xs, &ys);
+        let mut jobs: Vec<Job<'_, Out<T>>> = vec![
+            Box::new(move || Out::Model(Linear::train(xs_ref, ys_ref, classes, dim, 17))),
+            Box::new(move || {
+                let m = Linear::train(&fit_x, &fit_y, classes, dim, 23);
+                Out::Temperature(fit_temperature(&m, &cal_x, &cal_y))
+            }),
+        ];
+        for job in extra {
+            jobs.push(Box::new(move || Out::Extra(job())));
+        }
+        let mut linear = Linear::default();
+        let mut temperature = 1.0;
+        let mut rest = Vec::new();
+        for out in parallel::run(jobs) {
+            match out {
+                Out::Model(m) => linear = m,
+                Out::Temperature(t) => temperature = t,
+                Out::Extra(e) => rest.push(e),
+            }
+        }
+        linear.temperature = temperature;
+        (IntentModel { vectorizer, linear }, rest)
+    }
+
+    /// (intent index, probability), best first.
+    pub fn rank(&self, folded: &[&str]) -> Vec<(usize, f32)> {
+        let x = self.vectorizer.transform(folded);
+        let probs = self.linear.probabilities(&x);
+        let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked
+    }
+
+    pub fn temperature(&self) -> f32 {
+        self.linear.temperature
+    }
+}

@@ -1,0 +1,322 @@
+//! Reads a Lex V2 export (as a [`FileMap`]) into a [`BotDef`], failing with
+//! the file and field named, and listing what the engine does not support.
+
+use super::files::FileMap;
+use super::json::{self, Node};
+use super::messages::{groups, groups_at};
+use super::model::*;
+use super::LoadError;
+use std::collections::BTreeMap;
+
+pub struct Loaded {
+    pub bot: BotDef,
+    pub warnings: Vec<String>,
+}
+
+pub fn load(files: &FileMap) -> Result<Loaded, LoadError> {
+    let mut warnings = Vec::new();
+    let manifest = files
+        .paths()
+        .filter(|p| p.ends_with("Manifest.json"))
+        .min_by_key(|p| p.len())
+        .ok_or_else(|| LoadError::new("Manifest.json", None, "not found in the export"))?
+        .to_string();
+    let root = manifest.trim_end_matches("Manifest.json").to_string();
+    check_manifest(files, &manifest)?;
+
+    let bot_dirs = files.children_with(&root, "Bot.json");
+    let bot_name = bot_dirs
+        .first()
+        .ok_or_else(|| LoadError::new(format!("{root}<Bot>/Bot.json"), None, "not found"))?;
+    let bot_dir = format!("{root}{bot_name}/");
+    let bot_file = format!("{bot_dir}Bot.json");
+    let bot_json = read(files, &bot_file)?;
+    let name = Node::root(&bot_json, &bot_file).req_str("name")?.to_string();
+
+    let locales = files.children_with(&format!("{bot_dir}BotLocales/"), "BotLocale.json");
+    let locale = locales
+        .iter()
+        .find(|l| l.as_str() == "en_US")
+        .or_else(|| locales.first())
+        .ok_or_else(|| {
+            LoadError::new(format!("{bot_dir}BotLocales/<locale>/BotLocale.json"), None, "not found")
+        })?
+        .clone();
+    if locales.len() > 1 {
+        warnings.push(format!("only locale {locale} is served; others are ignored"));
+    }
+    let locale_dir = format!("{bot_dir}BotLocales/{locale}/");
+    let locale_file = format!("{locale_dir}BotLocale.json");
+    let locale_json = read(files, &locale_file)?;
+    let threshold = Node::root(&locale_json, &locale_file)
+        .opt_f64("nluConfidenceThreshold")?
+        .unwrap_or(0.4);
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(LoadError::new(
+            locale_file,
+            Some("nluConfidenceThreshold".into()),
+            "must be between 0 and 1",
+        ));
+    }
+
+    let mut slot_types = BTreeMap::new();
+    for t in files.children_with(&format!("{locale_dir}SlotTypes/"), "SlotType.json") {
+        let file = format!("{locale_dir}SlotTypes/{t}/SlotType.json");
+        let def = slot_type(&read(files, &file)?, &file, &mut warnings)?;
+        slot_types.insert(def.name.clone(), def);
+    }
+
+    let mut intents = Vec::new();
+    for i in files.children_with(&format!("{locale_dir}Intents/"), "Intent.json") {
+        let dir = format!("{locale_dir}Intents/{i}/");
+        intents.push(intent(files, &dir, &slot_types, &mut warnings)?);
+    }
+    if intents.iter().all(|i| i.utterances.is_empty()) {
+        return Err(LoadError::new(
+            format!("{locale_dir}Intents"),
+            None,
+            "no intent has sample utterances",
+        ));
+    }
+    warnings.sort();
+    warnings.dedup();
+    Ok(Loaded {
+        bot: BotDef {
+            name,
+            locale,
+            threshold,
+            intents,
+            slot_types,
+        },
+        warnings,
+    })
+}
+
+fn read(files: &FileMap, path: &str) -> Result<serde_json::Value, LoadError> {
+    let text = files
+        .get(path)
+        .ok_or_else(|| LoadError::new(path, None, "not found in the export"))?;
+    json::parse(path, text)
+}
+
+fn check_manifest(files: &FileMap, path: &str) -> Result<(), LoadError> {
+    let v = read(files, path)?;
+    let node = Node::root(&v, path);
+    let meta = node
+        .get("metadata")
+        .or_else(|| node.get("metaData"))
+        .ok_or_else(|| node.error("metadata", "missing (metadata or metaData)"))?;
+    let meta = meta.node();
+    if let Some(kind) = meta.opt_str("resourceType")? {
+        if kind != "Bot" && kind != "BotLocale" {
+            return Err(meta.error("resourceType", format!("`{kind}` exports are not bots")));
+        }
+    }
+    Ok(())
+}
+
+fn slot_type(
+    v: &serde_json::Value,
+    file: &str,
+    warnings: &mut Vec<String>,
+) -> Result<SlotTypeDef, LoadError> {
+    let node = Node::root(v, file);
+    let name = node.req_str("name")?.to_string();
+    let mut values = Vec::new();
+    for item in node.items("slotTypeValues")? {
+        let item = item.node();
+        let value = item.req("sampleValue")?.node().req_str("value")?.to_string();
+        let mut synonyms = Vec::new();
+        for s in item.items("synonyms")? {
+            synonyms.push(s.node().req_str("value")?.to_string());
+        }
+        values.push(SlotTypeValue { value, synonyms });
+    }
+    let mut top_resolution = false;
+    let mut regex = None;
+    if let Some(sel) = node.get("valueSelectionSetting") {
+        let sel = sel.node();
+        top_resolution = match sel.opt_str("resolutionStrategy")? {
+            None | Some("ORIGINAL_VALUE") => false,
+            Some("TOP_RESOLUTION") => true,
+            Some(other) => {
+                return Err(sel.error("resolutionStrategy", format!("unknown strategy `{other}`")))
+            }
+        };
+        if let Some(filter) = sel.get("regexFilter") {
+            let filter = filter.node();
+            let pattern = filter.req_str("pattern")?;
+            let compiled = regex::Regex::new(&format!("^(?:{pattern})$"))
+                .map_err(|e| filter.error("pattern", e.to_string()))?;
+            regex = Some(compiled);
+        }
+        if sel.has("advancedRecognitionSetting") {
+            warnings.push(format!("{name}: advancedRecognitionSetting is not supported"));
+        }
+    }
+    if node.has("compositeSlotTypeSetting") || node.has("externalSourceSetting") {
+        warnings.push(format!("{name}: composite and external slot types are not supported"));
+    }
+    Ok(SlotTypeDef {
+        name,
+        values,
+        top_resolution,
+        regex,
+        parent: node.opt_str("parentSlotTypeSignature")?.map(str::to_string),
+    })
+}
+
+fn intent(
+    files: &FileMap,
+    dir: &str,
+    types: &BTreeMap<String, SlotTypeDef>,
+    warnings: &mut Vec<String>,
+) -> Result<IntentDef, LoadError> {
+    let file = format!("{dir}Intent.json");
+    let v = read(files, &file)?;
+    let node = Node::root(&v, &file);
+    let name = node.req_str("name")?.to_string();
+    let fallback = node.opt_str("parentIntentSignature")? == Some("AMAZON.FallbackIntent");
+    if let Some(parent) = node.opt_str("parentIntentSignature")? {
+        if !fallback {
+            warnings.push(format!("{name}: built-in intent {parent} is treated as a custom intent"));
+        }
+    }
+    let mut utterances = Vec::new();
+    for u in node.items("sampleUtterances")? {
+        utterances.push(u.node().req_str("utterance")?.to_string());
+    }
+    for (key, what) in [
+        ("inputContexts", "contexts"),
+        ("outputContexts", "contexts"),
+        ("kendraConfiguration", "Kendra"),
+        ("qnAIntentConfiguration", "QnA intents"),
+    ] {
+        if !node.items(key).map(|v| v.is_empty()).unwrap_or(false) && node.has(key) {
+            warnings.push(format!("{name}: {what} are not supported"));
+        }
+    }
+    if let Some(hook) = node.get("dialogCodeHook") {
+        if hook.node().opt_bool("enabled")? == Some(true) {
+            warnings.push(format!("{name}: dialog code hooks (Lambda) are not called"));
+        }
+    }
+    let mut slots = slots(files, dir, &name, types, warnings)?;
+    let mut order: BTreeMap<String, f64> = BTreeMap::new();
+    for p in node.items("slotPriorities")? {
+        let p = p.node();
+        let slot = p.req_str("slotName")?.to_string();
+        let priority = p.opt_f64("priority")?.unwrap_or(f64::MAX);
+        if !slots.iter().any(|s| s.name == slot) {
+            return Err(p.error("slotName", format!("no slot `{slot}` in {dir}Slots")));
+        }
+        order.insert(slot, priority);
+    }
+    slots.sort_by(|a, b| {
+        let pa = order.get(&a.name).copied().unwrap_or(f64::MAX);
+        let pb = order.get(&b.name).copied().unwrap_or(f64::MAX);
+        pa.total_cmp(&pb).then_with(|| a.name.cmp(&b.name))
+    });
+
+    let mut def = IntentDef {
+        name,
+        fallback,
+        utterances,
+        slots,
+        ..IntentDef::default()
+    };
+    if let Some(conf) = node.get("intentConfirmationSetting") {
+        let conf = conf.node();
+        if conf.opt_bool("active")? != Some(false) && conf.has("promptSpecification") {
+            let prompt = conf.req("promptSpecification")?;
+            let prompt = prompt.node();
+            def.confirmation = Some(ConfirmationDef {
+                prompt: groups(prompt)?,
+                max_retries: prompt.opt_f64("maxRetries")?.unwrap_or(2.0) as u32,
+                declination: groups_at(conf, "declinationResponse")?,
+                failure: groups_at(conf, "failureResponse")?,
+            });
+        }
+    }
+    if let Some(closing) = node.get("intentClosingSetting") {
+        let closing = closing.node();
+        if closing.opt_bool("active")? != Some(false) {
+            def.closing = groups_at(closing, "closingResponse")?;
+        }
+    }
+    if let Some(hook) = node.get("fulfillmentCodeHook") {
+        if let Some(post) = hook.node().get("postFulfillmentStatusSpecification") {
+            let post = post.node();
+            def.success = groups_at(post, "successResponse")?;
+            def.failure = groups_at(post, "failureResponse")?;
+        }
+    }
+    Ok(def)
+}
+
+fn slots(
+    files: &FileMap,
+    dir: &str,
+    intent: &str,
+    types: &BTreeMap<String, SlotTypeDef>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<SlotDef>, LoadError> {
+    let mut out = Vec::new();
+    for s in files.children_with(&format!("{dir}Slots/"), "Slot.json") {
+        let file = format!("{dir}Slots/{s}/Slot.json");
+        let v = read(files, &file)?;
+        let node = Node::root(&v, &file);
+        let name = node.req_str("name")?.to_string();
+        let type_name = node.req_str("slotTypeName")?.to_string();
+        if !type_name.starts_with("AMAZON.") && !types.contains_key(&type_name) {
+            return Err(node.error("slotTypeName", format!("no slot type `{type_name}`")));
+        }
+        let elicit = node.req("valueElicitationSetting")?;
+        let elicit = elicit.node();
+        let required = match elicit.opt_str("slotConstraint")? {
+            Some("Required") => true,
+            None | Some("Optional") => false,
+            Some(other) => {
+                return Err(elicit.error("slotConstraint", format!("unknown constraint `{other}`")))
+            }
+        };
+        let mut slot = SlotDef {
+            name,
+            type_name,
+            required,
+            max_retries: 2,
+            ..SlotDef::default()
+        };
+        if let Some(prompt) = elicit.get("promptSpecification") {
+            let prompt = prompt.node();
+            slot.prompt = groups(prompt)?;
+            slot.max_retries = prompt.opt_f64("maxRetries")?.unwrap_or(2.0) as u32;
+        }
+        for u in elicit.items("sampleUtterances")? {
+            slot.utterances.push(u.node().req_str("utterance")?.to_string());
+        }
+        if let Some(capture) = elicit.get("slotCaptureSetting") {
+            slot.failure = groups_at(capture.node(), "failureResponse")?;
+        }
+        if slot.required && slot.prompt.is_empty() {
+            return Err(elicit.error("promptSpecification", "a required slot needs a prompt"));
+        }
+        if elicit.has("waitAndContinueSpecification") || elicit.has("defaultValueSpecification") {
+            warnings.push(format!(
+                "{intent}.{}: wait-and-continue and default values are not supported",
+                slot.name
+            ));
+        }
+        if node.has("multipleValuesSetting")
+            && node
+                .req("multipleValuesSetting")?
+                .node()
+                .opt_bool("allowMultipleValues")?
+                == Some(true)
+        {
+            warnings.push(format!("{intent}.{}: multiple values are not supported", slot.name));
+        }
+        out.push(slot);
+    }
+    Ok(out)
+}
