@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 
+use super::accounts::LinkedAccount;
 use super::{with_reader, Store};
 
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
@@ -12,7 +13,50 @@ pub struct Conversation {
     pub nlu_state: Option<String>,
 }
 
+/// What the inbox needs to answer a person, read at once: the NLU's dialog
+/// state and the account the PSID is linked to.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationContext {
+    pub nlu_state: Option<String>,
+    pub account: Option<LinkedAccount>,
+}
+
 impl Store {
+    pub async fn conversation_context(
+        &self,
+        page_id: &str,
+        psid: &str,
+    ) -> anyhow::Result<ConversationContext> {
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<Row> = with_reader!(self, pool => sqlx::query_as(
+            "SELECT c.nlu_state, a.id, a.name, a.fb_uid
+             FROM (SELECT 1 AS one) k
+             LEFT JOIN conversations c ON c.page_id = $1 AND c.psid = $2
+             LEFT JOIN links l ON l.page_id = $1 AND l.psid = $2
+             LEFT JOIN accounts a ON a.id = l.account_id")
+            .bind(page_id)
+            .bind(psid)
+            .fetch_optional(pool)
+            .await)
+        .context("reading a conversation")?;
+        let Some((nlu_state, id, name, fb_uid)) = row else {
+            return Ok(ConversationContext::default());
+        };
+        Ok(ConversationContext {
+            nlu_state,
+            account: id.zip(fb_uid).map(|(account_id, fb_uid)| LinkedAccount {
+                account_id,
+                name,
+                fb_uid,
+            }),
+        })
+    }
+
     pub async fn conversation(
         &self,
         page_id: &str,

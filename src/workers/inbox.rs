@@ -1,6 +1,7 @@
 //! Inbox worker: claims stored webhook events and processes them, in order
 //! per conversation and concurrently across conversations.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
@@ -11,6 +12,7 @@ use crate::facebook::webhook::MessagingEvent;
 use crate::facebook::SenderAction;
 use crate::metrics::Metrics;
 use crate::nlu::{session_id, NluError, NluTurn};
+use crate::store::accounts::LinkedAccount;
 use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
 use crate::store::now_ms;
 use crate::store::writer::{Claim, FeedReceiver, Receipt, Write, LEASE_MS};
@@ -172,9 +174,9 @@ async fn converse(
         );
         return Ok("unanswered: no NLU configured".to_string());
     };
-    let conversation = shared
+    let context = shared
         .store
-        .conversation(&row.page_id, &row.psid)
+        .conversation_context(&row.page_id, &row.psid)
         .await
         .map_err(|e| NluError::Transient(format!("reading the conversation: {e:#}")))?;
     let turn = NluTurn {
@@ -182,8 +184,8 @@ async fn converse(
         page_id: row.page_id.clone(),
         psid: row.psid.clone(),
         text,
-        attributes: session_attributes(shared, row).await?,
-        dialog_state: conversation.and_then(|c| c.nlu_state),
+        attributes: session_attributes(row, context.account),
+        dialog_state: context.nlu_state,
     };
     let started = Instant::now();
     // Typing shows while the NLU thinks, and is sent before the reply is queued.
@@ -219,16 +221,8 @@ fn replies_from_text(row: &InboxRow, text: &str) -> Vec<crate::store::outbox::Ne
 
 /// What a Lex code hook needs to know the person: who they are on
 /// Messenger and, when linked, which account they are.
-async fn session_attributes(
-    shared: &Shared,
-    row: &InboxRow,
-) -> Result<std::collections::BTreeMap<String, String>, NluError> {
-    let account = shared
-        .store
-        .account_for_psid(&row.page_id, &row.psid)
-        .await
-        .map_err(|e| NluError::Transient(format!("looking up the link: {e:#}")))?;
-    let mut attributes = std::collections::BTreeMap::from([
+fn session_attributes(row: &InboxRow, account: Option<LinkedAccount>) -> BTreeMap<String, String> {
+    let mut attributes = BTreeMap::from([
         ("psid".to_string(), row.psid.clone()),
         ("page_id".to_string(), row.page_id.clone()),
         ("linked".to_string(), account.is_some().to_string()),
@@ -239,7 +233,7 @@ async fn session_attributes(
             attributes.insert("name".to_string(), name);
         }
     }
-    Ok(attributes)
+    attributes
 }
 
 /// A failed attempt: retried with backoff, or dead-lettered at the limit.

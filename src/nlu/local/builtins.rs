@@ -4,7 +4,7 @@
 mod date;
 mod number;
 
-pub use date::{Date, Today};
+pub use date::Today;
 
 pub fn is_builtin(type_name: &str) -> bool {
     type_name.starts_with("AMAZON.")

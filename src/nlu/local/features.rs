@@ -72,6 +72,7 @@ pub struct Vectorizer {
     vocab: HashMap<u64, u32>,
     idf: Vec<f32>,
     is_char: Vec<bool>,
+    max_idf: f32,
 }
 
 impl Vectorizer {
@@ -90,7 +91,10 @@ impl Vectorizer {
         let n = docs.len() as f32;
         let mut keys: Vec<(u64, (u32, bool))> = df.into_iter().collect();
         keys.sort_unstable_by_key(|&(k, _)| k);
-        let mut v = Vectorizer::default();
+        let mut v = Vectorizer {
+            max_idf: (1.0 + n).ln() + 1.0,
+            ..Vectorizer::default()
+        };
         for (k, (count, is_char)) in keys {
             v.vocab.insert(k, v.idf.len() as u32);
             v.idf.push(((1.0 + n) / (1.0 + count as f32)).ln() + 1.0);
@@ -101,6 +105,28 @@ impl Vectorizer {
 
     pub fn dim(&self) -> usize {
         self.idf.len()
+    }
+
+    /// IDF-weighted share of the words that occur in the training
+    /// utterances (an unseen word weighs like the rarest one): input made of
+    /// unseen content words is unlikely to belong to any intent.
+    pub fn coverage(&self, tokens: &[&str]) -> f32 {
+        let (mut known, mut total) = (0.0f32, 0.0f32);
+        for w in tokens.iter().filter(|t| !is_punct(t)) {
+            match self.vocab.get(&hash(WORD, w.as_bytes())) {
+                Some(&i) => {
+                    let idf = self.idf.get(i as usize).copied().unwrap_or(self.max_idf);
+                    known += idf;
+                    total += idf;
+                }
+                None => total += self.max_idf,
+            }
+        }
+        if total > 0.0 {
+            known / total
+        } else {
+            0.0
+        }
     }
 
     pub fn transform(&self, tokens: &[&str]) -> Sparse {

@@ -16,16 +16,17 @@ pub struct IntentModel {
 const HOLDOUT: usize = 8;
 
 impl IntentModel {
-    /// `docs`: (utterance, intent index); `classes` intents in all.
+    /// `docs`: (utterance, intent index, sample utterance it came from);
+    /// `classes` intents in all.
     /// `extra` jobs (e.g. slot taggers) share the worker threads.
     pub fn train<'a, T: Send + 'a>(
-        docs: &[(String, usize)],
+        docs: &[(String, usize, usize)],
         classes: usize,
         extra: Vec<Job<'a, T>>,
     ) -> (Self, Vec<T>) {
         let tokens: Vec<Vec<String>> = docs
             .iter()
-            .map(|(t, _)| tokenize(t).into_iter().map(|t| t.norm).collect())
+            .map(|(t, _, _)| tokenize(t).into_iter().map(|t| t.norm).collect())
             .collect();
         let refs: Vec<Vec<&str>> = tokens
             .iter()
@@ -33,16 +34,14 @@ impl IntentModel {
             .collect();
         let vectorizer = Vectorizer::fit(&refs);
         let xs: Vec<Sparse> = refs.iter().map(|d| vectorizer.transform(d)).collect();
-        let ys: Vec<usize> = docs.iter().map(|(_, y)| *y).collect();
+        let ys: Vec<usize> = docs.iter().map(|(_, y, _)| *y).collect();
         let dim = vectorizer.dim();
 
-        let mut seen = vec![0usize; classes];
-        let held: Vec<bool> = ys
+        // Whole sample utterances are held out, so expansions of one template
+        // never sit on both sides.
+        let held: Vec<bool> = docs
             .iter()
-            .map(|&y| {
-                seen[y] += 1;
-                seen[y] % HOLDOUT == 0
-            })
+            .map(|(_, _, source)| source % HOLDOUT == HOLDOUT - 1)
             .collect();
         let (mut fit_x, mut fit_y, mut cal_x, mut cal_y) = (vec![], vec![], vec![], vec![]);
         for ((x, &y), &h) in xs.iter().zip(&ys).zip(&held) {
@@ -81,15 +80,18 @@ impl IntentModel {
                 Out::Extra(e) => rest.push(e),
             }
         }
-        linear.temperature = temperature;
+        // Never sharper than the model itself: tiny bots give noisy fits.
+        linear.temperature = temperature.max(1.0);
         (IntentModel { vectorizer, linear }, rest)
     }
 
     /// (intent index, probability), best first.
     pub fn rank(&self, folded: &[&str]) -> Vec<(usize, f32)> {
         let x = self.vectorizer.transform(folded);
+        let scale = self.vectorizer.coverage(folded).sqrt();
         let probs = self.linear.probabilities(&x);
-        let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
+        let mut ranked: Vec<(usize, f32)> =
+            probs.into_iter().map(|p| p * scale).enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         ranked
     }

@@ -25,14 +25,14 @@ pub fn groups(node: Node<'_>) -> Result<Vec<MessageGroup>, LoadError> {
     let mut out = Vec::new();
     for group in node.items("messageGroupsList")? {
         let g = group.node();
-        let message = message(g.req("message")?.node())?;
+        let first = message(g.req("message")?.node())?;
         let variations = g
             .items("variations")?
             .iter()
             .map(|v| message(v.node()))
             .collect::<Result<Vec<_>, _>>()?;
         out.push(MessageGroup {
-            message,
+            message: first,
             variations,
         });
     }

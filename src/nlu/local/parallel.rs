@@ -44,7 +44,7 @@ pub fn run<'a, T: Send>(jobs: Vec<Job<'a, T>>) -> Vec<T> {
 mod tests {
     #[test]
     fn keeps_job_order() {
-        let jobs: Vec<super::Job<'_, usize>> = (0..5)
+        let jobs: Vec<super::Job<'_, usize>> = (0..5usize)
             .map(|i| Box::new(move || i * 10) as super::Job<'_, usize>)
             .collect();
         assert_eq!(super::run(jobs), [0, 10, 20, 30, 40]);

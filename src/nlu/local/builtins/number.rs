@@ -29,10 +29,15 @@ fn words(s: &str) -> Option<i64> {
     let mut total = 0i64;
     let mut current = 0i64;
     let mut any = false;
+    let mut only_article = true;
     for w in s.split(|c: char| c.is_whitespace() || c == '-') {
         match w {
             "" | "and" => continue,
-            "a" | "an" if !any => current = 1,
+            "a" | "an" if !any => {
+                current = 1;
+                any = true;
+                continue;
+            }
             "hundred" => current = current.max(1) * 100,
             "thousand" | "million" => {
                 let scale = if w == "thousand" { 1_000 } else { 1_000_000 };
@@ -42,8 +47,9 @@ fn words(s: &str) -> Option<i64> {
             _ => current += unit(w)?,
         }
         any = true;
+        only_article = false;
     }
-    any.then_some(total + current)
+    (any && !only_article).then_some(total + current)
 }
 
 #[cfg(test)]
@@ -56,5 +62,6 @@ mod tests {
         assert_eq!(super::parse("two thousand three hundred and five").as_deref(), Some("2305"));
         assert_eq!(super::parse("forty-two").as_deref(), Some("42"));
         assert_eq!(super::parse("many"), None);
+        assert_eq!(super::parse("a"), None);
     }
 }

@@ -1,0 +1,214 @@
+//! The embedded NLU engine: runs a Lex V2 bot export locally and offline,
+//! answering in the same [`NluReply`](crate::nlu::reply::NluReply) shape as Lex.
+
+mod builtins;
+mod bundled;
+mod classifier;
+pub mod dialog;
+mod error;
+pub mod eval;
+mod expand;
+mod features;
+pub mod files;
+mod gazetteer;
+mod intents;
+mod json;
+mod loader;
+mod messages;
+mod model;
+mod parallel;
+mod rng;
+mod slots;
+mod tagger;
+mod text;
+
+#[cfg(test)]
+mod dialog_tests;
+
+pub use builtins::Today;
+pub use dialog::{DialogState, FulfillmentRequest, Turn};
+pub use error::LoadError;
+pub use files::FileMap;
+pub use slots::Slots;
+
+use crate::nlu::reply::Interpretation;
+use gazetteer::Gazetteer;
+use intents::IntentModel;
+use model::BotDef;
+use parallel::Job;
+use std::path::Path;
+use tagger::Tagger;
+
+pub const FALLBACK: &str = "FallbackIntent";
+
+/// One ranked interpretation with the slots found for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interpreted {
+    pub interpretation: Interpretation,
+    pub slots: Slots,
+}
+
+pub struct LocalBot {
+    def: BotDef,
+    warnings: Vec<String>,
+    classifier: IntentModel,
+    /// Classifier class -> index in `def.intents`.
+    classes: Vec<usize>,
+    gaz: Gazetteer,
+    /// Per intent (same order as `def.intents`).
+    taggers: Vec<Option<Tagger>>,
+}
+
+impl std::fmt::Debug for LocalBot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBot")
+            .field("name", &self.def.name)
+            .field("intents", &self.def.intents.len())
+            .finish()
+    }
+}
+
+impl LocalBot {
+    /// A folder or `.zip` Lex V2 export.
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        Self::from_files(&FileMap::open(path)?)
+    }
+
+    /// The vehicle assistant compiled into the binary.
+    pub fn bundled() -> Result<Self, LoadError> {
+        Self::from_files(&bundled::files())
+    }
+
+    pub fn from_files(files: &FileMap) -> Result<Self, LoadError> {
+        let loaded = loader::load(files)?;
+        let def = loaded.bot;
+        let gaz = Gazetteer::build(&def);
+        let classes: Vec<usize> = (0..def.intents.len())
+            .filter(|&i| !def.intents[i].fallback && !def.intents[i].utterances.is_empty())
+            .collect();
+        let mut rng = rng::Rng::new(42);
+        let mut docs = Vec::new();
+        for (class, &i) in classes.iter().enumerate() {
+            let intent = &def.intents[i];
+            let repeats = if intent.utterances.len() < 50 { 3 } else { 1 };
+            for u in &intent.utterances {
+                let n = if expand::is_template(u) { repeats } else { 1 };
+                let source = docs.len();
+                for _ in 0..n {
+                    docs.push((expand::fill(u, intent, &def, &mut rng).text, class, source));
+                }
+            }
+        }
+        let (classifier, taggers) = {
+            let ctx = slots::Ctx { bot: &def, gaz: &gaz };
+            let ctx = &ctx;
+            let jobs: Vec<Job<'_, Option<Tagger>>> = def
+                .intents
+                .iter()
+                .enumerate()
+                .map(|(i, intent)| {
+                    Box::new(move || slots::train(intent, ctx, 1000 + i as u64)) as Job<'_, _>
+                })
+                .collect();
+            IntentModel::train(&docs, classes.len(), jobs)
+        };
+        Ok(LocalBot {
+            def,
+            warnings: loaded.warnings,
+            classifier,
+            classes,
+            gaz,
+            taggers,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.def.threshold
+    }
+
+    /// Features of the export the engine does not support (log once).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn ctx(&self) -> slots::Ctx<'_> {
+        slots::Ctx {
+            bot: &self.def,
+            gaz: &self.gaz,
+        }
+    }
+
+    fn fallback_name(&self) -> &str {
+        self.def.fallback().map(|f| f.name.as_str()).unwrap_or(FALLBACK)
+    }
+
+    /// Up to five interpretations, best first, like Lex: `FallbackIntent`
+    /// (without a confidence) leads when the best score is under the threshold.
+    pub fn interpret(&self, text: &str) -> Vec<Interpreted> {
+        self.interpret_at(text, Today::now())
+    }
+
+    pub fn interpret_at(&self, text: &str, today: Today) -> Vec<Interpreted> {
+        let tokens = text::tokenize(text);
+        let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
+        let ranked = if folded.iter().all(|t| text::is_punct(t)) {
+            Vec::new()
+        } else {
+            self.classifier.rank(&folded)
+        };
+        let confident = ranked
+            .first()
+            .is_some_and(|&(_, p)| f64::from(p) >= self.def.threshold);
+        let fallback = Interpreted {
+            interpretation: Interpretation {
+                intent: self.fallback_name().to_string(),
+                nlu_confidence: None,
+            },
+            slots: Slots::new(),
+        };
+        let mut out = Vec::new();
+        if !confident {
+            out.push(fallback.clone());
+        }
+        for (rank, &(class, p)) in ranked.iter().enumerate() {
+            if out.len() >= 4 || (rank > 0 && p < 0.01) {
+                break;
+            }
+            let Some(intent) = self.classes.get(class).and_then(|&i| self.def.intents.get(i)) else {
+                continue;
+            };
+            let slots = if rank == 0 || f64::from(p) >= self.def.threshold {
+                self.slots_for(intent, text, today)
+            } else {
+                intent.slots.iter().map(|s| (s.name.clone(), None)).collect()
+            };
+            out.push(Interpreted {
+                interpretation: Interpretation {
+                    intent: intent.name.clone(),
+                    nlu_confidence: Some((f64::from(p) * 100.0).round() / 100.0),
+                },
+                slots,
+            });
+        }
+        if confident {
+            out.push(fallback);
+        }
+        out
+    }
+
+    fn intent_index(&self, name: &str) -> Option<usize> {
+        self.def.intents.iter().position(|i| i.name == name)
+    }
+
+    fn slots_for(&self, intent: &model::IntentDef, text: &str, today: Today) -> Slots {
+        let tagger = self
+            .intent_index(&intent.name)
+            .and_then(|i| self.taggers.get(i))
+            .and_then(Option::as_ref);
+        slots::extract(intent, tagger, &self.ctx(), text, today, true)
+    }
+}

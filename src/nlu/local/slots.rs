@@ -1,0 +1,263 @@
+//! Slot filling for one intent: the tagger locates spans, then each span is
+//! resolved by its slot type (built-in parser, or listed values and synonyms).
+
+use super::builtins::{self, Today};
+use super::expand::{self, Piece};
+use super::features::hash;
+use super::gazetteer::Gazetteer;
+use super::model::{BotDef, IntentDef, SlotDef};
+use super::rng::Rng;
+use super::tagger::{self, Sentence, Tagger};
+use super::text::{clean_value, tokenize, Token};
+use crate::nlu::reply::SlotValue;
+use std::collections::BTreeMap;
+
+/// Sentences per intent the templates are expanded to (at least once each).
+const TARGET_SENTENCES: usize = 4000;
+const EPOCHS: usize = 6;
+
+pub type Slots = BTreeMap<String, Option<SlotValue>>;
+
+/// Built-in types found anywhere in a sentence when the tagger missed them.
+const SCANNED: [&str; 4] = ["AMAZON.Number", "AMAZON.Date", "AMAZON.Time", "AMAZON.EmailAddress"];
+
+pub struct Ctx<'a> {
+    pub bot: &'a BotDef,
+    pub gaz: &'a Gazetteer,
+}
+
+fn custom_types(intent: &IntentDef, gaz: &Gazetteer) -> Vec<u16> {
+    let mut ids: Vec<u16> = intent
+        .slots
+        .iter()
+        .filter_map(|s| gaz.type_id(&s.type_name))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Gazetteer hits as tagger features, per token.
+fn marks(gaz: &Gazetteer, types: &[u16], tokens: &[Token]) -> Vec<Vec<u64>> {
+    let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
+    let mut out = vec![Vec::new(); tokens.len()];
+    for m in gaz.matches(&folded) {
+        if !types.contains(&m.type_id) {
+            continue;
+        }
+        for (i, mark) in out.iter_mut().enumerate().take(m.end).skip(m.start) {
+            let pos: &[u8] = if i == m.start { b"B" } else { b"I" };
+            mark.push(hash(u64::from(m.type_id) + 101, pos));
+        }
+    }
+    out
+}
+
+/// Expands the intent's templates and trains its tagger (`None` without slots).
+pub fn train(intent: &IntentDef, ctx: &Ctx<'_>, seed: u64) -> Option<Tagger> {
+    if intent.slots.is_empty() {
+        return None;
+    }
+    let types = custom_types(intent, ctx.gaz);
+    let templates: Vec<&String> = intent
+        .utterances
+        .iter()
+        .chain(intent.slots.iter().flat_map(|s| &s.utterances))
+        .collect();
+    let with_slots = templates.iter().filter(|t| expand::is_template(t)).count();
+    let repeats = TARGET_SENTENCES.div_ceil(with_slots.max(1)).clamp(1, 40);
+    let mut rng = Rng::new(seed);
+    let mut sentences = Vec::new();
+    for template in templates {
+        let n = if expand::is_template(template) { repeats } else { 1 };
+        for _ in 0..n {
+            let ex = expand::fill(template, intent, ctx.bot, &mut rng);
+            let tokens = tokenize(&ex.text);
+            let mut gold = vec![0u16; tokens.len()];
+            let mut m = marks(ctx.gaz, &types, &tokens);
+            for &(start, end, slot) in &ex.spans {
+                let inside: Vec<usize> = (0..tokens.len())
+                    .filter(|&i| tokens[i].start >= start && tokens[i].end <= end)
+                    .collect();
+                // Hide the list sometimes so values not listed are still found.
+                let hide = rng.chance(0.5);
+                for (k, &i) in inside.iter().enumerate() {
+                    gold[i] = (1 + 2 * slot + usize::from(k > 0)) as u16;
+                    if hide {
+                        m[i].clear();
+                    }
+                }
+            }
+            let features = tagger::token_features(&ex.text, &tokens, &m);
+            sentences.push(Sentence { features, gold });
+        }
+    }
+    Some(Tagger::train(&sentences, 1 + 2 * intent.slots.len(), EPOCHS, seed ^ 0x5eed))
+}
+
+/// Every slot of the intent, `None` where nothing was found.
+pub fn extract(
+    intent: &IntentDef,
+    tagger: Option<&Tagger>,
+    ctx: &Ctx<'_>,
+    text: &str,
+    today: Today,
+    scan: bool,
+) -> Slots {
+    let mut slots: Slots = intent.slots.iter().map(|s| (s.name.clone(), None)).collect();
+    let Some(tagger) = tagger else { return slots };
+    let tokens = tokenize(text);
+    let m = marks(ctx.gaz, &custom_types(intent, ctx.gaz), &tokens);
+    let labels = tagger.tag(&tagger::token_features(text, &tokens, &m));
+    for (start, end, slot) in tagger::spans(&labels) {
+        let Some(def) = intent.slots.get(slot) else { continue };
+        if matches!(slots.get(&def.name), Some(Some(_))) {
+            continue;
+        }
+        let span = &text[tokens[start].start..tokens[end - 1].end];
+        if let Some(v) = resolve(def, span, ctx, today) {
+            slots.insert(def.name.clone(), Some(v));
+        }
+    }
+    if scan {
+        scan_unfilled(intent, ctx, text, &tokens, today, &mut slots);
+    }
+    slots
+}
+
+/// Built-in and listed values the tagger missed, when only one slot of the
+/// intent could take them.
+fn scan_unfilled(
+    intent: &IntentDef,
+    ctx: &Ctx<'_>,
+    text: &str,
+    tokens: &[Token],
+    today: Today,
+    slots: &mut Slots,
+) {
+    for def in &intent.slots {
+        if matches!(slots.get(&def.name), Some(Some(_))) {
+            continue;
+        }
+        let unique = intent.slots.iter().filter(|s| s.type_name == def.type_name).count() == 1;
+        if !unique {
+            continue;
+        }
+        let found = if SCANNED.contains(&def.type_name.as_str()) {
+            builtins::find(&def.type_name, text, today).and_then(|(span, _)| resolve(def, &span, ctx, today))
+        } else if ctx.bot.slot_types.get(&def.type_name).is_some_and(|t| t.top_resolution) {
+            listed(def, ctx, tokens, text, today)
+        } else {
+            None
+        };
+        if let Some(v) = found {
+            slots.insert(def.name.clone(), Some(v));
+        }
+    }
+}
+
+fn listed(def: &SlotDef, ctx: &Ctx<'_>, tokens: &[Token], text: &str, today: Today) -> Option<SlotValue> {
+    let type_id = ctx.gaz.type_id(&def.type_name)?;
+    let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
+    let m = ctx.gaz.longest(type_id, &folded)?;
+    resolve(def, &text[tokens[m.start].start..tokens[m.end - 1].end], ctx, today)
+}
+
+/// Lex's `Slot.value` for a span, or `None` when the type rejects it.
+pub fn resolve(def: &SlotDef, span: &str, ctx: &Ctx<'_>, today: Today) -> Option<SlotValue> {
+    let original = clean_value(span);
+    if original.is_empty() {
+        return None;
+    }
+    let value = |interpreted: String, resolved: Vec<String>| SlotValue {
+        original_value: original.to_string(),
+        interpreted_value: interpreted,
+        resolved_values: resolved,
+    };
+    let Some(custom) = ctx.bot.slot_types.get(&def.type_name) else {
+        let v = builtins::resolve(&def.type_name, original, today)?;
+        return Some(value(v.clone(), vec![v]));
+    };
+    let base = match &custom.parent {
+        Some(parent) => builtins::resolve(parent, original, today)?,
+        None => original.to_string(),
+    };
+    if let Some(re) = &custom.regex {
+        if !re.is_match(&base) {
+            return None;
+        }
+    }
+    let canonical = ctx
+        .gaz
+        .type_id(&custom.name)
+        .and_then(|id| ctx.gaz.resolve(id, original))
+        .map(str::to_string);
+    match (custom.top_resolution, canonical) {
+        (true, Some(c)) => Some(value(c.clone(), vec![c])),
+        (true, None) if custom.values.is_empty() => Some(value(base.clone(), vec![base])),
+        (true, None) => None,
+        (false, c) => Some(value(base, c.into_iter().collect())),
+    }
+}
+
+/// The value of `slot` in an answer to its prompt.
+pub fn answer(
+    intent: &IntentDef,
+    slot: &SlotDef,
+    tagger: Option<&Tagger>,
+    ctx: &Ctx<'_>,
+    text: &str,
+    today: Today,
+) -> Option<SlotValue> {
+    if let Some(Some(v)) = extract(intent, tagger, ctx, text, today, false).remove(&slot.name) {
+        return Some(v);
+    }
+    let tokens = tokenize(text);
+    let own = format!("{{{}}}", slot.name);
+    for template in slot.utterances.iter().map(String::as_str).chain([own.as_str()]) {
+        if let Some(span) = match_template(template, &slot.name, text, &tokens) {
+            if let Some(v) = resolve(slot, span, ctx, today) {
+                return Some(v);
+            }
+        }
+    }
+    if let Some((span, _)) = builtins::find(&slot.type_name, text, today) {
+        return resolve(slot, &span, ctx, today);
+    }
+    if ctx.bot.slot_types.contains_key(&slot.type_name) {
+        if let Some(v) = listed(slot, ctx, &tokens, text, today) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// `it's {place} please` against the answer: the text between the literal
+/// prefix and suffix (compared on folded tokens).
+fn match_template<'t>(template: &str, slot: &str, text: &'t str, tokens: &[Token]) -> Option<&'t str> {
+    let parts = expand::pieces(template);
+    let at = parts.iter().position(|p| *p == Piece::Slot(slot))?;
+    let words = |ps: &[Piece<'_>]| -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        for p in ps {
+            match p {
+                Piece::Text(t) => out.extend(tokenize(t).into_iter().map(|t| t.norm)),
+                Piece::Slot(_) => return None,
+            }
+        }
+        Some(out)
+    };
+    let (before, after) = (words(&parts[..at])?, words(&parts[at + 1..])?);
+    let n = tokens.len();
+    if n <= before.len() + after.len() {
+        return None;
+    }
+    let fits = |range: std::ops::Range<usize>, lit: &[String]| {
+        tokens[range].iter().zip(lit).all(|(t, w)| t.norm == *w)
+    };
+    let tail = n - after.len();
+    if !fits(0..before.len(), &before) || !fits(tail..n, &after) {
+        return None;
+    }
+    text.get(tokens[before.len()].start..tokens[tail - 1].end)
+}
