@@ -55,13 +55,24 @@ pub struct FacebookSettings {
 }
 
 /// Which NLU answers conversations.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum NluSettings {
     /// Amazon Lex V2 (`NLU=lex`).
     Lex(LexSettings),
     /// The embedded engine over a Lex V2 export (`NLU=local`); `None` is the
     /// bundled demo bot.
-    Local { bot: Option<std::path::PathBuf> },
+    Local {
+        bot: Option<std::path::PathBuf>,
+        fulfillment: Option<FulfillmentSettings>,
+    },
+}
+
+/// The backend that fulfils intents of the embedded engine.
+#[derive(Clone, Debug)]
+pub struct FulfillmentSettings {
+    pub url: Url,
+    /// Signs each request (`X-Lexbridge-Signature-256`).
+    pub secret: SecretString,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -227,11 +238,18 @@ fn nlu_settings(r: &mut Reader) -> NluSettings {
         }
         "local" => NluSettings::Local {
             bot: r.get("LOCAL_BOT").map(std::path::PathBuf::from),
+            fulfillment: r.get("FULFILLMENT_URL").map(|_| FulfillmentSettings {
+                url: r.url("FULFILLMENT_URL", "http://localhost"),
+                secret: r.secret("FULFILLMENT_SECRET"),
+            }),
         },
         other => {
             r.problems
                 .push(format!("NLU must be lex or local, not {other:?}"));
-            NluSettings::Local { bot: None }
+            NluSettings::Local {
+                bot: None,
+                fulfillment: None,
+            }
         }
     }
 }

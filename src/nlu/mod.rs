@@ -1,6 +1,7 @@
 //! Natural-language understanding behind one trait: Amazon Lex V2 or the
 //! embedded engine answer in the same `NluReply` shape.
 
+pub mod fulfillment;
 pub mod lex;
 pub mod lex_connector;
 pub mod reply;
