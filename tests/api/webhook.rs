@@ -168,3 +168,39 @@ async fn standby_and_receipt_events_are_stored_too() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn health_and_metrics_report_the_service() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        let health = app
+            .http
+            .get(format!("{}/health", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
+        app.post_signed_webhook(&text_message("U1", "m.1", "hi"))
+            .await;
+        app.post_signed_webhook(&text_message("U1", "m.1", "hi"))
+            .await;
+        app.post_webhook(b"{}", None).await;
+        let metrics = app
+            .http
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap();
+        let text = metrics.text().await.unwrap();
+        for line in [
+            "lexbridge_webhook_requests_total 3",
+            "lexbridge_webhook_rejected_total 1",
+            "lexbridge_webhook_events_stored_total 1",
+            "lexbridge_webhook_events_duplicate_total 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
