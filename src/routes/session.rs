@@ -119,3 +119,40 @@ impl Session {
         !self.csrf.is_empty() && bool::from(self.csrf.as_bytes().ct_eq(submitted.as_bytes()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn a_session_survives_its_cookie() {
+        let mut env = std::collections::HashMap::new();
+        for (k, v) in [
+            ("FACEBOOK_APP_ID", "1"),
+            ("FACEBOOK_APP_SECRET", "s"),
+            ("FACEBOOK_PAGE_ID", "2"),
+            ("FACEBOOK_PAGE_ACCESS_TOKEN", "t"),
+            ("MESSENGER_VERIFY_TOKEN", "v"),
+            ("TOKEN_ENCRYPTION_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="),
+            ("SESSION_KEY", "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=="),
+        ] {
+            env.insert(k, v.to_string());
+        }
+        let settings = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let cookies = SessionCookies::new(&settings).unwrap();
+        let session = Session {
+            account_id: Some("acc".into()),
+            csrf: "c".into(),
+            pending: None,
+        };
+        let cookie = cookies.cookie(&session);
+        println!("{cookie}");
+        let req = TestRequest::default()
+            .insert_header(("Cookie", format!("{}={}", cookie.name(), cookie.value())))
+            .to_http_request();
+        let back = cookies.read(&req);
+        assert_eq!(back.account_id.as_deref(), Some("acc"));
+        assert_eq!(back.csrf, "c");
+    }
+}

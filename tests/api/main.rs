@@ -6,5 +6,9 @@ mod support;
 
 mod inbox;
 mod lex;
+mod login;
+mod login_failures;
+mod login_messenger;
+mod login_support;
 mod outbox;
 mod webhook;
