@@ -1,5 +1,6 @@
 //! Integration tests: one module per feature, all in one test binary.
 
+mod browser;
 mod helpers;
 #[path = "../support/mod.rs"]
 mod support;
