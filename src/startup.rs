@@ -23,6 +23,7 @@ use crate::routes;
 use crate::routes::session::SessionCookies;
 use crate::store::writer::Writer;
 use crate::store::{now_ms, Store};
+use crate::telemetry::RedactedRootSpan;
 use crate::workers::{self, rate_limit::RateLimiter, Shared};
 
 /// What `build` may be given besides settings.
@@ -100,7 +101,7 @@ impl Application {
         let cookies = web::Data::new(SessionCookies::new(&shared.settings)?);
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RedactedRootSpan>::new())
                 .app_data(data.clone())
                 .app_data(oauth.clone())
                 .app_data(cookies.clone())
