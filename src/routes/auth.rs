@@ -150,16 +150,8 @@ async fn finish(
     query: &Callback,
     pending: Option<PendingLogin>,
 ) -> Result<(String, Vec<String>), LoginError> {
-    let (Some(pending), Some(state)) = (pending, query.state.as_deref()) else {
-        return Err(LoginError::StateMismatch);
-    };
-    if !bool::from(pending.state.as_bytes().ct_eq(state.as_bytes())) {
-        return Err(LoginError::StateMismatch);
-    }
     let now = now_ms();
-    if now - pending.started_at > LOGIN_STATE_TTL_MS {
-        return Err(LoginError::StateExpired);
-    }
+    let (pending, state) = check_state(pending, query.state.as_deref(), now)?;
     let state_hash = hex::encode(Sha256::digest(state.as_bytes()));
     if !shared.store.spend_login_state(&state_hash, now).await? {
         return Err(LoginError::StateReplayed);
@@ -183,6 +175,24 @@ async fn finish(
         .map(|m| m.account_linking_token.as_str());
     let result = facebook_login::complete(shared, oauth, code, token).await?;
     Ok((result.account_id, result.psids))
+}
+
+/// The pending login, when `state` is its state and it is fresh.
+fn check_state(
+    pending: Option<PendingLogin>,
+    state: Option<&str>,
+    now: i64,
+) -> Result<(PendingLogin, &str), LoginError> {
+    let (Some(pending), Some(state)) = (pending, state) else {
+        return Err(LoginError::StateMismatch);
+    };
+    if !bool::from(pending.state.as_bytes().ct_eq(state.as_bytes())) {
+        return Err(LoginError::StateMismatch);
+    }
+    if now - pending.started_at > LOGIN_STATE_TTL_MS {
+        return Err(LoginError::StateExpired);
+    }
+    Ok((pending, state))
 }
 
 async fn messenger_success(
@@ -215,4 +225,39 @@ pub async fn sign_out(
 /// The answer to a form without this session's CSRF token.
 pub fn csrf_refused() -> HttpResponse {
     error_page(&LoginError::FormExpired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(started_at: i64) -> Option<PendingLogin> {
+        Some(PendingLogin {
+            state: "s1".into(),
+            started_at,
+            messenger: None,
+        })
+    }
+
+    #[test]
+    fn a_state_must_match_the_session_and_be_fresh() {
+        let now = 1_000_000_000;
+        assert!(check_state(pending(now - 1000), Some("s1"), now).is_ok());
+        assert!(matches!(
+            check_state(pending(now), Some("s2"), now),
+            Err(LoginError::StateMismatch)
+        ));
+        assert!(matches!(
+            check_state(None, Some("s1"), now),
+            Err(LoginError::StateMismatch)
+        ));
+        assert!(matches!(
+            check_state(pending(now), None, now),
+            Err(LoginError::StateMismatch)
+        ));
+        assert!(matches!(
+            check_state(pending(now - LOGIN_STATE_TTL_MS - 1), Some("s1"), now),
+            Err(LoginError::StateExpired)
+        ));
+    }
 }
