@@ -52,6 +52,10 @@ pub struct FacebookSettings {
     pub graph_api_url: Url,
     pub graph_api_version: String,
     pub dialog_url: Url,
+    /// FACEBOOK_LOGIN_SCOPE: permissions the login dialog asks for, as Meta
+    /// spells them (comma-separated). With `pages_show_list`, a Page admin's
+    /// login also fetches a fresh Page token.
+    pub login_scope: String,
 }
 
 /// Which NLU answers conversations.
@@ -165,6 +169,7 @@ impl Settings {
                 graph_api_url: r.url("GRAPH_API_URL", "https://graph.facebook.com"),
                 graph_api_version: r.optional("GRAPH_API_VERSION", "v25.0"),
                 dialog_url: r.url("FACEBOOK_DIALOG_URL", "https://www.facebook.com"),
+                login_scope: r.optional("FACEBOOK_LOGIN_SCOPE", "public_profile"),
             },
             workers: WorkerSettings {
                 send_rate_per_page: r.positive("SEND_RATE_PER_PAGE", defaults.send_rate_per_page),
@@ -419,7 +424,10 @@ mod tests {
         let mut map = complete();
         assert!(matches!(
             read(&map).unwrap().nlu,
-            NluSettings::Local { bot: None }
+            NluSettings::Local {
+                bot: None,
+                fulfillment: None
+            }
         ));
         map.insert("LEX_BOT_ID", "BOT1");
         let err = read(&map).expect_err("alias missing").to_string();

@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod facebook;
+pub mod linking;
 pub mod metrics;
 pub mod nlu;
 pub mod relay;

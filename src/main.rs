@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 use lexbridge::bench;
-use lexbridge::config::Settings;
+use lexbridge::config::{DatabaseSettings, Settings};
+use lexbridge::linking::admin::AccountsCommand;
 use lexbridge::startup::{Application, Options};
 use lexbridge::store::Store;
 
@@ -26,6 +27,11 @@ enum Command {
     Serve,
     /// Apply database migrations to DATABASE_URL and exit.
     Migrate,
+    /// Accounts of the login site (never their tokens).
+    Accounts {
+        #[command(subcommand)]
+        which: AccountsCommand,
+    },
     /// Load generators for the README's benchmarks.
     Bench {
         #[command(subcommand)]
@@ -49,6 +55,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve().await,
             Command::Migrate => migrate().await,
+            Command::Accounts { which } => accounts(which).await,
             Command::Bench { which } => bench::run(which).await,
         }
     });
@@ -70,10 +77,24 @@ async fn serve() -> anyhow::Result<()> {
 
 async fn migrate() -> anyhow::Result<()> {
     lexbridge::telemetry::init("info");
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://lexbridge.db".into());
-    let database = lexbridge::config::DatabaseSettings { url: url.into() };
-    let store = Store::connect(&database).await?;
+    let store = Store::connect(&database_from_env()).await?;
     store.migrate().await?;
     println!("migrations applied");
     Ok(())
+}
+
+async fn accounts(which: AccountsCommand) -> anyhow::Result<()> {
+    let store = Store::connect(&database_from_env()).await?;
+    store.migrate().await?;
+    let mut out = std::io::stdout().lock();
+    let result = lexbridge::linking::admin::run(&store, which, &mut out).await;
+    store.close().await;
+    result
+}
+
+/// DATABASE_URL alone: the commands that only touch the database need no
+/// other setting.
+fn database_from_env() -> DatabaseSettings {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://lexbridge.db".into());
+    DatabaseSettings { url: url.into() }
 }

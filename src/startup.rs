@@ -14,14 +14,18 @@ use tracing_actix_web::TracingLogger;
 use crate::config::{NluSettings, Settings};
 use crate::crypto::TokenCipher;
 use crate::facebook::GraphClient;
+use crate::linking::oauth::FacebookOAuth;
+use crate::linking::tokens::LinkTokens;
 use crate::metrics::Metrics;
 use crate::nlu::lex::LexNlu;
 use crate::nlu::Nlu;
 use crate::routes;
+use crate::routes::session::SessionCookies;
 use crate::store::inbox::InboxRow;
 use crate::store::outbox::OutboxRow;
 use crate::store::writer::{feed, FeedReceiver, Feeds, Writer};
 use crate::store::{now_ms, Store};
+use crate::telemetry::RedactedRootSpan;
 use crate::workers::{self, rate_limit::RateLimiter, Shared};
 
 /// What `build` may be given besides settings.
@@ -104,16 +108,21 @@ impl Application {
             outbox_wake: Notify::new(),
             cipher: TokenCipher::from_base64(&settings.token_encryption_key)?,
             page_tokens: Default::default(),
+            link_tokens: LinkTokens::from_session_key(&settings.session_key),
             settings,
         });
         let listener = TcpListener::bind(shared.settings.bind)
             .with_context(|| format!("binding {}", shared.settings.bind))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::from(Arc::clone(&shared));
+        let oauth = web::Data::new(FacebookOAuth::new(&shared.settings)?);
+        let cookies = web::Data::new(SessionCookies::new(&shared.settings)?);
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RedactedRootSpan>::new())
                 .app_data(data.clone())
+                .app_data(oauth.clone())
+                .app_data(cookies.clone())
                 .app_data(web::PayloadConfig::new(routes::webhook::MAX_BODY))
                 .configure(routes::configure)
         })

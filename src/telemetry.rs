@@ -16,3 +16,95 @@ pub fn init(default_filter: &str) {
         builder.json().try_init()
     };
 }
+
+/// Request spans as tracing-actix-web's default, except that the query
+/// values that are credentials (OAuth codes and states, account-linking
+/// tokens, the webhook verify token, link tokens) are never recorded.
+pub struct RedactedRootSpan;
+
+/// Query parameters whose values never reach a log.
+const SECRET_PARAMS: &[&str] = &[
+    "code",
+    "state",
+    "account_linking_token",
+    "authorization_code",
+    "access_token",
+    "hub.verify_token",
+    "ref",
+    "redirect_uri",
+];
+
+impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "default".to_string());
+        let request_id = request
+            .extensions()
+            .get::<tracing_actix_web::RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let method = request.method().clone();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %method,
+            http.route = %route,
+            http.target = %redacted_target(request.uri()),
+            http.status_code = tracing::field::Empty,
+            otel.name = %format!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            request_id = %request_id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// The path and query of `uri` with secret values replaced.
+pub fn redacted_target(uri: &actix_web::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.path().to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if SECRET_PARAMS.contains(&key) => format!("{key}=[redacted]"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), pairs.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_in_the_query_are_redacted() {
+        let uri = "/auth/facebook/callback?code=abc&state=xyz&error=access_denied"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            super::redacted_target(&uri),
+            "/auth/facebook/callback?code=[redacted]&state=[redacted]&error=access_denied"
+        );
+        let uri = "/webhook?hub.mode=subscribe&hub.verify_token=s&hub.challenge=1"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            super::redacted_target(&uri),
+            "/webhook?hub.mode=subscribe&hub.verify_token=[redacted]&hub.challenge=1"
+        );
+        assert_eq!(
+            super::redacted_target(&"/health".parse().unwrap()),
+            "/health"
+        );
+    }
+}

@@ -45,6 +45,26 @@ impl GraphError {
         }
     }
 
+    /// From the body of an answer that is not a success, when its status was
+    /// not kept: a Graph error object is a client error (400), anything else
+    /// a bad gateway.
+    pub fn from_body(http_status: Option<u16>, body: &[u8]) -> GraphError {
+        match serde_json::from_slice::<ErrorEnvelope>(body) {
+            Ok(ErrorEnvelope { error }) => GraphError {
+                http_status: http_status.or(Some(400)),
+                code: error.code,
+                subcode: error.error_subcode,
+                message: error.message,
+                fbtrace_id: error.fbtrace_id,
+            },
+            Err(_) => GraphError {
+                http_status: http_status.or(Some(502)),
+                message: "an answer without a Graph error object".to_string(),
+                ..GraphError::default()
+            },
+        }
+    }
+
     fn transport(e: reqwest::Error) -> GraphError {
         let what = if e.is_timeout() {
             "timed out"
@@ -142,6 +162,32 @@ impl GraphClient {
         self.execute(request).await
     }
 
+    /// Follows a `paging.next` URL from a Graph answer: only to the Graph
+    /// host, with the caller's token and proof (whatever the URL carried is
+    /// replaced).
+    pub async fn get_next<T: DeserializeOwned>(
+        &self,
+        next: &str,
+        token: &SecretString,
+    ) -> Result<T, GraphError> {
+        let refused = |why: &str| GraphError {
+            message: format!("paging.next refused: {why}"),
+            ..GraphError::default()
+        };
+        let mut url = Url::parse(next).map_err(|_| refused("not a URL"))?;
+        if url.origin() != self.base.origin() {
+            return Err(refused("not on the Graph API host"));
+        }
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "access_token" && k != "appsecret_proof")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.set_query(None);
+        let request = self.http.get(url).query(&kept).query(&self.auth(token));
+        self.execute(request).await
+    }
+
     /// `POST /{path}` with a JSON body, authenticated in the query string.
     pub async fn post_json<T: DeserializeOwned>(
         &self,
@@ -205,20 +251,7 @@ impl GraphClient {
                 ..GraphError::default()
             });
         }
-        Err(match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
-            Ok(ErrorEnvelope { error }) => GraphError {
-                http_status: Some(status.as_u16()),
-                code: error.code,
-                subcode: error.error_subcode,
-                message: error.message,
-                fbtrace_id: error.fbtrace_id,
-            },
-            Err(_) => GraphError {
-                http_status: Some(status.as_u16()),
-                message: format!("HTTP {status} without a Graph error object"),
-                ..GraphError::default()
-            },
-        })
+        Err(GraphError::from_body(Some(status.as_u16()), &bytes))
     }
 }
 

@@ -1,6 +1,11 @@
-//! HTTP routes. Routes store and answer; they never call Meta or the NLU.
+//! HTTP routes. Routes store and answer; they never call Meta or the NLU,
+//! except the login callback, whose Graph calls are the login itself.
 
+pub mod account;
+pub mod auth;
 pub mod health;
+pub mod session;
+pub mod site;
 pub mod webhook;
 
 use actix_web::web;
@@ -9,5 +14,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(webhook::verify)
         .service(webhook::receive)
         .service(health::health)
-        .service(health::metrics);
+        .service(health::metrics)
+        .service(site::home)
+        .service(site::stylesheet)
+        .service(auth::login)
+        .service(auth::callback)
+        .service(auth::messenger_link)
+        .service(auth::sign_out)
+        .service(account::account)
+        .service(account::unlink);
 }

@@ -22,7 +22,47 @@ pub struct Link {
     pub linked_at: i64,
 }
 
+/// An account as the account page and the admin CLI show it: never the token.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AccountSummary {
+    pub id: String,
+    pub fb_uid: String,
+    pub name: Option<String>,
+    /// Whether a (encrypted) user token is stored.
+    pub has_token: bool,
+    pub token_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub links: i64,
+}
+
+const SUMMARY: &str = "SELECT a.id, a.fb_uid, a.name, a.user_token IS NOT NULL AS has_token,
+        a.token_expires_at, a.created_at, a.updated_at,
+        (SELECT COUNT(*) FROM links l WHERE l.account_id = a.id) AS links
+     FROM accounts a";
+
 impl Store {
+    /// One account, without its token.
+    pub async fn account(&self, account_id: &str) -> anyhow::Result<Option<AccountSummary>> {
+        let sql = format!("{SUMMARY} WHERE a.id = $1");
+        let row = with_reader!(self, pool => sqlx::query_as(&sql)
+            .bind(account_id)
+            .fetch_optional(pool)
+            .await)
+        .context("reading an account")?;
+        Ok(row)
+    }
+
+    /// Every account, oldest first, without tokens.
+    pub async fn accounts(&self) -> anyhow::Result<Vec<AccountSummary>> {
+        let sql = format!("{SUMMARY} ORDER BY a.created_at, a.id");
+        let rows = with_reader!(self, pool => sqlx::query_as(&sql)
+            .fetch_all(pool)
+            .await)
+        .context("listing accounts")?;
+        Ok(rows)
+    }
+
     /// The account a PSID of a Page is linked to, if any.
     pub async fn account_for_psid(
         &self,

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod conversations;
 pub mod inbox;
+pub mod linking;
 pub mod outbox;
 pub mod pages;
 pub mod writer;

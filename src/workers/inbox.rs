@@ -7,7 +7,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::{retry::retry_delay, Shared};
+use super::{linking, retry::retry_delay, Shared};
 use crate::facebook::webhook::MessagingEvent;
 use crate::facebook::SenderAction;
 use crate::metrics::Metrics;
@@ -103,6 +103,22 @@ async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
             }
             "recorded".to_string()
         }
+        "referral" | "account_linking" if row.standby == 0 => {
+            let handled = match linking::our_ref(&event) {
+                Some(reference) => linking::referral(shared, &row, reference).await,
+                None if row.kind == "account_linking" => {
+                    linking::account_linking(shared, &row, &event).await
+                }
+                None => Ok(linking::Handled {
+                    outcome: "ignored: referral without a link token".into(),
+                    reply: None,
+                }),
+            };
+            match handled {
+                Ok(handled) => said_back(&mut update, &row, handled),
+                Err(e) => return fail(shared, update, &row, e),
+            }
+        }
         "message" | "postback" => {
             update.conversation = Some(ConversationTouch {
                 page_id: row.page_id.clone(),
@@ -112,7 +128,14 @@ async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
             });
             if row.standby != 0 {
                 "standby: another app owns the thread".to_string()
+            } else if let Some(reference) = linking::our_ref(&event) {
+                // "Get started" from an m.me link: the link is the answer.
+                match linking::referral(shared, &row, reference).await {
+                    Ok(handled) => said_back(&mut update, &row, handled),
+                    Err(e) => return fail(shared, update, &row, e),
+                }
             } else {
+                linking::reverse_lookup(shared, &row).await;
                 if shared.settings.replies.mark_seen && attempts == 1 {
                     let (shared, page, psid) =
                         (Arc::clone(shared), row.page_id.clone(), row.psid.clone());
@@ -208,6 +231,14 @@ async fn converse(
     }
     update.replies = crate::relay::replies(&row.page_id, &row.psid, row.id, &answer.reply);
     Ok(format!("answered by {}", nlu.name()))
+}
+
+/// Queues the answer to a linking event; returns the outcome to record.
+fn said_back(update: &mut InboxUpdate, row: &InboxRow, handled: linking::Handled) -> String {
+    if let Some(text) = &handled.reply {
+        update.replies = replies_from_text(row, text);
+    }
+    handled.outcome
 }
 
 /// Outbox rows saying `text` to the person of `row`.

@@ -2,6 +2,7 @@
 //! (messages -> Send API).
 
 pub mod inbox;
+pub mod linking;
 pub mod outbox;
 pub mod rate_limit;
 pub mod retry;
@@ -18,6 +19,7 @@ use tracing::{debug, warn};
 use crate::config::Settings;
 use crate::crypto::TokenCipher;
 use crate::facebook::{GraphClient, SenderAction};
+use crate::linking::tokens::LinkTokens;
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
 use crate::store::writer::{FeedReceiver, Writer};
@@ -100,6 +102,8 @@ pub struct Shared {
     /// Page access tokens: the configured Page's, and those stored in the
     /// `pages` table, decrypted once.
     pub page_tokens: RwLock<HashMap<String, SecretString>>,
+    /// Signs m.me `ref` tokens and account-linking codes.
+    pub link_tokens: LinkTokens,
 }
 
 impl Shared {

@@ -1,10 +1,15 @@
 //! Integration tests: one module per feature, all in one test binary.
 
+mod browser;
 mod helpers;
 #[path = "../support/mod.rs"]
 mod support;
 
 mod inbox;
 mod lex;
+mod login;
+mod login_failures;
+mod login_messenger;
+mod login_support;
 mod outbox;
 mod webhook;

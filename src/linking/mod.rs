@@ -1,0 +1,138 @@
+//! Account linking: who a customer is on Facebook (the login) and which
+//! Messenger identity (PSID) of the Page is theirs.
+
+pub mod admin;
+pub mod login;
+pub mod messenger;
+pub mod oauth;
+pub mod tokens;
+
+use crate::facebook::GraphError;
+
+/// Why a login or a link attempt ended without linking. Each ends on a page
+/// that names the problem and never shows a token or secret.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("the person declined the Facebook permissions")]
+    Denied,
+    #[error("the login state does not match this browser's session")]
+    StateMismatch,
+    #[error("the login state has expired")]
+    StateExpired,
+    #[error("the login state was already used")]
+    StateReplayed,
+    #[error("a form came without this session's CSRF token")]
+    FormExpired,
+    #[error("the callback carries no code")]
+    MissingCode,
+    #[error("the Messenger account-linking request is malformed: {0}")]
+    BadLinkRequest(&'static str),
+    #[error("Graph API call {step} failed: {error}")]
+    Graph {
+        step: &'static str,
+        error: GraphError,
+    },
+    #[error("{0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl LoginError {
+    pub fn graph(step: &'static str) -> impl FnOnce(GraphError) -> LoginError {
+        move |error| LoginError::Graph { step, error }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            LoginError::Denied | LoginError::FormExpired => 403,
+            LoginError::StateMismatch
+            | LoginError::StateExpired
+            | LoginError::StateReplayed
+            | LoginError::MissingCode
+            | LoginError::BadLinkRequest(_) => 400,
+            LoginError::Graph { error, .. } if error.http_status.is_none() => 504,
+            LoginError::Graph { .. } => 502,
+            LoginError::Internal(_) => 500,
+        }
+    }
+
+    /// A heading and an explanation for the person.
+    pub fn explain(&self) -> (&'static str, String) {
+        match self {
+            LoginError::Denied => (
+                "You didn't allow the login",
+                "Nothing was linked. To link your Messenger conversations, continue with Facebook again and allow the requested permissions.".into(),
+            ),
+            LoginError::StateMismatch | LoginError::StateReplayed => (
+                "This login link is not valid",
+                "The login could not be matched to this browser, or it was already used. Nothing was linked; please start again.".into(),
+            ),
+            LoginError::StateExpired => (
+                "This login took too long",
+                "The login expired before it finished. Nothing was linked; please start again.".into(),
+            ),
+            LoginError::FormExpired => (
+                "This form has expired",
+                "Nothing was changed. Please reload the page and try again.".into(),
+            ),
+            LoginError::MissingCode => (
+                "Facebook did not finish the login",
+                "Facebook sent you back without a login code. Nothing was linked; please start again.".into(),
+            ),
+            LoginError::BadLinkRequest(_) => (
+                "This Messenger link is not valid",
+                "Please open the link again from the Messenger conversation.".into(),
+            ),
+            LoginError::Graph { error, .. } => {
+                let code = error
+                    .code
+                    .map(|c| format!(" (Facebook error {c})"))
+                    .unwrap_or_default();
+                let what = match error.code {
+                    Some(190) => "Facebook did not accept the login",
+                    Some(200) | Some(10) => "Facebook did not give the needed permission",
+                    _ if error.is_transient() => "Facebook is not answering right now",
+                    _ => "Facebook refused the request",
+                };
+                (
+                    "We couldn't reach Facebook",
+                    format!("{what}{code}. Nothing was linked; please try again in a moment."),
+                )
+            }
+            LoginError::Internal(_) => (
+                "Something went wrong on our side",
+                "Nothing was linked; please try again in a moment.".into(),
+            ),
+        }
+    }
+}
+
+/// `2026-11-23 15:04 UTC` for epoch milliseconds.
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_formats_epoch_milliseconds() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::utc(1_795_446_240_000), "2026-11-23 15:04 UTC");
+        assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+}

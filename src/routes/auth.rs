@@ -1,0 +1,263 @@
+//! Facebook Login: `/auth/facebook/login`, its callback, Messenger's
+//! account-link entry point and sign-out.
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+
+use super::session::{MessengerLink, PendingLogin, Session, SessionCookies, LOGIN_STATE_TTL_MS};
+use super::site::{error_page, error_page_with};
+use crate::linking::oauth::FacebookOAuth;
+use crate::linking::{login as facebook_login, messenger, LoginError};
+use crate::store::now_ms;
+use crate::workers::Shared;
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LinkRequest {
+    account_linking_token: Option<String>,
+    redirect_uri: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl CsrfForm {
+    pub fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A redirect that also stores the session.
+fn redirect(to: &str, cookies: &SessionCookies, session: &Session) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, to))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(cookies.cookie(session))
+        .finish()
+}
+
+/// Starts a login: a fresh `state` in the session, then Meta's dialog.
+fn start_login(
+    req: &HttpRequest,
+    oauth: &FacebookOAuth,
+    cookies: &SessionCookies,
+    messenger: Option<MessengerLink>,
+) -> HttpResponse {
+    let mut session = cookies.read(req);
+    let (url, state) = oauth.authorize_url();
+    session.pending = Some(PendingLogin {
+        state,
+        started_at: now_ms(),
+        messenger,
+    });
+    redirect(url.as_str(), cookies, &session)
+}
+
+#[get("/auth/facebook/login")]
+pub async fn login(
+    req: HttpRequest,
+    oauth: web::Data<FacebookOAuth>,
+    cookies: web::Data<SessionCookies>,
+) -> HttpResponse {
+    start_login(&req, &oauth, &cookies, None)
+}
+
+#[get("/auth/messenger/link")]
+pub async fn messenger_link(
+    req: HttpRequest,
+    query: web::Query<LinkRequest>,
+    oauth: web::Data<FacebookOAuth>,
+    cookies: web::Data<SessionCookies>,
+) -> HttpResponse {
+    let token = query
+        .account_linking_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 1024);
+    let Some(token) = token else {
+        return error_page(&LoginError::BadLinkRequest(
+            "account_linking_token is missing",
+        ));
+    };
+    let redirect_uri = match messenger::parse_redirect(query.redirect_uri.as_deref().unwrap_or(""))
+    {
+        Ok(url) => url,
+        Err(e) => return error_page(&e),
+    };
+    let link = MessengerLink {
+        account_linking_token: token.to_string(),
+        redirect_uri: redirect_uri.to_string(),
+    };
+    start_login(&req, &oauth, &cookies, Some(link))
+}
+
+#[get("/auth/facebook/callback")]
+pub async fn callback(
+    req: HttpRequest,
+    query: web::Query<Callback>,
+    shared: web::Data<Shared>,
+    oauth: web::Data<FacebookOAuth>,
+    cookies: web::Data<SessionCookies>,
+) -> HttpResponse {
+    let mut session = cookies.read(&req);
+    // Whatever happens next, this login state is spent.
+    let pending = session.pending.take();
+    let messenger = pending.as_ref().and_then(|p| p.messenger.clone());
+    match finish(&shared, &oauth, &query, pending).await {
+        Ok((account_id, psids)) => {
+            info!(account_id, psids = psids.len(), "signed in");
+            session.account_id = Some(account_id.clone());
+            // A new sign-in gets a new CSRF token.
+            session.csrf = hex::encode(rand::random::<[u8; 16]>());
+            let to = match &messenger {
+                None => "/account".to_string(),
+                Some(m) => match messenger_success(&shared, m, &account_id).await {
+                    Ok(url) => url,
+                    Err(e) => return error_page_with(&e, &cookies, &session),
+                },
+            };
+            redirect(&to, &cookies, &session)
+        }
+        Err(e) => match messenger.and_then(|m| messenger::parse_redirect(&m.redirect_uri).ok()) {
+            // Messenger shows its own failure when no authorization_code comes back.
+            Some(url) if !matches!(e, LoginError::StateMismatch | LoginError::StateReplayed) => {
+                warn!(error = %e, "Messenger account linking failed");
+                redirect(url.as_str(), &cookies, &session)
+            }
+            _ => error_page_with(&e, &cookies, &session),
+        },
+    }
+}
+
+/// Checks the state and runs the login; returns the account and its PSIDs.
+async fn finish(
+    shared: &Shared,
+    oauth: &FacebookOAuth,
+    query: &Callback,
+    pending: Option<PendingLogin>,
+) -> Result<(String, Vec<String>), LoginError> {
+    let now = now_ms();
+    let (pending, state) = check_state(pending, query.state.as_deref(), now)?;
+    let state_hash = hex::encode(Sha256::digest(state.as_bytes()));
+    if !shared.store.spend_login_state(&state_hash, now).await? {
+        return Err(LoginError::StateReplayed);
+    }
+    if let Some(error) = &query.error {
+        info!(
+            error,
+            reason = query.error_reason.as_deref().unwrap_or(""),
+            "Facebook Login declined"
+        );
+        return Err(LoginError::Denied);
+    }
+    let code = query
+        .code
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or(LoginError::MissingCode)?;
+    let token = pending
+        .messenger
+        .as_ref()
+        .map(|m| m.account_linking_token.as_str());
+    let result = facebook_login::complete(shared, oauth, code, token).await?;
+    Ok((result.account_id, result.psids))
+}
+
+/// The pending login, when `state` is its state and it is fresh.
+fn check_state(
+    pending: Option<PendingLogin>,
+    state: Option<&str>,
+    now: i64,
+) -> Result<(PendingLogin, &str), LoginError> {
+    let (Some(pending), Some(state)) = (pending, state) else {
+        return Err(LoginError::StateMismatch);
+    };
+    if !bool::from(pending.state.as_bytes().ct_eq(state.as_bytes())) {
+        return Err(LoginError::StateMismatch);
+    }
+    if now - pending.started_at > LOGIN_STATE_TTL_MS {
+        return Err(LoginError::StateExpired);
+    }
+    Ok((pending, state))
+}
+
+async fn messenger_success(
+    shared: &Shared,
+    link: &MessengerLink,
+    account_id: &str,
+) -> Result<String, LoginError> {
+    let url = messenger::parse_redirect(&link.redirect_uri)?;
+    let url = messenger::success_redirect(shared, &url, account_id, now_ms()).await?;
+    Ok(url.to_string())
+}
+
+#[post("/auth/signout")]
+pub async fn sign_out(
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+    cookies: web::Data<SessionCookies>,
+) -> HttpResponse {
+    let session = cookies.read(&req);
+    if session.account_id.is_none() || !session.csrf_ok(&form.csrf) {
+        warn!("sign-out refused: bad or missing CSRF token");
+        return csrf_refused();
+    }
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/"))
+        .cookie(cookies.removal())
+        .finish()
+}
+
+/// The answer to a form without this session's CSRF token.
+pub fn csrf_refused() -> HttpResponse {
+    error_page(&LoginError::FormExpired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(started_at: i64) -> Option<PendingLogin> {
+        Some(PendingLogin {
+            state: "s1".into(),
+            started_at,
+            messenger: None,
+        })
+    }
+
+    #[test]
+    fn a_state_must_match_the_session_and_be_fresh() {
+        let now = 1_000_000_000;
+        assert!(check_state(pending(now - 1000), Some("s1"), now).is_ok());
+        assert!(matches!(
+            check_state(pending(now), Some("s2"), now),
+            Err(LoginError::StateMismatch)
+        ));
+        assert!(matches!(
+            check_state(None, Some("s1"), now),
+            Err(LoginError::StateMismatch)
+        ));
+        assert!(matches!(
+            check_state(pending(now), None, now),
+            Err(LoginError::StateMismatch)
+        ));
+        assert!(matches!(
+            check_state(pending(now - LOGIN_STATE_TTL_MS - 1), Some("s1"), now),
+            Err(LoginError::StateExpired)
+        ));
+    }
+}

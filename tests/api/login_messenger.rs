@@ -1,0 +1,203 @@
+//! Linking from Messenger's side: m.me `ref` tokens through the signed
+//! webhook, the `ids_for_apps` reverse lookup, and Messenger account linking.
+
+use crate::helpers::*;
+use crate::login_support::*;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+fn referral_event(psid: &str, reference: &str, at: i64) -> Value {
+    webhook_body(&[(
+        PAGE_ID,
+        vec![json!({
+            "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": at,
+            "referral": {"ref": reference, "source": "SHORTLINK", "type": "OPEN_THREAD"}
+        })],
+    )])
+}
+
+fn get_started_event(psid: &str, reference: &str, at: i64) -> Value {
+    webhook_body(&[(
+        PAGE_ID,
+        vec![json!({
+            "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": at,
+            "postback": {"mid": format!("m.gs.{at}"), "title": "Get Started", "payload": "GET_STARTED",
+                         "referral": {"ref": reference, "source": "SHORTLINK", "type": "OPEN_THREAD"}}
+        })],
+    )])
+}
+
+/// Signs in with `ids_for_pages` finding nothing; returns the visitor.
+async fn signed_in_without_links(app: &TestApp) -> Visitor {
+    mount_identity(&app.graph).await;
+    mount_ids_for_pages(&app.graph, &[]).await;
+    let mut visitor = Visitor::new(app);
+    assert_eq!(visitor.login().await.status(), 302);
+    visitor
+}
+
+#[tokio::test]
+async fn an_m_me_ref_links_the_sender_once_and_the_bot_says_so() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        mount_send(&app.graph).await;
+        let mut visitor = signed_in_without_links(&app).await;
+        let reference = ref_of(&visitor.account_page().await);
+        let account = accounts(&app).await[0].0.clone();
+
+        assert_eq!(
+            app.post_signed_webhook(&referral_event("PSID-R", &reference, 1))
+                .await
+                .status(),
+            200
+        );
+        app.inbox_settled().await;
+        assert_eq!(
+            links(&app).await,
+            vec![("PSID-R".into(), account.clone(), "ref".into())]
+        );
+        assert_eq!(
+            replies_to(&app, "PSID-R").await,
+            ["You're linked! I'll know it's you from now on."]
+        );
+        assert!(visitor.account_page().await.contains("PSID-R"));
+
+        // The same token from someone else, a forged one, an expired one.
+        app.post_signed_webhook(&referral_event("PSID-X", &reference, 2))
+            .await;
+        let mut forged = reference.clone();
+        let last = forged.pop();
+        forged.push(if last == Some('0') { '1' } else { '0' });
+        app.post_signed_webhook(&referral_event("PSID-Y", &forged, 3))
+            .await;
+        let mut second = Visitor::new(&app);
+        second.cookie = visitor.cookie.clone();
+        app.exec("DELETE FROM links").await;
+        let fresh = ref_of(&second.account_page().await);
+        app.exec("UPDATE link_tokens SET expires_at = 0 WHERE used_at IS NULL")
+            .await;
+        app.post_signed_webhook(&referral_event("PSID-Z", &fresh, 4))
+            .await;
+        let rows = app.inbox_settled().await;
+        let outcomes: Vec<_> = rows.iter().filter_map(|r| r.outcome.clone()).collect();
+        assert!(
+            outcomes.contains(&"refused: ref token already used".to_string()),
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.contains(&"refused: forged ref".to_string()),
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.contains(&"refused: ref token expired".to_string()),
+            "{outcomes:?}"
+        );
+        assert!(links(&app).await.is_empty(), "nothing linked by bad tokens");
+        for psid in ["PSID-X", "PSID-Y", "PSID-Z"] {
+            assert!(replies_to(&app, psid).await[0].contains("expired or was already used"));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_get_started_postback_with_a_ref_links_without_moving_anothers_psid() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        mount_send(&app.graph).await;
+        let mut visitor = signed_in_without_links(&app).await;
+        let reference = ref_of(&visitor.account_page().await);
+        app.post_signed_webhook(&get_started_event("PSID-G", &reference, 10)).await;
+        app.inbox_settled().await;
+        assert_eq!(links(&app).await.len(), 1);
+
+        app.exec("INSERT INTO accounts (id, fb_uid, name, created_at, updated_at) VALUES ('acc-b', '7000', 'B', 1, 1)").await;
+        app.exec(&format!("INSERT INTO links (page_id, psid, account_id, source, linked_at) VALUES ('{PAGE_ID}', 'PSID-B', 'acc-b', 'ref', 1)")).await;
+        let reference = {
+            app.exec("DELETE FROM links WHERE psid = 'PSID-G'").await;
+            ref_of(&visitor.account_page().await)
+        };
+        app.post_signed_webhook(&referral_event("PSID-B", &reference, 11)).await;
+        app.inbox_settled().await;
+        assert_eq!(app.store.account_for_psid(PAGE_ID, "PSID-B").await.unwrap().unwrap().account_id, "acc-b");
+        assert!(replies_to(&app, "PSID-B").await[0].contains("already linked to another account"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_psid_is_looked_up_once_with_ids_for_apps() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        app.exec("INSERT INTO accounts (id, fb_uid, name, created_at, updated_at) VALUES ('acc-a', 'ASID-1', 'A', 1, 1)").await;
+        for (psid, answer) in [
+            ("PSID-KNOWN", json!({"data": [{"id": "ASID-OTHER-APP", "app": {"id": "42"}},
+                                          {"id": "ASID-1", "app": {"id": "test-app-id"}}]})),
+            ("PSID-NEW", json!({"data": []})),
+        ] {
+            Mock::given(method("GET"))
+                .and(path(format!("/v25.0/{psid}/ids_for_apps")))
+                .and(query_param("access_token", PAGE_TOKEN))
+                .and(ValidProof)
+                .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+                .expect(1)
+                .mount(&app.graph)
+                .await;
+        }
+        for (i, psid) in ["PSID-KNOWN", "PSID-NEW", "PSID-KNOWN", "PSID-NEW"].iter().enumerate() {
+            app.post_signed_webhook(&text_message(psid, &format!("m.{i}"), "hello")).await;
+            app.inbox_settled().await;
+        }
+        assert_eq!(links(&app).await, vec![("PSID-KNOWN".into(), "acc-a".into(), "ids_for_apps".into())]);
+        app.graph.verify().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn messenger_account_linking_links_the_recipient_and_answers_with_a_code() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        mount_send(&app.graph).await;
+        mount_identity(&app.graph).await;
+        mount_ids_for_pages(&app.graph, &[]).await;
+        Mock::given(method("GET"))
+            .and(path("/v25.0/me"))
+            .and(query_param("fields", "recipient"))
+            .and(query_param("account_linking_token", "test-alt"))
+            .and(query_param("access_token", PAGE_TOKEN))
+            .and(ValidProof)
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": PAGE_ID, "recipient": "PSID-M"})))
+            .expect(1)
+            .mount(&app.graph)
+            .await;
+        let back = "https://www.facebook.com/messenger_platform/account_linking/?account_linking_token=test-alt";
+        let mut visitor = Visitor::new(&app);
+        let bad = visitor.get(&format!("/auth/messenger/link?{}", serde_urlencoded(&[("account_linking_token", "test-alt"), ("redirect_uri", "https://evil.example/")]))).await;
+        assert_eq!(bad.status(), 400, "no open redirect");
+        let start = visitor.get(&format!("/auth/messenger/link?{}", serde_urlencoded(&[("account_linking_token", "test-alt"), ("redirect_uri", back)]))).await;
+        assert_eq!(start.status(), 302);
+        let state = query_of(location(&start))["state"].clone();
+        let done = visitor.callback(&[("code", CODE), ("state", &state)]).await;
+        assert_eq!(done.status(), 302);
+        let to = location(&done).to_string();
+        assert!(to.starts_with(back), "{to}");
+        let code = query_of(&to)["authorization_code"].clone();
+        let account = accounts(&app).await[0].0.clone();
+        assert_eq!(links(&app).await, vec![("PSID-M".into(), account.clone(), "account_link".into())]);
+
+        let event = |status: &str, at: i64| webhook_body(&[(PAGE_ID, vec![json!({
+            "sender": {"id": "PSID-M"}, "recipient": {"id": PAGE_ID}, "timestamp": at,
+            "account_linking": {"status": status, "authorization_code": code}
+        })])]);
+        app.post_signed_webhook(&event("linked", 20)).await;
+        app.inbox_settled().await;
+        assert_eq!(replies_to(&app, "PSID-M").await, ["You're linked! I'll know it's you from now on."]);
+        app.post_signed_webhook(&event("unlinked", 21)).await;
+        app.inbox_settled().await;
+        assert!(links(&app).await.is_empty());
+        assert!(replies_to(&app, "PSID-M").await[1].starts_with("You're unlinked"));
+    })
+    .await;
+}
