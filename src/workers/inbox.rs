@@ -15,30 +15,16 @@ use crate::nlu::{session_id, NluError, NluTurn};
 use crate::store::accounts::LinkedAccount;
 use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
 use crate::store::now_ms;
-use crate::store::writer::{Claim, FeedReceiver, Receipt, Write, LEASE_MS};
+use crate::store::writer::{Claim, FeedReceiver, Receipt, Write};
 
 pub async fn run(
     shared: Arc<Shared>,
     feed: FeedReceiver<InboxRow>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let claim = |limit: i64| {
+    let claim = |claim: Claim| {
         let shared = Arc::clone(&shared);
-        async move {
-            if limit <= 0 {
-                return Vec::new();
-            }
-            let now = now_ms();
-            let claim = Claim {
-                now,
-                lease_until: now + LEASE_MS,
-                limit,
-            };
-            shared.writer.claim_inbox(claim).await.unwrap_or_else(|e| {
-                warn!(error = %format!("{e:#}"), "claiming inbox rows failed");
-                Vec::new()
-            })
-        }
+        async move { shared.writer.claim_inbox(claim).await }
     };
     let handle = |row: InboxRow| {
         let shared = Arc::clone(&shared);

@@ -22,7 +22,8 @@ use crate::facebook::{GraphClient, SenderAction};
 use crate::linking::tokens::LinkTokens;
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
-use crate::store::writer::{FeedReceiver, Writer};
+use crate::store::now_ms;
+use crate::store::writer::{Claim, FeedReceiver, Writer, LEASE_MS};
 use crate::store::Store;
 use rate_limit::RateLimiter;
 
@@ -44,8 +45,8 @@ pub(crate) async fn work<T, C, CF, H, HF>(
     handle: H,
 ) where
     T: Send + 'static,
-    C: Fn(i64) -> CF,
-    CF: Future<Output = Vec<T>>,
+    C: Fn(Claim) -> CF,
+    CF: Future<Output = anyhow::Result<Vec<T>>>,
     H: Fn(T) -> HF,
     HF: Future<Output = ()> + Send + 'static,
 {
@@ -60,13 +61,31 @@ pub(crate) async fn work<T, C, CF, H, HF>(
             });
         }
     };
+    // Claims for the worker's own room: on a wake-up and on each poll.
+    let claim_room = || async {
+        let limit = feed.budget.load(Ordering::Acquire).min(CLAIM_BATCH);
+        if limit <= 0 {
+            return Vec::new();
+        }
+        let now = now_ms();
+        let lease_until = now + LEASE_MS;
+        claim(Claim {
+            now,
+            lease_until,
+            limit,
+        })
+        .await
+        .unwrap_or_else(|e| {
+            warn!(error = %format!("{e:#}"), "claiming rows failed");
+            Vec::new()
+        })
+    };
     while !*shutdown.borrow() {
         while tasks.try_join_next().is_some() {}
-        let room = || feed.budget.load(Ordering::Acquire).min(CLAIM_BATCH);
         let rows = tokio::select! {
             Some(rows) = feed.rows.recv() => rows,
-            _ = wake.notified() => claim(room()).await,
-            _ = tokio::time::sleep(POLL) => claim(room()).await,
+            _ = wake.notified() => claim_room().await,
+            _ = tokio::time::sleep(POLL) => claim_room().await,
             _ = shutdown.changed() => Vec::new(),
         };
         spawn(&mut tasks, rows);

@@ -11,30 +11,16 @@ use crate::facebook::render::send_payload;
 use crate::facebook::GraphError;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
-use crate::store::writer::{Claim, FeedReceiver, Write, LEASE_MS};
+use crate::store::writer::{Claim, FeedReceiver, Write};
 
 pub async fn run(
     shared: Arc<Shared>,
     feed: FeedReceiver<OutboxRow>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let claim = |limit: i64| {
+    let claim = |claim: Claim| {
         let shared = Arc::clone(&shared);
-        async move {
-            if limit <= 0 {
-                return Vec::new();
-            }
-            let now = now_ms();
-            let claim = Claim {
-                now,
-                lease_until: now + LEASE_MS,
-                limit,
-            };
-            shared.writer.claim_outbox(claim).await.unwrap_or_else(|e| {
-                warn!(error = %format!("{e:#}"), "claiming outbox rows failed");
-                Vec::new()
-            })
-        }
+        async move { shared.writer.claim_outbox(claim).await }
     };
     let handle = |row: OutboxRow| {
         let shared = Arc::clone(&shared);
