@@ -22,11 +22,22 @@ pub enum Write {
     FinishInbox(Box<InboxUpdate>),
     /// Record how a send attempt ended.
     FinishOutbox(OutboxOutcome),
+    /// One statement with its arguments: a small write that should not
+    /// queue for SQLite's write lock outside the committer.
+    Sql { sql: &'static str, args: Vec<Arg> },
     /// Claim due inbox rows (in the same transaction as the rest of the
     /// batch, so finished rows free their conversation's next one at once).
     ClaimInbox(Claim),
     /// Claim due outbox rows.
     ClaimOutbox(Claim),
+}
+
+/// An argument of `Write::Sql`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Null,
 }
 
 /// Which rows a claim may take: due at `now`, leased until `lease_until`.
@@ -351,6 +362,7 @@ async fn apply(
     let mut counts = vec![0u64; writes.len()];
     let mut claimed: BTreeMap<usize, Written> = BTreeMap::new();
     let mut claims = Vec::new();
+    let mut statements = Vec::new();
     let mut events = Vec::new();
     let mut replies = Vec::new();
     let mut inbox_updates = Vec::new();
@@ -376,6 +388,7 @@ async fn apply(
                 counts[job] = 1;
                 outcomes.push(outcome_columns(outcome));
             }
+            Write::Sql { sql, args } => statements.push((job, *sql, args)),
             Write::ClaimInbox(c) => claims.push((job, true, *c)),
             Write::ClaimOutbox(c) => claims.push((job, false, *c)),
         }
@@ -479,6 +492,17 @@ async fn apply(
                 });
                 qb.push(") AS v WHERE outbox.id = v.column1");
                 qb.build().execute(&mut *tx).await?;
+            }
+            for (job, sql, args) in &statements {
+                let mut query = sqlx::query(sql);
+                for arg in args.iter() {
+                    query = match arg {
+                        Arg::Text(t) => query.bind(t.as_str()),
+                        Arg::Int(i) => query.bind(*i),
+                        Arg::Null => query.bind(None::<String>),
+                    };
+                }
+                counts[*job] = query.execute(&mut *tx).await?.rows_affected();
             }
             for receipt in &receipts {
                 apply_receipt!(&mut *tx, receipt);

@@ -11,6 +11,7 @@ use crate::linking::login::log_change;
 use crate::linking::tokens::{LinkTokens, Purpose};
 use crate::nlu::NluError;
 use crate::store::inbox::InboxRow;
+use crate::store::linking::psid_lookup_write;
 use crate::store::linking::{LinkChange, OnOtherOwner, TokenUse};
 use crate::store::now_ms;
 
@@ -264,11 +265,8 @@ pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) {
             Err(e) => return warn!(error = %format!("{e:#}"), "linking after ids_for_apps failed"),
         }
     }
-    if let Err(e) = shared
-        .store
-        .record_psid_lookup(&row.page_id, &row.psid, found.as_deref(), now)
-        .await
-    {
+    let remember = psid_lookup_write(&row.page_id, &row.psid, found.as_deref(), now);
+    if let Err(e) = shared.writer.write(remember).await {
         warn!(error = %format!("{e:#}"), "recording a reverse lookup failed");
     }
 }
