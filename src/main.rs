@@ -32,6 +32,11 @@ enum Command {
         #[command(subcommand)]
         which: AccountsCommand,
     },
+    /// The embedded NLU engine: try an utterance, or score a bot on cases.
+    Nlu {
+        #[command(subcommand)]
+        which: lexbridge::nlu::cli::NluCommand,
+    },
     /// Load generators for the README's benchmarks.
     Bench {
         #[command(subcommand)]
@@ -41,6 +46,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,6 +63,7 @@ fn main() -> ExitCode {
             Command::Migrate => migrate().await,
             Command::Accounts { which } => accounts(which).await,
             Command::Bench { which } => bench::run(which).await,
+            Command::Nlu { which } => lexbridge::nlu::cli::run(which),
         }
     });
     match result {

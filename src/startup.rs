@@ -17,6 +17,8 @@ use crate::facebook::GraphClient;
 use crate::linking::oauth::FacebookOAuth;
 use crate::linking::tokens::LinkTokens;
 use crate::metrics::Metrics;
+use crate::nlu::embedded::LocalNlu;
+use crate::nlu::fulfillment::Fulfillment;
 use crate::nlu::lex::LexNlu;
 use crate::nlu::Nlu;
 use crate::routes;
@@ -31,12 +33,14 @@ use crate::workers::{self, rate_limit::RateLimiter, Shared};
 /// What `build` may be given besides settings.
 #[derive(Default)]
 pub struct Options {
-    /// The NLU to answer with; `None` leaves conversations unanswered (and
-    /// recorded so).
+    /// The NLU to answer with instead of the one the settings name.
     pub nlu: Option<Arc<dyn Nlu>>,
     /// Run the inbox and outbox workers (tests may hold them back).
     pub without_workers: bool,
 }
+
+/// How long the fulfillment backend may take before the intent fails.
+const FULFILLMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Rows each worker may hold at once.
 const INBOX_IN_FLIGHT: i64 = 128;
@@ -83,7 +87,7 @@ impl Application {
             settings.workers.graph_request_timeout,
         )?;
         let nlu = match options.nlu {
-            Some(nlu) => Some(nlu),
+            Some(nlu) => nlu,
             None => nlu_from_settings(&settings).await?,
         };
         let rate = settings.workers.send_rate_per_page;
@@ -192,16 +196,23 @@ impl Application {
 }
 
 /// The NLU the settings ask for.
-async fn nlu_from_settings(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Nlu>>> {
+async fn nlu_from_settings(settings: &Settings) -> anyhow::Result<Arc<dyn Nlu>> {
     match &settings.nlu {
         NluSettings::Lex(lex) => {
             let nlu = LexNlu::from_env(lex.clone(), settings.workers.retry_base).await?;
             info!(bot_id = %lex.bot_id, alias = %lex.bot_alias_id, locale = %lex.locale_id, "answering with Amazon Lex V2");
-            Ok(Some(Arc::new(nlu)))
+            Ok(Arc::new(nlu))
         }
-        NluSettings::Local { .. } => {
-            warn!("the embedded NLU engine is not part of this build yet: conversations are recorded as unanswered");
-            Ok(None)
+        NluSettings::Local { bot, fulfillment } => {
+            let backend = match fulfillment {
+                Some(f) => Some(Fulfillment::new(
+                    f.url.clone(),
+                    f.secret.clone(),
+                    FULFILLMENT_TIMEOUT,
+                )?),
+                None => None,
+            };
+            Ok(Arc::new(LocalNlu::load(bot.as_deref(), backend)?))
         }
     }
 }

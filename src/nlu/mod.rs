@@ -1,9 +1,12 @@
 //! Natural-language understanding behind one trait: Amazon Lex V2 or the
 //! embedded engine answer in the same `NluReply` shape.
 
+pub mod cli;
+pub mod embedded;
 pub mod fulfillment;
 pub mod lex;
 pub mod lex_connector;
+pub mod local;
 pub mod reply;
 
 pub use reply::{

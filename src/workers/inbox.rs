@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::{linking, retry::retry_delay, Shared};
 use crate::facebook::webhook::MessagingEvent;
@@ -172,17 +172,13 @@ async fn converse(
                 update.replies = replies_from_text(row, &shared.settings.replies.attachment_reply);
                 format!("answered: {} attachment", a.kind)
             }
-            None => "unanswered: nothing to interpret".to_string(),
+            None => {
+                Metrics::add(&shared.metrics.inbox_unanswered, 1);
+                "unanswered: nothing to interpret".to_string()
+            }
         });
     };
-    let Some(nlu) = &shared.nlu else {
-        Metrics::add(&shared.metrics.inbox_unanswered, 1);
-        debug!(
-            inbox_id = row.id,
-            "event left unanswered: no NLU is configured"
-        );
-        return Ok("unanswered: no NLU configured".to_string());
-    };
+    let nlu = &shared.nlu;
     let context = shared
         .store
         .conversation_context(&row.page_id, &row.psid)

@@ -110,7 +110,7 @@ pub struct Shared {
     pub store: Store,
     pub writer: Writer,
     pub graph: GraphClient,
-    pub nlu: Option<Arc<dyn Nlu>>,
+    pub nlu: Arc<dyn Nlu>,
     pub metrics: Metrics,
     pub limiter: RateLimiter,
     /// Woken when inbox rows may be ready (new events, a finished row).

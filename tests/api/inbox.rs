@@ -84,34 +84,6 @@ async fn an_event_stored_before_a_restart_is_processed_after_it() {
 }
 
 #[tokio::test]
-async fn without_an_nlu_a_message_is_recorded_as_unanswered() {
-    on_every_backend(|backend| async move {
-        let app = spawn_app(&backend).await;
-        app.post_signed_webhook(&text_message("U1", "m.1", "hello"))
-            .await;
-        let rows = app.inbox_settled().await;
-        assert_eq!(rows[0].state, "done");
-        assert_eq!(
-            rows[0].outcome.as_deref(),
-            Some("unanswered: no NLU configured")
-        );
-        assert!(app.outbox().await.is_empty());
-        let conversation = app
-            .store
-            .conversation(PAGE_ID, "U1")
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(
-            conversation.last_inbound_at.is_some(),
-            "the 24-hour window opens"
-        );
-        app.stop().await;
-    })
-    .await;
-}
-
-#[tokio::test]
 async fn transient_failures_are_retried_then_answered() {
     on_every_backend(|backend| async move {
         let nlu = Arc::new(ScriptedNlu {

@@ -7,6 +7,7 @@ mod support;
 
 mod inbox;
 mod lex;
+mod local_nlu;
 mod login;
 mod login_failures;
 mod login_messenger;

@@ -6,22 +6,53 @@ mod number;
 
 pub use date::Today;
 
-pub fn is_builtin(type_name: &str) -> bool {
-    type_name.starts_with("AMAZON.")
-}
-
 /// Values used to expand `{slot}` references of a built-in type.
 pub fn samples(type_name: &str) -> &'static [&'static str] {
     match type_name {
         "AMAZON.Number" => &[
-            "1", "2", "3", "5", "10", "12", "25", "100", "250", "1000", "one", "two", "three",
-            "five", "ten", "twenty", "fifty", "a hundred", "2.5", "500",
+            "1",
+            "2",
+            "3",
+            "5",
+            "10",
+            "12",
+            "25",
+            "100",
+            "250",
+            "1000",
+            "one",
+            "two",
+            "three",
+            "five",
+            "ten",
+            "twenty",
+            "fifty",
+            "a hundred",
+            "2.5",
+            "500",
         ],
         "AMAZON.Date" => &[
-            "today", "tomorrow", "monday", "friday", "next tuesday", "march 3rd", "july 4",
-            "2026-12-01", "12/25", "the 5th of may", "saturday",
+            "today",
+            "tomorrow",
+            "monday",
+            "friday",
+            "next tuesday",
+            "march 3rd",
+            "july 4",
+            "2026-12-01",
+            "12/25",
+            "the 5th of may",
+            "saturday",
         ],
-        "AMAZON.Time" => &["3 pm", "10:30", "noon", "7 am", "8:15 pm", "midnight", "6 o'clock"],
+        "AMAZON.Time" => &[
+            "3 pm",
+            "10:30",
+            "noon",
+            "7 am",
+            "8:15 pm",
+            "midnight",
+            "6 o'clock",
+        ],
         "AMAZON.Confirmation" => &["yes", "no", "sure", "nope"],
         "AMAZON.AlphaNumeric" => &["A123", "XK42B", "abc123", "7HG2"],
         "AMAZON.EmailAddress" => &["jane@example.com", "bob.smith@mail.org"],
@@ -66,7 +97,8 @@ pub fn find(type_name: &str, text: &str, today: Today) -> Option<(String, String
     for len in (1..words.len().min(6)).rev() {
         for start in 0..=words.len() - len {
             let span = words[start..start + len].join(" ");
-            let span = span.trim_matches(|c: char| c.is_ascii_punctuation() && c != '+' && c != '(');
+            let span =
+                span.trim_matches(|c: char| c.is_ascii_punctuation() && c != '+' && c != '(');
             if let Some(v) = resolve(type_name, span, today) {
                 return Some((span.to_string(), v));
             }
@@ -78,13 +110,39 @@ pub fn find(type_name: &str, text: &str, today: Today) -> Option<(String, String
 pub fn confirmation(text: &str) -> Option<&'static str> {
     let folded = super::text::key(text);
     const YES: &[&str] = &[
-        "yes", "yeah", "yep", "yup", "sure", "ok", "okay", "correct", "right", "confirm",
-        "confirmed", "affirmative", "absolutely", "of course", "please do", "do it", "go ahead",
-        "that's right", "y",
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "sure",
+        "ok",
+        "okay",
+        "correct",
+        "right",
+        "confirm",
+        "confirmed",
+        "affirmative",
+        "absolutely",
+        "of course",
+        "please do",
+        "do it",
+        "go ahead",
+        "that's right",
+        "y",
     ];
     const NO: &[&str] = &[
-        "no", "nope", "nah", "cancel", "don't", "do not", "negative", "stop", "not now",
-        "never mind", "nevermind", "n",
+        "no",
+        "nope",
+        "nah",
+        "cancel",
+        "don't",
+        "do not",
+        "negative",
+        "stop",
+        "not now",
+        "never mind",
+        "nevermind",
+        "n",
     ];
     let words: Vec<&str> = folded.split(' ').collect();
     let has = |list: &[&str]| {
@@ -108,12 +166,16 @@ fn email(span: &str) -> Option<String> {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && s.chars().all(|c| c.is_alphanumeric() || "@._+-".contains(c));
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || "@._+-".contains(c));
     ok.then(|| s.to_lowercase())
 }
 
 fn phone(span: &str) -> Option<String> {
-    if !span.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+    if !span
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+    {
         return None;
     }
     let digits: String = span.chars().filter(char::is_ascii_digit).collect();
@@ -137,9 +199,18 @@ mod tests {
 
     #[test]
     fn resolves_simple_types() {
-        assert_eq!(resolve("AMAZON.Number", "twenty five", today()).as_deref(), Some("25"));
-        assert_eq!(resolve("AMAZON.Confirmation", "yes please", today()).as_deref(), Some("Yes"));
-        assert_eq!(resolve("AMAZON.Confirmation", "no thanks", today()).as_deref(), Some("No"));
+        assert_eq!(
+            resolve("AMAZON.Number", "twenty five", today()).as_deref(),
+            Some("25")
+        );
+        assert_eq!(
+            resolve("AMAZON.Confirmation", "yes please", today()).as_deref(),
+            Some("Yes")
+        );
+        assert_eq!(
+            resolve("AMAZON.Confirmation", "no thanks", today()).as_deref(),
+            Some("No")
+        );
         assert_eq!(
             resolve("AMAZON.EmailAddress", "Jane@Example.com", today()).as_deref(),
             Some("jane@example.com")
@@ -148,7 +219,10 @@ mod tests {
             resolve("AMAZON.PhoneNumber", "(415) 555-2671", today()).as_deref(),
             Some("4155552671")
         );
-        assert_eq!(resolve("AMAZON.AlphaNumeric", "AB 12", today()).as_deref(), Some("AB12"));
+        assert_eq!(
+            resolve("AMAZON.AlphaNumeric", "AB 12", today()).as_deref(),
+            Some("AB12")
+        );
         assert_eq!(resolve("AMAZON.Number", "blue", today()), None);
     }
 

@@ -5,7 +5,10 @@ use super::files::FileMap;
 
 macro_rules! bot_file {
     ($path:literal) => {
-        ($path, include_str!(concat!("../../../bots/vehicle-assistant/", $path)))
+        (
+            $path,
+            include_str!(concat!("../../../bots/vehicle-assistant/", $path)),
+        )
     };
 }
 

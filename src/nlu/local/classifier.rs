@@ -5,7 +5,7 @@
 use super::features::Sparse;
 use super::rng::Rng;
 
-const EPOCHS: usize = 14;
+const EPOCHS: usize = 18;
 const LEARNING_RATE: f32 = 0.8;
 const L2: f32 = 2e-6;
 
@@ -68,10 +68,6 @@ impl Linear {
             m.bias = avg_b;
         }
         m
-    }
-
-    pub fn classes(&self) -> usize {
-        self.classes
     }
 
     pub fn logits(&self, x: &Sparse, out: &mut [f32]) {

@@ -52,8 +52,14 @@ pub struct FulfillmentRequest {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Turn {
-    Reply { reply: NluReply, state: DialogState },
-    Fulfill { request: FulfillmentRequest, state: DialogState },
+    Reply {
+        reply: NluReply,
+        state: DialogState,
+    },
+    Fulfill {
+        request: FulfillmentRequest,
+        state: DialogState,
+    },
 }
 
 const NOT_UNDERSTOOD: &str = "Sorry, I didn't understand that. Could you say it another way?";
@@ -79,7 +85,11 @@ impl LocalBot {
         let mut st = state.unwrap_or_default();
         st.turn += 1;
         st.session_attributes = session_attributes.clone();
-        let active = st.intent.as_deref().and_then(|n| self.def.intent(n)).cloned();
+        let active = st
+            .intent
+            .as_deref()
+            .and_then(|n| self.def.intent(n))
+            .cloned();
         match (st.phase.clone(), active) {
             (Phase::ElicitSlot { slot }, Some(intent)) => {
                 self.on_slot_answer(st, &intent, &slot, text, today)
@@ -95,7 +105,9 @@ impl LocalBot {
         let top = interps.first();
         let intent = top
             .and_then(|t| self.def.intent(&t.interpretation.intent))
-            .filter(|i| !i.fallback && top.is_some_and(|t| t.interpretation.nlu_confidence.is_some()));
+            .filter(|i| {
+                !i.fallback && top.is_some_and(|t| t.interpretation.nlu_confidence.is_some())
+            });
         let Some(intent) = intent.cloned() else {
             return self.fallback(st);
         };
@@ -109,7 +121,13 @@ impl LocalBot {
     fn fallback(&self, st: DialogState) -> Turn {
         let def = self.def.fallback();
         let groups = def
-            .map(|f| if f.closing.is_empty() { &f.success } else { &f.closing })
+            .map(|f| {
+                if f.closing.is_empty() {
+                    &f.success
+                } else {
+                    &f.closing
+                }
+            })
             .cloned()
             .unwrap_or_default();
         let mut messages = self.render(&groups, &st);
@@ -128,7 +146,14 @@ impl LocalBot {
         }
     }
 
-    fn on_slot_answer(&self, mut st: DialogState, intent: &IntentDef, slot: &str, text: &str, today: Today) -> Turn {
+    fn on_slot_answer(
+        &self,
+        mut st: DialogState,
+        intent: &IntentDef,
+        slot: &str,
+        text: &str,
+        today: Today,
+    ) -> Turn {
         let Some(def) = intent.slot(slot) else {
             return self.start(st, text, today);
         };
@@ -150,14 +175,21 @@ impl LocalBot {
         // A clear request for something else switches intent, as Lex does.
         if let Some(top) = self.interpret_at(text, today).first() {
             let other = top.interpretation.intent != intent.name
-                && top.interpretation.nlu_confidence.is_some_and(|c| c >= self.def.threshold.max(0.8));
+                && top
+                    .interpretation
+                    .nlu_confidence
+                    .is_some_and(|c| c >= self.def.threshold.max(0.8));
             if other {
                 return self.start(reset(st), text, today);
             }
         }
         st.retries += 1;
         if st.retries > def.max_retries {
-            let groups = if def.failure.is_empty() { &intent.failure } else { &def.failure };
+            let groups = if def.failure.is_empty() {
+                &intent.failure
+            } else {
+                &def.failure
+            };
             return self.fail(st, intent, groups);
         }
         let messages = self.render(&def.prompt, &st);
@@ -178,12 +210,19 @@ impl LocalBot {
                 st.confirmation_state = "Denied".into();
                 let messages = self.render(&conf.declination, &st);
                 let reply = self.reply(&st, messages, "Failed", "Close", None);
-                Turn::Reply { reply, state: reset(st) }
+                Turn::Reply {
+                    reply,
+                    state: reset(st),
+                }
             }
             None => {
                 st.retries += 1;
                 if st.retries > conf.max_retries {
-                    let groups = if conf.failure.is_empty() { &intent.failure } else { &conf.failure };
+                    let groups = if conf.failure.is_empty() {
+                        &intent.failure
+                    } else {
+                        &conf.failure
+                    };
                     return self.fail(st, intent, groups);
                 }
                 let messages = self.render(&conf.prompt, &st);
@@ -200,7 +239,9 @@ impl LocalBot {
             .iter()
             .find(|s| s.required && matches!(st.slots.get(&s.name), None | Some(None)));
         if let Some(slot) = missing {
-            st.phase = Phase::ElicitSlot { slot: slot.name.clone() };
+            st.phase = Phase::ElicitSlot {
+                slot: slot.name.clone(),
+            };
             let messages = self.render(&slot.prompt, &st);
             let reply = self.reply(&st, messages, "InProgress", "ElicitSlot", Some(&slot.name));
             return Turn::Reply { reply, state: st };
@@ -235,8 +276,19 @@ impl LocalBot {
         state: DialogState,
         outcome: Result<Vec<NluMessage>, String>,
     ) -> (NluReply, DialogState) {
-        let Some(intent) = state.intent.as_deref().and_then(|n| self.def.intent(n)).cloned() else {
-            let reply = self.reply(&state, vec![NluMessage::PlainText(FAILED.into())], "Failed", "Close", None);
+        let Some(intent) = state
+            .intent
+            .as_deref()
+            .and_then(|n| self.def.intent(n))
+            .cloned()
+        else {
+            let reply = self.reply(
+                &state,
+                vec![NluMessage::PlainText(FAILED.into())],
+                "Failed",
+                "Close",
+                None,
+            );
             return (reply, reset(state));
         };
         match outcome {
@@ -269,7 +321,10 @@ impl LocalBot {
             messages.push(NluMessage::PlainText(FAILED.into()));
         }
         let reply = self.reply(&st, messages, "Failed", "Close", None);
-        Turn::Reply { reply, state: reset(st) }
+        Turn::Reply {
+            reply,
+            state: reset(st),
+        }
     }
 
     fn render(&self, groups: &[MessageGroup], st: &DialogState) -> Vec<NluMessage> {
@@ -280,7 +335,14 @@ impl LocalBot {
         messages::render(groups, st.turn, &ctx)
     }
 
-    fn reply(&self, st: &DialogState, messages: Vec<NluMessage>, state: &str, action: &str, slot: Option<&str>) -> NluReply {
+    fn reply(
+        &self,
+        st: &DialogState,
+        messages: Vec<NluMessage>,
+        state: &str,
+        action: &str,
+        slot: Option<&str>,
+    ) -> NluReply {
         NluReply {
             messages,
             intent: st.intent.as_ref().map(|name| IntentState {

@@ -45,7 +45,11 @@ struct Chat<'a> {
 
 impl<'a> Chat<'a> {
     fn new(bot: &'a LocalBot) -> Self {
-        Chat { bot, state: None, attrs: BTreeMap::new() }
+        Chat {
+            bot,
+            state: None,
+            attrs: BTreeMap::new(),
+        }
     }
 
     /// Sends `text`; a ready intent is closed the "no backend" way.
@@ -95,7 +99,12 @@ fn text(r: &NluReply) -> String {
 }
 
 fn slot<'r>(r: &'r NluReply, name: &str) -> Option<&'r str> {
-    r.intent.as_ref()?.slots.get(name)?.as_ref().map(|v| v.interpreted_value.as_str())
+    r.intent
+        .as_ref()?
+        .slots
+        .get(name)?
+        .as_ref()
+        .map(|v| v.interpreted_value.as_str())
 }
 
 #[test]
@@ -114,7 +123,12 @@ fn elicits_required_slots_in_priority_order_then_confirms_and_closes() {
     let r = chat.say("yes please");
     assert_eq!(action(&r), ("Close", None));
     assert_eq!(intent_state(&r), ("OrderPizza", "Fulfilled"));
-    assert_eq!(r.intent.as_ref().and_then(|i| i.confirmation_state.as_deref()), Some("Confirmed"));
+    assert_eq!(
+        r.intent
+            .as_ref()
+            .and_then(|i| i.confirmation_state.as_deref()),
+        Some("Confirmed")
+    );
     assert_eq!(text(&r), "Your 3 large pizza(s) are on the way.");
 }
 
@@ -150,7 +164,12 @@ fn denial_sends_the_declination_response() {
     chat.say("i want 2 medium pizzas");
     let r = chat.say("no");
     assert_eq!(intent_state(&r), ("OrderPizza", "Failed"));
-    assert_eq!(r.intent.as_ref().and_then(|i| i.confirmation_state.as_deref()), Some("Denied"));
+    assert_eq!(
+        r.intent
+            .as_ref()
+            .and_then(|i| i.confirmation_state.as_deref()),
+        Some("Denied")
+    );
     assert_eq!(text(&r), "Okay, I cancelled the order.");
 }
 
@@ -175,7 +194,10 @@ fn fulfillment_outcomes() {
     };
     assert_eq!(request.intent, "OrderPizza");
     assert_eq!(request.confirmation_state, "Confirmed");
-    let (ok, _) = bot.finish_fulfillment(state.clone(), Ok(vec![NluMessage::PlainText("Order #7".into())]));
+    let (ok, _) = bot.finish_fulfillment(
+        state.clone(),
+        Ok(vec![NluMessage::PlainText("Order #7".into())]),
+    );
     assert_eq!(text(&ok), "Order #7");
     assert_eq!(intent_state(&ok), ("OrderPizza", "Fulfilled"));
     let (err, next) = bot.finish_fulfillment(state, Err("timeout".into()));
@@ -199,7 +221,10 @@ fn session_attributes_fill_messages() {
     chat.attrs.insert("name".into(), "Ann".into());
     let r = chat.say("hello");
     assert_eq!(text(&r), "Hello Ann!");
-    assert_eq!(r.session_attributes.get("name").map(String::as_str), Some("Ann"));
+    assert_eq!(
+        r.session_attributes.get("name").map(String::as_str),
+        Some("Ann")
+    );
 }
 
 #[test]
@@ -207,7 +232,9 @@ fn interpretations_are_ranked_and_capped() {
     let out = pizza().interpret_at("order a large pizza", today());
     assert!(out.len() <= 5);
     assert_eq!(out[0].interpretation.intent, "OrderPizza");
-    assert!(out.iter().any(|i| i.interpretation.intent == "FallbackIntent"));
+    assert!(out
+        .iter()
+        .any(|i| i.interpretation.intent == "FallbackIntent"));
 }
 
 #[test]
@@ -222,8 +249,14 @@ fn bundled_vehicle_assistant_answers() {
     assert_eq!(intent_state(&r), ("SetGeofence", "Fulfilled"));
     assert!(text(&r).contains("500 meters around my house"));
     let r = chat.say("help");
-    assert!(r.messages.iter().any(|m| matches!(m, NluMessage::ImageResponseCard(_))));
-    assert!(r.messages.iter().any(|m| matches!(m, NluMessage::CustomPayload(_))));
+    assert!(r
+        .messages
+        .iter()
+        .any(|m| matches!(m, NluMessage::ImageResponseCard(_))));
+    assert!(r
+        .messages
+        .iter()
+        .any(|m| matches!(m, NluMessage::CustomPayload(_))));
 }
 
 #[test]
@@ -231,8 +264,14 @@ fn malformed_exports_name_the_file_and_field() {
     let files = FileMap::from_entries([
         ("Manifest.json", r#"{"metaData": {"resourceType": "Bot"}}"#),
         ("B/Bot.json", r#"{"name": "B"}"#),
-        ("B/BotLocales/en_US/BotLocale.json", r#"{"nluConfidenceThreshold": 0.4}"#),
-        ("B/BotLocales/en_US/Intents/A/Intent.json", r#"{"name": "A", "sampleUtterances": [{"utterance": 3}]}"#),
+        (
+            "B/BotLocales/en_US/BotLocale.json",
+            r#"{"nluConfidenceThreshold": 0.4}"#,
+        ),
+        (
+            "B/BotLocales/en_US/Intents/A/Intent.json",
+            r#"{"name": "A", "sampleUtterances": [{"utterance": 3}]}"#,
+        ),
     ]);
     let err = LocalBot::from_files(&files).expect_err("malformed");
     assert_eq!(err.file, "B/BotLocales/en_US/Intents/A/Intent.json");

@@ -73,8 +73,11 @@ pub fn evaluate(bot: &LocalBot, cases: &[Case], load_ms: Option<u64>) -> EvalRep
             in_total += 1;
             in_correct += usize::from(hit);
         }
-        let mut gold: Vec<(String, String)> =
-            case.slots.iter().map(|s| (s.name.clone(), norm(&s.value))).collect();
+        let mut gold: Vec<(String, String)> = case
+            .slots
+            .iter()
+            .map(|s| (s.name.clone(), norm(&s.value)))
+            .collect();
         let pred: Vec<(String, String)> = top
             .slots
             .iter()
@@ -107,7 +110,11 @@ pub fn evaluate(bot: &LocalBot, cases: &[Case], load_ms: Option<u64>) -> EvalRep
     EvalReport {
         cases: cases.len(),
         intent_accuracy: ratio(correct, cases.len()),
-        in_scope_accuracy: if oos_total > 0 { ratio(in_correct, in_total) } else { None },
+        in_scope_accuracy: if oos_total > 0 {
+            ratio(in_correct, in_total)
+        } else {
+            None
+        },
         oos_recall: ratio(oos_hit, oos_total),
         slot_precision: precision,
         slot_recall: recall,
@@ -153,7 +160,10 @@ impl EvalReport {
             ("latency p50 (µs)", u(self.p50_us)),
             ("latency p99 (µs)", u(self.p99_us)),
             ("load + training (ms)", u(self.load_ms)),
-            ("peak RSS (MB)", self.rss_mb.map_or("n/a".into(), |v| format!("{v:.1}"))),
+            (
+                "peak RSS (MB)",
+                self.rss_mb.map_or("n/a".into(), |v| format!("{v:.1}")),
+            ),
         ];
         let mut out = String::new();
         for (k, v) in rows {

@@ -75,10 +75,11 @@ pub fn sample(type_name: &str, bot: &BotDef, rng: &mut Rng) -> String {
     list[rng.below(list.len())].to_string()
 }
 
-/// The utterance with slot references replaced by plain values, for intents
-/// whose templates carry none.
+/// Whether the utterance refers to any `{slot}`.
 pub fn is_template(utterance: &str) -> bool {
-    pieces(utterance).iter().any(|p| matches!(p, Piece::Slot(_)))
+    pieces(utterance)
+        .iter()
+        .any(|p| matches!(p, Piece::Slot(_)))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ const BIGRAM: u64 = 0xc2b2_ae3d_27d4_eb4f;
 const STEM: u64 = 0x1656_67b1_9e37_79f9;
 const CHARS: u64 = 0x27d4_eb2f_1656_67c5;
 /// Relative weight of the character block against the word block.
-const CHAR_WEIGHT: f32 = 0.8;
+const CHAR_WEIGHT: f32 = 1.0;
 
 pub fn hash(seed: u64, bytes: &[u8]) -> u64 {
     let mut h = seed ^ 0xcbf2_9ce4_8422_2325;
@@ -44,8 +44,7 @@ pub fn raw(tokens: &[&str], out: &mut Vec<(u64, bool)>) {
     for w in words.iter().copied().chain(std::iter::once("</s>")) {
         if w != "</s>" {
             out.push((hash(WORD, w.as_bytes()), false));
-            let s = stem(w);
-            out.push((hash(STEM, s.as_bytes()), false));
+            out.push((hash(STEM, stem(w).as_bytes()), false));
             char_grams(w, out);
         }
         let pair = [prev.as_bytes(), b" ", w.as_bytes()].concat();
@@ -96,6 +95,10 @@ impl Vectorizer {
             ..Vectorizer::default()
         };
         for (k, (count, is_char)) in keys {
+            // A character gram seen once is noise and memory.
+            if is_char && count < 2 {
+                continue;
+            }
             v.vocab.insert(k, v.idf.len() as u32);
             v.idf.push(((1.0 + n) / (1.0 + count as f32)).ln() + 1.0);
             v.is_char.push(is_char);
@@ -112,7 +115,11 @@ impl Vectorizer {
     /// unseen content words is unlikely to belong to any intent.
     pub fn coverage(&self, tokens: &[&str]) -> f32 {
         let (mut known, mut total) = (0.0f32, 0.0f32);
-        for w in tokens.iter().filter(|t| !is_punct(t)) {
+        // Numbers are values, not vocabulary.
+        let words = tokens
+            .iter()
+            .filter(|t| !is_punct(t) && !t.chars().any(|c| c.is_ascii_digit()));
+        for w in words {
             match self.vocab.get(&hash(WORD, w.as_bytes())) {
                 Some(&i) => {
                     let idf = self.idf.get(i as usize).copied().unwrap_or(self.max_idf);

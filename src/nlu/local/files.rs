@@ -116,10 +116,7 @@ mod tests {
             ("B/Intents/C/Intent.json", "{}"),
         ]);
         assert_eq!(map.children_with("B/Intents/", "Intent.json"), ["A", "C"]);
-        assert_eq!(
-            map.children_with("B/Intents/A/Slots/", "Slot.json"),
-            ["s"]
-        );
+        assert_eq!(map.children_with("B/Intents/A/Slots/", "Slot.json"), ["s"]);
     }
 
     #[test]

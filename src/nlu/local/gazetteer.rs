@@ -3,7 +3,7 @@
 
 use super::features::hash;
 use super::model::BotDef;
-use super::text::{key, tokenize};
+use super::text::tokenize;
 use std::collections::HashMap;
 
 const SEED: u64 = 0x5851_f42d_4c95_7f2d;
@@ -71,10 +71,6 @@ impl Gazetteer {
         self.names.iter().position(|n| n == name).map(|i| i as u16)
     }
 
-    pub fn type_count(&self) -> usize {
-        self.names.len()
-    }
-
     /// Every listed value occurring in the folded tokens.
     pub fn matches(&self, tokens: &[&str]) -> Vec<Match> {
         let mut out = Vec::new();
@@ -104,10 +100,22 @@ impl Gazetteer {
             .map(String::as_str)
     }
 
-    /// The canonical value for a span: exact (folded) match first, then one
-    /// typo away for longer words.
-    pub fn resolve(&self, type_id: u16, span: &str) -> Option<&str> {
-        let k = key(span);
+    /// The canonical value for a span: exact (folded) match first, then, if
+    /// `fuzzy`, one or two typos away for longer words.
+    pub fn resolve(&self, type_id: u16, span: &str, fuzzy: bool) -> Option<&str> {
+        let toks: Vec<String> = tokenize(span).into_iter().map(|t| t.norm).collect();
+        let refs: Vec<&str> = toks.iter().map(String::as_str).collect();
+        let exact = self
+            .entries
+            .get(&sequence_hash(&refs))
+            .and_then(|list| list.iter().find(|&&(t, _)| t == type_id));
+        if let Some(&(_, value)) = exact {
+            return self.canonical(type_id, value);
+        }
+        if !fuzzy {
+            return None;
+        }
+        let k = refs.join(" ");
         let keys = self.keys.get(type_id as usize)?;
         let budget = match k.chars().count() {
             0..=3 => 0,
@@ -116,9 +124,6 @@ impl Gazetteer {
         };
         let mut best: Option<(usize, u32)> = None;
         for (candidate, value) in keys {
-            if *candidate == k {
-                return self.canonical(type_id, *value);
-            }
             if budget > 0 && candidate.len().abs_diff(k.len()) <= budget {
                 let d = edit_distance(candidate, &k);
                 if d <= budget && best.is_none_or(|(bd, _)| d < bd) {
@@ -187,8 +192,8 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert_eq!((m[0].start, m[0].end), (1, 4));
         assert_eq!(g.canonical(0, m[0].value), Some("Home"));
-        assert_eq!(g.resolve(0, "My  HOUSE"), Some("Home"));
-        assert_eq!(g.resolve(0, "my hous"), Some("Home"));
-        assert_eq!(g.resolve(0, "office"), None);
+        assert_eq!(g.resolve(0, "My  HOUSE", false), Some("Home"));
+        assert_eq!(g.resolve(0, "my hous", true), Some("Home"));
+        assert_eq!(g.resolve(0, "office", true), None);
     }
 }

@@ -10,10 +10,13 @@ use super::text::tokenize;
 pub struct IntentModel {
     vectorizer: Vectorizer,
     linear: Linear,
+    /// How hard unseen words pull the confidence down (see `rank`).
+    coverage_power: f32,
 }
 
 /// Every `HOLDOUT`-th example of each intent calibrates the temperature.
 const HOLDOUT: usize = 8;
+const MIN_CALIBRATION: usize = 200;
 
 impl IntentModel {
     /// `docs`: (utterance, intent index, sample utterance it came from);
@@ -54,6 +57,7 @@ impl IntentModel {
             }
         }
 
+        let held_out = cal_y.len();
         enum Out<T> {
             Model(Linear),
             Temperature(f32),
@@ -80,23 +84,31 @@ impl IntentModel {
                 Out::Extra(e) => rest.push(e),
             }
         }
-        // Never sharper than the model itself: tiny bots give noisy fits.
-        linear.temperature = temperature.max(1.0);
-        (IntentModel { vectorizer, linear }, rest)
+        // A fit on a handful of held-out utterances is noise: a small bot
+        // keeps its raw confidences and leans on word coverage instead.
+        let small = held_out < MIN_CALIBRATION;
+        linear.temperature = if small {
+            temperature.max(1.0)
+        } else {
+            temperature
+        };
+        let coverage_power = if small { 1.0 } else { 0.5 };
+        let model = IntentModel {
+            vectorizer,
+            linear,
+            coverage_power,
+        };
+        (model, rest)
     }
 
     /// (intent index, probability), best first.
     pub fn rank(&self, folded: &[&str]) -> Vec<(usize, f32)> {
         let x = self.vectorizer.transform(folded);
-        let scale = self.vectorizer.coverage(folded).sqrt();
+        let scale = self.vectorizer.coverage(folded).powf(self.coverage_power);
         let probs = self.linear.probabilities(&x);
         let mut ranked: Vec<(usize, f32)> =
             probs.into_iter().map(|p| p * scale).enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         ranked
-    }
-
-    pub fn temperature(&self) -> f32 {
-        self.linear.temperature
     }
 }

@@ -74,7 +74,10 @@ impl<'a> Node<'a> {
     }
 
     pub fn req_str(&self, key: &str) -> Result<&'a str, LoadError> {
-        let v = self.value.get(key).ok_or_else(|| self.error(key, "missing"))?;
+        let v = self
+            .value
+            .get(key)
+            .ok_or_else(|| self.error(key, "missing"))?;
         v.as_str()
             .ok_or_else(|| self.error(key, "expected a string"))
     }

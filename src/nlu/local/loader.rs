@@ -1,6 +1,7 @@
 //! Reads a Lex V2 export (as a [`FileMap`]) into a [`BotDef`], failing with
 //! the file and field named, and listing what the engine does not support.
 
+use super::expand::{self, Piece};
 use super::files::FileMap;
 use super::json::{self, Node};
 use super::messages::{groups, groups_at};
@@ -31,7 +32,9 @@ pub fn load(files: &FileMap) -> Result<Loaded, LoadError> {
     let bot_dir = format!("{root}{bot_name}/");
     let bot_file = format!("{bot_dir}Bot.json");
     let bot_json = read(files, &bot_file)?;
-    let name = Node::root(&bot_json, &bot_file).req_str("name")?.to_string();
+    let name = Node::root(&bot_json, &bot_file)
+        .req_str("name")?
+        .to_string();
 
     let locales = files.children_with(&format!("{bot_dir}BotLocales/"), "BotLocale.json");
     let locale = locales
@@ -39,11 +42,17 @@ pub fn load(files: &FileMap) -> Result<Loaded, LoadError> {
         .find(|l| l.as_str() == "en_US")
         .or_else(|| locales.first())
         .ok_or_else(|| {
-            LoadError::new(format!("{bot_dir}BotLocales/<locale>/BotLocale.json"), None, "not found")
+            LoadError::new(
+                format!("{bot_dir}BotLocales/<locale>/BotLocale.json"),
+                None,
+                "not found",
+            )
         })?
         .clone();
     if locales.len() > 1 {
-        warnings.push(format!("only locale {locale} is served; others are ignored"));
+        warnings.push(format!(
+            "only locale {locale} is served; others are ignored"
+        ));
     }
     let locale_dir = format!("{bot_dir}BotLocales/{locale}/");
     let locale_file = format!("{locale_dir}BotLocale.json");
@@ -125,7 +134,11 @@ fn slot_type(
     let mut values = Vec::new();
     for item in node.items("slotTypeValues")? {
         let item = item.node();
-        let value = item.req("sampleValue")?.node().req_str("value")?.to_string();
+        let value = item
+            .req("sampleValue")?
+            .node()
+            .req_str("value")?
+            .to_string();
         let mut synonyms = Vec::new();
         for s in item.items("synonyms")? {
             synonyms.push(s.node().req_str("value")?.to_string());
@@ -151,11 +164,15 @@ fn slot_type(
             regex = Some(compiled);
         }
         if sel.has("advancedRecognitionSetting") {
-            warnings.push(format!("{name}: advancedRecognitionSetting is not supported"));
+            warnings.push(format!(
+                "{name}: advancedRecognitionSetting is not supported"
+            ));
         }
     }
     if node.has("compositeSlotTypeSetting") || node.has("externalSourceSetting") {
-        warnings.push(format!("{name}: composite and external slot types are not supported"));
+        warnings.push(format!(
+            "{name}: composite and external slot types are not supported"
+        ));
     }
     Ok(SlotTypeDef {
         name,
@@ -179,7 +196,9 @@ fn intent(
     let fallback = node.opt_str("parentIntentSignature")? == Some("AMAZON.FallbackIntent");
     if let Some(parent) = node.opt_str("parentIntentSignature")? {
         if !fallback {
-            warnings.push(format!("{name}: built-in intent {parent} is treated as a custom intent"));
+            warnings.push(format!(
+                "{name}: built-in intent {parent} is treated as a custom intent"
+            ));
         }
     }
     let mut utterances = Vec::new();
@@ -192,7 +211,9 @@ fn intent(
         ("kendraConfiguration", "Kendra"),
         ("qnAIntentConfiguration", "QnA intents"),
     ] {
-        if !node.items(key).map(|v| v.is_empty()).unwrap_or(false) && node.has(key) {
+        let empty_list =
+            matches!(node.value.get(key), Some(serde_json::Value::Array(a)) if a.is_empty());
+        if node.has(key) && !empty_list {
             warnings.push(format!("{name}: {what} are not supported"));
         }
     }
@@ -202,6 +223,19 @@ fn intent(
         }
     }
     let mut slots = slots(files, dir, &name, types, warnings)?;
+    for (i, u) in utterances.iter().enumerate() {
+        for piece in expand::pieces(u) {
+            if let Piece::Slot(slot) = piece {
+                if !slots.iter().any(|s| s.name == slot) {
+                    return Err(LoadError::new(
+                        file.as_str(),
+                        Some(format!("sampleUtterances[{i}].utterance")),
+                        format!("refers to `{{{slot}}}`, which is not a slot of {name}"),
+                    ));
+                }
+            }
+        }
+    }
     let mut order: BTreeMap<String, f64> = BTreeMap::new();
     for p in node.items("slotPriorities")? {
         let p = p.node();
@@ -293,7 +327,8 @@ fn slots(
             slot.max_retries = prompt.opt_f64("maxRetries")?.unwrap_or(2.0) as u32;
         }
         for u in elicit.items("sampleUtterances")? {
-            slot.utterances.push(u.node().req_str("utterance")?.to_string());
+            slot.utterances
+                .push(u.node().req_str("utterance")?.to_string());
         }
         if let Some(capture) = elicit.get("slotCaptureSetting") {
             slot.failure = groups_at(capture.node(), "failureResponse")?;
@@ -314,7 +349,10 @@ fn slots(
                 .opt_bool("allowMultipleValues")?
                 == Some(true)
         {
-            warnings.push(format!("{intent}.{}: multiple values are not supported", slot.name));
+            warnings.push(format!(
+                "{intent}.{}: multiple values are not supported",
+                slot.name
+            ));
         }
         out.push(slot);
     }

@@ -41,7 +41,9 @@ pub fn groups(node: Node<'_>) -> Result<Vec<MessageGroup>, LoadError> {
 
 fn message(node: Node<'_>) -> Result<NluMessage, LoadError> {
     if let Some(m) = node.get("plainTextMessage") {
-        return Ok(NluMessage::PlainText(m.node().req_str("value")?.to_string()));
+        return Ok(NluMessage::PlainText(
+            m.node().req_str("value")?.to_string(),
+        ));
     }
     if let Some(m) = node.get("ssmlMessage") {
         return Ok(NluMessage::Ssml(m.node().req_str("value")?.to_string()));

@@ -42,7 +42,7 @@ use tagger::Tagger;
 pub const FALLBACK: &str = "FallbackIntent";
 
 /// One ranked interpretation with the slots found for it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Interpreted {
     pub interpretation: Interpretation,
     pub slots: Slots,
@@ -100,7 +100,10 @@ impl LocalBot {
             }
         }
         let (classifier, taggers) = {
-            let ctx = slots::Ctx { bot: &def, gaz: &gaz };
+            let ctx = slots::Ctx {
+                bot: &def,
+                gaz: &gaz,
+            };
             let ctx = &ctx;
             let jobs: Vec<Job<'_, Option<Tagger>>> = def
                 .intents
@@ -126,6 +129,11 @@ impl LocalBot {
         &self.def.name
     }
 
+    /// The locale served (`en_US` when the export has it).
+    pub fn locale(&self) -> &str {
+        &self.def.locale
+    }
+
     pub fn threshold(&self) -> f64 {
         self.def.threshold
     }
@@ -143,7 +151,10 @@ impl LocalBot {
     }
 
     fn fallback_name(&self) -> &str {
-        self.def.fallback().map(|f| f.name.as_str()).unwrap_or(FALLBACK)
+        self.def
+            .fallback()
+            .map(|f| f.name.as_str())
+            .unwrap_or(FALLBACK)
     }
 
     /// Up to five interpretations, best first, like Lex: `FallbackIntent`
@@ -178,13 +189,21 @@ impl LocalBot {
             if out.len() >= 4 || (rank > 0 && p < 0.01) {
                 break;
             }
-            let Some(intent) = self.classes.get(class).and_then(|&i| self.def.intents.get(i)) else {
+            let Some(intent) = self
+                .classes
+                .get(class)
+                .and_then(|&i| self.def.intents.get(i))
+            else {
                 continue;
             };
             let slots = if rank == 0 || f64::from(p) >= self.def.threshold {
                 self.slots_for(intent, text, today)
             } else {
-                intent.slots.iter().map(|s| (s.name.clone(), None)).collect()
+                intent
+                    .slots
+                    .iter()
+                    .map(|s| (s.name.clone(), None))
+                    .collect()
             };
             out.push(Interpreted {
                 interpretation: Interpretation {

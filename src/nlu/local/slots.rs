@@ -13,13 +13,18 @@ use crate::nlu::reply::SlotValue;
 use std::collections::BTreeMap;
 
 /// Sentences per intent the templates are expanded to (at least once each).
-const TARGET_SENTENCES: usize = 4000;
+const TARGET_SENTENCES: usize = 3000;
 const EPOCHS: usize = 6;
 
 pub type Slots = BTreeMap<String, Option<SlotValue>>;
 
 /// Built-in types found anywhere in a sentence when the tagger missed them.
-const SCANNED: [&str; 4] = ["AMAZON.Number", "AMAZON.Date", "AMAZON.Time", "AMAZON.EmailAddress"];
+const SCANNED: [&str; 4] = [
+    "AMAZON.Number",
+    "AMAZON.Date",
+    "AMAZON.Time",
+    "AMAZON.EmailAddress",
+];
 
 pub struct Ctx<'a> {
     pub bot: &'a BotDef,
@@ -69,7 +74,11 @@ pub fn train(intent: &IntentDef, ctx: &Ctx<'_>, seed: u64) -> Option<Tagger> {
     let mut rng = Rng::new(seed);
     let mut sentences = Vec::new();
     for template in templates {
-        let n = if expand::is_template(template) { repeats } else { 1 };
+        let n = if expand::is_template(template) {
+            repeats
+        } else {
+            1
+        };
         for _ in 0..n {
             let ex = expand::fill(template, intent, ctx.bot, &mut rng);
             let tokens = tokenize(&ex.text);
@@ -92,7 +101,12 @@ pub fn train(intent: &IntentDef, ctx: &Ctx<'_>, seed: u64) -> Option<Tagger> {
             sentences.push(Sentence { features, gold });
         }
     }
-    Some(Tagger::train(&sentences, 1 + 2 * intent.slots.len(), EPOCHS, seed ^ 0x5eed))
+    Some(Tagger::train(
+        &sentences,
+        1 + 2 * intent.slots.len(),
+        EPOCHS,
+        seed ^ 0x5eed,
+    ))
 }
 
 /// Every slot of the intent, `None` where nothing was found.
@@ -104,13 +118,19 @@ pub fn extract(
     today: Today,
     scan: bool,
 ) -> Slots {
-    let mut slots: Slots = intent.slots.iter().map(|s| (s.name.clone(), None)).collect();
+    let mut slots: Slots = intent
+        .slots
+        .iter()
+        .map(|s| (s.name.clone(), None))
+        .collect();
     let Some(tagger) = tagger else { return slots };
     let tokens = tokenize(text);
     let m = marks(ctx.gaz, &custom_types(intent, ctx.gaz), &tokens);
     let labels = tagger.tag(&tagger::token_features(text, &tokens, &m));
     for (start, end, slot) in tagger::spans(&labels) {
-        let Some(def) = intent.slots.get(slot) else { continue };
+        let Some(def) = intent.slots.get(slot) else {
+            continue;
+        };
         if matches!(slots.get(&def.name), Some(Some(_))) {
             continue;
         }
@@ -139,13 +159,24 @@ fn scan_unfilled(
         if matches!(slots.get(&def.name), Some(Some(_))) {
             continue;
         }
-        let unique = intent.slots.iter().filter(|s| s.type_name == def.type_name).count() == 1;
+        let unique = intent
+            .slots
+            .iter()
+            .filter(|s| s.type_name == def.type_name)
+            .count()
+            == 1;
         if !unique {
             continue;
         }
         let found = if SCANNED.contains(&def.type_name.as_str()) {
-            builtins::find(&def.type_name, text, today).and_then(|(span, _)| resolve(def, &span, ctx, today))
-        } else if ctx.bot.slot_types.get(&def.type_name).is_some_and(|t| t.top_resolution) {
+            builtins::find(&def.type_name, text, today)
+                .and_then(|(span, _)| resolve(def, &span, ctx, today))
+        } else if ctx
+            .bot
+            .slot_types
+            .get(&def.type_name)
+            .is_some_and(|t| t.top_resolution)
+        {
             listed(def, ctx, tokens, text, today)
         } else {
             None
@@ -156,11 +187,22 @@ fn scan_unfilled(
     }
 }
 
-fn listed(def: &SlotDef, ctx: &Ctx<'_>, tokens: &[Token], text: &str, today: Today) -> Option<SlotValue> {
+fn listed(
+    def: &SlotDef,
+    ctx: &Ctx<'_>,
+    tokens: &[Token],
+    text: &str,
+    today: Today,
+) -> Option<SlotValue> {
     let type_id = ctx.gaz.type_id(&def.type_name)?;
     let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
     let m = ctx.gaz.longest(type_id, &folded)?;
-    resolve(def, &text[tokens[m.start].start..tokens[m.end - 1].end], ctx, today)
+    resolve(
+        def,
+        &text[tokens[m.start].start..tokens[m.end - 1].end],
+        ctx,
+        today,
+    )
 }
 
 /// Lex's `Slot.value` for a span, or `None` when the type rejects it.
@@ -190,7 +232,7 @@ pub fn resolve(def: &SlotDef, span: &str, ctx: &Ctx<'_>, today: Today) -> Option
     let canonical = ctx
         .gaz
         .type_id(&custom.name)
-        .and_then(|id| ctx.gaz.resolve(id, original))
+        .and_then(|id| ctx.gaz.resolve(id, original, custom.top_resolution))
         .map(str::to_string);
     match (custom.top_resolution, canonical) {
         (true, Some(c)) => Some(value(c.clone(), vec![c])),
@@ -214,7 +256,12 @@ pub fn answer(
     }
     let tokens = tokenize(text);
     let own = format!("{{{}}}", slot.name);
-    for template in slot.utterances.iter().map(String::as_str).chain([own.as_str()]) {
+    for template in slot
+        .utterances
+        .iter()
+        .map(String::as_str)
+        .chain([own.as_str()])
+    {
         if let Some(span) = match_template(template, &slot.name, text, &tokens) {
             if let Some(v) = resolve(slot, span, ctx, today) {
                 return Some(v);
@@ -234,7 +281,12 @@ pub fn answer(
 
 /// `it's {place} please` against the answer: the text between the literal
 /// prefix and suffix (compared on folded tokens).
-fn match_template<'t>(template: &str, slot: &str, text: &'t str, tokens: &[Token]) -> Option<&'t str> {
+fn match_template<'t>(
+    template: &str,
+    slot: &str,
+    text: &'t str,
+    tokens: &[Token],
+) -> Option<&'t str> {
     let parts = expand::pieces(template);
     let at = parts.iter().position(|p| *p == Piece::Slot(slot))?;
     let words = |ps: &[Piece<'_>]| -> Option<Vec<String>> {

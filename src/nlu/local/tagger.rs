@@ -28,7 +28,7 @@ fn allowed(prev: Option<usize>, label: usize) -> bool {
     if label == 0 || label % 2 == 1 {
         return true;
     }
-    matches!(prev, Some(p) if p != 0 && (p + 1) / 2 == label / 2)
+    matches!(prev, Some(p) if p != 0 && p.div_ceil(2) == label / 2)
 }
 
 /// Per-token features; `marks[i]` carries extra keys (gazetteer hits).
@@ -37,7 +37,10 @@ pub fn token_features(text: &str, tokens: &[Token], marks: &[Vec<u64>]) -> Featu
         if i < 0 {
             "<s>"
         } else {
-            tokens.get(i as usize).map(|t| t.norm.as_str()).unwrap_or("</s>")
+            tokens
+                .get(i as usize)
+                .map(|t| t.norm.as_str())
+                .unwrap_or("</s>")
         }
     };
     let mut out = Vec::with_capacity(tokens.len());
@@ -46,7 +49,11 @@ pub fn token_features(text: &str, tokens: &[Token], marks: &[Vec<u64>]) -> Featu
         let w = word(i);
         let f = |tag: &str, v: &str| hash(hash(7, tag.as_bytes()), v.as_bytes());
         let chars: Vec<char> = w.chars().collect();
-        let suffix = |n: usize| chars[chars.len().saturating_sub(n)..].iter().collect::<String>();
+        let suffix = |n: usize| {
+            chars[chars.len().saturating_sub(n)..]
+                .iter()
+                .collect::<String>()
+        };
         let prefix: String = chars.iter().take(3).collect();
         let mut fs = vec![
             f("bias", ""),
@@ -67,7 +74,10 @@ pub fn token_features(text: &str, tokens: &[Token], marks: &[Vec<u64>]) -> Featu
             f("len", &chars.len().min(8).to_string()),
         ];
         if let Some(prev) = tokens.get((i - 1) as usize).filter(|_| i > 0) {
-            fs.push(f("shape-1", &shape(text.get(prev.start..prev.end).unwrap_or(""))));
+            fs.push(f(
+                "shape-1",
+                &shape(text.get(prev.start..prev.end).unwrap_or("")),
+            ));
         }
         if let Some(m) = marks.get(i as usize) {
             fs.extend(m.iter().copied());
@@ -128,8 +138,16 @@ impl Tagger {
                 if guess != s.gold {
                     for (pos, (&g, &p)) in s.gold.iter().zip(&guess).enumerate() {
                         let (g, p) = (g as usize, p as usize);
-                        let prev_g = if pos == 0 { labels } else { s.gold[pos - 1] as usize };
-                        let prev_p = if pos == 0 { labels } else { guess[pos - 1] as usize };
+                        let prev_g = if pos == 0 {
+                            labels
+                        } else {
+                            s.gold[pos - 1] as usize
+                        };
+                        let prev_p = if pos == 0 {
+                            labels
+                        } else {
+                            guess[pos - 1] as usize
+                        };
                         if g != p {
                             for &f in &ids[pos] {
                                 let base = f as usize * labels;
@@ -150,13 +168,21 @@ impl Tagger {
                 c += 1.0;
             }
         }
-        t.emit.iter_mut().zip(&acc_emit).for_each(|(w, a)| *w -= a / c);
-        t.trans.iter_mut().zip(&acc_trans).for_each(|(w, a)| *w -= a / c);
+        t.emit
+            .iter_mut()
+            .zip(&acc_emit)
+            .for_each(|(w, a)| *w -= a / c);
+        t.trans
+            .iter_mut()
+            .zip(&acc_trans)
+            .for_each(|(w, a)| *w -= a / c);
         t
     }
 
     fn ids(&self, fs: &[u64]) -> Vec<u32> {
-        fs.iter().filter_map(|f| self.vocab.get(f).copied()).collect()
+        fs.iter()
+            .filter_map(|f| self.vocab.get(f).copied())
+            .collect()
     }
 
     pub fn tag(&self, features: &Features) -> Vec<u16> {
@@ -202,7 +228,9 @@ impl Tagger {
             }
         }
         let last = &score[(n - 1) * l..];
-        let mut y = (0..l).max_by(|&a, &b| last[a].total_cmp(&last[b])).unwrap_or(0);
+        let mut y = (0..l)
+            .max_by(|&a, &b| last[a].total_cmp(&last[b]))
+            .unwrap_or(0);
         let mut path = vec![0u16; n];
         for pos in (0..n).rev() {
             path[pos] = y as u16;
@@ -222,7 +250,7 @@ pub fn spans(labels: &[u16]) -> Vec<(usize, usize, usize)> {
         }
         let slot = (y - 1) / 2;
         match out.last_mut() {
-            Some(last) if y % 2 == 0 && last.1 == i && last.2 == slot => last.1 = i + 1,
+            Some(last) if y & 1 == 0 && last.1 == i && last.2 == slot => last.1 = i + 1,
             _ => out.push((i, i + 1, slot)),
         }
     }

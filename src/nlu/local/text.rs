@@ -20,7 +20,13 @@ pub fn fold(s: &str) -> String {
     }
     s.nfd()
         .filter(|c| !is_combining_mark(*c))
-        .map(|c| if c == '\u{2019}' || c == '\u{2018}' { '\'' } else { c })
+        .map(|c| {
+            if c == '\u{2019}' || c == '\u{2018}' {
+                '\''
+            } else {
+                c
+            }
+        })
         .flat_map(char::to_lowercase)
         .collect()
 }
@@ -101,7 +107,10 @@ mod tests {
     fn keeps_inner_marks_and_offsets() {
         let toks = tokenize("Add joy's  hip-hop, 3.5 km at 10:30?");
         let words: Vec<&str> = toks.iter().map(|t| t.norm.as_str()).collect();
-        assert_eq!(words, ["add", "joy's", "hip-hop", ",", "3.5", "km", "at", "10:30", "?"]);
+        assert_eq!(
+            words,
+            ["add", "joy's", "hip-hop", ",", "3.5", "km", "at", "10:30", "?"]
+        );
         assert_eq!(&"Add joy's  hip-hop"[toks[2].start..toks[2].end], "hip-hop");
     }
 

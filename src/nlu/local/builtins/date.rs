@@ -71,11 +71,27 @@ fn iso(d: Date) -> String {
 }
 
 const WEEKDAYS: [&str; 7] = [
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
 ];
 const MONTHS: [&str; 12] = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 ];
 
 fn month_of(w: &str) -> Option<u32> {
@@ -143,9 +159,12 @@ fn explicit(raw: &str, words: &[&str], today: Today) -> Option<String> {
     let nums: Option<Vec<i64>> = parts.iter().map(|p| p.trim().parse().ok()).collect();
     let (year, month, day, has_year) = match (nums.as_deref(), words) {
         (Some([y, m, d]), _) if raw.contains('-') && *y > 31 => (*y, *m as u32, *d as u32, true),
-        (Some([m, d, y]), _) if raw.contains('/') => {
-            (if *y < 100 { 2000 + y } else { *y }, *m as u32, *d as u32, true)
-        }
+        (Some([m, d, y]), _) if raw.contains('/') => (
+            if *y < 100 { 2000 + y } else { *y },
+            *m as u32,
+            *d as u32,
+            true,
+        ),
         (Some([m, d]), _) if raw.contains('/') => (now.year, *m as u32, *d as u32, false),
         (_, [m, d, rest @ ..]) if month_of(m).is_some() && rest.len() <= 1 => {
             let year = year_of(rest.first(), now.year)?;
@@ -179,7 +198,9 @@ fn year_of(w: Option<&&str>, default: i64) -> Option<i64> {
 }
 
 pub fn parse_time(span: &str) -> Option<String> {
-    let s = super::super::text::key(span).replace("o'clock", "").replace('.', "");
+    let s = super::super::text::key(span)
+        .replace("o'clock", "")
+        .replace('.', "");
     let s = s.trim().trim_start_matches("at ").trim();
     match s {
         "noon" | "midday" => return Some("12:00".into()),

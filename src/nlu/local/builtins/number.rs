@@ -12,8 +12,25 @@ pub fn parse(span: &str) -> Option<String> {
 
 fn unit(w: &str) -> Option<i64> {
     const UNITS: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
         "nineteen",
     ];
     const TENS: [&str; 8] = [
@@ -22,7 +39,9 @@ fn unit(w: &str) -> Option<i64> {
     if let Some(i) = UNITS.iter().position(|u| *u == w) {
         return Some(i as i64);
     }
-    TENS.iter().position(|t| *t == w).map(|i| (i as i64 + 2) * 10)
+    TENS.iter()
+        .position(|t| *t == w)
+        .map(|i| (i as i64 + 2) * 10)
 }
 
 fn words(s: &str) -> Option<i64> {
@@ -59,7 +78,10 @@ mod tests {
         assert_eq!(super::parse("1,500").as_deref(), Some("1500"));
         assert_eq!(super::parse("2.5").as_deref(), Some("2.5"));
         assert_eq!(super::parse("a hundred").as_deref(), Some("100"));
-        assert_eq!(super::parse("two thousand three hundred and five").as_deref(), Some("2305"));
+        assert_eq!(
+            super::parse("two thousand three hundred and five").as_deref(),
+            Some("2305")
+        );
         assert_eq!(super::parse("forty-two").as_deref(), Some("42"));
         assert_eq!(super::parse("many"), None);
         assert_eq!(super::parse("a"), None);

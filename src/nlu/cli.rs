@@ -1,0 +1,64 @@
+//! `lexbridge nlu try|eval`: the embedded engine from the command line.
+
+use anyhow::Context;
+use clap::Subcommand;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::local::{eval, LocalBot};
+
+#[derive(Subcommand)]
+pub enum NluCommand {
+    /// Interpret one utterance and print the interpretations as JSON.
+    Try {
+        /// A Lex V2 export (folder or .zip); the bundled demo bot by default.
+        #[arg(long)]
+        bot: Option<PathBuf>,
+        text: String,
+    },
+    /// Score the engine on JSON-lines cases ({"text", "intent", "slots"}).
+    Eval {
+        #[arg(long)]
+        bot: Option<PathBuf>,
+        #[arg(long)]
+        cases: PathBuf,
+        /// End with one JSON object of the scores (the last line printed).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn load(bot: Option<&Path>) -> anyhow::Result<LocalBot> {
+    let loaded = match bot {
+        Some(path) => LocalBot::load(path)?,
+        None => LocalBot::bundled()?,
+    };
+    for warning in loaded.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(loaded)
+}
+
+pub fn run(command: NluCommand) -> anyhow::Result<()> {
+    match command {
+        NluCommand::Try { bot, text } => {
+            let bot = load(bot.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(&bot.interpret(&text))?);
+        }
+        NluCommand::Eval { bot, cases, json } => {
+            let text = std::fs::read_to_string(&cases)
+                .with_context(|| format!("reading {}", cases.display()))?;
+            let cases = eval::parse_cases(&text).map_err(anyhow::Error::msg)?;
+            let started = Instant::now();
+            let bot = load(bot.as_deref())?;
+            let load_ms = started.elapsed().as_millis() as u64;
+            let report = eval::evaluate(&bot, &cases, Some(load_ms));
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                println!("{}", report.table());
+            }
+        }
+    }
+    Ok(())
+}

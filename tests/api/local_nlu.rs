@@ -1,0 +1,194 @@
+//! The embedded engine end to end: signed webhook -> local engine (dialog
+//! state in the conversation row) -> fulfillment backend -> Send API.
+
+use crate::helpers::*;
+use lexbridge::startup::Options;
+use serde_json::{json, Value};
+use wiremock::matchers::{header_exists, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const FULFILLMENT_SECRET: &str = "test-fulfillment-secret";
+
+fn dialog_bot() -> String {
+    format!("{}/tests/fixtures/dialog-bot", env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn spawn_local(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/1111/messages"))
+        .and(ValidProof)
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"recipient_id": "U1", "message_id": "m.out"})),
+        )
+        .mount(&graph)
+        .await;
+    start(TestDb::new(backend).await, graph, Options::default(), extra).await
+}
+
+/// Says `text` as person `psid` and returns the texts the bot answered with.
+async fn say(app: &TestApp, psid: &str, mid: &str, text: &str) -> Vec<String> {
+    let before = sent(app).await.len();
+    app.post_signed_webhook(&text_message(psid, mid, text))
+        .await;
+    app.inbox_settled().await;
+    app.outbox_settled().await;
+    sent(app).await.into_iter().skip(before).collect()
+}
+
+async fn sent(app: &TestApp) -> Vec<String> {
+    sent_bodies(&app.graph)
+        .await
+        .iter()
+        .filter_map(|b| b["message"]["text"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_bundled_bot_answers_by_default() {
+    on_every_backend(|backend| async move {
+        let app = spawn_local(&backend, &[]).await;
+        let answer = say(&app, "U1", "m.1", "hello there").await;
+        assert_eq!(answer.len(), 1, "{answer:?}");
+        let rows = app.inbox().await;
+        assert_eq!(rows[0].outcome.as_deref(), Some("answered by local"));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dialog_elicits_confirms_and_closes_across_messages_and_restarts() {
+    on_every_backend(|backend| async move {
+        let bot = dialog_bot();
+        let app = spawn_local(&backend, &[("LOCAL_BOT", &bot)]).await;
+        assert_eq!(
+            say(&app, "U1", "m.1", "i want a pizza").await,
+            ["What size: small, medium or large?"]
+        );
+        assert_eq!(say(&app, "U1", "m.2", "large").await, ["How many pizzas?"]);
+        // The dialog state is in the conversation row: a restart keeps it.
+        let (db, graph) = app.stop().await;
+        let app = start(db, graph, Options::default(), &[("LOCAL_BOT", &bot)]).await;
+        assert_eq!(
+            say(&app, "U1", "m.3", "2").await,
+            ["Order 2 large pizza(s)?"]
+        );
+        assert_eq!(
+            say(&app, "U1", "m.4", "yes").await,
+            ["Your 2 large pizza(s) are on the way."]
+        );
+        // Another person's dialog is their own.
+        assert_eq!(
+            say(&app, "U2", "m.5", "order a small pizza").await,
+            ["How many pizzas?"]
+        );
+        assert_eq!(
+            say(&app, "U2", "m.6", "no thanks, 3").await,
+            ["Order 3 small pizza(s)?"]
+        );
+        assert_eq!(
+            say(&app, "U2", "m.7", "no").await,
+            ["Okay, I cancelled the order."]
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+/// Checks `X-Lexbridge-Signature-256` against the body.
+struct SignedForBackend;
+
+impl wiremock::Match for SignedForBackend {
+    fn matches(&self, request: &Request) -> bool {
+        let expected =
+            lexbridge::facebook::webhook::sign(FULFILLMENT_SECRET.as_bytes(), &request.body);
+        request
+            .headers
+            .get("X-Lexbridge-Signature-256")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == expected)
+    }
+}
+
+#[tokio::test]
+async fn fulfillment_goes_to_the_signed_backend_and_its_messages_are_relayed() {
+    on_every_backend(|backend| async move {
+        let fulfil = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/fulfil"))
+            .and(header_exists("X-Lexbridge-Signature-256"))
+            .and(SignedForBackend)
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"messages": [
+                {"contentType": "PlainText", "content": "Order #77 placed."}]})),
+            )
+            .expect(1)
+            .mount(&fulfil)
+            .await;
+        let url = format!("{}/fulfil", fulfil.uri());
+        let bot = dialog_bot();
+        let app = spawn_local(
+            &backend,
+            &[
+                ("LOCAL_BOT", &bot),
+                ("FULFILLMENT_URL", &url),
+                ("FULFILLMENT_SECRET", FULFILLMENT_SECRET),
+            ],
+        )
+        .await;
+        app.exec(
+            "INSERT INTO accounts (id, fb_uid, name, created_at, updated_at)
+                  VALUES ('cust-9', '5550001', 'Grace', 1, 1)",
+        )
+        .await;
+        app.exec(
+            "INSERT INTO links (page_id, psid, account_id, source, linked_at)
+                  VALUES ('1111', 'U1', 'cust-9', 'ref', 1)",
+        )
+        .await;
+        say(&app, "U1", "m.1", "order 2 medium pizzas").await;
+        assert_eq!(say(&app, "U1", "m.2", "yes").await, ["Order #77 placed."]);
+        let requests = fulfil.received_requests().await.unwrap();
+        let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+        assert_eq!(body["intent"], "OrderPizza");
+        assert_eq!(body["slots"]["size"]["interpreted_value"], "medium");
+        assert_eq!(body["account"], json!({"id": "cust-9", "name": "Grace"}));
+        assert_eq!(
+            (body["psid"].as_str(), body["page_id"].as_str()),
+            (Some("U1"), Some("1111"))
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_backend_gives_the_intents_failure_response() {
+    on_every_backend(|backend| async move {
+        let fulfil = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&fulfil)
+            .await;
+        let url = format!("{}/fulfil", fulfil.uri());
+        let bot = dialog_bot();
+        let app = spawn_local(
+            &backend,
+            &[
+                ("LOCAL_BOT", &bot),
+                ("FULFILLMENT_URL", &url),
+                ("FULFILLMENT_SECRET", FULFILLMENT_SECRET),
+            ],
+        )
+        .await;
+        say(&app, "U1", "m.1", "order 2 medium pizzas").await;
+        assert_eq!(
+            say(&app, "U1", "m.2", "yes").await,
+            ["The kitchen could not take the order."]
+        );
+        app.stop().await;
+    })
+    .await;
+}
