@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::fakes::FakeServers;
 use super::server::{ChildServer, BENCH_APP_SECRET};
 use super::{percentile, RawClient};
 use crate::facebook::webhook::sign;
@@ -37,9 +38,12 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.concurrency == 0 {
         bail!("--batch and --concurrency must be at least 1");
     }
+    // The server answers with its default (embedded) NLU; its replies go to
+    // an in-process Graph stand-in.
+    let fakes = FakeServers::start()?;
     let child = match &args.addr {
         Some(_) => None,
-        None => Some(ChildServer::start(&[]).await?),
+        None => Some(ChildServer::start(&[("GRAPH_API_URL", fakes.graph_url.clone())]).await?),
     };
     let addr = args
         .addr

@@ -267,18 +267,6 @@ impl Store {
         })
     }
 
-    /// Whether the reverse lookup of a PSID was already tried.
-    pub async fn psid_looked_up(&self, page_id: &str, psid: &str) -> anyhow::Result<bool> {
-        let row: Option<(i64,)> = with_writer!(self, pool => sqlx::query_as(
-            "SELECT looked_up_at FROM psid_lookups WHERE page_id = $1 AND psid = $2")
-            .bind(page_id)
-            .bind(psid)
-            .fetch_optional(pool)
-            .await)
-        .context("reading a PSID lookup")?;
-        Ok(row.is_some())
-    }
-
     /// Spends a login state; `false` when it was spent before (a replay).
     pub async fn spend_login_state(&self, state_hash: &str, now: i64) -> anyhow::Result<bool> {
         let inserted = with_writer!(self, pool => async {

@@ -121,7 +121,6 @@ async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
                     Err(e) => return fail(shared, update, &row, e),
                 }
             } else {
-                linking::reverse_lookup(shared, &row).await;
                 if shared.settings.replies.mark_seen && attempts == 1 {
                     let (shared, page, psid) =
                         (Arc::clone(shared), row.page_id.clone(), row.psid.clone());
@@ -165,6 +164,18 @@ async fn converse(
     event: &MessagingEvent,
     update: &mut InboxUpdate,
 ) -> Result<String, NluError> {
+    let read = || async {
+        shared
+            .store
+            .conversation_context(&row.page_id, &row.psid)
+            .await
+            .map_err(|e| NluError::Transient(format!("reading the conversation: {e:#}")))
+    };
+    let mut context = read().await?;
+    if context.account.is_none() && !context.looked_up && linking::reverse_lookup(shared, row).await
+    {
+        context = read().await?;
+    }
     let Some(text) = said(event).filter(|t| !t.trim().is_empty()) else {
         let attachment = event.message.as_ref().and_then(|m| m.attachments.first());
         return Ok(match attachment {
@@ -179,11 +190,6 @@ async fn converse(
         });
     };
     let nlu = &shared.nlu;
-    let context = shared
-        .store
-        .conversation_context(&row.page_id, &row.psid)
-        .await
-        .map_err(|e| NluError::Transient(format!("reading the conversation: {e:#}")))?;
     let turn = NluTurn {
         session_id: session_id(&row.page_id, &row.psid),
         page_id: row.page_id.clone(),

@@ -199,32 +199,24 @@ struct AppRef {
     id: String,
 }
 
-/// For a PSID nobody linked: `GET /{psid}/ids_for_apps` once, and a link
+/// For a PSID nobody linked and nobody looked up yet (the caller knows
+/// both from the conversation context): `GET /{psid}/ids_for_apps`, and a link
 /// when the app-scoped id is a known account. The answer, found or not, is
 /// remembered; only failures that may pass (timeouts, 5xx) are asked again.
-/// Never fails the conversation.
-pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) {
+/// Never fails the conversation; `true` when the PSID got linked.
+pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) -> bool {
     if row.psid.starts_with("user_ref:") {
-        return;
-    }
-    match shared.store.account_for_psid(&row.page_id, &row.psid).await {
-        Ok(None) => {}
-        Ok(Some(_)) => return,
-        Err(e) => return warn!(error = %format!("{e:#}"), "reverse lookup skipped"),
-    }
-    match shared.store.psid_looked_up(&row.page_id, &row.psid).await {
-        Ok(false) => {}
-        Ok(true) => return,
-        Err(e) => return warn!(error = %format!("{e:#}"), "reverse lookup skipped"),
+        return false;
     }
     let Some(token) = shared.page_token(&row.page_id).await else {
-        return;
+        return false;
     };
     let path = format!("{}/ids_for_apps", row.psid);
     let answer = match shared.graph.get::<AppIds>(&path, &token, &[]).await {
         Ok(answer) => answer,
         Err(e) if e.is_transient() => {
-            return debug!(error = %e, "ids_for_apps failed for now; asked again on the next message")
+            debug!(error = %e, "ids_for_apps failed for now; asked again on the next message");
+            return false;
         }
         Err(e) => {
             warn!(code = ?e.code, fbtrace_id = ?e.fbtrace_id, "ids_for_apps refused ({}); not asked again", e.message);
@@ -244,7 +236,10 @@ pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) {
                 break;
             }
             Ok(None) => {}
-            Err(e) => return warn!(error = %format!("{e:#}"), "reverse lookup failed"),
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "reverse lookup failed");
+                return false;
+            }
         }
     }
     let now = now_ms();
@@ -262,11 +257,15 @@ pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) {
             .await
         {
             Ok(change) => log_change(account_id, &row.psid, "ids_for_apps", &change),
-            Err(e) => return warn!(error = %format!("{e:#}"), "linking after ids_for_apps failed"),
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "linking after ids_for_apps failed");
+                return false;
+            }
         }
     }
     let remember = psid_lookup_write(&row.page_id, &row.psid, found.as_deref(), now);
     if let Err(e) = shared.writer.write(remember).await {
         warn!(error = %format!("{e:#}"), "recording a reverse lookup failed");
     }
+    found.is_some()
 }
