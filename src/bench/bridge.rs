@@ -13,11 +13,6 @@ use super::server::{ChildServer, BENCH_APP_SECRET};
 use super::{percentile, RawClient};
 use crate::facebook::webhook::sign;
 
-/// How many people the messages come from (each writes again every few
-/// seconds, as in a live Page; the first message of each is also looked up
-/// with `ids_for_apps`).
-const PEOPLE: u64 = 5_000;
-
 #[derive(clap::Args)]
 pub struct BridgeArgs {
     /// Messages per second, sent at a steady pace.
@@ -60,7 +55,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
                 let text = format!("bench message {i}");
                 let body = format!(
                     r#"{{"object":"page","entry":[{{"id":"2000","time":1,"messaging":[{{"sender":{{"id":"{psid}"}},"recipient":{{"id":"2000"}},"timestamp":{now},"message":{{"mid":"m.bridge.{i}","text":"{text}"}}}}]}}]}}"#,
-                    psid = 8_000_000 + i % PEOPLE,
+                    psid = 8_000_000 + i % super::PEOPLE,
                     now = crate::store::now_ms(),
                 );
                 let sig = sign(BENCH_APP_SECRET.as_bytes(), body.as_bytes());

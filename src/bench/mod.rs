@@ -26,6 +26,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
+/// How many people benchmark messages come from: each writes again every
+/// few seconds, as on a busy Page, and the first message of each is also
+/// looked up with `ids_for_apps`.
+pub const PEOPLE: u64 = 5_000;
+
 /// p-th percentile (0..=100) of sorted samples.
 pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {

@@ -132,7 +132,7 @@ fn body(page: &str, run_id: u32, first: u64, count: u64) -> String {
         .map(|i| {
             format!(
                 r#"{{"sender":{{"id":"{psid}"}},"recipient":{{"id":"{page}"}},"timestamp":{now},"message":{{"mid":"m_{run_id:08x}_{i}","text":"Is my car locked? It is parked on Main Street, number {i}."}}}}"#,
-                psid = 7_000_000_000_000_000u64 + (i % 50_000),
+                psid = 7_000_000_000_000_000u64 + (i % super::PEOPLE),
             )
         })
         .collect();
