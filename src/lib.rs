@@ -10,6 +10,7 @@ pub mod facebook;
 pub mod linking;
 pub mod metrics;
 pub mod nlu;
+pub mod outbound;
 pub mod relay;
 pub mod routes;
 pub mod startup;

@@ -37,6 +37,13 @@ enum Command {
         #[command(subcommand)]
         which: lexbridge::nlu::cli::NluCommand,
     },
+    /// Keys for the outbound API (`Authorization: Bearer <key>`).
+    ApiKey {
+        #[command(subcommand)]
+        which: lexbridge::outbound::cli::ApiKeyCommand,
+    },
+    /// Message a linked person through the outbound API's rules.
+    Send(lexbridge::outbound::cli::SendArgs),
     /// Load generators for the README's benchmarks.
     Bench {
         #[command(subcommand)]
@@ -62,6 +69,8 @@ fn main() -> ExitCode {
             Command::Serve => serve().await,
             Command::Migrate => migrate().await,
             Command::Accounts { which } => accounts(which).await,
+            Command::ApiKey { which } => api_key(which).await,
+            Command::Send(args) => send(args).await,
             Command::Bench { which } => bench::run(which).await,
             Command::Nlu { which } => lexbridge::nlu::cli::run(which),
         }
@@ -95,6 +104,25 @@ async fn accounts(which: AccountsCommand) -> anyhow::Result<()> {
     store.migrate().await?;
     let mut out = std::io::stdout().lock();
     let result = lexbridge::linking::admin::run(&store, which, &mut out).await;
+    store.close().await;
+    result
+}
+
+async fn api_key(which: lexbridge::outbound::cli::ApiKeyCommand) -> anyhow::Result<()> {
+    let store = Store::connect(&database_from_env()).await?;
+    store.migrate().await?;
+    let mut out = std::io::stdout().lock();
+    let result = lexbridge::outbound::cli::api_key(&store, which, &mut out).await;
+    store.close().await;
+    result
+}
+
+async fn send(args: lexbridge::outbound::cli::SendArgs) -> anyhow::Result<()> {
+    let page_id = std::env::var("FACEBOOK_PAGE_ID").unwrap_or_default();
+    let store = Store::connect(&database_from_env()).await?;
+    store.migrate().await?;
+    let mut out = std::io::stdout().lock();
+    let result = lexbridge::outbound::cli::send(&store, &page_id, args, &mut out).await;
     store.close().await;
     result
 }

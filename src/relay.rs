@@ -23,15 +23,7 @@ pub fn replies(
         .messages
         .iter()
         .flat_map(messenger_messages)
-        .map(|m| NewOutboxMessage {
-            page_id: page_id.to_string(),
-            psid: psid.to_string(),
-            body: outbox_body(&m),
-            messaging_type: "RESPONSE".to_string(),
-            tag: None,
-            origin: "reply",
-            inbox_id: Some(inbox_id),
-        })
+        .map(|m| NewOutboxMessage::reply(page_id, psid, inbox_id, outbox_body(&m)))
         .collect()
 }
 

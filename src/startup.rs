@@ -113,6 +113,7 @@ impl Application {
             cipher: TokenCipher::from_base64(&settings.token_encryption_key)?,
             page_tokens: Default::default(),
             link_tokens: LinkTokens::from_session_key(&settings.session_key),
+            api_keys: Default::default(),
             settings,
         });
         let listener = TcpListener::bind(shared.settings.bind)

@@ -2,6 +2,7 @@
 //! except the login callback, whose Graph calls are the login itself.
 
 pub mod account;
+pub mod api;
 pub mod auth;
 pub mod health;
 pub mod session;
@@ -22,5 +23,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(auth::messenger_link)
         .service(auth::sign_out)
         .service(account::account)
-        .service(account::unlink);
+        .service(account::unlink)
+        .configure(api::configure);
 }

@@ -75,6 +75,8 @@ pub struct ConversationTouch {
     pub inbound_at: Option<i64>,
     /// New NLU dialog state (`Some(None)` clears it).
     pub nlu_state: Option<Option<String>>,
+    /// The person wrote to this app: messages held for them go now.
+    pub release_held: bool,
 }
 
 /// The result of processing one claimed row, written in one transaction

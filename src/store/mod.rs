@@ -6,6 +6,7 @@
 //! written once and a branch appears only where the dialects really differ.
 
 pub mod accounts;
+pub mod api;
 pub mod conversations;
 pub mod inbox;
 pub mod linking;

@@ -16,6 +16,32 @@ pub struct NewOutboxMessage {
     pub tag: Option<String>,
     pub origin: &'static str,
     pub inbox_id: Option<i64>,
+    /// `queued`, or `held` until the person writes again.
+    pub state: &'static str,
+    /// The id API callers know the message by.
+    pub public_id: Option<String>,
+    pub api_key_id: Option<i64>,
+    /// A held message expires at this time.
+    pub hold_until: Option<i64>,
+}
+
+impl NewOutboxMessage {
+    /// A reply to the inbox event `inbox_id`, inside the conversation.
+    pub fn reply(page_id: &str, psid: &str, inbox_id: i64, body: String) -> NewOutboxMessage {
+        NewOutboxMessage {
+            page_id: page_id.to_string(),
+            psid: psid.to_string(),
+            body,
+            messaging_type: "RESPONSE".to_string(),
+            tag: None,
+            origin: "reply",
+            inbox_id: Some(inbox_id),
+            state: "queued",
+            public_id: None,
+            api_key_id: None,
+            hold_until: None,
+        }
+    }
 }
 
 /// A claimed row.
@@ -34,6 +60,7 @@ pub struct OutboxRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRecord {
     pub id: i64,
+    pub public_id: Option<String>,
     pub page_id: String,
     pub psid: String,
     pub body: String,
@@ -48,6 +75,7 @@ pub struct OutboxRecord {
     pub message_id: Option<String>,
     pub created_at: i64,
     pub sent_at: Option<i64>,
+    pub hold_until: Option<i64>,
 }
 
 /// What the Send API said, as the outbox keeps it.
@@ -103,8 +131,9 @@ const CLAIM_POSTGRES: &str = "UPDATE outbox SET state = 'sending', locked_until 
         FOR UPDATE SKIP LOCKED)
      RETURNING id, page_id, psid, body, messaging_type, tag, attempts";
 
-const RECORD_COLUMNS: &str = "id, page_id, psid, body, messaging_type, tag, origin, state,
-     attempts, error_code, error_subcode, error_message, message_id, created_at, sent_at";
+const RECORD_COLUMNS: &str = "id, public_id, page_id, psid, body, messaging_type, tag, origin,
+     state, attempts, error_code, error_subcode, error_message, message_id, created_at, sent_at,
+     hold_until";
 
 /// The claim statement: `$1` lease until, `$2` now, `$3` limit.
 pub(crate) fn claim_sql(postgres: bool) -> &'static str {

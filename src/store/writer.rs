@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::inbox::{InboxRow, InboxUpdate, NewInboxEvent};
-use super::outbox::{OutboxOutcome, OutboxRow, SendFailure};
+use super::outbox::{NewOutboxMessage, OutboxOutcome, OutboxRow, SendFailure};
 use super::Store;
 
 /// A write the group committer performs.
@@ -30,6 +30,28 @@ pub enum Write {
     ClaimInbox(Claim),
     /// Claim due outbox rows.
     ClaimOutbox(Claim),
+    /// Queue or hold messages the outbound API accepted.
+    Accept(Box<Acceptance>),
+}
+
+/// Messages the outbound API accepted, committed together with the answer
+/// their `Idempotency-Key` replays. When the key turns out to be taken (a
+/// concurrent request with the same key won), nothing is stored and the
+/// write reports 0 rows.
+#[derive(Debug, Clone)]
+pub struct Acceptance {
+    pub messages: Vec<NewOutboxMessage>,
+    pub remember: Option<Remember>,
+}
+
+/// The answer to keep for an `Idempotency-Key`.
+#[derive(Debug, Clone)]
+pub struct Remember {
+    pub api_key_id: i64,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub status: i64,
+    pub answer: String,
 }
 
 /// An argument of `Write::Sql`.
@@ -239,6 +261,13 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>) {
             }
         }
     }
+    // Hand the connection back while this runtime still runs, so closing
+    // the pool does not wait for it.
+    let _ = match held {
+        Some(Held::Sqlite(conn)) => conn.close().await,
+        Some(Held::Postgres(conn)) => conn.close().await,
+        None => Ok(()),
+    };
 }
 
 /// A claim on a worker's behalf, when the batch may have freed rows and the
@@ -279,7 +308,10 @@ impl Write {
 
     fn frees_outbox(&self) -> bool {
         match self {
-            Write::FinishInbox(u) => !u.replies.is_empty(),
+            Write::FinishInbox(u) => {
+                !u.replies.is_empty() || u.conversation.as_ref().is_some_and(|c| c.release_held)
+            }
+            Write::Accept(a) => a.messages.iter().any(|m| m.state == "queued"),
             Write::FinishOutbox(_) => true,
             _ => false,
         }
@@ -368,6 +400,7 @@ async fn apply(
     let mut inbox_updates = Vec::new();
     let mut outcomes = Vec::new();
     let mut receipts = Vec::new();
+    let mut acceptances = Vec::new();
     let mut touches: BTreeMap<(&str, &str), Touch> = BTreeMap::new();
     for (job, write) in writes.iter().enumerate() {
         match write {
@@ -391,6 +424,7 @@ async fn apply(
             Write::Sql { sql, args } => statements.push((job, *sql, args)),
             Write::ClaimInbox(c) => claims.push((job, true, *c)),
             Write::ClaimOutbox(c) => claims.push((job, false, *c)),
+            Write::Accept(a) => acceptances.push((job, a.as_ref())),
         }
     }
     let mut piggybacked_inbox = Vec::new();
@@ -401,6 +435,11 @@ async fn apply(
     let now = super::now_ms();
     let (with_state, without_state): (Vec<_>, Vec<_>) =
         touches.iter().partition(|(_, t)| t.nlu_state.is_some());
+    let releases: Vec<(&str, &str)> = touches
+        .iter()
+        .filter(|(_, t)| t.release_held)
+        .map(|(key, _)| *key)
+        .collect();
     /// The statements of one batch, expanded for each backend's connection.
     macro_rules! write_batch {
         ($conn:ident) => {{
@@ -426,6 +465,41 @@ async fn apply(
                         counts[*job] += 1;
                     }
                 }
+            }
+            // A key already answered (by a concurrent request) stores nothing.
+            for (job, acceptance) in &acceptances {
+                let fresh = match &acceptance.remember {
+                    None => true,
+                    Some(r) => {
+                        let kept: Option<(i64,)> = sqlx::query_as(
+                            "INSERT INTO api_requests (api_key_id, idempotency_key, request_hash, status, answer, created_at)
+                             VALUES ($1, $2, $3, $4, $5, $6)
+                             ON CONFLICT (api_key_id, idempotency_key) DO NOTHING RETURNING api_key_id")
+                            .bind(r.api_key_id).bind(&r.idempotency_key).bind(&r.request_hash)
+                            .bind(r.status).bind(&r.answer).bind(now)
+                            .fetch_optional(&mut *tx).await?;
+                        kept.is_some()
+                    }
+                };
+                if fresh {
+                    counts[*job] = 1;
+                    replies.extend(acceptance.messages.iter());
+                }
+            }
+            // Held messages go before the reply to the message that
+            // reopened the window: their ids are older.
+            for chunk in chunks(&releases) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "UPDATE outbox SET state = 'queued', messaging_type = 'UPDATE', tag = NULL, next_attempt_at = ");
+                qb.push_bind(now)
+                    .push(" WHERE state = 'held' AND hold_until > ")
+                    .push_bind(now)
+                    .push(" AND (page_id, psid) IN (");
+                qb.push_values(chunk, |mut row, (page_id, psid)| {
+                    row.push_bind(*page_id).push_bind(*psid);
+                });
+                qb.push(")");
+                qb.build().execute(&mut *tx).await?;
             }
             insert_outbox_rows!(&mut *tx, &replies, now);
             for (rows, sets_state) in [(&with_state, true), (&without_state, false)] {
@@ -554,11 +628,13 @@ async fn apply(
 struct Touch {
     inbound_at: Option<i64>,
     nlu_state: Option<Option<String>>,
+    release_held: bool,
 }
 
 impl Touch {
     fn merge(&mut self, c: &super::inbox::ConversationTouch) {
         self.inbound_at = self.inbound_at.max(c.inbound_at);
+        self.release_held |= c.release_held;
         if c.nlu_state.is_some() {
             self.nlu_state = c.nlu_state.clone();
         }
@@ -660,6 +736,7 @@ macro_rules! insert_outbox_rows {
         for chunk in $crate::store::writer::chunks(messages) {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO outbox (page_id, psid, body, messaging_type, tag, origin, inbox_id,
+                                     state, public_id, api_key_id, hold_until,
                                      next_attempt_at, created_at) ",
             );
             qb.push_values(chunk, |mut row, m| {
@@ -670,6 +747,10 @@ macro_rules! insert_outbox_rows {
                     .push_bind(m.tag.as_deref())
                     .push_bind(m.origin)
                     .push_bind(m.inbox_id)
+                    .push_bind(m.state)
+                    .push_bind(m.public_id.as_deref())
+                    .push_bind(m.api_key_id)
+                    .push_bind(m.hold_until)
                     .push_bind($now)
                     .push_bind($now);
             });

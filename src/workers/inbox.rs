@@ -111,6 +111,8 @@ async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
                 psid: row.psid.clone(),
                 inbound_at: Some(timestamp),
                 nlu_state: None,
+                // While another app owns the thread, this one may not send.
+                release_held: row.standby == 0,
             });
             if row.standby != 0 {
                 "standby: another app owns the thread".to_string()

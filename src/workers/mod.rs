@@ -22,6 +22,7 @@ use crate::facebook::{GraphClient, SenderAction};
 use crate::linking::tokens::LinkTokens;
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
+use crate::outbound::keys::ApiKeys;
 use crate::store::now_ms;
 use crate::store::writer::{Claim, FeedReceiver, Writer, LEASE_MS};
 use crate::store::Store;
@@ -123,6 +124,8 @@ pub struct Shared {
     pub page_tokens: RwLock<HashMap<String, SecretString>>,
     /// Signs m.me `ref` tokens and account-linking codes.
     pub link_tokens: LinkTokens,
+    /// The keys the outbound API accepts.
+    pub api_keys: ApiKeys,
 }
 
 impl Shared {

@@ -11,7 +11,7 @@ use crate::facebook::render::send_payload;
 use crate::facebook::GraphError;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
-use crate::store::writer::{Claim, FeedReceiver, Write};
+use crate::store::writer::{Arg, Claim, FeedReceiver, Write};
 
 pub async fn run(
     shared: Arc<Shared>,
@@ -31,8 +31,32 @@ pub async fn run(
             }
         }
     };
+    let expiry = tokio::spawn(expire_held(Arc::clone(&shared), shutdown.clone()));
     super::work(feed, &shared.outbox_wake, shutdown, claim, handle).await;
+    let _ = expiry.await;
     info!("outbox worker stopped");
+}
+
+/// How often held messages past their `hold_until` are marked expired.
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Marks held messages whose time ran out `expired`, until shutdown.
+async fn expire_held(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        let sweep = Write::Sql {
+            sql: "UPDATE outbox SET state = 'expired' WHERE state = 'held' AND hold_until <= $1",
+            args: vec![Arg::Int(now_ms())],
+        };
+        match shared.writer.write(sweep).await {
+            Ok(0) => {}
+            Ok(n) => info!(expired = n, "held messages expired"),
+            Err(e) => warn!(error = %format!("{e:#}"), "expiring held messages failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EXPIRY_SWEEP) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
 }
 
 /// One send attempt.

@@ -12,5 +12,6 @@ mod login;
 mod login_failures;
 mod login_messenger;
 mod login_support;
+mod outbound;
 mod outbox;
 mod webhook;

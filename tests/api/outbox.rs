@@ -21,6 +21,10 @@ fn text(psid: &str, text: &str) -> NewOutboxMessage {
         tag: None,
         origin: "api",
         inbox_id: None,
+        state: "queued",
+        public_id: None,
+        api_key_id: None,
+        hold_until: None,
     }
 }
 

@@ -1,0 +1,436 @@
+//! Accepting messages from backends: one code path for the HTTP API and
+//! `lexbridge send`. A request is checked, its recipient found, the
+//! messaging window applied, and the message committed (queued or held)
+//! before it is answered; an `Idempotency-Key` replays the first answer.
+
+use rand::RngCore;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::answer::{Accepted, ApiError, BatchAnswer, BatchItem, ItemAnswer};
+use super::keys::Caller;
+use super::request::{MessageRequest, Ping, Target};
+use super::time::format_timestamp;
+use crate::domain::window::{decide, Decision};
+use crate::facebook::render::outbox_body;
+use crate::store::api::Recipient;
+use crate::store::outbox::NewOutboxMessage;
+use crate::store::writer::{Acceptance, Remember, Write, Writer};
+use crate::store::Store;
+
+/// Most messages one batch may carry.
+pub const MAX_BATCH: usize = 1000;
+/// Longest `Idempotency-Key`.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// An answer ready to send: HTTP status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    /// The answer is the one first given to this `Idempotency-Key`.
+    pub replayed: bool,
+}
+
+impl Answer {
+    fn new(status: u16, body: &impl serde::Serialize) -> Answer {
+        Answer {
+            status,
+            body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
+            replayed: false,
+        }
+    }
+
+    pub fn error(status: u16, error: ApiError) -> Answer {
+        Answer::new(status, &error)
+    }
+}
+
+/// Who sends, and with which `Idempotency-Key`.
+pub struct Sender<'a> {
+    /// `None` for operators on the command line.
+    pub caller: Option<&'a Caller>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// What accepting needs.
+pub struct Outbound<'a> {
+    pub store: &'a Store,
+    pub writer: &'a Writer,
+    /// The Page a PSID given without one belongs to, and the one preferred
+    /// for accounts linked on several.
+    pub page_id: &'a str,
+}
+
+/// One message checked and decided, before it is committed.
+struct Decided {
+    status: u16,
+    answer: ItemAnswer,
+    message: Option<NewOutboxMessage>,
+    /// Stored state decided the answer (so a replay must repeat it).
+    state_dependent: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    messages: Vec<serde_json::Value>,
+}
+
+impl Outbound<'_> {
+    /// `POST /api/v1/messages`: 202, or the refusal.
+    pub async fn submit_one(&self, sender: &Sender<'_>, body: &[u8]) -> anyhow::Result<Answer> {
+        self.submit(sender, body, false).await
+    }
+
+    /// `POST /api/v1/messages/batch`: 200 with an answer per message, or a
+    /// refusal of the whole request when it is not a batch.
+    pub async fn submit_batch(&self, sender: &Sender<'_>, body: &[u8]) -> anyhow::Result<Answer> {
+        self.submit(sender, body, true).await
+    }
+
+    async fn submit(
+        &self,
+        sender: &Sender<'_>,
+        body: &[u8],
+        batch: bool,
+    ) -> anyhow::Result<Answer> {
+        let value: serde_json::Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return Ok(Answer::error(
+                    400,
+                    ApiError::new("malformed_json", format!("the body is not JSON: {e}")),
+                ))
+            }
+        };
+        let remember = match (sender.caller, sender.idempotency_key) {
+            (Some(caller), Some(key)) => {
+                if key.is_empty()
+                    || key.len() > MAX_IDEMPOTENCY_KEY
+                    || !key.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return Ok(Answer::error(
+                        422,
+                        ApiError::invalid(
+                            "Idempotency-Key",
+                            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+                        ),
+                    ));
+                }
+                let hash = request_hash(&value, batch);
+                if let Some(answer) = self.replay(caller.key_id, key, &hash).await? {
+                    return Ok(answer);
+                }
+                Some((caller.key_id, key, hash))
+            }
+            _ => None,
+        };
+        let now = crate::store::now_ms();
+        let key_id = sender.caller.map(|c| c.key_id);
+        let (answer, decided) = if batch {
+            let request: BatchRequest = match parse_json(value, "") {
+                Ok(r) => r,
+                Err(e) => return Ok(Answer::error(422, e)),
+            };
+            if request.messages.len() > MAX_BATCH {
+                return Ok(Answer::error(
+                    422,
+                    ApiError::invalid(
+                        "messages",
+                        format!(
+                            "has {} items; a batch holds at most {MAX_BATCH}",
+                            request.messages.len()
+                        ),
+                    ),
+                ));
+            }
+            let mut decided = Vec::with_capacity(request.messages.len());
+            for (i, item) in request.messages.into_iter().enumerate() {
+                let prefix = format!("messages[{i}].");
+                decided.push(self.decide(item, &prefix, now, key_id).await?);
+            }
+            let results: Vec<BatchItem> = decided
+                .iter()
+                .enumerate()
+                .map(|(index, d)| BatchItem {
+                    index,
+                    http_status: d.status,
+                    answer: d.answer.clone(),
+                })
+                .collect();
+            let accepted = results.iter().filter(|r| r.http_status == 202).count();
+            let answer = BatchAnswer {
+                accepted,
+                refused: results.len() - accepted,
+                results,
+            };
+            (Answer::new(200, &answer), decided)
+        } else {
+            let d = self.decide(value, "", now, key_id).await?;
+            (Answer::new(d.status, &d.answer), vec![d])
+        };
+        let state_dependent = decided.iter().any(|d| d.state_dependent);
+        let messages: Vec<NewOutboxMessage> =
+            decided.into_iter().filter_map(|d| d.message).collect();
+        let remember = remember
+            .filter(|_| state_dependent)
+            .map(|(api_key_id, key, hash)| Remember {
+                api_key_id,
+                idempotency_key: key.to_string(),
+                request_hash: hash,
+                status: i64::from(answer.status),
+                answer: answer.body.clone(),
+            });
+        if messages.is_empty() && remember.is_none() {
+            return Ok(answer);
+        }
+        let raced = remember.as_ref().map(|r| {
+            (
+                r.api_key_id,
+                r.idempotency_key.clone(),
+                r.request_hash.clone(),
+            )
+        });
+        let stored = self
+            .writer
+            .write(Write::Accept(Box::new(Acceptance { messages, remember })))
+            .await?;
+        if stored == 0 {
+            // A concurrent request with the same key was committed first.
+            if let Some((key_id, key, hash)) = raced {
+                if let Some(answer) = self.replay(key_id, &key, &hash).await? {
+                    return Ok(answer);
+                }
+            }
+            anyhow::bail!("an idempotent request was neither stored nor remembered");
+        }
+        Ok(answer)
+    }
+
+    /// The remembered answer to `key`, or 409 when it was for another body.
+    async fn replay(&self, key_id: i64, key: &str, hash: &str) -> anyhow::Result<Option<Answer>> {
+        let Some(first) = self.store.remembered_answer(key_id, key).await? else {
+            return Ok(None);
+        };
+        if first.request_hash != hash {
+            return Ok(Some(Answer::error(
+                409,
+                ApiError::new(
+                    "idempotency_conflict",
+                    "this Idempotency-Key was used with a different request body",
+                ),
+            )));
+        }
+        Ok(Some(Answer {
+            status: u16::try_from(first.status).unwrap_or(500),
+            body: first.answer,
+            replayed: true,
+        }))
+    }
+
+    /// Checks one message, finds its recipient and applies the window.
+    async fn decide(
+        &self,
+        value: serde_json::Value,
+        prefix: &str,
+        now: i64,
+        api_key_id: Option<i64>,
+    ) -> anyhow::Result<Decided> {
+        let refused = |status: u16, error: ApiError, state_dependent: bool| Decided {
+            status,
+            answer: ItemAnswer::Refused(error),
+            message: None,
+            state_dependent,
+        };
+        let request: MessageRequest = match parse_json(value, prefix) {
+            Ok(r) => r,
+            Err(e) => return Ok(refused(422, e, false)),
+        };
+        let ping = match request.parse(now, self.page_id, prefix) {
+            Ok(p) => p,
+            Err(e) => return Ok(refused(422, ApiError::invalid(e.field, e.reason), false)),
+        };
+        let (page_id, psid, last_inbound_at) = match self.recipient(&ping.target).await? {
+            Recipient::Found {
+                page_id,
+                psid,
+                last_inbound_at,
+            } => (page_id, psid, last_inbound_at),
+            Recipient::Unknown => {
+                let error = ApiError::new("recipient_not_found", unknown(&ping.target));
+                return Ok(refused(404, error, true));
+            }
+            Recipient::Unlinked => {
+                let error = ApiError::new(
+                    "recipient_not_linked",
+                    "the account has no linked Messenger identity yet: the person has to sign in \
+                     on the login site or open the Page's m.me link",
+                );
+                return Ok(refused(404, error, true));
+            }
+        };
+        let (state, delivery, hold_until) =
+            match decide(now, last_inbound_at, ping.human_agent, ping.outside) {
+                Decision::Send(delivery) => ("queued", Some(delivery), None),
+                Decision::Hold { until } => ("held", None, Some(until)),
+                Decision::Reject { closed_at } => {
+                    return Ok(refused(422, outside_window(&ping, closed_at), true));
+                }
+            };
+        let public_id = new_public_id();
+        // A held message goes as an UPDATE once the person writes again.
+        let messaging_type = delivery.map_or("UPDATE", |d| d.messaging_type());
+        let tag = delivery.and_then(|d| d.tag());
+        let accepted = Accepted {
+            id: public_id.clone(),
+            status: state.to_string(),
+            messaging_type: messaging_type.to_string(),
+            tag: tag.map(str::to_string),
+            hold_until: hold_until.map(format_timestamp),
+        };
+        let message = NewOutboxMessage {
+            page_id,
+            psid,
+            body: outbox_body(&ping.message),
+            messaging_type: messaging_type.to_string(),
+            tag: tag.map(str::to_string),
+            origin: "api",
+            inbox_id: None,
+            state,
+            public_id: Some(public_id),
+            api_key_id,
+            hold_until,
+        };
+        Ok(Decided {
+            status: 202,
+            answer: ItemAnswer::Accepted(accepted),
+            message: Some(message),
+            state_dependent: true,
+        })
+    }
+
+    async fn recipient(&self, target: &Target) -> anyhow::Result<Recipient> {
+        match target {
+            Target::Account(id) => self.store.recipient_for_account(id, self.page_id).await,
+            Target::Uid(uid) => self.store.recipient_for_uid(uid, self.page_id).await,
+            Target::Psid { page_id, psid } => self.store.recipient_for_psid(page_id, psid).await,
+        }
+    }
+}
+
+/// Deserializes with the path of the field at fault in the error.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    prefix: &str,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = match path.as_str() {
+            "." => prefix.trim_end_matches('.').to_string(),
+            p => format!("{prefix}{p}"),
+        };
+        let field = if field.is_empty() {
+            "body".to_string()
+        } else {
+            field
+        };
+        ApiError::invalid(field, e.into_inner().to_string())
+    })
+}
+
+fn unknown(target: &Target) -> String {
+    match target {
+        Target::Account(id) => format!("no account {id:?} is known"),
+        Target::Uid(uid) => format!("no account has the Facebook user id {uid:?}"),
+        Target::Psid { page_id, psid } => {
+            format!("PSID {psid:?} never wrote to Page {page_id} and is not linked")
+        }
+    }
+}
+
+fn outside_window(ping: &Ping, closed_at: Option<i64>) -> ApiError {
+    let message = match (closed_at, ping.human_agent) {
+        (None, _) => "the person has never written to the Page, so no messaging window is open; \
+                      send with if_outside_window: hold to deliver when they write"
+            .to_string(),
+        (Some(at), false) => format!(
+            "the 24-hour messaging window closed at {}; a human agent may answer with tag \
+             HUMAN_AGENT within 7 days, or send with if_outside_window: hold",
+            format_timestamp(at)
+        ),
+        (Some(at), true) => format!(
+            "the 7-day HUMAN_AGENT window closed at {}; send with if_outside_window: hold to \
+             deliver when the person writes again",
+            format_timestamp(at)
+        ),
+    };
+    ApiError {
+        window_closed_at: closed_at.map(format_timestamp),
+        ..ApiError::new("outside_messaging_window", message)
+    }
+}
+
+/// The id callers know a message by: 128 random bits.
+fn new_public_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("msg_{}", hex::encode(bytes))
+}
+
+/// The same request, whatever its whitespace or key order.
+fn request_hash(value: &serde_json::Value, batch: bool) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(if batch { b"batch:" as &[u8] } else { b"one:" });
+    hasher.update(serde_json::to_vec(value).unwrap_or_default());
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_request_hash_ignores_layout_but_not_content() {
+        let a: serde_json::Value = serde_json::from_str(r#"{"a": 1, "b": [1, 2]}"#).unwrap();
+        let b: serde_json::Value = serde_json::from_str(r#"{"b":[1,2],"a":1}"#).unwrap();
+        assert_eq!(request_hash(&a, false), request_hash(&b, false));
+        assert_ne!(request_hash(&a, false), request_hash(&a, true));
+        assert_ne!(
+            request_hash(&a, false),
+            request_hash(&json!({"a": 2, "b": [1, 2]}), false)
+        );
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        let err = parse_json::<MessageRequest>(
+            json!({"to": {"account": "a"}, "message": {"text": 5}}),
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("message.text"));
+        let err = parse_json::<MessageRequest>(json!({"message": {"text": "x"}}), "messages[2].")
+            .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("messages[2]"));
+        assert!(
+            err.message.contains("missing field `to`"),
+            "{}",
+            err.message
+        );
+        let err = parse_json::<MessageRequest>(
+            json!({"to": {"account": "a"}, "message": {"text": "x"}, "colour": "red"}),
+            "",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("colour"), "{}", err.message);
+    }
+
+    #[test]
+    fn public_ids_are_random() {
+        let a = new_public_id();
+        assert!(a.starts_with("msg_") && a.len() == 36);
+        assert_ne!(a, new_public_id());
+    }
+}

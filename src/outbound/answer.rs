@@ -1,0 +1,154 @@
+//! What the outbound API answers, as JSON.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::time::format_timestamp;
+use crate::store::api::MessageStatus;
+
+/// 202: the message is committed and will be sent (or is held).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The id to ask `GET /api/v1/messages/{id}` about.
+    #[schema(example = "msg_6f1c2e9a0b7d4c3e8f5a1b2c3d4e5f60")]
+    pub id: String,
+    /// `queued`, or `held` until the person writes again.
+    pub status: String,
+    /// `UPDATE` inside the 24-hour window, `MESSAGE_TAG` with `HUMAN_AGENT`.
+    pub messaging_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// A held message expires at this time (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_until: Option<String>,
+}
+
+/// Every refusal: a stable `error` code, a sentence, and what it concerns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiError {
+    /// `unauthorized`, `malformed_json`, `invalid_request`,
+    /// `recipient_not_found`, `recipient_not_linked`,
+    /// `outside_messaging_window`, `idempotency_conflict`, `not_found`,
+    /// `internal`.
+    #[schema(example = "invalid_request")]
+    pub error: String,
+    pub message: String,
+    /// The request field at fault (`message.quick_replies[2].title`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// With `outside_messaging_window`: when the window closed (RFC 3339;
+    /// absent when the person never wrote).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_closed_at: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(error: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            error: error.to_string(),
+            message: message.into(),
+            field: None,
+            window_closed_at: None,
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        let field = field.into();
+        ApiError {
+            message: format!("{field}: {}", message.into()),
+            field: Some(field),
+            ..ApiError::new("invalid_request", "")
+        }
+    }
+}
+
+/// The answer about one message: accepted, or refused with an HTTP status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ItemAnswer {
+    Accepted(Accepted),
+    Refused(ApiError),
+}
+
+/// One message of a batch: its position, the HTTP status it would have had
+/// alone, and that answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BatchItem {
+    pub index: usize,
+    #[schema(example = 202)]
+    pub http_status: u16,
+    #[serde(flatten)]
+    pub answer: ItemAnswer,
+}
+
+/// `POST /api/v1/messages/batch` answer (200), in request order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BatchAnswer {
+    pub accepted: usize,
+    pub refused: usize,
+    pub results: Vec<BatchItem>,
+}
+
+/// `GET /api/v1/messages/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StatusAnswer {
+    pub id: String,
+    /// `queued`, `held`, `sending`, `sent`, `delivered`, `read`, `failed`
+    /// or `expired`.
+    pub status: String,
+    pub page_id: String,
+    pub psid: String,
+    pub messaging_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Send attempts made so far.
+    pub attempts: i64,
+    /// The Send API's `message_id` once sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Meta's error of the last failed attempt (kept while retrying).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<SendError>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_until: Option<String>,
+}
+
+/// A Graph API error as Meta gave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SendError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subcode: Option<i64>,
+    pub message: String,
+}
+
+impl From<MessageStatus> for StatusAnswer {
+    fn from(s: MessageStatus) -> StatusAnswer {
+        let error = match (&s.error_message, s.error_code) {
+            (None, None) => None,
+            (message, code) => Some(SendError {
+                code,
+                subcode: s.error_subcode,
+                message: message.clone().unwrap_or_default(),
+            }),
+        };
+        StatusAnswer {
+            id: s.public_id,
+            status: s.state,
+            page_id: s.page_id,
+            psid: s.psid,
+            messaging_type: s.messaging_type,
+            tag: s.tag,
+            attempts: s.attempts,
+            message_id: s.message_id,
+            error,
+            created_at: format_timestamp(s.created_at),
+            sent_at: s.sent_at.map(format_timestamp),
+            hold_until: s.hold_until.map(format_timestamp),
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! API keys: made once and shown once, kept only as their SHA-256, checked
+//! in constant time against every known key.
+
+use base64::Engine;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+use crate::store::now_ms;
+use crate::store::writer::{Arg, Write, Writer};
+use crate::store::Store;
+
+/// How a key starts, so a leaked one is recognisable in a scan.
+const PREFIX: &str = "lxb_";
+/// How long the keys read from the database are trusted: a key revoked by
+/// `lexbridge api-key revoke` stops working within this time.
+const REFRESH: Duration = Duration::from_secs(1);
+/// How stale the copy may be when a key is not in it.
+const UNKNOWN_REFRESH: Duration = Duration::from_millis(100);
+
+/// A new random key (256 bits), as the caller must send it.
+pub fn generate() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    SecretString::from(format!("{PREFIX}{encoded}"))
+}
+
+/// The hex SHA-256 kept for a key.
+pub fn hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A key name: 1 to 64 of letters, digits, `.`, `_`, `-`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "API key name {name:?} must be 1 to 64 letters, digits, '.', '_' or '-'"
+        )),
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub key_id: i64,
+    pub name: String,
+}
+
+/// Why a request is not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Missing,
+    Unknown,
+    Revoked,
+}
+
+impl Refusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::Missing => "send the API key as Authorization: Bearer <key>",
+            Refusal::Unknown => "the API key is not known",
+            Refusal::Revoked => "the API key was revoked",
+        }
+    }
+}
+
+struct Known {
+    id: i64,
+    name: String,
+    hash: [u8; 32],
+    revoked: bool,
+}
+
+struct Cache {
+    read_at: Option<Instant>,
+    keys: Vec<Known>,
+    /// Last use of each key since the last flush.
+    used: HashMap<i64, i64>,
+}
+
+/// The keys the API accepts, re-read from the database at most once a
+/// second; last-use times are written back at the same pace.
+pub struct ApiKeys {
+    cache: Mutex<Cache>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl Default for ApiKeys {
+    fn default() -> Self {
+        ApiKeys {
+            cache: Mutex::new(Cache {
+                read_at: None,
+                keys: Vec::new(),
+                used: HashMap::new(),
+            }),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl ApiKeys {
+    /// Checks an `Authorization` header value.
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        writer: &Writer,
+        authorization: Option<&str>,
+    ) -> anyhow::Result<Result<Caller, Refusal>> {
+        let Some(presented) = authorization.and_then(bearer) else {
+            return Ok(Err(Refusal::Missing));
+        };
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        self.refresh(store, writer, REFRESH).await?;
+        let mut answer = self.check(&digest);
+        if answer == Err(Refusal::Unknown) {
+            // A key made a moment ago works within `UNKNOWN_REFRESH`; unknown
+            // keys re-read the table no more often than that.
+            self.refresh(store, writer, UNKNOWN_REFRESH).await?;
+            answer = self.check(&digest);
+        }
+        Ok(answer)
+    }
+
+    fn check(&self, digest: &[u8; 32]) -> Result<Caller, Refusal> {
+        let mut cache = self.lock();
+        // Every key is compared, in constant time, whichever matches.
+        let mut found: Option<&Known> = None;
+        for known in &cache.keys {
+            if bool::from(known.hash.ct_eq(digest)) {
+                found = Some(known);
+            }
+        }
+        let answer = match found {
+            None => Err(Refusal::Unknown),
+            Some(k) if k.revoked => Err(Refusal::Revoked),
+            Some(k) => Ok(Caller {
+                key_id: k.id,
+                name: k.name.clone(),
+            }),
+        };
+        if let Ok(caller) = &answer {
+            cache.used.insert(caller.key_id, now_ms());
+        }
+        answer
+    }
+
+    /// Re-reads the keys when the copy is older than `max_age`, and records
+    /// the last uses seen since. One request refreshes; the others wait for
+    /// it rather than judge keys by a stale or empty copy.
+    async fn refresh(
+        &self,
+        store: &Store,
+        writer: &Writer,
+        max_age: Duration,
+    ) -> anyhow::Result<()> {
+        let fresh = |cache: &Cache| cache.read_at.is_some_and(|at| at.elapsed() < max_age);
+        if fresh(&self.lock()) {
+            return Ok(());
+        }
+        let _refreshing = self.refreshing.lock().await;
+        let used = {
+            let mut cache = self.lock();
+            if fresh(&cache) {
+                return Ok(());
+            }
+            std::mem::take(&mut cache.used)
+        };
+        for (id, at) in used {
+            writer
+                .write(Write::Sql {
+                    sql: "UPDATE api_keys SET last_used_at = $1 WHERE id = $2",
+                    args: vec![Arg::Int(at), Arg::Int(id)],
+                })
+                .await?;
+        }
+        let keys = store
+            .api_keys()
+            .await?
+            .into_iter()
+            .filter_map(|k| {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(&k.key_hash, &mut hash).ok()?;
+                Some(Known {
+                    id: k.id,
+                    name: k.name,
+                    hash,
+                    revoked: k.revoked_at.is_some(),
+                })
+            })
+            .collect();
+        let mut cache = self.lock();
+        cache.keys = keys;
+        cache.read_at = Some(Instant::now());
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The key of `Bearer <key>`.
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, key) = header.trim().split_once(' ')?;
+    let key = key.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+}
+
+/// Shows a new key to the operator, the one time it is shown.
+pub fn reveal(key: &SecretString) -> &str {
+    key.expose_secret()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_random_prefixed_and_hashed() {
+        let a = generate();
+        let b = generate();
+        assert!(reveal(&a).starts_with(PREFIX));
+        assert_eq!(reveal(&a).len(), PREFIX.len() + 43);
+        assert_ne!(reveal(&a), reveal(&b));
+        assert_eq!(hash(reveal(&a)).len(), 64);
+        assert_ne!(hash(reveal(&a)), hash(reveal(&b)));
+    }
+
+    #[test]
+    fn only_a_bearer_header_carries_a_key() {
+        assert_eq!(bearer("Bearer lxb_abc"), Some("lxb_abc"));
+        assert_eq!(bearer("bearer  lxb_abc "), Some("lxb_abc"));
+        assert_eq!(bearer("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("lxb_abc"), None);
+    }
+
+    #[test]
+    fn names_are_short_and_plain() {
+        assert!(check_name("billing").is_ok());
+        assert!(check_name("iot.fleet-2_eu").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("has space").is_err());
+        assert!(check_name(&"x".repeat(65)).is_err());
+    }
+}

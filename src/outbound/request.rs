@@ -1,0 +1,468 @@
+//! The JSON a backend sends to `/api/v1/messages`, and its parsing into a
+//! `Ping`: Messenger's limits are checked here, each error names its field.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::time::parse_timestamp;
+use crate::domain::window::{OutsideWindow, DEFAULT_HOLD_MS};
+use crate::domain::{
+    Button, Content, HttpsUrl, MediaKind, OutboundMessage, QuickReply, ValidationError,
+};
+
+/// One message for one person.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRequest {
+    pub to: RecipientSpec,
+    pub message: MessageSpec,
+    /// `HUMAN_AGENT` lets a human's reply reach a person up to 7 days after
+    /// they last wrote. No other tag is accepted: Meta withdrew them in
+    /// April 2026.
+    #[schema(example = "HUMAN_AGENT")]
+    pub tag: Option<String>,
+    /// What to do when the person's 24-hour window is closed: `reject`
+    /// (the default, answered with 422 `outside_messaging_window`) or `hold`
+    /// (sent the moment the person writes again).
+    pub if_outside_window: Option<IfOutsideWindow>,
+    /// With `hold`: when to give up (RFC 3339); the default is 7 days.
+    #[schema(example = "2026-12-01T09:00:00Z")]
+    pub hold_until: Option<String>,
+}
+
+/// Who receives the message: exactly one of `account`, `uid`, or `psid`
+/// (with `page_id`, which defaults to the configured Page).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientSpec {
+    /// The account id on the operator's website.
+    pub account: Option<String>,
+    /// The person's app-scoped Facebook user id.
+    pub uid: Option<String>,
+    /// The person's Page-scoped id.
+    pub psid: Option<String>,
+    pub page_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IfOutsideWindow {
+    Reject,
+    Hold,
+}
+
+/// Text, or an attachment, with optional buttons and quick replies.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageSpec {
+    /// Up to 2000 characters; up to 640 with buttons.
+    pub text: Option<String>,
+    /// Up to 13.
+    #[serde(default)]
+    pub quick_replies: Vec<QuickReplySpec>,
+    /// Up to 3; they need `text`.
+    #[serde(default)]
+    pub buttons: Vec<ButtonSpec>,
+    pub attachment: Option<AttachmentSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuickReplySpec {
+    /// Up to 20 characters.
+    pub title: String,
+    /// Up to 1000 characters; comes back as the person's answer.
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
+pub enum ButtonSpec {
+    Postback { title: String, payload: String },
+    WebUrl { title: String, url: String },
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentSpec {
+    /// `image`, `audio`, `video` or `file`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// An https URL Messenger fetches.
+    pub url: String,
+}
+
+/// Who a parsed request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Account(String),
+    Uid(String),
+    Psid { page_id: String, psid: String },
+}
+
+/// A request that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ping {
+    pub target: Target,
+    pub message: OutboundMessage,
+    pub human_agent: bool,
+    pub outside: OutsideWindow,
+}
+
+/// Tags Meta withdrew in April 2026 (with the Recurring Notifications).
+const WITHDRAWN_TAGS: [&str; 3] = [
+    "ACCOUNT_UPDATE",
+    "CONFIRMED_EVENT_UPDATE",
+    "POST_PURCHASE_UPDATE",
+];
+
+/// Longest id a recipient may be given by.
+const MAX_ID: usize = 256;
+
+impl MessageRequest {
+    /// Checks the request at `now`; `page_id` is the Page a PSID without
+    /// one belongs to. `prefix` names fields inside a batch (`messages[3].`).
+    pub fn parse(&self, now: i64, page_id: &str, prefix: &str) -> Result<Ping, ValidationError> {
+        let field = |name: &str| format!("{prefix}{name}");
+        let target = self.to.parse(page_id, prefix)?;
+        let message = self.message.parse(prefix)?;
+        let human_agent = match self.tag.as_deref() {
+            None => false,
+            Some("HUMAN_AGENT") => true,
+            Some(tag) if WITHDRAWN_TAGS.contains(&tag) => {
+                return Err(ValidationError::new(
+                    field("tag"),
+                    format!(
+                        "{tag} was withdrawn by Meta in April 2026; only HUMAN_AGENT is accepted"
+                    ),
+                ))
+            }
+            Some(_) => {
+                return Err(ValidationError::new(
+                    field("tag"),
+                    "must be HUMAN_AGENT, the only message tag Meta still accepts",
+                ))
+            }
+        };
+        let hold_until = match &self.hold_until {
+            None => None,
+            Some(text) => {
+                let at = parse_timestamp(text)
+                    .map_err(|reason| ValidationError::new(field("hold_until"), reason))?;
+                if at <= now {
+                    return Err(ValidationError::new(
+                        field("hold_until"),
+                        "must be in the future",
+                    ));
+                }
+                Some(at)
+            }
+        };
+        let outside = match self.if_outside_window.unwrap_or(IfOutsideWindow::Reject) {
+            IfOutsideWindow::Hold => OutsideWindow::Hold {
+                until: hold_until.unwrap_or(now + DEFAULT_HOLD_MS),
+            },
+            IfOutsideWindow::Reject if hold_until.is_some() => {
+                return Err(ValidationError::new(
+                    field("hold_until"),
+                    "only applies with if_outside_window: hold",
+                ))
+            }
+            IfOutsideWindow::Reject => OutsideWindow::Reject,
+        };
+        Ok(Ping {
+            target,
+            message,
+            human_agent,
+            outside,
+        })
+    }
+}
+
+impl RecipientSpec {
+    fn parse(&self, default_page: &str, prefix: &str) -> Result<Target, ValidationError> {
+        let field = |name: &str| format!("{prefix}to.{name}");
+        let id = |name: &str, value: &str| -> Result<String, ValidationError> {
+            let value = value.trim();
+            if value.is_empty() || value.len() > MAX_ID {
+                return Err(ValidationError::new(
+                    field(name),
+                    format!("must be 1 to {MAX_ID} characters"),
+                ));
+            }
+            Ok(value.to_string())
+        };
+        let target =
+            match (&self.account, &self.uid, &self.psid) {
+                (Some(account), None, None) if self.page_id.is_none() => {
+                    Target::Account(id("account", account)?)
+                }
+                (None, Some(uid), None) if self.page_id.is_none() => Target::Uid(id("uid", uid)?),
+                (None, None, Some(psid)) => Target::Psid {
+                    psid: id("psid", psid)?,
+                    page_id: id("page_id", self.page_id.as_deref().unwrap_or(default_page))?,
+                },
+                _ => return Err(ValidationError::new(
+                    format!("{prefix}to"),
+                    "must be exactly one of {\"account\"}, {\"uid\"} or {\"psid\", \"page_id\"}",
+                )),
+            };
+        Ok(target)
+    }
+}
+
+impl MessageSpec {
+    fn parse(&self, prefix: &str) -> Result<OutboundMessage, ValidationError> {
+        let field = |name: &str| format!("{prefix}message.{name}");
+        let buttons = self
+            .buttons
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let name = field(&format!("buttons[{i}]"));
+                match b {
+                    ButtonSpec::Postback { title, payload } => {
+                        Button::postback(&name, title, payload)
+                    }
+                    ButtonSpec::WebUrl { title, url } => Button::web_url(&name, title, url),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let message = match (&self.text, &self.attachment) {
+            (Some(_), Some(_)) => {
+                return Err(ValidationError::new(
+                    field("attachment"),
+                    "cannot be combined with text; send two messages",
+                ))
+            }
+            (None, None) => {
+                return Err(ValidationError::new(
+                    format!("{prefix}message"),
+                    "needs text or an attachment",
+                ))
+            }
+            (Some(text), None) if buttons.is_empty() => {
+                OutboundMessage::text(&field("text"), text)?
+            }
+            (Some(text), None) => {
+                OutboundMessage::buttons(&format!("{prefix}message"), text, buttons)?
+            }
+            (None, Some(attachment)) => {
+                if !buttons.is_empty() {
+                    return Err(ValidationError::new(field("buttons"), "need text"));
+                }
+                OutboundMessage {
+                    content: Content::Media {
+                        kind: MediaKind::parse(&field("attachment.type"), &attachment.kind)?,
+                        url: HttpsUrl::parse(&field("attachment.url"), &attachment.url)?,
+                    },
+                    quick_replies: Vec::new(),
+                }
+            }
+        };
+        let quick_replies = self
+            .quick_replies
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                QuickReply::parse(&field(&format!("quick_replies[{i}]")), &q.title, &q.payload)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        message.with_quick_replies(&field("quick_replies"), quick_replies)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn parse(value: serde_json::Value) -> Result<Ping, ValidationError> {
+        let request: MessageRequest = serde_json::from_value(value).expect("shape");
+        request.parse(NOW, "P1", "")
+    }
+
+    fn field_of(value: serde_json::Value) -> String {
+        parse(value).expect_err("invalid").field
+    }
+
+    #[test]
+    fn a_text_to_an_account_parses() {
+        let ping = parse(json!({"to": {"account": "cust-42"}, "message": {"text": "Hi"}})).unwrap();
+        assert_eq!(ping.target, Target::Account("cust-42".into()));
+        assert!(!ping.human_agent);
+        assert_eq!(ping.outside, OutsideWindow::Reject);
+    }
+
+    #[test]
+    fn a_psid_defaults_to_the_configured_page() {
+        let ping = parse(json!({"to": {"psid": "U1"}, "message": {"text": "Hi"}})).unwrap();
+        assert_eq!(
+            ping.target,
+            Target::Psid {
+                page_id: "P1".into(),
+                psid: "U1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_recipient_must_be_one_form() {
+        assert_eq!(
+            field_of(json!({"to": {"account": "a", "uid": "u"}, "message": {"text": "x"}})),
+            "to"
+        );
+        assert_eq!(field_of(json!({"to": {}, "message": {"text": "x"}})), "to");
+        assert_eq!(
+            field_of(json!({"to": {"account": " "}, "message": {"text": "x"}})),
+            "to.account"
+        );
+    }
+
+    #[test]
+    fn messenger_limits_name_their_field() {
+        let to = json!({"account": "a"});
+        let long = "x".repeat(2001);
+        assert_eq!(
+            field_of(json!({"to": to, "message": {"text": long}})),
+            "message.text"
+        );
+        assert_eq!(field_of(json!({"to": to, "message": {}})), "message");
+        let qr: Vec<_> = (0..14)
+            .map(|i| json!({"title": format!("t{i}"), "payload": "p"}))
+            .collect();
+        assert_eq!(
+            field_of(json!({"to": to, "message": {"text": "x", "quick_replies": qr}})),
+            "message.quick_replies"
+        );
+        assert_eq!(
+            field_of(json!({"to": to, "message": {"text": "x",
+                "quick_replies": [{"title": "a title over twenty chars", "payload": "p"}]}})),
+            "message.quick_replies[0].title"
+        );
+        assert_eq!(
+            field_of(json!({"to": to, "message": {"text": "x",
+                "quick_replies": [{"title": "ok", "payload": "p".repeat(1001)}]}})),
+            "message.quick_replies[0].payload"
+        );
+        let b = json!({"type": "postback", "title": "Go", "payload": "GO"});
+        assert_eq!(
+            field_of(json!({"to": to, "message": {"text": "x", "buttons": [b, b, b, b]}})),
+            "message.buttons"
+        );
+        assert_eq!(
+            field_of(json!({"to": to, "message": {"text": "x",
+                "buttons": [{"type": "web_url", "title": "Open", "url": "http://example.com"}]}})),
+            "message.buttons[0].url"
+        );
+        assert_eq!(
+            field_of(
+                json!({"to": to, "message": {"attachment": {"type": "image", "url": "ftp://x/y.png"}}})
+            ),
+            "message.attachment.url"
+        );
+        assert_eq!(
+            field_of(
+                json!({"to": to, "message": {"attachment": {"type": "gif", "url": "https://x/y.gif"}}})
+            ),
+            "message.attachment.type"
+        );
+        assert_eq!(
+            field_of(json!({"to": to, "message": {"text": "x",
+                "attachment": {"type": "image", "url": "https://x/y.png"}}})),
+            "message.attachment"
+        );
+    }
+
+    #[test]
+    fn buttons_make_a_button_template() {
+        let ping = parse(
+            json!({"to": {"uid": "u1"}, "message": {"text": "Pay now?", "buttons": [
+            {"type": "postback", "title": "Yes", "payload": "PAY"},
+            {"type": "web_url", "title": "Invoice", "url": "https://example.com/inv/1"}]}}),
+        )
+        .unwrap();
+        assert!(
+            matches!(ping.message.content, Content::Buttons { ref buttons, .. } if buttons.len() == 2)
+        );
+    }
+
+    #[test]
+    fn only_human_agent_is_a_tag() {
+        let to = json!({"account": "a"});
+        let err = parse(json!({"to": to, "message": {"text": "x"}, "tag": "ACCOUNT_UPDATE"}))
+            .unwrap_err();
+        assert_eq!(err.field, "tag");
+        assert!(
+            err.reason.contains("withdrawn by Meta in April 2026"),
+            "{}",
+            err.reason
+        );
+        assert_eq!(
+            field_of(json!({"to": to, "message": {"text": "x"}, "tag": "FOO"})),
+            "tag"
+        );
+        assert!(
+            parse(json!({"to": to, "message": {"text": "x"}, "tag": "HUMAN_AGENT"}))
+                .unwrap()
+                .human_agent
+        );
+    }
+
+    #[test]
+    fn a_hold_ends_when_asked_or_after_7_days() {
+        let to = json!({"account": "a"});
+        let ping = parse(json!({"to": to, "message": {"text": "x"}, "if_outside_window": "hold"}))
+            .unwrap();
+        assert_eq!(
+            ping.outside,
+            OutsideWindow::Hold {
+                until: NOW + DEFAULT_HOLD_MS
+            }
+        );
+        let ping = parse(
+            json!({"to": to, "message": {"text": "x"}, "if_outside_window": "hold",
+            "hold_until": "2027-01-16T08:00:00Z"}),
+        )
+        .unwrap();
+        assert_eq!(
+            ping.outside,
+            OutsideWindow::Hold {
+                until: NOW + 86_400_000
+            }
+        );
+        assert_eq!(
+            field_of(
+                json!({"to": to, "message": {"text": "x"}, "if_outside_window": "hold",
+                "hold_until": "2020-01-01T00:00:00Z"})
+            ),
+            "hold_until"
+        );
+        assert_eq!(
+            field_of(
+                json!({"to": to, "message": {"text": "x"}, "if_outside_window": "hold",
+                "hold_until": "next week"})
+            ),
+            "hold_until"
+        );
+        assert_eq!(
+            field_of(
+                json!({"to": to, "message": {"text": "x"}, "hold_until": "2027-01-15T08:00:00Z"})
+            ),
+            "hold_until"
+        );
+    }
+
+    #[test]
+    fn batch_fields_carry_their_index() {
+        let request: MessageRequest =
+            serde_json::from_value(json!({"to": {"account": "a"}, "message": {"text": ""}}))
+                .unwrap();
+        assert_eq!(
+            request.parse(NOW, "P1", "messages[7].").unwrap_err().field,
+            "messages[7].message.text"
+        );
+    }
+}

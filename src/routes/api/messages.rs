@@ -1,0 +1,148 @@
+//! `POST /api/v1/messages`, `POST /api/v1/messages/batch`,
+//! `GET /api/v1/messages/{id}`. Each answers from the store: nothing here
+//! calls Meta; the outbox worker sends.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{authenticate, internal, read_body, respond, MAX_BATCH_BODY, MAX_MESSAGE_BODY};
+use crate::outbound::accept::{Outbound, Sender};
+use crate::outbound::answer::{ApiError, StatusAnswer};
+use crate::workers::Shared;
+
+/// Queue a message for one person.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages",
+    tag = "messages",
+    request_body = crate::outbound::request::MessageRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "Repeat a request safely: the same key and body get the first answer again; \
+                        the same key with another body gets 409."),
+    ),
+    responses(
+        (status = 202, description = "Committed: queued, or held until the person writes", body = crate::outbound::answer::Accepted),
+        (status = 400, description = "The body is not JSON", body = ApiError),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ApiError),
+        (status = 404, description = "Unknown recipient, or an account with no linked Messenger identity", body = ApiError),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = ApiError),
+        (status = 413, description = "The body is over 64 KiB", body = ApiError),
+        (status = 422, description = "A field breaks a rule (`field` names it), or the messaging window is closed (`outside_messaging_window`)", body = ApiError),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn send(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    submit(&shared, &req, payload, false).await
+}
+
+/// Queue up to 1,000 messages, each checked and answered on its own.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/batch",
+    tag = "messages",
+    request_body(content = inline(BatchRequestSchema), description = "Up to 1,000 messages"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "As for a single message, for the whole batch."),
+    ),
+    responses(
+        (status = 200, description = "One answer per message, in order", body = crate::outbound::answer::BatchAnswer),
+        (status = 400, description = "The body is not JSON", body = ApiError),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ApiError),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = ApiError),
+        (status = 413, description = "The body is over 8 MiB", body = ApiError),
+        (status = 422, description = "Not a batch, or over 1,000 messages", body = ApiError),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn send_batch(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    submit(&shared, &req, payload, true).await
+}
+
+/// The batch request, for the spec.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct BatchRequestSchema {
+    messages: Vec<crate::outbound::request::MessageRequest>,
+}
+
+async fn submit(
+    shared: &Shared,
+    req: &HttpRequest,
+    payload: web::Payload,
+    batch: bool,
+) -> HttpResponse {
+    let caller = match authenticate(shared, req).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let limit = if batch {
+        MAX_BATCH_BODY
+    } else {
+        MAX_MESSAGE_BODY
+    };
+    let body = match read_body(payload, limit).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let idempotency_key = req
+        .headers()
+        .get("Idempotency-Key")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let outbound = Outbound {
+        store: &shared.store,
+        writer: &shared.writer,
+        page_id: &shared.settings.facebook.page_id,
+    };
+    let sender = Sender {
+        caller: Some(&caller),
+        idempotency_key,
+    };
+    let answer = match batch {
+        true => outbound.submit_batch(&sender, &body).await,
+        false => outbound.submit_one(&sender, &body).await,
+    };
+    match answer {
+        Ok(answer) => respond(answer),
+        Err(e) => internal(e),
+    }
+}
+
+/// Where a message is: queued, held, sending, sent, delivered, read,
+/// failed or expired, with Meta's error when it failed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}",
+    tag = "messages",
+    params(("id" = String, Path, description = "The id the 202 answer gave")),
+    responses(
+        (status = 200, description = "The message's status", body = StatusAnswer),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ApiError),
+        (status = 404, description = "No message has this id", body = ApiError),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn status(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    if let Err(response) = authenticate(&shared, &req).await {
+        return response;
+    }
+    match shared.store.message_status(&id).await {
+        Ok(Some(status)) => HttpResponse::Ok().json(StatusAnswer::from(status)),
+        Ok(None) => HttpResponse::NotFound().json(ApiError::new(
+            "not_found",
+            format!("no message has the id {:?}", id.as_str()),
+        )),
+        Err(e) => internal(e),
+    }
+}

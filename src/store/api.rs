@@ -1,0 +1,216 @@
+//! What the outbound API reads and keeps: API keys, remembered answers to
+//! idempotent requests, recipients with their messaging window, and the
+//! status of the messages it accepted.
+
+use anyhow::Context;
+
+use super::{with_reader, with_writer, Store};
+
+/// An API key as operators see it (the key itself is never stored).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ApiKeyRecord {
+    pub id: i64,
+    pub name: String,
+    pub key_hash: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// The first answer given to an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RememberedAnswer {
+    pub request_hash: String,
+    pub status: i64,
+    pub answer: String,
+}
+
+/// Where a message to a recipient goes, and when that person last wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recipient {
+    Found {
+        page_id: String,
+        psid: String,
+        last_inbound_at: Option<i64>,
+    },
+    /// No such account, Facebook user or PSID.
+    Unknown,
+    /// The account exists but no Messenger identity is linked to it.
+    Unlinked,
+}
+
+/// An accepted message's state, as `GET /api/v1/messages/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MessageStatus {
+    pub public_id: String,
+    pub page_id: String,
+    pub psid: String,
+    pub messaging_type: String,
+    pub tag: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+    pub message_id: Option<String>,
+    pub error_code: Option<i64>,
+    pub error_subcode: Option<i64>,
+    pub error_message: Option<String>,
+    pub hold_until: Option<i64>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// Why a key could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateKeyError {
+    #[error("an API key named {0:?} exists already")]
+    NameTaken(String),
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+type RecipientRow = (Option<String>, Option<String>, Option<i64>);
+
+impl Store {
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        key_hash: &str,
+        now: i64,
+    ) -> Result<(), CreateKeyError> {
+        let inserted = with_writer!(self, pool => sqlx::query(
+            "INSERT INTO api_keys (name, key_hash, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(key_hash)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .context("storing an API key")?;
+        match inserted {
+            0 => Err(CreateKeyError::NameTaken(name.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every key, oldest first.
+    pub async fn api_keys(&self) -> anyhow::Result<Vec<ApiKeyRecord>> {
+        let rows = with_reader!(self, pool => sqlx::query_as(
+            "SELECT id, name, key_hash, created_at, revoked_at, last_used_at
+             FROM api_keys ORDER BY id")
+            .fetch_all(pool)
+            .await)
+        .context("listing API keys")?;
+        Ok(rows)
+    }
+
+    /// Revokes the key named `name`; false when there is no such key. A
+    /// key revoked before keeps its first revocation time.
+    pub async fn revoke_api_key(&self, name: &str, now: i64) -> anyhow::Result<bool> {
+        let found = with_writer!(self, pool => sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE name = $1")
+            .bind(name)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .context("revoking an API key")?;
+        Ok(found > 0)
+    }
+
+    pub async fn remembered_answer(
+        &self,
+        api_key_id: i64,
+        idempotency_key: &str,
+    ) -> anyhow::Result<Option<RememberedAnswer>> {
+        let row = with_reader!(self, pool => sqlx::query_as(
+            "SELECT request_hash, status, answer FROM api_requests
+             WHERE api_key_id = $1 AND idempotency_key = $2")
+            .bind(api_key_id)
+            .bind(idempotency_key)
+            .fetch_optional(pool)
+            .await)
+        .context("reading a remembered answer")?;
+        Ok(row)
+    }
+
+    /// The PSID an account is reached at: its link on `page_id` when it
+    /// has one, else its newest link.
+    pub async fn recipient_for_account(
+        &self,
+        account_id: &str,
+        page_id: &str,
+    ) -> anyhow::Result<Recipient> {
+        self.linked_recipient("a.id = $1", account_id, page_id)
+            .await
+    }
+
+    /// Like `recipient_for_account`, by the person's app-scoped user id.
+    pub async fn recipient_for_uid(&self, uid: &str, page_id: &str) -> anyhow::Result<Recipient> {
+        self.linked_recipient("a.fb_uid = $1", uid, page_id).await
+    }
+
+    async fn linked_recipient(
+        &self,
+        which: &str,
+        id: &str,
+        page_id: &str,
+    ) -> anyhow::Result<Recipient> {
+        let sql = format!(
+            "SELECT l.page_id, l.psid, c.last_inbound_at FROM accounts a
+             LEFT JOIN links l ON l.account_id = a.id
+             LEFT JOIN conversations c ON c.page_id = l.page_id AND c.psid = l.psid
+             WHERE {which}
+             ORDER BY CASE WHEN l.page_id = $2 THEN 0 ELSE 1 END, l.linked_at DESC
+             LIMIT 1"
+        );
+        let row: Option<RecipientRow> = with_reader!(self, pool => sqlx::query_as(&sql)
+            .bind(id)
+            .bind(page_id)
+            .fetch_optional(pool)
+            .await)
+        .context("looking up a recipient")?;
+        Ok(match row {
+            None => Recipient::Unknown,
+            Some((Some(page_id), Some(psid), last_inbound_at)) => Recipient::Found {
+                page_id,
+                psid,
+                last_inbound_at,
+            },
+            Some(_) => Recipient::Unlinked,
+        })
+    }
+
+    /// A PSID is a recipient once it wrote to the Page or was linked.
+    pub async fn recipient_for_psid(&self, page_id: &str, psid: &str) -> anyhow::Result<Recipient> {
+        let row: Option<RecipientRow> = with_reader!(self, pool => sqlx::query_as(
+            "SELECT c.psid, l.psid, c.last_inbound_at
+             FROM (SELECT 1 AS one) k
+             LEFT JOIN conversations c ON c.page_id = $1 AND c.psid = $2
+             LEFT JOIN links l ON l.page_id = $1 AND l.psid = $2")
+            .bind(page_id)
+            .bind(psid)
+            .fetch_optional(pool)
+            .await)
+        .context("looking up a recipient")?;
+        Ok(match row {
+            Some((None, None, _)) | None => Recipient::Unknown,
+            Some((_, _, last_inbound_at)) => Recipient::Found {
+                page_id: page_id.to_string(),
+                psid: psid.to_string(),
+                last_inbound_at,
+            },
+        })
+    }
+
+    pub async fn message_status(&self, public_id: &str) -> anyhow::Result<Option<MessageStatus>> {
+        let row = with_reader!(self, pool => sqlx::query_as(
+            "SELECT public_id, page_id, psid, messaging_type, tag, state, attempts, message_id,
+                    error_code, error_subcode, error_message, hold_until, created_at, sent_at
+             FROM outbox WHERE public_id = $1")
+            .bind(public_id)
+            .fetch_optional(pool)
+            .await)
+        .context("reading a message status")?;
+        Ok(row)
+    }
+}
