@@ -1,5 +1,6 @@
 //! Load generators behind `lexbridge bench …` (the README's benchmarks).
 
+mod api;
 mod bridge;
 mod fakes;
 mod http;
@@ -17,12 +18,15 @@ pub enum BenchCommand {
     Webhook(webhook::WebhookArgs),
     /// The bridge's own latency per message through the real Lex SDK, at a steady rate.
     Bridge(bridge::BridgeArgs),
+    /// The outbound API: accepted/s, delivered/s across Pages, rate-limit accuracy.
+    Api(api::ApiArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Webhook(args) => webhook::run(args).await,
         BenchCommand::Bridge(args) => bridge::run(args).await,
+        BenchCommand::Api(args) => api::run(args).await,
     }
 }
 

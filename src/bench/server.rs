@@ -15,6 +15,8 @@ pub struct ChildServer {
 
 /// Settings the child gets unless the caller overrides them.
 pub const BENCH_APP_SECRET: &str = "bench-app-secret";
+/// The token encryption key of the child (32 bytes, base64; nothing real).
+pub const BENCH_TOKEN_KEY: &str = "YmVuY2gtdG9rZW4ta2V5LTMyLWJ5dGVzLWxvbmchISE=";
 
 impl ChildServer {
     pub async fn start(extra_env: &[(&str, String)]) -> anyhow::Result<ChildServer> {
@@ -37,7 +39,7 @@ impl ChildServer {
             .env("FACEBOOK_PAGE_ACCESS_TOKEN", "bench-page-token")
             .env("MESSENGER_VERIFY_TOKEN", "bench-verify")
             .env("GRAPH_API_URL", "http://127.0.0.1:9")
-            .env("TOKEN_ENCRYPTION_KEY", "YmVuY2gtdG9rZW4ta2V5LTMyLWJ5dGVzLWxvbmchISE=")
+            .env("TOKEN_ENCRYPTION_KEY", BENCH_TOKEN_KEY)
             .env("SESSION_KEY", "YmVuY2gtc2Vzc2lvbi1rZXktNjQtYnl0ZXMtbG9uZy4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLg==")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
