@@ -99,32 +99,30 @@ async fn migrate() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn accounts(which: AccountsCommand) -> anyhow::Result<()> {
+/// Runs an operator command on the migrated database, printing to stdout.
+async fn on_database(
+    command: impl AsyncFnOnce(&Store, &mut std::io::StdoutLock<'static>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let store = Store::connect(&database_from_env()).await?;
     store.migrate().await?;
     let mut out = std::io::stdout().lock();
-    let result = lexbridge::linking::admin::run(&store, which, &mut out).await;
+    let result = command(&store, &mut out).await;
     store.close().await;
     result
 }
 
+async fn accounts(which: AccountsCommand) -> anyhow::Result<()> {
+    on_database(async |store, out| lexbridge::linking::admin::run(store, which, out).await).await
+}
+
 async fn api_key(which: lexbridge::outbound::cli::ApiKeyCommand) -> anyhow::Result<()> {
-    let store = Store::connect(&database_from_env()).await?;
-    store.migrate().await?;
-    let mut out = std::io::stdout().lock();
-    let result = lexbridge::outbound::cli::api_key(&store, which, &mut out).await;
-    store.close().await;
-    result
+    on_database(async |store, out| lexbridge::outbound::cli::api_key(store, which, out).await).await
 }
 
 async fn send(args: lexbridge::outbound::cli::SendArgs) -> anyhow::Result<()> {
     let page_id = std::env::var("FACEBOOK_PAGE_ID").unwrap_or_default();
-    let store = Store::connect(&database_from_env()).await?;
-    store.migrate().await?;
-    let mut out = std::io::stdout().lock();
-    let result = lexbridge::outbound::cli::send(&store, &page_id, args, &mut out).await;
-    store.close().await;
-    result
+    on_database(async |store, out| lexbridge::outbound::cli::send(store, &page_id, args, out).await)
+        .await
 }
 
 /// DATABASE_URL alone: the commands that only touch the database need no
