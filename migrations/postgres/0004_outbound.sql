@@ -17,7 +17,7 @@ CREATE UNIQUE INDEX outbox_public_id ON outbox (public_id);
 CREATE INDEX outbox_held ON outbox (page_id, psid) WHERE state = 'held';
 CREATE INDEX outbox_hold_expiry ON outbox (hold_until) WHERE state = 'held';
 
--- The first answer to each Idempotency-Key of each API key.
+-- The first answer to each Idempotency-Key of each API key (kept 24 hours).
 CREATE TABLE api_requests (
     api_key_id       BIGINT NOT NULL,
     idempotency_key  TEXT NOT NULL,
@@ -27,3 +27,4 @@ CREATE TABLE api_requests (
     created_at       BIGINT NOT NULL,
     PRIMARY KEY (api_key_id, idempotency_key)
 );
+CREATE INDEX api_requests_age ON api_requests (created_at);

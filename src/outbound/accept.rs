@@ -67,8 +67,6 @@ struct Decided {
     status: u16,
     answer: ItemAnswer,
     message: Option<NewOutboxMessage>,
-    /// Stored state decided the answer (so a replay must repeat it).
-    state_dependent: bool,
 }
 
 #[derive(Deserialize)]
@@ -129,59 +127,22 @@ impl Outbound<'_> {
         let now = crate::store::now_ms();
         let key_id = sender.caller.map(|c| c.key_id);
         let (answer, decided) = if batch {
-            let request: BatchRequest = match parse_json(value, "") {
-                Ok(r) => r,
-                Err(e) => return Ok(Answer::error(422, e)),
-            };
-            if request.messages.len() > MAX_BATCH {
-                return Ok(Answer::error(
-                    422,
-                    ApiError::invalid(
-                        "messages",
-                        format!(
-                            "has {} items; a batch holds at most {MAX_BATCH}",
-                            request.messages.len()
-                        ),
-                    ),
-                ));
-            }
-            let mut decided = Vec::with_capacity(request.messages.len());
-            for (i, item) in request.messages.into_iter().enumerate() {
-                let prefix = format!("messages[{i}].");
-                decided.push(self.decide(item, &prefix, now, key_id).await?);
-            }
-            let results: Vec<BatchItem> = decided
-                .iter()
-                .enumerate()
-                .map(|(index, d)| BatchItem {
-                    index,
-                    http_status: d.status,
-                    answer: d.answer.clone(),
-                })
-                .collect();
-            let accepted = results.iter().filter(|r| r.http_status == 202).count();
-            let answer = BatchAnswer {
-                accepted,
-                refused: results.len() - accepted,
-                results,
-            };
-            (Answer::new(200, &answer), decided)
+            self.decide_batch(value, now, key_id).await?
         } else {
             let d = self.decide(value, "", now, key_id).await?;
             (Answer::new(d.status, &d.answer), vec![d])
         };
-        let state_dependent = decided.iter().any(|d| d.state_dependent);
         let messages: Vec<NewOutboxMessage> =
             decided.into_iter().filter_map(|d| d.message).collect();
-        let remember = remember
-            .filter(|_| state_dependent)
-            .map(|(api_key_id, key, hash)| Remember {
-                api_key_id,
-                idempotency_key: key.to_string(),
-                request_hash: hash,
-                status: i64::from(answer.status),
-                answer: answer.body.clone(),
-            });
+        // Every answer past the key check is kept, so the key stays bound to
+        // this body even when the answer was a refusal.
+        let remember = remember.map(|(api_key_id, key, hash)| Remember {
+            api_key_id,
+            idempotency_key: key.to_string(),
+            request_hash: hash,
+            status: i64::from(answer.status),
+            answer: answer.body.clone(),
+        });
         if messages.is_empty() && remember.is_none() {
             return Ok(answer);
         }
@@ -206,6 +167,53 @@ impl Outbound<'_> {
             anyhow::bail!("an idempotent request was neither stored nor remembered");
         }
         Ok(answer)
+    }
+
+    /// Checks and decides each message of a batch, in order.
+    async fn decide_batch(
+        &self,
+        value: serde_json::Value,
+        now: i64,
+        key_id: Option<i64>,
+    ) -> anyhow::Result<(Answer, Vec<Decided>)> {
+        let request: BatchRequest = match parse_json(value, "") {
+            Ok(r) => r,
+            Err(e) => return Ok((Answer::error(422, e), Vec::new())),
+        };
+        if request.messages.len() > MAX_BATCH {
+            let error = Answer::error(
+                422,
+                ApiError::invalid(
+                    "messages",
+                    format!(
+                        "has {} items; a batch holds at most {MAX_BATCH}",
+                        request.messages.len()
+                    ),
+                ),
+            );
+            return Ok((error, Vec::new()));
+        }
+        let mut decided = Vec::with_capacity(request.messages.len());
+        for (i, item) in request.messages.into_iter().enumerate() {
+            let prefix = format!("messages[{i}].");
+            decided.push(self.decide(item, &prefix, now, key_id).await?);
+        }
+        let results: Vec<BatchItem> = decided
+            .iter()
+            .enumerate()
+            .map(|(index, d)| BatchItem {
+                index,
+                http_status: d.status,
+                answer: d.answer.clone(),
+            })
+            .collect();
+        let accepted = results.iter().filter(|r| r.http_status == 202).count();
+        let answer = BatchAnswer {
+            accepted,
+            refused: results.len() - accepted,
+            results,
+        };
+        Ok((Answer::new(200, &answer), decided))
     }
 
     /// The remembered answer to `key`, or 409 when it was for another body.
@@ -237,19 +245,18 @@ impl Outbound<'_> {
         now: i64,
         api_key_id: Option<i64>,
     ) -> anyhow::Result<Decided> {
-        let refused = |status: u16, error: ApiError, state_dependent: bool| Decided {
+        let refused = |status: u16, error: ApiError| Decided {
             status,
             answer: ItemAnswer::Refused(error),
             message: None,
-            state_dependent,
         };
         let request: MessageRequest = match parse_json(value, prefix) {
             Ok(r) => r,
-            Err(e) => return Ok(refused(422, e, false)),
+            Err(e) => return Ok(refused(422, e)),
         };
         let ping = match request.parse(now, self.page_id, prefix) {
             Ok(p) => p,
-            Err(e) => return Ok(refused(422, ApiError::invalid(e.field, e.reason), false)),
+            Err(e) => return Ok(refused(422, ApiError::invalid(e.field, e.reason))),
         };
         let (page_id, psid, last_inbound_at) = match self.recipient(&ping.target).await? {
             Recipient::Found {
@@ -259,7 +266,7 @@ impl Outbound<'_> {
             } => (page_id, psid, last_inbound_at),
             Recipient::Unknown => {
                 let error = ApiError::new("recipient_not_found", unknown(&ping.target));
-                return Ok(refused(404, error, true));
+                return Ok(refused(404, error));
             }
             Recipient::Unlinked => {
                 let error = ApiError::new(
@@ -267,7 +274,7 @@ impl Outbound<'_> {
                     "the account has no linked Messenger identity yet: the person has to sign in \
                      on the login site or open the Page's m.me link",
                 );
-                return Ok(refused(404, error, true));
+                return Ok(refused(404, error));
             }
         };
         let (state, delivery, hold_until) =
@@ -275,7 +282,7 @@ impl Outbound<'_> {
                 Decision::Send(delivery) => ("queued", Some(delivery), None),
                 Decision::Hold { until } => ("held", None, Some(until)),
                 Decision::Reject { closed_at } => {
-                    return Ok(refused(422, outside_window(&ping, closed_at), true));
+                    return Ok(refused(422, outside_window(&ping, closed_at)));
                 }
             };
         let public_id = new_public_id();
@@ -306,7 +313,6 @@ impl Outbound<'_> {
             status: 202,
             answer: ItemAnswer::Accepted(accepted),
             message: Some(message),
-            state_dependent: true,
         })
     }
 

@@ -202,12 +202,18 @@ impl Store {
         })
     }
 
-    pub async fn message_status(&self, public_id: &str) -> anyhow::Result<Option<MessageStatus>> {
+    /// A message accepted with API key `api_key_id` (or by an operator).
+    pub async fn message_status(
+        &self,
+        public_id: &str,
+        api_key_id: i64,
+    ) -> anyhow::Result<Option<MessageStatus>> {
         let row = with_reader!(self, pool => sqlx::query_as(
             "SELECT public_id, page_id, psid, messaging_type, tag, state, attempts, message_id,
                     error_code, error_subcode, error_message, hold_until, created_at, sent_at
-             FROM outbox WHERE public_id = $1")
+             FROM outbox WHERE public_id = $1 AND (api_key_id = $2 OR api_key_id IS NULL)")
             .bind(public_id)
+            .bind(api_key_id)
             .fetch_optional(pool)
             .await)
         .context("reading a message status")?;

@@ -311,7 +311,8 @@ impl Write {
             Write::FinishInbox(u) => {
                 !u.replies.is_empty() || u.conversation.as_ref().is_some_and(|c| c.release_held)
             }
-            Write::Accept(a) => a.messages.iter().any(|m| m.state == "queued"),
+            // Held messages may be released at once (see `apply`).
+            Write::Accept(a) => !a.messages.is_empty(),
             Write::FinishOutbox(_) => true,
             _ => false,
         }
@@ -435,7 +436,7 @@ async fn apply(
     let now = super::now_ms();
     let (with_state, without_state): (Vec<_>, Vec<_>) =
         touches.iter().partition(|(_, t)| t.nlu_state.is_some());
-    let releases: Vec<(&str, &str)> = touches
+    let mut releases: Vec<(&str, &str)> = touches
         .iter()
         .filter(|(_, t)| t.release_held)
         .map(|(key, _)| *key)
@@ -484,22 +485,12 @@ async fn apply(
                 if fresh {
                     counts[*job] = 1;
                     replies.extend(acceptance.messages.iter());
+                    // The person may have written since the message was
+                    // judged outside the window.
+                    releases.extend(acceptance.messages.iter()
+                        .filter(|m| m.state == "held")
+                        .map(|m| (m.page_id.as_str(), m.psid.as_str())));
                 }
-            }
-            // Held messages go before the reply to the message that
-            // reopened the window: their ids are older.
-            for chunk in chunks(&releases) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "UPDATE outbox SET state = 'queued', messaging_type = 'UPDATE', tag = NULL, next_attempt_at = ");
-                qb.push_bind(now)
-                    .push(" WHERE state = 'held' AND hold_until > ")
-                    .push_bind(now)
-                    .push(" AND (page_id, psid) IN (");
-                qb.push_values(chunk, |mut row, (page_id, psid)| {
-                    row.push_bind(*page_id).push_bind(*psid);
-                });
-                qb.push(")");
-                qb.build().execute(&mut *tx).await?;
             }
             insert_outbox_rows!(&mut *tx, &replies, now);
             for (rows, sets_state) in [(&with_state, true), (&without_state, false)] {
@@ -526,6 +517,26 @@ async fn apply(
                     }
                     qb.build().execute(&mut *tx).await?;
                 }
+            }
+            // Held messages of people who wrote within 24 hours go now: those
+            // who wrote in this batch (their held messages have older ids
+            // than the replies, so they are sent first), and those newly
+            // held whose message arrived while the hold was being decided.
+            for chunk in chunks(&releases) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "UPDATE outbox SET state = 'queued', messaging_type = 'UPDATE', tag = NULL, next_attempt_at = ");
+                qb.push_bind(now)
+                    .push(" WHERE state = 'held' AND hold_until > ")
+                    .push_bind(now)
+                    .push(" AND EXISTS (SELECT 1 FROM conversations c WHERE c.page_id = outbox.page_id
+                           AND c.psid = outbox.psid AND c.last_inbound_at > ")
+                    .push_bind(now - crate::domain::window::STANDARD_WINDOW_MS)
+                    .push(") AND (page_id, psid) IN (");
+                qb.push_values(chunk, |mut row, (page_id, psid)| {
+                    row.push_bind(*page_id).push_bind(*psid);
+                });
+                qb.push(")");
+                qb.build().execute(&mut *tx).await?;
             }
             for chunk in chunks(&inbox_updates) {
                 let mut qb = sqlx::QueryBuilder::new(

@@ -37,7 +37,10 @@ pub async fn run(
     info!("outbox worker stopped");
 }
 
-/// How often held messages past their `hold_until` are marked expired.
+/// How long an `Idempotency-Key` is remembered.
+const IDEMPOTENCY_MS: i64 = 24 * 3_600_000;
+/// How often held messages past their `hold_until` are marked expired (and
+/// idempotency keys past `IDEMPOTENCY_MS` forgotten).
 const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Marks held messages whose time ran out `expired`, until shutdown.
@@ -51,6 +54,13 @@ async fn expire_held(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(n) => info!(expired = n, "held messages expired"),
             Err(e) => warn!(error = %format!("{e:#}"), "expiring held messages failed"),
+        }
+        let forget = Write::Sql {
+            sql: "DELETE FROM api_requests WHERE created_at < $1",
+            args: vec![Arg::Int(now_ms() - IDEMPOTENCY_MS)],
+        };
+        if let Err(e) = shared.writer.write(forget).await {
+            warn!(error = %format!("{e:#}"), "forgetting old idempotency keys failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(EXPIRY_SWEEP) => {}

@@ -9,6 +9,7 @@ use lexbridge::nlu::Nlu;
 use lexbridge::startup::{Application, Options, Stopper};
 use lexbridge::store::inbox::InboxRecord;
 use lexbridge::store::outbox::OutboxRecord;
+use lexbridge::store::writer::Writer;
 use lexbridge::store::Store;
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -103,6 +104,8 @@ pub struct TestApp {
     pub address: String,
     pub graph: MockServer,
     pub store: Store,
+    /// The application's group committer.
+    pub writer: Writer,
     pub http: reqwest::Client,
     pub db: TestDb,
     stopper: Stopper,
@@ -169,12 +172,14 @@ pub async fn start(
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.shared().store.clone();
+    let writer = app.shared().writer.clone();
     let stopper = app.stopper();
     let handle = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         graph,
         store,
+        writer,
         http: reqwest::Client::new(),
         db,
         stopper,

@@ -8,6 +8,8 @@ use lexbridge::config::DatabaseSettings;
 use lexbridge::outbound::cli::{api_key, send, ApiKeyCommand, SendArgs};
 use lexbridge::outbound::keys;
 use lexbridge::store::now_ms;
+use lexbridge::store::outbox::NewOutboxMessage;
+use lexbridge::store::writer::{Acceptance, Write};
 use lexbridge::store::Store;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -157,7 +159,7 @@ async fn requests_without_a_valid_key_are_refused_and_change_nothing() {
             .unwrap();
         assert_eq!(get.status().as_u16(), 401);
         assert!(app.outbox().await.is_empty());
-        // The valid key still works, and its use is recorded.
+        // The valid key still works.
         let (status, _) = post(&app, "/api/v1/messages", Some(&key), &ping("cust-1", "hi")).await;
         assert_eq!(status, 202);
         app.stop().await;
@@ -410,6 +412,14 @@ async fn an_idempotency_key_replays_the_first_answer_or_conflicts() {
         assert_ne!(a4["id"], a1["id"]);
         // A refusal that depends on stored state is replayed too.
         let missing = br#"{"to": {"account": "later"}, "message": {"text": "hi"}}"#;
+        // A key first used with an invalid body stays bound to that body.
+        let invalid = br#"{"to": {"account": "cust-1"}, "message": {"text": ""}}"#;
+        let (s7, _) = post_with(&app, "/api/v1/messages", Some(&key), Some("k-422"), invalid).await;
+        let (s8, a8) = post_with(&app, "/api/v1/messages", Some(&key), Some("k-422"), first).await;
+        assert_eq!(
+            (s7, s8, a8["error"].as_str()),
+            (422, 409, Some("idempotency_conflict"))
+        );
         let (s5, _) = post_with(&app, "/api/v1/messages", Some(&key), Some("k-404"), missing).await;
         person(&app, "later", "U-later", Some(HOUR)).await;
         let (s6, _) = post_with(&app, "/api/v1/messages", Some(&key), Some("k-404"), missing).await;
@@ -776,4 +786,60 @@ async fn the_openapi_document_describes_the_api() {
         "bearer"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_held_while_the_person_writes_goes_at_once() {
+    on_every_backend(|backend| async move {
+        let (app, key) = api_app(&backend).await;
+        sends_ok().mount(&app.graph).await;
+        // Judged outside the window, committed after the person wrote.
+        person(&app, "cust-1", "U1", Some(HOUR)).await;
+        let held = NewOutboxMessage {
+            page_id: PAGE_ID.into(),
+            psid: "U1".into(),
+            body: json!({"message": {"text": "raced"}}).to_string(),
+            messaging_type: "UPDATE".into(),
+            tag: None,
+            origin: "api",
+            inbox_id: None,
+            state: "held",
+            public_id: Some("msg_raced".into()),
+            api_key_id: None,
+            hold_until: Some(now_ms() + HOUR),
+        };
+        let accepted = Acceptance {
+            messages: vec![held],
+            remember: None,
+        };
+        app.writer
+            .write(Write::Accept(Box::new(accepted)))
+            .await
+            .unwrap();
+        wait_for_status(&app, &key, "msg_raced", "sent").await;
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_status_is_visible_only_to_the_key_that_sent_it() {
+    on_every_backend(|backend| async move {
+        let (app, key) = api_app(&backend).await;
+        let other = new_key(&app, "iot").await;
+        person(&app, "cust-1", "U1", Some(HOUR)).await;
+        let (_, accepted) = post(&app, "/api/v1/messages", Some(&key), &ping("cust-1", "hi")).await;
+        let id = accepted["id"].as_str().unwrap();
+        let response = app
+            .http
+            .get(format!("{}/api/v1/messages/{id}", app.address))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 404);
+        assert_eq!(status_of(&app, &key, id).await["id"], id);
+        app.stop().await;
+    })
+    .await;
 }

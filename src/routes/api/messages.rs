@@ -125,7 +125,7 @@ async fn submit(
     responses(
         (status = 200, description = "The message's status", body = StatusAnswer),
         (status = 401, description = "Missing, unknown or revoked API key", body = ApiError),
-        (status = 404, description = "No message has this id", body = ApiError),
+        (status = 404, description = "No message of this API key has this id", body = ApiError),
     ),
     security(("api_key" = []))
 )]
@@ -134,10 +134,11 @@ pub async fn status(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(response) = authenticate(&shared, &req).await {
-        return response;
-    }
-    match shared.store.message_status(&id).await {
+    let caller = match authenticate(&shared, &req).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    match shared.store.message_status(&id, caller.key_id).await {
         Ok(Some(status)) => HttpResponse::Ok().json(StatusAnswer::from(status)),
         Ok(None) => HttpResponse::NotFound().json(ApiError::new(
             "not_found",
