@@ -73,8 +73,7 @@ impl Application {
         if !store.is_postgres() {
             // One instance owns a SQLite file: whatever was in hand when it
             // stopped is due again now.
-            store.release_inbox_leases().await?;
-            store.release_outbox_leases().await?;
+            store.release_leases().await?;
         }
         store
             .ensure_page(&settings.facebook.page_id, now_ms())

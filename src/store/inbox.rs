@@ -5,7 +5,7 @@ use anyhow::Context;
 
 use super::outbox::NewOutboxMessage;
 use super::writer::Receipt;
-use super::{with_reader, with_writer, Store};
+use super::{claim_statement, with_reader, Store};
 
 /// An event about to be stored (see `store::writer` for the insert).
 #[derive(Debug, Clone)]
@@ -95,53 +95,18 @@ pub struct InboxUpdate {
     pub receipt: Option<Receipt>,
 }
 
-const CLAIM_SQLITE: &str = "UPDATE inbox SET state = 'processing', locked_until = $1
-     WHERE id IN (SELECT i.id FROM inbox i
-        WHERE i.state IN ('pending', 'processing')
-          AND ((i.state = 'pending' AND i.next_attempt_at <= $2)
-            OR (i.state = 'processing' AND i.locked_until < $2))
-          AND NOT EXISTS (SELECT 1 FROM inbox j
-                WHERE j.page_id = i.page_id AND j.psid = i.psid AND j.id < i.id
-                  AND j.state IN ('pending', 'processing'))
-        ORDER BY i.id LIMIT $3)
-     RETURNING id, page_id, psid, kind, standby, event, attempts";
-
-// Several instances may claim at once: SKIP LOCKED lets each take other rows,
-// and the NOT EXISTS keeps a conversation's later rows behind its earlier
-// ones whether those are locked, pending or in hand elsewhere.
-const CLAIM_POSTGRES: &str = "UPDATE inbox SET state = 'processing', locked_until = $1
-     WHERE id IN (SELECT i.id FROM inbox i
-        WHERE i.state IN ('pending', 'processing')
-          AND ((i.state = 'pending' AND i.next_attempt_at <= $2)
-            OR (i.state = 'processing' AND i.locked_until < $2))
-          AND NOT EXISTS (SELECT 1 FROM inbox j
-                WHERE j.page_id = i.page_id AND j.psid = i.psid AND j.id < i.id
-                  AND j.state IN ('pending', 'processing'))
-        ORDER BY i.id LIMIT $3
-        FOR UPDATE SKIP LOCKED)
-     RETURNING id, page_id, psid, kind, standby, event, attempts";
-
-/// The claim statement: `$1` lease until, `$2` now, `$3` limit.
+/// The claim statement (see `claim_statement!`).
 pub(crate) fn claim_sql(postgres: bool) -> &'static str {
-    if postgres {
-        CLAIM_POSTGRES
-    } else {
-        CLAIM_SQLITE
-    }
+    claim_statement!(
+        postgres,
+        "inbox",
+        "pending",
+        "processing",
+        "id, page_id, psid, kind, standby, event, attempts"
+    )
 }
 
 impl Store {
-    /// Puts rows this instance had in hand back (single-instance restart).
-    pub async fn release_inbox_leases(&self) -> anyhow::Result<u64> {
-        let done = with_writer!(self, pool => sqlx::query(
-            "UPDATE inbox SET state = 'pending', locked_until = NULL WHERE state = 'processing'")
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
-        .context("releasing inbox leases")?;
-        Ok(done)
-    }
-
     pub async fn inbox_records(&self) -> anyhow::Result<Vec<InboxRecord>> {
         let rows = with_reader!(self, pool => sqlx::query_as(
             "SELECT id, page_id, psid, kind, dedupe_key, state, outcome, attempts, last_error

@@ -61,7 +61,39 @@ macro_rules! with_reader {
     };
 }
 
-pub(crate) use {with_reader, with_writer};
+/// The claim of a work table (`inbox`, `outbox`): due rows in id order, at
+/// most the oldest open row of each conversation, moved from `$waiting` to
+/// `$in_hand` with a lease. `$1` lease until, `$2` now, `$3` limit.
+///
+/// On Postgres several instances may claim at once: SKIP LOCKED lets each
+/// take other rows, and the NOT EXISTS keeps a conversation's later rows
+/// behind its earlier ones whether those are locked, waiting or in hand
+/// elsewhere.
+macro_rules! claim_statement {
+    ($postgres:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal) => {
+        if $postgres {
+            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, "FOR UPDATE SKIP LOCKED")
+        } else {
+            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, "")
+        }
+    };
+    (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $lock:literal) => {
+        concat!(
+            "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1
+     WHERE id IN (SELECT r.id FROM ", $table, " r
+        WHERE r.state IN ('", $waiting, "', '", $in_hand, "')
+          AND ((r.state = '", $waiting, "' AND r.next_attempt_at <= $2)
+            OR (r.state = '", $in_hand, "' AND r.locked_until < $2))
+          AND NOT EXISTS (SELECT 1 FROM ", $table, " p
+                WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
+                  AND p.state IN ('", $waiting, "', '", $in_hand, "'))
+        ORDER BY r.id LIMIT $3 ", $lock, ")
+     RETURNING ", $columns
+        )
+    };
+}
+
+pub(crate) use {claim_statement, with_reader, with_writer};
 
 impl Store {
     /// Opens (creating a SQLite file if needed) without migrating.
@@ -110,6 +142,23 @@ impl Store {
             Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
         }
         .context("applying database migrations")
+    }
+
+    /// Puts the inbox and outbox rows this instance had in hand back
+    /// (a single instance restarting on its SQLite file).
+    pub async fn release_leases(&self) -> anyhow::Result<()> {
+        with_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE inbox SET state = 'pending', locked_until = NULL WHERE state = 'processing'")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE outbox SET state = 'queued', locked_until = NULL WHERE state = 'sending'")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })
+        .context("releasing leases")?;
+        Ok(())
     }
 
     pub fn is_postgres(&self) -> bool {

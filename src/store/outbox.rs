@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 
-use super::{with_reader, with_writer, Store};
+use super::{claim_statement, with_reader, with_writer, Store};
 
 /// A message to queue. `body` is the Send API `message` object (or a
 /// `sender_action` object) as JSON.
@@ -108,54 +108,22 @@ pub enum OutboxOutcome {
     },
 }
 
-const CLAIM_SQLITE: &str = "UPDATE outbox SET state = 'sending', locked_until = $1
-     WHERE id IN (SELECT o.id FROM outbox o
-        WHERE o.state IN ('queued', 'sending')
-          AND ((o.state = 'queued' AND o.next_attempt_at <= $2)
-            OR (o.state = 'sending' AND o.locked_until < $2))
-          AND NOT EXISTS (SELECT 1 FROM outbox p
-                WHERE p.page_id = o.page_id AND p.psid = o.psid AND p.id < o.id
-                  AND p.state IN ('queued', 'sending'))
-        ORDER BY o.id LIMIT $3)
-     RETURNING id, page_id, psid, body, messaging_type, tag, attempts";
-
-const CLAIM_POSTGRES: &str = "UPDATE outbox SET state = 'sending', locked_until = $1
-     WHERE id IN (SELECT o.id FROM outbox o
-        WHERE o.state IN ('queued', 'sending')
-          AND ((o.state = 'queued' AND o.next_attempt_at <= $2)
-            OR (o.state = 'sending' AND o.locked_until < $2))
-          AND NOT EXISTS (SELECT 1 FROM outbox p
-                WHERE p.page_id = o.page_id AND p.psid = o.psid AND p.id < o.id
-                  AND p.state IN ('queued', 'sending'))
-        ORDER BY o.id LIMIT $3
-        FOR UPDATE SKIP LOCKED)
-     RETURNING id, page_id, psid, body, messaging_type, tag, attempts";
-
 const RECORD_COLUMNS: &str = "id, public_id, page_id, psid, body, messaging_type, tag, origin,
      state, attempts, error_code, error_subcode, error_message, message_id, created_at, sent_at,
      hold_until";
 
-/// The claim statement: `$1` lease until, `$2` now, `$3` limit.
+/// The claim statement (see `claim_statement!`).
 pub(crate) fn claim_sql(postgres: bool) -> &'static str {
-    if postgres {
-        CLAIM_POSTGRES
-    } else {
-        CLAIM_SQLITE
-    }
+    claim_statement!(
+        postgres,
+        "outbox",
+        "queued",
+        "sending",
+        "id, page_id, psid, body, messaging_type, tag, attempts"
+    )
 }
 
 impl Store {
-    /// Puts messages this instance had in hand back (single-instance restart).
-    pub async fn release_outbox_leases(&self) -> anyhow::Result<u64> {
-        let done = with_writer!(self, pool => sqlx::query(
-            "UPDATE outbox SET state = 'queued', locked_until = NULL WHERE state = 'sending'")
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
-        .context("releasing outbox leases")?;
-        Ok(done)
-    }
-
     /// Queues messages outside any other change (operators, tests).
     pub async fn enqueue(
         &self,

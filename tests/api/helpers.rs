@@ -320,3 +320,18 @@ pub async fn sent_bodies(graph: &MockServer) -> Vec<Value> {
         .filter_map(|r| serde_json::from_slice(&r.body).ok())
         .collect()
 }
+
+/// Send API calls (with a valid `appsecret_proof`) succeed.
+pub async fn mount_send(graph: &MockServer) {
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(format!(
+            "/v25.0/{PAGE_ID}/messages"
+        )))
+        .and(ValidProof)
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({"recipient_id": "x", "message_id": "m.out"})),
+        )
+        .mount(graph)
+        .await;
+}

@@ -6,27 +6,13 @@ use lexbridge::startup::Options;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
-
-async fn graph_accepts_sends(app: &TestApp) {
-    Mock::given(method("POST"))
-        .and(path("/v25.0/1111/messages"))
-        .and(ValidProof)
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"recipient_id": "U", "message_id": "m.out"})),
-        )
-        .mount(&app.graph)
-        .await;
-}
 
 #[tokio::test]
 async fn a_redelivered_event_is_processed_once() {
     on_every_backend(|backend| async move {
         let nlu = Arc::new(ScriptedNlu::default());
         let app = spawn_app_with(&backend, Some(nlu.clone())).await;
-        graph_accepts_sends(&app).await;
+        mount_send(&app.graph).await;
         let body = text_message("U1", "m.dup", "is my car locked?");
         assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
         assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
@@ -72,7 +58,7 @@ async fn an_event_stored_before_a_restart_is_processed_after_it() {
             ..Options::default()
         };
         let second = start(db, graph, options, &[]).await;
-        graph_accepts_sends(&second).await;
+        mount_send(&second.graph).await;
         let rows = second.inbox_settled().await;
         assert_eq!(rows[0].outcome.as_deref(), Some("answered by scripted"));
         let sent = second.outbox_settled().await;
@@ -91,7 +77,7 @@ async fn transient_failures_are_retried_then_answered() {
             ..ScriptedNlu::default()
         });
         let app = spawn_app_with(&backend, Some(nlu.clone())).await;
-        graph_accepts_sends(&app).await;
+        mount_send(&app.graph).await;
         app.post_signed_webhook(&text_message("U1", "m.1", "hello"))
             .await;
         let rows = app.inbox_settled().await;
@@ -176,7 +162,7 @@ async fn one_persons_messages_are_processed_in_order_and_never_at_once() {
             ..ScriptedNlu::default()
         });
         let app = spawn_app_with(&backend, Some(nlu.clone())).await;
-        graph_accepts_sends(&app).await;
+        mount_send(&app.graph).await;
         // Three people, eight messages each, all posted at once.
         let posts = (0..8).flat_map(|i| {
             ["A", "B", "C"]

@@ -9,8 +9,7 @@ use lexbridge::startup::Options;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 fn sdk_config() -> aws_config::SdkConfig {
     use aws_sdk_lexruntimev2::config::{Credentials, SharedCredentialsProvider};
@@ -37,15 +36,7 @@ async fn spawn_lex_app(backend: &Backend, extra: &[(&str, &str)]) -> (TestApp, F
     };
     let nlu = LexNlu::new(&sdk_config(), bot, Duration::from_millis(5));
     let graph = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v25.0/1111/messages"))
-        .and(ValidProof)
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"recipient_id": "U1", "message_id": "m.out"})),
-        )
-        .mount(&graph)
-        .await;
+    mount_send(&graph).await;
     let options = Options {
         nlu: Some(Arc::new(nlu)),
         ..Options::default()

@@ -15,15 +15,7 @@ fn dialog_bot() -> String {
 
 async fn spawn_local(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
     let graph = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v25.0/1111/messages"))
-        .and(ValidProof)
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"recipient_id": "U1", "message_id": "m.out"})),
-        )
-        .mount(&graph)
-        .await;
+    mount_send(&graph).await;
     start(TestDb::new(backend).await, graph, Options::default(), extra).await
 }
 

@@ -192,19 +192,6 @@ pub async fn mount_ids_for_pages(graph: &MockServer, psids: &[&str]) {
         .await;
 }
 
-/// Send API calls succeed.
-pub async fn mount_send(graph: &MockServer) {
-    Mock::given(method("POST"))
-        .and(path(format!("/v25.0/{PAGE_ID}/messages")))
-        .and(ValidProof)
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"recipient_id": "x", "message_id": "m.out"})),
-        )
-        .mount(graph)
-        .await;
-}
-
 /// Accounts as `(id, fb_uid, name)`.
 pub async fn accounts(app: &TestApp) -> Vec<(String, String, Option<String>)> {
     app.store

@@ -60,15 +60,6 @@ async fn person(app: &TestApp, account: &str, psid: &str, ago: Option<i64>) {
     }
 }
 
-fn sends_ok() -> Mock {
-    Mock::given(method("POST"))
-        .and(path(SEND_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"recipient_id": "U1", "message_id": "m.1"})),
-        )
-}
-
 async fn post(app: &TestApp, route: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
     post_with(app, route, key, None, &serde_json::to_vec(body).unwrap()).await
 }
@@ -263,7 +254,7 @@ async fn unknown_and_unlinked_recipients_are_404_with_the_reason() {
 async fn the_window_decides_update_human_agent_or_refusal() {
     on_every_backend(|backend| async move {
         let (app, key) = api_app(&backend).await;
-        sends_ok().mount(&app.graph).await;
+        mount_send(&app.graph).await;
         person(&app, "inside", "U-in", Some(23 * HOUR)).await;
         person(&app, "agent", "U-agent", Some(6 * 24 * HOUR)).await;
         person(&app, "gone", "U-gone", Some(8 * 24 * HOUR)).await;
@@ -274,7 +265,7 @@ async fn the_window_decides_update_human_agent_or_refusal() {
         assert_eq!(inside["status"], "queued");
         assert_eq!(inside["messaging_type"], "UPDATE");
         let sent = wait_for_status(&app, &key, inside["id"].as_str().unwrap(), "sent").await;
-        assert_eq!(sent["message_id"], "m.1");
+        assert_eq!(sent["message_id"], "m.out");
         assert_eq!(sent["attempts"], 1);
         assert_eq!(sent["psid"], "U-in");
 
@@ -312,7 +303,7 @@ async fn the_window_decides_update_human_agent_or_refusal() {
 async fn a_held_message_goes_when_the_person_writes_before_the_reply() {
     on_every_backend(|backend| async move {
         let (app, key) = api_app(&backend).await;
-        sends_ok().mount(&app.graph).await;
+        mount_send(&app.graph).await;
         person(&app, "cust-1", "U1", Some(30 * HOUR)).await;
         let mut body = ping("cust-1", "Your car is unlocked");
         body["if_outside_window"] = json!("hold");
@@ -351,7 +342,7 @@ async fn a_held_message_goes_when_the_person_writes_before_the_reply() {
 async fn a_held_message_expires_at_hold_until() {
     on_every_backend(|backend| async move {
         let (app, key) = api_app(&backend).await;
-        sends_ok().mount(&app.graph).await;
+        mount_send(&app.graph).await;
         person(&app, "cust-1", "U1", Some(30 * HOUR)).await;
         let mut body = ping("cust-1", "only today");
         body["if_outside_window"] = json!("hold");
@@ -384,7 +375,7 @@ async fn an_idempotency_key_replays_the_first_answer_or_conflicts() {
     on_every_backend(|backend| async move {
         let (app, key) = api_app(&backend).await;
         let other_key = new_key(&app, "iot").await;
-        sends_ok().mount(&app.graph).await;
+        mount_send(&app.graph).await;
         person(&app, "cust-1", "U1", Some(HOUR)).await;
         let first = br#"{"to": {"account": "cust-1"}, "message": {"text": "Invoice 7 is ready"}}"#;
         let same = br#"{"message":{"text":"Invoice 7 is ready"},"to":{"account":"cust-1"}}"#;
@@ -454,7 +445,7 @@ async fn an_idempotency_key_replays_the_first_answer_or_conflicts() {
 async fn a_batch_answers_each_message_on_its_own() {
     on_every_backend(|backend| async move {
         let (app, key) = api_app(&backend).await;
-        sends_ok().mount(&app.graph).await;
+        mount_send(&app.graph).await;
         person(&app, "a", "U-a", Some(HOUR)).await;
         person(&app, "b", "U-b", Some(30 * HOUR)).await;
         let batch = json!({"messages": [
@@ -549,7 +540,7 @@ async fn send_errors_are_retried_or_reported_in_the_status() {
             .expect(1)
             .mount(&app.graph)
             .await;
-        sends_ok().mount(&app.graph).await;
+        mount_send(&app.graph).await;
 
         let (_, flaky) = post(&app, "/api/v1/messages", Some(&key), &ping("flaky", "a")).await;
         let (_, blocked) = post(&app, "/api/v1/messages", Some(&key), &ping("blocked", "b")).await;
@@ -613,7 +604,7 @@ async fn delivery_and_read_receipts_move_a_ping_to_delivered_then_read() {
 async fn operators_manage_keys_and_send_through_the_same_rules() {
     on_every_backend(|backend| async move {
         let (app, _) = api_app(&backend).await;
-        sends_ok().mount(&app.graph).await;
+        mount_send(&app.graph).await;
         person(&app, "cust-1", "U1", Some(HOUR)).await;
         person(&app, "cust-2", "U2", Some(40 * HOUR)).await;
         let mut out = Vec::new();
@@ -792,7 +783,7 @@ async fn the_openapi_document_describes_the_api() {
 async fn a_message_held_while_the_person_writes_goes_at_once() {
     on_every_backend(|backend| async move {
         let (app, key) = api_app(&backend).await;
-        sends_ok().mount(&app.graph).await;
+        mount_send(&app.graph).await;
         // Judged outside the window, committed after the person wrote.
         person(&app, "cust-1", "U1", Some(HOUR)).await;
         let held = NewOutboxMessage {
