@@ -82,6 +82,7 @@ struct Known {
     revoked: bool,
 }
 
+#[derive(Default)]
 struct Cache {
     read_at: Option<Instant>,
     keys: Vec<Known>,
@@ -91,22 +92,10 @@ struct Cache {
 
 /// The keys the API accepts, re-read from the database at most once a
 /// second; last-use times are written back at the same pace.
+#[derive(Default)]
 pub struct ApiKeys {
     cache: Mutex<Cache>,
     refreshing: tokio::sync::Mutex<()>,
-}
-
-impl Default for ApiKeys {
-    fn default() -> Self {
-        ApiKeys {
-            cache: Mutex::new(Cache {
-                read_at: None,
-                keys: Vec::new(),
-                used: HashMap::new(),
-            }),
-            refreshing: tokio::sync::Mutex::new(()),
-        }
-    }
 }
 
 impl ApiKeys {

@@ -63,24 +63,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// The account a PSID of a Page is linked to, if any.
-    pub async fn account_for_psid(
-        &self,
-        page_id: &str,
-        psid: &str,
-    ) -> anyhow::Result<Option<LinkedAccount>> {
-        let row = with_reader!(self, pool => sqlx::query_as(
-            "SELECT a.id AS account_id, a.name, a.fb_uid FROM links l
-             JOIN accounts a ON a.id = l.account_id
-             WHERE l.page_id = $1 AND l.psid = $2")
-            .bind(page_id)
-            .bind(psid)
-            .fetch_optional(pool)
-            .await)
-        .context("looking up the account of a PSID")?;
-        Ok(row)
-    }
-
     /// Every PSID linked to an account, oldest link first.
     pub async fn links_for_account(&self, account_id: &str) -> anyhow::Result<Vec<Link>> {
         let rows = with_reader!(self, pool => sqlx::query_as(

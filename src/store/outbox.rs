@@ -125,19 +125,15 @@ pub(crate) fn claim_sql(postgres: bool) -> &'static str {
 
 impl Store {
     /// Queues messages outside any other change (operators, tests).
-    pub async fn enqueue(
-        &self,
-        messages: &[NewOutboxMessage],
-        now: i64,
-    ) -> anyhow::Result<Vec<i64>> {
+    pub async fn enqueue(&self, messages: &[NewOutboxMessage], now: i64) -> anyhow::Result<()> {
         let refs: Vec<&NewOutboxMessage> = messages.iter().collect();
-        let ids = with_writer!(self, pool => {
+        with_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let ids = super::writer::insert_outbox_rows!(&mut *tx, &refs, now);
-            tx.commit().await.map(|()| ids)
+            super::writer::insert_outbox_rows!(&mut *tx, &refs, now);
+            tx.commit().await
         })
         .context("queueing outbox messages")?;
-        Ok(ids)
+        Ok(())
     }
 
     pub async fn outbox_record(&self, id: i64) -> anyhow::Result<Option<OutboxRecord>> {

@@ -227,11 +227,7 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>) {
         match apply_held(&store, &mut held, &writes, extra).await {
             Ok(applied) => {
                 for written in &applied.written {
-                    match written {
-                        Written::Inbox(rows) => take_budget(&feeds.inbox, rows.len()),
-                        Written::Outbox(rows) => take_budget(&feeds.outbox, rows.len()),
-                        Written::Rows(_) => {}
-                    }
+                    charge(&feeds, written);
                 }
                 hand_over(&feeds.inbox, applied.inbox);
                 hand_over(&feeds.outbox, applied.outbox);
@@ -245,11 +241,8 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>) {
                     let result = apply_held(&store, &mut held, &[&job.write], Extra::default())
                         .await
                         .and_then(|mut a| a.written.pop().ok_or_else(|| anyhow!("no result")));
-                    if let Ok(Written::Inbox(rows)) = &result {
-                        take_budget(&feeds.inbox, rows.len());
-                    }
-                    if let Ok(Written::Outbox(rows)) = &result {
-                        take_budget(&feeds.outbox, rows.len());
+                    if let Ok(written) = &result {
+                        charge(&feeds, written);
                     }
                     let _ = job.done.send(result);
                 }
@@ -280,6 +273,15 @@ fn piggyback<T>(feed: &Option<Feed<T>>, wanted: bool, now: i64) -> Option<Claim>
         lease_until: now + LEASE_MS,
         limit,
     })
+}
+
+/// Rows a worker claimed itself count against its budget.
+fn charge(feeds: &Feeds, written: &Written) {
+    match written {
+        Written::Inbox(rows) => take_budget(&feeds.inbox, rows.len()),
+        Written::Outbox(rows) => take_budget(&feeds.outbox, rows.len()),
+        Written::Rows(_) => {}
+    }
 }
 
 fn take_budget<T>(feed: &Option<Feed<T>>, n: usize) {
@@ -739,11 +741,10 @@ macro_rules! apply_receipt {
 }
 use apply_receipt;
 
-/// Inserts `NewOutboxMessage`s on `$conn`; evaluates to their ids in order.
+/// Inserts `NewOutboxMessage`s on `$conn`.
 macro_rules! insert_outbox_rows {
     ($conn:expr, $messages:expr, $now:expr) => {{
         let messages: &[&$crate::store::outbox::NewOutboxMessage] = $messages;
-        let mut ids: Vec<i64> = Vec::with_capacity(messages.len());
         for chunk in $crate::store::writer::chunks(messages) {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO outbox (page_id, psid, body, messaging_type, tag, origin, inbox_id,
@@ -765,14 +766,8 @@ macro_rules! insert_outbox_rows {
                     .push_bind($now)
                     .push_bind($now);
             });
-            qb.push(" RETURNING id");
-            let rows: Vec<(i64,)> = qb.build_query_as().fetch_all($conn).await?;
-            // Ids grow in insertion order; RETURNING's own order is unspecified.
-            let mut chunk_ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
-            chunk_ids.sort_unstable();
-            ids.extend(chunk_ids);
+            qb.build().execute($conn).await?;
         }
-        ids
     }};
 }
 pub(crate) use insert_outbox_rows;

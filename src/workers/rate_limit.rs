@@ -28,10 +28,8 @@ impl RateLimiter {
     /// How long the caller must wait before its call to `key`; the slot is
     /// reserved, so the caller then goes ahead.
     pub fn reserve(&self, key: &str, now: Instant) -> Duration {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let theoretical = slots.get(key).copied().unwrap_or(now).max(now);
-        slots.insert(key.to_string(), theoretical + self.interval);
-        theoretical.saturating_duration_since(now + self.tolerance)
+        self.try_reserve(key, now, Duration::MAX)
+            .unwrap_or_default()
     }
 
     /// Like `reserve`, but only when the wait would be at most `max_wait`;

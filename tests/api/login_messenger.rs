@@ -120,7 +120,7 @@ async fn a_get_started_postback_with_a_ref_links_without_moving_anothers_psid() 
         };
         app.post_signed_webhook(&referral_event("PSID-B", &reference, 11)).await;
         app.inbox_settled().await;
-        assert_eq!(app.store.account_for_psid(PAGE_ID, "PSID-B").await.unwrap().unwrap().account_id, "acc-b");
+        assert_eq!(app.store.conversation_context(PAGE_ID, "PSID-B").await.unwrap().account.unwrap().account_id, "acc-b");
         assert!(replies_to(&app, "PSID-B").await[0].contains("already linked to another account"));
     })
     .await;

@@ -39,7 +39,7 @@ fn graph_error(status: u16, code: i64, subcode: Option<i64>, message: &str) -> R
         "error_subcode": subcode, "fbtrace_id": "AbCdEf123"}}))
 }
 
-async fn enqueue(app: &TestApp, messages: &[NewOutboxMessage]) -> Vec<i64> {
+async fn enqueue(app: &TestApp, messages: &[NewOutboxMessage]) {
     app.store.enqueue(messages, now_ms()).await.unwrap()
 }
 

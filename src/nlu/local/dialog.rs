@@ -85,16 +85,12 @@ impl LocalBot {
         let mut st = state.unwrap_or_default();
         st.turn += 1;
         st.session_attributes = session_attributes.clone();
-        let active = st
-            .intent
-            .as_deref()
-            .and_then(|n| self.def.intent(n))
-            .cloned();
+        let active = st.intent.as_deref().and_then(|n| self.def.intent(n));
         match (st.phase.clone(), active) {
             (Phase::ElicitSlot { slot }, Some(intent)) => {
-                self.on_slot_answer(st, &intent, &slot, text, today)
+                self.on_slot_answer(st, intent, &slot, text, today)
             }
-            (Phase::Confirm, Some(intent)) => self.on_confirmation(st, &intent, text),
+            (Phase::Confirm, Some(intent)) => self.on_confirmation(st, intent, text),
             _ => self.start(st, text, today),
         }
     }
@@ -108,14 +104,14 @@ impl LocalBot {
             .filter(|i| {
                 !i.fallback && top.is_some_and(|t| t.interpretation.nlu_confidence.is_some())
             });
-        let Some(intent) = intent.cloned() else {
+        let Some(intent) = intent else {
             return self.fallback(st);
         };
         st.intent = Some(intent.name.clone());
         st.slots = top.map(|t| t.slots.clone()).unwrap_or_default();
         st.confirmation_state = "None".into();
         st.retries = 0;
-        self.advance(st, &intent)
+        self.advance(st, intent)
     }
 
     fn fallback(&self, st: DialogState) -> Turn {
@@ -162,9 +158,10 @@ impl LocalBot {
             .and_then(|i| self.taggers.get(i))
             .and_then(Option::as_ref);
         let ctx = self.ctx();
-        if let Some(value) = slots::answer(intent, def, tagger, &ctx, text, today) {
+        let extracted = slots::extract(intent, tagger, &ctx, text, today, false);
+        if let Some(value) = slots::answer(def, &extracted, &ctx, text, today) {
             st.slots.insert(slot.to_string(), Some(value));
-            for (name, v) in slots::extract(intent, tagger, &ctx, text, today, false) {
+            for (name, v) in extracted {
                 if v.is_some() && matches!(st.slots.get(&name), None | Some(None)) {
                     st.slots.insert(name, v);
                 }
@@ -190,7 +187,7 @@ impl LocalBot {
             } else {
                 &def.failure
             };
-            return self.fail(st, intent, groups);
+            return self.fail(st, groups);
         }
         let messages = self.render(&def.prompt, &st);
         let reply = self.reply(&st, messages, "InProgress", "ElicitSlot", Some(slot));
@@ -223,7 +220,7 @@ impl LocalBot {
                     } else {
                         &conf.failure
                     };
-                    return self.fail(st, intent, groups);
+                    return self.fail(st, groups);
                 }
                 let messages = self.render(&conf.prompt, &st);
                 let reply = self.reply(&st, messages, "InProgress", "ConfirmIntent", None);
@@ -276,12 +273,7 @@ impl LocalBot {
         state: DialogState,
         outcome: Result<Vec<NluMessage>, String>,
     ) -> (NluReply, DialogState) {
-        let Some(intent) = state
-            .intent
-            .as_deref()
-            .and_then(|n| self.def.intent(n))
-            .cloned()
-        else {
+        let Some(intent) = state.intent.as_deref().and_then(|n| self.def.intent(n)) else {
             let reply = self.reply(
                 &state,
                 vec![NluMessage::PlainText(FAILED.into())],
@@ -297,10 +289,7 @@ impl LocalBot {
                 (reply, reset(state))
             }
             Ok(_) => self.close_without_backend(state),
-            Err(_) => match self.fail(state, &intent, &intent.failure) {
-                Turn::Reply { reply, state } => (reply, state),
-                Turn::Fulfill { state, .. } => (NluReply::default(), state),
-            },
+            Err(_) => self.failed(state, &intent.failure),
         }
     }
 
@@ -315,16 +304,19 @@ impl LocalBot {
         (reply, reset(state))
     }
 
-    fn fail(&self, st: DialogState, _intent: &IntentDef, groups: &[MessageGroup]) -> Turn {
+    fn fail(&self, st: DialogState, groups: &[MessageGroup]) -> Turn {
+        let (reply, state) = self.failed(st, groups);
+        Turn::Reply { reply, state }
+    }
+
+    /// The intent's failure response (or a generic one), `Failed`.
+    fn failed(&self, st: DialogState, groups: &[MessageGroup]) -> (NluReply, DialogState) {
         let mut messages = self.render(groups, &st);
         if messages.is_empty() {
             messages.push(NluMessage::PlainText(FAILED.into()));
         }
         let reply = self.reply(&st, messages, "Failed", "Close", None);
-        Turn::Reply {
-            reply,
-            state: reset(st),
-        }
+        (reply, reset(st))
     }
 
     fn render(&self, groups: &[MessageGroup], st: &DialogState) -> Vec<NluMessage> {

@@ -134,10 +134,6 @@ impl LocalBot {
         &self.def.locale
     }
 
-    pub fn threshold(&self) -> f64 {
-        self.def.threshold
-    }
-
     /// Features of the export the engine does not support (log once).
     pub fn warnings(&self) -> &[String] {
         &self.warnings

@@ -244,15 +244,14 @@ pub fn resolve(def: &SlotDef, span: &str, ctx: &Ctx<'_>, today: Today) -> Option
 
 /// The value of `slot` in an answer to its prompt.
 pub fn answer(
-    intent: &IntentDef,
     slot: &SlotDef,
-    tagger: Option<&Tagger>,
+    extracted: &Slots,
     ctx: &Ctx<'_>,
     text: &str,
     today: Today,
 ) -> Option<SlotValue> {
-    if let Some(Some(v)) = extract(intent, tagger, ctx, text, today, false).remove(&slot.name) {
-        return Some(v);
+    if let Some(Some(v)) = extracted.get(&slot.name) {
+        return Some(v.clone());
     }
     let tokens = tokenize(text);
     let own = format!("{{{}}}", slot.name);

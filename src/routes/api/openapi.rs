@@ -37,6 +37,12 @@ impl Modify for BearerKeys {
     }
 }
 
+/// The document, built once.
+static SPEC: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| ApiDoc::openapi().to_json().unwrap_or_default());
+
 pub async fn spec() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(SPEC.as_str())
 }
