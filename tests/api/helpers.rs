@@ -311,11 +311,19 @@ impl Match for ValidProof {
 }
 
 /// The JSON bodies Graph received, oldest first.
+/// Every Send API call is checked to carry a valid `appsecret_proof`.
 pub async fn sent_bodies(graph: &MockServer) -> Vec<Value> {
-    graph
-        .received_requests()
-        .await
-        .unwrap_or_default()
+    let requests = graph.received_requests().await.unwrap_or_default();
+    for r in requests
+        .iter()
+        .filter(|r| r.url.path().ends_with("/messages"))
+    {
+        assert!(
+            ValidProof.matches(r),
+            "a Send API call without a valid appsecret_proof"
+        );
+    }
+    requests
         .iter()
         .filter_map(|r| serde_json::from_slice(&r.body).ok())
         .collect()

@@ -108,6 +108,7 @@ async fn a_login_links_every_psid_meta_names_across_pages_and_relogin_updates() 
         tokens_are_not_readable(&app).await;
 
         // Signing in again updates the account and adds what is new.
+        app.graph.verify().await;
         app.graph.reset().await;
         mount_identity(&app.graph).await;
         mount_ids_for_pages(&app.graph, &["PSID-1", "PSID-3"]).await;

@@ -122,15 +122,21 @@ async fn login_failing_at(app: &TestApp, step: &str, answer: ResponseTemplate) -
     let ok_long = ResponseTemplate::new(200)
         .set_body_json(json!({"access_token": LONG_TOKEN, "token_type": "bearer"}));
     match step {
-        "code" => code_exchange.respond_with(answer).mount(graph).await,
+        "code" => {
+            code_exchange
+                .respond_with(answer)
+                .expect(1)
+                .mount(graph)
+                .await
+        }
         "me" => {
             code_exchange.respond_with(ok_code).mount(graph).await;
-            me.respond_with(answer).mount(graph).await;
+            me.respond_with(answer).expect(1).mount(graph).await;
         }
         "long" => {
             code_exchange.respond_with(ok_code).mount(graph).await;
             me.respond_with(ok_me).mount(graph).await;
-            long.respond_with(answer).mount(graph).await;
+            long.respond_with(answer).expect(1).mount(graph).await;
         }
         _ => {
             code_exchange.respond_with(ok_code).mount(graph).await;
@@ -139,12 +145,15 @@ async fn login_failing_at(app: &TestApp, step: &str, answer: ResponseTemplate) -
             Mock::given(method("GET"))
                 .and(path(format!("/v25.0/{UID}/ids_for_pages")))
                 .respond_with(answer)
+                .expect(1)
                 .mount(graph)
                 .await;
         }
     }
     let response = Visitor::new(app).login().await;
     let result = page_of(response).await;
+    // The failure came from the step under test.
+    graph.verify().await;
     graph.reset().await;
     result
 }

@@ -5,7 +5,7 @@ use crate::helpers::*;
 use lexbridge::facebook::graph::appsecret_proof;
 use lexbridge::store::now_ms;
 use lexbridge::store::outbox::NewOutboxMessage;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -251,7 +251,7 @@ async fn delivery_and_read_receipts_move_the_status() {
         app.inbox_settled().await;
         let states: Vec<_> = app.outbox().await.into_iter().map(|r| r.state).collect();
         assert_eq!(states, ["read", "read"]);
-        let _: Vec<Value> = sent_bodies(&app.graph).await;
+        assert_eq!(sent_bodies(&app.graph).await.len(), 2);
         app.stop().await;
     })
     .await;
@@ -292,6 +292,85 @@ async fn other_pages_send_with_their_stored_encrypted_token() {
         let query: std::collections::HashMap<_, _> =
             requests[0].url.query_pairs().into_owned().collect();
         assert_eq!(query["access_token"], "second-page-token");
+        app.stop().await;
+    })
+    .await;
+}
+
+/// Answers 500 (Graph code 2) `fail_first` times, then 200; notes when
+/// each call came.
+struct Timed {
+    fail_first: usize,
+    times: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+}
+
+impl wiremock::Respond for Timed {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let mut times = self.times.lock().unwrap();
+        times.push(std::time::Instant::now());
+        if times.len() <= self.fail_first {
+            graph_error(500, 2, None, "Service temporarily unavailable")
+        } else {
+            ok("m.late")
+        }
+    }
+}
+
+#[tokio::test]
+async fn retries_wait_out_their_backoff() {
+    on_every_backend(|backend| async move {
+        let graph = wiremock::MockServer::start().await;
+        let db = TestDb::new(&backend).await;
+        // Each retry waits between 200 and 400 ms (half to all of the base).
+        let extra = [("RETRY_BASE_MS", "400"), ("RETRY_MAX_MS", "400")];
+        let app = start(db, graph, Default::default(), &extra).await;
+        let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let timed = Timed {
+            fail_first: 2,
+            times: times.clone(),
+        };
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .and(ValidProof)
+            .respond_with(timed)
+            .mount(&app.graph)
+            .await;
+        enqueue(&app, &[text("U1", "hello")]).await;
+        let rows = app.outbox_settled().await;
+        assert_eq!((rows[0].state.as_str(), rows[0].attempts), ("sent", 3));
+        let times = times.lock().unwrap().clone();
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap >= Duration::from_millis(200), "retried after {gap:?}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_send_that_times_out_is_retried() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        // GRAPH_REQUEST_TIMEOUT_MS is 2000 in tests.
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(ok("m.slow").set_delay(Duration::from_secs(3)))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&app.graph)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(ok("m.fast"))
+            .expect(1)
+            .mount(&app.graph)
+            .await;
+        enqueue(&app, &[text("U1", "hello")]).await;
+        let rows = app.outbox_settled().await;
+        assert_eq!(rows[0].state, "sent");
+        assert_eq!(rows[0].attempts, 2);
+        assert_eq!(rows[0].message_id.as_deref(), Some("m.fast"));
         app.stop().await;
     })
     .await;

@@ -60,6 +60,11 @@ async fn bad_posts_are_rejected_and_nothing_is_stored() {
             "unsigned"
         );
         assert_eq!(
+            app.post_webhook(b"{not json", None).await.status(),
+            403,
+            "the signature is checked before the body is parsed"
+        );
+        assert_eq!(
             app.post_webhook(&body, Some(&wrong)).await.status(),
             403,
             "wrongly signed"
