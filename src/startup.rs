@@ -6,7 +6,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use std::net::TcpListener;
 use std::sync::Arc;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use tracing_actix_web::TracingLogger;
@@ -107,8 +107,6 @@ impl Application {
             nlu,
             metrics: Metrics::default(),
             limiter: RateLimiter::new(rate, (rate / 20).max(1)),
-            inbox_wake: Notify::new(),
-            outbox_wake: Notify::new(),
             cipher: TokenCipher::from_base64(&settings.token_encryption_key)?,
             page_tokens: Default::default(),
             link_tokens: LinkTokens::from_session_key(&settings.session_key),

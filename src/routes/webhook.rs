@@ -87,12 +87,10 @@ pub async fn receive(
     let count = rows.len() as u64;
     if count > 0 {
         match shared.writer.write(Write::InsertInbox(rows)).await {
+            // The committer hands new rows to the inbox worker itself.
             Ok(stored) => {
                 Metrics::add(&metrics.webhook_events_stored, stored);
                 Metrics::add(&metrics.webhook_events_duplicate, count - stored);
-                if stored > 0 {
-                    shared.inbox_wake.notify_one();
-                }
             }
             Err(e) => {
                 // Meta retries a failed delivery; nothing was acknowledged.

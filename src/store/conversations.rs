@@ -15,42 +15,65 @@ pub struct ConversationContext {
     pub looked_up: bool,
 }
 
+/// The context's columns and joins, for a `k` with `page_id` and `psid`
+/// columns: one person's (`conversation_context`) or the conversations of
+/// claimed inbox rows (the group committer reads them with the claim).
+macro_rules! context_select {
+    ($first:literal, $from:literal) => {
+        concat!(
+            "SELECT ",
+            $first,
+            "c.nlu_state, a.id, a.name, a.fb_uid, p.looked_up_at FROM ",
+            $from,
+            " LEFT JOIN conversations c ON c.page_id = k.page_id AND c.psid = k.psid
+              LEFT JOIN links l ON l.page_id = k.page_id AND l.psid = k.psid
+              LEFT JOIN accounts a ON a.id = l.account_id
+              LEFT JOIN psid_lookups p ON p.page_id = k.page_id AND p.psid = k.psid"
+        )
+    };
+}
+
+/// The context of the conversations of inbox rows: `WHERE k.id IN (…)`
+/// follows.
+pub(crate) const INBOX_CONTEXT_SQL: &str = context_select!("k.id, ", "inbox k");
+
+/// A row of `context_select!` after its leading columns.
+pub(crate) type ContextColumns = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+pub(crate) fn context_from(
+    (nlu_state, id, name, fb_uid, looked_up_at): ContextColumns,
+) -> ConversationContext {
+    ConversationContext {
+        nlu_state,
+        account: id.zip(fb_uid).map(|(account_id, fb_uid)| LinkedAccount {
+            account_id,
+            name,
+            fb_uid,
+        }),
+        looked_up: looked_up_at.is_some(),
+    }
+}
+
 impl Store {
+    /// One person's context, read now.
     pub async fn conversation_context(
         &self,
         page_id: &str,
         psid: &str,
     ) -> anyhow::Result<ConversationContext> {
-        type Row = (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-        );
-        let row: Option<Row> = with_reader!(self, pool => sqlx::query_as(
-            "SELECT c.nlu_state, a.id, a.name, a.fb_uid, p.looked_up_at
-             FROM (SELECT 1 AS one) k
-             LEFT JOIN conversations c ON c.page_id = $1 AND c.psid = $2
-             LEFT JOIN links l ON l.page_id = $1 AND l.psid = $2
-             LEFT JOIN accounts a ON a.id = l.account_id
-             LEFT JOIN psid_lookups p ON p.page_id = $1 AND p.psid = $2")
+        let row: ContextColumns = with_reader!(self, pool => sqlx::query_as(context_select!(
+            "", "(SELECT CAST($1 AS TEXT) AS page_id, CAST($2 AS TEXT) AS psid) k"))
             .bind(page_id)
             .bind(psid)
-            .fetch_optional(pool)
+            .fetch_one(pool)
             .await)
         .context("reading a conversation")?;
-        let Some((nlu_state, id, name, fb_uid, looked_up_at)) = row else {
-            return Ok(ConversationContext::default());
-        };
-        Ok(ConversationContext {
-            nlu_state,
-            account: id.zip(fb_uid).map(|(account_id, fb_uid)| LinkedAccount {
-                account_id,
-                name,
-                fb_uid,
-            }),
-            looked_up: looked_up_at.is_some(),
-        })
+        Ok(context_from(row))
     }
 }

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 
+use super::conversations::ConversationContext;
 use super::outbox::NewOutboxMessage;
 use super::writer::Receipt;
 use super::{claim_statement, with_reader, Store};
@@ -29,6 +30,10 @@ pub struct InboxRow {
     pub standby: i64,
     pub event: String,
     pub attempts: i64,
+    /// The conversation as it stood when the row was claimed (read in the
+    /// claiming transaction, so no read per row is needed).
+    #[sqlx(skip)]
+    pub context: Option<ConversationContext>,
 }
 
 /// A stored row as tests and operators see it.
@@ -93,6 +98,17 @@ pub struct InboxUpdate {
     pub replies: Vec<NewOutboxMessage>,
     pub conversation: Option<ConversationTouch>,
     pub receipt: Option<Receipt>,
+    /// What `ids_for_apps` said of the person, remembered with the result.
+    pub lookup: Option<PsidLookup>,
+}
+
+/// An `ids_for_apps` answer about a PSID: the account it named, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PsidLookup {
+    pub page_id: String,
+    pub psid: String,
+    pub account_id: Option<String>,
+    pub at: i64,
 }
 
 /// The claim statement (see `claim_statement!`).

@@ -4,7 +4,6 @@
 
 use anyhow::Context;
 
-use super::writer::{Arg, Write};
 use super::{with_writer, Store};
 
 /// What a login stores: the account (token already encrypted) and the PSIDs
@@ -302,21 +301,5 @@ fn decide(owner: Option<String>, account_id: &str, other_owner: OnOtherOwner) ->
             OnOtherOwner::Move => LinkChange::Moved { from: o },
             OnOtherOwner::Keep => LinkChange::Refused { owner: o },
         },
-    }
-}
-
-/// Remembers that a PSID was looked up with `ids_for_apps` (and what was
-/// found), through the group committer.
-pub fn psid_lookup_write(page_id: &str, psid: &str, account_id: Option<&str>, now: i64) -> Write {
-    Write::Sql {
-        sql: "INSERT INTO psid_lookups (page_id, psid, looked_up_at, account_id) VALUES ($1, $2, $3, $4)
-              ON CONFLICT (page_id, psid) DO UPDATE SET looked_up_at = excluded.looked_up_at,
-                  account_id = excluded.account_id",
-        args: vec![
-            Arg::Text(page_id.to_string()),
-            Arg::Text(psid.to_string()),
-            Arg::Int(now),
-            account_id.map_or(Arg::Null, |a| Arg::Text(a.to_string())),
-        ],
     }
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
+use super::conversations::{context_from, INBOX_CONTEXT_SQL};
 use super::inbox::{InboxRow, InboxUpdate, NewInboxEvent};
 use super::outbox::{NewOutboxMessage, OutboxOutcome, OutboxRow, SendFailure};
 use super::Store;
@@ -403,6 +404,7 @@ async fn apply(
     let mut inbox_updates = Vec::new();
     let mut outcomes = Vec::new();
     let mut receipts = Vec::new();
+    let mut lookups = Vec::new();
     let mut acceptances = Vec::new();
     let mut touches: BTreeMap<(&str, &str), Touch> = BTreeMap::new();
     for (job, write) in writes.iter().enumerate() {
@@ -412,6 +414,7 @@ async fn apply(
                 counts[job] = 1;
                 replies.extend(u.replies.iter());
                 receipts.extend(u.receipt.iter());
+                lookups.extend(u.lookup.iter());
                 inbox_updates.push(u.as_ref());
                 if let Some(c) = &u.conversation {
                     touches
@@ -594,12 +597,38 @@ async fn apply(
             for receipt in &receipts {
                 apply_receipt!(&mut *tx, receipt);
             }
+            for lookup in &lookups {
+                sqlx::query(
+                    "INSERT INTO psid_lookups (page_id, psid, looked_up_at, account_id) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (page_id, psid) DO UPDATE SET looked_up_at = excluded.looked_up_at,
+                         account_id = excluded.account_id")
+                    .bind(&lookup.page_id).bind(&lookup.psid).bind(lookup.at).bind(lookup.account_id.as_deref())
+                    .execute(&mut *tx).await?;
+            }
             for (job, inbox, c) in &claims {
                 let written = if *inbox {
                     let mut rows: Vec<InboxRow> = sqlx::query_as(super::inbox::claim_sql(postgres))
                         .bind(c.lease_until).bind(c.now).bind(c.limit)
                         .fetch_all(&mut *tx).await?;
                     rows.sort_by_key(|r| r.id);
+                    // Each row's conversation, read with the claim.
+                    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                    let mut contexts = std::collections::HashMap::new();
+                    for chunk in chunks(&ids) {
+                        let mut qb = sqlx::QueryBuilder::new(INBOX_CONTEXT_SQL);
+                        qb.push(" WHERE k.id IN (");
+                        let mut list = qb.separated(", ");
+                        for id in chunk {
+                            list.push_bind(*id);
+                        }
+                        qb.push(")");
+                        let found: Vec<(i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>)> =
+                            qb.build_query_as().fetch_all(&mut *tx).await?;
+                        contexts.extend(found.into_iter().map(|(id, a, b, c, d, e)| (id, context_from((a, b, c, d, e)))));
+                    }
+                    for row in &mut rows {
+                        row.context = contexts.remove(&row.id);
+                    }
                     Written::Inbox(rows)
                 } else {
                     let mut rows: Vec<OutboxRow> = sqlx::query_as(super::outbox::claim_sql(postgres))

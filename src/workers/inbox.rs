@@ -28,19 +28,10 @@ pub async fn run(
     };
     let handle = |row: InboxRow| {
         let shared = Arc::clone(&shared);
-        async move {
-            let update = process(&shared, row).await;
-            if let Err(e) = shared
-                .writer
-                .write(Write::FinishInbox(Box::new(update)))
-                .await
-            {
-                // The lease runs out and the row is claimed again.
-                warn!(error = %format!("{e:#}"), "recording an inbox result failed");
-            }
-        }
+        async move { Write::FinishInbox(Box::new(process(&shared, row).await)) }
     };
-    super::work(feed, &shared.inbox_wake, shutdown, claim, handle).await;
+    let writer = shared.writer.clone();
+    super::work(feed, writer, shutdown, claim, handle).await;
     info!("inbox worker stopped");
 }
 
@@ -57,6 +48,7 @@ async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
         replies: Vec::new(),
         conversation: None,
         receipt: None,
+        lookup: None,
     };
     let event: MessagingEvent = match serde_json::from_str(&row.event) {
         Ok(e) => e,
@@ -173,10 +165,20 @@ async fn converse(
             .await
             .map_err(|e| NluError::Transient(format!("reading the conversation: {e:#}")))
     };
-    let mut context = read().await?;
-    if context.account.is_none() && !context.looked_up && linking::reverse_lookup(shared, row).await
-    {
-        context = read().await?;
+    // Claimed rows carry their conversation as it stood at the claim.
+    let mut context = match &row.context {
+        Some(context) => context.clone(),
+        None => read().await?,
+    };
+    if context.account.is_none() && !context.looked_up {
+        update.lookup = linking::reverse_lookup(shared, row).await;
+        if update
+            .lookup
+            .as_ref()
+            .is_some_and(|l| l.account_id.is_some())
+        {
+            context = read().await?;
+        }
     }
     let Some(text) = said(event).filter(|t| !t.trim().is_empty()) else {
         let attachment = event.message.as_ref().and_then(|m| m.attachments.first());

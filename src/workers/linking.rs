@@ -10,8 +10,7 @@ use crate::facebook::webhook::MessagingEvent;
 use crate::linking::login::log_change;
 use crate::linking::tokens::{LinkTokens, Purpose};
 use crate::nlu::NluError;
-use crate::store::inbox::InboxRow;
-use crate::store::linking::psid_lookup_write;
+use crate::store::inbox::{InboxRow, PsidLookup};
 use crate::store::linking::{LinkChange, OnOtherOwner, TokenUse};
 use crate::store::now_ms;
 
@@ -202,21 +201,20 @@ struct AppRef {
 /// For a PSID nobody linked and nobody looked up yet (the caller knows
 /// both from the conversation context): `GET /{psid}/ids_for_apps`, and a link
 /// when the app-scoped id is a known account. The answer, found or not, is
-/// remembered; only failures that may pass (timeouts, 5xx) are asked again.
-/// Never fails the conversation; `true` when the PSID got linked.
-pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) -> bool {
+/// remembered (the caller records the answer with the row's result); only
+/// failures that may pass (timeouts, 5xx) are asked again. Never fails the
+/// conversation; the answer has an account when the PSID got linked.
+pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) -> Option<PsidLookup> {
     if row.psid.starts_with("user_ref:") {
-        return false;
+        return None;
     }
-    let Some(token) = shared.page_token(&row.page_id).await else {
-        return false;
-    };
+    let token = shared.page_token(&row.page_id).await?;
     let path = format!("{}/ids_for_apps", row.psid);
     let answer = match shared.graph.get::<AppIds>(&path, &token, &[]).await {
         Ok(answer) => answer,
         Err(e) if e.is_transient() => {
             debug!(error = %e, "ids_for_apps failed for now; asked again on the next message");
-            return false;
+            return None;
         }
         Err(e) => {
             warn!(code = ?e.code, fbtrace_id = ?e.fbtrace_id, "ids_for_apps refused ({}); not asked again", e.message);
@@ -238,7 +236,7 @@ pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) -> bool {
             Ok(None) => {}
             Err(e) => {
                 warn!(error = %format!("{e:#}"), "reverse lookup failed");
-                return false;
+                return None;
             }
         }
     }
@@ -259,13 +257,14 @@ pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) -> bool {
             Ok(change) => log_change(account_id, &row.psid, "ids_for_apps", &change),
             Err(e) => {
                 warn!(error = %format!("{e:#}"), "linking after ids_for_apps failed");
-                return false;
+                return None;
             }
         }
     }
-    let remember = psid_lookup_write(&row.page_id, &row.psid, found.as_deref(), now);
-    if let Err(e) = shared.writer.write(remember).await {
-        warn!(error = %format!("{e:#}"), "recording a reverse lookup failed");
-    }
-    found.is_some()
+    Some(PsidLookup {
+        page_id: row.page_id.clone(),
+        psid: row.psid.clone(),
+        account_id: found,
+        at: now,
+    })
 }

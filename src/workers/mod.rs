@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::nlu::Nlu;
 use crate::outbound::keys::ApiKeys;
 use crate::store::now_ms;
-use crate::store::writer::{Claim, FeedReceiver, Writer, LEASE_MS};
+use crate::store::writer::{Claim, FeedReceiver, Write, Writer, LEASE_MS};
 use crate::store::Store;
 use rate_limit::RateLimiter;
 
@@ -35,12 +35,14 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(250);
 const CLAIM_BATCH: i64 = 256;
 
 /// A worker's main loop: every row it gets — handed over by the committer,
-/// or claimed when woken or on a poll — is handled in a task of its own, as
-/// long as its budget allows. On shutdown it stops taking rows and finishes
-/// the ones in hand.
+/// or claimed on a poll — is handled in a task of its own, as long as its
+/// budget allows, and the write `handle` makes of it goes to the committer.
+/// A row gives its place back as its write is submitted, so the committer
+/// can claim the next row in the same transaction. On shutdown the worker
+/// stops taking rows and finishes the ones in hand.
 pub(crate) async fn work<T, C, CF, H, HF>(
     mut feed: FeedReceiver<T>,
-    wake: &Notify,
+    writer: Writer,
     mut shutdown: watch::Receiver<bool>,
     claim: C,
     handle: H,
@@ -49,20 +51,24 @@ pub(crate) async fn work<T, C, CF, H, HF>(
     C: Fn(Claim) -> CF,
     CF: Future<Output = anyhow::Result<Vec<T>>>,
     H: Fn(T) -> HF,
-    HF: Future<Output = ()> + Send + 'static,
+    HF: Future<Output = Write> + Send + 'static,
 {
     let mut tasks = JoinSet::new();
     let spawn = |tasks: &mut JoinSet<()>, rows: Vec<T>| {
         for row in rows {
-            let budget = Arc::clone(&feed.budget);
+            let (budget, writer) = (Arc::clone(&feed.budget), writer.clone());
             let handled = handle(row);
             tasks.spawn(async move {
-                handled.await;
+                let result = handled.await;
                 budget.fetch_add(1, Ordering::AcqRel);
+                if let Err(e) = writer.write(result).await {
+                    // The lease runs out and the row is claimed again.
+                    warn!(error = %format!("{e:#}"), "recording a result failed");
+                }
             });
         }
     };
-    // Claims for the worker's own room: on a wake-up and on each poll.
+    // Claims for the worker's own room, on each poll.
     let claim_room = || async {
         let limit = feed.budget.load(Ordering::Acquire).min(CLAIM_BATCH);
         if limit <= 0 {
@@ -85,7 +91,6 @@ pub(crate) async fn work<T, C, CF, H, HF>(
         while tasks.try_join_next().is_some() {}
         let rows = tokio::select! {
             Some(rows) = feed.rows.recv() => rows,
-            _ = wake.notified() => claim_room().await,
             _ = tokio::time::sleep(POLL) => claim_room().await,
             _ = shutdown.changed() => Vec::new(),
         };
@@ -114,10 +119,6 @@ pub struct Shared {
     pub nlu: Arc<dyn Nlu>,
     pub metrics: Metrics,
     pub limiter: RateLimiter,
-    /// Woken when inbox rows may be ready (new events, a finished row).
-    pub inbox_wake: Notify,
-    /// Woken when outbox rows may be ready.
-    pub outbox_wake: Notify,
     pub cipher: TokenCipher,
     /// Page access tokens: the configured Page's, and those stored in the
     /// `pages` table, decrypted once.

@@ -24,15 +24,11 @@ pub async fn run(
     };
     let handle = |row: OutboxRow| {
         let shared = Arc::clone(&shared);
-        async move {
-            let outcome = deliver(&shared, &row).await;
-            if let Err(e) = shared.writer.write(Write::FinishOutbox(outcome)).await {
-                warn!(outbox_id = row.id, error = %format!("{e:#}"), "recording a send result failed");
-            }
-        }
+        async move { Write::FinishOutbox(deliver(&shared, &row).await) }
     };
     let expiry = tokio::spawn(expire_held(Arc::clone(&shared), shutdown.clone()));
-    super::work(feed, &shared.outbox_wake, shutdown, claim, handle).await;
+    let writer = shared.writer.clone();
+    super::work(feed, writer, shutdown, claim, handle).await;
     let _ = expiry.await;
     info!("outbox worker stopped");
 }
