@@ -170,6 +170,8 @@ impl Application {
             let outbox =
                 workers::outbox::run(Arc::clone(shared), self.outbox_rows, self.stop.subscribe());
             workers.push(("outbox worker", tokio::spawn(outbox)));
+            let sweeper = workers::sweep::run(Arc::clone(shared), self.stop.subscribe());
+            workers.push(("sweeper", tokio::spawn(sweeper)));
         }
         info!(port = self.port, "lexbridge is listening");
         let mut stop = self.stop.subscribe();

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use super::tokens::{Purpose, LINK_TOKEN_TTL_MS};
+use super::tokens::Purpose;
 use super::LoginError;
 use crate::workers::Shared;
 
@@ -72,19 +72,11 @@ pub async fn success_redirect(
     account_id: &str,
     now: i64,
 ) -> Result<Url, LoginError> {
-    let issued = shared.link_tokens.issue(Purpose::AccountLink);
-    shared
-        .store
-        .store_link_token(
-            &issued.nonce,
-            Purpose::AccountLink.as_str(),
-            account_id,
-            now + LINK_TOKEN_TTL_MS,
-            now,
-        )
+    let code = shared
+        .issue_link_token(Purpose::AccountLink, account_id, now)
         .await?;
     let mut url = redirect_uri.clone();
     url.query_pairs_mut()
-        .append_pair("authorization_code", &issued.token);
+        .append_pair("authorization_code", &code);
     Ok(url)
 }

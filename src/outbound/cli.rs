@@ -114,6 +114,9 @@ pub async fn send(
         Some(("uid", uid)) => json!({ "uid": uid }),
         Some(("psid", spec)) => match spec.split_once('@') {
             Some((psid, page)) => json!({ "psid": psid, "page_id": page }),
+            None if page_id.is_empty() => anyhow::bail!(
+                "--to psid:{spec} needs a Page: set FACEBOOK_PAGE_ID or write psid:{spec}@PAGE_ID"
+            ),
             None => json!({ "psid": spec }),
         },
         _ => anyhow::bail!(

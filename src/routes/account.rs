@@ -9,7 +9,7 @@ use tracing::info;
 use super::auth::{csrf_refused, CsrfForm};
 use super::session::SessionCookies;
 use super::site::{error_page, page};
-use crate::linking::tokens::{Purpose, LINK_TOKEN_TTL_MS};
+use crate::linking::tokens::Purpose;
 use crate::linking::{utc, LoginError};
 use crate::store::now_ms;
 use crate::workers::Shared;
@@ -102,21 +102,12 @@ async fn view(
 
 /// `https://m.me/{page}?ref={token}`: a fresh single-use token each time.
 async fn messenger_url(shared: &Shared, account_id: &str) -> anyhow::Result<String> {
-    let now = now_ms();
-    let issued = shared.link_tokens.issue(Purpose::Ref);
-    shared
-        .store
-        .store_link_token(
-            &issued.nonce,
-            Purpose::Ref.as_str(),
-            account_id,
-            now + LINK_TOKEN_TTL_MS,
-            now,
-        )
+    let token = shared
+        .issue_link_token(Purpose::Ref, account_id, now_ms())
         .await?;
     let mut url = url::Url::parse("https://m.me/")?;
     url.set_path(&shared.settings.facebook.page_id);
-    url.query_pairs_mut().append_pair("ref", &issued.token);
+    url.query_pairs_mut().append_pair("ref", &token);
     Ok(url.to_string())
 }
 

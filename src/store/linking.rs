@@ -198,31 +198,23 @@ impl Store {
         result.context("unlinking an account")
     }
 
-    /// Records a link token issued to an account; expired ones are dropped.
+    /// Records a link token issued to an account (the sweeper drops old ones).
     pub async fn store_link_token(
         &self,
         nonce: &str,
         purpose: &str,
         account_id: &str,
         expires_at: i64,
-        now: i64,
     ) -> anyhow::Result<()> {
-        with_writer!(self, pool => async {
-            // A day's grace keeps "expired" distinguishable from "unknown".
-            sqlx::query("DELETE FROM link_tokens WHERE expires_at < $1")
-                .bind(now - 86_400_000)
-                .execute(pool)
-                .await?;
-            sqlx::query(
-                "INSERT INTO link_tokens (nonce, purpose, account_id, expires_at) VALUES ($1, $2, $3, $4)")
-                .bind(nonce)
-                .bind(purpose)
-                .bind(account_id)
-                .bind(expires_at)
-                .execute(pool)
-                .await
-                .map(|_| ())
-        }.await)
+        with_writer!(self, pool => sqlx::query(
+            "INSERT INTO link_tokens (nonce, purpose, account_id, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(nonce)
+            .bind(purpose)
+            .bind(account_id)
+            .bind(expires_at)
+            .execute(pool)
+            .await
+            .map(|_| ()))
         .context("storing a link token")
     }
 
@@ -268,21 +260,14 @@ impl Store {
 
     /// Spends a login state; `false` when it was spent before (a replay).
     pub async fn spend_login_state(&self, state_hash: &str, now: i64) -> anyhow::Result<bool> {
-        let inserted = with_writer!(self, pool => async {
-            // States live ten minutes; a day of history is plenty.
-            sqlx::query("DELETE FROM login_states WHERE used_at < $1")
-                .bind(now - 86_400_000)
-                .execute(pool)
-                .await?;
-            sqlx::query(
-                "INSERT INTO login_states (state_hash, used_at) VALUES ($1, $2)
-                 ON CONFLICT (state_hash) DO NOTHING")
-                .bind(state_hash)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        }.await)
+        let inserted = with_writer!(self, pool => sqlx::query(
+            "INSERT INTO login_states (state_hash, used_at) VALUES ($1, $2)
+             ON CONFLICT (state_hash) DO NOTHING")
+            .bind(state_hash)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
         .context("spending a login state")?;
         Ok(inserted == 1)
     }

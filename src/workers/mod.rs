@@ -6,6 +6,7 @@ pub mod linking;
 pub mod outbox;
 pub mod rate_limit;
 pub mod retry;
+pub mod sweep;
 
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use tracing::{debug, warn};
 use crate::config::Settings;
 use crate::crypto::TokenCipher;
 use crate::facebook::{GraphClient, SenderAction};
-use crate::linking::tokens::LinkTokens;
+use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
 use crate::outbound::keys::ApiKeys;
@@ -165,6 +166,26 @@ impl Shared {
                 None
             }
         }
+    }
+
+    /// A fresh single-use link token of `purpose` for `account_id`, stored
+    /// with its expiry.
+    pub async fn issue_link_token(
+        &self,
+        purpose: Purpose,
+        account_id: &str,
+        now: i64,
+    ) -> anyhow::Result<String> {
+        let issued = self.link_tokens.issue(purpose);
+        self.store
+            .store_link_token(
+                &issued.nonce,
+                purpose.as_str(),
+                account_id,
+                now + LINK_TOKEN_TTL_MS,
+            )
+            .await?;
+        Ok(issued.token)
     }
 
     /// A best-effort sender action (`mark_seen`, `typing_on`) within the

@@ -11,7 +11,7 @@ use crate::facebook::render::send_payload;
 use crate::facebook::GraphError;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
-use crate::store::writer::{Arg, Claim, FeedReceiver, Write};
+use crate::store::writer::{Claim, FeedReceiver, Write};
 
 pub async fn run(
     shared: Arc<Shared>,
@@ -26,43 +26,9 @@ pub async fn run(
         let shared = Arc::clone(&shared);
         async move { Write::FinishOutbox(deliver(&shared, &row).await) }
     };
-    let expiry = tokio::spawn(expire_held(Arc::clone(&shared), shutdown.clone()));
     let writer = shared.writer.clone();
     super::work(feed, writer, shutdown, claim, handle).await;
-    let _ = expiry.await;
     info!("outbox worker stopped");
-}
-
-/// How long an `Idempotency-Key` is remembered.
-const IDEMPOTENCY_MS: i64 = 24 * 3_600_000;
-/// How often held messages past their `hold_until` are marked expired (and
-/// idempotency keys past `IDEMPOTENCY_MS` forgotten).
-const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Marks held messages whose time ran out `expired`, until shutdown.
-async fn expire_held(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    while !*shutdown.borrow() {
-        let sweep = Write::Sql {
-            sql: "UPDATE outbox SET state = 'expired' WHERE state = 'held' AND hold_until <= $1",
-            args: vec![Arg::Int(now_ms())],
-        };
-        match shared.writer.write(sweep).await {
-            Ok(0) => {}
-            Ok(n) => info!(expired = n, "held messages expired"),
-            Err(e) => warn!(error = %format!("{e:#}"), "expiring held messages failed"),
-        }
-        let forget = Write::Sql {
-            sql: "DELETE FROM api_requests WHERE created_at < $1",
-            args: vec![Arg::Int(now_ms() - IDEMPOTENCY_MS)],
-        };
-        if let Err(e) = shared.writer.write(forget).await {
-            warn!(error = %format!("{e:#}"), "forgetting old idempotency keys failed");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(EXPIRY_SWEEP) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
 }
 
 /// One send attempt.

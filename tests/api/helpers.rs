@@ -224,6 +224,16 @@ impl TestApp {
         .expect("test statement");
     }
 
+    /// The number a `SELECT COUNT(*) …` answers.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let (n,): (i64,) = match &self.store {
+            Store::Sqlite { reader, .. } => sqlx::query_as(sql).fetch_one(reader).await,
+            Store::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await,
+        }
+        .expect("test count");
+        n
+    }
+
     pub async fn inbox(&self) -> Vec<InboxRecord> {
         self.store.inbox_records().await.expect("inbox rows")
     }

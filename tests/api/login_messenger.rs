@@ -3,6 +3,8 @@
 
 use crate::helpers::*;
 use crate::login_support::*;
+use lexbridge::store::linking::TokenUse;
+use lexbridge::store::now_ms;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
@@ -75,7 +77,8 @@ async fn an_m_me_ref_links_the_sender_once_and_the_bot_says_so() {
         second.cookie = visitor.cookie.clone();
         app.exec("DELETE FROM links").await;
         let fresh = ref_of(&second.account_page().await);
-        app.exec("UPDATE link_tokens SET expires_at = 0 WHERE used_at IS NULL")
+        // Expired a minute ago (the sweeper keeps it for a day).
+        app.exec("UPDATE link_tokens SET expires_at = expires_at - 960000 WHERE used_at IS NULL")
             .await;
         app.post_signed_webhook(&referral_event("PSID-Z", &fresh, 4))
             .await;
@@ -198,6 +201,34 @@ async fn messenger_account_linking_links_the_recipient_and_answers_with_a_code()
         app.inbox_settled().await;
         assert!(links(&app).await.is_empty());
         assert!(replies_to(&app, "PSID-M").await[1].starts_with("You're unlinked"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_sweeper_drops_day_old_link_tokens_and_login_states() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        app.exec("INSERT INTO accounts (id, fb_uid, name, created_at, updated_at) VALUES ('acc-a', 'ASID-1', 'A', 1, 1)").await;
+        let (old, recent) = (now_ms() - 86_400_000 - 60_000, now_ms() - 60_000);
+        app.exec(&format!(
+            "INSERT INTO link_tokens (nonce, purpose, account_id, expires_at)
+             VALUES ('n-old', 'ref', 'acc-a', {old}), ('n-recent', 'ref', 'acc-a', {recent})"
+        ))
+        .await;
+        app.exec(&format!(
+            "INSERT INTO login_states (state_hash, used_at) VALUES ('s-old', {old}), ('s-recent', {recent})"
+        ))
+        .await;
+        wait_until("day-old link tokens and login states to be swept", || async {
+            app.count("SELECT COUNT(*) FROM link_tokens").await == 1
+                && app.count("SELECT COUNT(*) FROM login_states").await == 1
+        })
+        .await;
+        // A token that expired within the day still says "expired".
+        let used = app.store.spend_link_token("n-recent", "ref", "PSID-1", now_ms()).await.unwrap();
+        assert_eq!(used, TokenUse::Expired);
+        assert_eq!(app.count("SELECT COUNT(*) FROM login_states WHERE state_hash = 's-recent'").await, 1);
     })
     .await;
 }

@@ -731,6 +731,11 @@ async fn operators_manage_keys_and_send_through_the_same_rules() {
         assert!(send(&cli, PAGE_ID, args("email:x", "hi"), &mut Vec::new())
             .await
             .is_err());
+        let no_page = send(&cli, "", args("psid:U2", "hi"), &mut Vec::new()).await;
+        assert!(no_page
+            .unwrap_err()
+            .to_string()
+            .contains("set FACEBOOK_PAGE_ID or write psid:U2@PAGE_ID"));
         cli.close().await;
         wait_until("the CLI's message to be sent", || async {
             app.outbox()
