@@ -65,7 +65,7 @@ impl GraphError {
         }
     }
 
-    fn transport(e: reqwest::Error) -> GraphError {
+    pub(crate) fn transport(e: reqwest::Error) -> GraphError {
         let what = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {

@@ -106,8 +106,9 @@ fn graph_error(
             message: format!("token endpoint refused the code: {}", r.error()),
             ..GraphError::default()
         },
+        RequestTokenError::Request(HttpClientError::Reqwest(e)) => GraphError::transport(*e),
         RequestTokenError::Request(e) => GraphError {
-            message: format!("token request failed: {}", transport_reason(&e)),
+            message: format!("token request failed: {e}"),
             ..GraphError::default()
         },
         RequestTokenError::Other(other) => GraphError {
@@ -115,13 +116,5 @@ fn graph_error(
             message: format!("unexpected token endpoint answer: {other}"),
             ..GraphError::default()
         },
-    }
-}
-
-fn transport_reason(e: &HttpClientError<oauth2::reqwest::Error>) -> &'static str {
-    match e {
-        HttpClientError::Reqwest(e) if e.is_timeout() => "timed out",
-        HttpClientError::Reqwest(e) if e.is_connect() => "could not connect",
-        _ => "no usable answer",
     }
 }
