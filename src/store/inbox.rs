@@ -5,6 +5,7 @@ use anyhow::Context;
 
 use super::conversations::ConversationContext;
 use super::outbox::NewOutboxMessage;
+use super::statement::{Columns, Value};
 use super::writer::Receipt;
 use super::{claim_statement, with_reader, Store};
 
@@ -21,7 +22,7 @@ pub struct NewInboxEvent {
 }
 
 /// A claimed row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct InboxRow {
     pub id: i64,
     pub page_id: String,
@@ -32,8 +33,24 @@ pub struct InboxRow {
     pub attempts: i64,
     /// The conversation as it stood when the row was claimed (read in the
     /// claiming transaction, so no read per row is needed).
-    #[sqlx(skip)]
     pub context: Option<ConversationContext>,
+}
+
+impl InboxRow {
+    /// A row of the claim statement's `RETURNING` list.
+    pub(crate) fn from_columns(row: Vec<Value>) -> anyhow::Result<InboxRow> {
+        let mut c = Columns::new(row);
+        Ok(InboxRow {
+            id: c.take()?.int()?,
+            page_id: c.take()?.text()?,
+            psid: c.take()?.text()?,
+            kind: c.take()?.text()?,
+            standby: c.take()?.int()?,
+            event: c.take()?.text()?,
+            attempts: c.take()?.int()?,
+            context: None,
+        })
+    }
 }
 
 /// A stored row as tests and operators see it.

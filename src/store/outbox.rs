@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 
+use super::statement::{Columns, Exec, Sqlx, Value};
 use super::{claim_statement, with_reader, with_writer, Store};
 
 /// A message to queue. `body` is the Send API `message` object (or a
@@ -45,7 +46,7 @@ impl NewOutboxMessage {
 }
 
 /// A claimed row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OutboxRow {
     pub id: i64,
     pub page_id: String,
@@ -54,6 +55,22 @@ pub struct OutboxRow {
     pub messaging_type: String,
     pub tag: Option<String>,
     pub attempts: i64,
+}
+
+impl OutboxRow {
+    /// A row of the claim statement's `RETURNING` list.
+    pub(crate) fn from_columns(row: Vec<Value>) -> anyhow::Result<OutboxRow> {
+        let mut c = Columns::new(row);
+        Ok(OutboxRow {
+            id: c.take()?.int()?,
+            page_id: c.take()?.text()?,
+            psid: c.take()?.text()?,
+            body: c.take()?.text()?,
+            messaging_type: c.take()?.text()?,
+            tag: c.take()?.opt_text()?,
+            attempts: c.take()?.int()?,
+        })
+    }
 }
 
 /// A stored row as tests, operators and the status API see it.
@@ -127,13 +144,15 @@ impl Store {
     /// Queues messages outside any other change (operators, tests).
     pub async fn enqueue(&self, messages: &[NewOutboxMessage], now: i64) -> anyhow::Result<()> {
         let refs: Vec<&NewOutboxMessage> = messages.iter().collect();
-        with_writer!(self, pool => {
+        with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
-            super::writer::insert_outbox_rows!(&mut *tx, &refs, now);
-            tx.commit().await
-        })
-        .context("queueing outbox messages")?;
-        Ok(())
+            for insert in super::writer::insert_outbox(&refs, now) {
+                Sqlx(&mut *tx).run(&insert).await?;
+            }
+            tx.commit().await?;
+            anyhow::Ok(())
+        }.await)
+        .context("queueing outbox messages")
     }
 
     pub async fn outbox_record(&self, id: i64) -> anyhow::Result<Option<OutboxRecord>> {

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::conversations::{context_from, INBOX_CONTEXT_SQL};
 use super::inbox::{InboxRow, InboxUpdate, NewInboxEvent};
 use super::outbox::{NewOutboxMessage, OutboxOutcome, OutboxRow, SendFailure};
+use super::statement::{Columns, Exec, Sqlx, Stmt};
 use super::Store;
 
 /// A write the group committer performs.
@@ -56,12 +57,7 @@ pub struct Remember {
 }
 
 /// An argument of `Write::Sql`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Arg {
-    Text(String),
-    Int(i64),
-    Null,
-}
+pub use super::statement::Arg;
 
 /// Which rows a claim may take: due at `now`, leased until `lease_until`.
 #[derive(Debug, Clone, Copy)]
@@ -257,11 +253,9 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>) {
     }
     // Hand the connection back while this runtime still runs, so closing
     // the pool does not wait for it.
-    let _ = match held {
-        Some(Held::Sqlite(conn)) => conn.close().await,
-        Some(Held::Postgres(conn)) => conn.close().await,
-        None => Ok(()),
-    };
+    if let Some(Held::Postgres(conn)) = held {
+        let _ = conn.close().await;
+    }
 }
 
 /// A claim on a worker's behalf, when the batch may have freed rows and the
@@ -339,14 +333,14 @@ struct Applied {
     outbox: Vec<OutboxRow>,
 }
 
-/// The committer's connection.
+/// The committer's connection: SQLite's its own, run on this thread.
 enum Held {
-    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Sqlite(Box<rusqlite::Connection>),
     Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
 }
 
-/// `apply` on the held connection, (re)acquiring it as needed; a failed
-/// batch gives the connection up in case it is the connection that broke.
+/// `apply` on the held connection, (re)opening it as needed; a failed batch
+/// gives the connection up in case it is the connection that broke.
 async fn apply_held(
     store: &Store,
     held: &mut Option<Held>,
@@ -356,15 +350,51 @@ async fn apply_held(
     let mut conn = match held.take() {
         Some(conn) => conn,
         None => match store {
-            Store::Sqlite { writer, .. } => Held::Sqlite(writer.acquire().await?),
+            Store::Sqlite { writer, .. } => Held::Sqlite(Box::new(open_sqlite(writer)?)),
             Store::Postgres(pool) => Held::Postgres(pool.acquire().await?),
         },
     };
-    let result = apply(store.is_postgres(), &mut conn, writes, extra).await;
+    let result = match &mut conn {
+        Held::Sqlite(conn) => {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let applied = apply(&mut **conn, false, writes, extra).await;
+            match applied {
+                Ok(applied) => conn
+                    .execute_batch("COMMIT")
+                    .map(|()| applied)
+                    .map_err(Into::into),
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        }
+        Held::Postgres(conn) => {
+            let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+            let applied = apply(&mut Sqlx(&mut *tx), true, writes, extra).await?;
+            tx.commit().await?;
+            Ok(applied)
+        }
+    }
+    .context("group commit");
     if result.is_ok() {
         *held = Some(conn);
     }
     result
+}
+
+/// The committer's SQLite connection, on the file of the pools and with
+/// their settings: every acknowledged write is flushed (`synchronous=FULL`).
+fn open_sqlite(pool: &sqlx::SqlitePool) -> anyhow::Result<rusqlite::Connection> {
+    let options = pool.connect_options();
+    let conn = rusqlite::Connection::open(options.get_filename())
+        .context("opening the SQLite database for the group committer")?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
 }
 
 /// Most rows in one multi-row statement (well under SQLite's 32766 variables).
@@ -386,12 +416,12 @@ pub(crate) fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// Applies `writes` in one transaction with set-based statements (a
-/// statement per kind of change rather than per row); for each write, the
-/// rows it inserted (`InsertInbox`) or 1.
-async fn apply(
+/// Applies `writes` in the open transaction of `exec` with set-based
+/// statements (a statement per kind of change rather than per row); for
+/// each write, the rows it inserted (`InsertInbox`) or 1.
+async fn apply<E: Exec>(
+    exec: &mut E,
     postgres: bool,
-    held: &mut Held,
     writes: &[&Write],
     extra: Extra,
 ) -> anyhow::Result<Applied> {
@@ -425,9 +455,9 @@ async fn apply(
             }
             Write::FinishOutbox(outcome) => {
                 counts[job] = 1;
-                outcomes.push(outcome_columns(outcome));
+                outcomes.push(outcome);
             }
-            Write::Sql { sql, args } => statements.push((job, *sql, args)),
+            Write::Sql { sql, args } => statements.push((job, Stmt::with_args(sql, args.clone()))),
             Write::ClaimInbox(c) => claims.push((job, true, *c)),
             Write::ClaimOutbox(c) => claims.push((job, false, *c)),
             Write::Accept(a) => acceptances.push((job, a.as_ref())),
@@ -446,213 +476,219 @@ async fn apply(
         .filter(|(_, t)| t.release_held)
         .map(|(key, _)| *key)
         .collect();
-    /// The statements of one batch, expanded for each backend's connection.
-    macro_rules! write_batch {
-        ($conn:ident) => {{
-            let mut tx = sqlx::Connection::begin(&mut **$conn).await?;
-            for chunk in chunks(&events) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO inbox (page_id, psid, kind, standby, dedupe_key, event, next_attempt_at, received_at) ");
-                qb.push_values(chunk, |mut row, (_, e)| {
-                    row.push_bind(&e.page_id)
-                        .push_bind(&e.psid)
-                        .push_bind(e.kind)
-                        .push_bind(i64::from(e.standby))
-                        .push_bind(&e.dedupe_key)
-                        .push_bind(&e.event)
-                        .push_bind(e.received_at)
-                        .push_bind(e.received_at);
-                });
-                qb.push(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key");
-                let inserted: Vec<(String,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                let mut inserted: HashSet<String> = inserted.into_iter().map(|(k,)| k).collect();
-                for (job, e) in chunk {
-                    if inserted.remove(&e.dedupe_key) {
-                        counts[*job] += 1;
-                    }
-                }
+    for chunk in chunks(&events) {
+        let mut insert = Stmt::new(
+            "INSERT INTO inbox (page_id, psid, kind, standby, dedupe_key, event, next_attempt_at, received_at) ",
+        );
+        insert.values(chunk, |row, (_, e)| {
+            row.bind(e.page_id.as_str())
+                .bind(e.psid.as_str())
+                .bind(e.kind)
+                .bind(i64::from(e.standby))
+                .bind(e.dedupe_key.as_str())
+                .bind(e.event.as_str())
+                .bind(e.received_at)
+                .bind(e.received_at);
+        });
+        insert.push(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key");
+        let mut inserted = HashSet::new();
+        for row in exec.rows(&insert).await? {
+            inserted.insert(Columns::new(row).take()?.text()?);
+        }
+        for (job, e) in chunk {
+            if inserted.remove(&e.dedupe_key) {
+                counts[*job] += 1;
             }
-            // A key already answered (by a concurrent request) stores nothing.
-            for (job, acceptance) in &acceptances {
-                let fresh = match &acceptance.remember {
-                    None => true,
-                    Some(r) => {
-                        let kept: Option<(i64,)> = sqlx::query_as(
-                            "INSERT INTO api_requests (api_key_id, idempotency_key, request_hash, status, answer, created_at)
-                             VALUES ($1, $2, $3, $4, $5, $6)
-                             ON CONFLICT (api_key_id, idempotency_key) DO NOTHING RETURNING api_key_id")
-                            .bind(r.api_key_id).bind(&r.idempotency_key).bind(&r.request_hash)
-                            .bind(r.status).bind(&r.answer).bind(now)
-                            .fetch_optional(&mut *tx).await?;
-                        kept.is_some()
-                    }
-                };
-                if fresh {
-                    counts[*job] = 1;
-                    replies.extend(acceptance.messages.iter());
-                    // The person may have written since the message was
-                    // judged outside the window.
-                    releases.extend(acceptance.messages.iter()
-                        .filter(|m| m.state == "held")
-                        .map(|m| (m.page_id.as_str(), m.psid.as_str())));
-                }
-            }
-            insert_outbox_rows!(&mut *tx, &replies, now);
-            for (rows, sets_state) in [(&with_state, true), (&without_state, false)] {
-                for chunk in chunks(rows) {
-                    let mut qb = sqlx::QueryBuilder::new(
-                        "INSERT INTO conversations (page_id, psid, last_inbound_at, nlu_state, updated_at) ");
-                    qb.push_values(chunk, |mut row, ((page_id, psid), t)| {
-                        row.push_bind(*page_id)
-                            .push_bind(*psid)
-                            .push_bind(t.inbound_at)
-                            .push_bind(t.nlu_state.clone().flatten())
-                            .push_bind(now);
-                    });
-                    qb.push(
-                        " ON CONFLICT (page_id, psid) DO UPDATE SET
-                           last_inbound_at = CASE
-                             WHEN conversations.last_inbound_at IS NULL THEN excluded.last_inbound_at
-                             WHEN excluded.last_inbound_at > conversations.last_inbound_at
-                               THEN excluded.last_inbound_at
-                             ELSE conversations.last_inbound_at END,
-                           updated_at = excluded.updated_at");
-                    if sets_state {
-                        qb.push(", nlu_state = excluded.nlu_state");
-                    }
-                    qb.build().execute(&mut *tx).await?;
-                }
-            }
-            // Held messages of people who wrote within 24 hours go now: those
-            // who wrote in this batch (their held messages have older ids
-            // than the replies, so they are sent first), and those newly
-            // held whose message arrived while the hold was being decided.
-            for chunk in chunks(&releases) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "UPDATE outbox SET state = 'queued', messaging_type = 'UPDATE', tag = NULL, next_attempt_at = ");
-                qb.push_bind(now)
-                    .push(" WHERE state = 'held' AND hold_until > ")
-                    .push_bind(now)
-                    .push(" AND EXISTS (SELECT 1 FROM conversations c WHERE c.page_id = outbox.page_id
-                           AND c.psid = outbox.psid AND c.last_inbound_at > ")
-                    .push_bind(now - crate::domain::window::STANDARD_WINDOW_MS)
-                    .push(") AND (page_id, psid) IN (");
-                qb.push_values(chunk, |mut row, (page_id, psid)| {
-                    row.push_bind(*page_id).push_bind(*psid);
-                });
-                qb.push(")");
-                qb.build().execute(&mut *tx).await?;
-            }
-            for chunk in chunks(&inbox_updates) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "UPDATE inbox SET state = v.column2, outcome = v.column3, attempts = v.column4,
-                            next_attempt_at = v.column5, last_error = v.column6, processed_at = v.column7,
-                            locked_until = NULL
-                     FROM (");
-                qb.push_values(chunk, |mut row, u| {
-                    row.push("CAST(").push_bind_unseparated(u.id).push_unseparated(" AS BIGINT)")
-                        .push_bind(u.state.as_str())
-                        .push_bind(u.outcome.as_deref())
-                        .push("CAST(").push_bind_unseparated(u.attempts).push_unseparated(" AS BIGINT)")
-                        .push("CAST(").push_bind_unseparated(u.next_attempt_at).push_unseparated(" AS BIGINT)")
-                        .push_bind(u.last_error.as_deref())
-                        .push("CAST(").push_bind_unseparated(now).push_unseparated(" AS BIGINT)");
-                });
-                qb.push(") AS v WHERE inbox.id = v.column1");
-                qb.build().execute(&mut *tx).await?;
-            }
-            for chunk in chunks(&outcomes) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "UPDATE outbox SET state = v.column2, attempts = v.column3, next_attempt_at = v.column4,
-                            message_id = COALESCE(v.column5, outbox.message_id),
-                            sent_at = COALESCE(v.column6, outbox.sent_at),
-                            error_code = v.column7, error_subcode = v.column8, error_message = v.column9,
-                            locked_until = NULL
-                     FROM (");
-                qb.push_values(chunk, |mut row, (id, state, attempts, next, message_id, sent_at, failure)| {
-                    row.push("CAST(").push_bind_unseparated(*id).push_unseparated(" AS BIGINT)")
-                        .push_bind(*state)
-                        .push("CAST(").push_bind_unseparated(*attempts).push_unseparated(" AS BIGINT)")
-                        .push("CAST(").push_bind_unseparated(*next).push_unseparated(" AS BIGINT)")
-                        .push_bind(*message_id)
-                        .push("CAST(").push_bind_unseparated(*sent_at).push_unseparated(" AS BIGINT)")
-                        .push("CAST(").push_bind_unseparated(failure.and_then(|f| f.code)).push_unseparated(" AS BIGINT)")
-                        .push("CAST(").push_bind_unseparated(failure.and_then(|f| f.subcode)).push_unseparated(" AS BIGINT)")
-                        .push_bind(failure.map(|f| f.message.as_str()));
-                });
-                qb.push(") AS v WHERE outbox.id = v.column1");
-                qb.build().execute(&mut *tx).await?;
-            }
-            for (job, sql, args) in &statements {
-                let mut query = sqlx::query(sql);
-                for arg in args.iter() {
-                    query = match arg {
-                        Arg::Text(t) => query.bind(t.as_str()),
-                        Arg::Int(i) => query.bind(*i),
-                        Arg::Null => query.bind(None::<String>),
-                    };
-                }
-                counts[*job] = query.execute(&mut *tx).await?.rows_affected();
-            }
-            for receipt in &receipts {
-                apply_receipt!(&mut *tx, receipt);
-            }
-            for lookup in &lookups {
-                sqlx::query(
-                    "INSERT INTO psid_lookups (page_id, psid, looked_up_at, account_id) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (page_id, psid) DO UPDATE SET looked_up_at = excluded.looked_up_at,
-                         account_id = excluded.account_id")
-                    .bind(&lookup.page_id).bind(&lookup.psid).bind(lookup.at).bind(lookup.account_id.as_deref())
-                    .execute(&mut *tx).await?;
-            }
-            for (job, inbox, c) in &claims {
-                let written = if *inbox {
-                    let mut rows: Vec<InboxRow> = sqlx::query_as(super::inbox::claim_sql(postgres))
-                        .bind(c.lease_until).bind(c.now).bind(c.limit)
-                        .fetch_all(&mut *tx).await?;
-                    rows.sort_by_key(|r| r.id);
-                    // Each row's conversation, read with the claim.
-                    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-                    let mut contexts = std::collections::HashMap::new();
-                    for chunk in chunks(&ids) {
-                        let mut qb = sqlx::QueryBuilder::new(INBOX_CONTEXT_SQL);
-                        qb.push(" WHERE k.id IN (");
-                        let mut list = qb.separated(", ");
-                        for id in chunk {
-                            list.push_bind(*id);
-                        }
-                        qb.push(")");
-                        let found: Vec<(i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>)> =
-                            qb.build_query_as().fetch_all(&mut *tx).await?;
-                        contexts.extend(found.into_iter().map(|(id, a, b, c, d, e)| (id, context_from((a, b, c, d, e)))));
-                    }
-                    for row in &mut rows {
-                        row.context = contexts.remove(&row.id);
-                    }
-                    Written::Inbox(rows)
-                } else {
-                    let mut rows: Vec<OutboxRow> = sqlx::query_as(super::outbox::claim_sql(postgres))
-                        .bind(c.lease_until).bind(c.now).bind(c.limit)
-                        .fetch_all(&mut *tx).await?;
-                    rows.sort_by_key(|r| r.id);
-                    Written::Outbox(rows)
-                };
-                match (written, *job == PIGGYBACK) {
-                    (Written::Inbox(rows), true) => piggybacked_inbox = rows,
-                    (Written::Outbox(rows), true) => piggybacked_outbox = rows,
-                    (written, _) => {
-                        claimed.insert(*job, written);
-                    }
-                }
-            }
-            tx.commit().await
-        }};
+        }
     }
-    let batch = match held {
-        Held::Sqlite(conn) => write_batch!(conn),
-        Held::Postgres(conn) => write_batch!(conn),
-    };
-    batch.context("group commit")?;
+    // A key already answered (by a concurrent request) stores nothing.
+    for (job, acceptance) in &acceptances {
+        let fresh = match &acceptance.remember {
+            None => true,
+            Some(r) => {
+                let mut remember = Stmt::new(
+                    "INSERT INTO api_requests (api_key_id, idempotency_key, request_hash, status, answer, created_at) ",
+                );
+                remember.values(&[r], |row, r| {
+                    row.bind(r.api_key_id)
+                        .bind(r.idempotency_key.as_str())
+                        .bind(r.request_hash.as_str())
+                        .bind(r.status)
+                        .bind(r.answer.as_str())
+                        .bind(now);
+                });
+                remember.push(
+                    " ON CONFLICT (api_key_id, idempotency_key) DO NOTHING RETURNING api_key_id",
+                );
+                !exec.rows(&remember).await?.is_empty()
+            }
+        };
+        if fresh {
+            counts[*job] = 1;
+            replies.extend(acceptance.messages.iter());
+            // The person may have written since the message was judged
+            // outside the window.
+            releases.extend(
+                acceptance
+                    .messages
+                    .iter()
+                    .filter(|m| m.state == "held")
+                    .map(|m| (m.page_id.as_str(), m.psid.as_str())),
+            );
+        }
+    }
+    for insert in insert_outbox(&replies, now) {
+        exec.run(&insert).await?;
+    }
+    for (rows, sets_state) in [(&with_state, true), (&without_state, false)] {
+        for chunk in chunks(rows) {
+            let mut upsert =
+                Stmt::new("INSERT INTO conversations (page_id, psid, last_inbound_at, nlu_state, updated_at) ");
+            upsert.values(chunk, |row, ((page_id, psid), t)| {
+                row.bind(*page_id)
+                    .bind(*psid)
+                    .bind(t.inbound_at)
+                    .bind(t.nlu_state.clone().flatten().as_deref())
+                    .bind(now);
+            });
+            upsert.push(
+                " ON CONFLICT (page_id, psid) DO UPDATE SET
+                   last_inbound_at = CASE
+                     WHEN conversations.last_inbound_at IS NULL THEN excluded.last_inbound_at
+                     WHEN excluded.last_inbound_at > conversations.last_inbound_at
+                       THEN excluded.last_inbound_at
+                     ELSE conversations.last_inbound_at END,
+                   updated_at = excluded.updated_at",
+            );
+            if sets_state {
+                upsert.push(", nlu_state = excluded.nlu_state");
+            }
+            exec.run(&upsert).await?;
+        }
+    }
+    // Held messages of people who wrote within 24 hours go now: those who
+    // wrote in this batch (their held messages have older ids than the
+    // replies, so they are sent first), and those newly held whose message
+    // arrived while the hold was being decided.
+    for chunk in chunks(&releases) {
+        let mut release = Stmt::new(
+            "UPDATE outbox SET state = 'queued', messaging_type = 'UPDATE', tag = NULL, next_attempt_at = ",
+        );
+        release
+            .bind(now)
+            .push(" WHERE state = 'held' AND hold_until > ")
+            .bind(now)
+            .push(
+                " AND EXISTS (SELECT 1 FROM conversations c WHERE c.page_id = outbox.page_id
+                   AND c.psid = outbox.psid AND c.last_inbound_at > ",
+            )
+            .bind(now - crate::domain::window::STANDARD_WINDOW_MS)
+            .push(") AND (page_id, psid) IN (")
+            .values(chunk, |row, (page_id, psid)| {
+                row.bind(*page_id).bind(*psid);
+            })
+            .push(")");
+        exec.run(&release).await?;
+    }
+    for chunk in chunks(&inbox_updates) {
+        let mut update = Stmt::new(
+            "UPDATE inbox SET state = v.column2, outcome = v.column3, attempts = v.column4,
+                    next_attempt_at = v.column5, last_error = v.column6, processed_at = v.column7,
+                    locked_until = NULL
+             FROM (",
+        );
+        update.values(chunk, |row, u| {
+            row.bind_bigint(u.id)
+                .bind(u.state.as_str())
+                .bind(u.outcome.as_deref())
+                .bind_bigint(u.attempts)
+                .bind_bigint(u.next_attempt_at)
+                .bind(u.last_error.as_deref())
+                .bind_bigint(now);
+        });
+        update.push(") AS v WHERE inbox.id = v.column1");
+        exec.run(&update).await?;
+    }
+    for chunk in chunks(&outcomes) {
+        let mut update = Stmt::new(
+            "UPDATE outbox SET state = v.column2, attempts = v.column3, next_attempt_at = v.column4,
+                    message_id = COALESCE(v.column5, outbox.message_id),
+                    sent_at = COALESCE(v.column6, outbox.sent_at),
+                    error_code = v.column7, error_subcode = v.column8, error_message = v.column9,
+                    locked_until = NULL
+             FROM (",
+        );
+        update.values(chunk, |row, outcome| {
+            let (id, state, attempts, next, message_id, sent_at, failure) =
+                outcome_columns(outcome);
+            row.bind_bigint(id)
+                .bind(state)
+                .bind_bigint(attempts)
+                .bind_bigint(next)
+                .bind(message_id)
+                .bind_bigint(sent_at)
+                .bind_bigint(failure.and_then(|f| f.code))
+                .bind_bigint(failure.and_then(|f| f.subcode))
+                .bind(failure.map(|f| f.message.as_str()));
+        });
+        update.push(") AS v WHERE outbox.id = v.column1");
+        exec.run(&update).await?;
+    }
+    for (job, stmt) in &statements {
+        counts[*job] = exec.run(stmt).await?;
+    }
+    for receipt in &receipts {
+        for stmt in receipt_statements(receipt) {
+            exec.run(&stmt).await?;
+        }
+    }
+    for lookup in &lookups {
+        let mut remember =
+            Stmt::new("INSERT INTO psid_lookups (page_id, psid, looked_up_at, account_id) ");
+        remember.values(&[lookup], |row, l| {
+            row.bind(l.page_id.as_str())
+                .bind(l.psid.as_str())
+                .bind(l.at)
+                .bind(l.account_id.as_deref());
+        });
+        remember.push(
+            " ON CONFLICT (page_id, psid) DO UPDATE SET looked_up_at = excluded.looked_up_at,
+                 account_id = excluded.account_id",
+        );
+        exec.run(&remember).await?;
+    }
+    for (job, inbox, c) in &claims {
+        let args = vec![Arg::Int(c.lease_until), Arg::Int(c.now), Arg::Int(c.limit)];
+        let written = if *inbox {
+            let claim = Stmt::with_args(super::inbox::claim_sql(postgres), args);
+            let mut rows = exec
+                .rows(&claim)
+                .await?
+                .into_iter()
+                .map(InboxRow::from_columns)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            rows.sort_by_key(|r| r.id);
+            attach_contexts(exec, &mut rows).await?;
+            Written::Inbox(rows)
+        } else {
+            let claim = Stmt::with_args(super::outbox::claim_sql(postgres), args);
+            let mut rows = exec
+                .rows(&claim)
+                .await?
+                .into_iter()
+                .map(OutboxRow::from_columns)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            rows.sort_by_key(|r| r.id);
+            Written::Outbox(rows)
+        };
+        match (written, *job == PIGGYBACK) {
+            (Written::Inbox(rows), true) => piggybacked_inbox = rows,
+            (Written::Outbox(rows), true) => piggybacked_outbox = rows,
+            (written, _) => {
+                claimed.insert(*job, written);
+            }
+        }
+    }
     let (inbox, outbox) = (piggybacked_inbox, piggybacked_outbox);
     Ok(Applied {
         written: counts
@@ -663,6 +699,33 @@ async fn apply(
         inbox,
         outbox,
     })
+}
+
+/// Each claimed row's conversation, read with the claim.
+async fn attach_contexts<E: Exec>(exec: &mut E, rows: &mut [InboxRow]) -> anyhow::Result<()> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut contexts = std::collections::HashMap::new();
+    for chunk in chunks(&ids) {
+        let mut read = Stmt::new(INBOX_CONTEXT_SQL);
+        read.push(" WHERE k.id IN ")
+            .list(chunk.iter().map(|id| Arg::Int(*id)));
+        for row in exec.rows(&read).await? {
+            let mut c = Columns::new(row);
+            let id = c.take()?.int()?;
+            let columns = (
+                c.take()?.opt_text()?,
+                c.take()?.opt_text()?,
+                c.take()?.opt_text()?,
+                c.take()?.opt_text()?,
+                c.take()?.opt_int()?,
+            );
+            contexts.insert(id, context_from(columns));
+        }
+    }
+    for row in rows {
+        row.context = contexts.remove(&row.id);
+    }
+    Ok(())
 }
 
 /// The conversation changes of one batch, merged per conversation.
@@ -734,72 +797,80 @@ fn outcome_columns(outcome: &OutboxOutcome) -> OutcomeColumns<'_> {
 /// Moves sent messages to `delivered` / `read`. `sent_at` is taken when a
 /// send starts, so it never exceeds Meta's own timestamp of the message and
 /// a watermark covers exactly the messages it names.
-macro_rules! apply_receipt {
-    ($conn:expr, $receipt:expr) => {{
-        match $receipt {
-            Receipt::Delivered { page_id, psid, mids, watermark } => {
-                for mid in mids {
-                    sqlx::query("UPDATE outbox SET state = 'delivered'
-                                 WHERE message_id = $1 AND state = 'sent'")
-                        .bind(mid)
-                        .execute($conn)
-                        .await?;
-                }
-                if let Some(watermark) = watermark {
-                    sqlx::query("UPDATE outbox SET state = 'delivered'
-                                 WHERE page_id = $1 AND psid = $2 AND state = 'sent' AND sent_at <= $3")
-                        .bind(page_id)
-                        .bind(psid)
-                        .bind(watermark)
-                        .execute($conn)
-                        .await?;
-                }
-            }
-            Receipt::Read { page_id, psid, watermark } => {
-                sqlx::query("UPDATE outbox SET state = 'read'
-                             WHERE page_id = $1 AND psid = $2 AND state IN ('sent', 'delivered')
-                               AND sent_at <= $3")
-                    .bind(page_id)
-                    .bind(psid)
-                    .bind(watermark)
-                    .execute($conn)
-                    .await?;
-            }
+fn receipt_statements(receipt: &Receipt) -> Vec<Stmt> {
+    match receipt {
+        Receipt::Delivered {
+            page_id,
+            psid,
+            mids,
+            watermark,
+        } => {
+            let mut statements: Vec<Stmt> = mids
+                .iter()
+                .map(|mid| {
+                    Stmt::with_args(
+                        "UPDATE outbox SET state = 'delivered' WHERE message_id = $1 AND state = 'sent'",
+                        vec![Arg::from(mid.as_str())],
+                    )
+                })
+                .collect();
+            statements.extend(watermark.map(|watermark| {
+                Stmt::with_args(
+                    "UPDATE outbox SET state = 'delivered'
+                     WHERE page_id = $1 AND psid = $2 AND state = 'sent' AND sent_at <= $3",
+                    vec![
+                        Arg::from(page_id.as_str()),
+                        Arg::from(psid.as_str()),
+                        Arg::Int(watermark),
+                    ],
+                )
+            }));
+            statements
         }
-    }};
+        Receipt::Read {
+            page_id,
+            psid,
+            watermark,
+        } => vec![Stmt::with_args(
+            "UPDATE outbox SET state = 'read'
+             WHERE page_id = $1 AND psid = $2 AND state IN ('sent', 'delivered') AND sent_at <= $3",
+            vec![
+                Arg::from(page_id.as_str()),
+                Arg::from(psid.as_str()),
+                Arg::Int(*watermark),
+            ],
+        )],
+    }
 }
-use apply_receipt;
 
-/// Inserts `NewOutboxMessage`s on `$conn`.
-macro_rules! insert_outbox_rows {
-    ($conn:expr, $messages:expr, $now:expr) => {{
-        let messages: &[&$crate::store::outbox::NewOutboxMessage] = $messages;
-        for chunk in $crate::store::writer::chunks(messages) {
-            let mut qb = sqlx::QueryBuilder::new(
+/// The statements inserting `messages` into the outbox.
+pub(crate) fn insert_outbox(messages: &[&NewOutboxMessage], now: i64) -> Vec<Stmt> {
+    chunks(messages)
+        .map(|chunk| {
+            let mut insert = Stmt::new(
                 "INSERT INTO outbox (page_id, psid, body, messaging_type, tag, origin, inbox_id,
                                      state, public_id, api_key_id, hold_until,
                                      next_attempt_at, created_at) ",
             );
-            qb.push_values(chunk, |mut row, m| {
-                row.push_bind(&m.page_id)
-                    .push_bind(&m.psid)
-                    .push_bind(&m.body)
-                    .push_bind(&m.messaging_type)
-                    .push_bind(m.tag.as_deref())
-                    .push_bind(m.origin)
-                    .push_bind(m.inbox_id)
-                    .push_bind(m.state)
-                    .push_bind(m.public_id.as_deref())
-                    .push_bind(m.api_key_id)
-                    .push_bind(m.hold_until)
-                    .push_bind($now)
-                    .push_bind($now);
+            insert.values(chunk, |row, m| {
+                row.bind(m.page_id.as_str())
+                    .bind(m.psid.as_str())
+                    .bind(m.body.as_str())
+                    .bind(m.messaging_type.as_str())
+                    .bind(m.tag.as_deref())
+                    .bind(m.origin)
+                    .bind(m.inbox_id)
+                    .bind(m.state)
+                    .bind(m.public_id.as_deref())
+                    .bind(m.api_key_id)
+                    .bind(m.hold_until)
+                    .bind(now)
+                    .bind(now);
             });
-            qb.build().execute($conn).await?;
-        }
-    }};
+            insert
+        })
+        .collect()
 }
-pub(crate) use insert_outbox_rows;
 
 #[cfg(test)]
 mod tests {

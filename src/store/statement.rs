@@ -1,0 +1,365 @@
+//! Statements as data: SQL with `$N` placeholders and the values bound to
+//! them, built once and run on either backend. The group committer runs
+//! them on SQLite through rusqlite on its own thread: through sqlx, every
+//! statement is a round trip to the connection's worker thread, which is
+//! most of what a small transaction costs (see README, "Where the time
+//! goes"). Everything else runs them through sqlx.
+
+use anyhow::{anyhow, Context};
+
+/// A value bound to a statement. Nulls carry their type, which Postgres
+/// needs to know.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Null,
+    NullInt,
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Arg {
+        Arg::Int(v)
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Arg {
+        v.map_or(Arg::NullInt, Arg::Int)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Arg {
+        Arg::Text(v.to_string())
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Arg {
+        v.map_or(Arg::Null, Arg::from)
+    }
+}
+
+/// SQL and its arguments, in placeholder order.
+#[derive(Debug, Clone, Default)]
+pub struct Stmt {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+impl Stmt {
+    pub fn new(sql: &str) -> Stmt {
+        Stmt {
+            sql: sql.to_string(),
+            args: Vec::new(),
+        }
+    }
+
+    /// `sql` with arguments for its `$1…$N`.
+    pub fn with_args(sql: &str, args: Vec<Arg>) -> Stmt {
+        Stmt {
+            sql: sql.to_string(),
+            args,
+        }
+    }
+
+    pub fn push(&mut self, sql: &str) -> &mut Stmt {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// A placeholder for `arg`.
+    pub fn bind(&mut self, arg: impl Into<Arg>) -> &mut Stmt {
+        self.args.push(arg.into());
+        self.sql.push_str(&format!("${}", self.args.len()));
+        self
+    }
+
+    /// `VALUES (…), (…)`: one group per item, its columns bound by `row`.
+    pub fn values<T>(&mut self, items: &[T], mut row: impl FnMut(&mut Group, &T)) -> &mut Stmt {
+        self.push("VALUES ");
+        for (i, item) in items.iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            row(
+                &mut Group {
+                    stmt: self,
+                    first: true,
+                },
+                item,
+            );
+            self.push(")");
+        }
+        self
+    }
+
+    /// `(a, b, …)`: a list of placeholders.
+    pub fn list(&mut self, items: impl IntoIterator<Item = Arg>) -> &mut Stmt {
+        self.push("(");
+        for (i, arg) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(arg);
+        }
+        self.push(")")
+    }
+}
+
+/// The columns of one `VALUES` group.
+pub struct Group<'a> {
+    stmt: &'a mut Stmt,
+    first: bool,
+}
+
+impl Group<'_> {
+    fn separate(&mut self) {
+        if !std::mem::take(&mut self.first) {
+            self.stmt.push(", ");
+        }
+    }
+
+    pub fn bind(&mut self, arg: impl Into<Arg>) -> &mut Self {
+        self.separate();
+        self.stmt.bind(arg);
+        self
+    }
+
+    /// An integer column typed as `BIGINT` (Postgres types a `VALUES` list
+    /// from its first row).
+    pub fn bind_bigint(&mut self, arg: impl Into<Arg>) -> &mut Self {
+        self.separate();
+        self.stmt.push("CAST(").bind(arg).push(" AS BIGINT)");
+        self
+    }
+}
+
+/// A column of a result row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Text(String),
+    Null,
+}
+
+impl Value {
+    pub fn int(&self) -> anyhow::Result<i64> {
+        match self {
+            Value::Int(v) => Ok(*v),
+            other => Err(anyhow!("expected an integer, got {other:?}")),
+        }
+    }
+
+    pub fn opt_int(&self) -> anyhow::Result<Option<i64>> {
+        match self {
+            Value::Null => Ok(None),
+            other => other.int().map(Some),
+        }
+    }
+
+    pub fn text(self) -> anyhow::Result<String> {
+        match self {
+            Value::Text(v) => Ok(v),
+            other => Err(anyhow!("expected text, got {other:?}")),
+        }
+    }
+
+    pub fn opt_text(self) -> anyhow::Result<Option<String>> {
+        match self {
+            Value::Null => Ok(None),
+            other => other.text().map(Some),
+        }
+    }
+}
+
+/// A result row, taken apart column by column.
+pub struct Columns(std::vec::IntoIter<Value>);
+
+impl Columns {
+    pub fn new(row: Vec<Value>) -> Columns {
+        Columns(row.into_iter())
+    }
+
+    pub fn take(&mut self) -> anyhow::Result<Value> {
+        self.0.next().context("a result row has too few columns")
+    }
+}
+
+/// Something that runs statements: a sqlx connection, or the committer's
+/// rusqlite connection.
+pub(crate) trait Exec {
+    /// Runs `stmt`; the rows it changed.
+    async fn run(&mut self, stmt: &Stmt) -> anyhow::Result<u64>;
+    /// Runs `stmt`; the rows it returned.
+    async fn rows(&mut self, stmt: &Stmt) -> anyhow::Result<Vec<Vec<Value>>>;
+}
+
+/// Runs statements on a sqlx connection (or transaction).
+pub(crate) struct Sqlx<'c, C>(pub &'c mut C);
+
+macro_rules! sqlx_exec {
+    ($conn:ty, $row:ty, $value:expr) => {
+        impl Exec for Sqlx<'_, $conn> {
+            async fn run(&mut self, stmt: &Stmt) -> anyhow::Result<u64> {
+                let query = bind_all(sqlx::query(&stmt.sql), &stmt.args);
+                Ok(query.execute(&mut *self.0).await?.rows_affected())
+            }
+
+            async fn rows(&mut self, stmt: &Stmt) -> anyhow::Result<Vec<Vec<Value>>> {
+                use sqlx::Row;
+                let query = bind_all(sqlx::query(&stmt.sql), &stmt.args);
+                let rows: Vec<$row> = query.fetch_all(&mut *self.0).await?;
+                rows.iter()
+                    .map(|row| (0..row.len()).map(|i| $value(row, i)).collect())
+                    .collect()
+            }
+        }
+    };
+}
+
+/// Binds `args` in order.
+fn bind_all<'q, DB>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    args: &'q [Arg],
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for arg in args {
+        query = match arg {
+            Arg::Text(v) => query.bind(v.as_str()),
+            Arg::Int(v) => query.bind(*v),
+            Arg::Null => query.bind(None::<&str>),
+            Arg::NullInt => query.bind(None::<i64>),
+        };
+    }
+    query
+}
+
+sqlx_exec!(
+    sqlx::SqliteConnection,
+    sqlx::sqlite::SqliteRow,
+    sqlite_value
+);
+sqlx_exec!(sqlx::PgConnection, sqlx::postgres::PgRow, postgres_value);
+
+fn sqlite_value(row: &sqlx::sqlite::SqliteRow, i: usize) -> anyhow::Result<Value> {
+    use sqlx::{Row, TypeInfo, ValueRef};
+    let raw = row.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    Ok(match raw.type_info().name() {
+        "INTEGER" | "BOOLEAN" => Value::Int(row.try_get(i)?),
+        _ => Value::Text(row.try_get(i)?),
+    })
+}
+
+fn postgres_value(row: &sqlx::postgres::PgRow, i: usize) -> anyhow::Result<Value> {
+    use sqlx::{Row, TypeInfo, ValueRef};
+    let raw = row.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    Ok(match raw.type_info().name() {
+        "INT8" => Value::Int(row.try_get(i)?),
+        "INT4" => Value::Int(row.try_get::<i32, _>(i)?.into()),
+        "INT2" => Value::Int(row.try_get::<i16, _>(i)?.into()),
+        _ => Value::Text(row.try_get(i)?),
+    })
+}
+
+impl Exec for rusqlite::Connection {
+    async fn run(&mut self, stmt: &Stmt) -> anyhow::Result<u64> {
+        let mut prepared = self.prepare_cached(&stmt.sql)?;
+        bind_rusqlite(&mut prepared, &stmt.args)?;
+        Ok(prepared.raw_execute()? as u64)
+    }
+
+    async fn rows(&mut self, stmt: &Stmt) -> anyhow::Result<Vec<Vec<Value>>> {
+        use rusqlite::types::ValueRef;
+        let mut prepared = self.prepare_cached(&stmt.sql)?;
+        bind_rusqlite(&mut prepared, &stmt.args)?;
+        let width = prepared.column_count();
+        let mut rows = prepared.raw_query();
+        let mut all = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(v) => Value::Int(v),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8(t.to_vec())?),
+                    other => anyhow::bail!("unexpected column type {:?}", other.data_type()),
+                });
+            }
+            all.push(values);
+        }
+        Ok(all)
+    }
+}
+
+/// Binds `args` to `$1…$N` (SQLite numbers `$N` parameters by first use,
+/// and every statement here uses them in order).
+fn bind_rusqlite(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    args: &[Arg],
+) -> anyhow::Result<()> {
+    for (i, arg) in args.iter().enumerate() {
+        let at = i + 1;
+        match arg {
+            Arg::Text(v) => statement.raw_bind_parameter(at, v.as_str())?,
+            Arg::Int(v) => statement.raw_bind_parameter(at, v)?,
+            Arg::Null | Arg::NullInt => statement.raw_bind_parameter(at, rusqlite::types::Null)?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_follow_the_arguments() {
+        let mut stmt = Stmt::new("INSERT INTO t (a, b, c) ");
+        stmt.values(&[(1, "x"), (2, "y")], |row, (n, s)| {
+            row.bind_bigint(*n as i64).bind(*s).bind(None::<i64>);
+        });
+        stmt.push(" WHERE k IN ").list([Arg::Int(7), Arg::Null]);
+        assert_eq!(
+            stmt.sql,
+            "INSERT INTO t (a, b, c) VALUES (CAST($1 AS BIGINT), $2, $3), (CAST($4 AS BIGINT), $5, $6) WHERE k IN ($7, $8)"
+        );
+        assert_eq!(stmt.args[1], Arg::Text("x".into()));
+        assert_eq!(stmt.args[2], Arg::NullInt);
+        assert_eq!(stmt.args[7], Arg::Null);
+    }
+
+    #[tokio::test]
+    async fn rusqlite_runs_statements_and_reads_rows() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, n INTEGER)")
+            .unwrap();
+        let mut insert = Stmt::new("INSERT INTO t (name, n) ");
+        insert.values(&["a", "b"], |row, name| {
+            row.bind(*name).bind(None::<i64>);
+        });
+        assert_eq!(conn.run(&insert).await.unwrap(), 2);
+        let rows = conn
+            .rows(&Stmt::with_args(
+                "SELECT id, name, n FROM t WHERE name = $1",
+                vec![Arg::Text("b".into())],
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![vec![Value::Int(2), Value::Text("b".into()), Value::Null]]
+        );
+    }
+}
