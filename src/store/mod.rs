@@ -117,9 +117,9 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        // A local file needs no liveness ping before each use.
-        // The group committer holds one; the other serves rare writes
-        // outside it (migrations, start-up, operators).
+        // A local file needs no liveness ping before each use. The group
+        // committer has a connection of its own (`writer.rs`); these serve
+        // the rare writes outside it (migrations, start-up, operators).
         let writer = SqlitePoolOptions::new()
             .max_connections(2)
             .test_before_acquire(false)
@@ -133,6 +133,10 @@ impl Store {
             .connect_with(options)
             .await
             .context("opening the SQLite database for reads")?;
+        // The group committer opens the same file itself.
+        if !writer.connect_options().get_filename().is_file() {
+            anyhow::bail!("DATABASE_URL {url:?} must name a SQLite file (an in-memory database would lose acknowledged events)");
+        }
         Ok(Store::Sqlite { writer, reader })
     }
 
@@ -190,4 +194,21 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_refused() {
+        let settings = DatabaseSettings {
+            url: "sqlite::memory:".to_string().into(),
+        };
+        let error = Store::connect(&settings).await.unwrap_err();
+        assert!(
+            error.to_string().contains("must name a SQLite file"),
+            "{error:#}"
+        );
+    }
 }

@@ -387,7 +387,10 @@ async fn apply_held(
 /// their settings: every acknowledged write is flushed (`synchronous=FULL`).
 fn open_sqlite(pool: &sqlx::SqlitePool) -> anyhow::Result<rusqlite::Connection> {
     let options = pool.connect_options();
-    let conn = rusqlite::Connection::open(options.get_filename())
+    // The file exists (`Store::connect` made sure): never create another.
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(options.get_filename(), flags)
         .context("opening the SQLite database for the group committer")?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
