@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::store::writer::CommitStats;
+
 #[derive(Default)]
 pub struct Metrics {
     pub webhook_requests: AtomicU64,
@@ -31,8 +33,9 @@ impl Metrics {
         *map.entry(outcome.to_string()).or_default() += 1;
     }
 
-    /// Renders counters plus the queue depths given by the caller.
-    pub fn render(&self, depths: &[(&str, Vec<(String, i64)>)]) -> String {
+    /// Renders counters plus the group committer's figures and the queue
+    /// depths given by the caller.
+    pub fn render(&self, commits: &CommitStats, depths: &[(&str, Vec<(String, i64)>)]) -> String {
         let mut out = String::new();
         let counters = [
             ("lexbridge_webhook_requests_total", &self.webhook_requests),
@@ -51,6 +54,8 @@ impl Metrics {
             ("lexbridge_inbox_dead_total", &self.inbox_dead),
             ("lexbridge_nlu_calls_total", &self.nlu_calls),
             ("lexbridge_nlu_microseconds_total", &self.nlu_micros),
+            ("lexbridge_commits_total", &commits.commits),
+            ("lexbridge_commit_microseconds_total", &commits.micros),
         ];
         for (name, value) in counters {
             let _ = writeln!(
@@ -59,6 +64,11 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# TYPE lexbridge_slowest_commit_microseconds gauge\nlexbridge_slowest_commit_microseconds {}",
+            commits.slowest_micros.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# TYPE lexbridge_send_api_total counter");
         let outcomes = self.send_outcomes.lock().unwrap_or_else(|p| p.into_inner());
         for (outcome, n) in outcomes.iter() {

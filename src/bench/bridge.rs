@@ -131,6 +131,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         percentile(&added, 99.0) as f64 / 1000.0
     );
     println!("  fake Lex time/msg  : {lex_each} µs (subtracted)");
+    super::print_slowest_commit(&server.addr).await;
     if let Some(rss) = server.peak_rss_mb() {
         println!("  server peak RSS    : {rss:.1} MB");
     }

@@ -43,3 +43,23 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
 }
+
+/// A counter or gauge of the server's `/metrics`.
+pub async fn metric(addr: &str, name: &str) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let mut client = RawClient::connect(addr).await?;
+    let (_, body) = client.request("GET", "/metrics", &[], b"").await?;
+    let text = String::from_utf8_lossy(&body);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no {name} in /metrics"))
+}
+
+/// The server's slowest commit: a disk flush that stalls holds up every
+/// message waiting for it, which shows in the tail latencies.
+pub async fn print_slowest_commit(addr: &str) {
+    if let Ok(micros) = metric(addr, "lexbridge_slowest_commit_microseconds").await {
+        println!("  slowest commit     : {:.1} ms", micros as f64 / 1000.0);
+    }
+}

@@ -97,7 +97,9 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let stored = stored_events(&addr).await.unwrap_or(0);
+    let stored = super::metric(&addr, "lexbridge_webhook_events_stored_total")
+        .await
+        .unwrap_or(0);
     println!(
         "webhook benchmark: {} events in {} requests of {} over {} connections",
         args.events,
@@ -119,6 +121,7 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         percentile(&latencies, 99.0) as f64 / 1000.0
     );
     println!("  events stored (server's count) : {stored}");
+    super::print_slowest_commit(&addr).await;
     if let Some(rss) = child.as_ref().and_then(|c| c.peak_rss_mb()) {
         println!("  server peak RSS    : {rss:.1} MB");
     }
@@ -140,15 +143,4 @@ fn body(page: &str, run_id: u32, first: u64, count: u64) -> String {
         r#"{{"object":"page","entry":[{{"id":"{page}","time":{now},"messaging":[{}]}}]}}"#,
         events.join(",")
     )
-}
-
-/// The server's own count of stored events, from `/metrics`.
-async fn stored_events(addr: &str) -> anyhow::Result<u64> {
-    let mut client = RawClient::connect(addr).await?;
-    let (_, body) = client.request("GET", "/metrics", &[], b"").await?;
-    let text = String::from_utf8_lossy(&body);
-    text.lines()
-        .find_map(|l| l.strip_prefix("lexbridge_webhook_events_stored_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .context("no stored-events counter in /metrics")
 }

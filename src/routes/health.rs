@@ -21,9 +21,8 @@ pub async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
     let outbox = shared.store.outbox_depths().await.unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(
-            shared
-                .metrics
-                .render(&[("inbox", inbox), ("outbox", outbox)]),
-        )
+        .body(shared.metrics.render(
+            shared.writer.stats(),
+            &[("inbox", inbox), ("outbox", outbox)],
+        ))
 }

@@ -5,7 +5,7 @@
 
 use anyhow::{anyhow, Context};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -144,6 +144,25 @@ pub const LEASE_MS: i64 = 120_000;
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    stats: Arc<CommitStats>,
+}
+
+/// How the committer's transactions went, for `/metrics`: the slowest
+/// shows what a stalled disk flush cost.
+#[derive(Default, Debug)]
+pub struct CommitStats {
+    pub commits: AtomicU64,
+    pub micros: AtomicU64,
+    pub slowest_micros: AtomicU64,
+}
+
+impl CommitStats {
+    fn record(&self, took: std::time::Duration) {
+        let micros = took.as_micros() as u64;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+        self.slowest_micros.fetch_max(micros, Ordering::Relaxed);
+    }
 }
 
 const MAX_BATCH: usize = 1024;
@@ -153,6 +172,8 @@ impl Writer {
     /// `Writer` handle is dropped, after finishing what it was given.
     pub fn start(store: Store, feeds: Feeds) -> Writer {
         let (jobs, rx) = mpsc::channel(4096);
+        let stats = Arc::new(CommitStats::default());
+        let recorder = Arc::clone(&stats);
         // The committer gets a thread of its own: its many short waits on the
         // database must not queue behind request handling and worker tasks.
         let spawned = std::thread::Builder::new()
@@ -162,14 +183,18 @@ impl Writer {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(run(store, feeds, rx)),
+                    Ok(runtime) => runtime.block_on(run(store, feeds, rx, &recorder)),
                     Err(e) => tracing::error!(error = %e, "the database writer cannot start"),
                 }
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "the database writer thread cannot start");
         }
-        Writer { jobs }
+        Writer { jobs, stats }
+    }
+
+    pub fn stats(&self) -> &CommitStats {
+        &self.stats
     }
 
     async fn submit(&self, write: Write) -> anyhow::Result<Written> {
@@ -209,7 +234,7 @@ impl Writer {
     }
 }
 
-async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>) {
+async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>, stats: &CommitStats) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The committer keeps its own connection: no pool round trip per batch.
     let mut held: Option<Held> = None;
@@ -221,7 +246,10 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>) {
             inbox: piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now),
             outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
         };
-        match apply_held(&store, &mut held, &writes, extra).await {
+        let started = std::time::Instant::now();
+        let applied = apply_held(&store, &mut held, &writes, extra).await;
+        stats.record(started.elapsed());
+        match applied {
             Ok(applied) => {
                 for written in &applied.written {
                     charge(&feeds, written);

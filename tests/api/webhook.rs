@@ -205,6 +205,23 @@ async fn health_and_metrics_report_the_service() {
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
+        let figure = |name: &str| -> u64 {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap();
+            line[name.len() + 1..].parse().unwrap()
+        };
+        // The committer stored the events (and claimed them) in commits it timed.
+        assert!(figure("lexbridge_commits_total") >= 1, "{text}");
+        assert!(
+            figure("lexbridge_slowest_commit_microseconds") > 0,
+            "{text}"
+        );
+        assert!(
+            figure("lexbridge_commit_microseconds_total")
+                >= figure("lexbridge_slowest_commit_microseconds")
+        );
         app.stop().await;
     })
     .await;
