@@ -92,26 +92,12 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let arrivals = fakes
-        .arrivals
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let sent = sent_at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
     let lex_total = *fakes
         .lex_micros
         .lock()
         .map_err(|_| anyhow::anyhow!("poisoned"))?;
     let lex_each = lex_total / total.max(1);
-    let mut added: Vec<u64> = sent
-        .iter()
-        .filter_map(|(text, t0)| {
-            arrivals
-                .by_text
-                .get(text)
-                .map(|t1| t1.duration_since(*t0).as_micros() as u64)
-        })
-        .map(|us| us.saturating_sub(lex_each))
-        .collect();
+    let mut added = added_latencies(&fakes, &sent_at, lex_each)?;
     added.sort_unstable();
     println!(
         "bridge benchmark: {total} messages at {} msg/s over {} connections",
@@ -136,6 +122,30 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         println!("  server peak RSS    : {rss:.1} MB");
     }
     Ok(())
+}
+
+/// Webhook POST to Send API call of each answered message, in µs, minus
+/// the time spent in the fake Lex.
+fn added_latencies(
+    fakes: &FakeServers,
+    sent_at: &Mutex<HashMap<String, Instant>>,
+    lex_each: u64,
+) -> anyhow::Result<Vec<u64>> {
+    let arrivals = fakes
+        .arrivals
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let sent = sent_at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    Ok(sent
+        .iter()
+        .filter_map(|(text, t0)| {
+            arrivals
+                .by_text
+                .get(text)
+                .map(|t1| t1.duration_since(*t0).as_micros() as u64)
+        })
+        .map(|us| us.saturating_sub(lex_each))
+        .collect())
 }
 
 /// A bounded multi-consumer channel (tokio's mpsc has one consumer).
