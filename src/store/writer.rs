@@ -690,27 +690,23 @@ async fn apply<E: Exec>(
     }
     for (job, inbox, c) in &claims {
         let args = vec![Arg::Int(c.lease_until), Arg::Int(c.now), Arg::Int(c.limit)];
+        let sql = match inbox {
+            true => super::inbox::claim_sql(postgres),
+            false => super::outbox::claim_sql(postgres),
+        };
+        let mut found = exec.rows(&Stmt::with_args(sql, args)).await?;
+        // `RETURNING` has no order; rows go out oldest (lowest id) first.
+        found.sort_by_key(|row| row.first().and_then(|id| id.int().ok()));
         let written = if *inbox {
-            let claim = Stmt::with_args(super::inbox::claim_sql(postgres), args);
-            let mut rows = exec
-                .rows(&claim)
-                .await?
+            let mut rows = found
                 .into_iter()
                 .map(InboxRow::from_columns)
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            rows.sort_by_key(|r| r.id);
             attach_contexts(exec, &mut rows).await?;
             Written::Inbox(rows)
         } else {
-            let claim = Stmt::with_args(super::outbox::claim_sql(postgres), args);
-            let mut rows = exec
-                .rows(&claim)
-                .await?
-                .into_iter()
-                .map(OutboxRow::from_columns)
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            rows.sort_by_key(|r| r.id);
-            Written::Outbox(rows)
+            let rows = found.into_iter().map(OutboxRow::from_columns);
+            Written::Outbox(rows.collect::<anyhow::Result<_>>()?)
         };
         match (written, *job == PIGGYBACK) {
             (Written::Inbox(rows), true) => piggybacked_inbox = rows,
