@@ -254,7 +254,7 @@ fn sqlite_value(row: &sqlx::sqlite::SqliteRow, i: usize) -> anyhow::Result<Value
         return Ok(Value::Null);
     }
     Ok(match raw.type_info().name() {
-        "INTEGER" | "BOOLEAN" => Value::Int(row.try_get(i)?),
+        "INTEGER" => Value::Int(row.try_get(i)?),
         _ => Value::Text(row.try_get(i)?),
     })
 }
@@ -303,14 +303,19 @@ impl Exec for rusqlite::Connection {
     }
 }
 
-/// Binds `args` to `$1…$N` (SQLite numbers `$N` parameters by first use,
-/// and every statement here uses them in order).
+/// Binds `args[N-1]` to each `$N`, as sqlx does (SQLite numbers its
+/// parameters by first use, which need not be the order of their numbers).
 fn bind_rusqlite(
     statement: &mut rusqlite::CachedStatement<'_>,
     args: &[Arg],
 ) -> anyhow::Result<()> {
-    for (i, arg) in args.iter().enumerate() {
-        let at = i + 1;
+    for at in 1..=statement.parameter_count() {
+        let name = statement.parameter_name(at).unwrap_or_default();
+        let arg = name
+            .strip_prefix('$')
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| args.get(n.checked_sub(1)?))
+            .with_context(|| format!("no argument for parameter {name:?}"))?;
         match arg {
             Arg::Text(v) => statement.raw_bind_parameter(at, v.as_str())?,
             Arg::Int(v) => statement.raw_bind_parameter(at, v)?,
@@ -360,6 +365,12 @@ mod tests {
         assert_eq!(
             rows,
             vec![vec![Value::Int(2), Value::Text("b".into()), Value::Null]]
+        );
+        // `$N` takes the N-th argument wherever it first appears.
+        let swapped = Stmt::with_args("SELECT $2, $1, $2", vec![Arg::Int(1), Arg::Int(2)]);
+        assert_eq!(
+            conn.rows(&swapped).await.unwrap(),
+            vec![vec![Value::Int(2), Value::Int(1), Value::Int(2)]]
         );
     }
 }

@@ -147,8 +147,8 @@ pub struct Writer {
     stats: Arc<CommitStats>,
 }
 
-/// How the committer's transactions went, for `/metrics`: the slowest
-/// shows what a stalled disk flush cost.
+/// The committer's committed transactions, for `/metrics` (the slowest,
+/// since start, shows what a stalled disk flush cost).
 #[derive(Default, Debug)]
 pub struct CommitStats {
     pub commits: AtomicU64,
@@ -246,10 +246,7 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>, stats: &Co
             inbox: piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now),
             outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
         };
-        let started = std::time::Instant::now();
-        let applied = apply_held(&store, &mut held, &writes, extra).await;
-        stats.record(started.elapsed());
-        match applied {
+        match apply_held(&store, &mut held, &writes, extra, stats).await {
             Ok(applied) => {
                 for written in &applied.written {
                     charge(&feeds, written);
@@ -263,9 +260,10 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>, stats: &Co
             // One bad write must not fail its neighbours: redo them alone.
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
-                    let result = apply_held(&store, &mut held, &[&job.write], Extra::default())
-                        .await
-                        .and_then(|mut a| a.written.pop().ok_or_else(|| anyhow!("no result")));
+                    let result =
+                        apply_held(&store, &mut held, &[&job.write], Extra::default(), stats)
+                            .await
+                            .and_then(|mut a| a.written.pop().ok_or_else(|| anyhow!("no result")));
                     if let Ok(written) = &result {
                         charge(&feeds, written);
                     }
@@ -374,7 +372,9 @@ async fn apply_held(
     held: &mut Option<Held>,
     writes: &[&Write],
     extra: Extra,
+    stats: &CommitStats,
 ) -> anyhow::Result<Applied> {
+    let started = std::time::Instant::now();
     let mut conn = match held.take() {
         Some(conn) => conn,
         None => match store {
@@ -406,6 +406,7 @@ async fn apply_held(
     }
     .context("group commit");
     if result.is_ok() {
+        stats.record(started.elapsed());
         *held = Some(conn);
     }
     result
