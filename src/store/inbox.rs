@@ -32,8 +32,9 @@ pub struct InboxRow {
     pub event: String,
     pub attempts: i64,
     /// The conversation as it stood when the row was claimed (read in the
-    /// claiming transaction, so no read per row is needed).
-    pub context: Option<ConversationContext>,
+    /// claiming transaction, so no read per row is needed; a claim fails
+    /// rather than hand over a row without it).
+    pub context: ConversationContext,
 }
 
 impl InboxRow {
@@ -48,7 +49,7 @@ impl InboxRow {
             standby: c.take()?.int()?,
             event: c.take()?.text()?,
             attempts: c.take()?.int()?,
-            context: None,
+            context: ConversationContext::default(),
         })
     }
 }

@@ -751,7 +751,9 @@ async fn attach_contexts<E: Exec>(exec: &mut E, rows: &mut [InboxRow]) -> anyhow
         }
     }
     for row in rows {
-        row.context = contexts.remove(&row.id);
+        row.context = contexts
+            .remove(&row.id)
+            .ok_or_else(|| anyhow!("no conversation was read for inbox row {}", row.id))?;
     }
     Ok(())
 }

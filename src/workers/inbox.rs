@@ -158,18 +158,8 @@ async fn converse(
     event: &MessagingEvent,
     update: &mut InboxUpdate,
 ) -> Result<String, NluError> {
-    let read = || async {
-        shared
-            .store
-            .conversation_context(&row.page_id, &row.psid)
-            .await
-            .map_err(|e| NluError::Transient(format!("reading the conversation: {e:#}")))
-    };
     // Claimed rows carry their conversation as it stood at the claim.
-    let mut context = match &row.context {
-        Some(context) => context.clone(),
-        None => read().await?,
-    };
+    let mut context = row.context.clone();
     if context.account.is_none() && !context.looked_up {
         update.lookup = linking::reverse_lookup(shared, row).await;
         if update
@@ -177,7 +167,12 @@ async fn converse(
             .as_ref()
             .is_some_and(|l| l.account_id.is_some())
         {
-            context = read().await?;
+            // The lookup linked the person just now.
+            context = shared
+                .store
+                .conversation_context(&row.page_id, &row.psid)
+                .await
+                .map_err(|e| NluError::Transient(format!("reading the conversation: {e:#}")))?;
         }
     }
     let Some(text) = said(event).filter(|t| !t.trim().is_empty()) else {
