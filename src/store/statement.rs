@@ -275,14 +275,14 @@ fn postgres_value(row: &sqlx::postgres::PgRow, i: usize) -> anyhow::Result<Value
 
 impl Exec for rusqlite::Connection {
     async fn run(&mut self, stmt: &Stmt) -> anyhow::Result<u64> {
-        let mut prepared = self.prepare_cached(&stmt.sql)?;
+        let mut prepared = self.prepare_cached(&numbered(&stmt.sql))?;
         bind_rusqlite(&mut prepared, &stmt.args)?;
         Ok(prepared.raw_execute()? as u64)
     }
 
     async fn rows(&mut self, stmt: &Stmt) -> anyhow::Result<Vec<Vec<Value>>> {
         use rusqlite::types::ValueRef;
-        let mut prepared = self.prepare_cached(&stmt.sql)?;
+        let mut prepared = self.prepare_cached(&numbered(&stmt.sql))?;
         bind_rusqlite(&mut prepared, &stmt.args)?;
         let width = prepared.column_count();
         let mut rows = prepared.raw_query();
@@ -303,19 +303,42 @@ impl Exec for rusqlite::Connection {
     }
 }
 
-/// Binds `args[N-1]` to each `$N`, as sqlx does (SQLite numbers its
-/// parameters by first use, which need not be the order of their numbers).
+/// `sql` with each `$N` outside quotes written `?N`: SQLite binds `?N` to
+/// parameter index N itself, where `$N` is a name that must be looked up
+/// (a linear search per parameter, quadratic over a many-row insert).
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push('?');
+                continue;
+            }
+            None => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Binds `args[N-1]` to each `?N` (see `numbered`).
 fn bind_rusqlite(
     statement: &mut rusqlite::CachedStatement<'_>,
     args: &[Arg],
 ) -> anyhow::Result<()> {
-    for at in 1..=statement.parameter_count() {
-        let name = statement.parameter_name(at).unwrap_or_default();
-        let arg = name
-            .strip_prefix('$')
-            .and_then(|n| n.parse::<usize>().ok())
-            .and_then(|n| args.get(n.checked_sub(1)?))
-            .with_context(|| format!("no argument for parameter {name:?}"))?;
+    let count = statement.parameter_count();
+    if count > args.len() {
+        anyhow::bail!(
+            "the statement has {count} parameters but {} arguments",
+            args.len()
+        );
+    }
+    for (at, arg) in (1..=count).zip(args) {
         match arg {
             Arg::Text(v) => statement.raw_bind_parameter(at, v.as_str())?,
             Arg::Int(v) => statement.raw_bind_parameter(at, v)?,
@@ -372,5 +395,13 @@ mod tests {
             conn.rows(&swapped).await.unwrap(),
             vec![vec![Value::Int(2), Value::Int(1), Value::Int(2)]]
         );
+        // A `$` inside a string is text, not a parameter.
+        let quoted = Stmt::with_args("SELECT '$1', $1", vec![Arg::Int(5)]);
+        assert_eq!(
+            conn.rows(&quoted).await.unwrap(),
+            vec![vec![Value::Text("$1".into()), Value::Int(5)]]
+        );
+        let missing = Stmt::with_args("SELECT $1, $2", vec![Arg::Int(5)]);
+        assert!(conn.rows(&missing).await.is_err());
     }
 }
