@@ -71,8 +71,10 @@ impl Stmt {
 
     /// A placeholder for `arg`.
     pub fn bind(&mut self, arg: impl Into<Arg>) -> &mut Stmt {
+        use std::fmt::Write;
         self.args.push(arg.into());
-        self.sql.push_str(&format!("${}", self.args.len()));
+        // Writing to a String cannot fail.
+        let _ = write!(self.sql, "${}", self.args.len());
         self
     }
 
@@ -307,22 +309,26 @@ impl Exec for rusqlite::Connection {
 /// parameter index N itself, where `$N` is a name that must be looked up
 /// (a linear search per parameter, quadratic over a many-row insert).
 fn numbered(sql: &str) -> String {
+    let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
-    let mut quote: Option<char> = None;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut quote: Option<u8> = None;
+    // Copies runs between placeholders whole; `$` and `?` are ASCII, so
+    // every cut falls on a character boundary.
+    let mut copied = 0;
+    for (i, &b) in bytes.iter().enumerate() {
         match quote {
-            Some(q) if c == q => quote = None,
+            Some(q) if b == q => quote = None,
             Some(_) => {}
-            None if c == '\'' || c == '"' => quote = Some(c),
-            None if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) => {
+            None if b == b'\'' || b == b'"' => quote = Some(b),
+            None if b == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                out.push_str(&sql[copied..i]);
                 out.push('?');
-                continue;
+                copied = i + 1;
             }
             None => {}
         }
-        out.push(c);
     }
+    out.push_str(&sql[copied..]);
     out
 }
 
