@@ -16,7 +16,7 @@ use super::statement::{Columns, Exec, Sqlx, Stmt};
 use super::Store;
 
 /// A write the group committer performs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Write {
     /// Store webhook events; duplicates (same dedupe key) are skipped.
     InsertInbox(Vec<NewInboxEvent>),
@@ -472,19 +472,7 @@ async fn apply<E: Exec>(
     for (job, write) in writes.iter().enumerate() {
         match write {
             Write::InsertInbox(rows) => events.extend(rows.iter().map(|e| (job, e))),
-            Write::FinishInbox(u) => {
-                counts[job] = 1;
-                replies.extend(u.replies.iter());
-                receipts.extend(u.receipt.iter());
-                lookups.extend(u.lookup.iter());
-                inbox_updates.push(u.as_ref());
-                if let Some(c) = &u.conversation {
-                    touches
-                        .entry((c.page_id.as_str(), c.psid.as_str()))
-                        .or_default()
-                        .merge(c);
-                }
-            }
+            Write::FinishInbox(u) => inbox_updates.push((job, u.as_ref())),
             Write::FinishOutbox(outcome) => {
                 counts[job] = 1;
                 outcomes.push(outcome);
@@ -501,13 +489,6 @@ async fn apply<E: Exec>(
     claims.extend(extra.inbox.map(|c| (PIGGYBACK, true, c)));
     claims.extend(extra.outbox.map(|c| (PIGGYBACK, false, c)));
     let now = super::now_ms();
-    let (with_state, without_state): (Vec<_>, Vec<_>) =
-        touches.iter().partition(|(_, t)| t.nlu_state.is_some());
-    let mut releases: Vec<(&str, &str)> = touches
-        .iter()
-        .filter(|(_, t)| t.release_held)
-        .map(|(key, _)| *key)
-        .collect();
     for chunk in chunks(&events) {
         let mut insert = Stmt::new(
             "INSERT INTO inbox (page_id, psid, kind, standby, dedupe_key, event, next_attempt_at, received_at) ",
@@ -533,6 +514,50 @@ async fn apply<E: Exec>(
             }
         }
     }
+    // A result counts only for a row still in hand: one written twice (a
+    // retry after a commit whose outcome was lost) queues its replies once
+    // and cannot put back an older dialog state.
+    let mut live = HashSet::new();
+    for chunk in chunks(&inbox_updates) {
+        let mut update = Stmt::new(
+            "UPDATE inbox SET state = v.column2, outcome = v.column3, attempts = v.column4,
+                    next_attempt_at = v.column5, last_error = v.column6, processed_at = v.column7,
+                    locked_until = NULL
+             FROM (",
+        );
+        update.values(chunk, |row, (_, u)| {
+            row.bind_bigint(u.id)
+                .bind(u.state.as_str())
+                .bind(u.outcome.as_deref())
+                .bind_bigint(u.attempts)
+                .bind_bigint(u.next_attempt_at)
+                .bind(u.last_error.as_deref())
+                .bind_bigint(now);
+        });
+        update.push(
+            ") AS v WHERE inbox.id = v.column1 AND inbox.state = 'processing' RETURNING inbox.id",
+        );
+        for row in exec.rows(&update).await? {
+            live.insert(Columns::new(row).take()?.int()?);
+        }
+    }
+    for (job, u) in inbox_updates.iter().filter(|(_, u)| live.contains(&u.id)) {
+        counts[*job] = 1;
+        replies.extend(u.replies.iter().map(|m| (*job, m)));
+        receipts.extend(u.receipt.iter());
+        lookups.extend(u.lookup.iter());
+        if let Some(c) = &u.conversation {
+            touches
+                .entry((c.page_id.as_str(), c.psid.as_str()))
+                .or_default()
+                .merge(c);
+        }
+    }
+    let mut releases: Vec<(&str, &str)> = touches
+        .iter()
+        .filter(|(_, t)| t.release_held)
+        .map(|(key, _)| *key)
+        .collect();
     // A key already answered (by a concurrent request) stores nothing.
     for (job, acceptance) in &acceptances {
         let fresh = match &acceptance.remember {
@@ -557,7 +582,7 @@ async fn apply<E: Exec>(
         };
         if fresh {
             counts[*job] = 1;
-            replies.extend(acceptance.messages.iter());
+            replies.extend(acceptance.messages.iter().map(|m| (*job, m)));
             // The person may have written since the message was judged
             // outside the window.
             releases.extend(
@@ -569,9 +594,14 @@ async fn apply<E: Exec>(
             );
         }
     }
+    // In the order of the writes, so each person's messages keep theirs.
+    replies.sort_by_key(|(job, _)| *job);
+    let replies: Vec<&NewOutboxMessage> = replies.into_iter().map(|(_, m)| m).collect();
     for insert in insert_outbox(&replies, now) {
         exec.run(&insert).await?;
     }
+    let (with_state, without_state): (Vec<_>, Vec<_>) =
+        touches.iter().partition(|(_, t)| t.nlu_state.is_some());
     for (rows, sets_state) in [(&with_state, true), (&without_state, false)] {
         for chunk in chunks(rows) {
             let mut upsert =
@@ -622,25 +652,8 @@ async fn apply<E: Exec>(
             .push(")");
         exec.run(&release).await?;
     }
-    for chunk in chunks(&inbox_updates) {
-        let mut update = Stmt::new(
-            "UPDATE inbox SET state = v.column2, outcome = v.column3, attempts = v.column4,
-                    next_attempt_at = v.column5, last_error = v.column6, processed_at = v.column7,
-                    locked_until = NULL
-             FROM (",
-        );
-        update.values(chunk, |row, u| {
-            row.bind_bigint(u.id)
-                .bind(u.state.as_str())
-                .bind(u.outcome.as_deref())
-                .bind_bigint(u.attempts)
-                .bind_bigint(u.next_attempt_at)
-                .bind(u.last_error.as_deref())
-                .bind_bigint(now);
-        });
-        update.push(") AS v WHERE inbox.id = v.column1");
-        exec.run(&update).await?;
-    }
+    // Likewise a send's outcome applies only to a message still being sent:
+    // written twice, it cannot undo a delivery receipt recorded between.
     for chunk in chunks(&outcomes) {
         let mut update = Stmt::new(
             "UPDATE outbox SET state = v.column2, attempts = v.column3, next_attempt_at = v.column4,
@@ -663,7 +676,7 @@ async fn apply<E: Exec>(
                 .bind_bigint(failure.and_then(|f| f.subcode))
                 .bind(failure.map(|f| f.message.as_str()));
         });
-        update.push(") AS v WHERE outbox.id = v.column1");
+        update.push(") AS v WHERE outbox.id = v.column1 AND outbox.state = 'sending'");
         exec.run(&update).await?;
     }
     for (job, stmt) in &statements {

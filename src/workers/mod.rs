@@ -62,7 +62,8 @@ pub(crate) async fn work<T, C, CF, H, HF>(
             tasks.spawn(async move {
                 let result = handled.await;
                 budget.fetch_add(1, Ordering::AcqRel);
-                if let Err(e) = writer.write(result).await {
+                let recorded = with_retries(RECORD_RETRIES, || writer.write(result.clone())).await;
+                if let Err(e) = recorded {
                     // The lease runs out and the row is claimed again.
                     warn!(error = %format!("{e:#}"), "recording a result failed");
                 }
@@ -104,6 +105,44 @@ pub(crate) async fn work<T, C, CF, H, HF>(
         }
         if tasks.join_next().await.is_none() {
             break;
+        }
+    }
+}
+
+/// Waits between attempts to record a row's result. A result that is not
+/// recorded leaves its row leased until the lease runs out, and the row is
+/// then processed again: a message sent but not recorded would be sent
+/// twice. Recording it again is safe: the committer applies a result only
+/// to a row still in hand.
+const RECORD_RETRIES: &[std::time::Duration] = &[
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_millis(400),
+    std::time::Duration::from_millis(800),
+    std::time::Duration::from_millis(1600),
+];
+
+/// Runs `attempt` until it succeeds, waiting `delays` in turn between
+/// failures; the last error when they are used up.
+async fn with_retries<T, F, Fut>(
+    delays: &[std::time::Duration],
+    mut attempt: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let mut delays = delays.iter();
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(e) => match delays.next() {
+                Some(delay) => {
+                    debug!(error = %format!("{e:#}"), "retrying a write");
+                    tokio::time::sleep(*delay).await;
+                }
+                None => return Err(e),
+            },
         }
     }
 }
@@ -218,5 +257,35 @@ impl Shared {
         {
             debug!(action = action.as_str(), error = %e, "sender action failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_failing_write_is_tried_again_then_given_up() {
+        let delays = [Duration::from_millis(1), Duration::from_millis(2)];
+        let calls = AtomicUsize::new(0);
+        let recovered = with_retries(&delays, || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(anyhow::anyhow!("database is locked")),
+                n => Ok(n),
+            }
+        })
+        .await;
+        assert_eq!(recovered.unwrap(), 1);
+
+        calls.store(0, Ordering::SeqCst);
+        let failed: anyhow::Result<()> = with_retries(&delays, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(anyhow::anyhow!("disk I/O error"))
+        })
+        .await;
+        assert_eq!(failed.unwrap_err().to_string(), "disk I/O error");
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "one try and two retries");
     }
 }

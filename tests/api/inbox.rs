@@ -199,3 +199,59 @@ async fn one_persons_messages_are_processed_in_order_and_never_at_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_result_recorded_twice_queues_its_reply_once() {
+    use lexbridge::store::inbox::{ConversationTouch, InboxState, InboxUpdate};
+    use lexbridge::store::outbox::NewOutboxMessage;
+    use lexbridge::store::writer::Write;
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        // A row in hand, as the inbox worker holds it while it works.
+        app.exec(
+            "INSERT INTO inbox (page_id, psid, kind, standby, dedupe_key, event, state, locked_until, next_attempt_at, received_at)
+             VALUES ('1111', 'U1', 'message', 0, 'mid:m.twice', '{}', 'processing', 9999999999999, 0, 0)",
+        )
+        .await;
+        let id = app.count("SELECT MAX(id) FROM inbox").await;
+        let result = |state: &str| {
+            Write::FinishInbox(Box::new(InboxUpdate {
+                id,
+                state: InboxState::Done,
+                outcome: Some("answered".into()),
+                attempts: 1,
+                next_attempt_at: 0,
+                last_error: None,
+                replies: vec![NewOutboxMessage::reply(
+                    PAGE_ID,
+                    "U1",
+                    id,
+                    json!({"text": "hello"}).to_string(),
+                )],
+                conversation: Some(ConversationTouch {
+                    page_id: PAGE_ID.into(),
+                    psid: "U1".into(),
+                    inbound_at: Some(1),
+                    nlu_state: Some(Some(state.into())),
+                    release_held: false,
+                }),
+                receipt: None,
+                lookup: None,
+            }))
+        };
+        assert_eq!(app.writer.write(result("first")).await.unwrap(), 1);
+        // The same result again (a retry after a commit whose outcome was
+        // lost), now carrying a dialog state that is no longer current.
+        assert_eq!(app.writer.write(result("stale")).await.unwrap(), 0);
+        let replies = format!("SELECT COUNT(*) FROM outbox WHERE inbox_id = {id}");
+        assert_eq!(app.count(&replies).await, 1, "one reply queued");
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM conversations WHERE nlu_state = 'first'")
+                .await,
+            1,
+            "the dialog state of the first write stays"
+        );
+        app.stop().await;
+    })
+    .await;
+}
