@@ -366,7 +366,8 @@ enum Held {
 }
 
 /// `apply` on the held connection, (re)opening it as needed; a failed batch
-/// gives the connection up in case it is the connection that broke.
+/// gives the connection up in case it is the connection that broke, unless
+/// SQLite rolled it back cleanly.
 async fn apply_held(
     store: &Store,
     held: &mut Option<Held>,
@@ -382,20 +383,24 @@ async fn apply_held(
             Store::Postgres(pool) => Held::Postgres(pool.acquire().await?),
         },
     };
+    let mut intact = false;
     let result = match &mut conn {
         Held::Sqlite(conn) => {
             conn.execute_batch("BEGIN IMMEDIATE")?;
-            let applied = apply(&mut **conn, false, writes, extra).await;
-            match applied {
+            let outcome = match apply(&mut **conn, false, writes, extra).await {
                 Ok(applied) => conn
                     .execute_batch("COMMIT")
                     .map(|()| applied)
                     .map_err(Into::into),
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Err(e)
-                }
+                Err(e) => Err(e),
+            };
+            if outcome.is_err() {
+                // A clean rollback shows the connection still works (a
+                // statement failed, not the connection): keep it and its
+                // prepared statements.
+                intact = conn.execute_batch("ROLLBACK").is_ok();
             }
+            outcome
         }
         Held::Postgres(conn) => {
             let mut tx = sqlx::Connection::begin(&mut **conn).await?;
@@ -407,6 +412,8 @@ async fn apply_held(
     .context("group commit");
     if result.is_ok() {
         stats.record(started.elapsed());
+    }
+    if result.is_ok() || intact {
         *held = Some(conn);
     }
     result

@@ -255,3 +255,30 @@ async fn a_result_recorded_twice_queues_its_reply_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_failing_write_does_not_fail_the_writes_committed_with_it() {
+    use lexbridge::store::writer::{Arg, Write};
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        let page = |id: &str, updated_at: Option<i64>| Write::Sql {
+            sql: "INSERT INTO pages (page_id, updated_at) VALUES ($1, $2)",
+            args: vec![Arg::from(id), Arg::from(updated_at)],
+        };
+        // Submitted together, so they are likely to share a batch.
+        let (a, bad, b, c) = tokio::join!(
+            app.writer.write(page("P1", Some(1))),
+            app.writer.write(page("P2", None)),
+            app.writer.write(page("P3", Some(3))),
+            app.writer.write(page("P4", Some(4))),
+        );
+        assert!(bad.is_err(), "a page without updated_at is refused");
+        assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (1, 1, 1));
+        // The committer goes on after the failure.
+        assert_eq!(app.writer.write(page("P5", Some(5))).await.unwrap(), 1);
+        let stored = "SELECT COUNT(*) FROM pages WHERE page_id IN ('P1', 'P2', 'P3', 'P4', 'P5')";
+        assert_eq!(app.count(stored).await, 4);
+        app.stop().await;
+    })
+    .await;
+}
