@@ -260,13 +260,21 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>, stats: &Co
             // One bad write must not fail its neighbours: redo them alone.
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
-                    let result =
-                        apply_held(&store, &mut held, &[&job.write], Extra::default(), stats)
-                            .await
-                            .and_then(|mut a| a.written.pop().ok_or_else(|| anyhow!("no result")));
-                    if let Ok(written) = &result {
-                        charge(&feeds, written);
-                    }
+                    // Each still claims what it frees for the workers.
+                    let now = super::now_ms();
+                    let extra = Extra {
+                        inbox: piggyback(&feeds.inbox, job.write.frees_inbox(), now),
+                        outbox: piggyback(&feeds.outbox, job.write.frees_outbox(), now),
+                    };
+                    let result = apply_held(&store, &mut held, &[&job.write], extra, stats)
+                        .await
+                        .and_then(|mut applied| {
+                            let written = applied.written.pop().context("no result")?;
+                            charge(&feeds, &written);
+                            hand_over(&feeds.inbox, applied.inbox);
+                            hand_over(&feeds.outbox, applied.outbox);
+                            Ok(written)
+                        });
                     let _ = job.done.send(result);
                 }
             }
