@@ -717,8 +717,19 @@ async fn apply<E: Exec>(
         );
         exec.run(&remember).await?;
     }
+    // A piggybacked claim fills the room a worker's own claim in this batch
+    // left: both were sized to the same budget.
+    let mut taken = [0i64; 2];
     for (job, inbox, c) in &claims {
-        let args = vec![Arg::Int(c.lease_until), Arg::Int(c.now), Arg::Int(c.limit)];
+        let kind = usize::from(!*inbox);
+        let limit = match *job == PIGGYBACK {
+            true => c.limit - taken[kind],
+            false => c.limit,
+        };
+        if *job == PIGGYBACK && limit <= 0 {
+            continue;
+        }
+        let args = vec![Arg::Int(c.lease_until), Arg::Int(c.now), Arg::Int(limit)];
         let sql = match inbox {
             true => super::inbox::claim_sql(postgres),
             false => super::outbox::claim_sql(postgres),
@@ -737,6 +748,13 @@ async fn apply<E: Exec>(
             let rows = found.into_iter().map(OutboxRow::from_columns);
             Written::Outbox(rows.collect::<anyhow::Result<_>>()?)
         };
+        if *job != PIGGYBACK {
+            taken[kind] += match &written {
+                Written::Inbox(rows) => rows.len(),
+                Written::Outbox(rows) => rows.len(),
+                Written::Rows(_) => 0,
+            } as i64;
+        }
         match (written, *job == PIGGYBACK) {
             (Written::Inbox(rows), true) => piggybacked_inbox = rows,
             (Written::Outbox(rows), true) => piggybacked_outbox = rows,
@@ -932,7 +950,64 @@ pub(crate) fn insert_outbox(messages: &[&NewOutboxMessage], now: i64) -> Vec<Stm
 
 #[cfg(test)]
 mod tests {
-    use super::chunks;
+    use super::*;
+
+    /// An in-memory database with the SQLite schema, for `apply` itself.
+    fn schema() -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().expect("in-memory SQLite");
+        for migration in [
+            include_str!("../../migrations/sqlite/0001_foundation.sql"),
+            include_str!("../../migrations/sqlite/0002_accounts.sql"),
+            include_str!("../../migrations/sqlite/0003_linking.sql"),
+            include_str!("../../migrations/sqlite/0004_outbound.sql"),
+        ] {
+            conn.execute_batch(migration).expect("migration");
+        }
+        conn
+    }
+
+    #[tokio::test]
+    async fn a_worker_never_gets_more_rows_than_its_budget_in_one_batch() {
+        let mut conn = schema();
+        for psid in 0..10 {
+            conn.execute(
+                "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, next_attempt_at, received_at)
+                 VALUES ('P', ?1, 'message', ?1, '{}', 0, 0)",
+                [psid.to_string()],
+            )
+            .expect("a pending row");
+        }
+        // The worker claims its room (4) while the committer, seeing the
+        // same budget, piggybacks a claim for it.
+        let claim = Claim {
+            now: 1,
+            lease_until: 1 + LEASE_MS,
+            limit: 4,
+        };
+        let extra = Extra {
+            inbox: Some(claim),
+            outbox: None,
+        };
+        let own = Write::ClaimInbox(claim);
+        let applied = apply(&mut conn, false, &[&own], extra)
+            .await
+            .expect("applied");
+        let Some(Written::Inbox(claimed)) = applied.written.first() else {
+            panic!("the worker's claim answers with rows");
+        };
+        assert_eq!(claimed.len(), 4);
+        assert!(
+            applied.inbox.is_empty(),
+            "no room left for a piggybacked claim"
+        );
+
+        // With room left over, the piggybacked claim takes only that.
+        let own = Write::ClaimInbox(Claim { limit: 1, ..claim });
+        let applied = apply(&mut conn, false, &[&own], extra)
+            .await
+            .expect("applied");
+        assert_eq!(applied.inbox.len(), 3);
+    }
 
     #[test]
     fn batches_split_into_power_of_two_chunks() {
