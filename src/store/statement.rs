@@ -311,16 +311,19 @@ impl Exec for rusqlite::Connection {
 fn numbered(sql: &str) -> String {
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
-    let mut quote: Option<u8> = None;
+    // Inside a quoted string or name (its closing byte), or a comment.
+    let mut inside: Option<u8> = None;
     // Copies runs between placeholders whole; `$` and `?` are ASCII, so
     // every cut falls on a character boundary.
     let mut copied = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        match quote {
-            Some(q) if b == q => quote = None,
+        let next = bytes.get(i + 1).copied();
+        match inside {
+            Some(end) if b == end => inside = None,
             Some(_) => {}
-            None if b == b'\'' || b == b'"' => quote = Some(b),
-            None if b == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+            None if b == b'\'' || b == b'"' => inside = Some(b),
+            None if b == b'-' && next == Some(b'-') => inside = Some(b'\n'),
+            None if b == b'$' && next.is_some_and(|n| n.is_ascii_digit()) => {
                 out.push_str(&sql[copied..i]);
                 out.push('?');
                 copied = i + 1;
@@ -338,7 +341,7 @@ fn bind_rusqlite(
     args: &[Arg],
 ) -> anyhow::Result<()> {
     let count = statement.parameter_count();
-    if count > args.len() {
+    if count != args.len() {
         anyhow::bail!(
             "the statement has {count} parameters but {} arguments",
             args.len()
@@ -401,13 +404,19 @@ mod tests {
             conn.rows(&swapped).await.unwrap(),
             vec![vec![Value::Int(2), Value::Int(1), Value::Int(2)]]
         );
-        // A `$` inside a string is text, not a parameter.
-        let quoted = Stmt::with_args("SELECT '$1', $1", vec![Arg::Int(5)]);
+        // A `$` inside a string is text, not a parameter; a comment's
+        // apostrophe opens no string.
+        let quoted = Stmt::with_args(
+            "SELECT '$1', -- the person's\n $2, $1",
+            vec![Arg::Int(5), Arg::Int(6)],
+        );
         assert_eq!(
             conn.rows(&quoted).await.unwrap(),
-            vec![vec![Value::Text("$1".into()), Value::Int(5)]]
+            vec![vec![Value::Text("$1".into()), Value::Int(6), Value::Int(5)]]
         );
         let missing = Stmt::with_args("SELECT $1, $2", vec![Arg::Int(5)]);
         assert!(conn.rows(&missing).await.is_err());
+        let extra = Stmt::with_args("SELECT $1", vec![Arg::Int(5), Arg::Int(6)]);
+        assert!(conn.rows(&extra).await.is_err());
     }
 }

@@ -266,15 +266,21 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>, stats: &Co
                         inbox: piggyback(&feeds.inbox, job.write.frees_inbox(), now),
                         outbox: piggyback(&feeds.outbox, job.write.frees_outbox(), now),
                     };
-                    let result = apply_held(&store, &mut held, &[&job.write], extra, stats)
-                        .await
-                        .and_then(|mut applied| {
-                            let written = applied.written.pop().context("no result")?;
-                            charge(&feeds, &written);
-                            hand_over(&feeds.inbox, applied.inbox);
-                            hand_over(&feeds.outbox, applied.outbox);
-                            Ok(written)
-                        });
+                    let mut applied =
+                        apply_held(&store, &mut held, &[&job.write], extra, stats).await;
+                    if applied.is_err() && (extra.inbox.is_some() || extra.outbox.is_some()) {
+                        // The claim may be what failed.
+                        applied =
+                            apply_held(&store, &mut held, &[&job.write], Extra::default(), stats)
+                                .await;
+                    }
+                    let result = applied.and_then(|mut applied| {
+                        let written = applied.written.pop().context("no result")?;
+                        charge(&feeds, &written);
+                        hand_over(&feeds.inbox, applied.inbox);
+                        hand_over(&feeds.outbox, applied.outbox);
+                        Ok(written)
+                    });
                     let _ = job.done.send(result);
                 }
             }
@@ -529,9 +535,15 @@ async fn apply<E: Exec>(
             }
         }
     }
-    // A result counts only for a row still in hand: one written twice (a
-    // retry after a commit whose outcome was lost) queues its replies once
-    // and cannot put back an older dialog state.
+    // A result counts only for the attempt in hand (a claim leaves
+    // `attempts` alone and a result counts its attempt): one written twice
+    // (a retry after a commit whose outcome was lost) queues its replies
+    // once, cannot put back an older dialog state, and cannot land on a
+    // later attempt of the same row.
+    // Two results for one row in a batch (two workers after a lease ran
+    // out): the first counts.
+    let mut seen = HashSet::new();
+    inbox_updates.retain(|(_, u)| seen.insert(u.id));
     let mut live = HashSet::new();
     for chunk in chunks(&inbox_updates) {
         let mut update = Stmt::new(
@@ -550,7 +562,8 @@ async fn apply<E: Exec>(
                 .bind_bigint(now);
         });
         update.push(
-            ") AS v WHERE inbox.id = v.column1 AND inbox.state = 'processing' RETURNING inbox.id",
+            ") AS v WHERE inbox.id = v.column1 AND inbox.state = 'processing'
+                AND inbox.attempts = v.column4 - 1 RETURNING inbox.id",
         );
         for row in exec.rows(&update).await? {
             live.insert(Columns::new(row).take()?.int()?);
@@ -667,8 +680,9 @@ async fn apply<E: Exec>(
             .push(")");
         exec.run(&release).await?;
     }
-    // Likewise a send's outcome applies only to a message still being sent:
-    // written twice, it cannot undo a delivery receipt recorded between.
+    // Likewise a send's outcome applies only to the attempt in hand:
+    // written twice, it cannot undo a delivery receipt recorded between, nor
+    // land on the message's next attempt.
     for chunk in chunks(&outcomes) {
         let mut update = Stmt::new(
             "UPDATE outbox SET state = v.column2, attempts = v.column3, next_attempt_at = v.column4,
@@ -691,7 +705,10 @@ async fn apply<E: Exec>(
                 .bind_bigint(failure.and_then(|f| f.subcode))
                 .bind(failure.map(|f| f.message.as_str()));
         });
-        update.push(") AS v WHERE outbox.id = v.column1 AND outbox.state = 'sending'");
+        update.push(
+            ") AS v WHERE outbox.id = v.column1 AND outbox.state = 'sending'
+                AND outbox.attempts = v.column3 - 1",
+        );
         exec.run(&update).await?;
     }
     for (job, stmt) in &statements {

@@ -200,49 +200,74 @@ async fn one_persons_messages_are_processed_in_order_and_never_at_once() {
     .await;
 }
 
+/// The result of attempt `attempts` on inbox row `id`, with one reply and a
+/// dialog state.
+fn finish(
+    id: i64,
+    state: lexbridge::store::inbox::InboxState,
+    attempts: i64,
+    dialog: &str,
+) -> lexbridge::store::writer::Write {
+    use lexbridge::store::inbox::{ConversationTouch, InboxUpdate};
+    use lexbridge::store::outbox::NewOutboxMessage;
+    lexbridge::store::writer::Write::FinishInbox(Box::new(InboxUpdate {
+        id,
+        state,
+        outcome: Some("answered".into()),
+        attempts,
+        // Not due again during the test: no worker takes the row.
+        next_attempt_at: 9_999_999_999_999,
+        last_error: None,
+        replies: vec![NewOutboxMessage::reply(
+            PAGE_ID,
+            "U1",
+            id,
+            json!({"text": dialog}).to_string(),
+        )],
+        conversation: Some(ConversationTouch {
+            page_id: PAGE_ID.into(),
+            psid: "U1".into(),
+            inbound_at: Some(1),
+            nlu_state: Some(Some(dialog.into())),
+            release_held: false,
+        }),
+        receipt: None,
+        lookup: None,
+    }))
+}
+
+/// A row in hand, as the inbox worker holds it while it works.
+async fn row_in_hand(app: &TestApp) -> i64 {
+    app.exec(
+        "INSERT INTO inbox (page_id, psid, kind, standby, dedupe_key, event, state, locked_until, next_attempt_at, received_at)
+         VALUES ('1111', 'U1', 'message', 0, 'mid:m.in-hand', '{}', 'processing', 9999999999999, 0, 0)",
+    )
+    .await;
+    app.count("SELECT MAX(id) FROM inbox").await
+}
+
 #[tokio::test]
 async fn a_result_recorded_twice_queues_its_reply_once() {
-    use lexbridge::store::inbox::{ConversationTouch, InboxState, InboxUpdate};
-    use lexbridge::store::outbox::NewOutboxMessage;
-    use lexbridge::store::writer::Write;
+    use lexbridge::store::inbox::InboxState::Done;
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
-        // A row in hand, as the inbox worker holds it while it works.
-        app.exec(
-            "INSERT INTO inbox (page_id, psid, kind, standby, dedupe_key, event, state, locked_until, next_attempt_at, received_at)
-             VALUES ('1111', 'U1', 'message', 0, 'mid:m.twice', '{}', 'processing', 9999999999999, 0, 0)",
-        )
-        .await;
-        let id = app.count("SELECT MAX(id) FROM inbox").await;
-        let result = |state: &str| {
-            Write::FinishInbox(Box::new(InboxUpdate {
-                id,
-                state: InboxState::Done,
-                outcome: Some("answered".into()),
-                attempts: 1,
-                next_attempt_at: 0,
-                last_error: None,
-                replies: vec![NewOutboxMessage::reply(
-                    PAGE_ID,
-                    "U1",
-                    id,
-                    json!({"text": "hello"}).to_string(),
-                )],
-                conversation: Some(ConversationTouch {
-                    page_id: PAGE_ID.into(),
-                    psid: "U1".into(),
-                    inbound_at: Some(1),
-                    nlu_state: Some(Some(state.into())),
-                    release_held: false,
-                }),
-                receipt: None,
-                lookup: None,
-            }))
-        };
-        assert_eq!(app.writer.write(result("first")).await.unwrap(), 1);
+        let id = row_in_hand(&app).await;
+        assert_eq!(
+            app.writer
+                .write(finish(id, Done, 1, "first"))
+                .await
+                .unwrap(),
+            1
+        );
         // The same result again (a retry after a commit whose outcome was
         // lost), now carrying a dialog state that is no longer current.
-        assert_eq!(app.writer.write(result("stale")).await.unwrap(), 0);
+        assert_eq!(
+            app.writer
+                .write(finish(id, Done, 1, "stale"))
+                .await
+                .unwrap(),
+            0
+        );
         let replies = format!("SELECT COUNT(*) FROM outbox WHERE inbox_id = {id}");
         assert_eq!(app.count(&replies).await, 1, "one reply queued");
         assert_eq!(
@@ -251,6 +276,45 @@ async fn a_result_recorded_twice_queues_its_reply_once() {
             1,
             "the dialog state of the first write stays"
         );
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_late_copy_of_a_result_cannot_land_on_the_next_attempt() {
+    use lexbridge::store::inbox::InboxState::{Done, Pending};
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        let id = row_in_hand(&app).await;
+        // Attempt 1 ends "try again"; the row is claimed again at once.
+        assert_eq!(
+            app.writer
+                .write(finish(id, Pending, 1, "one"))
+                .await
+                .unwrap(),
+            1
+        );
+        app.exec(&format!(
+            "UPDATE inbox SET state = 'processing', locked_until = 9999999999999 WHERE id = {id}"
+        ))
+        .await;
+        // A late copy of attempt 1's result finds attempt 2 in hand.
+        assert_eq!(
+            app.writer
+                .write(finish(id, Pending, 1, "one"))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            app.writer.write(finish(id, Done, 2, "two")).await.unwrap(),
+            1
+        );
+        let row = format!(
+            "SELECT COUNT(*) FROM inbox WHERE id = {id} AND state = 'done' AND attempts = 2"
+        );
+        assert_eq!(app.count(&row).await, 1);
         app.stop().await;
     })
     .await;
