@@ -189,6 +189,21 @@ impl Store {
 }
 
 /// Milliseconds since the Unix epoch: the one time format in both databases.
+/// Whether the database refused a write for its content (a constraint it
+/// breaks): writing it again cannot succeed, unlike a write that met a
+/// busy, full or unreachable database.
+pub fn refused(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if let Some(rusqlite::Error::SqliteFailure(failure, _)) = cause.downcast_ref() {
+            return failure.code == rusqlite::ErrorCode::ConstraintViolation;
+        }
+        match cause.downcast_ref() {
+            Some(sqlx::Error::Database(db)) => db.kind() != sqlx::error::ErrorKind::Other,
+            _ => false,
+        }
+    })
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -199,6 +214,27 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_write_the_database_refused_is_final() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v TEXT NOT NULL)")
+            .unwrap();
+        let broken = conn
+            .execute("INSERT INTO t (v) VALUES (NULL)", [])
+            .unwrap_err();
+        assert!(refused(
+            &anyhow::Error::from(broken).context("group commit")
+        ));
+        assert!(!refused(&anyhow::anyhow!(
+            "the database writer has stopped"
+        )));
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(!refused(&anyhow::Error::from(busy)));
+    }
 
     #[tokio::test]
     async fn an_in_memory_sqlite_database_is_refused() {

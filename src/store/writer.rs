@@ -284,9 +284,11 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>, stats: &Co
                     let _ = job.done.send(result);
                 }
             }
+            // A write alone: its caller gets the error itself (see
+            // `refused`).
             Err(e) => {
-                for job in jobs {
-                    let _ = job.done.send(Err(anyhow!("{e:#}")));
+                if let Some(job) = jobs.into_iter().next() {
+                    let _ = job.done.send(Err(e));
                 }
             }
         }

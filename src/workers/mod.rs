@@ -62,7 +62,10 @@ pub(crate) async fn work<T, C, CF, H, HF>(
             tasks.spawn(async move {
                 let result = handled.await;
                 budget.fetch_add(1, Ordering::AcqRel);
-                let recorded = with_retries(RECORD_RETRIES, || writer.write(result.clone())).await;
+                let recorded = with_retries(RECORD_RETRIES, crate::store::refused, || {
+                    writer.write(result.clone())
+                })
+                .await;
                 if let Err(e) = recorded {
                     // The lease runs out and the row is claimed again.
                     warn!(error = %format!("{e:#}"), "recording a result failed");
@@ -123,9 +126,11 @@ const RECORD_RETRIES: &[std::time::Duration] = &[
 ];
 
 /// Runs `attempt` until it succeeds, waiting `delays` in turn between
-/// failures; the last error when they are used up.
+/// failures; the last error when they are used up, or the first that is
+/// `final_error`.
 async fn with_retries<T, F, Fut>(
     delays: &[std::time::Duration],
+    final_error: fn(&anyhow::Error) -> bool,
     mut attempt: F,
 ) -> anyhow::Result<T>
 where
@@ -136,6 +141,7 @@ where
     loop {
         match attempt().await {
             Ok(done) => return Ok(done),
+            Err(e) if final_error(&e) => return Err(e),
             Err(e) => match delays.next() {
                 Some(delay) => {
                     debug!(error = %format!("{e:#}"), "retrying a write");
@@ -270,7 +276,8 @@ mod tests {
     async fn a_failing_write_is_tried_again_then_given_up() {
         let delays = [Duration::from_millis(1), Duration::from_millis(2)];
         let calls = AtomicUsize::new(0);
-        let recovered = with_retries(&delays, || async {
+        let never = |_: &anyhow::Error| false;
+        let recovered = with_retries(&delays, never, || async {
             match calls.fetch_add(1, Ordering::SeqCst) {
                 0 => Err(anyhow::anyhow!("database is locked")),
                 n => Ok(n),
@@ -280,12 +287,26 @@ mod tests {
         assert_eq!(recovered.unwrap(), 1);
 
         calls.store(0, Ordering::SeqCst);
-        let failed: anyhow::Result<()> = with_retries(&delays, || async {
+        let failed: anyhow::Result<()> = with_retries(&delays, never, || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(anyhow::anyhow!("disk I/O error"))
         })
         .await;
         assert_eq!(failed.unwrap_err().to_string(), "disk I/O error");
         assert_eq!(calls.load(Ordering::SeqCst), 3, "one try and two retries");
+
+        // A write the database refused is not tried again.
+        calls.store(0, Ordering::SeqCst);
+        let refused: anyhow::Result<()> = with_retries(
+            &delays,
+            |e| e.to_string() == "refused",
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(anyhow::anyhow!("refused"))
+            },
+        )
+        .await;
+        assert!(refused.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

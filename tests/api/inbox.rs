@@ -336,7 +336,11 @@ async fn a_failing_write_does_not_fail_the_writes_committed_with_it() {
             app.writer.write(page("P3", Some(3))),
             app.writer.write(page("P4", Some(4))),
         );
-        assert!(bad.is_err(), "a page without updated_at is refused");
+        let bad = bad.expect_err("a page without updated_at is refused");
+        assert!(
+            lexbridge::store::refused(&bad),
+            "a refused write is final: {bad:#}"
+        );
         assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (1, 1, 1));
         // The committer goes on after the failure.
         assert_eq!(app.writer.write(page("P5", Some(5))).await.unwrap(), 1);
