@@ -188,7 +188,6 @@ impl Store {
     }
 }
 
-/// Milliseconds since the Unix epoch: the one time format in both databases.
 /// Whether the database refused a write for its content (a constraint it
 /// breaks): writing it again cannot succeed, unlike a write that met a
 /// busy, full or unreachable database.
@@ -204,6 +203,7 @@ pub fn refused(error: &anyhow::Error) -> bool {
     })
 }
 
+/// Milliseconds since the Unix epoch: the one time format in both databases.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

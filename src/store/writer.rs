@@ -241,11 +241,7 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>, stats: &Co
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let writes: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
-        let now = super::now_ms();
-        let extra = Extra {
-            inbox: piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now),
-            outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
-        };
+        let extra = Extra::for_writes(&feeds, &writes);
         match apply_held(&store, &mut held, &writes, extra, stats).await {
             Ok(applied) => {
                 for written in &applied.written {
@@ -261,11 +257,7 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>, stats: &Co
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
                     // Each still claims what it frees for the workers.
-                    let now = super::now_ms();
-                    let extra = Extra {
-                        inbox: piggyback(&feeds.inbox, job.write.frees_inbox(), now),
-                        outbox: piggyback(&feeds.outbox, job.write.frees_outbox(), now),
-                    };
+                    let extra = Extra::for_writes(&feeds, &[&job.write]);
                     let mut applied =
                         apply_held(&store, &mut held, &[&job.write], extra, stats).await;
                     if applied.is_err() && (extra.inbox.is_some() || extra.outbox.is_some()) {
@@ -366,6 +358,17 @@ const PIGGYBACK: usize = usize::MAX;
 struct Extra {
     inbox: Option<Claim>,
     outbox: Option<Claim>,
+}
+
+impl Extra {
+    /// The claims for rows that `writes` may free.
+    fn for_writes(feeds: &Feeds, writes: &[&Write]) -> Extra {
+        let now = super::now_ms();
+        Extra {
+            inbox: piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now),
+            outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
+        }
+    }
 }
 
 /// What one batch produced.
