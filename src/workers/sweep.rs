@@ -50,12 +50,17 @@ const SWEEPS: [Sweep; 4] = [
 /// Sweeps until shutdown.
 pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
-        for sweep in &SWEEPS {
-            let write = Write::Sql {
+        // Submitted together, the sweeps share one commit.
+        let now = now_ms();
+        let writes = SWEEPS.iter().map(|sweep| {
+            shared.writer.write(Write::Sql {
                 sql: sweep.sql,
-                args: vec![Arg::Int(now_ms() - sweep.age_ms)],
-            };
-            match shared.writer.write(write).await {
+                args: vec![Arg::Int(now - sweep.age_ms)],
+            })
+        });
+        let results = futures_util::future::join_all(writes).await;
+        for (sweep, result) in SWEEPS.iter().zip(results) {
+            match result {
                 Ok(0) => {}
                 Ok(n) => info!(rows = n, "{}", sweep.what),
                 Err(e) => warn!(error = %format!("{e:#}"), "sweep failed: {}", sweep.what),
