@@ -375,3 +375,41 @@ async fn a_send_that_times_out_is_retried() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_late_copy_of_a_send_outcome_cannot_undo_its_delivery() {
+    use lexbridge::store::outbox::OutboxOutcome;
+    use lexbridge::store::writer::Write;
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        // A message in hand, as the outbox worker holds it while it sends.
+        app.exec(
+            "INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state, locked_until, next_attempt_at, created_at)
+             VALUES ('1111', 'U1', '{\"text\":\"hi\"}', 'RESPONSE', 'reply', 'sending', 9999999999999, 0, 0)",
+        )
+        .await;
+        let id = app.count("SELECT MAX(id) FROM outbox").await;
+        let sent = || {
+            Write::FinishOutbox(OutboxOutcome::Sent {
+                id,
+                attempts: 1,
+                message_id: Some("m.sent".into()),
+                at: 1,
+            })
+        };
+        app.writer.write(sent()).await.unwrap();
+        app.exec(&format!(
+            "UPDATE outbox SET state = 'delivered' WHERE id = {id}"
+        ))
+        .await;
+        // The same outcome again (a retry after a commit whose outcome was
+        // lost) finds the message delivered and leaves it so.
+        app.writer.write(sent()).await.unwrap();
+        let delivered = format!(
+            "SELECT COUNT(*) FROM outbox WHERE id = {id} AND state = 'delivered' AND attempts = 1"
+        );
+        assert_eq!(app.count(&delivered).await, 1);
+        app.stop().await;
+    })
+    .await;
+}
