@@ -16,7 +16,7 @@ use super::statement::{Columns, Exec, Sqlx, Stmt};
 use super::Store;
 
 /// A write the group committer performs.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Write {
     /// Store webhook events; duplicates (same dedupe key) are skipped.
     InsertInbox(Vec<NewInboxEvent>),
@@ -93,7 +93,7 @@ pub enum Receipt {
 }
 
 struct Job {
-    write: Write,
+    write: Arc<Write>,
     done: oneshot::Sender<anyhow::Result<Written>>,
 }
 
@@ -197,8 +197,9 @@ impl Writer {
         &self.stats
     }
 
-    async fn submit(&self, write: Write) -> anyhow::Result<Written> {
+    async fn submit(&self, write: impl Into<Arc<Write>>) -> anyhow::Result<Written> {
         let (done, answer) = oneshot::channel();
+        let write = write.into();
         self.jobs
             .send(Job { write, done })
             .await
@@ -208,8 +209,9 @@ impl Writer {
             .map_err(|_| anyhow!("the database writer dropped a write"))?
     }
 
-    /// Performs `write` durably; returns the rows it inserted, or 1.
-    pub async fn write(&self, write: Write) -> anyhow::Result<u64> {
+    /// Performs `write` durably; returns the rows it inserted, or 1. A
+    /// write given as an `Arc` can be submitted again (a retry) uncopied.
+    pub async fn write(&self, write: impl Into<Arc<Write>>) -> anyhow::Result<u64> {
         match self.submit(write).await? {
             Written::Rows(n) => Ok(n),
             Written::Inbox(rows) => Ok(rows.len() as u64),
@@ -240,7 +242,7 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>, stats: &Co
     let mut held: Option<Held> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        let writes: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
+        let writes: Vec<&Write> = jobs.iter().map(|j| &*j.write).collect();
         let extra = Extra::for_writes(&feeds, &writes);
         match apply_held(&store, &mut held, &writes, extra, stats).await {
             Ok(applied) => {
@@ -257,13 +259,13 @@ async fn run(store: Store, feeds: Feeds, mut rx: mpsc::Receiver<Job>, stats: &Co
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
                     // Each still claims what it frees for the workers.
-                    let extra = Extra::for_writes(&feeds, &[&job.write]);
+                    let extra = Extra::for_writes(&feeds, &[&*job.write]);
                     let mut applied =
-                        apply_held(&store, &mut held, &[&job.write], extra, stats).await;
+                        apply_held(&store, &mut held, &[&*job.write], extra, stats).await;
                     if applied.is_err() && (extra.inbox.is_some() || extra.outbox.is_some()) {
                         // The claim may be what failed.
                         applied =
-                            apply_held(&store, &mut held, &[&job.write], Extra::default(), stats)
+                            apply_held(&store, &mut held, &[&*job.write], Extra::default(), stats)
                                 .await;
                     }
                     let result = applied.and_then(|mut applied| {

@@ -60,10 +60,10 @@ pub(crate) async fn work<T, C, CF, H, HF>(
             let (budget, writer) = (Arc::clone(&feed.budget), writer.clone());
             let handled = handle(row);
             tasks.spawn(async move {
-                let result = handled.await;
+                let result = Arc::new(handled.await);
                 budget.fetch_add(1, Ordering::AcqRel);
                 let recorded = with_retries(RECORD_RETRIES, crate::store::refused, || {
-                    writer.write(result.clone())
+                    writer.write(Arc::clone(&result))
                 })
                 .await;
                 if let Err(e) = recorded {
