@@ -98,8 +98,12 @@ pub struct ReplySettings {
     pub apology: String,
     /// Send `mark_seen` when a message arrives.
     pub mark_seen: bool,
-    /// Send `typing_on` before asking the NLU.
+    /// Show `typing_on` while the NLU thinks.
     pub typing_indicator: bool,
+    /// How long the NLU may take before `typing_on` is shown: an answer
+    /// faster than this arrives without a typing bubble flickering before it
+    /// (and without a Send API call spent on one). Zero shows it at once.
+    pub typing_after: Duration,
 }
 
 /// Knobs of the background workers; defaults suit production.
@@ -197,6 +201,7 @@ impl Settings {
                 ),
                 mark_seen: r.flag("MESSENGER_MARK_SEEN", true),
                 typing_indicator: r.flag("MESSENGER_TYPING_INDICATOR", true),
+                typing_after: r.millis("MESSENGER_TYPING_AFTER_MS", Duration::from_millis(300)),
             },
         };
         let db = settings.database.url.expose_secret();

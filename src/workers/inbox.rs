@@ -198,15 +198,7 @@ async fn converse(
         dialog_state: context.nlu_state,
     };
     let started = Instant::now();
-    // Typing shows while the NLU thinks, and is sent before the reply is queued.
-    let typing = async {
-        if shared.settings.replies.typing_indicator {
-            shared
-                .sender_action(&row.page_id, &row.psid, SenderAction::TypingOn)
-                .await;
-        }
-    };
-    let (answer, ()) = tokio::join!(nlu.recognize(turn), typing);
+    let answer = typing_while(shared, row, nlu.recognize(turn)).await;
     Metrics::add(&shared.metrics.nlu_calls, 1);
     Metrics::add(
         &shared.metrics.nlu_micros,
@@ -218,6 +210,31 @@ async fn converse(
     }
     update.replies = crate::relay::replies(&row.page_id, &row.psid, row.id, &answer.reply);
     Ok(format!("answered by {}", nlu.name()))
+}
+
+/// Awaits `answer`, showing `typing_on` once it has taken longer than the
+/// typing delay. The indicator is sent (or given up) before this returns, so
+/// it can never land after the reply it announces.
+async fn typing_while<T>(
+    shared: &Shared,
+    row: &InboxRow,
+    answer: impl std::future::Future<Output = T>,
+) -> T {
+    let replies = &shared.settings.replies;
+    if !replies.typing_indicator {
+        return answer.await;
+    }
+    tokio::pin!(answer);
+    if !replies.typing_after.is_zero() {
+        tokio::select! {
+            biased;
+            done = &mut answer => return done,
+            () = tokio::time::sleep(replies.typing_after) => {}
+        }
+    }
+    let typing = shared.sender_action(&row.page_id, &row.psid, SenderAction::TypingOn);
+    let (done, ()) = tokio::join!(answer, typing);
+    done
 }
 
 /// Queues the answer to a linking event; returns the outcome to record.

@@ -92,14 +92,8 @@ async fn text_reaches_lex_with_the_session_and_the_answer_reaches_messenger() {
         let reply = sends.iter().find(|b| b.get("message").is_some()).unwrap();
         assert_eq!(reply["messaging_type"], "RESPONSE");
         assert_eq!(reply["recipient"]["id"], "U1");
-        let actions: Vec<_> = sends
-            .iter()
-            .filter_map(|b| b["sender_action"].as_str())
-            .collect();
-        assert!(
-            actions.contains(&"mark_seen") && actions.contains(&"typing_on"),
-            "{actions:?}"
-        );
+        // Lex answered at once: no typing bubble flickers before the reply.
+        assert_eq!(sender_actions(&sends), ["mark_seen"]);
         let rows = app.inbox().await;
         assert_eq!(
             rows[0].outcome.as_deref(),
@@ -107,6 +101,64 @@ async fn text_reaches_lex_with_the_session_and_the_answer_reaches_messenger() {
             "null slots parsed"
         );
         app.stop().await;
+    })
+    .await;
+}
+
+fn sender_actions(sends: &[Value]) -> Vec<&str> {
+    sends
+        .iter()
+        .filter_map(|b| b["sender_action"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn typing_shows_before_the_reply_when_lex_is_slow() {
+    on_every_backend(|backend| async move {
+        let extra = [("MESSENGER_TYPING_AFTER_MS", "50")];
+        let (app, lex) = spawn_lex_app(&backend, &extra).await;
+        lex.set_delay(Duration::from_millis(400));
+        app.post_signed_webhook(&text_message("U1", "m.1", "is my car locked?"))
+            .await;
+        assert_eq!(
+            answered(&app).await,
+            vec![json!({"text": "echo: is my car locked?"})]
+        );
+        let sends = sent_bodies(&app.graph).await;
+        let order: Vec<&str> = sends
+            .iter()
+            .map(|b| match b["sender_action"].as_str() {
+                Some(action) => action,
+                None => "reply",
+            })
+            .filter(|s| *s != "mark_seen")
+            .collect();
+        assert_eq!(order, ["typing_on", "reply"]);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn typing_can_be_shown_at_once_or_not_at_all() {
+    on_every_backend(|backend| async move {
+        for (extra, expected) in [
+            (
+                [("MESSENGER_TYPING_AFTER_MS", "0")],
+                vec!["mark_seen", "typing_on"],
+            ),
+            ([("MESSENGER_TYPING_INDICATOR", "false")], vec!["mark_seen"]),
+        ] {
+            let (app, _lex) = spawn_lex_app(&backend, &extra).await;
+            app.post_signed_webhook(&text_message("U1", "m.1", "hello"))
+                .await;
+            assert_eq!(answered(&app).await.len(), 1);
+            let sends = sent_bodies(&app.graph).await;
+            let mut actions = sender_actions(&sends);
+            actions.sort_unstable();
+            assert_eq!(actions, expected, "{extra:?}");
+            app.stop().await;
+        }
     })
     .await;
 }
