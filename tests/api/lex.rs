@@ -127,10 +127,7 @@ async fn typing_shows_before_the_reply_when_lex_is_slow() {
         let sends = sent_bodies(&app.graph).await;
         let order: Vec<&str> = sends
             .iter()
-            .map(|b| match b["sender_action"].as_str() {
-                Some(action) => action,
-                None => "reply",
-            })
+            .map(|b| b["sender_action"].as_str().unwrap_or("reply"))
             .filter(|s| *s != "mark_seen")
             .collect();
         assert_eq!(order, ["typing_on", "reply"]);
