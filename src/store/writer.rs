@@ -979,13 +979,8 @@ mod tests {
     /// An in-memory database with the SQLite schema, for `apply` itself.
     fn schema() -> rusqlite::Connection {
         let conn = rusqlite::Connection::open_in_memory().expect("in-memory SQLite");
-        for migration in [
-            include_str!("../../migrations/sqlite/0001_foundation.sql"),
-            include_str!("../../migrations/sqlite/0002_accounts.sql"),
-            include_str!("../../migrations/sqlite/0003_linking.sql"),
-            include_str!("../../migrations/sqlite/0004_outbound.sql"),
-        ] {
-            conn.execute_batch(migration).expect("migration");
+        for migration in super::super::SQLITE_MIGRATIONS.iter() {
+            conn.execute_batch(&migration.sql).expect("migration");
         }
         conn
     }
