@@ -112,24 +112,27 @@ pub(crate) async fn work<T, C, CF, H, HF>(
     }
 }
 
-/// Waits between attempts to record a row's result. A result that is not
-/// recorded leaves its row leased until the lease runs out, and the row is
-/// then processed again: a message sent but not recorded would be sent
-/// twice. Recording it again is safe: the committer applies a result only
-/// to a row still in hand.
-const RECORD_RETRIES: &[std::time::Duration] = &[
-    std::time::Duration::from_millis(100),
-    std::time::Duration::from_millis(200),
-    std::time::Duration::from_millis(400),
-    std::time::Duration::from_millis(800),
-    std::time::Duration::from_millis(1600),
-];
+/// How a row's result is recorded again when recording fails. A result
+/// that is not recorded leaves its row leased until the lease runs out, and
+/// the row is then processed again: a message sent but not recorded would
+/// be sent twice. Recording it again is safe: the committer applies a result
+/// only to a row still in hand.
+const RECORD_RETRIES: Retries = Retries {
+    times: 5,
+    base: std::time::Duration::from_millis(100),
+};
 
-/// Runs `attempt` until it succeeds, waiting `delays` in turn between
-/// failures; the last error when they are used up, or the first that is
-/// `final_error`.
+/// Tries after a failure, with backoff (`retry_delay`) from `base`.
+#[derive(Clone, Copy)]
+struct Retries {
+    times: u32,
+    base: std::time::Duration,
+}
+
+/// Runs `attempt` until it succeeds; the last error when the retries are
+/// used up, or the first that is `final_error`.
 async fn with_retries<T, F, Fut>(
-    delays: &[std::time::Duration],
+    retries: Retries,
     final_error: fn(&anyhow::Error) -> bool,
     mut attempt: F,
 ) -> anyhow::Result<T>
@@ -137,18 +140,17 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
 {
-    let mut delays = delays.iter();
+    let mut failures = 0;
     loop {
         match attempt().await {
             Ok(done) => return Ok(done),
-            Err(e) if final_error(&e) => return Err(e),
-            Err(e) => match delays.next() {
-                Some(delay) => {
-                    debug!(error = %format!("{e:#}"), "retrying a write");
-                    tokio::time::sleep(*delay).await;
-                }
-                None => return Err(e),
-            },
+            Err(e) if final_error(&e) || failures == retries.times => return Err(e),
+            Err(e) => {
+                failures += 1;
+                debug!(error = %format!("{e:#}"), "retrying a write");
+                let delay = retry::retry_delay(retries.base, std::time::Duration::MAX, failures);
+                tokio::time::sleep(delay).await;
+            }
         }
     }
 }
@@ -274,10 +276,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_write_is_tried_again_then_given_up() {
-        let delays = [Duration::from_millis(1), Duration::from_millis(2)];
+        let delays = Retries {
+            times: 2,
+            base: Duration::from_millis(1),
+        };
         let calls = AtomicUsize::new(0);
         let never = |_: &anyhow::Error| false;
-        let recovered = with_retries(&delays, never, || async {
+        let recovered = with_retries(delays, never, || async {
             match calls.fetch_add(1, Ordering::SeqCst) {
                 0 => Err(anyhow::anyhow!("database is locked")),
                 n => Ok(n),
@@ -287,7 +292,7 @@ mod tests {
         assert_eq!(recovered.unwrap(), 1);
 
         calls.store(0, Ordering::SeqCst);
-        let failed: anyhow::Result<()> = with_retries(&delays, never, || async {
+        let failed: anyhow::Result<()> = with_retries(delays, never, || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(anyhow::anyhow!("disk I/O error"))
         })
@@ -298,7 +303,7 @@ mod tests {
         // A write the database refused is not tried again.
         calls.store(0, Ordering::SeqCst);
         let refused: anyhow::Result<()> = with_retries(
-            &delays,
+            delays,
             |e| e.to_string() == "refused",
             || async {
                 calls.fetch_add(1, Ordering::SeqCst);
