@@ -246,28 +246,21 @@ async fn row_in_hand(app: &TestApp) -> i64 {
     app.count("SELECT MAX(id) FROM inbox").await
 }
 
+/// Rows `write` changed, through the app's committer.
+async fn recorded(app: &TestApp, write: lexbridge::store::writer::Write) -> u64 {
+    app.writer.write(write).await.unwrap()
+}
+
 #[tokio::test]
 async fn a_result_recorded_twice_queues_its_reply_once() {
     use lexbridge::store::inbox::InboxState::Done;
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
         let id = row_in_hand(&app).await;
-        assert_eq!(
-            app.writer
-                .write(finish(id, Done, 1, "first"))
-                .await
-                .unwrap(),
-            1
-        );
+        assert_eq!(recorded(&app, finish(id, Done, 1, "first")).await, 1);
         // The same result again (a retry after a commit whose outcome was
         // lost), now carrying a dialog state that is no longer current.
-        assert_eq!(
-            app.writer
-                .write(finish(id, Done, 1, "stale"))
-                .await
-                .unwrap(),
-            0
-        );
+        assert_eq!(recorded(&app, finish(id, Done, 1, "stale")).await, 0);
         let replies = format!("SELECT COUNT(*) FROM outbox WHERE inbox_id = {id}");
         assert_eq!(app.count(&replies).await, 1, "one reply queued");
         assert_eq!(
@@ -288,29 +281,14 @@ async fn a_late_copy_of_a_result_cannot_land_on_the_next_attempt() {
         let app = spawn_app(&backend).await;
         let id = row_in_hand(&app).await;
         // Attempt 1 ends "try again"; the row is claimed again at once.
-        assert_eq!(
-            app.writer
-                .write(finish(id, Pending, 1, "one"))
-                .await
-                .unwrap(),
-            1
-        );
+        assert_eq!(recorded(&app, finish(id, Pending, 1, "one")).await, 1);
         app.exec(&format!(
             "UPDATE inbox SET state = 'processing', locked_until = 9999999999999 WHERE id = {id}"
         ))
         .await;
         // A late copy of attempt 1's result finds attempt 2 in hand.
-        assert_eq!(
-            app.writer
-                .write(finish(id, Pending, 1, "one"))
-                .await
-                .unwrap(),
-            0
-        );
-        assert_eq!(
-            app.writer.write(finish(id, Done, 2, "two")).await.unwrap(),
-            1
-        );
+        assert_eq!(recorded(&app, finish(id, Pending, 1, "one")).await, 0);
+        assert_eq!(recorded(&app, finish(id, Done, 2, "two")).await, 1);
         let row = format!(
             "SELECT COUNT(*) FROM inbox WHERE id = {id} AND state = 'done' AND attempts = 2"
         );
