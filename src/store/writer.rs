@@ -1028,6 +1028,49 @@ mod tests {
         assert_eq!(applied.inbox.len(), 3);
     }
 
+    #[tokio::test]
+    async fn a_batch_queues_each_persons_messages_in_the_order_of_its_writes() {
+        use super::super::inbox::{InboxState, InboxUpdate};
+        let mut conn = schema();
+        conn.execute_batch(
+            "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state, next_attempt_at, received_at)
+             VALUES ('P', 'U1', 'message', 'm.1', '{}', 'processing', 0, 0)",
+        )
+        .expect("a row in hand");
+        let message = |body: &str| NewOutboxMessage {
+            public_id: Some(format!("msg_{body}")),
+            origin: "api",
+            inbox_id: None,
+            ..NewOutboxMessage::reply("P", "U1", 1, body.into())
+        };
+        // The API message is written first, the reply second; the batch
+        // gathers replies and accepted messages separately.
+        let accepted = Write::Accept(Box::new(Acceptance {
+            messages: vec![message("api")],
+            remember: None,
+        }));
+        let finished = Write::FinishInbox(Box::new(InboxUpdate {
+            id: 1,
+            state: InboxState::Done,
+            outcome: None,
+            attempts: 1,
+            next_attempt_at: 0,
+            last_error: None,
+            replies: vec![NewOutboxMessage::reply("P", "U1", 1, "reply".into())],
+            conversation: None,
+            receipt: None,
+            lookup: None,
+        }));
+        apply(&mut conn, false, &[&accepted, &finished], Extra::default())
+            .await
+            .expect("applied");
+        let order: Vec<String> = conn
+            .prepare("SELECT body FROM outbox ORDER BY id")
+            .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
+            .expect("outbox rows");
+        assert_eq!(order, ["api", "reply"]);
+    }
+
     #[test]
     fn batches_split_into_power_of_two_chunks() {
         let rows: Vec<u32> = (0..300).collect();
