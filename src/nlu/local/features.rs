@@ -1,6 +1,8 @@
-//! TF-IDF over word uni/bi-grams, crude stems and character 2–5-grams
-//! (within words), hashed to 64-bit keys and indexed by a vocabulary learned
-//! from the training utterances.
+//! TF-IDF over three blocks, each L2-normalised on its own: words (uni- and
+//! bigrams, crude stems), character 2–5-grams within words, and unordered
+//! pairs of the utterance's words (`balance`…`checking` wherever they stand),
+//! hashed to 64-bit keys and indexed by a vocabulary learned from the training
+//! utterances.
 
 use super::text::is_punct;
 use std::collections::HashMap;
@@ -8,12 +10,37 @@ use std::collections::HashMap;
 /// Feature index -> weight, L2-normalised per block.
 pub type Sparse = Vec<(u32, f32)>;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Block {
+    Word,
+    Char,
+    Pair,
+}
+
+impl Block {
+    const ALL: [Block; 3] = [Block::Word, Block::Char, Block::Pair];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// In how many training utterances a feature must occur to be kept: a
+    /// character gram or word pair seen only once or twice is mostly noise,
+    /// and memory (each kept feature holds a weight per intent).
+    fn min_count(self) -> u32 {
+        match self {
+            Block::Word => 1,
+            Block::Char => 2,
+            Block::Pair => 3,
+        }
+    }
+}
+
 const WORD: u64 = 0x9e37_79b9_7f4a_7c15;
 const BIGRAM: u64 = 0xc2b2_ae3d_27d4_eb4f;
 const STEM: u64 = 0x1656_67b1_9e37_79f9;
 const CHARS: u64 = 0x27d4_eb2f_1656_67c5;
-/// Relative weight of the character block against the word block.
-const CHAR_WEIGHT: f32 = 1.0;
+const PAIR: u64 = 0x85eb_ca77_c2b2_ae63;
 
 pub fn hash(seed: u64, bytes: &[u8]) -> u64 {
     let mut h = seed ^ 0xcbf2_9ce4_8422_2325;
@@ -36,24 +63,38 @@ pub fn stem(word: &str) -> &str {
     word
 }
 
-/// Raw hashed features of folded tokens: (key, is_char_block).
-pub fn raw(tokens: &[&str], out: &mut Vec<(u64, bool)>) {
+/// Raw hashed features of folded tokens.
+pub fn raw(tokens: &[&str], out: &mut Vec<(u64, Block)>) {
     out.clear();
     let words: Vec<&str> = tokens.iter().copied().filter(|t| !is_punct(t)).collect();
     let mut prev = "<s>";
     for w in words.iter().copied().chain(std::iter::once("</s>")) {
         if w != "</s>" {
-            out.push((hash(WORD, w.as_bytes()), false));
-            out.push((hash(STEM, stem(w).as_bytes()), false));
+            out.push((hash(WORD, w.as_bytes()), Block::Word));
+            out.push((hash(STEM, stem(w).as_bytes()), Block::Word));
             char_grams(w, out);
         }
         let pair = [prev.as_bytes(), b" ", w.as_bytes()].concat();
-        out.push((hash(BIGRAM, &pair), false));
+        out.push((hash(BIGRAM, &pair), Block::Word));
         prev = w;
+    }
+    word_pairs(&words, out);
+}
+
+/// Each unordered pair of distinct words once.
+fn word_pairs(words: &[&str], out: &mut Vec<(u64, Block)>) {
+    let mut distinct = words.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    for (i, a) in distinct.iter().enumerate() {
+        for b in &distinct[i + 1..] {
+            let pair = [a.as_bytes(), b" ", b.as_bytes()].concat();
+            out.push((hash(PAIR, &pair), Block::Pair));
+        }
     }
 }
 
-fn char_grams(word: &str, out: &mut Vec<(u64, bool)>) {
+fn char_grams(word: &str, out: &mut Vec<(u64, Block)>) {
     let padded: Vec<u8> = [b" ", word.as_bytes(), b" "].concat();
     let n = padded.len();
     for len in 2..=5 {
@@ -61,7 +102,10 @@ fn char_grams(word: &str, out: &mut Vec<(u64, bool)>) {
             break;
         }
         for start in 0..=(n - len) {
-            out.push((hash(CHARS ^ len as u64, &padded[start..start + len]), true));
+            out.push((
+                hash(CHARS ^ len as u64, &padded[start..start + len]),
+                Block::Char,
+            ));
         }
     }
 }
@@ -70,14 +114,14 @@ fn char_grams(word: &str, out: &mut Vec<(u64, bool)>) {
 pub struct Vectorizer {
     vocab: HashMap<u64, u32>,
     idf: Vec<f32>,
-    is_char: Vec<bool>,
+    block: Vec<Block>,
     max_idf: f32,
 }
 
 impl Vectorizer {
     /// Learns the vocabulary and IDF from documents (folded tokens).
     pub fn fit(docs: &[Vec<&str>]) -> Self {
-        let mut df: HashMap<u64, (u32, bool)> = HashMap::new();
+        let mut df: HashMap<u64, (u32, Block)> = HashMap::new();
         let mut buf = Vec::new();
         for doc in docs {
             raw(doc, &mut buf);
@@ -88,20 +132,19 @@ impl Vectorizer {
             }
         }
         let n = docs.len() as f32;
-        let mut keys: Vec<(u64, (u32, bool))> = df.into_iter().collect();
+        let mut keys: Vec<(u64, (u32, Block))> = df.into_iter().collect();
         keys.sort_unstable_by_key(|&(k, _)| k);
         let mut v = Vectorizer {
             max_idf: (1.0 + n).ln() + 1.0,
             ..Vectorizer::default()
         };
-        for (k, (count, is_char)) in keys {
-            // A character gram seen once is noise and memory.
-            if is_char && count < 2 {
+        for (k, (count, block)) in keys {
+            if count < block.min_count() {
                 continue;
             }
             v.vocab.insert(k, v.idf.len() as u32);
             v.idf.push(((1.0 + n) / (1.0 + count as f32)).ln() + 1.0);
-            v.is_char.push(is_char);
+            v.block.push(block);
         }
         v
     }
@@ -151,24 +194,15 @@ impl Vectorizer {
                 _ => out.push((i, 1.0)),
             }
         }
-        let (mut word_norm, mut char_norm) = (0.0f32, 0.0f32);
+        let mut norms = [0.0f32; Block::ALL.len()];
         for (i, v) in out.iter_mut() {
             let ix = *i as usize;
             *v = (1.0 + v.ln()) * self.idf[ix];
-            if self.is_char[ix] {
-                char_norm += *v * *v;
-            } else {
-                word_norm += *v * *v;
-            }
+            norms[self.block[ix].index()] += *v * *v;
         }
-        let word_scale = 1.0 / word_norm.sqrt().max(1e-6);
-        let char_scale = CHAR_WEIGHT / char_norm.sqrt().max(1e-6);
+        let scales = norms.map(|n| 1.0 / n.sqrt().max(1e-6));
         for (i, v) in out.iter_mut() {
-            *v *= if self.is_char[*i as usize] {
-                char_scale
-            } else {
-                word_scale
-            };
+            *v *= scales[self.block[*i as usize].index()];
         }
         out
     }
@@ -188,5 +222,32 @@ mod tests {
         assert!(norm > 0.0);
         assert_eq!(stem("booking"), "book");
         assert_eq!(stem("class"), "class");
+    }
+
+    #[test]
+    fn word_pairs_meet_whatever_the_order_and_a_rare_pair_is_dropped() {
+        let pairs = |tokens: &[&str]| {
+            let mut buf = Vec::new();
+            raw(tokens, &mut buf);
+            let mut keys: Vec<u64> = buf
+                .into_iter()
+                .filter(|&(_, b)| b == Block::Pair)
+                .map(|(k, _)| k)
+                .collect();
+            keys.sort_unstable();
+            keys
+        };
+        let two = pairs(&["checking", "balance"]);
+        assert_eq!(two.len(), 1);
+        assert!(pairs(&["balance", "of", "my", "checking"]).contains(&two[0]));
+        assert_eq!(pairs(&["a", "b", "c", "b"]).len(), 3);
+        let docs = vec![vec!["check", "balance"]; 3]
+            .into_iter()
+            .chain([vec!["transfer", "money"]])
+            .collect::<Vec<_>>();
+        let v = Vectorizer::fit(&docs);
+        let seen_thrice = v.vocab.contains_key(&pairs(&["check", "balance"])[0]);
+        let seen_once = v.vocab.contains_key(&pairs(&["transfer", "money"])[0]);
+        assert!(seen_thrice && !seen_once);
     }
 }

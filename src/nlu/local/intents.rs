@@ -1,7 +1,7 @@
-//! The intent classifier: TF-IDF features, a softmax model and a held-out
-//! temperature, trained at load time from the sample utterances.
+//! The intent classifier: TF-IDF features, a multiclass SVM and a held-out
+//! calibration of its scores, trained at load time from the sample utterances.
 
-use super::classifier::{fit_temperature, Linear};
+use super::classifier::{Calibration, Linear};
 use super::features::{Sparse, Vectorizer};
 use super::parallel::{self, Job};
 use super::text::tokenize;
@@ -10,13 +10,21 @@ use super::text::tokenize;
 pub struct IntentModel {
     vectorizer: Vectorizer,
     linear: Linear,
+    calibration: Calibration,
     /// How hard unseen words pull the confidence down (see `rank`).
     coverage_power: f32,
 }
 
-/// Every `HOLDOUT`-th example of each intent calibrates the temperature.
+/// Every `HOLDOUT`-th sample utterance calibrates the confidences.
 const HOLDOUT: usize = 8;
 const MIN_CALIBRATION: usize = 200;
+/// Where the calibration starts and how many held-out utterances it weighs
+/// (a score of 0.4 is even odds; the large benchmark bots fit near it).
+const PRIOR: Calibration = Calibration {
+    slope: 6.0,
+    offset: -2.4,
+};
+const PRIOR_STRENGTH: f64 = 20.0;
 
 impl IntentModel {
     /// `docs`: (utterance, intent index, sample utterance it came from);
@@ -49,10 +57,10 @@ impl IntentModel {
         let (mut fit_x, mut fit_y, mut cal_x, mut cal_y) = (vec![], vec![], vec![], vec![]);
         for ((x, &y), &h) in xs.iter().zip(&ys).zip(&held) {
             if h {
-                cal_x.push(x.clone());
+                cal_x.push(x);
                 cal_y.push(y);
             } else {
-                fit_x.push(x.clone());
+                fit_x.push(x);
                 fit_y.push(y);
             }
         }
@@ -60,55 +68,72 @@ impl IntentModel {
         let held_out = cal_y.len();
         enum Out<T> {
             Model(Linear),
-            Temperature(f32),
+            Calibration(Calibration),
             Extra(T),
         }
-        let (xs_ref, ys_ref) = (&xs, &ys);
+        let all: Vec<&Sparse> = xs.iter().collect();
+        let (xs_ref, ys_ref) = (&all, &ys);
         let mut jobs: Vec<Job<'_, Out<T>>> = vec![
             Box::new(move || Out::Model(Linear::train(xs_ref, ys_ref, classes, dim, 17))),
             Box::new(move || {
                 let m = Linear::train(&fit_x, &fit_y, classes, dim, 23);
-                Out::Temperature(fit_temperature(&m, &cal_x, &cal_y))
+                let examples: Vec<(f32, bool)> = cal_x
+                    .iter()
+                    .zip(&cal_y)
+                    .filter_map(|(x, &y)| {
+                        let (best, score) = top(&m.scores(x))?;
+                        Some((score, best == y))
+                    })
+                    .collect();
+                Out::Calibration(Calibration::fit(&examples, PRIOR, PRIOR_STRENGTH))
             }),
         ];
         for job in extra {
             jobs.push(Box::new(move || Out::Extra(job())));
         }
         let mut linear = Linear::default();
-        let mut temperature = 1.0;
+        let mut calibration = PRIOR;
         let mut rest = Vec::new();
         for out in parallel::run(jobs) {
             match out {
                 Out::Model(m) => linear = m,
-                Out::Temperature(t) => temperature = t,
+                Out::Calibration(c) => calibration = c,
                 Out::Extra(e) => rest.push(e),
             }
         }
-        // A fit on a handful of held-out utterances is noise: a small bot
-        // keeps its raw confidences and leans on word coverage instead.
-        let small = held_out < MIN_CALIBRATION;
-        linear.temperature = if small {
-            temperature.max(1.0)
-        } else {
-            temperature
-        };
-        let coverage_power = if small { 1.0 } else { 0.5 };
+        // A small bot's few held-out utterances say little about input from
+        // outside its domain: it leans harder on word coverage instead.
+        let coverage_power = if held_out < MIN_CALIBRATION { 1.0 } else { 0.5 };
         let model = IntentModel {
             vectorizer,
             linear,
+            calibration,
             coverage_power,
         };
         (model, rest)
     }
 
-    /// (intent index, probability), best first.
+    /// (intent index, confidence), best first: the calibrated probability
+    /// that the intent is right, times the share of the input's words the
+    /// bot knows (to a power).
     pub fn rank(&self, folded: &[&str]) -> Vec<(usize, f32)> {
         let x = self.vectorizer.transform(folded);
         let scale = self.vectorizer.coverage(folded).powf(self.coverage_power);
-        let probs = self.linear.probabilities(&x);
         let mut ranked: Vec<(usize, f32)> =
-            probs.into_iter().map(|p| p * scale).enumerate().collect();
+            self.linear.scores(&x).into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (_, p) in ranked.iter_mut() {
+            *p = self.calibration.probability(*p) * scale;
+        }
         ranked
     }
+}
+
+/// The best class and its score.
+fn top(scores: &[f32]) -> Option<(usize, f32)> {
+    scores
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
 }
