@@ -122,8 +122,14 @@ impl IntentModel {
         let mut ranked: Vec<(usize, f32)> =
             self.linear.scores(&x).into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        // A bot of one intent has nothing to tell apart: only the words speak.
+        let only_one = self.linear.classes() < 2;
         for (_, p) in ranked.iter_mut() {
-            *p = self.calibration.probability(*p) * scale;
+            *p = if only_one {
+                1.0
+            } else {
+                self.calibration.probability(*p)
+            } * scale;
         }
         ranked
     }
@@ -136,4 +142,41 @@ fn top(scores: &[f32]) -> Option<(usize, f32)> {
         .copied()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trained(docs: &[(&str, usize)], classes: usize) -> IntentModel {
+        let docs: Vec<(String, usize, usize)> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, &(t, y))| (t.to_string(), y, i))
+            .collect();
+        IntentModel::train::<()>(&docs, classes, Vec::new()).0
+    }
+
+    #[test]
+    fn a_bot_of_one_intent_is_confident_in_the_words_it_knows() {
+        let m = trained(&[("lock the car", 0), ("lock my doors", 0)], 1);
+        assert_eq!(m.rank(&["lock", "the", "doors"])[0], (0, 1.0));
+        assert!(m.rank(&["order", "pizza"])[0].1 < 0.1);
+    }
+
+    #[test]
+    fn the_right_intent_leads_with_a_confidence_above_its_rivals() {
+        let m = trained(
+            &[
+                ("lock the car", 0),
+                ("lock my doors please", 0),
+                ("where is my car", 1),
+                ("show me where the car is parked", 1),
+            ],
+            2,
+        );
+        let ranked = m.rank(&["lock", "the", "doors"]);
+        assert_eq!(ranked[0].0, 0);
+        assert!(ranked[0].1 > 0.5 && ranked[1].1 < ranked[0].1);
+    }
 }
