@@ -408,13 +408,11 @@ async fn apply_held(
     let result = match &mut conn {
         Held::Sqlite(conn) => {
             conn.execute_batch("BEGIN IMMEDIATE")?;
-            let outcome = match apply(&mut **conn, false, writes, extra).await {
-                Ok(applied) => conn
-                    .execute_batch("COMMIT")
-                    .map(|()| applied)
-                    .map_err(Into::into),
-                Err(e) => Err(e),
-            };
+            let applied = apply(&mut **conn, false, writes, extra).await;
+            let outcome = applied.and_then(|applied| {
+                conn.execute_batch("COMMIT")?;
+                Ok(applied)
+            });
             if outcome.is_err() {
                 // A clean rollback shows the connection still works (a
                 // statement failed, not the connection): keep it and its

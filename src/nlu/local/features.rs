@@ -43,8 +43,14 @@ const CHARS: u64 = 0x27d4_eb2f_1656_67c5;
 const PAIR: u64 = 0x85eb_ca77_c2b2_ae63;
 
 pub fn hash(seed: u64, bytes: &[u8]) -> u64 {
+    hash_parts(seed, &[bytes])
+}
+
+/// `hash` of the parts joined, without joining them (a pair's key is built
+/// for every pair of words of every utterance).
+fn hash_parts(seed: u64, parts: &[&[u8]]) -> u64 {
     let mut h = seed ^ 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
+    for &b in parts.iter().flat_map(|p| p.iter()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -74,8 +80,8 @@ pub fn raw(tokens: &[&str], out: &mut Vec<(u64, Block)>) {
             out.push((hash(STEM, stem(w).as_bytes()), Block::Word));
             char_grams(w, out);
         }
-        let pair = [prev.as_bytes(), b" ", w.as_bytes()].concat();
-        out.push((hash(BIGRAM, &pair), Block::Word));
+        let bigram = hash_parts(BIGRAM, &[prev.as_bytes(), b" ", w.as_bytes()]);
+        out.push((bigram, Block::Word));
         prev = w;
     }
     word_pairs(&words, out);
@@ -92,8 +98,8 @@ fn word_pairs(words: &[&str], out: &mut Vec<(u64, Block)>) {
     distinct.dedup();
     for (i, a) in distinct.iter().enumerate() {
         for b in &distinct[i + 1..] {
-            let pair = [a.as_bytes(), b" ", b.as_bytes()].concat();
-            out.push((hash(PAIR, &pair), Block::Pair));
+            let pair = hash_parts(PAIR, &[a.as_bytes(), b" ", b.as_bytes()]);
+            out.push((pair, Block::Pair));
         }
     }
 }
@@ -226,6 +232,7 @@ mod tests {
         assert!(norm > 0.0);
         assert_eq!(stem("booking"), "book");
         assert_eq!(stem("class"), "class");
+        assert_eq!(hash_parts(7, &[b"ab", b" ", b"c"]), hash(7, b"ab c"));
     }
 
     #[test]
