@@ -11,8 +11,8 @@ use super::notice::{self, link_announcement};
 use super::oauth::FacebookOAuth;
 use super::LoginError;
 use crate::store::linking::{LinkChange, LoginRecord};
-use crate::store::pending_links::NewPendingLink;
 use crate::store::now_ms;
+use crate::store::pending_links::NewPendingLink;
 use crate::workers::Shared;
 
 /// At most this many pages of `ids_for_pages` are read.

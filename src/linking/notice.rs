@@ -116,8 +116,7 @@ mod tests {
         assert!(payload["text"].as_str().unwrap().contains("Ada Example"));
         assert_eq!(payload["buttons"][0]["type"], "postback");
         assert_eq!(payload["buttons"][0]["payload"], UNLINK_PAYLOAD);
-        let anonymous: serde_json::Value =
-            serde_json::from_str(&link_announcement(None)).unwrap();
+        let anonymous: serde_json::Value = serde_json::from_str(&link_announcement(None)).unwrap();
         assert!(anonymous["message"]["attachment"]["payload"]["text"]
             .as_str()
             .unwrap()

@@ -10,8 +10,8 @@ use tracing::{info, warn};
 
 use super::session::{MessengerLink, PendingLogin, Session, SessionCookies, LOGIN_STATE_TTL_MS};
 use super::site::{error_page, error_page_with};
-use crate::linking::oauth::FacebookOAuth;
 use crate::linking::login::{AccountLinkRequest, LoginResult, MessengerLinking};
+use crate::linking::oauth::FacebookOAuth;
 use crate::linking::{login as facebook_login, messenger, LoginError};
 use crate::store::now_ms;
 use crate::workers::Shared;

@@ -13,25 +13,31 @@ use super::{with_writer, Store};
 macro_rules! link_in_tx {
     ($tx:ident, $link:expr, $other_owner:expr) => {{
         let link: $crate::store::linking::NewLink<'_> = $link;
-        let owner: Option<(String,)> = sqlx::query_as(
-            "SELECT account_id FROM links WHERE page_id = $1 AND psid = $2")
-            .bind(link.page_id)
-            .bind(link.psid)
-            .fetch_optional(&mut *$tx)
-            .await?;
-        let mut change = $crate::store::linking::decide(owner.map(|(o,)| o), link.account_id, $other_owner);
-        if change == $crate::store::linking::LinkChange::Linked && link.source == "ids_for_apps" {
-            let tombstone: Option<(i64,)> = sqlx::query_as(
-                "SELECT unlinked_at FROM link_tombstones WHERE page_id = $1 AND psid = $2")
+        let owner: Option<(String,)> =
+            sqlx::query_as("SELECT account_id FROM links WHERE page_id = $1 AND psid = $2")
                 .bind(link.page_id)
                 .bind(link.psid)
                 .fetch_optional(&mut *$tx)
                 .await?;
+        let mut change =
+            $crate::store::linking::decide(owner.map(|(o,)| o), link.account_id, $other_owner);
+        if change == $crate::store::linking::LinkChange::Linked && link.source == "ids_for_apps" {
+            let tombstone: Option<(i64,)> = sqlx::query_as(
+                "SELECT unlinked_at FROM link_tombstones WHERE page_id = $1 AND psid = $2",
+            )
+            .bind(link.page_id)
+            .bind(link.psid)
+            .fetch_optional(&mut *$tx)
+            .await?;
             if tombstone.is_some() {
                 change = $crate::store::linking::LinkChange::Tombstoned;
             }
         }
-        if matches!(change, $crate::store::linking::LinkChange::Linked | $crate::store::linking::LinkChange::Moved { .. }) {
+        if matches!(
+            change,
+            $crate::store::linking::LinkChange::Linked
+                | $crate::store::linking::LinkChange::Moved { .. }
+        ) {
             sqlx::query($crate::store::linking::UPSERT_LINK)
                 .bind(link.page_id)
                 .bind(link.psid)
@@ -70,7 +76,6 @@ macro_rules! link_in_tx {
     }};
 }
 pub(crate) use link_in_tx;
-
 
 /// What a login stores: the account (token already encrypted) and the PSIDs
 /// Meta says belong to this person on `page_id`.
@@ -295,7 +300,8 @@ impl Store {
 
 /// Queues a link's announcement: at once when the person wrote within 24
 /// hours, else held until they write again (or for a week).
-pub(crate) const ANNOUNCE: &str = "INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state,
+pub(crate) const ANNOUNCE: &str =
+    "INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state,
          hold_until, next_attempt_at, created_at)
      SELECT k.page_id, k.psid, CAST($3 AS TEXT), 'UPDATE', 'link_notice',
          CASE WHEN c.last_inbound_at > $4 THEN 'queued' ELSE 'held' END,
@@ -303,12 +309,17 @@ pub(crate) const ANNOUNCE: &str = "INSERT INTO outbox (page_id, psid, body, mess
      FROM (SELECT CAST($1 AS TEXT) AS page_id, CAST($2 AS TEXT) AS psid) k
      LEFT JOIN conversations c ON c.page_id = k.page_id AND c.psid = k.psid";
 
-pub(crate) const UPSERT_LINK: &str = "INSERT INTO links (page_id, psid, account_id, source, linked_at)
+pub(crate) const UPSERT_LINK: &str =
+    "INSERT INTO links (page_id, psid, account_id, source, linked_at)
      VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (page_id, psid) DO UPDATE SET account_id = excluded.account_id,
          source = excluded.source, linked_at = excluded.linked_at";
 
-pub(crate) fn decide(owner: Option<String>, account_id: &str, other_owner: OnOtherOwner) -> LinkChange {
+pub(crate) fn decide(
+    owner: Option<String>,
+    account_id: &str,
+    other_owner: OnOtherOwner,
+) -> LinkChange {
     match owner {
         None => LinkChange::Linked,
         Some(o) if o == account_id => LinkChange::Unchanged,

@@ -92,9 +92,14 @@ pub async fn referral(
             })
         }
         Some(a) => {
-            log_change(&account_id, &row.psid, "ref", &LinkChange::Refused {
-                owner: a.account_id.clone(),
-            });
+            log_change(
+                &account_id,
+                &row.psid,
+                "ref",
+                &LinkChange::Refused {
+                    owner: a.account_id.clone(),
+                },
+            );
             return Ok(Handled {
                 outcome: "refused: PSID linked to another account (ref)".into(),
                 reply: Some(ALREADY_LINKED_ELSEWHERE.into()),
@@ -344,7 +349,10 @@ pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) -> Option<PsidLooku
     // Meta is not asked (the answer is remembered as "nobody").
     match shared.store.is_unlinked(&row.page_id, &row.psid).await {
         Ok(true) => {
-            debug!(psid = row.psid.as_str(), "no reverse lookup: the person unlinked");
+            debug!(
+                psid = row.psid.as_str(),
+                "no reverse lookup: the person unlinked"
+            );
             return Some(remembered(None));
         }
         Ok(false) => {}
