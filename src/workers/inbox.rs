@@ -171,7 +171,7 @@ async fn converse(
     // Claimed rows carry their conversation as it stood at the claim.
     let mut context = row.context.clone();
     if context.account.is_none() && !context.looked_up {
-        update.lookup = linking::reverse_lookup(shared, row).await;
+        update.lookup = super::reverse_lookup::reverse_lookup(shared, row).await;
         if update
             .lookup
             .as_ref()
