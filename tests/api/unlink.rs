@@ -167,6 +167,18 @@ async fn unlinking_in_messenger_sticks_cancels_what_waits_and_forgets_the_dialog
             "a cancelled message is never sent"
         );
         app.graph.verify().await;
+        // The OpenAPI document lists the state.
+        let spec: Value = app
+            .http
+            .get(format!("{}/api/v1/openapi.json", app.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let status = &spec["components"]["schemas"]["StatusAnswer"]["properties"]["status"];
+        assert!(status["description"].as_str().unwrap().contains("`cancelled`"), "{status}");
         app.stop().await;
     })
     .await;
