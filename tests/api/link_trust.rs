@@ -5,7 +5,9 @@
 use crate::helpers::*;
 use crate::login_support::*;
 use lexbridge::linking::notice::link_announcement;
+use lexbridge::linking::tokens::{LinkTokens, Purpose};
 use lexbridge::store::now_ms;
+use secrecy::SecretString;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -110,9 +112,32 @@ async fn the_log_in_button_attack_links_nothing_and_the_owner_sees_who_asked() {
             json!({"account_linking": {"status": "linked", "authorization_code": forged}}),
         ))
         .await;
+        // Even a genuine authorization code of the victim's account, sent
+        // from the attacker's thread, only acknowledges an existing link.
+        let tokens = LinkTokens::from_session_key(&SecretString::from(SESSION_KEY.to_string()));
+        let genuine = tokens.issue(Purpose::AccountLink);
+        app.store
+            .store_link_token(&genuine.nonce, "account_link", &account, now_ms() + 60_000)
+            .await
+            .unwrap();
+        app.post_signed_webhook(&event(
+            "PSID-MALLORY",
+            11,
+            json!({"account_linking": {"status": "linked", "authorization_code": genuine.token}}),
+        ))
+        .await;
         app.post_signed_webhook(&text_message("PSID-MALLORY", "m.a.2", "my balance?"))
             .await;
-        app.inbox_settled().await;
+        let rows = app.inbox_settled().await;
+        let outcomes: Vec<_> = rows.iter().filter_map(|r| r.outcome.as_deref()).collect();
+        assert!(
+            outcomes.contains(&"refused: forged authorization code"),
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.contains(&"refused: not linked to the code's account"),
+            "{outcomes:?}"
+        );
         let context = app
             .store
             .conversation_context(PAGE_ID, "PSID-MALLORY")
