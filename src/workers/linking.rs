@@ -299,10 +299,14 @@ async fn link(
         .map_err(db)?;
     log_change(account_id, &row.psid, source, &change);
     Ok(match change {
-        LinkChange::Refused { .. } | LinkChange::Tombstoned => Handled {
+        LinkChange::Refused { .. } => Handled {
             outcome: format!("refused: PSID linked to another account ({source})"),
             reply: Some(ALREADY_LINKED_ELSEWHERE.into()),
         },
+        // Only a reverse lookup honours tombstones; said for completeness.
+        LinkChange::Tombstoned => {
+            Handled::quiet(format!("refused: the person unlinked ({source})"))
+        }
         _ => Handled {
             outcome: format!("linked by {source}"),
             reply: Some(LINKED.into()),
