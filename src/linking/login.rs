@@ -7,10 +7,12 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::messenger;
+use super::notice::{self, link_announcement};
 use super::oauth::FacebookOAuth;
 use super::LoginError;
-use crate::store::linking::{LinkChange, LoginRecord, OnOtherOwner};
+use crate::store::linking::{LinkChange, LoginRecord};
 use crate::store::now_ms;
+use crate::store::pending_links::NewPendingLink;
 use crate::workers::Shared;
 
 /// At most this many pages of `ids_for_pages` are read.
@@ -20,8 +22,28 @@ const MAX_PAGES: usize = 20;
 #[derive(Debug, Clone)]
 pub struct LoginResult {
     pub account_id: String,
-    /// The PSIDs linked by this login (ids_for_pages, account_link).
+    /// The PSIDs linked to the account by this login (ids_for_pages).
     pub psids: Vec<String>,
+    /// For a login from Messenger's Log in button: what became of its PSID.
+    pub messenger: Option<MessengerLinking>,
+}
+
+/// Messenger's account-link button: its `account_linking_token` and where
+/// Messenger wants the browser back.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountLinkRequest<'a> {
+    pub token: &'a str,
+    pub redirect_uri: &'a str,
+}
+
+/// What a login from Messenger's Log in button did with its PSID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessengerLinking {
+    /// Meta vouches (the person's `ids_for_pages` holds it), or it was
+    /// linked to this account before: linked.
+    Linked,
+    /// Not vouched for: the account owner confirms it on the website.
+    Pending { id: String },
 }
 
 struct Identity {
@@ -71,20 +93,24 @@ struct IdOnly {
     id: String,
 }
 
-/// Runs the whole login for `code`; with `account_linking_token` (Messenger's
-/// account-link button) the PSID Messenger names is linked too.
+/// Runs the whole login for `code`. With a Messenger account-link request,
+/// the PSID behind its token is linked only when Meta vouches that it is the
+/// person signing in (their `ids_for_pages` holds it); otherwise it waits,
+/// with its Page-scoped name and picture, for the account owner to confirm
+/// on the website: in a hijack attempt the button was tapped in someone
+/// else's thread and sent to the person signing in.
 pub async fn complete(
     shared: &Shared,
     oauth: &FacebookOAuth,
     code: &str,
-    account_linking_token: Option<&str>,
+    account_link: Option<AccountLinkRequest<'_>>,
 ) -> Result<LoginResult, LoginError> {
     let identity = identify(shared, oauth, code).await?;
     let page_id = shared.settings.facebook.page_id.as_str();
     let page_token = page_token(shared, oauth, &identity.token).await?;
     let psids = psids_for(shared, &page_token, &identity.uid).await?;
-    let recipient = match account_linking_token {
-        Some(t) => Some(messenger::recipient(shared, &page_token, t).await?),
+    let recipient = match account_link {
+        Some(request) => Some(messenger::recipient(shared, &page_token, request.token).await?),
         None => None,
     };
     let now = now_ms();
@@ -99,6 +125,7 @@ pub async fn complete(
             page_id,
             psids: &psids,
             now,
+            announcement: link_announcement,
         })
         .await?;
     let mut linked = Vec::new();
@@ -106,29 +133,62 @@ pub async fn complete(
         log_change(&account_id, &psid, "ids_for_pages", &change);
         linked.push(psid);
     }
-    if let Some(psid) = recipient {
-        // Messenger itself vouches that this PSID is the person logging in.
-        let change = shared
-            .store
-            .link_psid(
-                page_id,
-                &psid,
-                &account_id,
-                "account_link",
-                OnOtherOwner::Move,
-                now,
-            )
-            .await?;
-        log_change(&account_id, &psid, "account_link", &change);
-        if !linked.contains(&psid) {
-            linked.push(psid);
+    let messenger = match (recipient, account_link) {
+        (Some(psid), Some(request)) => {
+            Some(messenger_psid(shared, &page_token, &account_id, &psid, &linked, request).await?)
         }
-    }
-    info!(account_id, links = linked.len(), "login completed");
+        _ => None,
+    };
+    info!(account_id, links = linked.len(), pending = ?messenger, "login completed");
     Ok(LoginResult {
         account_id,
         psids: linked,
+        messenger,
     })
+}
+
+/// The PSID of Messenger's account-link button: linked when vouched for
+/// (or already this account's), else a pending link for the owner.
+async fn messenger_psid(
+    shared: &Shared,
+    page_token: &SecretString,
+    account_id: &str,
+    psid: &str,
+    vouched: &[String],
+    request: AccountLinkRequest<'_>,
+) -> Result<MessengerLinking, LoginError> {
+    let page_id = shared.settings.facebook.page_id.as_str();
+    if vouched.iter().any(|p| p == psid) {
+        return Ok(MessengerLinking::Linked);
+    }
+    let context = shared.store.conversation_context(page_id, psid).await?;
+    if context.account.is_some_and(|a| a.account_id == account_id) {
+        return Ok(MessengerLinking::Linked);
+    }
+    let profile = notice::profile(&shared.graph, page_token, psid)
+        .await
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "no Page-scoped profile for the PSID to confirm");
+            notice::Profile::default()
+        });
+    let id = shared
+        .store
+        .create_pending_link(&NewPendingLink {
+            page_id,
+            psid,
+            account_id,
+            source: "account_link",
+            name: profile.name.as_deref(),
+            profile_pic: profile.profile_pic.as_deref(),
+            redirect_uri: Some(request.redirect_uri),
+            now: now_ms(),
+        })
+        .await?;
+    warn!(
+        account_id,
+        psid, "Meta does not vouch for the PSID of this login: the owner must confirm it"
+    );
+    Ok(MessengerLinking::Pending { id })
 }
 
 pub fn log_change(account_id: &str, psid: &str, source: &str, change: &LinkChange) {
@@ -148,6 +208,10 @@ pub fn log_change(account_id: &str, psid: &str, source: &str, change: &LinkChang
             source,
             owner = owner.as_str(),
             "PSID left with the account it is linked to"
+        ),
+        LinkChange::Tombstoned => info!(
+            account_id,
+            psid, source, "PSID not linked: its person unlinked; only a login links it again"
         ),
     }
 }
@@ -242,7 +306,7 @@ async fn page_token(
 /// (the app and Page in different Businesses, a missing permission) means
 /// "nothing found": the account page then offers the m.me link. Transient
 /// failures fail the login, since a retry may find the PSID.
-async fn psids_for(
+pub(crate) async fn psids_for(
     shared: &Shared,
     page_token: &SecretString,
     uid: &str,

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod login;
 pub mod messenger;
+pub mod notice;
 pub mod oauth;
 pub mod tokens;
 
@@ -25,6 +26,10 @@ pub enum LoginError {
     FormExpired,
     #[error("the callback carries no code")]
     MissingCode,
+    #[error("no such pending link of this account (decided, expired or another's)")]
+    PendingGone,
+    #[error("the account has no such Messenger link")]
+    NoSuchLink,
     #[error("the Messenger account-linking request is malformed: {0}")]
     BadLinkRequest(&'static str),
     #[error("Graph API call {step} failed: {error}")]
@@ -49,6 +54,7 @@ impl LoginError {
             | LoginError::StateReplayed
             | LoginError::MissingCode
             | LoginError::BadLinkRequest(_) => 400,
+            LoginError::PendingGone | LoginError::NoSuchLink => 404,
             LoginError::Graph { error, .. } if error.http_status.is_none() => 504,
             LoginError::Graph { .. } => 502,
             LoginError::Internal(_) => 500,
@@ -77,6 +83,14 @@ impl LoginError {
             LoginError::MissingCode => (
                 "Facebook did not finish the login",
                 "Facebook sent you back without a login code. Nothing was linked; please start again.".into(),
+            ),
+            LoginError::PendingGone => (
+                "This link request is no longer open",
+                "It was already confirmed or declined, or it expired. Nothing was changed.".into(),
+            ),
+            LoginError::NoSuchLink => (
+                "This Messenger link is not on your account",
+                "Nothing was changed. Reload your account page to see its links.".into(),
             ),
             LoginError::BadLinkRequest(_) => (
                 "This Messenger link is not valid",

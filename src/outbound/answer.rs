@@ -93,8 +93,8 @@ pub struct BatchAnswer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StatusAnswer {
     pub id: String,
-    /// `queued`, `held`, `sending`, `sent`, `delivered`, `read`, `failed`
-    /// or `expired`.
+    /// `queued`, `held`, `sending`, `sent`, `delivered`, `read`, `failed`,
+    /// `expired`, or `cancelled` (the person unlinked before it was sent).
     pub status: String,
     pub page_id: String,
     pub psid: String,

@@ -12,12 +12,42 @@ use super::site::{error_page, page};
 use crate::linking::tokens::Purpose;
 use crate::linking::{utc, LoginError};
 use crate::store::now_ms;
+use crate::store::pending_links::PendingLink;
 use crate::workers::Shared;
 
+/// A link this new is announced at the top of its entry.
+const NEW_LINK_MS: i64 = 7 * 24 * 3_600_000;
+
 struct LinkView {
+    page_id: String,
     psid: String,
     source: String,
     linked_at: String,
+    is_new: bool,
+}
+
+/// A Messenger identity waiting for the owner, as the owner sees it.
+struct PendingView {
+    id: String,
+    name: Option<String>,
+    profile_pic: Option<String>,
+    how: &'static str,
+    expires: String,
+}
+
+impl From<PendingLink> for PendingView {
+    fn from(p: PendingLink) -> PendingView {
+        PendingView {
+            id: p.id,
+            name: p.name,
+            profile_pic: p.profile_pic,
+            how: match p.source.as_str() {
+                "ref" => "opened the Messenger link from your account page",
+                _ => "tapped Log in in Messenger, and you signed in with that link",
+            },
+            expires: utc(p.expires_at),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -27,6 +57,7 @@ struct AccountPage {
     name: Option<String>,
     token_status: String,
     links: Vec<LinkView>,
+    pending: Vec<PendingView>,
     messenger_url: Option<String>,
     can_unlink: bool,
     csrf: String,
@@ -71,7 +102,9 @@ async fn view(
     let Some(summary) = shared.store.account(account_id).await? else {
         return Ok(None);
     };
+    let now = now_ms();
     let links = shared.store.links_for_account(account_id).await?;
+    let pending = shared.store.pending_links(account_id, now).await?;
     let messenger_url = if links.is_empty() {
         Some(messenger_url(shared, account_id).await?)
     } else {
@@ -90,11 +123,14 @@ async fn view(
         links: links
             .into_iter()
             .map(|l| LinkView {
+                page_id: l.page_id,
                 psid: l.psid,
                 source: l.source,
                 linked_at: utc(l.linked_at),
+                is_new: now - l.linked_at < NEW_LINK_MS,
             })
             .collect(),
+        pending: pending.into_iter().map(PendingView::from).collect(),
         messenger_url,
         csrf,
     }))
@@ -136,6 +172,53 @@ pub async fn unlink(
                 .insert_header((header::LOCATION, "/account"))
                 .finish()
         }
+        Err(e) => error_page(&LoginError::Internal(e)),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct UnlinkOneForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    page_id: String,
+    #[serde(default)]
+    psid: String,
+}
+
+/// Unlinks one Messenger identity of the signed-in account: the unlink
+/// sticks, and what waits for that identity is cancelled.
+#[post("/account/links/unlink")]
+pub async fn unlink_one(
+    req: HttpRequest,
+    form: web::Form<UnlinkOneForm>,
+    shared: web::Data<Shared>,
+    cookies: web::Data<SessionCookies>,
+) -> HttpResponse {
+    let session = cookies.read(&req);
+    let Some(account_id) = session.account_id.as_deref() else {
+        return to_home();
+    };
+    if !session.csrf_ok(&form.csrf) {
+        return csrf_refused();
+    }
+    let unlinked = shared
+        .store
+        .unlink_account_psid(account_id, &form.page_id, &form.psid, now_ms())
+        .await;
+    match unlinked {
+        Ok(Some(u)) => {
+            info!(
+                account_id,
+                psid = form.psid.as_str(),
+                cancelled = u.cancelled,
+                "PSID unlinked on the account page"
+            );
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/account"))
+                .finish()
+        }
+        Ok(None) => error_page(&LoginError::NoSuchLink),
         Err(e) => error_page(&LoginError::Internal(e)),
     }
 }

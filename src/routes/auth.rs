@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use super::session::{MessengerLink, PendingLogin, Session, SessionCookies, LOGIN_STATE_TTL_MS};
 use super::site::{error_page, error_page_with};
+use crate::linking::login::{AccountLinkRequest, LoginResult, MessengerLinking};
 use crate::linking::oauth::FacebookOAuth;
 use crate::linking::{login as facebook_login, messenger, LoginError};
 use crate::store::now_ms;
@@ -118,17 +119,25 @@ pub async fn callback(
     let pending = session.pending.take();
     let messenger = pending.as_ref().and_then(|p| p.messenger.clone());
     match finish(&shared, &oauth, &query, pending).await {
-        Ok((account_id, psids)) => {
-            info!(account_id, psids = psids.len(), "signed in");
+        Ok(result) => {
+            let account_id = result.account_id;
+            info!(account_id, psids = result.psids.len(), "signed in");
             session.account_id = Some(account_id.clone());
             // A new sign-in gets a new CSRF token.
             session.csrf = hex::encode(rand::random::<[u8; 16]>());
-            let to = match &messenger {
-                None => "/account".to_string(),
-                Some(m) => match messenger_success(&shared, m, &account_id).await {
-                    Ok(url) => url,
-                    Err(e) => return error_page_with(&e, &cookies, &session),
-                },
+            let to = match (&messenger, result.messenger) {
+                (Some(m), Some(MessengerLinking::Linked)) => {
+                    match messenger_success(&shared, m, &account_id).await {
+                        Ok(url) => url,
+                        Err(e) => return error_page_with(&e, &cookies, &session),
+                    }
+                }
+                // The owner confirms on the account page, which then sends
+                // the browser back to Messenger.
+                (Some(_), Some(MessengerLinking::Pending { .. })) => {
+                    "/account#pending-links".to_string()
+                }
+                _ => "/account".to_string(),
             };
             redirect(&to, &cookies, &session)
         }
@@ -143,13 +152,13 @@ pub async fn callback(
     }
 }
 
-/// Checks the state and runs the login; returns the account and its PSIDs.
+/// Checks the state and runs the login.
 async fn finish(
     shared: &Shared,
     oauth: &FacebookOAuth,
     query: &Callback,
     pending: Option<PendingLogin>,
-) -> Result<(String, Vec<String>), LoginError> {
+) -> Result<LoginResult, LoginError> {
     let now = now_ms();
     let (pending, state) = check_state(pending, query.state.as_deref(), now)?;
     let state_hash = hex::encode(Sha256::digest(state.as_bytes()));
@@ -169,12 +178,11 @@ async fn finish(
         .as_deref()
         .filter(|c| !c.trim().is_empty())
         .ok_or(LoginError::MissingCode)?;
-    let token = pending
-        .messenger
-        .as_ref()
-        .map(|m| m.account_linking_token.as_str());
-    let result = facebook_login::complete(shared, oauth, code, token).await?;
-    Ok((result.account_id, result.psids))
+    let account_link = pending.messenger.as_ref().map(|m| AccountLinkRequest {
+        token: &m.account_linking_token,
+        redirect_uri: &m.redirect_uri,
+    });
+    facebook_login::complete(shared, oauth, code, account_link).await
 }
 
 /// The pending login, when `state` is its state and it is fresh.

@@ -5,6 +5,7 @@ pub mod account;
 pub mod api;
 pub mod auth;
 pub mod health;
+pub mod pending;
 pub mod session;
 pub mod site;
 pub mod webhook;
@@ -24,5 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(auth::sign_out)
         .service(account::account)
         .service(account::unlink)
+        .service(account::unlink_one)
+        .service(pending::confirm)
+        .service(pending::decline)
         .configure(api::configure);
 }

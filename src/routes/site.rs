@@ -33,7 +33,11 @@ pub fn page(status: StatusCode, body: askama::Result<String>) -> HttpResponse {
             .insert_header(("X-Frame-Options", "DENY"))
             .insert_header((
                 "Content-Security-Policy",
-                "default-src 'self'; form-action 'self'; frame-ancestors 'none'",
+                // Profile pictures come from Meta's CDN; a decision on a
+                // link from Messenger's Log in button goes back to Messenger.
+                "default-src 'self'; img-src 'self' https:; frame-ancestors 'none'; \
+                 form-action 'self' https://www.facebook.com https://facebook.com \
+                 https://m.facebook.com https://www.messenger.com",
             ))
             .body(html),
         Err(e) => {

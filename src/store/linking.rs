@@ -6,6 +6,77 @@ use anyhow::Context;
 
 use super::{with_writer, Store};
 
+/// In the open transaction `$tx`: links `$link` (a `NewLink`) unless
+/// `decide` says otherwise, clears the PSID's tombstone and pending links,
+/// and queues the link's announcement in its Messenger thread. Evaluates to
+/// the `LinkChange`; SQL errors return from the enclosing block.
+macro_rules! link_in_tx {
+    ($tx:ident, $link:expr, $other_owner:expr) => {{
+        let link: $crate::store::linking::NewLink<'_> = $link;
+        let owner: Option<(String,)> =
+            sqlx::query_as("SELECT account_id FROM links WHERE page_id = $1 AND psid = $2")
+                .bind(link.page_id)
+                .bind(link.psid)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        let mut change =
+            $crate::store::linking::decide(owner.map(|(o,)| o), link.account_id, $other_owner);
+        if change == $crate::store::linking::LinkChange::Linked && link.source == "ids_for_apps" {
+            let tombstone: Option<(i64,)> = sqlx::query_as(
+                "SELECT unlinked_at FROM link_tombstones WHERE page_id = $1 AND psid = $2",
+            )
+            .bind(link.page_id)
+            .bind(link.psid)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if tombstone.is_some() {
+                change = $crate::store::linking::LinkChange::Tombstoned;
+            }
+        }
+        if matches!(
+            change,
+            $crate::store::linking::LinkChange::Linked
+                | $crate::store::linking::LinkChange::Moved { .. }
+        ) {
+            sqlx::query($crate::store::linking::UPSERT_LINK)
+                .bind(link.page_id)
+                .bind(link.psid)
+                .bind(link.account_id)
+                .bind(link.source)
+                .bind(link.now)
+                .execute(&mut *$tx)
+                .await?;
+            for sql in [
+                "DELETE FROM link_tombstones WHERE page_id = $1 AND psid = $2",
+                "DELETE FROM pending_links WHERE page_id = $1 AND psid = $2",
+            ] {
+                sqlx::query(sql)
+                    .bind(link.page_id)
+                    .bind(link.psid)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            let name: Option<(Option<String>,)> =
+                sqlx::query_as("SELECT name FROM accounts WHERE id = $1")
+                    .bind(link.account_id)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            let body = (link.announcement)(name.and_then(|(n,)| n).as_deref());
+            sqlx::query($crate::store::linking::ANNOUNCE)
+                .bind(link.page_id)
+                .bind(link.psid)
+                .bind(body)
+                .bind(link.now - crate::domain::window::STANDARD_WINDOW_MS)
+                .bind(link.now + crate::domain::window::DEFAULT_HOLD_MS)
+                .bind(link.now)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        change
+    }};
+}
+pub(crate) use link_in_tx;
+
 /// What a login stores: the account (token already encrypted) and the PSIDs
 /// Meta says belong to this person on `page_id`.
 #[derive(Debug, Clone)]
@@ -17,6 +88,24 @@ pub struct LoginRecord<'a> {
     pub page_id: &'a str,
     pub psids: &'a [String],
     pub now: i64,
+    /// The Messenger announcement of a new link, for the account's name.
+    pub announcement: Announcement,
+}
+
+/// Builds the outbox `body` announcing a new link in the Messenger thread,
+/// from the name of the account it was linked to.
+pub type Announcement = fn(Option<&str>) -> String;
+
+/// One link to make: who, to which account, how, and what to announce.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLink<'a> {
+    pub page_id: &'a str,
+    pub psid: &'a str,
+    pub account_id: &'a str,
+    /// ids_for_pages, account_link, ref, ids_for_apps, confirmed.
+    pub source: &'a str,
+    pub now: i64,
+    pub announcement: Announcement,
 }
 
 /// What linking one PSID did.
@@ -30,6 +119,9 @@ pub enum LinkChange {
     Moved { from: String },
     /// Linked to another account and left there.
     Refused { owner: String },
+    /// The person unlinked this PSID: only a login links it again, never
+    /// the `ids_for_apps` reverse lookup.
+    Tombstoned,
 }
 
 /// Why a link token could or could not be used.
@@ -60,7 +152,7 @@ impl Store {
     /// `BEGIN IMMEDIATE` on SQLite: these transactions read before they
     /// write, and a deferred one could not upgrade once the group committer
     /// has written in between.
-    fn begin_statement(&self) -> &'static str {
+    pub(crate) fn begin_statement(&self) -> &'static str {
         if self.is_postgres() {
             "BEGIN"
         } else {
@@ -97,23 +189,15 @@ impl Store {
                 .await?;
             let mut changes = Vec::new();
             for psid in record.psids {
-                let owner: Option<(String,)> = sqlx::query_as(
-                    "SELECT account_id FROM links WHERE page_id = $1 AND psid = $2")
-                    .bind(record.page_id)
-                    .bind(psid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let change = decide(owner.map(|(o,)| o), &account_id, OnOtherOwner::Move);
-                if matches!(change, LinkChange::Linked | LinkChange::Moved { .. }) {
-                    sqlx::query(UPSERT_LINK)
-                        .bind(record.page_id)
-                        .bind(psid)
-                        .bind(&account_id)
-                        .bind("ids_for_pages")
-                        .bind(record.now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let link = NewLink {
+                    page_id: record.page_id,
+                    psid,
+                    account_id: &account_id,
+                    source: "ids_for_pages",
+                    now: record.now,
+                    announcement: record.announcement,
+                };
+                let change = link_in_tx!(tx, link, OnOtherOwner::Move);
                 changes.push((psid.clone(), change));
             }
             tx.commit().await?;
@@ -122,80 +206,21 @@ impl Store {
         result.context("storing a login")
     }
 
-    /// Links one PSID to an account (`source`: ref, account_link, ids_for_apps).
+    /// Links one PSID to an account, announcing a new link in its thread.
+    /// A PSID whose person unlinked is not linked by `ids_for_apps`.
     pub async fn link_psid(
         &self,
-        page_id: &str,
-        psid: &str,
-        account_id: &str,
-        source: &str,
+        link: NewLink<'_>,
         other_owner: OnOtherOwner,
-        now: i64,
     ) -> anyhow::Result<LinkChange> {
         let begin = self.begin_statement();
         let result = with_writer!(self, pool => async {
             let mut tx = pool.begin_with(begin).await?;
-            let owner: Option<(String,)> = sqlx::query_as(
-                "SELECT account_id FROM links WHERE page_id = $1 AND psid = $2")
-                .bind(page_id)
-                .bind(psid)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let change = decide(owner.map(|(o,)| o), account_id, other_owner);
-            if matches!(change, LinkChange::Linked | LinkChange::Moved { .. }) {
-                sqlx::query(UPSERT_LINK)
-                    .bind(page_id)
-                    .bind(psid)
-                    .bind(account_id)
-                    .bind(source)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let change = link_in_tx!(tx, link, other_owner);
             tx.commit().await?;
             Ok::<_, sqlx::Error>(change)
         }.await);
         result.context("linking a PSID")
-    }
-
-    /// Removes the link of one PSID; returns the account it belonged to.
-    pub async fn unlink_psid(&self, page_id: &str, psid: &str) -> anyhow::Result<Option<String>> {
-        let row: Option<(String,)> = with_writer!(self, pool => sqlx::query_as(
-            "DELETE FROM links WHERE page_id = $1 AND psid = $2 RETURNING account_id")
-            .bind(page_id)
-            .bind(psid)
-            .fetch_optional(pool)
-            .await)
-        .context("unlinking a PSID")?;
-        Ok(row.map(|(a,)| a))
-    }
-
-    /// Removes every link of an account and forgets its user token; returns
-    /// how many links were removed.
-    pub async fn unlink_account(&self, account_id: &str, now: i64) -> anyhow::Result<u64> {
-        let begin = self.begin_statement();
-        let result = with_writer!(self, pool => async {
-            let mut tx = pool.begin_with(begin).await?;
-            sqlx::query(
-                "UPDATE accounts SET user_token = NULL, token_expires_at = NULL, updated_at = $2
-                 WHERE id = $1")
-                .bind(account_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let removed = sqlx::query("DELETE FROM links WHERE account_id = $1")
-                .bind(account_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query("DELETE FROM link_tokens WHERE account_id = $1 AND used_at IS NULL")
-                .bind(account_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(removed)
-        }.await);
-        result.context("unlinking an account")
     }
 
     /// Records a link token issued to an account (the sweeper drops old ones).
@@ -273,12 +298,28 @@ impl Store {
     }
 }
 
-const UPSERT_LINK: &str = "INSERT INTO links (page_id, psid, account_id, source, linked_at)
+/// Queues a link's announcement: at once when the person wrote within 24
+/// hours, else held until they write again (or for a week).
+pub(crate) const ANNOUNCE: &str =
+    "INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state,
+         hold_until, next_attempt_at, created_at)
+     SELECT k.page_id, k.psid, CAST($3 AS TEXT), 'UPDATE', 'link_notice',
+         CASE WHEN c.last_inbound_at > $4 THEN 'queued' ELSE 'held' END,
+         CAST($5 AS BIGINT), CAST($6 AS BIGINT), CAST($6 AS BIGINT)
+     FROM (SELECT CAST($1 AS TEXT) AS page_id, CAST($2 AS TEXT) AS psid) k
+     LEFT JOIN conversations c ON c.page_id = k.page_id AND c.psid = k.psid";
+
+pub(crate) const UPSERT_LINK: &str =
+    "INSERT INTO links (page_id, psid, account_id, source, linked_at)
      VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (page_id, psid) DO UPDATE SET account_id = excluded.account_id,
          source = excluded.source, linked_at = excluded.linked_at";
 
-fn decide(owner: Option<String>, account_id: &str, other_owner: OnOtherOwner) -> LinkChange {
+pub(crate) fn decide(
+    owner: Option<String>,
+    account_id: &str,
+    other_owner: OnOtherOwner,
+) -> LinkChange {
     match owner {
         None => LinkChange::Linked,
         Some(o) if o == account_id => LinkChange::Unchanged,

@@ -12,7 +12,9 @@ pub mod inbox;
 pub mod linking;
 pub mod outbox;
 pub mod pages;
+pub mod pending_links;
 pub mod statement;
+pub mod unlink;
 pub mod writer;
 
 use anyhow::Context;

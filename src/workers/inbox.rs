@@ -108,6 +108,16 @@ async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
             });
             if row.standby != 0 {
                 "standby: another app owns the thread".to_string()
+            } else if linking::is_unlink(&event) {
+                // The announcement's Unlink button: no NLU turn, and the
+                // dialog state goes with the link.
+                if let Some(c) = update.conversation.as_mut() {
+                    c.nlu_state = Some(None);
+                }
+                match linking::unlink(shared, &row, "postback").await {
+                    Ok(handled) => said_back(&mut update, &row, handled),
+                    Err(e) => return fail(shared, update, &row, e),
+                }
             } else if let Some(reference) = linking::our_ref(&event) {
                 // "Get started" from an m.me link: the link is the answer.
                 match linking::referral(shared, &row, reference).await {
@@ -161,7 +171,7 @@ async fn converse(
     // Claimed rows carry their conversation as it stood at the claim.
     let mut context = row.context.clone();
     if context.account.is_none() && !context.looked_up {
-        update.lookup = linking::reverse_lookup(shared, row).await;
+        update.lookup = super::reverse_lookup::reverse_lookup(shared, row).await;
         if update
             .lookup
             .as_ref()

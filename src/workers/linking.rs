@@ -1,18 +1,19 @@
 //! Linking from Messenger's side: an m.me `ref` token, Messenger's
-//! `account_linking` events, and the one-time `ids_for_apps` reverse lookup
-//! of a PSID nobody has linked yet.
+//! `account_linking` events and the Unlink button (the one-time
+//! `ids_for_apps` reverse lookup is in `reverse_lookup`).
 
-use serde::Deserialize;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::Shared;
 use crate::facebook::webhook::MessagingEvent;
-use crate::linking::login::log_change;
+use crate::linking::login::{log_change, psids_for};
+use crate::linking::notice::{self, link_announcement};
 use crate::linking::tokens::{LinkTokens, Purpose};
 use crate::nlu::NluError;
-use crate::store::inbox::{InboxRow, PsidLookup};
-use crate::store::linking::{LinkChange, OnOtherOwner, TokenUse};
+use crate::store::inbox::InboxRow;
+use crate::store::linking::{LinkChange, NewLink, OnOtherOwner, TokenUse};
 use crate::store::now_ms;
+use crate::store::pending_links::NewPendingLink;
 
 pub const LINKED: &str = "You're linked! I'll know it's you from now on.";
 pub const ALREADY_LINKED_ELSEWHERE: &str =
@@ -20,6 +21,7 @@ pub const ALREADY_LINKED_ELSEWHERE: &str =
 pub const LINK_INVALID: &str =
     "That link has expired or was already used. Please open a new one from your account page.";
 pub const UNLINKED: &str = "You're unlinked. Sign in on our website again whenever you like.";
+pub const CONFIRM_ON_WEBSITE: &str = "Almost there: the account's owner must confirm this link on our website before it takes effect.";
 
 /// What a linking event came to: the outcome to record and what to say.
 pub struct Handled {
@@ -52,7 +54,11 @@ pub fn our_ref(event: &MessagingEvent) -> Option<&str> {
         .filter(|r| LinkTokens::looks_like_ours(r))
 }
 
-/// A referral: links the sender when the `ref` is a valid, unspent token.
+/// A referral with one of our `ref` tokens. A valid, unspent token links
+/// the sender only when Meta vouches that the sender is the token's account
+/// owner (their `ids_for_pages` holds the PSID); otherwise whoever opened
+/// the link (a leaked one, perhaps) is shown to the owner, who confirms on
+/// the website. A PSID linked to another account is left there.
 pub async fn referral(
     shared: &Shared,
     row: &InboxRow,
@@ -73,7 +79,119 @@ pub async fn referral(
         .spend_link_token(&nonce, Purpose::Ref.as_str(), &row.psid, now_ms())
         .await
         .map_err(db)?;
-    link_with_token(shared, row, spent, "ref", OnOtherOwner::Keep).await
+    let account_id = match token_account(row, spent, "ref") {
+        Ok(account_id) => account_id,
+        Err(handled) => return Ok(handled),
+    };
+    match &row.context.account {
+        Some(a) if a.account_id == account_id => {
+            return Ok(Handled {
+                outcome: "linked by ref (already)".into(),
+                reply: Some(LINKED.into()),
+            })
+        }
+        Some(a) => {
+            log_change(
+                &account_id,
+                &row.psid,
+                "ref",
+                &LinkChange::Refused {
+                    owner: a.account_id.clone(),
+                },
+            );
+            return Ok(Handled {
+                outcome: "refused: PSID linked to another account (ref)".into(),
+                reply: Some(ALREADY_LINKED_ELSEWHERE.into()),
+            });
+        }
+        None => {}
+    }
+    if vouched(shared, row, &account_id).await? {
+        return link(shared, row, &account_id, "ref").await;
+    }
+    let token = shared
+        .page_token(&row.page_id)
+        .await
+        .ok_or_else(|| NluError::Transient(format!("no token for page {}", row.page_id)))?;
+    let profile = notice::profile(&shared.graph, &token, &row.psid)
+        .await
+        .map_err(|e| NluError::Transient(format!("the Page-scoped profile: {e}")))?;
+    shared
+        .store
+        .create_pending_link(&NewPendingLink {
+            page_id: &row.page_id,
+            psid: &row.psid,
+            account_id: &account_id,
+            source: "ref",
+            name: profile.name.as_deref(),
+            profile_pic: profile.profile_pic.as_deref(),
+            redirect_uri: None,
+            now: now_ms(),
+        })
+        .await
+        .map_err(db)?;
+    warn!(
+        account_id,
+        psid = row.psid.as_str(),
+        "m.me ref opened by a PSID Meta does not vouch for: the owner must confirm it"
+    );
+    Ok(Handled {
+        outcome: "pending: the owner confirms on the website (ref)".into(),
+        reply: Some(CONFIRM_ON_WEBSITE.into()),
+    })
+}
+
+/// Whether the account's `ids_for_pages` answer holds the sender's PSID.
+/// No answer (a refusal, another Business, a region without it) is "no";
+/// a failure that may pass is retried.
+async fn vouched(shared: &Shared, row: &InboxRow, account_id: &str) -> Result<bool, NluError> {
+    if row.page_id != shared.settings.facebook.page_id {
+        return Ok(false);
+    }
+    let Some(account) = shared.store.account(account_id).await.map_err(db)? else {
+        return Ok(false);
+    };
+    let token = shared.settings.facebook.page_access_token.clone();
+    match psids_for(shared, &token, &account.fb_uid).await {
+        Ok(psids) => Ok(psids.contains(&row.psid)),
+        Err(e) => Err(NluError::Transient(format!("ids_for_pages: {e}"))),
+    }
+}
+
+/// Whether the event is a tap on the announcement's Unlink button.
+pub fn is_unlink(event: &MessagingEvent) -> bool {
+    event
+        .postback
+        .as_ref()
+        .and_then(|p| p.payload.as_deref())
+        .is_some_and(|p| p == notice::UNLINK_PAYLOAD)
+}
+
+/// Unlinks the sender at their request in Messenger (`how`: the
+/// account_linking event or the announcement's Unlink button): the unlink
+/// sticks (no reverse lookup links them again), what waits for them is
+/// cancelled and their NLU state forgotten.
+pub async fn unlink(shared: &Shared, row: &InboxRow, how: &str) -> Result<Handled, NluError> {
+    let unlinked = shared
+        .store
+        .unlink_psid(&row.page_id, &row.psid, how, now_ms())
+        .await
+        .map_err(db)?;
+    info!(
+        account_id = unlinked.account_id.as_deref().unwrap_or("-"),
+        psid = row.psid.as_str(),
+        cancelled = unlinked.cancelled,
+        how,
+        "PSID unlinked from Messenger"
+    );
+    let outcome = match unlinked.account_id {
+        Some(_) => format!("unlinked ({how})"),
+        None => format!("unlinked ({how}): was not linked"),
+    };
+    Ok(Handled {
+        outcome,
+        reply: Some(UNLINKED.into()),
+    })
 }
 
 /// Messenger's `account_linking` event: `linked` with our authorization
@@ -101,45 +219,44 @@ pub async fn account_linking(
                 .spend_link_token(&nonce, Purpose::AccountLink.as_str(), &row.psid, now_ms())
                 .await
                 .map_err(db)?;
-            // Messenger vouches that the sender is the person who logged in.
-            link_with_token(shared, row, spent, "account_link", OnOtherOwner::Move).await
-        }
-        "unlinked" => {
-            let removed = shared
+            let account_id = match token_account(row, spent, "account_link") {
+                Ok(account_id) => account_id,
+                Err(handled) => return Ok(handled),
+            };
+            // The event only acknowledges: the link was made (and announced)
+            // when Meta vouched or the owner confirmed on the website. The
+            // thread it comes from proves nothing.
+            let linked = shared
                 .store
-                .unlink_psid(&row.page_id, &row.psid)
+                .conversation_context(&row.page_id, &row.psid)
                 .await
-                .map_err(db)?;
-            match removed {
-                Some(account_id) => {
-                    info!(
-                        account_id,
-                        psid = row.psid.as_str(),
-                        "PSID unlinked from Messenger"
-                    );
-                    Ok(Handled {
-                        outcome: "unlinked".into(),
-                        reply: Some(UNLINKED.into()),
-                    })
-                }
-                None => Ok(Handled::quiet("unlinked: was not linked")),
+                .map_err(db)?
+                .account
+                .is_some_and(|a| a.account_id == account_id);
+            if linked {
+                Ok(Handled::quiet("linked: confirmed by Messenger"))
+            } else {
+                warn!(
+                    account_id,
+                    psid = row.psid.as_str(),
+                    "account_linking for a PSID that is not linked to the code's account"
+                );
+                Ok(Handled::quiet("refused: not linked to the code's account"))
             }
         }
+        "unlinked" => unlink(shared, row, "messenger").await,
         other => Ok(Handled::quiet(format!(
             "ignored: account_linking status {other:?}"
         ))),
     }
 }
 
-async fn link_with_token(
-    shared: &Shared,
-    row: &InboxRow,
-    spent: TokenUse,
-    source: &str,
-    other_owner: OnOtherOwner,
-) -> Result<Handled, NluError> {
-    let account_id = match spent {
-        TokenUse::Spent { account_id } | TokenUse::AlreadySpentBySame { account_id } => account_id,
+/// The account of a spent token, or what to record when it was refused.
+fn token_account(row: &InboxRow, spent: TokenUse, source: &str) -> Result<String, Handled> {
+    match spent {
+        TokenUse::Spent { account_id } | TokenUse::AlreadySpentBySame { account_id } => {
+            Ok(account_id)
+        }
         refused => {
             let why = match refused {
                 TokenUse::Reused => "already used",
@@ -150,121 +267,49 @@ async fn link_with_token(
                 psid = row.psid.as_str(),
                 source, "link token refused: {why}"
             );
-            return Ok(Handled {
+            Err(Handled {
                 outcome: format!("refused: {source} token {why}"),
                 reply: (source == "ref").then(|| LINK_INVALID.to_string()),
-            });
+            })
         }
-    };
+    }
+}
+
+/// Links the sender (vouched for by Meta) to `account_id`.
+async fn link(
+    shared: &Shared,
+    row: &InboxRow,
+    account_id: &str,
+    source: &str,
+) -> Result<Handled, NluError> {
     let change = shared
         .store
         .link_psid(
-            &row.page_id,
-            &row.psid,
-            &account_id,
-            source,
-            other_owner,
-            now_ms(),
+            NewLink {
+                page_id: &row.page_id,
+                psid: &row.psid,
+                account_id,
+                source,
+                now: now_ms(),
+                announcement: link_announcement,
+            },
+            OnOtherOwner::Keep,
         )
         .await
         .map_err(db)?;
-    log_change(&account_id, &row.psid, source, &change);
+    log_change(account_id, &row.psid, source, &change);
     Ok(match change {
         LinkChange::Refused { .. } => Handled {
             outcome: format!("refused: PSID linked to another account ({source})"),
             reply: Some(ALREADY_LINKED_ELSEWHERE.into()),
         },
+        // Only a reverse lookup honours tombstones; said for completeness.
+        LinkChange::Tombstoned => {
+            Handled::quiet(format!("refused: the person unlinked ({source})"))
+        }
         _ => Handled {
             outcome: format!("linked by {source}"),
             reply: Some(LINKED.into()),
         },
-    })
-}
-
-#[derive(Deserialize)]
-struct AppIds {
-    #[serde(default)]
-    data: Vec<AppScopedId>,
-}
-
-#[derive(Deserialize)]
-struct AppScopedId {
-    id: String,
-    app: Option<AppRef>,
-}
-
-#[derive(Deserialize)]
-struct AppRef {
-    id: String,
-}
-
-/// For a PSID nobody linked and nobody looked up yet (the caller knows
-/// both from the conversation context): `GET /{psid}/ids_for_apps`, and a link
-/// when the app-scoped id is a known account. The answer, found or not, is
-/// remembered (the caller records the answer with the row's result); only
-/// failures that may pass (timeouts, 5xx) are asked again. Never fails the
-/// conversation; the answer has an account when the PSID got linked.
-pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) -> Option<PsidLookup> {
-    if row.psid.starts_with("user_ref:") {
-        return None;
-    }
-    let token = shared.page_token(&row.page_id).await?;
-    let path = format!("{}/ids_for_apps", row.psid);
-    let answer = match shared.graph.get::<AppIds>(&path, &token, &[]).await {
-        Ok(answer) => answer,
-        Err(e) if e.is_transient() => {
-            debug!(error = %e, "ids_for_apps failed for now; asked again on the next message");
-            return None;
-        }
-        Err(e) => {
-            warn!(code = ?e.code, fbtrace_id = ?e.fbtrace_id, "ids_for_apps refused ({}); not asked again", e.message);
-            AppIds { data: Vec::new() }
-        }
-    };
-    let app_id = shared.settings.facebook.app_id.as_str();
-    let mut found = None;
-    for id in answer
-        .data
-        .iter()
-        .filter(|i| i.app.as_ref().is_none_or(|a| a.id == app_id))
-    {
-        match shared.store.account_id_for_uid(&id.id).await {
-            Ok(Some(account)) => {
-                found = Some(account);
-                break;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                warn!(error = %format!("{e:#}"), "reverse lookup failed");
-                return None;
-            }
-        }
-    }
-    let now = now_ms();
-    if let Some(account_id) = &found {
-        match shared
-            .store
-            .link_psid(
-                &row.page_id,
-                &row.psid,
-                account_id,
-                "ids_for_apps",
-                OnOtherOwner::Keep,
-                now,
-            )
-            .await
-        {
-            Ok(change) => log_change(account_id, &row.psid, "ids_for_apps", &change),
-            Err(e) => {
-                warn!(error = %format!("{e:#}"), "linking after ids_for_apps failed");
-                return None;
-            }
-        }
-    }
-    Some(PsidLookup {
-        page_id: row.page_id.clone(),
-        psid: row.psid.clone(),
-        account_id: found,
-        at: now,
     })
 }

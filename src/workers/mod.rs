@@ -6,6 +6,7 @@ pub mod linking;
 pub mod outbox;
 pub mod rate_limit;
 pub mod retry;
+pub mod reverse_lookup;
 pub mod sweep;
 
 use secrecy::SecretString;

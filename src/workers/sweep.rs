@@ -22,7 +22,7 @@ struct Sweep {
     age_ms: i64,
 }
 
-const SWEEPS: [Sweep; 4] = [
+const SWEEPS: [Sweep; 5] = [
     Sweep {
         what: "held messages expired",
         sql: "UPDATE outbox SET state = 'expired' WHERE state = 'held' AND hold_until <= $1",
@@ -44,6 +44,12 @@ const SWEEPS: [Sweep; 4] = [
         what: "old login states dropped",
         sql: "DELETE FROM login_states WHERE used_at < $1",
         age_ms: 24 * HOUR_MS,
+    },
+    // A link the owner did not confirm in time is no link.
+    Sweep {
+        what: "expired pending links dropped",
+        sql: "DELETE FROM pending_links WHERE expires_at < $1",
+        age_ms: 0,
     },
 ];
 

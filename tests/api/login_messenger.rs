@@ -47,6 +47,8 @@ async fn an_m_me_ref_links_the_sender_once_and_the_bot_says_so() {
         let mut visitor = signed_in_without_links(&app).await;
         let reference = ref_of(&visitor.account_page().await);
         let account = accounts(&app).await[0].0.clone();
+        // Meta vouches that PSID-R is the account owner's.
+        mount_ids_for_pages_later(&app.graph, &["PSID-R"]).await;
 
         assert_eq!(
             app.post_signed_webhook(&referral_event("PSID-R", &reference, 1))
@@ -111,6 +113,7 @@ async fn a_get_started_postback_with_a_ref_links_without_moving_anothers_psid() 
         mount_send(&app.graph).await;
         let mut visitor = signed_in_without_links(&app).await;
         let reference = ref_of(&visitor.account_page().await);
+        mount_ids_for_pages_later(&app.graph, &["PSID-G"]).await;
         app.post_signed_webhook(&get_started_event("PSID-G", &reference, 10)).await;
         app.inbox_settled().await;
         assert_eq!(links(&app).await.len(), 1);
@@ -159,12 +162,13 @@ async fn an_unknown_psid_is_looked_up_once_with_ids_for_apps() {
 }
 
 #[tokio::test]
-async fn messenger_account_linking_links_the_recipient_and_answers_with_a_code() {
+async fn messenger_account_linking_links_a_vouched_recipient_and_answers_with_a_code() {
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
         mount_send(&app.graph).await;
         mount_identity(&app.graph).await;
-        mount_ids_for_pages(&app.graph, &[]).await;
+        // Meta vouches: the person's ids_for_pages holds the button's PSID.
+        mount_ids_for_pages(&app.graph, &["PSID-M"]).await;
         Mock::given(method("GET"))
             .and(path("/v25.0/me"))
             .and(query_param("fields", "recipient"))
@@ -188,19 +192,22 @@ async fn messenger_account_linking_links_the_recipient_and_answers_with_a_code()
         assert!(to.starts_with(back), "{to}");
         let code = query_of(&to)["authorization_code"].clone();
         let account = accounts(&app).await[0].0.clone();
-        assert_eq!(links(&app).await, vec![("PSID-M".into(), account.clone(), "account_link".into())]);
+        assert_eq!(links(&app).await, vec![("PSID-M".into(), account.clone(), "ids_for_pages".into())]);
+        let notice = announcements_to(&app, "PSID-M").await;
+        assert_eq!(notice.len(), 1, "the new link is announced in the thread");
+        assert!(notice[0].to_string().contains(NAME));
 
         let event = |status: &str, at: i64| webhook_body(&[(PAGE_ID, vec![json!({
             "sender": {"id": "PSID-M"}, "recipient": {"id": PAGE_ID}, "timestamp": at,
             "account_linking": {"status": status, "authorization_code": code}
         })])]);
         app.post_signed_webhook(&event("linked", 20)).await;
-        app.inbox_settled().await;
-        assert_eq!(replies_to(&app, "PSID-M").await, ["You're linked! I'll know it's you from now on."]);
+        let rows = app.inbox_settled().await;
+        assert_eq!(rows[0].outcome.as_deref(), Some("linked: confirmed by Messenger"));
         app.post_signed_webhook(&event("unlinked", 21)).await;
         app.inbox_settled().await;
         assert!(links(&app).await.is_empty());
-        assert!(replies_to(&app, "PSID-M").await[1].starts_with("You're unlinked"));
+        assert_eq!(replies_to(&app, "PSID-M").await, ["You're unlinked. Sign in on our website again whenever you like."]);
     })
     .await;
 }

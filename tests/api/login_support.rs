@@ -227,3 +227,58 @@ pub async fn replies_to(app: &TestApp, psid: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// `ids_for_pages` for `UID` answering `psids` from now on (for the checks
+/// the inbox worker makes when an m.me `ref` is opened).
+pub async fn mount_ids_for_pages_later(graph: &MockServer, psids: &[&str]) {
+    let data: Vec<Value> = psids
+        .iter()
+        .map(|p| json!({"id": p, "page": {"id": PAGE_ID}}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(format!("/v25.0/{UID}/ids_for_pages")))
+        .and(query_param("page", PAGE_ID))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .and(ValidProof)
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": data})))
+        // Ahead of the login's own answer, mounted before.
+        .with_priority(1)
+        .named("ids_for_pages (later)")
+        .mount(graph)
+        .await;
+}
+
+/// The Page-scoped profile of `psid` (the User Profile API).
+pub async fn mount_profile(graph: &MockServer, psid: &str, first: &str, last: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("/v25.0/{psid}")))
+        .and(query_param("fields", "first_name,last_name,profile_pic"))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .and(ValidProof)
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "first_name": first, "last_name": last, "id": psid,
+            "profile_pic": format!("https://platform-lookaside.example.test/{psid}.jpg")
+        })))
+        .named("user profile")
+        .mount(graph)
+        .await;
+}
+
+/// Outbox bodies queued for `psid` that announce a link (button template
+/// with the Unlink postback).
+pub async fn announcements_to(app: &TestApp, psid: &str) -> Vec<Value> {
+    app.outbox()
+        .await
+        .into_iter()
+        .filter(|r| r.psid == psid && r.origin == "link_notice")
+        .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+        .collect()
+}
+
+/// The value of the hidden input `name` inside the form posting to `action`.
+pub fn form_field(page: &str, action: &str, name: &str) -> Option<String> {
+    let form = page.split(&format!("action=\"{action}\"")).nth(1)?;
+    let form = form.split("</form>").next()?;
+    let start = form.find(&format!("name=\"{name}\" value=\""))? + name.len() + 15;
+    form[start..].split('"').next().map(str::to_string)
+}

@@ -7,6 +7,7 @@ mod support;
 
 mod inbox;
 mod lex;
+mod link_trust;
 mod local_nlu;
 mod login;
 mod login_failures;
@@ -14,4 +15,5 @@ mod login_messenger;
 mod login_support;
 mod outbound;
 mod outbox;
+mod unlink;
 mod webhook;

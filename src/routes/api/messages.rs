@@ -116,7 +116,8 @@ async fn submit(
 }
 
 /// Where a message is: queued, held, sending, sent, delivered, read,
-/// failed or expired, with Meta's error when it failed.
+/// failed, expired or cancelled (the person unlinked before it was sent),
+/// with Meta's error when it failed.
 #[utoipa::path(
     get,
     path = "/api/v1/messages/{id}",

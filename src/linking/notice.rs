@@ -1,0 +1,125 @@
+//! What the people on both ends of a link are shown: the announcement of a
+//! new link in the Messenger thread (with its Unlink button), and the
+//! Page-scoped profile of a Messenger identity the account owner must
+//! recognise before it is linked.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use tracing::info;
+
+use crate::domain::{Button, OutboundMessage};
+use crate::facebook::render::outbox_body;
+use crate::facebook::{GraphClient, GraphError};
+
+/// The postback payload of the announcement's Unlink button.
+pub const UNLINK_PAYLOAD: &str = "LEXBRIDGE_UNLINK";
+
+/// The outbox body announcing that this thread is now linked to the account
+/// of `account_name`, with an Unlink button.
+pub fn link_announcement(account_name: Option<&str>) -> String {
+    let whose = match account_name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => format!("the account of {}", clip(name, 200)),
+        None => "an account".to_string(),
+    };
+    let text = format!(
+        "This Messenger conversation is now linked to {whose} on our website. \
+         If that wasn't you, tap Unlink."
+    );
+    let message = Button::postback("notice.buttons[0]", "Unlink", UNLINK_PAYLOAD)
+        .and_then(|unlink| OutboundMessage::buttons("notice", &text, vec![unlink]));
+    match message {
+        Ok(message) => outbox_body(&message),
+        // Only an impossible text length gets here; the plain words remain.
+        Err(_) => serde_json::json!({ "message": { "text": text } }).to_string(),
+    }
+}
+
+fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// A Messenger identity as the account owner sees it before confirming.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    pub name: Option<String>,
+    /// An https URL of the profile picture.
+    pub profile_pic: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProfileAnswer {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    name: Option<String>,
+    profile_pic: Option<String>,
+}
+
+/// `GET /{psid}?fields=first_name,last_name,profile_pic` with the Page token
+/// (the User Profile API). A refusal (no permission, a PSID Meta will not
+/// describe) is an empty profile; a failure that may pass is an error.
+pub async fn profile(
+    graph: &GraphClient,
+    page_token: &SecretString,
+    psid: &str,
+) -> Result<Profile, GraphError> {
+    // A PSID is a path segment: anything but an id's characters is no PSID.
+    if psid.is_empty()
+        || !psid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Ok(Profile::default());
+    }
+    let answer = graph
+        .get::<ProfileAnswer>(
+            psid,
+            page_token,
+            &[("fields", "first_name,last_name,profile_pic")],
+        )
+        .await;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) if !e.is_transient() => {
+            info!(code = ?e.code, "no Page-scoped profile for a PSID ({})", e.message);
+            return Ok(Profile::default());
+        }
+        Err(e) => return Err(e),
+    };
+    let full = [answer.first_name, answer.last_name]
+        .into_iter()
+        .flatten()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let name = Some(full)
+        .filter(|n| !n.is_empty())
+        .or(answer.name)
+        .map(|n| clip(n.trim(), 200))
+        .filter(|n| !n.is_empty());
+    let profile_pic = answer
+        .profile_pic
+        .filter(|u| u.len() <= 2048)
+        .filter(|u| url::Url::parse(u).is_ok_and(|u| u.scheme() == "https"));
+    Ok(Profile { name, profile_pic })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_announcement_names_the_account_and_carries_the_unlink_button() {
+        let body: serde_json::Value =
+            serde_json::from_str(&link_announcement(Some("Ada Example"))).unwrap();
+        let payload = &body["message"]["attachment"]["payload"];
+        assert!(payload["text"].as_str().unwrap().contains("Ada Example"));
+        assert_eq!(payload["buttons"][0]["type"], "postback");
+        assert_eq!(payload["buttons"][0]["payload"], UNLINK_PAYLOAD);
+        let anonymous: serde_json::Value = serde_json::from_str(&link_announcement(None)).unwrap();
+        assert!(anonymous["message"]["attachment"]["payload"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("an account"));
+    }
+}

@@ -1,0 +1,303 @@
+//! Account linking cannot be hijacked: the attack through Messenger's Log in
+//! button played end to end, a leaked m.me link, and the owner's
+//! confirmation on the website (CSRF-protected, the owner's only).
+
+use crate::helpers::*;
+use crate::login_support::*;
+use lexbridge::linking::notice::link_announcement;
+use lexbridge::linking::tokens::{LinkTokens, Purpose};
+use lexbridge::store::now_ms;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BACK: &str =
+    "https://www.facebook.com/messenger_platform/account_linking/?account_linking_token=test-alt";
+
+/// Messenger's account-linking token `test-alt` names `psid`.
+async fn mount_recipient(graph: &MockServer, psid: &str) {
+    Mock::given(method("GET"))
+        .and(path("/v25.0/me"))
+        .and(query_param("fields", "recipient"))
+        .and(query_param("account_linking_token", "test-alt"))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .and(ValidProof)
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": PAGE_ID, "recipient": psid})),
+        )
+        .mount(graph)
+        .await;
+}
+
+/// `ids_for_apps` of `psid` names no account of this app.
+async fn mount_no_app_ids(graph: &MockServer, psid: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("/v25.0/{psid}/ids_for_apps")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(graph)
+        .await;
+}
+
+/// The URL Messenger's Log in button opens in the thread it was tapped in.
+fn log_in_button_url() -> String {
+    format!(
+        "/auth/messenger/link?{}",
+        serde_urlencoded(&[
+            ("account_linking_token", "test-alt"),
+            ("redirect_uri", BACK)
+        ])
+    )
+}
+
+/// Opens `url` (the Log in button's) and signs in; returns the callback.
+async fn sign_in_through(visitor: &mut Visitor, url: &str) -> reqwest::Response {
+    let start = visitor.get(url).await;
+    assert_eq!(start.status(), 302);
+    let state = query_of(location(&start))["state"].clone();
+    visitor.callback(&[("code", CODE), ("state", &state)]).await
+}
+
+fn event(psid: &str, at: i64, body: Value) -> Value {
+    let mut event = json!({"sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": at});
+    for (k, v) in body.as_object().unwrap() {
+        event[k] = v.clone();
+    }
+    webhook_body(&[(PAGE_ID, vec![event])])
+}
+
+#[tokio::test]
+async fn the_log_in_button_attack_links_nothing_and_the_owner_sees_who_asked() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        mount_send(&app.graph).await;
+        // The attacker talks to the Page in his own thread...
+        mount_no_app_ids(&app.graph, "PSID-MALLORY").await;
+        app.post_signed_webhook(&text_message("PSID-MALLORY", "m.a.1", "hi"))
+            .await;
+        app.inbox_settled().await;
+        // ...taps Log in there, and sends the URL to the victim, who signs
+        // in. Meta knows the victim's own PSID; the button's is Mallory's.
+        mount_identity(&app.graph).await;
+        mount_ids_for_pages(&app.graph, &["PSID-ADA"]).await;
+        mount_recipient(&app.graph, "PSID-MALLORY").await;
+        mount_profile(&app.graph, "PSID-MALLORY", "Mallory", "Attacker").await;
+        let mut victim = Visitor::new(&app);
+        let done = sign_in_through(&mut victim, &log_in_button_url()).await;
+        assert_eq!(done.status(), 302);
+        assert_eq!(
+            location(&done),
+            "/account#pending-links",
+            "no authorization_code"
+        );
+        let account = accounts(&app).await[0].0.clone();
+        assert_eq!(
+            links(&app).await,
+            vec![("PSID-ADA".into(), account.clone(), "ids_for_pages".into())],
+            "the attacker's PSID is not linked"
+        );
+
+        // The victim is shown who asked, with the picture, before anything.
+        let page = victim.account_page().await;
+        assert!(page.contains("Is this you on Messenger?"), "{page}");
+        assert!(page.contains("Mallory Attacker"));
+        assert!(page.contains("https://platform-lookaside.example.test/PSID-MALLORY.jpg"));
+
+        // The attacker's thread cannot finish it: no code, a forged one, a
+        // plain message; none links, and his chat is nobody's account.
+        let forged = "lba_00000000000000000000000000000000_00000000000000000000000000000000";
+        app.post_signed_webhook(&event(
+            "PSID-MALLORY",
+            10,
+            json!({"account_linking": {"status": "linked", "authorization_code": forged}}),
+        ))
+        .await;
+        // Even a genuine authorization code of the victim's account, sent
+        // from the attacker's thread, only acknowledges an existing link.
+        let tokens = LinkTokens::from_session_key(&SecretString::from(SESSION_KEY.to_string()));
+        let genuine = tokens.issue(Purpose::AccountLink);
+        app.store
+            .store_link_token(&genuine.nonce, "account_link", &account, now_ms() + 60_000)
+            .await
+            .unwrap();
+        app.post_signed_webhook(&event(
+            "PSID-MALLORY",
+            11,
+            json!({"account_linking": {"status": "linked", "authorization_code": genuine.token}}),
+        ))
+        .await;
+        app.post_signed_webhook(&text_message("PSID-MALLORY", "m.a.2", "my balance?"))
+            .await;
+        let rows = app.inbox_settled().await;
+        let outcomes: Vec<_> = rows.iter().filter_map(|r| r.outcome.as_deref()).collect();
+        assert!(
+            outcomes.contains(&"refused: forged authorization code"),
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.contains(&"refused: not linked to the code's account"),
+            "{outcomes:?}"
+        );
+        let context = app
+            .store
+            .conversation_context(PAGE_ID, "PSID-MALLORY")
+            .await
+            .unwrap();
+        assert!(
+            context.account.is_none(),
+            "the attacker's chat is no account"
+        );
+        assert!(announcements_to(&app, "PSID-MALLORY").await.is_empty());
+
+        // The victim declines: back to Messenger without a code (Messenger
+        // shows a failure), and nothing is linked.
+        let id = form_field(&page, "/account/links/decline", "id").expect("a decline form");
+        let csrf = csrf_of(&page);
+        let declined = victim
+            .post_form("/account/links/decline", &[("csrf", &csrf), ("id", &id)])
+            .await;
+        assert_eq!(declined.status(), 303);
+        assert_eq!(location(&declined), BACK);
+        assert_eq!(links(&app).await.len(), 1);
+        assert!(app
+            .store
+            .pending_links(&account, now_ms())
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(!victim.account_page().await.contains("Mallory"));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pending_link_is_decided_by_its_owner_only_with_the_csrf_token() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        mount_send(&app.graph).await;
+        mount_identity(&app.graph).await;
+        // ids_for_pages is unavailable (another Business, some regions).
+        Mock::given(method("GET"))
+            .and(path(format!("/v25.0/{UID}/ids_for_pages")))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+                "error": {"message": "Unsupported get request", "code": 100}
+            })))
+            .mount(&app.graph)
+            .await;
+        mount_recipient(&app.graph, "PSID-ADA").await;
+        mount_profile(&app.graph, "PSID-ADA", "Ada", "Example").await;
+        let mut owner = Visitor::new(&app);
+        let done = sign_in_through(&mut owner, &log_in_button_url()).await;
+        assert_eq!(location(&done), "/account#pending-links");
+        assert!(links(&app).await.is_empty(), "nothing before the owner confirms");
+        let page = owner.account_page().await;
+        assert!(page.contains("Ada Example"));
+        let id = form_field(&page, "/account/links/confirm", "id").expect("a confirm form");
+        let csrf = csrf_of(&page);
+        let account = accounts(&app).await[0].0.clone();
+
+        // A forged CSRF token, a stranger, and another account: refused.
+        let forged = owner
+            .post_form("/account/links/confirm", &[("csrf", "forged"), ("id", &id)])
+            .await;
+        assert_eq!(forged.status(), 403);
+        let mut stranger = Visitor::new(&app);
+        let refused = stranger
+            .post_form("/account/links/confirm", &[("csrf", &csrf), ("id", &id)])
+            .await;
+        assert_eq!(refused.status(), 303);
+        assert_eq!(location(&refused), "/");
+        app.exec("INSERT INTO accounts (id, fb_uid, name, created_at, updated_at) VALUES ('acc-other', '7000', 'Other', 1, 1)").await;
+        let theirs = app
+            .store
+            .decide_pending_link(&id, "acc-other", true, now_ms(), link_announcement)
+            .await
+            .unwrap();
+        assert!(theirs.is_none(), "another account cannot decide it");
+        assert!(links(&app).await.is_empty(), "nothing changed");
+
+        // The owner confirms: linked, announced in the thread and on the
+        // page, and back to Messenger with a code.
+        let confirmed = owner
+            .post_form("/account/links/confirm", &[("csrf", &csrf), ("id", &id)])
+            .await;
+        assert_eq!(confirmed.status(), 303);
+        let to = location(&confirmed).to_string();
+        assert!(to.starts_with(BACK) && to.contains("authorization_code="), "{to}");
+        assert_eq!(
+            links(&app).await,
+            vec![("PSID-ADA".into(), account.clone(), "account_link, confirmed".into())]
+        );
+        let notice = announcements_to(&app, "PSID-ADA").await;
+        assert_eq!(notice.len(), 1);
+        let payload = &notice[0]["message"]["attachment"]["payload"];
+        assert!(payload["text"].as_str().unwrap().contains(NAME));
+        assert_eq!(payload["buttons"][0]["payload"], "LEXBRIDGE_UNLINK");
+        let page = owner.account_page().await;
+        assert!(page.contains("New link:") && page.contains("PSID-ADA"));
+        assert_eq!(
+            form_field(&page, "/account/links/unlink", "psid").as_deref(),
+            Some("PSID-ADA")
+        );
+        // A decision is made once.
+        let again = owner
+            .post_form("/account/links/confirm", &[("csrf", &csrf), ("id", &id)])
+            .await;
+        assert_eq!(again.status(), 404);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_leaked_m_me_link_waits_for_the_owner_unless_meta_vouches() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        mount_send(&app.graph).await;
+        mount_identity(&app.graph).await;
+        mount_ids_for_pages(&app.graph, &[]).await;
+        let mut owner = Visitor::new(&app);
+        assert_eq!(owner.login().await.status(), 302);
+        let reference = ref_of(&owner.account_page().await);
+        // From now on Meta says the owner's PSID is PSID-ADA.
+        mount_ids_for_pages_later(&app.graph, &["PSID-ADA"]).await;
+        mount_profile(&app.graph, "PSID-EVE", "Eve", "Opener").await;
+
+        // The link leaked: Eve opens it.
+        let referral = |psid: &str, reference: &str, at: i64| {
+            event(psid, at, json!({"referral": {"ref": reference, "source": "SHORTLINK", "type": "OPEN_THREAD"}}))
+        };
+        app.post_signed_webhook(&referral("PSID-EVE", &reference, 1))
+            .await;
+        let rows = app.inbox_settled().await;
+        assert_eq!(
+            rows[0].outcome.as_deref(),
+            Some("pending: the owner confirms on the website (ref)")
+        );
+        assert!(links(&app).await.is_empty(), "Eve is not linked");
+        assert!(replies_to(&app, "PSID-EVE").await[0].contains("confirm this link on our website"));
+        let page = owner.account_page().await;
+        assert!(page.contains("Eve Opener") && page.contains("opened the Messenger link"));
+        let id = form_field(&page, "/account/links/decline", "id").unwrap();
+        let declined = owner
+            .post_form("/account/links/decline", &[("csrf", &csrf_of(&page)), ("id", &id)])
+            .await;
+        assert_eq!(location(&declined), "/account");
+        assert!(links(&app).await.is_empty());
+
+        // The owner's own PSID, which Meta vouches for, is linked at once.
+        let fresh = ref_of(&owner.account_page().await);
+        app.post_signed_webhook(&referral("PSID-ADA", &fresh, 2))
+            .await;
+        app.inbox_settled().await;
+        let account = accounts(&app).await[0].0.clone();
+        assert_eq!(
+            links(&app).await,
+            vec![("PSID-ADA".into(), account, "ref".into())]
+        );
+        assert_eq!(announcements_to(&app, "PSID-ADA").await.len(), 1);
+        app.stop().await;
+    })
+    .await;
+}

@@ -1,0 +1,263 @@
+//! Unlink sticks: after unlinking in Messenger (the announcement's Unlink
+//! button, Messenger's own `unlinked` event) or on the account page, no
+//! reverse lookup links the person again, what waited for them is
+//! `cancelled`, their NLU state is gone, and only a new login relinks.
+
+use crate::helpers::*;
+use crate::login_support::*;
+use crate::support::nlu::ScriptedNlu;
+use lexbridge::outbound::keys;
+use lexbridge::store::now_ms;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+const HOUR: i64 = 3_600_000;
+
+async fn api_key(app: &TestApp) -> String {
+    let key = keys::generate();
+    let key = keys::reveal(&key).to_string();
+    app.store
+        .create_api_key("billing", &keys::hash(&key), now_ms())
+        .await
+        .unwrap();
+    key
+}
+
+/// `psid` of account `account` (fb_uid `uid-{account}`), who last wrote 30
+/// hours ago and has a dialog in progress.
+async fn linked_person(app: &TestApp, account: &str, psid: &str) {
+    let now = now_ms();
+    app.exec(&format!(
+        "INSERT INTO accounts (id, fb_uid, name, created_at, updated_at)
+         VALUES ('{account}', 'uid-{account}', 'Ada', {now}, {now})"
+    ))
+    .await;
+    app.exec(&format!(
+        "INSERT INTO links (page_id, psid, account_id, source, linked_at)
+         VALUES ('{PAGE_ID}', '{psid}', '{account}', 'ref', {now})"
+    ))
+    .await;
+    app.exec(&format!(
+        "INSERT INTO conversations (page_id, psid, last_inbound_at, nlu_state, updated_at)
+         VALUES ('{PAGE_ID}', '{psid}', {}, '{{\"dialog\":\"ordering\"}}', {now})",
+        now - 30 * HOUR
+    ))
+    .await;
+}
+
+/// A message held for `account` through the API, and one queued for `psid`
+/// that is not due yet; returns the held message's id.
+async fn waiting_messages(app: &TestApp, key: &str, account: &str, psid: &str) -> String {
+    let response = app
+        .http
+        .post(format!("{}/api/v1/messages", app.address))
+        .bearer_auth(key)
+        .json(
+            &json!({"to": {"account": account}, "message": {"text": "Your invoice"},
+                      "if_outside_window": "hold"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let held: Value = response.json().await.unwrap();
+    assert_eq!(held["status"], "held");
+    let later = now_ms() + 24 * HOUR;
+    app.exec(&format!(
+        "INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state, next_attempt_at, created_at)
+         VALUES ('{PAGE_ID}', '{psid}', '{{\"message\":{{\"text\":\"later\"}}}}', 'UPDATE', 'api', 'queued', {later}, {later})"
+    ))
+    .await;
+    held["id"].as_str().unwrap().to_string()
+}
+
+async fn status_of(app: &TestApp, key: &str, id: &str) -> String {
+    let response = app
+        .http
+        .get(format!("{}/api/v1/messages/{id}", app.address))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["status"].as_str().unwrap().to_string()
+}
+
+/// The states of the messages to `psid` that are not replies.
+async fn waiting_states(app: &TestApp, psid: &str) -> Vec<String> {
+    app.outbox()
+        .await
+        .into_iter()
+        .filter(|r| r.psid == psid && r.origin == "api")
+        .map(|r| r.state)
+        .collect()
+}
+
+async fn nlu_state(app: &TestApp, psid: &str) -> Option<String> {
+    app.store
+        .conversation_context(PAGE_ID, psid)
+        .await
+        .unwrap()
+        .nlu_state
+}
+
+/// `ids_for_apps` would link `psid` to its account again: it must never be
+/// asked.
+async fn mount_relinking_lookup(app: &TestApp, psid: &str, uid: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("/v25.0/{psid}/ids_for_apps")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": [{"id": uid, "app": {"id": "test-app-id"}}]})),
+        )
+        .expect(0)
+        .named("ids_for_apps after an unlink")
+        .mount(&app.graph)
+        .await;
+}
+
+#[tokio::test]
+async fn unlinking_in_messenger_sticks_cancels_what_waits_and_forgets_the_dialog() {
+    on_every_backend(|backend| async move {
+        let nlu = Arc::new(ScriptedNlu::default());
+        let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+        mount_send(&app.graph).await;
+        let key = api_key(&app).await;
+        let ways = [
+            ("PSID-BUTTON", "acc-1", json!({"postback": {"mid": "m.pb.1", "title": "Unlink", "payload": "LEXBRIDGE_UNLINK"}})),
+            ("PSID-EVENT", "acc-2", json!({"account_linking": {"status": "unlinked"}})),
+        ];
+        for (psid, account, unlink) in ways {
+            linked_person(&app, account, psid).await;
+            let held = waiting_messages(&app, &key, account, psid).await;
+            mount_relinking_lookup(&app, psid, &format!("uid-{account}")).await;
+
+            let mut event = json!({"sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms()});
+            for (k, v) in unlink.as_object().unwrap() {
+                event[k] = v.clone();
+            }
+            app.post_signed_webhook(&webhook_body(&[(PAGE_ID, vec![event])])).await;
+            app.inbox_settled().await;
+            assert!(
+                app.store.links_for_account(account).await.unwrap().is_empty(),
+                "{psid}: unlinked"
+            );
+            assert_eq!(status_of(&app, &key, &held).await, "cancelled", "{psid}");
+            assert_eq!(waiting_states(&app, psid).await, ["cancelled", "cancelled"], "{psid}");
+            assert_eq!(nlu_state(&app, psid).await, None, "{psid}: the dialog is forgotten");
+            let replies = replies_to(&app, psid).await;
+            assert!(replies.iter().any(|r| r.starts_with("You're unlinked")), "{replies:?}");
+
+            // The next message is answered unlinked, without a lookup.
+            let calls = nlu.calls();
+            app.post_signed_webhook(&text_message(psid, &format!("m.{psid}"), "hello")).await;
+            app.inbox_settled().await;
+            assert_eq!(nlu.calls(), calls + 1);
+            let turn = nlu.turns.lock().unwrap().last().cloned().unwrap();
+            assert_eq!(turn.attributes["linked"], "false", "{psid}");
+            assert!(app.store.links_for_account(account).await.unwrap().is_empty());
+        }
+        app.outbox_settled().await;
+        let sent = sent_bodies(&app.graph).await;
+        assert!(
+            !sent.iter().any(|b| b.to_string().contains("Your invoice") || b.to_string().contains("later")),
+            "a cancelled message is never sent"
+        );
+        app.graph.verify().await;
+        // The OpenAPI document lists the state.
+        let spec: Value = app
+            .http
+            .get(format!("{}/api/v1/openapi.json", app.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let status = &spec["components"]["schemas"]["StatusAnswer"]["properties"]["status"];
+        assert!(status["description"].as_str().unwrap().contains("`cancelled`"), "{status}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unlinking_on_the_account_page_sticks_until_a_new_login() {
+    on_every_backend(|backend| async move {
+        let nlu = Arc::new(ScriptedNlu::default());
+        let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+        mount_send(&app.graph).await;
+        mount_identity(&app.graph).await;
+        mount_ids_for_pages(&app.graph, &["PSID-1"]).await;
+        let mut visitor = Visitor::new(&app);
+        visitor.login().await;
+        let account = accounts(&app).await[0].0.clone();
+        let now = now_ms();
+        app.exec(&format!(
+            "INSERT INTO conversations (page_id, psid, last_inbound_at, nlu_state, updated_at)
+             VALUES ('{PAGE_ID}', 'PSID-1', {}, 'state', {now})",
+            now - 30 * HOUR
+        ))
+        .await;
+        let key = api_key(&app).await;
+        let held = waiting_messages(&app, &key, &account, "PSID-1").await;
+        mount_relinking_lookup(&app, "PSID-1", UID).await;
+        let page = visitor.account_page().await;
+        let csrf = csrf_of(&page);
+
+        let forged = visitor
+            .post_form(
+                "/account/links/unlink",
+                &[("csrf", "forged"), ("page_id", PAGE_ID), ("psid", "PSID-1")],
+            )
+            .await;
+        assert_eq!(forged.status(), 403);
+        let not_ours = visitor
+            .post_form(
+                "/account/links/unlink",
+                &[
+                    ("csrf", &csrf),
+                    ("page_id", PAGE_ID),
+                    ("psid", "PSID-OTHER"),
+                ],
+            )
+            .await;
+        assert_eq!(not_ours.status(), 404);
+        assert_eq!(links(&app).await.len(), 1, "nothing changed");
+
+        let unlinked = visitor
+            .post_form(
+                "/account/links/unlink",
+                &[("csrf", &csrf), ("page_id", PAGE_ID), ("psid", "PSID-1")],
+            )
+            .await;
+        assert_eq!(unlinked.status(), 303);
+        assert!(links(&app).await.is_empty());
+        assert_eq!(status_of(&app, &key, &held).await, "cancelled");
+        assert_eq!(nlu_state(&app, "PSID-1").await, None);
+
+        app.post_signed_webhook(&text_message("PSID-1", "m.1", "hello"))
+            .await;
+        app.inbox_settled().await;
+        assert!(links(&app).await.is_empty(), "no silent relink");
+        let turn = nlu.turns.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(turn.attributes["linked"], "false");
+        app.graph.verify().await;
+
+        // A new login relinks.
+        app.graph.reset().await;
+        mount_send(&app.graph).await;
+        mount_identity(&app.graph).await;
+        mount_ids_for_pages(&app.graph, &["PSID-1"]).await;
+        Visitor::new(&app).login().await;
+        assert_eq!(
+            links(&app).await,
+            vec![("PSID-1".into(), account, "ids_for_pages".into())]
+        );
+        app.stop().await;
+    })
+    .await;
+}
