@@ -44,7 +44,7 @@ pub async fn account(
     shared: web::Data<Shared>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
-    let session = cookies.read(&req);
+    let session = cookies.read(&req).await;
     let Some(account_id) = session.account_id.clone() else {
         return to_home();
     };
@@ -118,12 +118,15 @@ pub async fn unlink(
     shared: web::Data<Shared>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
-    let session = cookies.read(&req);
+    let session = cookies.read(&req).await;
     let Some(account_id) = session.account_id.as_deref() else {
         return to_home();
     };
     if !session.csrf_ok(form.csrf()) {
         return csrf_refused();
+    }
+    if let Err(e) = shared.store.end_sessions_for_account(account_id).await {
+        return error_page(&LoginError::Internal(e));
     }
     match shared.store.unlink_account(account_id, now_ms()).await {
         Ok(removed) => {

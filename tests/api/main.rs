@@ -6,6 +6,7 @@ mod helpers;
 mod support;
 
 mod inbox;
+mod key_scopes;
 mod lex;
 mod local_nlu;
 mod login;
@@ -14,4 +15,5 @@ mod login_messenger;
 mod login_support;
 mod outbound;
 mod outbox;
+mod sessions;
 mod webhook;
