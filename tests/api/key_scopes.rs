@@ -340,3 +340,32 @@ async fn the_status_endpoint_shows_only_the_callers_messages_and_outbox_show_any
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_scope_and_rate_refusals() {
+    let app = spawn_app(&Backend::Sqlite).await;
+    let spec: Value = app
+        .http
+        .get(format!("{}/api/v1/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let responses = |route: &str, method: &str| spec["paths"][route][method]["responses"].clone();
+    let send = responses("/api/v1/messages", "post");
+    assert!(send["403"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("--pages"));
+    assert!(send["429"]["headers"]["Retry-After"].is_object(), "{send}");
+    assert!(responses("/api/v1/messages/batch", "post")["429"].is_object());
+    let status = responses("/api/v1/messages/{id}", "get");
+    assert!(status["429"].is_object());
+    assert!(status["404"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("outbox show"));
+    app.stop().await;
+}
