@@ -20,6 +20,18 @@ pub struct Settings {
     pub token_encryption_key: SecretString,
     /// 64 bytes, base64: signs and encrypts the login session cookie.
     pub session_key: SecretString,
+    /// How long a login site session may last.
+    pub sessions: SessionSettings,
+}
+
+/// Limits of a signed-in session of the login site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionSettings {
+    /// SESSION_LIFETIME_HOURS: a session ends this long after sign-in.
+    pub lifetime: Duration,
+    /// SESSION_IDLE_TIMEOUT_MINUTES: a session ends after this long without
+    /// a request.
+    pub idle_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -202,6 +214,14 @@ impl Settings {
                 mark_seen: r.flag("MESSENGER_MARK_SEEN", true),
                 typing_indicator: r.flag("MESSENGER_TYPING_INDICATOR", true),
                 typing_after: r.millis("MESSENGER_TYPING_AFTER_MS", Duration::from_millis(300)),
+            },
+            sessions: SessionSettings {
+                lifetime: Duration::from_secs(
+                    3600 * u64::from(r.positive("SESSION_LIFETIME_HOURS", 7 * 24)),
+                ),
+                idle_timeout: Duration::from_secs(
+                    60 * u64::from(r.positive("SESSION_IDLE_TIMEOUT_MINUTES", 24 * 60)),
+                ),
             },
         };
         let db = settings.database.url.expose_secret();
@@ -400,6 +420,24 @@ mod tests {
         assert_eq!(s.facebook.graph_api_version, "v25.0");
         assert_eq!(s.workers.send_rate_per_page, 250);
         assert!(!s.database.is_postgres());
+    }
+
+    #[test]
+    fn sessions_last_a_week_and_a_day_idle_unless_set() {
+        let s = read(&complete()).expect("valid");
+        assert_eq!(s.sessions.lifetime, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(s.sessions.idle_timeout, Duration::from_secs(24 * 3600));
+        let mut map = complete();
+        map.insert("SESSION_LIFETIME_HOURS", "12");
+        map.insert("SESSION_IDLE_TIMEOUT_MINUTES", "30");
+        let s = read(&map).expect("valid");
+        assert_eq!(s.sessions.lifetime, Duration::from_secs(12 * 3600));
+        assert_eq!(s.sessions.idle_timeout, Duration::from_secs(30 * 60));
+        map.insert("SESSION_LIFETIME_HOURS", "0");
+        map.insert("SESSION_IDLE_TIMEOUT_MINUTES", "soon");
+        let err = read(&map).expect_err("invalid").to_string();
+        assert!(err.contains("SESSION_LIFETIME_HOURS"), "{err}");
+        assert!(err.contains("SESSION_IDLE_TIMEOUT_MINUTES"), "{err}");
     }
 
     #[test]

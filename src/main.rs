@@ -49,6 +49,11 @@ enum Command {
     },
     /// Message a linked person through the outbound API's rules.
     Send(lexbridge::outbound::cli::SendArgs),
+    /// Outbound messages, whoever sent them.
+    Outbox {
+        #[command(subcommand)]
+        which: lexbridge::outbound::cli::OutboxCommand,
+    },
     /// Load generators for the README's benchmarks.
     Bench {
         #[command(subcommand)]
@@ -76,6 +81,7 @@ fn main() -> ExitCode {
             Command::Accounts { which } => accounts(which).await,
             Command::ApiKey { which } => api_key(which).await,
             Command::Send(args) => send(args).await,
+            Command::Outbox { which } => outbox(which).await,
             Command::Bench { which } => bench::run(which).await,
             Command::Nlu { which } => lexbridge::nlu::cli::run(which),
         }
@@ -128,6 +134,10 @@ async fn send(args: lexbridge::outbound::cli::SendArgs) -> anyhow::Result<()> {
     let page_id = std::env::var("FACEBOOK_PAGE_ID").unwrap_or_default();
     on_database(async |store, out| lexbridge::outbound::cli::send(store, &page_id, args, out).await)
         .await
+}
+
+async fn outbox(which: lexbridge::outbound::cli::OutboxCommand) -> anyhow::Result<()> {
+    on_database(async |store, out| lexbridge::outbound::cli::outbox(store, which, out).await).await
 }
 
 /// DATABASE_URL alone: the commands that only touch the database need no

@@ -118,7 +118,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let data = web::Data::from(Arc::clone(&shared));
         let oauth = web::Data::new(FacebookOAuth::new(&shared.settings)?);
-        let cookies = web::Data::new(SessionCookies::new(&shared.settings)?);
+        let cookies = web::Data::new(SessionCookies::new(&shared.settings, shared.store.clone())?);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<RedactedRootSpan>::new())

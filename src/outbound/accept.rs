@@ -125,11 +125,10 @@ impl Outbound<'_> {
             _ => None,
         };
         let now = crate::store::now_ms();
-        let key_id = sender.caller.map(|c| c.key_id);
         let (answer, decided) = if batch {
-            self.decide_batch(value, now, key_id).await?
+            self.decide_batch(value, now, sender.caller).await?
         } else {
-            let d = self.decide(value, "", now, key_id).await?;
+            let d = self.decide(value, "", now, sender.caller).await?;
             (Answer::new(d.status, &d.answer), vec![d])
         };
         let messages: Vec<NewOutboxMessage> =
@@ -174,7 +173,7 @@ impl Outbound<'_> {
         &self,
         value: serde_json::Value,
         now: i64,
-        key_id: Option<i64>,
+        caller: Option<&Caller>,
     ) -> anyhow::Result<(Answer, Vec<Decided>)> {
         let request: BatchRequest = match parse_json(value, "") {
             Ok(r) => r,
@@ -196,7 +195,7 @@ impl Outbound<'_> {
         let mut decided = Vec::with_capacity(request.messages.len());
         for (i, item) in request.messages.into_iter().enumerate() {
             let prefix = format!("messages[{i}].");
-            decided.push(self.decide(item, &prefix, now, key_id).await?);
+            decided.push(self.decide(item, &prefix, now, caller).await?);
         }
         let results: Vec<BatchItem> = decided
             .iter()
@@ -243,7 +242,7 @@ impl Outbound<'_> {
         value: serde_json::Value,
         prefix: &str,
         now: i64,
-        api_key_id: Option<i64>,
+        caller: Option<&Caller>,
     ) -> anyhow::Result<Decided> {
         let refused = |status: u16, error: ApiError| Decided {
             status,
@@ -258,7 +257,14 @@ impl Outbound<'_> {
             Ok(p) => p,
             Err(e) => return Ok(refused(422, ApiError::invalid(e.field, e.reason))),
         };
-        let (page_id, psid, last_inbound_at) = match self.recipient(&ping.target).await? {
+        // A PSID's Page is known before it is looked up.
+        if let (Some(caller), Target::Psid { page_id, .. }) = (caller, &ping.target) {
+            if !caller.may_reach(page_id) {
+                return Ok(refused(403, caller.out_of_scope()));
+            }
+        }
+        let scope = caller.and_then(|c| c.scope.pages.as_deref());
+        let (page_id, psid, last_inbound_at) = match self.recipient(&ping.target, scope).await? {
             Recipient::Found {
                 page_id,
                 psid,
@@ -277,6 +283,9 @@ impl Outbound<'_> {
                 return Ok(refused(404, error));
             }
         };
+        if let Some(caller) = caller.filter(|c| !c.may_reach(&page_id)) {
+            return Ok(refused(403, caller.out_of_scope()));
+        }
         let (state, delivery, hold_until) =
             match decide(now, last_inbound_at, ping.human_agent, ping.outside) {
                 Decision::Send(delivery) => ("queued", Some(delivery), None),
@@ -306,7 +315,7 @@ impl Outbound<'_> {
             inbox_id: None,
             state,
             public_id: Some(public_id),
-            api_key_id,
+            api_key_id: caller.map(|c| c.key_id),
             hold_until,
         };
         Ok(Decided {
@@ -316,10 +325,16 @@ impl Outbound<'_> {
         })
     }
 
-    async fn recipient(&self, target: &Target) -> anyhow::Result<Recipient> {
+    /// Where `target` is reached; with `within`, preferably on those Pages.
+    async fn recipient(
+        &self,
+        target: &Target,
+        within: Option<&[String]>,
+    ) -> anyhow::Result<Recipient> {
+        let page = self.page_id;
         match target {
-            Target::Account(id) => self.store.recipient_for_account(id, self.page_id).await,
-            Target::Uid(uid) => self.store.recipient_for_uid(uid, self.page_id).await,
+            Target::Account(id) => self.store.recipient_for_account(id, page, within).await,
+            Target::Uid(uid) => self.store.recipient_for_uid(uid, page, within).await,
             Target::Psid { page_id, psid } => self.store.recipient_for_psid(page_id, psid).await,
         }
     }

@@ -29,7 +29,7 @@ pub struct ApiError {
     /// `unauthorized`, `malformed_json`, `invalid_request`,
     /// `recipient_not_found`, `recipient_not_linked`,
     /// `outside_messaging_window`, `idempotency_conflict`, `not_found`,
-    /// `internal`.
+    /// `page_not_allowed`, `rate_limited`, `internal`.
     #[schema(example = "invalid_request")]
     pub error: String,
     pub message: String,

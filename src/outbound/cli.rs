@@ -1,14 +1,15 @@
-//! `lexbridge api-key create|list|revoke` and `lexbridge send`: operators'
-//! side of the outbound API. `send` goes through the same acceptance as
-//! `POST /api/v1/messages`.
+//! `lexbridge api-key create|list|revoke`, `lexbridge send` and
+//! `lexbridge outbox show`: operators' side of the outbound API. `send` goes
+//! through the same acceptance as `POST /api/v1/messages`.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::accept::{Outbound, Sender};
+use super::answer::StatusAnswer;
 use super::keys;
 use crate::linking::utc;
-use crate::store::api::CreateKeyError;
+use crate::store::api::{CreateKeyError, KeyScope};
 use crate::store::writer::{Feeds, Writer};
 use crate::store::{now_ms, Store};
 
@@ -16,11 +17,22 @@ use crate::store::{now_ms, Store};
 pub enum ApiKeyCommand {
     /// Make a key and print it once (only its SHA-256 is kept).
     Create {
-        /// Who uses the key, e.g. `billing`.
-        #[arg(long)]
-        name: String,
+        /// Who uses the key, e.g. `billing` (or give it as --name).
+        #[arg(required_unless_present = "named", conflicts_with = "named")]
+        name: Option<String>,
+        /// The same as NAME.
+        #[arg(long = "name", value_name = "NAME")]
+        named: Option<String>,
+        /// Only people on these Pages (Page ids, comma-separated); others
+        /// are refused with 403. Unset: every Page.
+        #[arg(long, value_delimiter = ',', num_args = 1)]
+        pages: Option<Vec<String>>,
+        /// At most this many requests per second (429 with Retry-After
+        /// beyond it). Unset: unlimited.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        rate: Option<u32>,
     },
-    /// Every key: name, created, last used, revoked.
+    /// Every key: name, created, last used, Pages, rate, revoked.
     List,
     /// Stop a key from working (within a second on a running server).
     Revoke {
@@ -55,11 +67,25 @@ pub async fn api_key(
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<()> {
     match command {
-        ApiKeyCommand::Create { name } => {
+        ApiKeyCommand::Create {
+            name,
+            named,
+            pages,
+            rate,
+        } => {
+            let name = name.or(named).unwrap_or_default();
             keys::check_name(&name).map_err(anyhow::Error::msg)?;
+            let scope = KeyScope {
+                pages: pages
+                    .map(|p| keys::check_pages(&p))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                rate_per_second: rate,
+            };
             let key = keys::generate();
+            let hash = keys::hash(keys::reveal(&key));
             match store
-                .create_api_key(&name, &keys::hash(keys::reveal(&key)), now_ms())
+                .create_scoped_api_key(&name, &hash, &scope, now_ms())
                 .await
             {
                 Ok(()) => {}
@@ -81,12 +107,19 @@ pub async fn api_key(
                 writeln!(out, "no API keys")?;
             }
             for k in keys {
+                let scope = k.scope();
                 writeln!(
                     out,
-                    "{}\tcreated {}\tlast used {}\t{}",
+                    "{}\tcreated {}\tlast used {}\tpages {}\trate {}\t{}",
                     k.name,
                     utc(k.created_at),
                     k.last_used_at.map_or_else(|| "never".to_string(), utc),
+                    scope
+                        .pages
+                        .map_or_else(|| "all".to_string(), |p| p.join(",")),
+                    scope
+                        .rate_per_second
+                        .map_or_else(|| "unlimited".to_string(), |r| format!("{r}/s")),
                     k.revoked_at
                         .map_or_else(|| "active".to_string(), |at| format!("revoked {}", utc(at)))
                 )?;
@@ -151,6 +184,33 @@ pub async fn send(
     writeln!(out, "{}", answer.body)?;
     if answer.status != 202 {
         anyhow::bail!("not sent (HTTP {} from the API's rules)", answer.status);
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum OutboxCommand {
+    /// A message's status as `GET /api/v1/messages/{id}` shows it, whoever
+    /// sent it (an API key or `lexbridge send`).
+    Show {
+        /// The id `send` or the API answered with (`msg_…`).
+        id: String,
+    },
+}
+
+pub async fn outbox(
+    store: &Store,
+    command: OutboxCommand,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    match command {
+        OutboxCommand::Show { id } => match store.any_message_status(id.trim()).await? {
+            Some(status) => {
+                let answer = StatusAnswer::from(status);
+                writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+            }
+            None => anyhow::bail!("no message has the id {id:?}"),
+        },
     }
     Ok(())
 }

@@ -10,6 +10,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
+use super::answer::ApiError;
+use super::key_rates::KeyRates;
+use crate::store::api::KeyScope;
 use crate::store::now_ms;
 use crate::store::writer::{Arg, Write, Writer};
 use crate::store::Store;
@@ -50,11 +53,55 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// The Pages of `--pages`: Page ids (digits), each once, at least one.
+pub fn check_pages(pages: &[String]) -> Result<Vec<String>, String> {
+    let mut checked: Vec<String> = Vec::new();
+    for page in pages.iter().map(|p| p.trim()) {
+        if page.is_empty() || page.len() > 32 || !page.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "--pages: {page:?} is not a Page id (the digits Meta gives a Page)"
+            ));
+        }
+        if !checked.iter().any(|p| p == page) {
+            checked.push(page.to_string());
+        }
+    }
+    if checked.is_empty() {
+        return Err("--pages needs at least one Page id".to_string());
+    }
+    Ok(checked)
+}
+
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub key_id: i64,
     pub name: String,
+    /// The Pages it may message and its rate.
+    pub scope: KeyScope,
+}
+
+impl Caller {
+    /// Whether the key may message people on `page_id`.
+    pub fn may_reach(&self, page_id: &str) -> bool {
+        self.scope
+            .pages
+            .as_ref()
+            .is_none_or(|pages| pages.iter().any(|p| p == page_id))
+    }
+
+    /// The 403 for a recipient on a Page outside the key's `--pages`.
+    pub fn out_of_scope(&self) -> ApiError {
+        let pages = self.scope.pages.as_deref().unwrap_or_default().join(", ");
+        ApiError::new(
+            "page_not_allowed",
+            format!(
+                "the recipient is on a Page this API key may not message; API key {:?} may \
+                 message Page {pages} only",
+                self.name
+            ),
+        )
+    }
 }
 
 /// Why a request is not let in.
@@ -80,6 +127,7 @@ struct Known {
     name: String,
     hash: [u8; 32],
     revoked: bool,
+    scope: KeyScope,
 }
 
 #[derive(Default)]
@@ -96,6 +144,7 @@ struct Cache {
 pub struct ApiKeys {
     cache: Mutex<Cache>,
     refreshing: tokio::sync::Mutex<()>,
+    rates: KeyRates,
 }
 
 impl ApiKeys {
@@ -136,6 +185,7 @@ impl ApiKeys {
             Some(k) => Ok(Caller {
                 key_id: k.id,
                 name: k.name.clone(),
+                scope: k.scope.clone(),
             }),
         };
         if let Ok(caller) = &answer {
@@ -181,6 +231,7 @@ impl ApiKeys {
                 let mut hash = [0u8; 32];
                 hex::decode_to_slice(&k.key_hash, &mut hash).ok()?;
                 Some(Known {
+                    scope: k.scope(),
                     id: k.id,
                     name: k.name,
                     hash,
@@ -192,6 +243,15 @@ impl ApiKeys {
         cache.keys = keys;
         cache.read_at = Some(Instant::now());
         Ok(())
+    }
+
+    /// Admits one request of `caller` within its key's rate, or says how
+    /// long until one would be admitted.
+    pub fn admit(&self, caller: &Caller) -> Result<(), Duration> {
+        match caller.scope.rate_per_second {
+            None => Ok(()),
+            Some(rate) => self.rates.admit(caller.key_id, rate, Instant::now()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -233,6 +293,34 @@ mod tests {
         assert_eq!(bearer("Basic dXNlcjpwYXNz"), None);
         assert_eq!(bearer("Bearer "), None);
         assert_eq!(bearer("lxb_abc"), None);
+    }
+
+    #[test]
+    fn a_key_reaches_only_the_pages_of_its_scope() {
+        let caller = |pages: Option<Vec<&str>>| Caller {
+            key_id: 1,
+            name: "k".into(),
+            scope: KeyScope {
+                pages: pages.map(|p| p.into_iter().map(str::to_string).collect()),
+                rate_per_second: None,
+            },
+        };
+        assert!(caller(None).may_reach("1111"));
+        assert!(caller(Some(vec!["1111", "2222"])).may_reach("2222"));
+        assert!(!caller(Some(vec!["1111"])).may_reach("2222"));
+        assert!(!caller(Some(vec!["11"])).may_reach("1111"));
+    }
+
+    #[test]
+    fn pages_of_a_scope_are_page_ids() {
+        let list = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            check_pages(&list(&["1111", " 2222", "1111"])).unwrap(),
+            list(&["1111", "2222"])
+        );
+        assert!(check_pages(&list(&[])).is_err());
+        assert!(check_pages(&list(&[""])).is_err());
+        assert!(check_pages(&list(&["11a1"])).unwrap_err().contains("11a1"));
     }
 
     #[test]

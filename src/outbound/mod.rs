@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod answer;
 pub mod cli;
+pub mod key_rates;
 pub mod keys;
 pub mod request;
 pub mod time;

@@ -75,7 +75,7 @@ pub async fn account(
     shared: web::Data<Shared>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
-    let session = cookies.read(&req);
+    let session = cookies.read(&req).await;
     let Some(account_id) = session.account_id.clone() else {
         return to_home();
     };
@@ -154,7 +154,7 @@ pub async fn unlink(
     shared: web::Data<Shared>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
-    let session = cookies.read(&req);
+    let session = cookies.read(&req).await;
     let Some(account_id) = session.account_id.as_deref() else {
         return to_home();
     };
@@ -195,7 +195,7 @@ pub async fn unlink_one(
     shared: web::Data<Shared>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
-    let session = cookies.read(&req);
+    let session = cookies.read(&req).await;
     let Some(account_id) = session.account_id.as_deref() else {
         return to_home();
     };

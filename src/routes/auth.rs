@@ -52,13 +52,13 @@ fn redirect(to: &str, cookies: &SessionCookies, session: &Session) -> HttpRespon
 }
 
 /// Starts a login: a fresh `state` in the session, then Meta's dialog.
-fn start_login(
+async fn start_login(
     req: &HttpRequest,
     oauth: &FacebookOAuth,
     cookies: &SessionCookies,
     messenger: Option<MessengerLink>,
 ) -> HttpResponse {
-    let mut session = cookies.read(req);
+    let mut session = cookies.read(req).await;
     let (url, state) = oauth.authorize_url();
     session.pending = Some(PendingLogin {
         state,
@@ -74,7 +74,7 @@ pub async fn login(
     oauth: web::Data<FacebookOAuth>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
-    start_login(&req, &oauth, &cookies, None)
+    start_login(&req, &oauth, &cookies, None).await
 }
 
 #[get("/auth/messenger/link")]
@@ -103,7 +103,7 @@ pub async fn messenger_link(
         account_linking_token: token.to_string(),
         redirect_uri: redirect_uri.to_string(),
     };
-    start_login(&req, &oauth, &cookies, Some(link))
+    start_login(&req, &oauth, &cookies, Some(link)).await
 }
 
 #[get("/auth/facebook/callback")]
@@ -114,7 +114,7 @@ pub async fn callback(
     oauth: web::Data<FacebookOAuth>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
-    let mut session = cookies.read(&req);
+    let mut session = cookies.read(&req).await;
     // Whatever happens next, this login state is spent.
     let pending = session.pending.take();
     let messenger = pending.as_ref().and_then(|p| p.messenger.clone());
@@ -122,9 +122,10 @@ pub async fn callback(
         Ok(result) => {
             let account_id = result.account_id;
             info!(account_id, psids = result.psids.len(), "signed in");
-            session.account_id = Some(account_id.clone());
-            // A new sign-in gets a new CSRF token.
-            session.csrf = hex::encode(rand::random::<[u8; 16]>());
+            // A new session record, id and CSRF token.
+            if let Err(e) = cookies.sign_in(&mut session, &account_id).await {
+                return error_page_with(&LoginError::Internal(e), &cookies, &session);
+            }
             let to = match (&messenger, result.messenger) {
                 (Some(m), Some(MessengerLinking::Linked)) => {
                     match messenger_success(&shared, m, &account_id).await {
@@ -219,10 +220,13 @@ pub async fn sign_out(
     form: web::Form<CsrfForm>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
-    let session = cookies.read(&req);
+    let mut session = cookies.read(&req).await;
     if session.account_id.is_none() || !session.csrf_ok(&form.csrf) {
         warn!("sign-out refused: bad or missing CSRF token");
         return csrf_refused();
+    }
+    if let Err(e) = cookies.sign_out(&mut session).await {
+        return error_page(&LoginError::Internal(e));
     }
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/"))

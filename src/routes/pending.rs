@@ -60,7 +60,7 @@ async fn decide(
     cookies: &SessionCookies,
     confirmed: bool,
 ) -> HttpResponse {
-    let session = cookies.read(req);
+    let session = cookies.read(req).await;
     let Some(account_id) = session.account_id.as_deref() else {
         return see_other("/");
     };

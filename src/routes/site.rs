@@ -84,7 +84,7 @@ pub fn error_page_with(
 
 #[get("/")]
 pub async fn home(req: HttpRequest, cookies: web::Data<SessionCookies>) -> HttpResponse {
-    let session = cookies.read(&req);
+    let session = cookies.read(&req).await;
     page(
         StatusCode::OK,
         Home {

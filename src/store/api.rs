@@ -15,6 +15,33 @@ pub struct ApiKeyRecord {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// The Pages the key may message, comma-separated; `None`: every Page.
+    pub pages: Option<String>,
+    /// Requests per second; `None`: unlimited.
+    pub rate_per_second: Option<i64>,
+}
+
+/// What a key may do: message only some Pages, at most so many requests a
+/// second. The default may do everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyScope {
+    pub pages: Option<Vec<String>>,
+    pub rate_per_second: Option<u32>,
+}
+
+impl ApiKeyRecord {
+    pub fn scope(&self) -> KeyScope {
+        KeyScope {
+            pages: self
+                .pages
+                .as_deref()
+                .map(|p| p.split(',').map(str::to_string).collect()),
+            rate_per_second: self
+                .rate_per_second
+                .and_then(|r| u32::try_from(r).ok())
+                .filter(|r| *r > 0),
+        }
+    }
 }
 
 /// The first answer given to an `Idempotency-Key`.
@@ -69,19 +96,39 @@ pub enum CreateKeyError {
 
 type RecipientRow = (Option<String>, Option<String>, Option<i64>);
 
+/// What the status of a message is read from.
+const STATUS: &str = "SELECT public_id, page_id, psid, messaging_type, tag, state, attempts,
+        message_id, error_code, error_subcode, error_message, hold_until, created_at, sent_at
+    FROM outbox";
+
 impl Store {
+    /// A key that may do everything.
     pub async fn create_api_key(
         &self,
         name: &str,
         key_hash: &str,
         now: i64,
     ) -> Result<(), CreateKeyError> {
+        self.create_scoped_api_key(name, key_hash, &KeyScope::default(), now)
+            .await
+    }
+
+    pub async fn create_scoped_api_key(
+        &self,
+        name: &str,
+        key_hash: &str,
+        scope: &KeyScope,
+        now: i64,
+    ) -> Result<(), CreateKeyError> {
         let inserted = with_writer!(self, pool => sqlx::query(
-            "INSERT INTO api_keys (name, key_hash, created_at) VALUES ($1, $2, $3)
+            "INSERT INTO api_keys (name, key_hash, created_at, pages, rate_per_second)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(key_hash)
             .bind(now)
+            .bind(scope.pages.as_ref().map(|p| p.join(",")))
+            .bind(scope.rate_per_second.map(i64::from))
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))
@@ -95,7 +142,8 @@ impl Store {
     /// Every key, oldest first.
     pub async fn api_keys(&self) -> anyhow::Result<Vec<ApiKeyRecord>> {
         let rows = with_reader!(self, pool => sqlx::query_as(
-            "SELECT id, name, key_hash, created_at, revoked_at, last_used_at
+            "SELECT id, name, key_hash, created_at, revoked_at, last_used_at, pages,
+                    rate_per_second
              FROM api_keys ORDER BY id")
             .fetch_all(pool)
             .await)
@@ -134,19 +182,27 @@ impl Store {
     }
 
     /// The PSID an account is reached at: its link on `page_id` when it
-    /// has one, else its newest link.
+    /// has one, else its newest link. With `within` (a key's Pages), a link
+    /// on one of those Pages comes first.
     pub async fn recipient_for_account(
         &self,
         account_id: &str,
         page_id: &str,
+        within: Option<&[String]>,
     ) -> anyhow::Result<Recipient> {
-        self.linked_recipient("a.id = $1", account_id, page_id)
+        self.linked_recipient("a.id = $1", account_id, page_id, within)
             .await
     }
 
     /// Like `recipient_for_account`, by the person's app-scoped user id.
-    pub async fn recipient_for_uid(&self, uid: &str, page_id: &str) -> anyhow::Result<Recipient> {
-        self.linked_recipient("a.fb_uid = $1", uid, page_id).await
+    pub async fn recipient_for_uid(
+        &self,
+        uid: &str,
+        page_id: &str,
+        within: Option<&[String]>,
+    ) -> anyhow::Result<Recipient> {
+        self.linked_recipient("a.fb_uid = $1", uid, page_id, within)
+            .await
     }
 
     async fn linked_recipient(
@@ -154,21 +210,26 @@ impl Store {
         which: &str,
         id: &str,
         page_id: &str,
+        within: Option<&[String]>,
     ) -> anyhow::Result<Recipient> {
         let sql = format!(
             "SELECT l.page_id, l.psid, c.last_inbound_at FROM accounts a
              LEFT JOIN links l ON l.account_id = a.id
              LEFT JOIN conversations c ON c.page_id = l.page_id AND c.psid = l.psid
              WHERE {which}
-             ORDER BY CASE WHEN l.page_id = $2 THEN 0 ELSE 1 END, l.linked_at DESC
-             LIMIT 1"
+             ORDER BY CASE WHEN l.page_id = $2 THEN 0 ELSE 1 END, l.linked_at DESC"
         );
-        let row: Option<RecipientRow> = with_reader!(self, pool => sqlx::query_as(&sql)
+        let rows: Vec<RecipientRow> = with_reader!(self, pool => sqlx::query_as(&sql)
             .bind(id)
             .bind(page_id)
-            .fetch_optional(pool)
+            .fetch_all(pool)
             .await)
         .context("looking up a recipient")?;
+        let allowed = |row: &&RecipientRow| match (within, &row.0) {
+            (Some(pages), Some(page)) => pages.contains(page),
+            _ => true,
+        };
+        let row = rows.iter().find(allowed).or(rows.first()).cloned();
         Ok(match row {
             None => Recipient::Unknown,
             Some((Some(page_id), Some(psid), last_inbound_at)) => Recipient::Found {
@@ -202,18 +263,31 @@ impl Store {
         })
     }
 
-    /// A message accepted with API key `api_key_id` (or by an operator).
+    /// A message accepted with API key `api_key_id`: not one another key or
+    /// an operator sent.
     pub async fn message_status(
         &self,
         public_id: &str,
         api_key_id: i64,
     ) -> anyhow::Result<Option<MessageStatus>> {
-        let row = with_reader!(self, pool => sqlx::query_as(
-            "SELECT public_id, page_id, psid, messaging_type, tag, state, attempts, message_id,
-                    error_code, error_subcode, error_message, hold_until, created_at, sent_at
-             FROM outbox WHERE public_id = $1 AND (api_key_id = $2 OR api_key_id IS NULL)")
+        let sql = format!("{STATUS} WHERE public_id = $1 AND api_key_id = $2");
+        let row = with_reader!(self, pool => sqlx::query_as(&sql)
             .bind(public_id)
             .bind(api_key_id)
+            .fetch_optional(pool)
+            .await)
+        .context("reading a message status")?;
+        Ok(row)
+    }
+
+    /// Any message with this id, whoever sent it (`lexbridge outbox show`).
+    pub async fn any_message_status(
+        &self,
+        public_id: &str,
+    ) -> anyhow::Result<Option<MessageStatus>> {
+        let sql = format!("{STATUS} WHERE public_id = $1");
+        let row = with_reader!(self, pool => sqlx::query_as(&sql)
+            .bind(public_id)
             .fetch_optional(pool)
             .await)
         .context("reading a message status")?;

@@ -1,7 +1,8 @@
 //! Unlinking that sticks: the link goes, a tombstone keeps the reverse
 //! lookup from linking the PSID again, the messages still waiting for the
-//! person are cancelled and the conversation's NLU state is forgotten, all
-//! in one transaction.
+//! person are cancelled, the conversation's NLU state is forgotten and the
+//! account's login sessions end (relinking takes a new login), all in one
+//! transaction.
 
 use anyhow::Context;
 
@@ -73,6 +74,13 @@ macro_rules! unlink_in_tx {
             .bind(psid)
             .execute(&mut *$tx)
             .await?;
+        // Relinking takes a new login: the account's sessions end here.
+        if let Some(account_id) = account_id.as_deref() {
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                .bind(account_id)
+                .execute(&mut *$tx)
+                .await?;
+        }
         $crate::store::unlink::Unlinked {
             account_id,
             cancelled,
@@ -154,6 +162,7 @@ impl Store {
             for sql in [
                 "DELETE FROM link_tokens WHERE account_id = $1 AND used_at IS NULL",
                 "DELETE FROM pending_links WHERE account_id = $1",
+                "DELETE FROM sessions WHERE account_id = $1",
             ] {
                 sqlx::query(sql).bind(account_id).execute(&mut *tx).await?;
             }

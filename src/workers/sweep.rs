@@ -1,7 +1,7 @@
 //! The sweeper: once a second, through the group committer, it expires held
 //! messages whose time ran out and forgets what is kept only for a while
-//! (idempotency keys, spent or expired link tokens, used login states), so
-//! no request path pays for the clean-up.
+//! (idempotency keys, spent or expired link tokens, used login states,
+//! expired sessions), so no request path pays for the clean-up.
 
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -22,7 +22,7 @@ struct Sweep {
     age_ms: i64,
 }
 
-const SWEEPS: [Sweep; 5] = [
+const SWEEPS: [Sweep; 6] = [
     Sweep {
         what: "held messages expired",
         sql: "UPDATE outbox SET state = 'expired' WHERE state = 'held' AND hold_until <= $1",
@@ -49,6 +49,12 @@ const SWEEPS: [Sweep; 5] = [
     Sweep {
         what: "expired pending links dropped",
         sql: "DELETE FROM pending_links WHERE expires_at < $1",
+        age_ms: 0,
+    },
+    // Past its idle timeout or lifetime a session signs nobody in.
+    Sweep {
+        what: "expired sessions dropped",
+        sql: "DELETE FROM sessions WHERE expires_at <= $1",
         age_ms: 0,
     },
 ];

@@ -6,6 +6,7 @@ mod helpers;
 mod support;
 
 mod inbox;
+mod key_scopes;
 mod lex;
 mod link_trust;
 mod local_nlu;
@@ -15,5 +16,6 @@ mod login_messenger;
 mod login_support;
 mod outbound;
 mod outbox;
+mod sessions;
 mod unlink;
 mod webhook;

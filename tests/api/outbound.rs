@@ -3,6 +3,7 @@
 //! commands and the OpenAPI document — on every backend.
 
 use crate::helpers::*;
+use crate::key_scopes::key_command;
 use crate::support::nlu::ScriptedNlu;
 use lexbridge::config::DatabaseSettings;
 use lexbridge::outbound::cli::{api_key, send, ApiKeyCommand, SendArgs};
@@ -21,13 +22,13 @@ const SEND_PATH: &str = "/v25.0/1111/messages";
 const HOUR: i64 = 3_600_000;
 
 /// An app answering with the echo NLU, and a fresh API key for it.
-async fn api_app(backend: &Backend) -> (TestApp, String) {
+pub async fn api_app(backend: &Backend) -> (TestApp, String) {
     let app = spawn_app_with(backend, Some(Arc::new(ScriptedNlu::default()))).await;
     let key = new_key(&app, "billing").await;
     (app, key)
 }
 
-async fn new_key(app: &TestApp, name: &str) -> String {
+pub async fn new_key(app: &TestApp, name: &str) -> String {
     let key = keys::generate();
     let key = keys::reveal(&key).to_string();
     app.store
@@ -38,7 +39,7 @@ async fn new_key(app: &TestApp, name: &str) -> String {
 }
 
 /// An account linked to `psid`, who last wrote `ago` ms ago (or never).
-async fn person(app: &TestApp, account: &str, psid: &str, ago: Option<i64>) {
+pub async fn person(app: &TestApp, account: &str, psid: &str, ago: Option<i64>) {
     let now = now_ms();
     app.exec(&format!(
         "INSERT INTO accounts (id, fb_uid, name, created_at, updated_at)
@@ -60,7 +61,7 @@ async fn person(app: &TestApp, account: &str, psid: &str, ago: Option<i64>) {
     }
 }
 
-async fn post(app: &TestApp, route: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
+pub async fn post(app: &TestApp, route: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
     post_with(app, route, key, None, &serde_json::to_vec(body).unwrap()).await
 }
 
@@ -87,7 +88,7 @@ async fn post_with(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn status_of(app: &TestApp, key: &str, id: &str) -> Value {
+pub async fn status_of(app: &TestApp, key: &str, id: &str) -> Value {
     let response = app
         .http
         .get(format!("{}/api/v1/messages/{id}", app.address))
@@ -107,7 +108,7 @@ async fn wait_for_status(app: &TestApp, key: &str, id: &str, wanted: &str) -> Va
     status_of(app, key, id).await
 }
 
-fn ping(account: &str, text: &str) -> Value {
+pub fn ping(account: &str, text: &str) -> Value {
     json!({"to": {"account": account}, "message": {"text": text}})
 }
 
@@ -610,7 +611,7 @@ async fn operators_manage_keys_and_send_through_the_same_rules() {
         let mut out = Vec::new();
         api_key(
             &app.store,
-            ApiKeyCommand::Create { name: "iot".into() },
+            key_command(&["create", "--name", "iot"]),
             &mut out,
         )
         .await
@@ -618,18 +619,11 @@ async fn operators_manage_keys_and_send_through_the_same_rules() {
         let created = String::from_utf8(out).unwrap();
         let new_key = created.trim();
         assert!(new_key.starts_with("lxb_"));
-        let again = api_key(
-            &app.store,
-            ApiKeyCommand::Create { name: "iot".into() },
-            &mut Vec::new(),
-        )
-        .await;
+        let again = api_key(&app.store, key_command(&["create", "iot"]), &mut Vec::new()).await;
         assert!(again.unwrap_err().to_string().contains("exists already"));
         let bad = api_key(
             &app.store,
-            ApiKeyCommand::Create {
-                name: "no spaces".into(),
-            },
+            key_command(&["create", "no spaces"]),
             &mut Vec::new(),
         )
         .await;
@@ -791,6 +785,7 @@ async fn a_message_held_while_the_person_writes_goes_at_once() {
         mount_send(&app.graph).await;
         // Judged outside the window, committed after the person wrote.
         person(&app, "cust-1", "U1", Some(HOUR)).await;
+        let billing = app.store.api_keys().await.unwrap()[0].id;
         let held = NewOutboxMessage {
             page_id: PAGE_ID.into(),
             psid: "U1".into(),
@@ -801,7 +796,7 @@ async fn a_message_held_while_the_person_writes_goes_at_once() {
             inbox_id: None,
             state: "held",
             public_id: Some("msg_raced".into()),
-            api_key_id: None,
+            api_key_id: Some(billing),
             hold_until: Some(now_ms() + HOUR),
         };
         let accepted = Acceptance {

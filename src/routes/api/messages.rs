@@ -24,10 +24,12 @@ use crate::workers::Shared;
         (status = 202, description = "Committed: queued, or held until the person writes", body = crate::outbound::answer::Accepted),
         (status = 400, description = "The body is not JSON", body = ApiError),
         (status = 401, description = "Missing, unknown or revoked API key", body = ApiError),
+        (status = 403, description = "The recipient is on a Page outside the API key's Pages (`page_not_allowed`; keys made with `api-key create --pages`)", body = ApiError),
         (status = 404, description = "Unknown recipient, or an account with no linked Messenger identity", body = ApiError),
         (status = 409, description = "The Idempotency-Key was used with another body", body = ApiError),
         (status = 413, description = "The body is over 64 KiB", body = ApiError),
         (status = 422, description = "A field breaks a rule (`field` names it), or the messaging window is closed (`outside_messaging_window`)", body = ApiError),
+        (status = 429, description = "The API key is over its requests per second (`rate_limited`; keys made with `api-key create --rate N`); every request of the key counts", body = ApiError, headers(("Retry-After" = u64, description = "Seconds until the key may send again"))),
     ),
     security(("api_key" = []))
 )]
@@ -55,6 +57,7 @@ pub async fn send(
         (status = 409, description = "The Idempotency-Key was used with another body", body = ApiError),
         (status = 413, description = "The body is over 8 MiB", body = ApiError),
         (status = 422, description = "Not a batch, or over 1,000 messages", body = ApiError),
+        (status = 429, description = "The API key is over its requests per second (`rate_limited`; keys made with `api-key create --rate N`); every request of the key counts", body = ApiError, headers(("Retry-After" = u64, description = "Seconds until the key may send again"))),
     ),
     security(("api_key" = []))
 )]
@@ -126,7 +129,8 @@ async fn submit(
     responses(
         (status = 200, description = "The message's status", body = StatusAnswer),
         (status = 401, description = "Missing, unknown or revoked API key", body = ApiError),
-        (status = 404, description = "No message of this API key has this id", body = ApiError),
+        (status = 404, description = "No message of this API key has this id (another key's messages and those sent with `lexbridge send` are not shown; `lexbridge outbox show ID` shows any)", body = ApiError),
+        (status = 429, description = "The API key is over its requests per second (`rate_limited`; keys made with `api-key create --rate N`); every request of the key counts", body = ApiError, headers(("Retry-After" = u64, description = "Seconds until the key may send again"))),
     ),
     security(("api_key" = []))
 )]

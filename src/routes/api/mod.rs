@@ -10,6 +10,7 @@ use tracing::error;
 
 use crate::outbound::accept::Answer;
 use crate::outbound::answer::ApiError;
+use crate::outbound::key_rates::retry_after_secs;
 use crate::outbound::keys::Caller;
 use crate::workers::Shared;
 
@@ -27,7 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/openapi.json").route(web::get().to(openapi::spec)));
 }
 
-/// The caller of an API request, or the 401 to answer.
+/// The caller of an API request within its key's rate, or the 401 or 429
+/// to answer.
 async fn authenticate(shared: &Shared, req: &HttpRequest) -> Result<Caller, HttpResponse> {
     let header = req
         .headers()
@@ -38,12 +40,30 @@ async fn authenticate(shared: &Shared, req: &HttpRequest) -> Result<Caller, Http
         .authenticate(&shared.store, &shared.writer, header)
         .await
     {
-        Ok(Ok(caller)) => Ok(caller),
+        Ok(Ok(caller)) => match shared.api_keys.admit(&caller) {
+            Ok(()) => Ok(caller),
+            Err(wait) => Err(rate_limited(&caller, wait)),
+        },
         Ok(Err(refusal)) => Err(HttpResponse::Unauthorized()
             .insert_header(("WWW-Authenticate", "Bearer"))
             .json(ApiError::new("unauthorized", refusal.message()))),
         Err(e) => Err(internal(e)),
     }
+}
+
+/// 429: the key is over its `--rate`.
+fn rate_limited(caller: &Caller, wait: std::time::Duration) -> HttpResponse {
+    let rate = caller.scope.rate_per_second.unwrap_or_default();
+    HttpResponse::TooManyRequests()
+        .insert_header(("Retry-After", retry_after_secs(wait).to_string()))
+        .json(ApiError::new(
+            "rate_limited",
+            format!(
+                "API key {:?} is limited to {rate} request(s) per second; retry after the \
+                 seconds Retry-After gives",
+                caller.name
+            ),
+        ))
 }
 
 /// The request body up to `limit` bytes, or the 413 to answer.
