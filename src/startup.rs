@@ -61,8 +61,11 @@ pub struct Application {
 pub struct Stopper(watch::Sender<bool>);
 
 impl Stopper {
+    /// Takes effect even before `run_until_stopped` has started: the value
+    /// is kept without receivers (a plain `send` would drop it, and the
+    /// application would then run on).
     pub fn stop(&self) {
-        let _ = self.0.send(true);
+        self.0.send_replace(true);
     }
 }
 

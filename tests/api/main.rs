@@ -8,6 +8,7 @@ mod support;
 mod inbox;
 mod key_scopes;
 mod lex;
+mod lifecycle;
 mod link_trust;
 mod local_nlu;
 mod login;
