@@ -39,7 +39,8 @@ fn manifests_load_however_tools_spell_them() {
     let err = LocalBot::from_files(&bot(manifest, &[])).expect_err("not a bot");
     assert_eq!(err.field.as_deref(), Some("metaData.resourceType"));
     assert!(
-        err.reason.contains("`CUSTOM_VOCABULARY` exports are not bots"),
+        err.reason
+            .contains("`CUSTOM_VOCABULARY` exports are not bots"),
         "{err}"
     );
 }

@@ -40,7 +40,9 @@ impl FileMap {
     /// Symbolic links are followed, but a folder already read (by its real
     /// path) is not read again, so a link loop ends.
     pub fn from_dir(root: &Path) -> Result<Self, LoadError> {
-        let io = |p: &Path, e: std::io::Error| LoadError::new(p.display().to_string(), None, e.to_string());
+        let io = |p: &Path, e: std::io::Error| {
+            LoadError::new(p.display().to_string(), None, e.to_string())
+        };
         let mut files = BTreeMap::new();
         let mut budget = Budget::new(MAX_FILE_BYTES, MAX_TOTAL_BYTES);
         let mut seen = std::collections::HashSet::new();
@@ -276,7 +278,10 @@ mod tests {
         let part = vec![b' '; 3000];
         let zip = zip_of(&[("B/a.json", &part), ("B/b.json", &part)]);
         let err = FileMap::from_zip_bytes_within(&zip, "many.zip", 4096, 5000).unwrap_err();
-        assert!(err.reason.contains("more than 5000 bytes together"), "{err}");
+        assert!(
+            err.reason.contains("more than 5000 bytes together"),
+            "{err}"
+        );
     }
 
     #[cfg(unix)]
