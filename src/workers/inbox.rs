@@ -11,7 +11,7 @@ use super::{linking, retry::retry_delay, Shared};
 use crate::facebook::webhook::MessagingEvent;
 use crate::facebook::SenderAction;
 use crate::metrics::Metrics;
-use crate::nlu::{session_id, NluError, NluTurn};
+use crate::nlu::{session_id, turn_id, NluError, NluTurn};
 use crate::store::accounts::LinkedAccount;
 use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
 use crate::store::now_ms;
@@ -196,6 +196,7 @@ async fn converse(
         text,
         attributes: session_attributes(row, context.account),
         dialog_state: context.nlu_state,
+        turn_id: turn_id(&row.dedupe_key),
     };
     let started = Instant::now();
     let answer = typing_while(shared, row, nlu.recognize(turn)).await;

@@ -7,20 +7,20 @@ use serde_json::{json, Value};
 use wiremock::matchers::{header_exists, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const FULFILLMENT_SECRET: &str = "test-fulfillment-secret";
+pub const FULFILLMENT_SECRET: &str = "test-fulfillment-secret";
 
-fn dialog_bot() -> String {
+pub fn dialog_bot() -> String {
     format!("{}/tests/fixtures/dialog-bot", env!("CARGO_MANIFEST_DIR"))
 }
 
-async fn spawn_local(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
+pub async fn spawn_local(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
     let graph = MockServer::start().await;
     mount_send(&graph).await;
     start(TestDb::new(backend).await, graph, Options::default(), extra).await
 }
 
 /// Says `text` as person `psid` and returns the texts the bot answered with.
-async fn say(app: &TestApp, psid: &str, mid: &str, text: &str) -> Vec<String> {
+pub async fn say(app: &TestApp, psid: &str, mid: &str, text: &str) -> Vec<String> {
     let before = sent(app).await.len();
     app.post_signed_webhook(&text_message(psid, mid, text))
         .await;
@@ -90,7 +90,7 @@ async fn a_dialog_elicits_confirms_and_closes_across_messages_and_restarts() {
 }
 
 /// Checks `X-Lexbridge-Signature-256` against the body.
-struct SignedForBackend;
+pub struct SignedForBackend;
 
 impl wiremock::Match for SignedForBackend {
     fn matches(&self, request: &Request) -> bool {

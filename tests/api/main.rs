@@ -15,3 +15,5 @@ mod login_support;
 mod outbound;
 mod outbox;
 mod webhook;
+
+mod fulfillment;
