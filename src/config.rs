@@ -104,6 +104,9 @@ pub struct ReplySettings {
     /// faster than this arrives without a typing bubble flickering before it
     /// (and without a Send API call spent on one). Zero shows it at once.
     pub typing_after: Duration,
+    /// Said when the person starts over ("start over", "restart" or the
+    /// payload `START_OVER`): what the NLU remembered of them is forgotten.
+    pub start_over: String,
 }
 
 /// Knobs of the background workers; defaults suit production.
@@ -202,6 +205,10 @@ impl Settings {
                 mark_seen: r.flag("MESSENGER_MARK_SEEN", true),
                 typing_indicator: r.flag("MESSENGER_TYPING_INDICATOR", true),
                 typing_after: r.millis("MESSENGER_TYPING_AFTER_MS", Duration::from_millis(300)),
+                start_over: r.optional(
+                    "START_OVER_REPLY",
+                    "Okay, let's start over. What can I do for you?",
+                ),
             },
         };
         let db = settings.database.url.expose_secret();

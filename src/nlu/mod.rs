@@ -6,8 +6,10 @@ pub mod embedded;
 pub mod fulfillment;
 pub mod lex;
 pub mod lex_connector;
+pub mod lex_session;
 pub mod local;
 pub mod reply;
+pub mod start_over;
 
 pub use reply::{
     CardButton, DialogAction, ImageResponseCard, IntentState, Interpretation, NluMessage, NluReply,
@@ -64,6 +66,12 @@ pub trait Nlu: Send + Sync {
     fn name(&self) -> &'static str;
 
     async fn recognize(&self, turn: NluTurn) -> Result<NluAnswer, NluError>;
+
+    /// Forgets what the engine itself keeps of a session ("start over"). The
+    /// bridge clears the dialog state it stores on its own.
+    async fn reset(&self, _session_id: &str) -> Result<(), NluError> {
+        Ok(())
+    }
 }
 
 /// The id of the turn an inbox event makes, from the event's dedupe key:

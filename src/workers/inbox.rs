@@ -11,6 +11,7 @@ use super::{linking, retry::retry_delay, Shared};
 use crate::facebook::webhook::MessagingEvent;
 use crate::facebook::SenderAction;
 use crate::metrics::Metrics;
+use crate::nlu::start_over::is_start_over;
 use crate::nlu::{session_id, turn_id, NluError, NluTurn};
 use crate::store::accounts::LinkedAccount;
 use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
@@ -189,6 +190,9 @@ async fn converse(
         });
     };
     let nlu = &shared.nlu;
+    if is_start_over(&text) {
+        return start_over(shared, row, update).await;
+    }
     let turn = NluTurn {
         session_id: session_id(&row.page_id, &row.psid),
         page_id: row.page_id.clone(),
@@ -211,6 +215,25 @@ async fn converse(
     }
     update.replies = crate::relay::replies(&row.page_id, &row.psid, row.id, &answer.reply);
     Ok(format!("answered by {}", nlu.name()))
+}
+
+/// The person asked to start over: the engine forgets the session, the
+/// stored dialog state is cleared with this row's result, and the bridge
+/// says so itself (see `nlu::start_over`).
+async fn start_over(
+    shared: &Arc<Shared>,
+    row: &InboxRow,
+    update: &mut InboxUpdate,
+) -> Result<String, NluError> {
+    shared
+        .nlu
+        .reset(&session_id(&row.page_id, &row.psid))
+        .await?;
+    if let Some(c) = update.conversation.as_mut() {
+        c.nlu_state = Some(None);
+    }
+    update.replies = replies_from_text(row, &shared.settings.replies.start_over);
+    Ok("started over".to_string())
 }
 
 /// Awaits `answer`, showing `typing_on` once it has taken longer than the

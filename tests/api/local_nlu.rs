@@ -184,3 +184,35 @@ async fn a_failing_backend_gives_the_intents_failure_response() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn start_over_forgets_the_dialog_in_progress() {
+    on_every_backend(|backend| async move {
+        let bot = dialog_bot();
+        let extra = [
+            ("LOCAL_BOT", bot.as_str()),
+            ("START_OVER_REPLY", "Fresh start!"),
+        ];
+        let app = spawn_local(&backend, &extra).await;
+        assert_eq!(
+            say(&app, "U1", "m.1", "i want a pizza").await,
+            ["What size: small, medium or large?"]
+        );
+        let kept = "SELECT COUNT(*) FROM conversations WHERE psid = 'U1' AND nlu_state IS NOT NULL";
+        assert_eq!(app.count(kept).await, 1);
+        assert_eq!(
+            say(&app, "U1", "m.2", "Start over!").await,
+            ["Fresh start!"]
+        );
+        assert_eq!(app.count(kept).await, 0, "the dialog state is cleared");
+        let rows = app.inbox().await;
+        assert_eq!(rows[1].outcome.as_deref(), Some("started over"));
+        // A new dialog, not the answer to the size prompt.
+        assert_eq!(
+            say(&app, "U1", "m.3", "i want a pizza").await,
+            ["What size: small, medium or large?"]
+        );
+        app.stop().await;
+    })
+    .await;
+}

@@ -17,3 +17,4 @@ mod outbox;
 mod webhook;
 
 mod fulfillment;
+mod lex_session;
