@@ -116,6 +116,9 @@ pub struct ReplySettings {
     /// faster than this arrives without a typing bubble flickering before it
     /// (and without a Send API call spent on one). Zero shows it at once.
     pub typing_after: Duration,
+    /// Said when the person starts over ("start over", "restart" or the
+    /// payload `START_OVER`): what the NLU remembered of them is forgotten.
+    pub start_over: String,
 }
 
 /// Knobs of the background workers; defaults suit production.
@@ -214,6 +217,10 @@ impl Settings {
                 mark_seen: r.flag("MESSENGER_MARK_SEEN", true),
                 typing_indicator: r.flag("MESSENGER_TYPING_INDICATOR", true),
                 typing_after: r.millis("MESSENGER_TYPING_AFTER_MS", Duration::from_millis(300)),
+                start_over: r.optional(
+                    "START_OVER_REPLY",
+                    "Okay, let's start over. What can I do for you?",
+                ),
             },
             sessions: SessionSettings {
                 lifetime: Duration::from_secs(
@@ -269,7 +276,7 @@ fn nlu_settings(r: &mut Reader) -> NluSettings {
         "local" => NluSettings::Local {
             bot: r.get("LOCAL_BOT").map(std::path::PathBuf::from),
             fulfillment: r.get("FULFILLMENT_URL").map(|_| FulfillmentSettings {
-                url: r.url("FULFILLMENT_URL", "http://localhost"),
+                url: fulfillment_url(r),
                 secret: r.secret("FULFILLMENT_SECRET"),
             }),
         },
@@ -281,6 +288,29 @@ fn nlu_settings(r: &mut Reader) -> NluSettings {
                 fulfillment: None,
             }
         }
+    }
+}
+
+/// FULFILLMENT_URL: https, or plain http only to this machine (the signed
+/// requests carry customers' data and must not cross a network in clear).
+fn fulfillment_url(r: &mut Reader) -> Url {
+    let url = r.url("FULFILLMENT_URL", "http://localhost");
+    if url.scheme() == "http" && !is_loopback(&url) {
+        r.problems.push(
+            "FULFILLMENT_URL must be an https:// URL (plain http is allowed only for a loopback host: localhost, 127.0.0.0/8, [::1])"
+                .to_string(),
+        );
+    }
+    url
+}
+
+/// Whether `url` names this machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -484,6 +514,33 @@ mod tests {
         assert_eq!(lex.endpoint_url.unwrap().as_str(), "http://127.0.0.1:9999/");
         map.insert("NLU", "watson");
         assert!(read(&map).unwrap_err().to_string().contains("NLU must be"));
+    }
+
+    #[test]
+    fn fulfillment_must_be_https_unless_it_is_on_this_machine() {
+        let mut map = complete();
+        map.insert("FULFILLMENT_SECRET", "shh");
+        for (url, ok) in [
+            ("https://backend.example.com/fulfil", true),
+            ("http://127.0.0.1:9000/fulfil", true),
+            ("http://127.8.0.1/fulfil", true),
+            ("http://localhost:9000/fulfil", true),
+            ("http://[::1]:9000/fulfil", true),
+            ("http://backend.example.com/fulfil", false),
+            ("http://10.0.0.5/fulfil", false),
+            ("http://localhost.example.com/fulfil", false),
+        ] {
+            map.insert("FULFILLMENT_URL", url);
+            let result = read(&map);
+            assert_eq!(result.is_ok(), ok, "{url}");
+            if !ok {
+                let err = result.unwrap_err().to_string();
+                assert!(
+                    err.contains("FULFILLMENT_URL must be an https:// URL"),
+                    "{err}"
+                );
+            }
+        }
     }
 
     #[test]

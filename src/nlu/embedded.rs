@@ -76,7 +76,7 @@ impl Nlu for LocalNlu {
                         "psid": turn.psid,
                         "page_id": turn.page_id,
                     });
-                    let outcome = backend.fulfil(&body).await;
+                    let outcome = backend.fulfil(&turn.turn_id, &body).await;
                     if let Err(e) = &outcome {
                         warn!(intent = %request.intent, error = %e, "fulfillment failed; the intent's failure response is sent");
                     }

@@ -12,11 +12,14 @@ use std::time::Duration;
 use tracing::{error, info};
 
 use super::lex_connector::NullSlotFilteringClient;
+use super::lex_session::LexSession;
 use super::{
     CardButton, DialogAction, ImageResponseCard, IntentState, Interpretation, Nlu, NluAnswer,
     NluError, NluMessage, NluReply, NluTurn, SlotValue,
 };
 use crate::config::LexSettings;
+use crate::store::now_ms;
+use aws_sdk_lexruntimev2::operation::delete_session::DeleteSessionError;
 
 /// Lex accepts at most this many characters of text.
 pub const MAX_LEX_TEXT: usize = 1024;
@@ -80,8 +83,18 @@ impl Nlu for LexNlu {
                 "text cut to Lex's 1024-character limit"
             );
         }
+        // Lex replaces its stored attributes with these: send back what it
+        // returned last turn, the bridge's own keys over them.
+        let remembered = LexSession::from_stored(turn.dialog_state.as_deref(), &turn.session_id);
+        let contexts = remembered.contexts_to_send(now_ms());
         let state = SessionState::builder()
-            .set_session_attributes(Some(turn.attributes.clone().into_iter().collect()))
+            .set_session_attributes(Some(
+                remembered
+                    .attributes_to_send(&turn.attributes)
+                    .into_iter()
+                    .collect(),
+            ))
+            .set_active_contexts((!contexts.is_empty()).then_some(contexts))
             .build();
         let result = self
             .client
@@ -95,11 +108,63 @@ impl Nlu for LexNlu {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(NluAnswer {
-                reply: reply(output),
-                dialog_state: None,
-            }),
+            Ok(output) => {
+                let kept = LexSession::remembered(output.session_state.as_ref(), now_ms());
+                Ok(NluAnswer {
+                    reply: reply(output),
+                    dialog_state: Some(kept.to_stored()),
+                })
+            }
             Err(e) => Err(classify(&turn.session_id, e)),
+        }
+    }
+
+    async fn reset(&self, session_id: &str) -> Result<(), NluError> {
+        self.delete_session(session_id).await
+    }
+}
+
+impl LexNlu {
+    /// Lex `DeleteSession`. No session at Lex is no error; a refusal (e.g.
+    /// the role lacks `lex:DeleteSession`) is logged and the bridge starts
+    /// over all the same, as the next request replaces Lex's attributes.
+    async fn delete_session(&self, session_id: &str) -> Result<(), NluError> {
+        let result = self
+            .client
+            .delete_session()
+            .bot_id(&self.bot.bot_id)
+            .bot_alias_id(&self.bot.bot_alias_id)
+            .locale_id(&self.bot.locale_id)
+            .session_id(session_id)
+            .send()
+            .await;
+        let Err(e) = result else {
+            return Ok(());
+        };
+        let SdkError::ServiceError(service) = &e else {
+            return Err(NluError::Transient(format!(
+                "Lex unreachable: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )));
+        };
+        let err = service.err();
+        match err {
+            DeleteSessionError::ResourceNotFoundException(_) => Ok(()),
+            DeleteSessionError::ThrottlingException(_)
+            | DeleteSessionError::InternalServerException(_)
+            | DeleteSessionError::ConflictException(_) => Err(NluError::Transient(format!(
+                "Lex DeleteSession: {}",
+                err.code().unwrap_or("unknown")
+            ))),
+            _ => {
+                error!(
+                    session_id,
+                    error = %err.code().unwrap_or("unknown"),
+                    message = %err.message().unwrap_or("no message"),
+                    "Lex refused DeleteSession (does the role allow lex:DeleteSession?); starting over without it"
+                );
+                Ok(())
+            }
         }
     }
 }

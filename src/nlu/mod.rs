@@ -6,8 +6,10 @@ pub mod embedded;
 pub mod fulfillment;
 pub mod lex;
 pub mod lex_connector;
+pub mod lex_session;
 pub mod local;
 pub mod reply;
+pub mod start_over;
 
 pub use reply::{
     CardButton, DialogAction, ImageResponseCard, IntentState, Interpretation, NluMessage, NluReply,
@@ -29,6 +31,9 @@ pub struct NluTurn {
     pub attributes: BTreeMap<String, String>,
     /// The engine's own dialog state from the conversation row, if it keeps one.
     pub dialog_state: Option<String>,
+    /// The same on every attempt at the same inbox event ([`turn_id`]): the
+    /// fulfillment `request_id`, so a backend can de-duplicate retries.
+    pub turn_id: String,
 }
 
 /// The reply, and the dialog state to keep when the engine keeps its own.
@@ -61,6 +66,20 @@ pub trait Nlu: Send + Sync {
     fn name(&self) -> &'static str;
 
     async fn recognize(&self, turn: NluTurn) -> Result<NluAnswer, NluError>;
+
+    /// Forgets what the engine itself keeps of a session ("start over"). The
+    /// bridge clears the dialog state it stores on its own.
+    async fn reset(&self, _session_id: &str) -> Result<(), NluError> {
+        Ok(())
+    }
+}
+
+/// The id of the turn an inbox event makes, from the event's dedupe key:
+/// stable across retries of that event, different for every other event.
+pub fn turn_id(dedupe_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("lexbridge turn\n{dedupe_key}").as_bytes());
+    hex::encode(&digest[..16])
 }
 
 /// A Lex-valid session id for a conversation: `[0-9a-zA-Z._:-]`, 2 to 100
@@ -89,7 +108,15 @@ pub fn session_id(page_id: &str, psid: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::session_id;
+    use super::{session_id, turn_id};
+
+    #[test]
+    fn turn_ids_are_stable_per_event_and_distinct_across_events() {
+        assert_eq!(turn_id("mid:m.1"), turn_id("mid:m.1"));
+        assert_ne!(turn_id("mid:m.1"), turn_id("mid:m.2"));
+        assert_ne!(turn_id("mid:m.1"), turn_id("postback:m.1"));
+        assert_eq!(turn_id("mid:m.1").len(), 32);
+    }
 
     fn valid(s: &str) -> bool {
         (2..=100).contains(&s.len())

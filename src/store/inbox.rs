@@ -31,6 +31,8 @@ pub struct InboxRow {
     pub standby: i64,
     pub event: String,
     pub attempts: i64,
+    /// Names the event for good (the same on every claim of the row).
+    pub dedupe_key: String,
     /// The conversation as it stood when the row was claimed (read in the
     /// claiming transaction, so no read per row is needed; a claim fails
     /// rather than hand over a row without it).
@@ -49,6 +51,7 @@ impl InboxRow {
             standby: c.take()?.int()?,
             event: c.take()?.text()?,
             attempts: c.take()?.int()?,
+            dedupe_key: c.take()?.text()?,
             context: ConversationContext::default(),
         })
     }
@@ -136,7 +139,7 @@ pub(crate) fn claim_sql(postgres: bool) -> &'static str {
         "inbox",
         "pending",
         "processing",
-        "id, page_id, psid, kind, standby, event, attempts"
+        "id, page_id, psid, kind, standby, event, attempts, dedupe_key"
     )
 }
 

@@ -11,7 +11,8 @@ use super::{linking, retry::retry_delay, Shared};
 use crate::facebook::webhook::MessagingEvent;
 use crate::facebook::SenderAction;
 use crate::metrics::Metrics;
-use crate::nlu::{session_id, NluError, NluTurn};
+use crate::nlu::start_over::is_start_over;
+use crate::nlu::{session_id, turn_id, NluError, NluTurn};
 use crate::store::accounts::LinkedAccount;
 use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
 use crate::store::now_ms;
@@ -199,6 +200,9 @@ async fn converse(
         });
     };
     let nlu = &shared.nlu;
+    if is_start_over(&text) {
+        return start_over(shared, row, update).await;
+    }
     let turn = NluTurn {
         session_id: session_id(&row.page_id, &row.psid),
         page_id: row.page_id.clone(),
@@ -206,6 +210,7 @@ async fn converse(
         text,
         attributes: session_attributes(row, context.account),
         dialog_state: context.nlu_state,
+        turn_id: turn_id(&row.dedupe_key),
     };
     let started = Instant::now();
     let answer = typing_while(shared, row, nlu.recognize(turn)).await;
@@ -220,6 +225,25 @@ async fn converse(
     }
     update.replies = crate::relay::replies(&row.page_id, &row.psid, row.id, &answer.reply);
     Ok(format!("answered by {}", nlu.name()))
+}
+
+/// The person asked to start over: the engine forgets the session, the
+/// stored dialog state is cleared with this row's result, and the bridge
+/// says so itself (see `nlu::start_over`).
+async fn start_over(
+    shared: &Arc<Shared>,
+    row: &InboxRow,
+    update: &mut InboxUpdate,
+) -> Result<String, NluError> {
+    shared
+        .nlu
+        .reset(&session_id(&row.page_id, &row.psid))
+        .await?;
+    if let Some(c) = update.conversation.as_mut() {
+        c.nlu_state = Some(None);
+    }
+    update.replies = replies_from_text(row, &shared.settings.replies.start_over);
+    Ok("started over".to_string())
 }
 
 /// Awaits `answer`, showing `typing_on` once it has taken longer than the

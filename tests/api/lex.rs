@@ -26,7 +26,7 @@ fn sdk_config() -> aws_config::SdkConfig {
         .build()
 }
 
-async fn spawn_lex_app(backend: &Backend, extra: &[(&str, &str)]) -> (TestApp, FakeLex) {
+pub async fn spawn_lex_app(backend: &Backend, extra: &[(&str, &str)]) -> (TestApp, FakeLex) {
     let lex = FakeLex::start().await;
     let bot = LexSettings {
         bot_id: "BOTID12345".into(),
@@ -54,7 +54,7 @@ async fn sent_messages(app: &TestApp) -> Vec<Value> {
         .collect()
 }
 
-async fn answered(app: &TestApp) -> Vec<Value> {
+pub async fn answered(app: &TestApp) -> Vec<Value> {
     app.inbox_settled().await;
     app.outbox_settled().await;
     sent_messages(app).await

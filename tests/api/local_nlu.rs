@@ -7,20 +7,20 @@ use serde_json::{json, Value};
 use wiremock::matchers::{header_exists, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const FULFILLMENT_SECRET: &str = "test-fulfillment-secret";
+pub const FULFILLMENT_SECRET: &str = "test-fulfillment-secret";
 
-fn dialog_bot() -> String {
+pub fn dialog_bot() -> String {
     format!("{}/tests/fixtures/dialog-bot", env!("CARGO_MANIFEST_DIR"))
 }
 
-async fn spawn_local(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
+pub async fn spawn_local(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
     let graph = MockServer::start().await;
     mount_send(&graph).await;
     start(TestDb::new(backend).await, graph, Options::default(), extra).await
 }
 
 /// Says `text` as person `psid` and returns the texts the bot answered with.
-async fn say(app: &TestApp, psid: &str, mid: &str, text: &str) -> Vec<String> {
+pub async fn say(app: &TestApp, psid: &str, mid: &str, text: &str) -> Vec<String> {
     let before = sent(app).await.len();
     app.post_signed_webhook(&text_message(psid, mid, text))
         .await;
@@ -90,7 +90,7 @@ async fn a_dialog_elicits_confirms_and_closes_across_messages_and_restarts() {
 }
 
 /// Checks `X-Lexbridge-Signature-256` against the body.
-struct SignedForBackend;
+pub struct SignedForBackend;
 
 impl wiremock::Match for SignedForBackend {
     fn matches(&self, request: &Request) -> bool {
@@ -179,6 +179,38 @@ async fn a_failing_backend_gives_the_intents_failure_response() {
         assert_eq!(
             say(&app, "U1", "m.2", "yes").await,
             ["The kitchen could not take the order."]
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn start_over_forgets_the_dialog_in_progress() {
+    on_every_backend(|backend| async move {
+        let bot = dialog_bot();
+        let extra = [
+            ("LOCAL_BOT", bot.as_str()),
+            ("START_OVER_REPLY", "Fresh start!"),
+        ];
+        let app = spawn_local(&backend, &extra).await;
+        assert_eq!(
+            say(&app, "U1", "m.1", "i want a pizza").await,
+            ["What size: small, medium or large?"]
+        );
+        let kept = "SELECT COUNT(*) FROM conversations WHERE psid = 'U1' AND nlu_state IS NOT NULL";
+        assert_eq!(app.count(kept).await, 1);
+        assert_eq!(
+            say(&app, "U1", "m.2", "Start over!").await,
+            ["Fresh start!"]
+        );
+        assert_eq!(app.count(kept).await, 0, "the dialog state is cleared");
+        let rows = app.inbox().await;
+        assert_eq!(rows[1].outcome.as_deref(), Some("started over"));
+        // A new dialog, not the answer to the size prompt.
+        assert_eq!(
+            say(&app, "U1", "m.3", "i want a pizza").await,
+            ["What size: small, medium or large?"]
         );
         app.stop().await;
     })

@@ -20,3 +20,6 @@ mod outbox;
 mod sessions;
 mod unlink;
 mod webhook;
+
+mod fulfillment;
+mod lex_session;

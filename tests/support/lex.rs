@@ -5,10 +5,15 @@
 //! Lex's JSON shapes (unfilled slots as `null`, as Lex does), fails with
 //! `x-amzn-ErrorType` when scripted to, refuses overlapping requests of one
 //! session with a ConflictException like Lex, and records every request.
+//!
+//! Like Lex it keeps each session's attributes and active contexts: a
+//! request's `sessionState` replaces them, a code hook (`code_hook`, or the
+//! `sessionAttributes` of a scripted reply) adds to them, every answer
+//! returns them, and `DeleteSession` forgets the session.
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +26,15 @@ pub struct LexRequest {
     pub session_id: String,
     pub text: String,
     pub session_attributes: Value,
+    pub active_contexts: Value,
     pub signed: bool,
+}
+
+/// What Lex keeps of one session.
+#[derive(Debug, Clone, Default)]
+struct Session {
+    attributes: serde_json::Map<String, Value>,
+    contexts: Vec<Value>,
 }
 
 /// What the fake does with the next request.
@@ -42,6 +55,10 @@ struct State {
     in_flight: HashSet<String>,
     conflicts: usize,
     delay: Duration,
+    sessions: HashMap<String, Session>,
+    /// Text -> what a code hook sets when that text is recognised.
+    hooks: HashMap<String, Value>,
+    deleted: Vec<String>,
 }
 
 pub struct FakeLex {
@@ -91,6 +108,30 @@ impl FakeLex {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// When a request's text is `text`, a code hook sets `sets` (an object
+    /// with `sessionAttributes` and / or `activeContexts`) in the session.
+    pub fn code_hook(&self, text: &str, sets: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .hooks
+            .insert(text.to_string(), sets);
+    }
+
+    /// The attributes Lex keeps for `session_id` (`null` for no session).
+    pub fn stored_attributes(&self, session_id: &str) -> Value {
+        let state = self.state.lock().unwrap();
+        state
+            .sessions
+            .get(session_id)
+            .map_or(Value::Null, |s| Value::Object(s.attributes.clone()))
+    }
+
+    /// Sessions deleted with `DeleteSession`, in order.
+    pub fn deleted(&self) -> Vec<String> {
+        self.state.lock().unwrap().deleted.clone()
+    }
+
     /// Requests refused because their session already had one in flight.
     pub fn conflicts(&self) -> usize {
         self.state.lock().unwrap().conflicts
@@ -134,6 +175,9 @@ async fn recognize_text(
         .trim_start_matches('/')
         .split('/')
         .collect();
+    if req.method() == actix_web::http::Method::DELETE && labels.len() == 8 {
+        return delete_session(&labels, &state);
+    }
     let well_formed = req.method() == actix_web::http::Method::POST
         && labels.len() == 9
         && labels[0] == "bots"
@@ -155,6 +199,7 @@ async fn recognize_text(
         session_id: percent_decode(labels[7]),
         text: input["text"].as_str().unwrap_or_default().to_string(),
         session_attributes: input["sessionState"]["sessionAttributes"].clone(),
+        active_contexts: input["sessionState"]["activeContexts"].clone(),
         signed: req
             .headers()
             .get("authorization")
@@ -178,18 +223,69 @@ async fn recognize_text(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    state.lock().unwrap().in_flight.remove(&request.session_id);
-    match step {
-        Some(Step::Fail(status, kind)) => error(status, kind, "scripted failure"),
-        Some(Step::Reply(body)) => ok(body, &request.session_id),
-        None => ok(
-            lex_reply(
+    let mut s = state.lock().unwrap();
+    s.in_flight.remove(&request.session_id);
+    let body = match step {
+        Some(Step::Fail(status, kind)) => return error(status, kind, "scripted failure"),
+        Some(Step::Reply(body)) => body,
+        None => {
+            let mut echo = lex_reply(
                 json!([{"contentType": "PlainText", "content": format!("echo: {}", request.text)}]),
                 "EchoIntent",
-            ),
-            &request.session_id,
-        ),
+            );
+            echo["sessionState"]
+                .as_object_mut()
+                .unwrap()
+                .remove("sessionAttributes");
+            echo
+        }
+    };
+    let hook = s.hooks.get(&request.text).cloned();
+    let session = s.sessions.entry(request.session_id.clone()).or_default();
+    // The request's session state replaces what Lex kept, as Lex does.
+    if input.get("sessionState").is_some() {
+        session.attributes = input["sessionState"]["sessionAttributes"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        session.contexts = input["sessionState"]["activeContexts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
     }
+    for sets in hook.iter().chain([&body["sessionState"]]) {
+        if let Some(attributes) = sets["sessionAttributes"].as_object() {
+            session.attributes.extend(attributes.clone());
+        }
+        for context in sets["activeContexts"].as_array().into_iter().flatten() {
+            session.contexts.retain(|c| c["name"] != context["name"]);
+            session.contexts.push(context.clone());
+        }
+    }
+    let mut body = body;
+    body["sessionState"]["sessionAttributes"] = Value::Object(session.attributes.clone());
+    if !session.contexts.is_empty() {
+        body["sessionState"]["activeContexts"] = Value::Array(session.contexts.clone());
+    }
+    ok(body, &request.session_id)
+}
+
+/// `DELETE /bots/{botId}/botAliases/{botAliasId}/botLocales/{localeId}/sessions/{sessionId}`
+fn delete_session(labels: &[&str], state: &Mutex<State>) -> HttpResponse {
+    let session_id = percent_decode(labels[7]);
+    let mut s = state.lock().unwrap();
+    if s.sessions.remove(&session_id).is_none() {
+        return error(404, "ResourceNotFoundException", "no such session");
+    }
+    s.deleted.push(session_id.clone());
+    HttpResponse::Ok()
+        .insert_header(("x-amzn-RequestId", "fake-request-del1"))
+        .content_type("application/json")
+        .body(
+            json!({"botId": percent_decode(labels[1]), "botAliasId": percent_decode(labels[3]),
+                   "localeId": percent_decode(labels[5]), "sessionId": session_id})
+            .to_string(),
+        )
 }
 
 fn ok(mut body: Value, session_id: &str) -> HttpResponse {

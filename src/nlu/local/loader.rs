@@ -74,6 +74,7 @@ pub fn load(files: &FileMap) -> Result<Loaded, LoadError> {
         let def = slot_type(&read(files, &file)?, &file, &mut warnings)?;
         slot_types.insert(def.name.clone(), def);
     }
+    check_parents(&slot_types, &locale_dir)?;
 
     let mut intents = Vec::new();
     for i in files.children_with(&format!("{locale_dir}Intents/"), "Intent.json") {
@@ -116,9 +117,34 @@ fn check_manifest(files: &FileMap, path: &str) -> Result<(), LoadError> {
         .or_else(|| node.get("metaData"))
         .ok_or_else(|| node.error("metadata", "missing (metadata or metaData)"))?;
     let meta = meta.node();
+    // The console writes `Bot`; import-package tools write `BOT` (and
+    // `BOT_LOCALE`, as the Lex model API spells the kinds).
     if let Some(kind) = meta.opt_str("resourceType")? {
-        if kind != "Bot" && kind != "BotLocale" {
+        let plain = kind.replace('_', "").to_ascii_lowercase();
+        if plain != "bot" && plain != "botlocale" {
             return Err(meta.error("resourceType", format!("`{kind}` exports are not bots")));
+        }
+    }
+    Ok(())
+}
+
+/// A slot type's parent chain must end (in a built-in type or none): a
+/// loop would make every use of the type recurse forever.
+fn check_parents(types: &BTreeMap<String, SlotTypeDef>, locale_dir: &str) -> Result<(), LoadError> {
+    for start in types.values() {
+        let mut chain = vec![start.name.as_str()];
+        let mut next = start.parent.as_deref();
+        while let Some(parent) = next {
+            let looped = chain.contains(&parent);
+            chain.push(parent);
+            if looped {
+                return Err(LoadError::new(
+                    format!("{locale_dir}SlotTypes/{}/SlotType.json", start.name),
+                    Some("parentSlotTypeSignature".into()),
+                    format!("the parent chain loops: {}", chain.join(" -> ")),
+                ));
+            }
+            next = types.get(parent).and_then(|t| t.parent.as_deref());
         }
     }
     Ok(())

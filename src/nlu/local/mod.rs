@@ -24,6 +24,8 @@ mod text;
 
 #[cfg(test)]
 mod dialog_tests;
+#[cfg(test)]
+mod export_tests;
 
 pub use builtins::Today;
 pub use dialog::{DialogState, FulfillmentRequest, Turn};

@@ -1,0 +1,90 @@
+//! Exports as users have them: manifest spellings, slot type parents.
+
+use super::{FileMap, LocalBot};
+
+/// A one-intent bot with `manifest`, plus `extra` files under its locale.
+fn bot(manifest: &str, extra: &[(&str, &str)]) -> FileMap {
+    let locale = "B/BotLocales/en_US/";
+    let mut files: Vec<(String, String)> = vec![
+        ("Manifest.json".into(), manifest.into()),
+        ("B/Bot.json".into(), r#"{"name": "B"}"#.into()),
+        (format!("{locale}BotLocale.json"), "{}".into()),
+        (
+            format!("{locale}Intents/Hello/Intent.json"),
+            r#"{"name": "Hello", "sampleUtterances": [{"utterance": "hello"}, {"utterance": "hi there"}]}"#
+                .into(),
+        ),
+    ];
+    files.extend(
+        extra
+            .iter()
+            .map(|(p, t)| (format!("{locale}{p}"), t.to_string())),
+    );
+    FileMap::from_entries(files.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+}
+
+#[test]
+fn manifests_load_however_tools_spell_them() {
+    for manifest in [
+        r#"{"metaData": {"resourceType": "BOT"}}"#,
+        r#"{"metaData": {"resourceType": "Bot"}}"#,
+        r#"{"metadata": {"resourceType": "bot"}}"#,
+        r#"{"metadata": {"resourceType": "BOT_LOCALE"}}"#,
+        r#"{"metadata": {}}"#,
+    ] {
+        let loaded = LocalBot::from_files(&bot(manifest, &[]));
+        assert_eq!(loaded.expect(manifest).name(), "B");
+    }
+    let manifest = r#"{"metaData": {"resourceType": "CUSTOM_VOCABULARY"}}"#;
+    let err = LocalBot::from_files(&bot(manifest, &[])).expect_err("not a bot");
+    assert_eq!(err.field.as_deref(), Some("metaData.resourceType"));
+    assert!(
+        err.reason
+            .contains("`CUSTOM_VOCABULARY` exports are not bots"),
+        "{err}"
+    );
+}
+
+fn slot_type(name: &str, parent: &str) -> String {
+    format!(r#"{{"name": "{name}", "parentSlotTypeSignature": "{parent}", "slotTypeValues": []}}"#)
+}
+
+#[test]
+fn a_slot_type_parent_loop_is_a_clear_error() {
+    let (a, b) = (slot_type("Alpha", "Beta"), slot_type("Beta", "Alpha"));
+    let slot = r#"{"name": "code", "slotTypeName": "Alpha",
+        "valueElicitationSetting": {"slotConstraint": "Optional"}}"#;
+    let intent = r#"{"name": "Code", "sampleUtterances": [{"utterance": "my code is {code}"}]}"#;
+    let files = bot(
+        r#"{"metaData": {"resourceType": "Bot"}}"#,
+        &[
+            ("SlotTypes/Alpha/SlotType.json", &a),
+            ("SlotTypes/Beta/SlotType.json", &b),
+            ("Intents/Code/Intent.json", intent),
+            ("Intents/Code/Slots/code/Slot.json", slot),
+        ],
+    );
+    let err = LocalBot::from_files(&files).expect_err("loop");
+    assert_eq!(err.file, "B/BotLocales/en_US/SlotTypes/Alpha/SlotType.json");
+    assert_eq!(err.field.as_deref(), Some("parentSlotTypeSignature"));
+    assert!(
+        err.reason.contains("loops: Alpha -> Beta -> Alpha"),
+        "{err}"
+    );
+
+    let own = slot_type("Alpha", "Alpha");
+    let files = bot(
+        r#"{"metaData": {"resourceType": "Bot"}}"#,
+        &[("SlotTypes/Alpha/SlotType.json", &own)],
+    );
+    let err = LocalBot::from_files(&files).expect_err("self loop");
+    assert!(err.reason.contains("loops: Alpha -> Alpha"), "{err}");
+
+    // A chain that ends in a built-in type is fine.
+    let fine = slot_type("Alpha", "AMAZON.AlphaNumeric");
+    let files = bot(
+        r#"{"metaData": {"resourceType": "Bot"}}"#,
+        &[("SlotTypes/Alpha/SlotType.json", &fine)],
+    );
+    assert!(LocalBot::from_files(&files).is_ok());
+}
