@@ -183,6 +183,17 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            // An unlinked PSID stays unlinked: the `ids_for_apps` lookup
+            // would link it to the account again on the person's next message.
+            sqlx::query(
+                "INSERT INTO psid_lookups (page_id, psid, looked_up_at, account_id)
+                 SELECT page_id, psid, $2, NULL FROM links WHERE account_id = $1
+                 ON CONFLICT (page_id, psid) DO UPDATE
+                 SET looked_up_at = excluded.looked_up_at, account_id = NULL")
+                .bind(account_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             let removed = sqlx::query("DELETE FROM links WHERE account_id = $1")
                 .bind(account_id)
                 .execute(&mut *tx)
