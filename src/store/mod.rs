@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod linking;
 pub mod outbox;
 pub mod pages;
+pub mod recent;
 pub mod statement;
 pub mod writer;
 
