@@ -49,6 +49,9 @@ enum Command {
     },
     /// Message a linked person through the outbound API's rules.
     Send(lexbridge::outbound::cli::SendArgs),
+    /// Everything on this machine, no Meta or AWS account: stand-ins for
+    /// Facebook, a Messenger emulator, the bundled bot.
+    Demo(lexbridge::demo::DemoArgs),
     /// Load generators for the README's benchmarks.
     Bench {
         #[command(subcommand)]
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
             Command::ApiKey { which } => api_key(which).await,
             Command::Send(args) => send(args).await,
             Command::Bench { which } => bench::run(which).await,
+            Command::Demo(args) => demo(args).await,
             Command::Nlu { which } => lexbridge::nlu::cli::run(which),
         }
     });
@@ -94,6 +98,13 @@ async fn serve() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let app = Application::build(settings, Options::default()).await?;
     app.run_until_stopped().await
+}
+
+async fn demo(args: lexbridge::demo::DemoArgs) -> anyhow::Result<()> {
+    lexbridge::telemetry::init("warn");
+    let demo = lexbridge::demo::Demo::build(&args).await?;
+    println!("{}", demo.banner());
+    demo.run().await
 }
 
 async fn migrate() -> anyhow::Result<()> {

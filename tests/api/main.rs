@@ -1,6 +1,7 @@
 //! Integration tests: one module per feature, all in one test binary.
 
 mod browser;
+mod demo;
 mod helpers;
 #[path = "../support/mod.rs"]
 mod support;
@@ -14,4 +15,6 @@ mod login_messenger;
 mod login_support;
 mod outbound;
 mod outbox;
+mod sandbox;
+mod unlink;
 mod webhook;
