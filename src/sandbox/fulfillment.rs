@@ -88,7 +88,14 @@ async fn fulfil(
         Ok(r) => r,
         Err(e) => return HttpResponse::BadRequest().json(json!({ "error": e.to_string() })),
     };
+    // The engine asks about every intent; for those that are not about the
+    // car, no messages means "use the bot's own responses".
+    let about_the_car = matches!(
+        request.intent.as_str(),
+        "CheckStatus" | "LockDoors" | "SetGeofence"
+    );
     let messages = match &request.account {
+        _ if !about_the_car => Vec::new(),
         None => sign_in_first(&sandbox),
         Some(account) => {
             let mut cars = garage.cars.lock().expect("garage");
@@ -159,7 +166,7 @@ fn answer(
                 car.model
             ))]
         }
-        other => vec![NluMessage::PlainText(format!("Done ({other}), {name}."))],
+        _ => Vec::new(),
     }
 }
 

@@ -196,7 +196,7 @@ async fn the_demo_scenario_works_over_http() {
     let [alex, _, jordan] = PEOPLE;
     // The people's history reached the service: Alex was answered, and the
     // answer to Jordan's two-day-old message was refused as Meta would.
-    demo.page_says(alex.psid, 0, "").await;
+    demo.page_says(alex.psid, 0, "geofence").await;
     wait_until("the reply to Jordan to fail outside the window", || async {
         demo.store.outbox_records().await.unwrap().iter().any(|r| {
             r.psid == jordan.psid && r.state == "failed" && r.error_subcode == Some(2018278)
