@@ -2,6 +2,7 @@
 
 mod browser;
 mod demo;
+mod demo_support;
 mod helpers;
 #[path = "../support/mod.rs"]
 mod support;
