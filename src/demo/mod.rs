@@ -58,8 +58,6 @@ pub struct DemoArgs {
 pub struct Demo {
     app: Application,
     sandbox: Arc<Sandbox>,
-    /// Whether the conversations are new (their history is then delivered).
-    fresh: bool,
     pub base: String,
     pub api_key: String,
     pub data: PathBuf,
@@ -129,7 +127,7 @@ impl Demo {
             api_key: SecretString::from(secrets.api_key.clone()),
             state_file: Some(data.join("sandbox.json")),
         };
-        let (sandbox, fresh) = Sandbox::open(config, now_ms())?;
+        let sandbox = Sandbox::open(config, now_ms())?;
         let sandbox = Arc::new(sandbox);
         let options = Options {
             listener: Some(listener),
@@ -151,7 +149,6 @@ impl Demo {
         Ok(Demo {
             app,
             sandbox,
-            fresh,
             base,
             api_key: secrets.api_key,
             data: data.clone(),
@@ -194,10 +191,10 @@ impl Demo {
         )
     }
 
-    /// Serves until stopped. On a fresh folder, each demo person's last
-    /// message is first delivered to the webhook, as Meta did when they wrote.
+    /// Serves until stopped. Until it has reached the webhook once, each demo
+    /// person's last message is delivered to it, as Meta did when they wrote.
     pub async fn run(self) -> anyhow::Result<()> {
-        if self.fresh {
+        if !self.sandbox.history_delivered() {
             let sandbox = Arc::clone(&self.sandbox);
             tokio::spawn(async move {
                 if let Err(e) = sandbox.replay_history().await {

@@ -13,6 +13,7 @@ pub mod ops;
 pub mod people;
 pub mod send;
 pub mod state;
+pub mod tokens;
 
 use actix_web::{web, HttpResponse};
 use std::sync::Arc;

@@ -2,27 +2,22 @@
 //! each demo person's thread with the Page (kept in a JSON file in the demo's
 //! data folder, so a restart keeps the conversations).
 
-use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
 use tracing::warn;
 use url::Url;
 
-use super::error::MetaError;
-use super::people::{self, PEOPLE};
+use super::people::PEOPLE;
 use crate::facebook::webhook::sign;
 
 /// A thread keeps at most this many messages.
 const MAX_ENTRIES: usize = 300;
-/// A login code is good for this long, once (as Meta's).
-const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// The demo's Meta app and Page, as the stand-ins check them.
 pub struct SandboxConfig {
@@ -94,30 +89,34 @@ impl ThreadEvent {
     }
 }
 
-struct LoginCode {
-    uid: String,
-    redirect_uri: String,
-    expires_at: i64,
-    used: bool,
+pub(super) struct LoginCode {
+    pub(super) uid: String,
+    pub(super) redirect_uri: String,
+    pub(super) expires_at: i64,
+    pub(super) used: bool,
 }
 
 #[derive(Default, Serialize, Deserialize)]
 struct Saved {
     threads: BTreeMap<String, Thread>,
+    /// Whether the people's first messages reached the service's webhook.
+    #[serde(default)]
+    history_delivered: bool,
 }
 
 pub struct Sandbox {
     pub config: SandboxConfig,
     threads: Mutex<BTreeMap<String, Thread>>,
-    codes: Mutex<HashMap<String, LoginCode>>,
+    history_delivered: AtomicBool,
+    pub(super) codes: Mutex<HashMap<String, LoginCode>>,
     events: broadcast::Sender<ThreadEvent>,
     http: reqwest::Client,
 }
 
 impl Sandbox {
-    /// The kept threads, or (`true`) fresh ones where each person last wrote
+    /// The kept threads, or fresh ones where each person last wrote
     /// `wrote_ago_ms` before `now`.
-    pub fn open(config: SandboxConfig, now: i64) -> anyhow::Result<(Sandbox, bool)> {
+    pub fn open(config: SandboxConfig, now: i64) -> anyhow::Result<Sandbox> {
         let saved = match &config.state_file {
             Some(file) if file.exists() => {
                 let text = std::fs::read_to_string(file)?;
@@ -127,7 +126,7 @@ impl Sandbox {
             }
             _ => None,
         };
-        let fresh = saved.is_none();
+        let delivered = saved.as_ref().is_some_and(|s| s.history_delivered);
         let threads = saved.map(|s| s.threads).unwrap_or_else(|| {
             PEOPLE
                 .iter()
@@ -155,12 +154,13 @@ impl Sandbox {
         let sandbox = Sandbox {
             config,
             threads: Mutex::new(threads),
+            history_delivered: AtomicBool::new(delivered),
             codes: Mutex::new(HashMap::new()),
             events: broadcast::channel(256).0,
             http,
         };
         sandbox.save(&sandbox.threads.lock().expect("threads"))?;
-        Ok((sandbox, fresh))
+        Ok(sandbox)
     }
 
     fn save(&self, threads: &BTreeMap<String, Thread>) -> anyhow::Result<()> {
@@ -169,103 +169,12 @@ impl Sandbox {
         };
         let text = serde_json::to_string(&Saved {
             threads: threads.clone(),
+            history_delivered: self.history_delivered.load(Ordering::SeqCst),
         })?;
         let partial = file.with_extension("json.partial");
         std::fs::write(&partial, text)?;
         std::fs::rename(&partial, file)?;
         Ok(())
-    }
-
-    // --- tokens -----------------------------------------------------------
-
-    fn mac(&self, what: &str) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(self.config.app_secret.expose_secret().as_bytes())
-                .expect("HMAC takes keys of any length");
-        mac.update(b"sandbox-token:");
-        mac.update(what.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..16])
-    }
-
-    /// A user token for `uid`, short- or long-lived.
-    pub fn user_token(&self, uid: &str, long_lived: bool) -> String {
-        let kind = if long_lived { "L" } else { "S" };
-        let what = format!("{kind}.{uid}");
-        format!("DEMO{what}.{}", self.mac(&what))
-    }
-
-    /// Who `token` belongs to, if it is one the stand-in issued.
-    pub fn who(&self, token: &str) -> Option<Who> {
-        let page = self.config.page_token.expose_secret().as_bytes();
-        if !token.is_empty() && bool::from(token.as_bytes().ct_eq(page)) {
-            return Some(Who::Page);
-        }
-        let rest = token.strip_prefix("DEMO")?;
-        let (what, mac) = rest.rsplit_once('.')?;
-        if !bool::from(mac.as_bytes().ct_eq(self.mac(what).as_bytes())) {
-            return None;
-        }
-        let (kind, uid) = what.split_once('.')?;
-        people::by_uid(uid)?;
-        Some(Who::User {
-            uid: uid.to_string(),
-            long_lived: kind == "L",
-        })
-    }
-
-    /// A single-use login code for `uid`, bound to `redirect_uri`.
-    pub fn issue_code(&self, uid: &str, redirect_uri: &str, now: i64) -> String {
-        let code = format!("democode-{}", hex::encode(rand::random::<[u8; 16]>()));
-        let mut codes = self.codes.lock().expect("codes");
-        codes.retain(|_, c| c.expires_at > now);
-        codes.insert(
-            code.clone(),
-            LoginCode {
-                uid: uid.to_string(),
-                redirect_uri: redirect_uri.to_string(),
-                expires_at: now + CODE_TTL_MS,
-                used: false,
-            },
-        );
-        code
-    }
-
-    /// The person a code was issued to; Meta's errors for an unknown, used,
-    /// expired or misdirected code.
-    pub fn redeem_code(
-        &self,
-        code: &str,
-        redirect_uri: &str,
-        now: i64,
-    ) -> Result<String, MetaError> {
-        let mut codes = self.codes.lock().expect("codes");
-        let Some(entry) = codes.get_mut(code) else {
-            return Err(
-                MetaError::new(100, "OAuthException", "Invalid verification code format.")
-                    .subcode(36007),
-            );
-        };
-        if entry.redirect_uri != redirect_uri {
-            return Err(MetaError::new(100, "OAuthException", "Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request").subcode(36008));
-        }
-        if entry.used {
-            return Err(MetaError::new(
-                100,
-                "OAuthException",
-                "This authorization code has been used.",
-            )
-            .subcode(36009));
-        }
-        if entry.expires_at <= now {
-            return Err(MetaError::new(
-                100,
-                "OAuthException",
-                "This authorization code has expired.",
-            )
-            .subcode(36007));
-        }
-        entry.used = true;
-        Ok(entry.uid.clone())
     }
 
     // --- threads ----------------------------------------------------------
@@ -339,8 +248,14 @@ impl Sandbox {
         Ok(response.status().as_u16())
     }
 
+    /// Whether `replay_history` has done its work (it is kept in the file).
+    pub fn history_delivered(&self) -> bool {
+        self.history_delivered.load(Ordering::SeqCst)
+    }
+
     /// Delivers each person's last message before the demo started, as Meta
-    /// did then (with its time), so the service knows their windows.
+    /// did then (with its time), so the service knows their windows. A
+    /// redelivery after an interrupted start is recognised by its `mid`.
     pub async fn replay_history(&self) -> Result<(), String> {
         let firsts: Vec<(String, Entry)> = {
             let threads = self.threads.lock().expect("threads");
@@ -356,7 +271,9 @@ impl Sandbox {
                 return Err(format!("the webhook answered HTTP {status}"));
             }
         }
-        Ok(())
+        self.history_delivered.store(true, Ordering::SeqCst);
+        let threads = self.threads.lock().expect("threads");
+        self.save(&threads).map_err(|e| e.to_string())
     }
 
     /// The webhook `messaging` event for a person's entry.
@@ -389,4 +306,71 @@ pub fn mid(psid: &str, at: i64) -> String {
         &psid[psid.len().saturating_sub(4)..],
         hex::encode(rand::random::<[u8; 6]>())
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(file: PathBuf, webhook: &str) -> SandboxConfig {
+        SandboxConfig {
+            app_id: "1".into(),
+            app_secret: SecretString::from("s"),
+            page_id: "2".into(),
+            page_name: "P".into(),
+            page_token: SecretString::from("t"),
+            public_url: Url::parse("http://127.0.0.1:1").unwrap(),
+            webhook_url: Url::parse(webhook).unwrap(),
+            fulfillment_secret: SecretString::from("f"),
+            api_key: SecretString::from("k"),
+            state_file: Some(file),
+        }
+    }
+
+    #[tokio::test]
+    async fn history_that_did_not_reach_the_webhook_is_delivered_on_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sandbox.json");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let webhook = format!("http://{}/webhook", closed.local_addr().unwrap());
+        drop(closed);
+        let first = Sandbox::open(config(file.clone(), &webhook), 1_000).unwrap();
+        assert!(!first.history_delivered());
+        assert!(first.replay_history().await.is_err());
+        drop(first);
+        let again = Sandbox::open(config(file.clone(), &webhook), 2_000).unwrap();
+        assert!(!again.history_delivered(), "still to be delivered");
+        // The kept threads, not new ones.
+        assert_eq!(
+            again.thread(PEOPLE[0].psid).unwrap().entries[0].at,
+            1_000 - PEOPLE[0].wrote_ago_ms
+        );
+    }
+
+    #[test]
+    fn tokens_are_recognised_only_as_issued() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::open(
+            config(dir.path().join("s.json"), "http://127.0.0.1:1/webhook"),
+            0,
+        )
+        .unwrap();
+        let uid = PEOPLE[1].uid;
+        let long = sandbox.user_token(uid, true);
+        assert_eq!(
+            sandbox.who(&long),
+            Some(Who::User {
+                uid: uid.into(),
+                long_lived: true
+            })
+        );
+        assert_eq!(sandbox.who("t"), Some(Who::Page));
+        assert_eq!(
+            sandbox.who(&long.replace(uid, PEOPLE[0].uid)),
+            None,
+            "another person's id"
+        );
+        assert_eq!(sandbox.who(&format!("{long}0")), None);
+        assert_eq!(sandbox.who(""), None);
+    }
 }

@@ -246,5 +246,5 @@
   });
 
   history().then(listen);
-  input.focus();
+  input.focus({ preventScroll: true });
 })();

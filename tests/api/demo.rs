@@ -50,6 +50,16 @@ impl DemoProcess {
             reqwest::get(&page).await.is_ok_and(|r| r.status() == 200)
         })
         .await;
+        // The people's history reaches the webhook just after the start;
+        // Alex's greeting being answered shows the service knows them.
+        let alex = format!("{base}/sandbox/messenger/history?psid={}", PEOPLE[0].psid);
+        wait_until("the demo people's history to be answered", || async {
+            match reqwest::get(&alex).await {
+                Ok(r) => r.text().await.is_ok_and(|t| t.contains(r#""from":"page""#)),
+                Err(_) => false,
+            }
+        })
+        .await;
         let demo = DemoProcess {
             child,
             base,
