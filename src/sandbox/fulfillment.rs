@@ -29,6 +29,9 @@ pub struct Car {
     pub parked_at: &'static str,
 }
 
+/// How long the car takes to answer.
+const CAR_LATENCY: std::time::Duration = std::time::Duration::from_millis(700);
+
 const MODELS: [&str; 3] = ["Volta E3", "Kestrel GT", "Aurora Tourer"];
 const PLACES: [&str; 3] = ["Home", "the office", "Main Street"];
 
@@ -94,6 +97,11 @@ async fn fulfil(
         request.intent.as_str(),
         "CheckStatus" | "LockDoors" | "SetGeofence"
     );
+    if about_the_car && request.account.is_some() {
+        // Reaching a car takes a moment (long enough for Messenger's typing
+        // bubble to show).
+        tokio::time::sleep(CAR_LATENCY).await;
+    }
     let messages = match &request.account {
         _ if !about_the_car => Vec::new(),
         None => sign_in_first(&sandbox),

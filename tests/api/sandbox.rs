@@ -66,13 +66,60 @@ async fn the_demo_scenario_works_over_http() {
         "the linked PSID on the account page"
     );
 
+    // The emulator's event stream: the car takes a moment, so the service
+    // shows typing_on, which the emulator hears.
+    let mut events = demo
+        .http
+        .get(format!(
+            "{}/sandbox/messenger/events?psid={}",
+            demo.base, alex.psid
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
     let before = demo.say(alex.psid, "is my car locked?").await;
+    let mut heard = String::new();
+    let typing = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        while !heard
+            .lines()
+            .any(|l| l.contains(r#""type":"typing""#) && l.contains(r#""on":true"#))
+        {
+            let chunk = events
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            heard.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(typing.is_ok(), "no typing_on in: {heard}");
     let answer = demo.page_says(alex.psid, before, "battery").await;
     let text = answer["message"]["text"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     assert!(text.starts_with("Alex, your car is "), "{text}");
+
+    // The emulator showed it: Messenger's delivery and read receipts.
+    let read = demo
+        .http
+        .post(format!("{}/sandbox/messenger/read", demo.base))
+        .json(&json!({"psid": alex.psid}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    wait_until("the answer to be recorded as read", || async {
+        demo.store
+            .outbox_records()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.psid == alex.psid && r.state == "read" && r.body.contains("battery"))
+    })
+    .await;
 
     let (status, body) = demo
         .ping(json!({"to": {"psid": alex.psid}, "message": {"text": "Charging finished"}}))
@@ -274,6 +321,31 @@ async fn the_graph_stand_in_checks_what_meta_checks() {
         )
         .await;
     let the_code = query_of(location(&chosen))["code"].clone();
+    // Cancel: Meta's "denied" back to the app, with the state.
+    let cancelled = visitor
+        .post_form(
+            "/sandbox/facebook/dialog/choose",
+            &[
+                ("client_id", APP_ID),
+                ("redirect_uri", &redirect),
+                ("state", "s"),
+                ("uid", ""),
+            ],
+        )
+        .await;
+    let denied = query_of(location(&cancelled));
+    assert_eq!(
+        (denied["error"].as_str(), denied["state"].as_str()),
+        ("access_denied", "s")
+    );
+    assert!(!denied.contains_key("code"));
+    let implicit = visitor
+        .get(&format!(
+            "/sandbox/facebook/v25.0/dialog/oauth?client_id={APP_ID}&response_type=token&state=s&redirect_uri={}",
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+        ))
+        .await;
+    assert_eq!(implicit.status(), 400, "only the code flow");
     let exchange = |secret: String, code: String| {
         let form = [
             ("client_id", APP_ID.to_string()),
@@ -331,4 +403,21 @@ async fn the_demo_backend_takes_only_signed_requests_and_ignores_new_fields() {
         .unwrap()
         .contains("Sign in"));
     demo.stop().await;
+}
+
+#[tokio::test]
+async fn a_data_folder_with_a_database_but_no_secrets_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lexbridge.db"), b"").unwrap();
+    let args = lexbridge::demo::DemoArgs {
+        port: 0,
+        data: dir.path().to_path_buf(),
+        public: false,
+        reset: false,
+    };
+    match lexbridge::demo::Demo::build(&args).await {
+        Ok(_) => panic!("started without the secrets of its database"),
+        Err(e) => assert!(e.to_string().contains("--reset"), "{e}"),
+    }
+    assert!(!dir.path().join("secrets.json").exists(), "nothing made");
 }
