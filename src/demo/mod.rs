@@ -108,6 +108,7 @@ impl Demo {
             ("MESSENGER_VERIFY_TOKEN", secrets.verify_token.clone()),
             ("GRAPH_API_URL", local.clone()),
             ("FACEBOOK_DIALOG_URL", format!("{base}/sandbox/facebook/")),
+            ("MESSENGER_LINK_URL", format!("{base}/sandbox/m.me/")),
             ("TOKEN_ENCRYPTION_KEY", secrets.token_encryption_key.clone()),
             ("SESSION_KEY", secrets.session_key.clone()),
             ("NLU", "local".to_string()),

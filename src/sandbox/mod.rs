@@ -9,6 +9,7 @@ pub mod error;
 pub mod fulfillment;
 pub mod graph;
 pub mod messenger;
+pub mod mme;
 pub mod ops;
 pub mod people;
 pub mod send;
@@ -43,6 +44,7 @@ pub fn routes(sandbox: Arc<Sandbox>) -> crate::startup::ExtraRoutes {
             );
         dialog::configure(cfg);
         messenger::configure(cfg);
+        mme::configure(cfg);
         ops::configure(cfg);
         fulfillment::configure(cfg);
         // Last: `/{version}/…` would match little else, but keep it so.

@@ -214,6 +214,15 @@ impl Sandbox {
         });
     }
 
+    /// The person acted in the thread without a message (opened a link).
+    pub fn touch(&self, psid: &str, at: i64) {
+        let mut threads = self.threads.lock().expect("threads");
+        if let Some(thread) = threads.get_mut(psid) {
+            thread.last_wrote = Some(thread.last_wrote.unwrap_or(0).max(at));
+            let _ = self.save(&threads);
+        }
+    }
+
     pub fn mark_seen(&self, psid: &str, at: i64) {
         let mut threads = self.threads.lock().expect("threads");
         if let Some(thread) = threads.get_mut(psid) {

@@ -181,6 +181,35 @@ async fn the_demo_scenario_works_over_http() {
     let after_unlink = demo.say(alex.psid, "is my car locked?").await;
     demo.page_says(alex.psid, after_unlink, "Sign in on our website")
         .await;
+
+    // Linking from Messenger: the account page's link opens the m.me
+    // stand-in, which tells the service through a referral webhook.
+    let page = visitor.account_page().await;
+    let link_base = format!("{}/sandbox/m.me/{PAGE_ID}?ref=", demo.base);
+    let start = page.find(&link_base).expect("the Open Messenger link");
+    let link = page[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let opened = visitor.get(link.trim_start_matches(&demo.base)).await;
+    assert_eq!(opened.status(), 200);
+    let reference = query_of(&link)["ref"].clone();
+    let before = demo.history(alex.psid).await.len();
+    let as_alex = visitor
+        .post_form(
+            &format!("/sandbox/m.me/{PAGE_ID}"),
+            &[("ref", reference.as_str()), ("psid", alex.psid)],
+        )
+        .await;
+    assert_eq!(as_alex.status(), 303);
+    assert_eq!(
+        location(&as_alex),
+        format!("/sandbox/messenger?psid={}", alex.psid)
+    );
+    demo.page_says(alex.psid, before, "You're linked").await;
+    let asked = demo.say(alex.psid, "is my car locked?").await;
+    demo.page_says(alex.psid, asked, "battery").await;
     demo.stop().await;
 }
 
