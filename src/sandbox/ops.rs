@@ -27,6 +27,7 @@ struct LinkRow {
 struct EventRow {
     id: i64,
     psid: String,
+    who: &'static str,
     kind: String,
     state: String,
     outcome: String,
@@ -35,6 +36,7 @@ struct EventRow {
 struct MessageRow {
     id: i64,
     psid: String,
+    who: &'static str,
     origin: String,
     what: String,
     delivery: String,
@@ -59,6 +61,11 @@ async fn ops(shared: web::Data<Shared>) -> HttpResponse {
             HttpResponse::InternalServerError().body("the database could not be read")
         }
     }
+}
+
+/// The demo person's first name behind a PSID.
+fn who(psid: &str) -> &'static str {
+    super::people::by_psid(psid).map_or("", |p| p.first_name)
 }
 
 /// A short description of a stored Send API body.
@@ -101,6 +108,7 @@ async fn view(shared: &Shared) -> anyhow::Result<Ops> {
         .into_iter()
         .map(|r| EventRow {
             id: r.id,
+            who: who(&r.psid),
             psid: r.psid,
             kind: r.kind,
             state: r.state,
@@ -113,6 +121,7 @@ async fn view(shared: &Shared) -> anyhow::Result<Ops> {
         .into_iter()
         .map(|r| MessageRow {
             id: r.id,
+            who: who(&r.psid),
             psid: r.psid,
             origin: r.origin,
             what: what(&r.body),
