@@ -68,6 +68,9 @@ pub struct FacebookSettings {
     /// spells them (comma-separated). With `pages_show_list`, a Page admin's
     /// login also fetches a fresh Page token.
     pub login_scope: String,
+    /// MESSENGER_LINK_URL: where the account page's "Open Messenger" link
+    /// goes, `{this}/{page-id}?ref=…` (Messenger's m.me by default).
+    pub messenger_link_url: Url,
 }
 
 /// Which NLU answers conversations.
@@ -189,6 +192,7 @@ impl Settings {
                 graph_api_version: r.optional("GRAPH_API_VERSION", "v25.0"),
                 dialog_url: r.url("FACEBOOK_DIALOG_URL", "https://www.facebook.com"),
                 login_scope: r.optional("FACEBOOK_LOGIN_SCOPE", "public_profile"),
+                messenger_link_url: r.url("MESSENGER_LINK_URL", "https://m.me/"),
             },
             workers: WorkerSettings {
                 send_rate_per_page: r.positive("SEND_RATE_PER_PAGE", defaults.send_rate_per_page),
@@ -449,6 +453,7 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.facebook.graph_api_version, "v25.0");
         assert_eq!(s.workers.send_rate_per_page, 250);
+        assert_eq!(s.facebook.messenger_link_url.as_str(), "https://m.me/");
         assert!(!s.database.is_postgres());
     }
 

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod config;
 pub mod crypto;
+pub mod demo;
 pub mod domain;
 pub mod facebook;
 pub mod linking;
@@ -13,6 +14,7 @@ pub mod nlu;
 pub mod outbound;
 pub mod relay;
 pub mod routes;
+pub mod sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

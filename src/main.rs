@@ -54,6 +54,9 @@ enum Command {
         #[command(subcommand)]
         which: lexbridge::outbound::cli::OutboxCommand,
     },
+    /// Everything on this machine, no Meta or AWS account: stand-ins for
+    /// Facebook, a Messenger emulator, the bundled bot.
+    Demo(lexbridge::demo::DemoArgs),
     /// Load generators for the README's benchmarks.
     Bench {
         #[command(subcommand)]
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
             Command::Send(args) => send(args).await,
             Command::Outbox { which } => outbox(which).await,
             Command::Bench { which } => bench::run(which).await,
+            Command::Demo(args) => demo(args).await,
             Command::Nlu { which } => lexbridge::nlu::cli::run(which),
         }
     });
@@ -100,6 +104,13 @@ async fn serve() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let app = Application::build(settings, Options::default()).await?;
     app.run_until_stopped().await
+}
+
+async fn demo(args: lexbridge::demo::DemoArgs) -> anyhow::Result<()> {
+    lexbridge::telemetry::init("warn");
+    let demo = lexbridge::demo::Demo::build(&args).await?;
+    println!("{}", demo.banner());
+    demo.run().await
 }
 
 async fn migrate() -> anyhow::Result<()> {

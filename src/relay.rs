@@ -19,12 +19,41 @@ pub fn replies(
     inbox_id: i64,
     reply: &NluReply,
 ) -> Vec<NewOutboxMessage> {
-    reply
-        .messages
+    let mut messages: Vec<OutboundMessage> = Vec::new();
+    for message in &reply.messages {
+        if let (Some(chips), Some(last)) = (quick_replies_only(message), messages.last_mut()) {
+            last.quick_replies = chips;
+            continue;
+        }
+        messages.extend(messenger_messages(message));
+    }
+    messages
         .iter()
-        .flat_map(messenger_messages)
-        .map(|m| NewOutboxMessage::reply(page_id, psid, inbox_id, outbox_body(&m)))
+        .map(|m| NewOutboxMessage::reply(page_id, psid, inbox_id, outbox_body(m)))
         .collect()
+}
+
+/// A custom payload of quick replies alone (`{"quick_replies": [...]}`), as
+/// Lex bots write them after a message: Messenger shows quick replies only
+/// on a message, so they go on the one before.
+fn quick_replies_only(message: &NluMessage) -> Option<Vec<QuickReply>> {
+    let NluMessage::CustomPayload(payload) = message else {
+        return None;
+    };
+    let value: Value = serde_json::from_str(payload).ok()?;
+    let map = value.as_object().filter(|m| m.len() == 1)?;
+    let chips: Vec<QuickReply> = map
+        .get("quick_replies")?
+        .as_array()?
+        .iter()
+        .take(MAX_QUICK_REPLIES)
+        .filter_map(|q| {
+            let title = q.get("title")?.as_str()?;
+            let payload = q.get("payload")?.as_str()?;
+            QuickReply::parse("quick_replies", title, payload).ok()
+        })
+        .collect();
+    (!chips.is_empty()).then_some(chips)
 }
 
 /// One NLU message as zero or more Messenger messages.
@@ -216,6 +245,33 @@ mod tests {
 
     fn objects(m: &NluMessage) -> Vec<Value> {
         messenger_messages(m).iter().map(message_object).collect()
+    }
+
+    #[test]
+    fn quick_replies_alone_go_on_the_message_before() {
+        let chips = r#"{"quick_replies": [{"content_type": "text", "title": "Status", "payload": "check my car status"},
+                                          {"content_type": "text", "title": "Lock", "payload": "lock the doors"}]}"#;
+        let reply = NluReply {
+            messages: vec![
+                NluMessage::PlainText("I can help.".into()),
+                NluMessage::CustomPayload(chips.into()),
+            ],
+            ..Default::default()
+        };
+        let rows = replies("PAGE", "P", 1, &reply);
+        assert_eq!(rows.len(), 1);
+        let body: Value = serde_json::from_str(&rows[0].body).unwrap();
+        assert_eq!(body["message"]["text"], "I can help.");
+        assert_eq!(
+            body["message"]["quick_replies"][1]["payload"],
+            "lock the doors"
+        );
+        // With nothing before them they stay as they were.
+        let alone = NluReply {
+            messages: vec![NluMessage::CustomPayload(chips.into())],
+            ..Default::default()
+        };
+        assert_eq!(replies("PAGE", "P", 1, &alone).len(), 1);
     }
 
     #[test]

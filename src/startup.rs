@@ -37,7 +37,16 @@ pub struct Options {
     pub nlu: Option<Arc<dyn Nlu>>,
     /// Run the inbox and outbox workers (tests may hold them back).
     pub without_workers: bool,
+    /// A listener bound already (so a caller knows the port before it makes
+    /// the settings); `None` binds `LEXBRIDGE_BIND`.
+    pub listener: Option<TcpListener>,
+    /// More routes served beside the service's own (`lexbridge demo`'s
+    /// stand-ins).
+    pub routes: Option<ExtraRoutes>,
 }
+
+/// Routes (and their app data) added to every worker's `App`.
+pub type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
 /// How long the fulfillment backend may take before the intent fails.
 const FULFILLMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -116,8 +125,12 @@ impl Application {
             api_keys: Default::default(),
             settings,
         });
-        let listener = TcpListener::bind(shared.settings.bind)
-            .with_context(|| format!("binding {}", shared.settings.bind))?;
+        let listener = match options.listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(shared.settings.bind)
+                .with_context(|| format!("binding {}", shared.settings.bind))?,
+        };
+        let extra = options.routes;
         let port = listener.local_addr()?.port();
         let data = web::Data::from(Arc::clone(&shared));
         let oauth = web::Data::new(FacebookOAuth::new(&shared.settings)?);
@@ -130,6 +143,11 @@ impl Application {
                 .app_data(cookies.clone())
                 .app_data(web::PayloadConfig::new(routes::webhook::MAX_BODY))
                 .configure(routes::configure)
+                .configure(|cfg| {
+                    if let Some(extra) = &extra {
+                        extra(cfg)
+                    }
+                })
         })
         .listen(listener)?
         .disable_signals()

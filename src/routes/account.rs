@@ -136,13 +136,18 @@ async fn view(
     }))
 }
 
-/// `https://m.me/{page}?ref={token}`: a fresh single-use token each time.
+/// `https://m.me/{page}?ref={token}` (or under MESSENGER_LINK_URL): a fresh
+/// single-use token each time.
 async fn messenger_url(shared: &Shared, account_id: &str) -> anyhow::Result<String> {
     let token = shared
         .issue_link_token(Purpose::Ref, account_id, now_ms())
         .await?;
-    let mut url = url::Url::parse("https://m.me/")?;
-    url.set_path(&shared.settings.facebook.page_id);
+    let fb = &shared.settings.facebook;
+    let mut url = fb.messenger_link_url.clone();
+    url.path_segments_mut()
+        .map_err(|_| anyhow::anyhow!("MESSENGER_LINK_URL cannot take a path"))?
+        .pop_if_empty()
+        .push(&fb.page_id);
     url.query_pairs_mut().append_pair("ref", &token);
     Ok(url.to_string())
 }

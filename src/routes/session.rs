@@ -238,7 +238,7 @@ mod tests {
         Settings::from_lookup(|k| env.get(k).cloned()).unwrap()
     }
 
-    /// Session cookies over a fresh SQLite database with account `acc`.
+    /// Session cookies over a fresh SQLite database with account `acct-owner` (not hex, so it cannot turn up inside a random id by chance).
     async fn cookies() -> (SessionCookies, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/s.db", dir.path().display());
@@ -250,7 +250,7 @@ mod tests {
             unreachable!()
         };
         sqlx::query(
-            "INSERT INTO accounts (id, fb_uid, created_at, updated_at) VALUES ('acc', 'u', 1, 1)",
+            "INSERT INTO accounts (id, fb_uid, created_at, updated_at) VALUES ('acct-owner', 'u', 1, 1)",
         )
         .execute(writer)
         .await
@@ -269,16 +269,19 @@ mod tests {
     async fn the_cookie_carries_a_session_id_and_the_account_comes_from_its_record() {
         let (cookies, _dir) = cookies().await;
         let mut session = cookies.decode(&TestRequest::default().to_http_request());
-        cookies.sign_in(&mut session, "acc").await.unwrap();
+        cookies.sign_in(&mut session, "acct-owner").await.unwrap();
         let json = serde_json::to_string(&session).unwrap();
-        assert!(!json.contains("acc"), "no account id in the cookie: {json}");
+        assert!(
+            !json.contains("acct-owner"),
+            "no account id in the cookie: {json}"
+        );
         let back = cookies.read(&request_with(&cookies, &session)).await;
-        assert_eq!(back.account_id.as_deref(), Some("acc"));
+        assert_eq!(back.account_id.as_deref(), Some("acct-owner"));
         assert_eq!(back.csrf, session.csrf);
 
         // A cookie naming an account but no live session signs nobody in.
         let forged: Session =
-            serde_json::from_str(r#"{"account_id": "acc", "sid": "guessed", "csrf": "c"}"#)
+            serde_json::from_str(r#"{"account_id": "acct-owner", "sid": "guessed", "csrf": "c"}"#)
                 .unwrap();
         let back = cookies.read(&request_with(&cookies, &forged)).await;
         assert_eq!(back.account_id, None);
@@ -300,7 +303,7 @@ mod tests {
             assert_eq!(expires, t0 + HOUR);
             cookies
                 .store
-                .create_session(&id_hash(sid), "acc", t0, expires)
+                .create_session(&id_hash(sid), "acct-owner", t0, expires)
                 .await
                 .unwrap();
         }

@@ -13,6 +13,7 @@ pub mod linking;
 pub mod outbox;
 pub mod pages;
 pub mod pending_links;
+pub mod recent;
 pub mod sessions;
 pub mod statement;
 pub mod unlink;

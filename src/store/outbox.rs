@@ -125,7 +125,8 @@ pub enum OutboxOutcome {
     },
 }
 
-const RECORD_COLUMNS: &str = "id, public_id, page_id, psid, body, messaging_type, tag, origin,
+pub(crate) const RECORD_COLUMNS: &str =
+    "id, public_id, page_id, psid, body, messaging_type, tag, origin,
      state, attempts, error_code, error_subcode, error_message, message_id, created_at, sent_at,
      hold_until";
 

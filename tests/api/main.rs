@@ -1,6 +1,8 @@
 //! Integration tests: one module per feature, all in one test binary.
 
 mod browser;
+mod demo;
+mod demo_support;
 mod helpers;
 #[path = "../support/mod.rs"]
 mod support;
@@ -17,6 +19,7 @@ mod login_messenger;
 mod login_support;
 mod outbound;
 mod outbox;
+mod sandbox;
 mod sessions;
 mod unlink;
 mod webhook;

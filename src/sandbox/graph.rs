@@ -1,0 +1,320 @@
+//! The part of the Graph API the service calls, at `/{version}/…`: tokens,
+//! `/me`, the Page, `ids_for_pages`, `ids_for_apps`, profiles and the Send
+//! API. Every call with a token must carry its `appsecret_proof`, as an app
+//! with "Require App Secret" demands.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use subtle::ConstantTimeEq;
+
+use super::error::MetaError;
+use super::people::{self, Person};
+use super::send::{self, Outgoing};
+use super::state::{mid, Entry, Sandbox, ThreadEvent, Who};
+use crate::facebook::graph::appsecret_proof;
+use crate::store::now_ms;
+
+/// Long-lived user tokens last 60 days, short-lived ones 2 hours.
+const LONG_LIVED_S: i64 = 5_183_944;
+const SHORT_LIVED_S: i64 = 7_200;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(r"/{version:v[0-9]+\.[0-9]+}/{path:.*}")
+            .route(web::get().to(graph))
+            .route(web::post().to(graph)),
+    );
+}
+
+type Params = HashMap<String, String>;
+
+async fn graph(req: HttpRequest, body: web::Bytes, sandbox: web::Data<Sandbox>) -> HttpResponse {
+    let mut params: Params = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let is_form = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        params.extend(url::form_urlencoded::parse(&body).into_owned());
+    }
+    let path = req.match_info().get("path").unwrap_or_default().to_string();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let post = req.method() == actix_web::http::Method::POST;
+    let answer = match (post, segments.as_slice()) {
+        (_, ["oauth", "access_token"]) => access_token(&sandbox, &params),
+        (false, ["me"]) => {
+            authenticate(&sandbox, &params).and_then(|who| me(&sandbox, &who, &params))
+        }
+        (false, [id, "ids_for_pages"]) => {
+            authenticate(&sandbox, &params).and_then(|_| ids_for_pages(&sandbox, id, &params))
+        }
+        (false, [psid, "ids_for_apps"]) => {
+            authenticate(&sandbox, &params).and_then(|who| ids_for_apps(&sandbox, &who, psid))
+        }
+        (true, [page, "messages"]) => match authenticate(&sandbox, &params) {
+            Ok(who) => return send_api(&sandbox, &who, page, &body).await,
+            Err(e) => Err(e),
+        },
+        (false, [id]) => {
+            authenticate(&sandbox, &params).and_then(|who| object(&sandbox, &who, id, &params))
+        }
+        (true, _) => Err(MetaError::unsupported("post")),
+        (false, _) => Err(MetaError::unsupported("get")),
+    };
+    match answer {
+        Ok(value) => HttpResponse::Ok().json(value),
+        Err(e) => e.response(),
+    }
+}
+
+/// The token of the call, checked with its `appsecret_proof`.
+fn authenticate(sandbox: &Sandbox, params: &Params) -> Result<Who, MetaError> {
+    let token = params
+        .get("access_token")
+        .map(String::as_str)
+        .unwrap_or_default();
+    if token.is_empty() {
+        return Err(MetaError::new(
+            2500,
+            "OAuthException",
+            "An active access token must be used to query information about the current user.",
+        ));
+    }
+    let who = sandbox.who(token).ok_or_else(|| {
+        MetaError::bad_token("Invalid OAuth access token - Cannot parse access token")
+    })?;
+    let expected = appsecret_proof(sandbox.config.app_secret.expose_secret(), token);
+    match params.get("appsecret_proof") {
+        None => Err(MetaError::new(
+            100,
+            "GraphMethodException",
+            "API calls from the server require an appsecret_proof argument",
+        )),
+        Some(proof) if !bool::from(proof.as_bytes().ct_eq(expected.as_bytes())) => {
+            Err(MetaError::new(
+                100,
+                "GraphMethodException",
+                "Invalid appsecret_proof provided in the API argument",
+            ))
+        }
+        Some(_) => Ok(who),
+    }
+}
+
+fn person(who: &Who) -> Option<&'static Person> {
+    match who {
+        Who::User { uid, .. } => people::by_uid(uid),
+        Who::Page => None,
+    }
+}
+
+/// Both grants: `authorization_code` (the login's code) and
+/// `fb_exchange_token` (a short-lived user token for a long-lived one).
+fn access_token(sandbox: &Sandbox, params: &Params) -> Result<Value, MetaError> {
+    let config = &sandbox.config;
+    let get = |k: &str| params.get(k).map(String::as_str).unwrap_or_default();
+    if get("client_id") != config.app_id {
+        return Err(MetaError::new(
+            101,
+            "OAuthException",
+            "Error validating application. Invalid application ID.",
+        ));
+    }
+    let secret = config.app_secret.expose_secret().as_bytes();
+    if !bool::from(get("client_secret").as_bytes().ct_eq(secret)) {
+        return Err(MetaError::new(
+            1,
+            "OAuthException",
+            "Error validating client secret.",
+        ));
+    }
+    let (uid, long_lived) = match get("grant_type") {
+        "fb_exchange_token" => match sandbox.who(get("fb_exchange_token")) {
+            Some(Who::User { uid, .. }) => (uid, true),
+            _ => {
+                return Err(MetaError::bad_token(
+                    "Invalid OAuth access token - Cannot parse access token",
+                ))
+            }
+        },
+        "" | "authorization_code" => {
+            let code = get("code");
+            if code.is_empty() {
+                return Err(MetaError::param("Missing authorization code"));
+            }
+            (
+                sandbox.redeem_code(code, get("redirect_uri"), now_ms())?,
+                false,
+            )
+        }
+        other => {
+            return Err(MetaError::param(format!(
+                "Unsupported grant_type {other:?}"
+            )))
+        }
+    };
+    let expires_in = if long_lived {
+        LONG_LIVED_S
+    } else {
+        SHORT_LIVED_S
+    };
+    Ok(json!({
+        "access_token": sandbox.user_token(&uid, long_lived),
+        "token_type": "bearer",
+        "expires_in": expires_in,
+    }))
+}
+
+/// `/me`: the person of a user token; with a Page token, the Page (and an
+/// `account_linking_token` the stand-in never issued is refused).
+fn me(sandbox: &Sandbox, who: &Who, params: &Params) -> Result<Value, MetaError> {
+    if let Some(p) = person(who) {
+        return Ok(json!({ "id": p.uid, "name": p.name() }));
+    }
+    if params.contains_key("account_linking_token") {
+        return Err(MetaError::param("Invalid account_linking_token"));
+    }
+    Ok(json!({ "id": sandbox.config.page_id, "name": sandbox.config.page_name }))
+}
+
+/// `/{uid}/ids_for_pages?page=`: the person's PSID on the Page once they
+/// have written to it.
+fn ids_for_pages(sandbox: &Sandbox, uid: &str, params: &Params) -> Result<Value, MetaError> {
+    let p = people::by_uid(uid).ok_or_else(|| MetaError::unsupported("get"))?;
+    let page_id = &sandbox.config.page_id;
+    let wanted = params.get("page").is_none_or(|p| p == page_id);
+    let has_written = sandbox
+        .thread(p.psid)
+        .is_some_and(|t| t.last_wrote.is_some());
+    let data: Vec<Value> = (wanted && has_written)
+        .then(
+            || json!({ "id": p.psid, "page": { "id": page_id, "name": sandbox.config.page_name } }),
+        )
+        .into_iter()
+        .collect();
+    Ok(json!({ "data": data }))
+}
+
+/// `/{psid}/ids_for_apps` (Page token): the person's id in this app.
+fn ids_for_apps(sandbox: &Sandbox, who: &Who, psid: &str) -> Result<Value, MetaError> {
+    if *who != Who::Page {
+        return Err(MetaError::new(
+            200,
+            "OAuthException",
+            "(#200) This call requires a Page access token",
+        ));
+    }
+    let p = people::by_psid(psid).ok_or_else(|| MetaError::unsupported("get"))?;
+    Ok(
+        json!({ "data": [{ "id": p.uid, "app": { "id": sandbox.config.app_id, "name": "lexbridge demo" } }] }),
+    )
+}
+
+/// `/{id}?fields=`: the Page, or a person's Page-scoped profile.
+fn object(sandbox: &Sandbox, who: &Who, id: &str, params: &Params) -> Result<Value, MetaError> {
+    let fields: Vec<&str> = params
+        .get("fields")
+        .map(|f| f.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    if id == sandbox.config.page_id {
+        if fields.contains(&"access_token") {
+            // No demo person administers the Page.
+            return Err(MetaError::new(
+                200,
+                "OAuthException",
+                "(#200) The user must be an administrator of the Page to read its access token",
+            ));
+        }
+        return Ok(json!({ "id": id, "name": sandbox.config.page_name }));
+    }
+    let p = people::by_psid(id).ok_or_else(|| MetaError::unsupported("get"))?;
+    if *who != Who::Page {
+        return Err(MetaError::unsupported("get"));
+    }
+    let mut profile = json!({ "id": p.psid });
+    for field in fields {
+        let value = match field {
+            "name" => json!(p.name()),
+            "first_name" => json!(p.first_name),
+            "last_name" => json!(p.last_name),
+            "profile_pic" => {
+                let pic = sandbox
+                    .config
+                    .public_url
+                    .join(&format!("sandbox/avatar/{}.svg", p.psid));
+                json!(pic.map(|u| u.to_string()).unwrap_or_default())
+            }
+            "id" | "" => continue,
+            other => {
+                return Err(MetaError::param(format!(
+                    "Tried accessing nonexisting field ({other}) on node type (User)"
+                )))
+            }
+        };
+        profile[field] = value;
+    }
+    Ok(profile)
+}
+
+/// `POST /{page}/messages`: checked, recorded in the thread, shown in the
+/// emulator.
+async fn send_api(sandbox: &Sandbox, who: &Who, page: &str, body: &[u8]) -> HttpResponse {
+    let result = (|| {
+        if *who != Who::Page || page != sandbox.config.page_id {
+            return Err(MetaError::new(
+                200,
+                "OAuthException",
+                "(#200) This endpoint requires the Page's access token",
+            ));
+        }
+        let body: Value = serde_json::from_slice(body)
+            .map_err(|_| MetaError::param("The request body must be JSON"))?;
+        let psid = send::recipient(&body)?.to_string();
+        let thread = sandbox
+            .thread(&psid)
+            .ok_or_else(|| MetaError::param("No matching user found").subcode(2018001))?;
+        let now = now_ms();
+        Ok((
+            psid.clone(),
+            send::check(&body, now, thread.last_wrote)?,
+            now,
+        ))
+    })();
+    let (psid, outgoing, now) = match result {
+        Ok(ok) => ok,
+        Err(e) => return e.response(),
+    };
+    match outgoing {
+        Outgoing::Action(action) => {
+            match action.as_str() {
+                "mark_seen" => sandbox.mark_seen(&psid, now),
+                on_off => sandbox.announce(ThreadEvent::Typing {
+                    psid: psid.clone(),
+                    on: on_off == "typing_on",
+                }),
+            }
+            HttpResponse::Ok().json(json!({ "recipient_id": psid }))
+        }
+        Outgoing::Message { message, tag } => {
+            let entry = Entry {
+                mid: mid(&psid, now),
+                from: "page".into(),
+                at: now,
+                message,
+                tag,
+            };
+            let message_id = entry.mid.clone();
+            sandbox.announce(ThreadEvent::Typing {
+                psid: psid.clone(),
+                on: false,
+            });
+            sandbox.record(&psid, entry);
+            HttpResponse::Ok().json(json!({ "recipient_id": psid, "message_id": message_id }))
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The demo people, as Meta knows them: an app-scoped user id, a
+//! Page-scoped id, a name, and when they last wrote to the Page.
+
+use crate::domain::window::HOUR_MS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Person {
+    /// App-scoped user id (what `/me` answers after the login).
+    pub uid: &'static str,
+    /// Page-scoped id (what Messenger webhooks carry).
+    pub psid: &'static str,
+    pub first_name: &'static str,
+    pub last_name: &'static str,
+    /// Their last message before the demo started, and how long before.
+    pub last_words: &'static str,
+    pub wrote_ago_ms: i64,
+}
+
+impl Person {
+    pub fn name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+
+    /// Initials for the avatar.
+    pub fn initials(&self) -> String {
+        [self.first_name, self.last_name]
+            .iter()
+            .filter_map(|n| n.chars().next())
+            .collect()
+    }
+}
+
+pub const PEOPLE: [Person; 3] = [
+    Person {
+        uid: "10000000000000011",
+        psid: "27000000000000011",
+        first_name: "Alex",
+        last_name: "Rivera",
+        last_words: "hi",
+        wrote_ago_ms: HOUR_MS / 2,
+    },
+    Person {
+        uid: "10000000000000022",
+        psid: "27000000000000022",
+        first_name: "Sam",
+        last_name: "Okafor",
+        last_words: "what can you do?",
+        wrote_ago_ms: 3 * HOUR_MS,
+    },
+    // Outside the 24-hour window: a ping to Jordan is held, or needs
+    // HUMAN_AGENT.
+    Person {
+        uid: "10000000000000033",
+        psid: "27000000000000033",
+        first_name: "Jordan",
+        last_name: "Lee",
+        last_words: "hello",
+        wrote_ago_ms: 48 * HOUR_MS,
+    },
+];
+
+pub fn by_uid(uid: &str) -> Option<&'static Person> {
+    PEOPLE.iter().find(|p| p.uid == uid)
+}
+
+pub fn by_psid(psid: &str) -> Option<&'static Person> {
+    PEOPLE.iter().find(|p| p.psid == psid)
+}
