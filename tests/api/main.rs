@@ -12,6 +12,8 @@ mod login;
 mod login_failures;
 mod login_messenger;
 mod login_support;
+mod metrics;
 mod outbound;
 mod outbox;
+mod tolerance;
 mod webhook;
