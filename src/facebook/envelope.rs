@@ -58,7 +58,7 @@ pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<NewInboxEvent>,
     for raw_entry in parsed.entry {
         let Ok(entry) = serde_json::from_str::<Entry>(raw_entry.get()) else {
             // Not even an object: kept whole, for whoever looks.
-            rows.push(kept(&object, "", raw_entry.get(), received_at));
+            rows.push(kept(object.clone(), "", raw_entry.get(), received_at));
             continue;
         };
         let page_id = entry.id.map(id_text).unwrap_or_default();
@@ -69,7 +69,7 @@ pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<NewInboxEvent>,
         ];
         if lists.iter().all(|(list, _, _)| list.is_none()) {
             // An entry without event lists is itself the event.
-            rows.push(kept(&object, &page_id, raw_entry.get(), received_at));
+            rows.push(kept(object.clone(), &page_id, raw_entry.get(), received_at));
             continue;
         }
         for (list, standby, messaging) in lists {
@@ -78,8 +78,8 @@ pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<NewInboxEvent>,
                 serde_json::from_str::<Vec<&RawValue>>(list.get()).unwrap_or_else(|_| vec![list]);
             for raw in events {
                 let mut row = match messaging {
-                    true => messaging_row(&object, &page_id, raw.get(), received_at),
-                    false => kept(&object, &page_id, raw.get(), received_at),
+                    true => messaging_row(object.clone(), &page_id, raw.get(), received_at),
+                    false => kept(object.clone(), &page_id, raw.get(), received_at),
                 };
                 row.standby = standby;
                 rows.push(row);
@@ -95,7 +95,7 @@ fn id_text(raw: &RawValue) -> String {
 }
 
 /// A `messaging[]` / `standby[]` event, classified when it parses.
-fn messaging_row(object: &Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> NewInboxEvent {
+fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> NewInboxEvent {
     let Ok(event) = serde_json::from_str::<MessagingEvent>(raw) else {
         let mut row = kept(object, page_id, raw, at);
         row.psid = sender_of(raw).unwrap_or_default();
@@ -122,26 +122,26 @@ fn messaging_row(object: &Cow<'static, str>, page_id: &str, raw: &str, at: i64) 
         },
     };
     NewInboxEvent {
-        object: object.clone(),
+        dedupe_key: scoped(&object, key),
+        object,
         page_id: page_id.to_string(),
         psid,
         kind,
         standby: false,
-        dedupe_key: scoped(object, key),
         event: raw.to_string(),
         received_at: at,
     }
 }
 
 /// An event kept as it came, `unrecognised`, keyed by its bytes.
-fn kept(object: &Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> NewInboxEvent {
+fn kept(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> NewInboxEvent {
     NewInboxEvent {
-        object: object.clone(),
+        dedupe_key: scoped(&object, digest_key(page_id, raw)),
+        object,
         page_id: page_id.to_string(),
         psid: String::new(),
         kind: UNRECOGNISED,
         standby: false,
-        dedupe_key: scoped(object, digest_key(page_id, raw)),
         event: raw.to_string(),
         received_at: at,
     }
