@@ -22,6 +22,9 @@ pub struct Settings {
     pub session_key: SecretString,
     /// How long a login site session may last.
     pub sessions: SessionSettings,
+    /// METRICS_TOKEN: when set, `/metrics` answers only requests with
+    /// `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Limits of a signed-in session of the login site.
@@ -234,6 +237,7 @@ impl Settings {
                     60 * u64::from(r.positive("SESSION_IDLE_TIMEOUT_MINUTES", 24 * 60)),
                 ),
             },
+            metrics_token: r.bearer_token("METRICS_TOKEN"),
         };
         let db = settings.database.url.expose_secret();
         if !(db.starts_with("sqlite:") || settings.database.is_postgres()) {
@@ -410,6 +414,19 @@ impl Reader<'_> {
     fn millis(&mut self, key: &str, default: Duration) -> Duration {
         Duration::from_millis(self.parsed(key, &default.as_millis().to_string()))
     }
+
+    /// An optional secret sent as `Authorization: Bearer <token>`: visible
+    /// ASCII without spaces (RFC 6750's token68 and more), so any client can
+    /// send it in a header.
+    fn bearer_token(&mut self, key: &str) -> Option<SecretString> {
+        let raw = self.get(key)?;
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            self.problems.push(format!(
+                "{key} must be printable ASCII without spaces (e.g. openssl rand -hex 32)"
+            ));
+        }
+        Some(SecretString::from(raw))
+    }
 }
 
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
@@ -549,14 +566,31 @@ mod tests {
     }
 
     #[test]
+    fn a_metrics_token_is_optional_and_must_fit_a_header() {
+        let mut map = complete();
+        assert!(read(&map).unwrap().metrics_token.is_none());
+        map.insert("METRICS_TOKEN", "s3cr3t-metrics-t0ken");
+        let token = read(&map).unwrap().metrics_token.expect("set");
+        assert_eq!(token.expose_secret(), "s3cr3t-metrics-t0ken");
+        map.insert("METRICS_TOKEN", "two words");
+        let err = read(&map).unwrap_err().to_string();
+        assert!(
+            err.contains("METRICS_TOKEN must be printable ASCII"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secrets_never_reach_debug_output() {
         let mut map = complete();
+        map.insert("METRICS_TOKEN", "metrics-secret-value");
         map.insert("DATABASE_URL", "postgres://app:hunter2@db/lexbridge");
         let s = read(&map).expect("valid");
         let debug = format!("{s:?}");
         assert!(!debug.contains("app-secret"));
         assert!(!debug.contains("page-token"));
         assert!(!debug.contains("hunter2"));
+        assert!(!debug.contains("metrics-secret-value"));
         assert!(debug.contains("app:***@db"));
     }
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::store::pauses::PagePause;
 use crate::store::writer::CommitStats;
 
 #[derive(Default)]
@@ -17,6 +18,10 @@ pub struct Metrics {
     pub inbox_unanswered: AtomicU64,
     pub inbox_retried: AtomicU64,
     pub inbox_dead: AtomicU64,
+    /// Events kept as `unrecognised` (unknown kind or shape).
+    pub inbox_unrecognised: AtomicU64,
+    /// Events of another webhook `object` than `page`, kept unhandled.
+    pub inbox_other_object: AtomicU64,
     pub nlu_calls: AtomicU64,
     pub nlu_micros: AtomicU64,
     /// Send API outcomes by `"ok"` or Graph error code.
@@ -52,6 +57,14 @@ impl Metrics {
             ("lexbridge_inbox_unanswered_total", &self.inbox_unanswered),
             ("lexbridge_inbox_retried_total", &self.inbox_retried),
             ("lexbridge_inbox_dead_total", &self.inbox_dead),
+            (
+                "lexbridge_inbox_unrecognised_total",
+                &self.inbox_unrecognised,
+            ),
+            (
+                "lexbridge_inbox_other_object_total",
+                &self.inbox_other_object,
+            ),
             ("lexbridge_nlu_calls_total", &self.nlu_calls),
             ("lexbridge_nlu_microseconds_total", &self.nlu_micros),
             ("lexbridge_commits_total", &commits.commits),
@@ -82,4 +95,34 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Paused Pages for `/metrics`: how many, and each Page's reasons.
+pub fn render_pauses(pauses: &[PagePause]) -> String {
+    let mut out = String::new();
+    let mut pages: Vec<&str> = pauses.iter().map(|p| p.page_id.as_str()).collect();
+    pages.dedup();
+    let _ = writeln!(
+        out,
+        "# TYPE lexbridge_paused_pages gauge\nlexbridge_paused_pages {}",
+        pages.len()
+    );
+    let _ = writeln!(out, "# TYPE lexbridge_page_paused gauge");
+    for p in pauses {
+        let _ = writeln!(
+            out,
+            "lexbridge_page_paused{{page_id=\"{}\",reason=\"{}\"}} 1",
+            label(&p.page_id),
+            label(&p.reason)
+        );
+    }
+    out
+}
+
+/// A Prometheus label value, escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

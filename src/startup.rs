@@ -90,6 +90,10 @@ impl Application {
         store
             .ensure_page(&settings.facebook.page_id, now_ms())
             .await?;
+        for pause in store.page_pauses().await? {
+            warn!(page_id = %pause.page_id, reason = %pause.reason, paused_at = pause.paused_at,
+                "this Page is paused: its messages stay queued until the reason is cleared");
+        }
         let graph = GraphClient::new(
             settings.facebook.graph_api_url.clone(),
             &settings.facebook.graph_api_version,

@@ -1,5 +1,6 @@
 //! Meta: Graph API client, webhook events, Send API rendering.
 
+pub mod envelope;
 pub mod graph;
 pub mod render;
 pub mod webhook;

@@ -1,8 +1,13 @@
 //! `GET /health` and `GET /metrics`.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use secrecy::ExposeSecret;
 use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
+use crate::metrics::render_pauses;
 use crate::workers::Shared;
 
 #[get("/health")]
@@ -15,14 +20,46 @@ pub async fn health(shared: web::Data<Shared>) -> HttpResponse {
     }
 }
 
+/// Prometheus text. With `METRICS_TOKEN` set, only for
+/// `Authorization: Bearer <token>` (401 otherwise). Each scrape reads the
+/// queue depths through partial indexes of open rows and the tiny
+/// `page_pauses` table: never a count of a whole table.
 #[get("/metrics")]
-pub async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
+pub async fn metrics(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    if let Some(token) = &shared.settings.metrics_token {
+        if !bearer_matches(&req, token.expose_secret()) {
+            return HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Bearer realm=\"metrics\""))
+                .json(json!({"error": "a valid bearer token is required"}));
+        }
+    }
     let inbox = shared.store.inbox_depths().await.unwrap_or_default();
     let outbox = shared.store.outbox_depths().await.unwrap_or_default();
+    let pauses = shared.store.page_pauses().await.unwrap_or_default();
+    let mut body = shared.metrics.render(
+        shared.writer.stats(),
+        &[("inbox", inbox), ("outbox", outbox)],
+    );
+    body.push_str(&render_pauses(&pauses));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(shared.metrics.render(
-            shared.writer.stats(),
-            &[("inbox", inbox), ("outbox", outbox)],
-        ))
+        .body(body)
+}
+
+/// Whether the request carries `Authorization: Bearer <expected>`. Both
+/// sides are hashed first, so the comparison takes the same time whatever
+/// the token's length or its first differing byte.
+fn bearer_matches(req: &HttpRequest, expected: &str) -> bool {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(presented) = presented else {
+        return false;
+    };
+    let digest = |s: &str| Sha256::digest(s.as_bytes());
+    bool::from(digest(presented).ct_eq(&digest(expected)))
 }

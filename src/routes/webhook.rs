@@ -72,16 +72,14 @@ pub async fn receive(
         warn!(reason = %e, "webhook POST refused");
         return HttpResponse::Forbidden().json(json!({"error": e.to_string()}));
     }
+    // Every event of a signed body is stored, whatever its kind or object:
+    // only a body that is no webhook payload at all is refused.
     let rows = match inbox_events(&body, now_ms()) {
         Ok(rows) => rows,
-        Err(e) => {
+        Err(e @ PayloadError::Malformed(_)) => {
             Metrics::add(&metrics.webhook_rejected, 1);
             warn!(reason = %e, "webhook POST refused");
-            let mut response = match e {
-                PayloadError::Malformed(_) => HttpResponse::BadRequest(),
-                PayloadError::NotPage(_) => HttpResponse::NotFound(),
-            };
-            return response.json(json!({"error": e.to_string()}));
+            return HttpResponse::BadRequest().json(json!({"error": e.to_string()}));
         }
     };
     let count = rows.len() as u64;

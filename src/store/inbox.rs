@@ -12,6 +12,8 @@ use super::{claim_statement, with_reader, Store};
 /// An event about to be stored (see `store::writer` for the insert).
 #[derive(Debug, Clone)]
 pub struct NewInboxEvent {
+    /// The webhook's `object`: `page` for Messenger.
+    pub object: std::borrow::Cow<'static, str>,
     pub page_id: String,
     pub psid: String,
     pub kind: &'static str,
@@ -25,6 +27,8 @@ pub struct NewInboxEvent {
 #[derive(Debug, Clone)]
 pub struct InboxRow {
     pub id: i64,
+    /// The webhook's `object`: only `page` events are acted on.
+    pub object: String,
     pub page_id: String,
     pub psid: String,
     pub kind: String,
@@ -45,6 +49,7 @@ impl InboxRow {
         let mut c = Columns::new(row);
         Ok(InboxRow {
             id: c.take()?.int()?,
+            object: c.take()?.text()?,
             page_id: c.take()?.text()?,
             psid: c.take()?.text()?,
             kind: c.take()?.text()?,
@@ -57,10 +62,15 @@ impl InboxRow {
     }
 }
 
+/// The columns of an `InboxRecord`, for every statement that reads one.
+pub(crate) const RECORD_COLUMNS: &str =
+    "id, object, page_id, psid, kind, dedupe_key, state, outcome, attempts, last_error";
+
 /// A stored row as tests and operators see it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InboxRecord {
     pub id: i64,
+    pub object: String,
     pub page_id: String,
     pub psid: String,
     pub kind: String,
@@ -132,6 +142,17 @@ pub struct PsidLookup {
     pub at: i64,
 }
 
+/// `/metrics` counts on each scrape, so it must not read the whole table:
+/// done rows pile up forever. These counts walk partial indexes that hold
+/// only open rows (`inbox_claimable`) and dead ones (`inbox_dead`), so a
+/// scrape costs what the backlog holds, not what the table does. Counting
+/// in memory instead would be wrong with several instances on Postgres and
+/// lost on every restart; the SQL repeats each index's condition exactly,
+/// so SQLite matches it to the partial index.
+pub const INBOX_DEPTH_SQL: &str =
+    "SELECT state, COUNT(*) FROM inbox WHERE state IN ('pending', 'processing') GROUP BY state";
+pub const INBOX_DEAD_SQL: &str = "SELECT COUNT(*) FROM inbox WHERE state = 'dead'";
+
 /// The claim statement (see `claim_statement!`).
 pub(crate) fn claim_sql(postgres: bool) -> &'static str {
     claim_statement!(
@@ -139,28 +160,33 @@ pub(crate) fn claim_sql(postgres: bool) -> &'static str {
         "inbox",
         "pending",
         "processing",
-        "id, page_id, psid, kind, standby, event, attempts, dedupe_key"
+        "id, object, page_id, psid, kind, standby, event, attempts, dedupe_key"
     )
 }
 
 impl Store {
     pub async fn inbox_records(&self) -> anyhow::Result<Vec<InboxRecord>> {
-        let rows = with_reader!(self, pool => sqlx::query_as(
-            "SELECT id, page_id, psid, kind, dedupe_key, state, outcome, attempts, last_error
-             FROM inbox ORDER BY id")
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM inbox ORDER BY id");
+        let rows = with_reader!(self, pool => sqlx::query_as(&sql)
             .fetch_all(pool)
             .await)
         .context("listing inbox rows")?;
         Ok(rows)
     }
 
-    /// Rows by state, for `/metrics`.
+    /// Rows by state, for `/metrics`: open and dead rows, each counted
+    /// through a partial index that holds only them (see `INBOX_DEPTH_SQL`).
     pub async fn inbox_depths(&self) -> anyhow::Result<Vec<(String, i64)>> {
-        let rows = with_reader!(self, pool => sqlx::query_as(
-            "SELECT state, COUNT(*) FROM inbox WHERE state <> 'done' GROUP BY state")
-            .fetch_all(pool)
-            .await)
-        .context("counting inbox rows")?;
-        Ok(rows)
+        let open: Vec<(String, i64)> =
+            with_reader!(self, pool => sqlx::query_as(INBOX_DEPTH_SQL).fetch_all(pool).await)
+                .context("counting inbox rows")?;
+        let (dead,): (i64,) =
+            with_reader!(self, pool => sqlx::query_as(INBOX_DEAD_SQL).fetch_one(pool).await)
+                .context("counting dead inbox rows")?;
+        Ok(super::depths(
+            &["pending", "processing"],
+            open,
+            ("dead", dead),
+        ))
     }
 }

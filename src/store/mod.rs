@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod linking;
 pub mod outbox;
 pub mod pages;
+pub mod pauses;
 pub mod pending_links;
 pub mod recent;
 pub mod sessions;
@@ -74,21 +75,26 @@ macro_rules! with_reader {
 /// take other rows, and the NOT EXISTS keeps a conversation's later rows
 /// behind its earlier ones whether those are locked, waiting or in hand
 /// elsewhere.
+///
+/// `$filter`, when given, is a further condition on the candidate row `r`.
 macro_rules! claim_statement {
     ($postgres:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal) => {
+        $crate::store::claim_statement!($postgres, $table, $waiting, $in_hand, $columns, "")
+    };
+    ($postgres:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal) => {
         if $postgres {
-            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, "FOR UPDATE SKIP LOCKED")
+            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "FOR UPDATE SKIP LOCKED")
         } else {
-            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, "")
+            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "")
         }
     };
-    (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $lock:literal) => {
+    (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal, $lock:literal) => {
         concat!(
             "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1
      WHERE id IN (SELECT r.id FROM ", $table, " r
         WHERE r.state IN ('", $waiting, "', '", $in_hand, "')
           AND ((r.state = '", $waiting, "' AND r.next_attempt_at <= $2)
-            OR (r.state = '", $in_hand, "' AND r.locked_until < $2))
+            OR (r.state = '", $in_hand, "' AND r.locked_until < $2)) ", $filter, "
           AND NOT EXISTS (SELECT 1 FROM ", $table, " p
                 WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
                   AND p.state IN ('", $waiting, "', '", $in_hand, "'))
@@ -205,6 +211,19 @@ pub fn refused(error: &anyhow::Error) -> bool {
             _ => false,
         }
     })
+}
+
+/// Queue depths for `/metrics`: every state named, zero when it has no rows.
+fn depths(states: &[&str], counted: Vec<(String, i64)>, last: (&str, i64)) -> Vec<(String, i64)> {
+    let mut all: Vec<(String, i64)> = states.iter().map(|s| (s.to_string(), 0)).collect();
+    for (state, n) in counted {
+        match all.iter_mut().find(|(s, _)| *s == state) {
+            Some(slot) => slot.1 = n,
+            None => all.push((state, n)),
+        }
+    }
+    all.push((last.0.to_string(), last.1));
+    all
 }
 
 /// Milliseconds since the Unix epoch: the one time format in both databases.

@@ -2,15 +2,17 @@
 
 use anyhow::Context;
 
-use super::inbox::InboxRecord;
+use super::inbox::{self, InboxRecord};
 use super::outbox::{OutboxRecord, RECORD_COLUMNS};
 use super::{with_reader, Store};
 
 impl Store {
     pub async fn recent_inbox(&self, limit: i64) -> anyhow::Result<Vec<InboxRecord>> {
-        let rows = with_reader!(self, pool => sqlx::query_as(
-            "SELECT id, page_id, psid, kind, dedupe_key, state, outcome, attempts, last_error
-             FROM inbox ORDER BY id DESC LIMIT $1")
+        let sql = format!(
+            "SELECT {} FROM inbox ORDER BY id DESC LIMIT $1",
+            inbox::RECORD_COLUMNS
+        );
+        let rows = with_reader!(self, pool => sqlx::query_as(&sql)
             .bind(limit)
             .fetch_all(pool)
             .await)

@@ -517,10 +517,11 @@ async fn apply<E: Exec>(
     let now = super::now_ms();
     for chunk in chunks(&events) {
         let mut insert = Stmt::new(
-            "INSERT INTO inbox (page_id, psid, kind, standby, dedupe_key, event, next_attempt_at, received_at) ",
+            "INSERT INTO inbox (object, page_id, psid, kind, standby, dedupe_key, event, next_attempt_at, received_at) ",
         );
         insert.values(chunk, |row, (_, e)| {
-            row.bind(e.page_id.as_str())
+            row.bind(&*e.object)
+                .bind(e.page_id.as_str())
                 .bind(e.psid.as_str())
                 .bind(e.kind)
                 .bind(i64::from(e.standby))
@@ -907,15 +908,14 @@ fn receipt_statements(receipt: &Receipt) -> Vec<Stmt> {
                 .iter()
                 .map(|mid| {
                     Stmt::with_args(
-                        "UPDATE outbox SET state = 'delivered' WHERE message_id = $1 AND state = 'sent'",
+                        super::outbox::DELIVERED_MID_SQL,
                         vec![Arg::from(mid.as_str())],
                     )
                 })
                 .collect();
             statements.extend(watermark.map(|watermark| {
                 Stmt::with_args(
-                    "UPDATE outbox SET state = 'delivered'
-                     WHERE page_id = $1 AND psid = $2 AND state = 'sent' AND sent_at <= $3",
+                    super::outbox::DELIVERED_WATERMARK_SQL,
                     vec![
                         Arg::from(page_id.as_str()),
                         Arg::from(psid.as_str()),
@@ -930,8 +930,7 @@ fn receipt_statements(receipt: &Receipt) -> Vec<Stmt> {
             psid,
             watermark,
         } => vec![Stmt::with_args(
-            "UPDATE outbox SET state = 'read'
-             WHERE page_id = $1 AND psid = $2 AND state IN ('sent', 'delivered') AND sent_at <= $3",
+            super::outbox::READ_WATERMARK_SQL,
             vec![
                 Arg::from(page_id.as_str()),
                 Arg::from(psid.as_str()),

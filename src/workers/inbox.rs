@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::{linking, retry::retry_delay, Shared};
-use crate::facebook::webhook::MessagingEvent;
+use crate::facebook::webhook::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
 use crate::facebook::SenderAction;
 use crate::metrics::Metrics;
 use crate::nlu::start_over::is_start_over;
@@ -51,6 +51,18 @@ async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
         receipt: None,
         lookup: None,
     };
+    // Kept, never retried: another object's events (for the code that will
+    // handle them) and events this service does not understand.
+    if row.object != "page" {
+        Metrics::add(&shared.metrics.inbox_other_object, 1);
+        update.outcome = Some(format!("kept: {:?} events are not handled", row.object));
+        return update;
+    }
+    if row.kind == UNRECOGNISED {
+        Metrics::add(&shared.metrics.inbox_unrecognised, 1);
+        update.outcome = Some("kept: unrecognised event".to_string());
+        return update;
+    }
     let event: MessagingEvent = match serde_json::from_str(&row.event) {
         Ok(e) => e,
         Err(e) => {
@@ -141,6 +153,10 @@ async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
                 }
             }
         }
+        POLICY_ENFORCEMENT => match super::policy::enforce(shared, &row, &event).await {
+            Ok(outcome) => outcome,
+            Err(e) => return fail(shared, update, &row, e),
+        },
         _ => "ignored".to_string(),
     };
     update.outcome = Some(outcome);
@@ -322,10 +338,15 @@ fn fail(shared: &Shared, mut update: InboxUpdate, row: &InboxRow, error: NluErro
         warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row will be retried");
     } else {
         update.state = InboxState::Dead;
-        update.outcome = Some("dead-lettered; apology sent".to_string());
         // Never silence: the person hears once that this failed. The apology
-        // is queued in the same transaction that dead-letters the row.
-        update.replies = replies_from_text(row, &shared.settings.replies.apology);
+        // is queued in the same transaction that dead-letters the row. (An
+        // event about the Page alone has nobody to apologise to.)
+        if row.psid.is_empty() {
+            update.outcome = Some("dead-lettered".to_string());
+        } else {
+            update.outcome = Some("dead-lettered; apology sent".to_string());
+            update.replies = replies_from_text(row, &shared.settings.replies.apology);
+        }
         Metrics::add(&shared.metrics.inbox_dead, 1);
         warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row dead-lettered");
     }

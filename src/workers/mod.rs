@@ -4,6 +4,7 @@
 pub mod inbox;
 pub mod linking;
 pub mod outbox;
+pub mod policy;
 pub mod rate_limit;
 pub mod retry;
 pub mod reverse_lookup;

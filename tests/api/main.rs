@@ -17,10 +17,12 @@ mod login;
 mod login_failures;
 mod login_messenger;
 mod login_support;
+mod metrics;
 mod outbound;
 mod outbox;
 mod sandbox;
 mod sessions;
+mod tolerance;
 mod unlink;
 mod webhook;
 

@@ -1,0 +1,309 @@
+//! A verified webhook body -> inbox rows, one per event.
+//!
+//! Tolerant by design: whatever Meta signed is stored, so one event this
+//! service does not model never costs the good ones beside it (a refused
+//! POST is redelivered whole until Meta disables the subscription). An
+//! event that does not parse, or of a kind never heard of, is kept as
+//! `unrecognised`; a body for another `object` than `page` (`instagram`…)
+//! is kept with its object. Only a body that is not JSON, or not a webhook
+//! payload at all (an object with an `object` string and an `entry` list),
+//! is refused.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+
+use super::webhook::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
+use crate::store::inbox::NewInboxEvent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the body is not a webhook payload: {0}")]
+    Malformed(String),
+}
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    object: String,
+    #[serde(default, borrow)]
+    entry: Vec<&'a RawValue>,
+}
+
+/// The parts of an entry that hold events. Meta puts them in `messaging`
+/// and `standby` (Messenger, Instagram messaging) or `changes` (feed-style
+/// objects).
+#[derive(Deserialize)]
+struct Entry<'a> {
+    #[serde(default, borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    messaging: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    standby: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    changes: Option<&'a RawValue>,
+}
+
+/// Turns a verified webhook body into inbox rows: every event of every
+/// entry, in order.
+pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<NewInboxEvent>, PayloadError> {
+    let parsed: Body =
+        serde_json::from_slice(body).map_err(|e| PayloadError::Malformed(e.to_string()))?;
+    let object: Cow<'static, str> = match parsed.object.as_str() {
+        "page" => Cow::Borrowed("page"),
+        _ => Cow::Owned(parsed.object),
+    };
+    let mut rows = Vec::new();
+    for raw_entry in parsed.entry {
+        let Ok(entry) = serde_json::from_str::<Entry>(raw_entry.get()) else {
+            // Not even an object: kept whole, for whoever looks.
+            rows.push(kept(object.clone(), "", raw_entry.get(), received_at));
+            continue;
+        };
+        let page_id = entry.id.map(id_text).unwrap_or_default();
+        let lists = [
+            (entry.messaging, false, true),
+            (entry.standby, true, true),
+            (entry.changes, false, false),
+        ];
+        if lists.iter().all(|(list, _, _)| list.is_none()) {
+            // An entry without event lists is itself the event.
+            rows.push(kept(object.clone(), &page_id, raw_entry.get(), received_at));
+            continue;
+        }
+        for (list, standby, messaging) in lists {
+            let Some(list) = list else { continue };
+            let events =
+                serde_json::from_str::<Vec<&RawValue>>(list.get()).unwrap_or_else(|_| vec![list]);
+            for raw in events {
+                let mut row = match messaging {
+                    true => messaging_row(object.clone(), &page_id, raw.get(), received_at),
+                    false => kept(object.clone(), &page_id, raw.get(), received_at),
+                };
+                row.standby = standby;
+                rows.push(row);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// An entry id as text: Meta sends strings, a number is taken as written.
+fn id_text(raw: &RawValue) -> String {
+    serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_string())
+}
+
+/// A `messaging[]` / `standby[]` event, classified when it parses.
+fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> NewInboxEvent {
+    let Ok(event) = serde_json::from_str::<MessagingEvent>(raw) else {
+        let mut row = kept(object, page_id, raw, at);
+        row.psid = sender_of(raw).unwrap_or_default();
+        return row;
+    };
+    let person = event.person();
+    let kind = match (event.kind(), &person) {
+        // Only a policy enforcement concerns no person; anything else
+        // without one cannot be answered.
+        (kind, None) if kind != POLICY_ENFORCEMENT => UNRECOGNISED,
+        (kind, _) => kind,
+    };
+    let psid = person.unwrap_or_default();
+    let key = match (event.mid(), kind) {
+        (Some(mid), "postback") => format!("postback:{mid}"),
+        (Some(mid), "message" | "echo") => format!("mid:{mid}"),
+        _ if psid.is_empty() || kind == UNRECOGNISED => digest_key(page_id, raw),
+        _ => match event.timestamp {
+            Some(ts) => format!("{kind}:{page_id}:{psid}:{ts}"),
+            None => {
+                let digest = Sha256::digest(raw.as_bytes());
+                format!("{kind}:{page_id}:{psid}:{}", hex::encode(&digest[..12]))
+            }
+        },
+    };
+    NewInboxEvent {
+        dedupe_key: scoped(&object, key),
+        object,
+        page_id: page_id.to_string(),
+        psid,
+        kind,
+        standby: false,
+        event: raw.to_string(),
+        received_at: at,
+    }
+}
+
+/// An event kept as it came, `unrecognised`, keyed by its bytes.
+fn kept(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> NewInboxEvent {
+    NewInboxEvent {
+        dedupe_key: scoped(&object, digest_key(page_id, raw)),
+        object,
+        page_id: page_id.to_string(),
+        psid: String::new(),
+        kind: UNRECOGNISED,
+        standby: false,
+        event: raw.to_string(),
+        received_at: at,
+    }
+}
+
+/// An event with neither a mid nor a sender is known again by its Page and
+/// its exact bytes (a redelivery repeats both).
+fn digest_key(page_id: &str, raw: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(page_id.as_bytes());
+    digest.update([0]);
+    digest.update(raw.as_bytes());
+    format!("digest:{}", hex::encode(digest.finalize()))
+}
+
+/// Keys of other objects live apart from the Page's.
+fn scoped(object: &str, key: String) -> String {
+    match object {
+        "page" => key,
+        other => format!("{other}|{key}"),
+    }
+}
+
+/// `sender.id` of an event that does not otherwise parse.
+fn sender_of(raw: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let id = value.get("sender")?.get("id")?.as_str()?;
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(events: &str) -> String {
+        format!(r#"{{"object":"page","entry":[{{"id":"PAGE","time":1,"messaging":[{events}]}}]}}"#)
+    }
+
+    #[test]
+    fn messages_are_keyed_by_mid_and_other_events_by_sender_time_and_kind() {
+        let b = body(
+            r#"{"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":10,"message":{"mid":"m.1","text":"hi"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":11,"read":{"watermark":10}},
+               {"sender":{"id":"PAGE"},"recipient":{"id":"U1"},"timestamp":12,"message":{"mid":"m.2","is_echo":true,"text":"yo"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":13,"postback":{"mid":"m.3","payload":"GO"}}"#,
+        );
+        let rows = inbox_events(b.as_bytes(), 0).expect("valid");
+        let keys: Vec<_> = rows.iter().map(|r| r.dedupe_key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["mid:m.1", "read:PAGE:U1:11", "mid:m.2", "postback:m.3"]
+        );
+        let kinds: Vec<_> = rows.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, ["message", "read", "echo", "postback"]);
+        assert!(rows
+            .iter()
+            .all(|r| r.psid == "U1" && r.page_id == "PAGE" && r.object == "page"));
+    }
+
+    #[test]
+    fn standby_events_are_stored_and_flagged() {
+        let b = r#"{"object":"page","entry":[{"id":"P","time":1,"standby":[
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,"message":{"mid":"s.1","text":"x"}}]}]}"#;
+        let rows = inbox_events(b.as_bytes(), 0).expect("valid");
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].standby);
+    }
+
+    #[test]
+    fn only_a_body_that_is_not_a_webhook_payload_is_refused() {
+        for bad in [
+            &b"{not json"[..],
+            b"[1, 2]",
+            br#"{"entry": []}"#,
+            br#"{"object": "page", "entry": {}}"#,
+        ] {
+            assert!(
+                matches!(inbox_events(bad, 0), Err(PayloadError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(inbox_events(br#"{"object":"page"}"#, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn events_the_service_does_not_model_are_kept_with_their_kind() {
+        let b = body(
+            r#"{"recipient":{"id":"PAGE"},"timestamp":1,"policy_enforcement":{"action":"block","reason":"spam"}},
+               {"recipient":{"id":"PAGE"},"timestamp":2,"policy-enforcement":{"action":"unblock"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":3,"message_edit":{"mid":"m.1","text":"hi!","num_edit":1}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":4,"reaction":{"reaction":"love","action":"react","mid":"m.1"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":5,"response_feedback":{"mid":"m.9","feedback":"Good response"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":6,"brand_new_thing":{"x":1}},
+               {"sender":{"id":"U2"},"recipient":{"id":"PAGE"},"timestamp":7,"message":"not an object"},
+               {"recipient":{"id":"PAGE"},"timestamp":8,"message":{"mid":"m.orphan","text":"from nobody"}},
+               42"#,
+        );
+        let rows = inbox_events(b.as_bytes(), 0).expect("stored, not refused");
+        let kinds: Vec<_> = rows.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "policy_enforcement",
+                "policy_enforcement",
+                "message_edit",
+                "reaction",
+                "response_feedback",
+                UNRECOGNISED,
+                UNRECOGNISED,
+                UNRECOGNISED,
+                UNRECOGNISED
+            ]
+        );
+        let psids: Vec<_> = rows.iter().map(|r| r.psid.as_str()).collect();
+        assert_eq!(psids, ["", "", "U1", "U1", "U1", "U1", "U2", "", ""]);
+        // An edit is not mistaken for a redelivery of the message it edits.
+        assert_eq!(rows[2].dedupe_key, "message_edit:PAGE:U1:3");
+        assert!(rows[0].dedupe_key.starts_with("digest:"));
+        let keys: std::collections::HashSet<_> = rows.iter().map(|r| &r.dedupe_key).collect();
+        assert_eq!(keys.len(), rows.len(), "every event keeps a key of its own");
+    }
+
+    #[test]
+    fn an_event_without_mid_or_sender_is_keyed_by_its_page_and_bytes() {
+        let event =
+            r#"{"recipient":{"id":"PAGE"},"timestamp":1,"policy_enforcement":{"action":"block"}}"#;
+        let key = |page: &str, event: &str| {
+            let b =
+                format!(r#"{{"object":"page","entry":[{{"id":"{page}","messaging":[{event}]}}]}}"#);
+            inbox_events(b.as_bytes(), 0).unwrap()[0].dedupe_key.clone()
+        };
+        assert_eq!(key("PAGE", event), key("PAGE", event), "a redelivery");
+        assert_ne!(key("PAGE", event), key("OTHER", event), "another Page");
+        let later = event.replace("\"timestamp\":1", "\"timestamp\":2");
+        assert_ne!(key("PAGE", event), key("PAGE", &later), "another event");
+    }
+
+    #[test]
+    fn other_objects_and_other_entry_shapes_are_kept() {
+        let b = r#"{"object":"instagram","entry":[
+            {"id":"IG1","time":1,"messaging":[{"sender":{"id":"IGSID"},"recipient":{"id":"IG1"},"timestamp":3,"message":{"mid":"ig.1","text":"hey"}}]},
+            {"id":"IG1","time":2,"changes":[{"field":"comments","value":{"id":"c1","text":"nice"}}]},
+            {"id":99,"time":3,"uid":"u"},
+            "odd"]}"#;
+        let rows = inbox_events(b.as_bytes(), 0).expect("stored");
+        assert_eq!(rows.len(), 4);
+        assert!(rows.iter().all(|r| r.object == "instagram"));
+        assert_eq!((rows[0].kind, rows[0].psid.as_str()), ("message", "IGSID"));
+        assert_eq!(rows[0].dedupe_key, "instagram|mid:ig.1");
+        assert_eq!(rows[1].kind, UNRECOGNISED);
+        assert_eq!(
+            rows[1].event,
+            r#"{"field":"comments","value":{"id":"c1","text":"nice"}}"#
+        );
+        assert_eq!(
+            (rows[2].page_id.as_str(), rows[2].kind),
+            ("99", UNRECOGNISED)
+        );
+        assert_eq!(
+            (rows[3].page_id.as_str(), rows[3].event.as_str()),
+            ("", "\"odd\"")
+        );
+    }
+}

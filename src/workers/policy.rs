@@ -1,0 +1,92 @@
+//! Meta's `messaging_policy_enforcement` events. A `block` means Meta has
+//! stopped (or is about to stop) this app messaging for the Page: it is
+//! logged loudly and pauses the Page's outbox (reason `policy_block`) until
+//! an `unblock` clears that reason. Messages keep queueing meanwhile.
+
+use tracing::{error, info, warn};
+
+use super::Shared;
+use crate::facebook::webhook::MessagingEvent;
+use crate::nlu::NluError;
+use crate::store::inbox::InboxRow;
+use crate::store::now_ms;
+use crate::store::pauses::{pause_write, resume_write, POLICY_BLOCK};
+
+fn db(e: anyhow::Error) -> NluError {
+    NluError::Transient(format!("pausing the page: {e:#}"))
+}
+
+/// Acts on a policy enforcement event; returns the outcome to record. The
+/// pause is committed before the row is finished, and a Page's events are
+/// handled in order, so an `unblock` never overtakes its `block`.
+pub async fn enforce(
+    shared: &Shared,
+    row: &InboxRow,
+    event: &MessagingEvent,
+) -> Result<String, NluError> {
+    let Some(enforcement) = &event.policy_enforcement else {
+        return Ok("ignored: no policy_enforcement object".into());
+    };
+    let recipient = event.recipient.as_ref().and_then(|r| r.id.as_deref());
+    let page_id = match (row.page_id.as_str(), recipient) {
+        ("", Some(id)) => id,
+        (id, _) => id,
+    };
+    if page_id.is_empty() {
+        return Ok("ignored: policy enforcement for no page".into());
+    }
+    let reason = enforcement.reason.as_deref().unwrap_or("");
+    match enforcement.action.as_str() {
+        "block" => {
+            let write = pause_write(page_id, POLICY_BLOCK, Some(reason), now_ms()).map_err(db)?;
+            shared.writer.write(write).await.map_err(db)?;
+            let reasons = paused_by(shared, page_id).await;
+            error!(
+                page_id,
+                reason,
+                pause_reasons = ?reasons,
+                "Meta blocked this Page for a Messenger policy violation: its outbox is paused (messages stay queued) until Meta unblocks it"
+            );
+            Ok("policy block: the page's sends are paused".into())
+        }
+        "unblock" => {
+            let write = resume_write(page_id, POLICY_BLOCK).map_err(db)?;
+            let was_blocked = shared.writer.write(write).await.map_err(db)? > 0;
+            let reasons = paused_by(shared, page_id).await;
+            if reasons.is_empty() {
+                warn!(
+                    page_id,
+                    was_blocked, "Meta unblocked this Page: its queued messages are sent again"
+                );
+            } else {
+                warn!(page_id, was_blocked, pause_reasons = ?reasons,
+                    "Meta unblocked this Page, but it stays paused for its other reasons");
+            }
+            Ok("policy unblock: the policy block is cleared".into())
+        }
+        "warning" => {
+            warn!(
+                page_id,
+                reason, "Meta warned this Page about a Messenger policy violation"
+            );
+            Ok("policy warning logged".into())
+        }
+        other => {
+            info!(
+                page_id,
+                action = other,
+                "an unknown policy enforcement action"
+            );
+            Ok(format!("ignored: policy enforcement action {other:?}"))
+        }
+    }
+}
+
+/// The Page's pause reasons now, for the log (best effort).
+async fn paused_by(shared: &Shared, page_id: &str) -> Vec<String> {
+    shared
+        .store
+        .page_pause_reasons(page_id)
+        .await
+        .unwrap_or_else(|e| vec![format!("unknown: {e:#}")])
+}

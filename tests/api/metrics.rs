@@ -1,0 +1,138 @@
+//! `/metrics` is cheap and can be closed: no table is read whole on a
+//! scrape or a receipt, and `METRICS_TOKEN` asks for a bearer token.
+
+use crate::helpers::*;
+use lexbridge::startup::Options;
+use lexbridge::store::inbox::{INBOX_DEAD_SQL, INBOX_DEPTH_SQL};
+use lexbridge::store::outbox::{
+    DELIVERED_MID_SQL, DELIVERED_WATERMARK_SQL, OUTBOX_DEPTH_SQL, OUTBOX_HELD_SQL,
+    READ_WATERMARK_SQL,
+};
+use lexbridge::store::Store;
+use sqlx::Row;
+
+const TOKEN: &str = "metrics-test-token-not-real";
+
+#[tokio::test]
+async fn metrics_token_asks_for_the_bearer_token() {
+    on_every_backend(|backend| async move {
+        let db = TestDb::new(&backend).await;
+        let graph = wiremock::MockServer::start().await;
+        let app = start(db, graph, Options::default(), &[("METRICS_TOKEN", TOKEN)]).await;
+        let get = |authorization: Option<String>| {
+            let mut request = app.http.get(format!("{}/metrics", app.address));
+            if let Some(value) = authorization {
+                request = request.header("Authorization", value);
+            }
+            request.send()
+        };
+        for refused in [
+            None,
+            Some("Bearer wrong-token".to_string()),
+            Some(format!("Bearer {TOKEN}x")),
+            Some(format!("Basic {TOKEN}")),
+            Some(TOKEN.to_string()),
+        ] {
+            let response = get(refused.clone()).await.unwrap();
+            assert_eq!(response.status(), 401, "{refused:?}");
+            assert!(response.headers().contains_key("www-authenticate"));
+            assert!(!response.text().await.unwrap().contains("lexbridge_"));
+        }
+        for allowed in [format!("Bearer {TOKEN}"), format!("bearer {TOKEN}")] {
+            let response = get(Some(allowed)).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let text = response.text().await.unwrap();
+            assert!(
+                text.contains("lexbridge_webhook_requests_total 0\n"),
+                "{text}"
+            );
+            assert!(
+                text.contains("lexbridge_inbox_depth{state=\"pending\"} 0\n"),
+                "{text}"
+            );
+            assert!(text.contains("lexbridge_paused_pages 0\n"), "{text}");
+        }
+        let health = app
+            .http
+            .get(format!("{}/health", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200, "only /metrics is closed");
+        app.stop().await;
+    })
+    .await;
+}
+
+/// The plan of `sql` (its `$N` bound to `args`) as lines of text. On
+/// Postgres sequential scans are priced out, so a plan that still scans the
+/// table has no index it could use.
+async fn plan(store: &Store, sql: &str, args: &[&str]) -> Vec<String> {
+    match store {
+        Store::Sqlite { reader, .. } => {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut query = sqlx::query(&explain);
+            for arg in args {
+                query = query.bind(*arg);
+            }
+            let rows = query.fetch_all(reader).await.expect("explain");
+            rows.iter().map(|r| r.get::<String, _>("detail")).collect()
+        }
+        Store::Postgres(pool) => {
+            let mut conn = pool.acquire().await.expect("connection");
+            sqlx::query("SET enable_seqscan = off")
+                .execute(&mut *conn)
+                .await
+                .expect("set");
+            let explain = format!("EXPLAIN {sql}");
+            let mut query = sqlx::query(&explain);
+            for arg in args {
+                query = match arg.parse::<i64>() {
+                    Ok(n) => query.bind(n),
+                    Err(_) => query.bind(*arg),
+                };
+            }
+            let rows = query.fetch_all(&mut *conn).await.expect("explain");
+            sqlx::query("RESET enable_seqscan")
+                .execute(&mut *conn)
+                .await
+                .expect("reset");
+            rows.iter().map(|r| r.get::<String, _>(0)).collect()
+        }
+    }
+}
+
+#[tokio::test]
+async fn scrapes_and_receipts_read_indexes_of_the_rows_they_need() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        // Each statement and the partial indexes (of open, dead, held or
+        // unreceipted rows only) it may read.
+        let cases: [(&str, &[&str], &[&str]); 7] = [
+            (INBOX_DEPTH_SQL, &[], &["inbox_claimable", "inbox_open"]),
+            (INBOX_DEAD_SQL, &[], &["inbox_dead"]),
+            (OUTBOX_DEPTH_SQL, &[], &["outbox_claimable", "outbox_open"]),
+            (OUTBOX_HELD_SQL, &[], &["outbox_held", "outbox_hold_expiry"]),
+            (
+                DELIVERED_WATERMARK_SQL,
+                &["P1", "U1", "5"],
+                &["outbox_receipts"],
+            ),
+            (READ_WATERMARK_SQL, &["P1", "U1", "5"], &["outbox_receipts"]),
+            (DELIVERED_MID_SQL, &["m.1"], &["outbox_message_id"]),
+        ];
+        for (sql, args, indexes) in cases {
+            let lines = plan(&app.store, sql, args).await;
+            let text = lines.join("\n");
+            assert!(indexes.iter().any(|i| text.contains(i)), "{sql}\n{text}");
+            let table_scan = lines.iter().any(|l| {
+                l.contains("Seq Scan")
+                    || ((l.starts_with("SCAN inbox") || l.starts_with("SCAN outbox"))
+                        && !l.contains("INDEX"))
+            });
+            assert!(!table_scan, "{sql}\n{text}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
