@@ -1,8 +1,8 @@
 //! Unlinking that sticks: the link goes, a tombstone keeps the reverse
 //! lookup from linking the PSID again, the messages still waiting for the
-//! person are cancelled and the conversation's NLU state is forgotten, all
-//! in one transaction. Unlinking a whole account also ends its login
-//! sessions.
+//! person are cancelled, the conversation's NLU state is forgotten and the
+//! account's login sessions end (relinking takes a new login), all in one
+//! transaction.
 
 use anyhow::Context;
 
@@ -74,6 +74,13 @@ macro_rules! unlink_in_tx {
             .bind(psid)
             .execute(&mut *$tx)
             .await?;
+        // Relinking takes a new login: the account's sessions end here.
+        if let Some(account_id) = account_id.as_deref() {
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                .bind(account_id)
+                .execute(&mut *$tx)
+                .await?;
+        }
         $crate::store::unlink::Unlinked {
             account_id,
             cancelled,
