@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{spawn_app, Backend};
+use crate::helpers::{on_every_backend, spawn_app, text_message, Backend};
 
 /// A stop asked for before the application's task has first run (no await
 /// between spawning it and stopping it, on the test's one-thread runtime)
@@ -14,4 +14,23 @@ async fn a_stop_asked_before_the_application_runs_still_stops_it() {
     tokio::time::timeout(Duration::from_secs(60), app.stop())
         .await
         .expect("the application stops");
+}
+
+/// Stopping an application that has written (its committer and workers
+/// have used the database) ends: on Postgres under load a stop now and then
+/// waited forever for the pool to close; it is now bounded.
+#[tokio::test]
+async fn an_application_that_has_written_stops() {
+    on_every_backend(|backend| async move {
+        for _ in 0..3 {
+            let app = spawn_app(&backend).await;
+            let body = text_message("U-STOP", "m.stop", "hello");
+            assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
+            app.inbox_settled().await;
+            tokio::time::timeout(Duration::from_secs(60), app.stop())
+                .await
+                .expect("the application stops");
+        }
+    })
+    .await;
 }
