@@ -125,7 +125,9 @@ pub async fn complete(
             page_id,
             psids: &psids,
             now,
-            announcement: link_announcement,
+            announcement: &|page: &str, psid: &str, name: Option<&str>| {
+                link_announcement(&shared.link_tokens, page, psid, name)
+            },
         })
         .await?;
     let mut linked = Vec::new();

@@ -10,13 +10,37 @@ use tracing::info;
 use crate::domain::{Button, OutboundMessage};
 use crate::facebook::render::outbox_body;
 use crate::facebook::{GraphClient, GraphError};
+use crate::linking::tokens::LinkTokens;
 
-/// The postback payload of the announcement's Unlink button.
-pub const UNLINK_PAYLOAD: &str = "LEXBRIDGE_UNLINK";
+/// What the postback payload of the announcement's Unlink button starts
+/// with; a MAC of the Page and PSID follows (`LinkTokens::unlink_mac`).
+pub const UNLINK_PAYLOAD_PREFIX: &str = "LEXBRIDGE_UNLINK:";
 
-/// The outbox body announcing that this thread is now linked to the account
-/// of `account_name`, with an Unlink button.
-pub fn link_announcement(account_name: Option<&str>) -> String {
+/// The Unlink button's payload for one Messenger identity.
+pub fn unlink_payload(tokens: &LinkTokens, page_id: &str, psid: &str) -> String {
+    format!(
+        "{UNLINK_PAYLOAD_PREFIX}{}",
+        tokens.unlink_mac(page_id, psid)
+    )
+}
+
+/// Whether `payload` is the Unlink button of this identity's own
+/// announcement: a button planted in the thread by anyone else (an API key,
+/// a bot reply) carries no valid MAC and is an ordinary postback.
+pub fn is_unlink_payload(tokens: &LinkTokens, page_id: &str, psid: &str, payload: &str) -> bool {
+    payload
+        .strip_prefix(UNLINK_PAYLOAD_PREFIX)
+        .is_some_and(|mac| tokens.unlink_mac_ok(page_id, psid, mac))
+}
+
+/// The outbox body announcing that this thread (`page_id`, `psid`) is now
+/// linked to the account of `account_name`, with an Unlink button.
+pub fn link_announcement(
+    tokens: &LinkTokens,
+    page_id: &str,
+    psid: &str,
+    account_name: Option<&str>,
+) -> String {
     let whose = match account_name.map(str::trim).filter(|n| !n.is_empty()) {
         Some(name) => format!("the account of {}", clip(name, 200)),
         None => "an account".to_string(),
@@ -25,7 +49,8 @@ pub fn link_announcement(account_name: Option<&str>) -> String {
         "This Messenger conversation is now linked to {whose} on our website. \
          If that wasn't you, tap Unlink."
     );
-    let message = Button::postback("notice.buttons[0]", "Unlink", UNLINK_PAYLOAD)
+    let payload = unlink_payload(tokens, page_id, psid);
+    let message = Button::postback("notice.buttons[0]", "Unlink", &payload)
         .and_then(|unlink| OutboundMessage::buttons("notice", &text, vec![unlink]));
     match message {
         Ok(message) => outbox_body(&message),
@@ -107,19 +132,58 @@ pub async fn profile(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::SecretString;
+
+    fn tokens(key: &str) -> LinkTokens {
+        LinkTokens::from_session_key(&SecretString::from(key.to_string()))
+    }
 
     #[test]
     fn the_announcement_names_the_account_and_carries_the_unlink_button() {
+        let tokens = tokens("test key");
         let body: serde_json::Value =
-            serde_json::from_str(&link_announcement(Some("Ada Example"))).unwrap();
+            serde_json::from_str(&link_announcement(&tokens, "P", "U1", Some("Ada Example")))
+                .unwrap();
         let payload = &body["message"]["attachment"]["payload"];
         assert!(payload["text"].as_str().unwrap().contains("Ada Example"));
         assert_eq!(payload["buttons"][0]["type"], "postback");
-        assert_eq!(payload["buttons"][0]["payload"], UNLINK_PAYLOAD);
-        let anonymous: serde_json::Value = serde_json::from_str(&link_announcement(None)).unwrap();
+        let unlink = payload["buttons"][0]["payload"].as_str().unwrap();
+        assert_eq!(unlink, unlink_payload(&tokens, "P", "U1"));
+        assert!(is_unlink_payload(&tokens, "P", "U1", unlink));
+        let anonymous: serde_json::Value =
+            serde_json::from_str(&link_announcement(&tokens, "P", "U1", None)).unwrap();
         assert!(anonymous["message"]["attachment"]["payload"]["text"]
             .as_str()
             .unwrap()
             .contains("an account"));
+    }
+
+    #[test]
+    fn an_unlink_payload_works_only_for_its_own_identity_and_key() {
+        let tokens = tokens("test key");
+        let mine = unlink_payload(&tokens, "P", "U1");
+        assert!(is_unlink_payload(&tokens, "P", "U1", &mine));
+        // Planted: the bare prefix, a forged MAC, another person's button,
+        // another Page's, a button made with another key.
+        for (psid, page, payload) in [
+            ("U1", "P", "LEXBRIDGE_UNLINK".to_string()),
+            (
+                "U1",
+                "P",
+                format!("{UNLINK_PAYLOAD_PREFIX}{}", "0".repeat(32)),
+            ),
+            ("U2", "P", mine.clone()),
+            ("U1", "Q", mine.clone()),
+            (
+                "U1",
+                "P",
+                unlink_payload(&super::tests::tokens("other key"), "P", "U1"),
+            ),
+        ] {
+            assert!(
+                !is_unlink_payload(&tokens, page, psid, &payload),
+                "{payload}"
+            );
+        }
     }
 }

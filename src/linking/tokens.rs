@@ -83,6 +83,27 @@ impl LinkTokens {
         bool::from(expected.as_bytes().ct_eq(mac.as_bytes())).then(|| nonce.to_string())
     }
 
+    /// The MAC that binds an Unlink button to one Messenger identity, so a
+    /// button carrying it cannot be planted in someone else's thread (by an
+    /// API key or a bot reply) to unlink them.
+    pub fn unlink_mac(&self, page_id: &str, psid: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        mac.update(b"unlink:");
+        mac.update(page_id.as_bytes());
+        mac.update(b":");
+        mac.update(psid.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// Whether `mac` is `unlink_mac(page_id, psid)`, compared in constant time.
+    pub fn unlink_mac_ok(&self, page_id: &str, psid: &str, mac: &str) -> bool {
+        bool::from(
+            self.unlink_mac(page_id, psid)
+                .as_bytes()
+                .ct_eq(mac.as_bytes()),
+        )
+    }
+
     /// Whether `token` looks like one of ours (any purpose), signed or not.
     pub fn looks_like_ours(token: &str) -> bool {
         token.starts_with("lbr_") || token.starts_with("lba_")

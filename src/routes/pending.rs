@@ -71,7 +71,13 @@ async fn decide(
     let now = now_ms();
     let decided = shared
         .store
-        .decide_pending_link(&form.id, account_id, confirmed, now, link_announcement)
+        .decide_pending_link(&form.id, account_id, confirmed, now, &|page: &str,
+                                                                     psid: &str,
+                                                                     name: Option<
+            &str,
+        >| {
+            link_announcement(&shared.link_tokens, page, psid, name)
+        })
         .await;
     let decided = match decided {
         Ok(Some(decided)) => decided,

@@ -61,7 +61,8 @@ macro_rules! link_in_tx {
                     .bind(link.account_id)
                     .fetch_optional(&mut *$tx)
                     .await?;
-            let body = (link.announcement)(name.and_then(|(n,)| n).as_deref());
+            let body =
+                (link.announcement)(link.page_id, link.psid, name.and_then(|(n,)| n).as_deref());
             sqlx::query($crate::store::linking::ANNOUNCE)
                 .bind(link.page_id)
                 .bind(link.psid)
@@ -79,7 +80,7 @@ pub(crate) use link_in_tx;
 
 /// What a login stores: the account (token already encrypted) and the PSIDs
 /// Meta says belong to this person on `page_id`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoginRecord<'a> {
     pub fb_uid: &'a str,
     pub name: Option<&'a str>,
@@ -89,15 +90,15 @@ pub struct LoginRecord<'a> {
     pub psids: &'a [String],
     pub now: i64,
     /// The Messenger announcement of a new link, for the account's name.
-    pub announcement: Announcement,
+    pub announcement: Announcement<'a>,
 }
 
-/// Builds the outbox `body` announcing a new link in the Messenger thread,
-/// from the name of the account it was linked to.
-pub type Announcement = fn(Option<&str>) -> String;
+/// Builds the outbox `body` announcing a new link in the Messenger thread
+/// of (`page_id`, `psid`), from the name of the account it was linked to.
+pub type Announcement<'a> = &'a (dyn Fn(&str, &str, Option<&str>) -> String + Sync);
 
 /// One link to make: who, to which account, how, and what to announce.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct NewLink<'a> {
     pub page_id: &'a str,
     pub psid: &'a str,
@@ -105,7 +106,7 @@ pub struct NewLink<'a> {
     /// ids_for_pages, account_link, ref, ids_for_apps, confirmed.
     pub source: &'a str,
     pub now: i64,
-    pub announcement: Announcement,
+    pub announcement: Announcement<'a>,
 }
 
 /// What linking one PSID did.

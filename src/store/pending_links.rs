@@ -109,7 +109,7 @@ impl Store {
         account_id: &str,
         confirm: bool,
         now: i64,
-        announcement: Announcement,
+        announcement: Announcement<'_>,
     ) -> anyhow::Result<Option<Decided>> {
         let begin = self.begin_statement();
         let sql = format!(

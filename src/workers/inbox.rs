@@ -121,7 +121,7 @@ async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
             });
             if row.standby != 0 {
                 "standby: another app owns the thread".to_string()
-            } else if linking::is_unlink(&event) {
+            } else if linking::is_unlink(shared, &row, &event) {
                 // The announcement's Unlink button: no NLU turn, and the
                 // dialog state goes with the link.
                 if let Some(c) = update.conversation.as_mut() {

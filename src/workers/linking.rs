@@ -158,13 +158,14 @@ async fn vouched(shared: &Shared, row: &InboxRow, account_id: &str) -> Result<bo
     }
 }
 
-/// Whether the event is a tap on the announcement's Unlink button.
-pub fn is_unlink(event: &MessagingEvent) -> bool {
+/// Whether the event is a tap on the Unlink button of this person's own
+/// link announcement (its payload carries a MAC of their Page and PSID).
+pub fn is_unlink(shared: &Shared, row: &InboxRow, event: &MessagingEvent) -> bool {
     event
         .postback
         .as_ref()
         .and_then(|p| p.payload.as_deref())
-        .is_some_and(|p| p == notice::UNLINK_PAYLOAD)
+        .is_some_and(|p| notice::is_unlink_payload(&shared.link_tokens, &row.page_id, &row.psid, p))
 }
 
 /// Unlinks the sender at their request in Messenger (`how`: the
@@ -291,7 +292,9 @@ async fn link(
                 account_id,
                 source,
                 now: now_ms(),
-                announcement: link_announcement,
+                announcement: &|page: &str, psid: &str, name: Option<&str>| {
+                    link_announcement(&shared.link_tokens, page, psid, name)
+                },
             },
             OnOtherOwner::Keep,
         )

@@ -101,7 +101,9 @@ pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) -> Option<PsidLooku
             account_id,
             source: "ids_for_apps",
             now,
-            announcement: link_announcement,
+            announcement: &|page: &str, psid: &str, name: Option<&str>| {
+                link_announcement(&shared.link_tokens, page, psid, name)
+            },
         };
         match shared.store.link_psid(link, OnOtherOwner::Keep).await {
             Ok(LinkChange::Tombstoned) => return Some(remembered(None)),

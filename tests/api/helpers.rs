@@ -29,6 +29,13 @@ pub const TOKEN_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 pub const SESSION_KEY: &str =
     "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg==";
 
+/// The link token signer of an app built by `spawn_app` (its SESSION_KEY).
+pub fn test_link_tokens() -> lexbridge::linking::tokens::LinkTokens {
+    lexbridge::linking::tokens::LinkTokens::from_session_key(&secrecy::SecretString::from(
+        SESSION_KEY.to_string(),
+    ))
+}
+
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {
         lexbridge::telemetry::init("debug");

@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use crate::login_support::*;
-use lexbridge::linking::notice::link_announcement;
+use lexbridge::linking::notice::{link_announcement, unlink_payload};
 use lexbridge::linking::tokens::{LinkTokens, Purpose};
 use lexbridge::store::now_ms;
 use secrecy::SecretString;
@@ -211,7 +211,9 @@ async fn a_pending_link_is_decided_by_its_owner_only_with_the_csrf_token() {
         app.exec("INSERT INTO accounts (id, fb_uid, name, created_at, updated_at) VALUES ('acc-other', '7000', 'Other', 1, 1)").await;
         let theirs = app
             .store
-            .decide_pending_link(&id, "acc-other", true, now_ms(), link_announcement)
+            .decide_pending_link(&id, "acc-other", true, now_ms(), &|page, psid, name| {
+                link_announcement(&test_link_tokens(), page, psid, name)
+            })
             .await
             .unwrap();
         assert!(theirs.is_none(), "another account cannot decide it");
@@ -233,7 +235,10 @@ async fn a_pending_link_is_decided_by_its_owner_only_with_the_csrf_token() {
         assert_eq!(notice.len(), 1);
         let payload = &notice[0]["message"]["attachment"]["payload"];
         assert!(payload["text"].as_str().unwrap().contains(NAME));
-        assert_eq!(payload["buttons"][0]["payload"], "LEXBRIDGE_UNLINK");
+        assert_eq!(
+            payload["buttons"][0]["payload"],
+            unlink_payload(&test_link_tokens(), PAGE_ID, "PSID-ADA")
+        );
         let page = owner.account_page().await;
         assert!(page.contains("New link:") && page.contains("PSID-ADA"));
         assert_eq!(

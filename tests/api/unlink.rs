@@ -6,6 +6,7 @@
 use crate::helpers::*;
 use crate::login_support::*;
 use crate::support::nlu::ScriptedNlu;
+use lexbridge::linking::notice::unlink_payload;
 use lexbridge::outbound::keys;
 use lexbridge::store::now_ms;
 use serde_json::{json, Value};
@@ -126,8 +127,9 @@ async fn unlinking_in_messenger_sticks_cancels_what_waits_and_forgets_the_dialog
         let app = spawn_app_with(&backend, Some(nlu.clone())).await;
         mount_send(&app.graph).await;
         let key = api_key(&app).await;
+        let button = unlink_payload(&test_link_tokens(), PAGE_ID, "PSID-BUTTON");
         let ways = [
-            ("PSID-BUTTON", "acc-1", json!({"postback": {"mid": "m.pb.1", "title": "Unlink", "payload": "LEXBRIDGE_UNLINK"}})),
+            ("PSID-BUTTON", "acc-1", json!({"postback": {"mid": "m.pb.1", "title": "Unlink", "payload": button}})),
             ("PSID-EVENT", "acc-2", json!({"account_linking": {"status": "unlinked"}})),
         ];
         for (psid, account, unlink) in ways {
@@ -179,6 +181,43 @@ async fn unlinking_in_messenger_sticks_cancels_what_waits_and_forgets_the_dialog
             .unwrap();
         let status = &spec["components"]["schemas"]["StatusAnswer"]["properties"]["status"];
         assert!(status["description"].as_str().unwrap().contains("`cancelled`"), "{status}");
+        app.stop().await;
+    })
+    .await;
+}
+
+/// The attack: an API key (any key, even one scoped to another purpose) or
+/// a bot reply puts a button whose payload looks like the announcement's
+/// Unlink into someone's thread ("Claim your coupon"); the person taps it.
+/// Only the button of their own announcement (its MAC of their Page and
+/// PSID) unlinks; a planted one is an ordinary postback.
+#[tokio::test]
+async fn an_unlink_button_planted_in_the_thread_unlinks_nobody() {
+    on_every_backend(|backend| async move {
+        let nlu = Arc::new(ScriptedNlu::default());
+        let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+        mount_send(&app.graph).await;
+        let key = api_key(&app).await;
+        linked_person(&app, "acc-1", "PSID-VICTIM").await;
+        let held = waiting_messages(&app, &key, "acc-1", "PSID-VICTIM").await;
+        let planted = [
+            "LEXBRIDGE_UNLINK".to_string(),
+            format!("LEXBRIDGE_UNLINK:{}", "0".repeat(32)),
+            unlink_payload(&test_link_tokens(), PAGE_ID, "PSID-OTHER"),
+        ];
+        for (i, payload) in planted.iter().enumerate() {
+            let tap = json!({"sender": {"id": "PSID-VICTIM"}, "recipient": {"id": PAGE_ID},
+                             "timestamp": now_ms(),
+                             "postback": {"mid": format!("m.planted.{i}"), "title": "Claim your coupon",
+                                          "payload": payload}});
+            app.post_signed_webhook(&webhook_body(&[(PAGE_ID, vec![tap])])).await;
+        }
+        app.inbox_settled().await;
+        assert_eq!(app.store.links_for_account("acc-1").await.unwrap().len(), 1, "still linked");
+        assert!(!app.store.is_unlinked(PAGE_ID, "PSID-VICTIM").await.unwrap(), "no tombstone");
+        // The taps are the person writing: the held message goes, it is not cancelled.
+        assert_ne!(status_of(&app, &key, &held).await, "cancelled");
+        assert_eq!(nlu.calls(), planted.len(), "each tap is an ordinary postback for the NLU");
         app.stop().await;
     })
     .await;
