@@ -87,13 +87,14 @@ struct Of {
     psid: String,
 }
 
+/// A person's thread; empty for one who never wrote to the Page.
 async fn history(query: web::Query<Of>, sandbox: web::Data<Sandbox>) -> HttpResponse {
-    match sandbox.thread(&query.psid) {
-        Some(thread) => HttpResponse::Ok()
-            .insert_header(("Cache-Control", "no-store"))
-            .json(thread),
-        None => HttpResponse::NotFound().json(json!({ "error": "no such demo person" })),
+    if people::by_psid(&query.psid).is_none() {
+        return HttpResponse::NotFound().json(json!({ "error": "no such demo person" }));
     }
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(sandbox.thread(&query.psid).unwrap_or_default())
 }
 
 /// `text/event-stream` of one person's thread: messages, typing, seen.
@@ -198,9 +199,10 @@ async fn send(said: web::Json<Said>, sandbox: web::Data<Sandbox>) -> HttpRespons
 /// The emulator showed the Page's messages: Messenger's delivery and read
 /// webhooks, as the person's app would cause them.
 async fn read(of: web::Json<Of>, sandbox: web::Data<Sandbox>) -> HttpResponse {
-    let Some(thread) = sandbox.thread(&of.psid) else {
+    if people::by_psid(&of.psid).is_none() {
         return bad("no such demo person");
-    };
+    }
+    let thread = sandbox.thread(&of.psid).unwrap_or_default();
     let now = now_ms();
     let mids: Vec<&str> = thread
         .entries

@@ -1,5 +1,5 @@
 //! The demo people, as Meta knows them: an app-scoped user id, a
-//! Page-scoped id, a name, and when they last wrote to the Page.
+//! Page-scoped id, a name, and when they last wrote to the Page (if ever).
 
 use crate::domain::window::HOUR_MS;
 
@@ -11,9 +11,16 @@ pub struct Person {
     pub psid: &'static str,
     pub first_name: &'static str,
     pub last_name: &'static str,
-    /// Their last message before the demo started, and how long before.
-    pub last_words: &'static str,
-    pub wrote_ago_ms: i64,
+    /// Their last message before the demo started, if they ever wrote to
+    /// the Page.
+    pub wrote: Option<Wrote>,
+}
+
+/// A person's last message before the demo started, and how long before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wrote {
+    pub words: &'static str,
+    pub ago_ms: i64,
 }
 
 impl Person {
@@ -30,22 +37,26 @@ impl Person {
     }
 }
 
-pub const PEOPLE: [Person; 3] = [
+pub const PEOPLE: [Person; 4] = [
     Person {
         uid: "10000000000000011",
         psid: "27000000000000011",
         first_name: "Alex",
         last_name: "Rivera",
-        last_words: "hi",
-        wrote_ago_ms: HOUR_MS / 2,
+        wrote: Some(Wrote {
+            words: "hi",
+            ago_ms: HOUR_MS / 2,
+        }),
     },
     Person {
         uid: "10000000000000022",
         psid: "27000000000000022",
         first_name: "Sam",
         last_name: "Okafor",
-        last_words: "what can you do?",
-        wrote_ago_ms: 3 * HOUR_MS,
+        wrote: Some(Wrote {
+            words: "what can you do?",
+            ago_ms: 3 * HOUR_MS,
+        }),
     },
     // Outside the 24-hour window: a ping to Jordan is held, or needs
     // HUMAN_AGENT.
@@ -54,8 +65,20 @@ pub const PEOPLE: [Person; 3] = [
         psid: "27000000000000033",
         first_name: "Jordan",
         last_name: "Lee",
-        last_words: "hello",
-        wrote_ago_ms: 48 * HOUR_MS,
+        wrote: Some(Wrote {
+            words: "hello",
+            ago_ms: 48 * HOUR_MS,
+        }),
+    },
+    // Has never written to the Page: Meta knows no PSID of Riley's for it
+    // (`ids_for_pages` is empty) until Riley opens the conversation, from
+    // the account page's m.me link.
+    Person {
+        uid: "10000000000000044",
+        psid: "27000000000000044",
+        first_name: "Riley",
+        last_name: "Chen",
+        wrote: None,
     },
 ];
 

@@ -114,8 +114,9 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// The kept threads, or fresh ones where each person last wrote
-    /// `wrote_ago_ms` before `now`.
+    /// The kept threads, or fresh ones where each person who wrote to the
+    /// Page did so `ago_ms` before `now` (a person who never wrote has no
+    /// thread yet).
     pub fn open(config: SandboxConfig, now: i64) -> anyhow::Result<Sandbox> {
         let saved = match &config.state_file {
             Some(file) if file.exists() => {
@@ -130,13 +131,14 @@ impl Sandbox {
         let threads = saved.map(|s| s.threads).unwrap_or_else(|| {
             PEOPLE
                 .iter()
-                .map(|p| {
-                    let at = now - p.wrote_ago_ms;
+                .filter_map(|p| p.wrote.map(|w| (p, w)))
+                .map(|(p, wrote)| {
+                    let at = now - wrote.ago_ms;
                     let entry = Entry {
                         mid: mid(p.psid, at),
                         from: "person".into(),
                         at,
-                        message: json!({ "text": p.last_words }),
+                        message: json!({ "text": wrote.words }),
                         tag: None,
                     };
                     let thread = Thread {
@@ -215,11 +217,15 @@ impl Sandbox {
     }
 
     /// The person acted in the thread without a message (opened a link).
+    /// A person who never wrote to the Page has a thread from now on: as
+    /// with Meta, opening the conversation makes their PSID, which
+    /// `ids_for_pages` then names.
     pub fn touch(&self, psid: &str, at: i64) {
         let mut threads = self.threads.lock().expect("threads");
-        if let Some(thread) = threads.get_mut(psid) {
-            thread.last_wrote = Some(thread.last_wrote.unwrap_or(0).max(at));
-            let _ = self.save(&threads);
+        let thread = threads.entry(psid.to_string()).or_default();
+        thread.last_wrote = Some(thread.last_wrote.unwrap_or(0).max(at));
+        if let Err(e) = self.save(&threads) {
+            warn!(error = %e, "the sandbox threads could not be saved");
         }
     }
 
@@ -352,7 +358,26 @@ mod tests {
         // The kept threads, not new ones.
         assert_eq!(
             again.thread(PEOPLE[0].psid).unwrap().entries[0].at,
-            1_000 - PEOPLE[0].wrote_ago_ms
+            1_000 - PEOPLE[0].wrote.unwrap().ago_ms
+        );
+    }
+
+    #[test]
+    fn a_person_who_never_wrote_has_a_thread_once_they_open_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.json");
+        let webhook = "http://127.0.0.1:1/webhook";
+        let sandbox = Sandbox::open(config(file.clone(), webhook), 1_000).unwrap();
+        let riley = PEOPLE.iter().find(|p| p.wrote.is_none()).unwrap();
+        assert!(sandbox.thread(riley.psid).is_none(), "no thread yet");
+        sandbox.touch(riley.psid, 5_000);
+        assert_eq!(sandbox.thread(riley.psid).unwrap().last_wrote, Some(5_000));
+        drop(sandbox);
+        let again = Sandbox::open(config(file, webhook), 9_000).unwrap();
+        assert_eq!(
+            again.thread(riley.psid).unwrap().last_wrote,
+            Some(5_000),
+            "kept"
         );
     }
 

@@ -1,6 +1,7 @@
 //! The real `lexbridge demo` binary: it starts on an empty data folder and
 //! again on the same one (keeping its key and data), and the issue's
-//! scenario runs in headless Chromium against it.
+//! scenario runs in headless Chromium against it (sign in, chat, ping,
+//! unlink and so sign out, sign in again, link a newcomer through m.me).
 
 use crate::browser::{free_port, Driver, CHROMIUM};
 use crate::helpers::wait_until;
@@ -195,11 +196,30 @@ fn page_bubble(words: &str, nth: usize) -> Locator<'static> {
     Locator::XPath(Box::leak(xpath.into_boxed_str()))
 }
 
+/// On the home page (or on its way there): "Continue with Facebook", then
+/// the demo person `uid` in the dialog stand-in.
+async fn sign_in(b: &Client, uid: &str) -> Result<(), fantoccini::error::CmdError> {
+    let wait = Duration::from_secs(15);
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("continue-with-facebook"))
+        .await?
+        .click()
+        .await?;
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id(&format!("person-{uid}")))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
     let dir = tempfile::tempdir().expect("temp dir");
     let demo = DemoProcess::start(&dir.path().join("data"), &[]).await;
-    let alex = PEOPLE[0];
+    let [alex, _, _, riley] = PEOPLE;
     let driver = Driver::start().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let b = browser(&driver, profile.path()).await;
@@ -207,19 +227,7 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
     let outcome = async {
         // Sign in as Alex: the account page shows the linked PSID.
         b.goto(&demo.base).await?;
-        b.wait()
-            .at_most(wait)
-            .for_element(Locator::Id("continue-with-facebook"))
-            .await?
-            .click()
-            .await?;
-        let person = format!("person-{}", alex.uid);
-        b.wait()
-            .at_most(wait)
-            .for_element(Locator::Id(&person))
-            .await?
-            .click()
-            .await?;
+        sign_in(&b, alex.uid).await?;
         let psid = b
             .wait()
             .at_most(wait)
@@ -266,8 +274,8 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
             std::fs::write(&file, png).expect("the screenshot");
         }
 
-        // Unlink Alex's Messenger identity on the account page: the bot no
-        // longer knows Alex.
+        // Unlink Alex's Messenger identity on the account page: Alex is
+        // signed out (back home), and the bot no longer knows Alex.
         b.goto(&format!("{}/account", demo.base)).await?;
         b.wait()
             .at_most(wait)
@@ -277,8 +285,9 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
             .await?;
         b.wait()
             .at_most(wait)
-            .for_element(Locator::Id("not-linked"))
+            .for_element(Locator::Id("continue-with-facebook"))
             .await?;
+        let signed_out = b.current_url().await?.path().to_string();
         b.goto(&format!(
             "{}/sandbox/messenger?psid={}",
             demo.base, alex.psid
@@ -298,14 +307,55 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
             .await?
             .text()
             .await?;
-        Ok::<_, fantoccini::error::CmdError>((psid, answer, result, after))
+
+        // Signing in again links Alex again.
+        b.goto(&demo.base).await?;
+        sign_in(&b, alex.uid).await?;
+        let relinked = b
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::Css("code.psid"))
+            .await?
+            .text()
+            .await?;
+
+        // Riley never wrote to the Page: signing in offers the m.me link,
+        // whose stand-in opens Riley's thread and links Riley.
+        b.find(Locator::Id("sign-out")).await?.click().await?;
+        sign_in(&b, riley.uid).await?;
+        b.wait()
+            .at_most(wait)
+            .for_element(Locator::Id("open-messenger"))
+            .await?
+            .click()
+            .await?;
+        b.wait()
+            .at_most(wait)
+            .for_element(Locator::Id(&format!("open-as-{}", riley.psid)))
+            .await?
+            .click()
+            .await?;
+        let linked = b
+            .wait()
+            .at_most(wait)
+            .for_element(page_bubble("You're linked", 1))
+            .await?
+            .text()
+            .await?;
+        Ok::<_, fantoccini::error::CmdError>((
+            psid, answer, result, signed_out, after, relinked, linked,
+        ))
     }
     .await;
     let _ = b.close().await;
     drop(driver);
-    let (psid, answer, result, after) = outcome.expect("the scenario in the browser");
+    let (psid, answer, result, signed_out, after, relinked, linked) =
+        outcome.expect("the scenario in the browser");
     assert_eq!(psid, alex.psid);
     assert!(answer.contains("battery"), "{answer}");
     assert!(result.starts_with("HTTP 202"), "{result}");
+    assert_eq!(signed_out, "/", "unlinking signs out");
     assert!(after.contains("Sign in"), "{after}");
+    assert_eq!(relinked, alex.psid, "signing in again links again");
+    assert!(linked.contains("You're linked"), "{linked}");
 }

@@ -1,6 +1,7 @@
 //! `lexbridge demo` in-process: the stand-ins check what Meta checks, and
 //! the scenario works over HTTP (sign in, link, chat with the bot
-//! that knows the person, pings inside and outside the window, unlink).
+//! that knows the person, pings inside and outside the window, unlink, sign
+//! in again, link from Messenger through an m.me link).
 
 use crate::demo_support::RunningDemo;
 use crate::helpers::wait_until;
@@ -48,7 +49,7 @@ async fn sign_in(demo: &RunningDemo, visitor: &mut Visitor, uid: &str) -> String
 #[tokio::test]
 async fn the_demo_scenario_works_over_http() {
     let demo = RunningDemo::start().await;
-    let [alex, _, jordan] = PEOPLE;
+    let [alex, _, jordan, riley] = PEOPLE;
     // The people's history reached the service: Alex was answered, and the
     // answer to Jordan's two-day-old message was refused as Meta would.
     demo.page_says(alex.psid, 0, "geofence").await;
@@ -170,6 +171,8 @@ async fn the_demo_scenario_works_over_http() {
     })
     .await;
 
+    // Unlinking on the account page signs Alex out everywhere, and the bot
+    // no longer knows Alex.
     let csrf = csrf_of(&visitor.account_page().await);
     assert_eq!(
         visitor
@@ -181,13 +184,50 @@ async fn the_demo_scenario_works_over_http() {
             .status(),
         303
     );
+    let signed_out = visitor.get("/account").await;
+    assert_eq!(
+        (signed_out.status().as_u16(), location(&signed_out)),
+        (303, "/")
+    );
+    let home = visitor.get("/").await.text().await.unwrap();
+    assert!(home.contains("continue-with-facebook"), "{home}");
     let after_unlink = demo.say(alex.psid, "is my car locked?").await;
     demo.page_says(alex.psid, after_unlink, "Sign in on our website")
         .await;
 
-    // Linking from Messenger: the account page's link opens the m.me
-    // stand-in, which tells the service through a referral webhook.
-    let page = visitor.account_page().await;
+    // Signing in again links Alex again (Meta vouches: ids_for_pages), and
+    // the thread hears of it, with an Unlink button.
+    let before = demo.history(alex.psid).await.len();
+    let account_page = sign_in(&demo, &mut visitor, alex.uid).await;
+    assert!(account_page.contains(alex.psid), "linked again");
+    let announced = demo.page_says(alex.psid, before, "now linked").await;
+    assert!(
+        announced["message"].to_string().contains("Unlink"),
+        "{announced}"
+    );
+    let asked = demo.say(alex.psid, "is my car locked?").await;
+    let answer = demo.page_says(alex.psid, asked, "battery").await;
+    assert!(answer["message"]["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Alex, your car is")));
+
+    // Riley never wrote to the Page: Meta knows no PSID of Riley's yet, so
+    // signing in links nothing and offers the m.me link.
+    let (page_token, ids_path) = (
+        demo.secret("page_token"),
+        format!("{}/ids_for_pages?page={PAGE_ID}", riley.uid),
+    );
+    let proof = demo.proof(&page_token);
+    let riley_ids = || demo.graph(&ids_path, &page_token, Some(&proof));
+    assert_eq!(riley_ids().await.1["data"], json!([]));
+    assert!(demo.history(riley.psid).await.is_empty(), "no thread yet");
+    let mut riley_visitor = demo.visitor();
+    let page = sign_in(&demo, &mut riley_visitor, riley.uid).await;
+    assert!(page.contains("id=\"not-linked\""), "{page}");
+    assert!(page.contains("Open Messenger to finish linking"), "{page}");
+    // The m.me stand-in opens Riley's thread (the PSID exists from now on,
+    // as with Meta) and sends the referral webhook; the service asks the
+    // account's ids_for_pages, which now names it, and links Riley.
     let link_base = format!("{}/sandbox/m.me/{PAGE_ID}?ref=", demo.base);
     let start = page.find(&link_base).expect("the Open Messenger link");
     let link = page[start..]
@@ -195,24 +235,35 @@ async fn the_demo_scenario_works_over_http() {
         .next()
         .unwrap()
         .replace("&amp;", "&");
-    let opened = visitor.get(link.trim_start_matches(&demo.base)).await;
+    let opened = riley_visitor.get(link.trim_start_matches(&demo.base)).await;
     assert_eq!(opened.status(), 200);
+    assert!(opened
+        .text()
+        .await
+        .unwrap()
+        .contains(&format!("open-as-{}", riley.psid)));
     let reference = query_of(&link)["ref"].clone();
-    let before = demo.history(alex.psid).await.len();
-    let as_alex = visitor
+    let as_riley = riley_visitor
         .post_form(
             &format!("/sandbox/m.me/{PAGE_ID}"),
-            &[("ref", reference.as_str()), ("psid", alex.psid)],
+            &[("ref", reference.as_str()), ("psid", riley.psid)],
         )
         .await;
-    assert_eq!(as_alex.status(), 303);
+    assert_eq!(as_riley.status(), 303);
     assert_eq!(
-        location(&as_alex),
-        format!("/sandbox/messenger?psid={}", alex.psid)
+        location(&as_riley),
+        format!("/sandbox/messenger?psid={}", riley.psid)
     );
-    demo.page_says(alex.psid, before, "You're linked").await;
-    let asked = demo.say(alex.psid, "is my car locked?").await;
-    demo.page_says(alex.psid, asked, "battery").await;
+    demo.page_says(riley.psid, 0, "You're linked").await;
+    assert_eq!(riley_ids().await.1["data"][0]["id"], riley.psid);
+    let page = riley_visitor.account_page().await;
+    assert!(page.contains(riley.psid), "{page}");
+    assert!(page.contains("via ref"), "linked by the m.me link: {page}");
+    let asked = demo.say(riley.psid, "is my car locked?").await;
+    let answer = demo.page_says(riley.psid, asked, "battery").await;
+    assert!(answer["message"]["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Riley, your car is")));
     demo.stop().await;
 }
 
