@@ -75,10 +75,12 @@ impl Store {
         Ok(rows)
     }
 
-    /// The account id of a Facebook app-scoped user id, if known.
-    pub async fn account_id_for_uid(&self, fb_uid: &str) -> anyhow::Result<Option<String>> {
+    /// The account of a Facebook app-scoped user id that a reverse lookup
+    /// (`ids_for_apps`) may link to, if any: not one that unlinked
+    /// everything, until its next login.
+    pub async fn linkable_account_for_uid(&self, fb_uid: &str) -> anyhow::Result<Option<String>> {
         let row: Option<(String,)> = with_reader!(self, pool => sqlx::query_as(
-            "SELECT id FROM accounts WHERE fb_uid = $1")
+            "SELECT id FROM accounts WHERE fb_uid = $1 AND unlinked_at IS NULL")
             .bind(fb_uid)
             .fetch_optional(pool)
             .await)

@@ -176,7 +176,7 @@ impl Store {
                 "INSERT INTO accounts (id, fb_uid, name, user_token, token_expires_at, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $6)
                  ON CONFLICT (fb_uid) DO UPDATE SET name = excluded.name,
-                     user_token = excluded.user_token,
+                     user_token = excluded.user_token, unlinked_at = NULL,
                      token_expires_at = excluded.token_expires_at,
                      updated_at = excluded.updated_at
                  RETURNING id")

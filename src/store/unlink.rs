@@ -146,7 +146,8 @@ impl Store {
         let result = with_writer!(self, pool => async {
             let mut tx = pool.begin_with(begin).await?;
             sqlx::query(
-                "UPDATE accounts SET user_token = NULL, token_expires_at = NULL, updated_at = $2
+                "UPDATE accounts SET user_token = NULL, token_expires_at = NULL, unlinked_at = $2,
+                     updated_at = $2
                  WHERE id = $1")
                 .bind(account_id)
                 .bind(now)

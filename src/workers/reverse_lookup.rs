@@ -82,7 +82,7 @@ pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) -> Option<PsidLooku
         .iter()
         .filter(|i| i.app.as_ref().is_none_or(|a| a.id == app_id))
     {
-        match shared.store.account_id_for_uid(&id.id).await {
+        match shared.store.linkable_account_for_uid(&id.id).await {
             Ok(Some(account)) => {
                 found = Some(account);
                 break;

@@ -223,6 +223,49 @@ async fn an_unlink_button_planted_in_the_thread_unlinks_nobody() {
     .await;
 }
 
+/// "Unlink everything" holds for identities the account never had too: a
+/// PSID that was never linked (another Page, or one `ids_for_pages` did not
+/// name) whose `ids_for_apps` names the account's person is not linked to
+/// it; only a new login is.
+#[tokio::test]
+async fn after_unlinking_everything_no_reverse_lookup_links_the_account() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        mount_send(&app.graph).await;
+        mount_identity(&app.graph).await;
+        mount_ids_for_pages(&app.graph, &["PSID-1"]).await;
+        let mut visitor = Visitor::new(&app);
+        visitor.login().await;
+        let account = accounts(&app).await[0].0.clone();
+        let csrf = csrf_of(&visitor.account_page().await);
+        let unlinked = visitor
+            .post_form("/account/unlink", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(unlinked.status(), 303);
+        Mock::given(method("GET"))
+            .and(path("/v25.0/PSID-NEW/ids_for_apps"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"data": [{"id": UID, "app": {"id": "test-app-id"}}]})),
+            )
+            .mount(&app.graph)
+            .await;
+        app.post_signed_webhook(&text_message("PSID-NEW", "m.new", "hello"))
+            .await;
+        app.inbox_settled().await;
+        assert!(
+            app.store
+                .links_for_account(&account)
+                .await
+                .unwrap()
+                .is_empty(),
+            "not linked again without a login"
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn unlinking_on_the_account_page_sticks_until_a_new_login() {
     on_every_backend(|backend| async move {
