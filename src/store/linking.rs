@@ -33,11 +33,34 @@ macro_rules! link_in_tx {
                 change = $crate::store::linking::LinkChange::Tombstoned;
             }
         }
-        if matches!(
-            change,
-            $crate::store::linking::LinkChange::Linked
-                | $crate::store::linking::LinkChange::Moved { .. }
-        ) {
+        if change == $crate::store::linking::LinkChange::Linked {
+            let inserted = sqlx::query($crate::store::linking::INSERT_LINK)
+                .bind(link.page_id)
+                .bind(link.psid)
+                .bind(link.account_id)
+                .bind(link.source)
+                .bind(link.now)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            if inserted == 0 {
+                // Linked by a concurrent transaction since the read above
+                // (Postgres reads committed rows only): decide again on what
+                // it wrote, so "keep another account's PSID" holds.
+                let owner: Option<(String,)> =
+                    sqlx::query_as("SELECT account_id FROM links WHERE page_id = $1 AND psid = $2")
+                        .bind(link.page_id)
+                        .bind(link.psid)
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                change = $crate::store::linking::decide(
+                    owner.map(|(o,)| o),
+                    link.account_id,
+                    $other_owner,
+                );
+            }
+        }
+        if matches!(change, $crate::store::linking::LinkChange::Moved { .. }) {
             sqlx::query($crate::store::linking::UPSERT_LINK)
                 .bind(link.page_id)
                 .bind(link.psid)
@@ -46,6 +69,12 @@ macro_rules! link_in_tx {
                 .bind(link.now)
                 .execute(&mut *$tx)
                 .await?;
+        }
+        if matches!(
+            change,
+            $crate::store::linking::LinkChange::Linked
+                | $crate::store::linking::LinkChange::Moved { .. }
+        ) {
             for sql in [
                 "DELETE FROM link_tombstones WHERE page_id = $1 AND psid = $2",
                 "DELETE FROM pending_links WHERE page_id = $1 AND psid = $2",
@@ -309,6 +338,12 @@ pub(crate) const ANNOUNCE: &str =
          CAST($5 AS BIGINT), CAST($6 AS BIGINT), CAST($6 AS BIGINT)
      FROM (SELECT CAST($1 AS TEXT) AS page_id, CAST($2 AS TEXT) AS psid) k
      LEFT JOIN conversations c ON c.page_id = k.page_id AND c.psid = k.psid";
+
+/// A new link, unless the PSID was linked meanwhile.
+pub(crate) const INSERT_LINK: &str =
+    "INSERT INTO links (page_id, psid, account_id, source, linked_at)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (page_id, psid) DO NOTHING";
 
 pub(crate) const UPSERT_LINK: &str =
     "INSERT INTO links (page_id, psid, account_id, source, linked_at)

@@ -6,6 +6,7 @@ use crate::helpers::*;
 use crate::login_support::*;
 use lexbridge::linking::notice::{link_announcement, unlink_payload};
 use lexbridge::linking::tokens::{LinkTokens, Purpose};
+use lexbridge::store::linking::{LinkChange, NewLink, OnOtherOwner};
 use lexbridge::store::now_ms;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -302,6 +303,49 @@ async fn a_leaked_m_me_link_waits_for_the_owner_unless_meta_vouches() {
             vec![("PSID-ADA".into(), account, "ref".into())]
         );
         assert_eq!(announcements_to(&app, "PSID-ADA").await.len(), 1);
+        app.stop().await;
+    })
+    .await;
+}
+
+/// Two links of one PSID to two accounts at once, each keeping another
+/// account's PSID (an m.me ref, an owner's confirmation, `ids_for_apps`):
+/// one wins and the other is refused, never both "linked" with the last
+/// writer silently taking the PSID (Postgres reads only committed rows, so
+/// a read-then-write would let both through).
+#[tokio::test]
+async fn concurrent_links_of_one_psid_leave_it_with_one_account() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        for id in ["acc-x", "acc-y"] {
+            app.exec(&format!(
+                "INSERT INTO accounts (id, fb_uid, name, created_at, updated_at)
+                 VALUES ('{id}', 'uid-{id}', 'N', 1, 1)"
+            ))
+            .await;
+        }
+        let tokens = test_link_tokens();
+        let announce = |page: &str, psid: &str, name: Option<&str>| {
+            link_announcement(&tokens, page, psid, name)
+        };
+        for round in 0..20 {
+            let psid = format!("PSID-RACE-{round}");
+            let link = |account_id| NewLink {
+                page_id: PAGE_ID,
+                psid: &psid,
+                account_id,
+                source: "ref",
+                now: now_ms(),
+                announcement: &announce,
+            };
+            let (x, y) = tokio::join!(
+                app.store.link_psid(link("acc-x"), OnOtherOwner::Keep),
+                app.store.link_psid(link("acc-y"), OnOtherOwner::Keep),
+            );
+            let changes = [x.unwrap(), y.unwrap()];
+            let linked = changes.iter().filter(|c| **c == LinkChange::Linked).count();
+            assert_eq!(linked, 1, "round {round}: {changes:?}");
+        }
         app.stop().await;
     })
     .await;
