@@ -102,7 +102,9 @@ impl Store {
     /// The owner's decision on pending link `id`: confirmed, it becomes a
     /// link (never moving a PSID from another account) announced in the
     /// thread; either way the pending link is gone. `None` when `account_id`
-    /// has no such unexpired pending link (nothing changes).
+    /// has no such unexpired pending link, or asks to confirm one whose
+    /// person Meta would not name (the owner could not recognise it; only
+    /// declining it is offered): nothing changes.
     pub async fn decide_pending_link(
         &self,
         id: &str,
@@ -112,9 +114,10 @@ impl Store {
         announcement: Announcement<'_>,
     ) -> anyhow::Result<Option<Decided>> {
         let begin = self.begin_statement();
+        let named = if confirm { "AND name IS NOT NULL" } else { "" };
         let sql = format!(
             "DELETE FROM pending_links WHERE id = $1 AND account_id = $2 AND expires_at > $3
-             RETURNING {COLUMNS}"
+             {named} RETURNING {COLUMNS}"
         );
         let result = with_writer!(self, pool => async {
             let mut tx = pool.begin_with(begin).await?;

@@ -8,6 +8,7 @@ use lexbridge::linking::notice::{link_announcement, unlink_payload};
 use lexbridge::linking::tokens::{LinkTokens, Purpose};
 use lexbridge::store::linking::{LinkChange, NewLink, OnOtherOwner};
 use lexbridge::store::now_ms;
+use lexbridge::store::pending_links::NewPendingLink;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, query_param};
@@ -346,6 +347,55 @@ async fn concurrent_links_of_one_psid_leave_it_with_one_account() {
             let linked = changes.iter().filter(|c| **c == LinkChange::Linked).count();
             assert_eq!(linked, 1, "round {round}: {changes:?}");
         }
+        app.stop().await;
+    })
+    .await;
+}
+
+/// A Messenger identity Meta would not describe cannot be confirmed blind:
+/// the account page offers only Decline, and a confirmation posted anyway
+/// links nothing.
+#[tokio::test]
+async fn a_pending_link_without_a_name_can_only_be_declined() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        mount_identity(&app.graph).await;
+        mount_ids_for_pages(&app.graph, &[]).await;
+        let mut owner = Visitor::new(&app);
+        owner.login().await;
+        let account = accounts(&app).await[0].0.clone();
+        let id = app
+            .store
+            .create_pending_link(&NewPendingLink {
+                page_id: PAGE_ID,
+                psid: "PSID-FACELESS",
+                account_id: &account,
+                source: "ref",
+                name: None,
+                profile_pic: None,
+                redirect_uri: None,
+                now: now_ms(),
+            })
+            .await
+            .unwrap();
+        let page = owner.account_page().await;
+        assert!(page.contains("cannot-confirm"), "{page}");
+        assert!(!page.contains("confirm-link"), "no Confirm button");
+        let csrf = csrf_of(&page);
+        owner
+            .post_form("/account/links/confirm", &[("csrf", &csrf), ("id", &id)])
+            .await;
+        assert!(links(&app).await.is_empty(), "nothing linked");
+        let declined = owner
+            .post_form("/account/links/decline", &[("csrf", &csrf), ("id", &id)])
+            .await;
+        assert_eq!(declined.status(), 303);
+        assert!(app
+            .store
+            .pending_links(&account, now_ms())
+            .await
+            .unwrap()
+            .is_empty());
         app.stop().await;
     })
     .await;
