@@ -28,3 +28,4 @@ mod webhook;
 
 mod fulfillment;
 mod lex_session;
+mod paused_page;
