@@ -29,3 +29,4 @@ mod webhook;
 mod fulfillment;
 mod lex_session;
 mod paused_page;
+mod pending_expiry;
