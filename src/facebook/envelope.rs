@@ -5,9 +5,10 @@
 //! POST is redelivered whole until Meta disables the subscription). An
 //! event that does not parse, or of a kind never heard of, is kept as
 //! `unrecognised`; a body for another `object` than `page` (`instagram`…)
-//! is kept with its object. Only a body that is not JSON, or not a webhook
-//! payload at all (an object with an `object` string and an `entry` list),
-//! is refused.
+//! is kept with its object. Valid JSON that is no webhook envelope (no
+//! `object` string or no `entry` list) is kept whole as one `unrecognised`
+//! row keyed by a digest of the body. Only a body that is not JSON is
+//! refused.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -48,8 +49,12 @@ struct Entry<'a> {
 /// Turns a verified webhook body into inbox rows: every event of every
 /// entry, in order.
 pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<NewInboxEvent>, PayloadError> {
-    let parsed: Body =
-        serde_json::from_slice(body).map_err(|e| PayloadError::Malformed(e.to_string()))?;
+    let text = std::str::from_utf8(body).map_err(|e| PayloadError::Malformed(e.to_string()))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| PayloadError::Malformed(e.to_string()))?;
+    let Ok(parsed) = serde_json::from_str::<Body>(text) else {
+        return Ok(vec![not_an_envelope(text, received_at)]);
+    };
     let object: Cow<'static, str> = match parsed.object.as_str() {
         "page" => Cow::Borrowed("page"),
         _ => Cow::Owned(parsed.object),
@@ -87,6 +92,20 @@ pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<NewInboxEvent>,
         }
     }
     Ok(rows)
+}
+
+/// Valid JSON that is no webhook envelope: the whole body, `unrecognised`,
+/// under its `object` when it names one (else `unknown`), keyed by a digest
+/// of its bytes so a redelivery is stored once.
+fn not_an_envelope(text: &str, at: i64) -> NewInboxEvent {
+    let object = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("object")?.as_str().map(str::to_string))
+        .map_or(Cow::Borrowed("unknown"), |o| match o.as_str() {
+            "page" => Cow::Borrowed("page"),
+            _ => Cow::Owned(o),
+        });
+    kept(object, "", text, at)
 }
 
 /// An entry id as text: Meta sends strings, a number is taken as written.
@@ -211,12 +230,11 @@ mod tests {
     }
 
     #[test]
-    fn only_a_body_that_is_not_a_webhook_payload_is_refused() {
+    fn only_a_body_that_is_not_json_is_refused() {
         for bad in [
             &b"{not json"[..],
-            b"[1, 2]",
-            br#"{"entry": []}"#,
-            br#"{"object": "page", "entry": {}}"#,
+            b"{\"object\":\"page\",\"entry\":[",
+            b"\xff\xfe",
         ] {
             assert!(
                 matches!(inbox_events(bad, 0), Err(PayloadError::Malformed(_))),
@@ -225,6 +243,28 @@ mod tests {
             );
         }
         assert!(inbox_events(br#"{"object":"page"}"#, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn json_that_is_no_envelope_is_one_unrecognised_row_keyed_by_its_bytes() {
+        for (body, object) in [
+            (&b"[]"[..], "unknown"),
+            (b"[1, 2]", "unknown"),
+            (br#"{"entry": []}"#, "unknown"),
+            (br#"{"object": "page", "entry": {}}"#, "page"),
+            (br#"{"object": 7, "entry": []}"#, "unknown"),
+        ] {
+            let rows = inbox_events(body, 0).expect("stored, not refused");
+            assert_eq!(rows.len(), 1);
+            let row = &rows[0];
+            assert_eq!((row.kind, row.object.as_ref()), (UNRECOGNISED, object));
+            assert_eq!(row.event.as_bytes(), body);
+            let again = inbox_events(body, 5).unwrap();
+            assert_eq!(again[0].dedupe_key, row.dedupe_key, "a redelivery");
+        }
+        let a = inbox_events(br#"{"entry": []}"#, 0).unwrap();
+        let b = inbox_events(br#"{"entry": [1]}"#, 0).unwrap();
+        assert_ne!(a[0].dedupe_key, b[0].dedupe_key);
     }
 
     #[test]

@@ -94,7 +94,10 @@ impl Nlu for LexNlu {
                     .into_iter()
                     .collect(),
             ))
-            .set_active_contexts((!contexts.is_empty()).then_some(contexts))
+            // Always a list, empty included: to Lex no list means "keep the
+            // contexts you have", so after an unlink or "start over" the old
+            // identity's contexts would survive.
+            .set_active_contexts(Some(contexts))
             .build();
         let result = self
             .client

@@ -283,8 +283,12 @@ impl Outbound<'_> {
                 return Ok(refused(404, error));
             }
         };
-        if let Some(caller) = caller.filter(|c| !c.may_reach(&page_id)) {
-            return Ok(refused(403, caller.out_of_scope()));
+        if caller.is_some_and(|c| !c.may_reach(&page_id)) {
+            // An account or uid reached only outside the key's Pages is
+            // answered like an unknown one: no 403 tells the key who exists.
+            // (A PSID's Page was checked above, before any lookup.)
+            let error = ApiError::new("recipient_not_found", unknown(&ping.target));
+            return Ok(refused(404, error));
         }
         let (state, delivery, hold_until) =
             match decide(now, last_inbound_at, ping.human_agent, ping.outside) {

@@ -73,7 +73,8 @@ pub async fn receive(
         return HttpResponse::Forbidden().json(json!({"error": e.to_string()}));
     }
     // Every event of a signed body is stored, whatever its kind or object:
-    // only a body that is no webhook payload at all is refused.
+    // only a body that is not JSON is refused (JSON that is no envelope is
+    // kept as one `unrecognised` row).
     let rows = match inbox_events(&body, now_ms()) {
         Ok(rows) => rows,
         Err(e @ PayloadError::Malformed(_)) => {

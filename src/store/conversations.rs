@@ -13,6 +13,9 @@ pub struct ConversationContext {
     pub account: Option<LinkedAccount>,
     /// `ids_for_apps` was asked about this PSID already.
     pub looked_up: bool,
+    /// The Page had a pause reason when the row was claimed (read with the
+    /// claim; always false from `conversation_context`).
+    pub page_paused: bool,
 }
 
 /// The context's columns and joins, for a `k` with `page_id` and `psid`
@@ -35,7 +38,13 @@ macro_rules! context_select {
 
 /// The context of the conversations of inbox rows: `WHERE k.id IN (…)`
 /// follows.
-pub(crate) const INBOX_CONTEXT_SQL: &str = context_select!("k.id, ", "inbox k");
+/// The second column says whether the row's Page is paused (`page_pauses`
+/// is tiny and keyed by Page).
+pub(crate) const INBOX_CONTEXT_SQL: &str = context_select!(
+    "k.id, CAST(CASE WHEN EXISTS (SELECT 1 FROM page_pauses pp WHERE pp.page_id = k.page_id)
+              THEN 1 ELSE 0 END AS BIGINT), ",
+    "inbox k"
+);
 
 /// A row of `context_select!` after its leading columns.
 pub(crate) type ContextColumns = (
@@ -57,6 +66,7 @@ pub(crate) fn context_from(
             fb_uid,
         }),
         looked_up: looked_up_at.is_some(),
+        page_paused: false,
     }
 }
 

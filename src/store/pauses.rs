@@ -28,6 +28,21 @@ const PAUSE_SQL: &str = "INSERT INTO page_pauses (page_id, reason, detail, pause
      VALUES ($1, $2, $3, $4) ON CONFLICT (page_id, reason) DO NOTHING";
 const RESUME_SQL: &str = "DELETE FROM page_pauses WHERE page_id = $1 AND reason = $2";
 
+/// Adds a reason for an event at `$5`, unless an event as late or later was
+/// already applied for it (a redelivered `block` after its `unblock`).
+const PAUSE_AT_SQL: &str = "INSERT INTO page_pauses (page_id, reason, detail, paused_at)
+     SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM page_pause_events e
+         WHERE e.page_id = $1 AND e.reason = $2 AND e.event_at > $5)
+     ON CONFLICT (page_id, reason) DO NOTHING";
+/// Clears a reason for an event at `$3`, unless a later event was applied.
+const RESUME_AT_SQL: &str = "DELETE FROM page_pauses WHERE page_id = $1 AND reason = $2
+     AND NOT EXISTS (SELECT 1 FROM page_pause_events e
+         WHERE e.page_id = $1 AND e.reason = $2 AND e.event_at > $3)";
+/// Remembers the latest event applied for a reason (never moves back).
+const EVENT_AT_SQL: &str = "INSERT INTO page_pause_events (page_id, reason, event_at)
+     VALUES ($1, $2, $3) ON CONFLICT (page_id, reason) DO UPDATE
+     SET event_at = excluded.event_at WHERE page_pause_events.event_at < excluded.event_at";
+
 /// Reasons are short names (`policy_block`, `invalid_token`…): lowercase
 /// letters and underscores.
 fn check_reason(reason: &str) -> anyhow::Result<()> {
@@ -68,7 +83,69 @@ pub fn resume_write(page_id: &str, reason: &str) -> anyhow::Result<Write> {
     })
 }
 
+/// Pausing for an event Meta timestamped `event_at` (ms), as writes for the
+/// group committer, in order: the pause (1 when the reason is new, 0 when
+/// it was set or the event is older than the latest one applied for the
+/// reason), then the event's time. Redoing both after a crash between them
+/// is harmless.
+pub fn pause_writes_at(
+    page_id: &str,
+    reason: &str,
+    detail: Option<&str>,
+    now: i64,
+    event_at: i64,
+) -> anyhow::Result<[Write; 2]> {
+    check_reason(reason)?;
+    let pause = Write::Sql {
+        sql: PAUSE_AT_SQL,
+        args: vec![
+            Arg::from(page_id),
+            Arg::from(reason),
+            Arg::from(detail),
+            Arg::Int(now),
+            Arg::Int(event_at),
+        ],
+    };
+    Ok([pause, event_write(page_id, reason, event_at)])
+}
+
+/// Resuming for an event timestamped `event_at`: the clearing (1 when the
+/// reason was set and no later event was applied, else 0), then the event's
+/// time.
+pub fn resume_writes_at(page_id: &str, reason: &str, event_at: i64) -> anyhow::Result<[Write; 2]> {
+    check_reason(reason)?;
+    let resume = Write::Sql {
+        sql: RESUME_AT_SQL,
+        args: vec![Arg::from(page_id), Arg::from(reason), Arg::Int(event_at)],
+    };
+    Ok([resume, event_write(page_id, reason, event_at)])
+}
+
+fn event_write(page_id: &str, reason: &str, event_at: i64) -> Write {
+    Write::Sql {
+        sql: EVENT_AT_SQL,
+        args: vec![Arg::from(page_id), Arg::from(reason), Arg::Int(event_at)],
+    }
+}
+
 impl Store {
+    /// The time of the latest event applied for the Page's `reason`, if any
+    /// (kept after the reason is cleared).
+    pub async fn latest_pause_event(
+        &self,
+        page_id: &str,
+        reason: &str,
+    ) -> anyhow::Result<Option<i64>> {
+        let row: Option<(i64,)> = with_reader!(self, pool => sqlx::query_as(
+            "SELECT event_at FROM page_pause_events WHERE page_id = $1 AND reason = $2")
+            .bind(page_id)
+            .bind(reason)
+            .fetch_optional(pool)
+            .await)
+        .context("reading a pause reason's latest event")?;
+        Ok(row.map(|(at,)| at))
+    }
+
     /// Pauses the Page's sends for `reason`; true when the reason is new.
     pub async fn pause_page(
         &self,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-use super::conversations::{context_from, INBOX_CONTEXT_SQL};
+use super::conversations::{context_from, ConversationContext, INBOX_CONTEXT_SQL};
 use super::inbox::{InboxRow, InboxUpdate, NewInboxEvent};
 use super::outbox::{NewOutboxMessage, OutboxOutcome, OutboxRow, SendFailure};
 use super::statement::{Columns, Exec, Sqlx, Stmt};
@@ -809,6 +809,7 @@ async fn attach_contexts<E: Exec>(exec: &mut E, rows: &mut [InboxRow]) -> anyhow
         for row in exec.rows(&read).await? {
             let mut c = Columns::new(row);
             let id = c.take()?.int()?;
+            let page_paused = c.take()?.int()? != 0;
             let columns = (
                 c.take()?.opt_text()?,
                 c.take()?.opt_text()?,
@@ -816,7 +817,11 @@ async fn attach_contexts<E: Exec>(exec: &mut E, rows: &mut [InboxRow]) -> anyhow
                 c.take()?.opt_text()?,
                 c.take()?.opt_int()?,
             );
-            contexts.insert(id, context_from(columns));
+            let context = ConversationContext {
+                page_paused,
+                ..context_from(columns)
+            };
+            contexts.insert(id, context);
         }
     }
     for row in rows {

@@ -138,7 +138,8 @@ async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
                     Err(e) => return fail(shared, update, &row, e),
                 }
             } else {
-                if shared.settings.replies.mark_seen && attempts == 1 {
+                // A paused Page sends nothing, sender actions included.
+                if shared.settings.replies.mark_seen && attempts == 1 && !row.context.page_paused {
                     let (shared, page, psid) =
                         (Arc::clone(shared), row.page_id.clone(), row.psid.clone());
                     tokio::spawn(async move {
@@ -271,7 +272,8 @@ async fn typing_while<T>(
     answer: impl std::future::Future<Output = T>,
 ) -> T {
     let replies = &shared.settings.replies;
-    if !replies.typing_indicator {
+    // A paused Page sends nothing (the pause is read with the claim).
+    if !replies.typing_indicator || row.context.page_paused {
         return answer.await;
     }
     tokio::pin!(answer);

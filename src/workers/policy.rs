@@ -1,7 +1,10 @@
 //! Meta's `messaging_policy_enforcement` events. A `block` means Meta has
 //! stopped (or is about to stop) this app messaging for the Page: it is
 //! logged loudly and pauses the Page's outbox (reason `policy_block`) until
-//! an `unblock` clears that reason. Messages keep queueing meanwhile.
+//! an `unblock` clears that reason. Messages keep queueing meanwhile. Each
+//! event's `timestamp` is kept per reason: a `block` (or `unblock`) older
+//! than the latest one applied, e.g. a block Meta redelivers after its
+//! unblock, is ignored rather than pausing the Page for good.
 
 use tracing::{error, info, warn};
 
@@ -10,7 +13,7 @@ use crate::facebook::webhook::MessagingEvent;
 use crate::nlu::NluError;
 use crate::store::inbox::InboxRow;
 use crate::store::now_ms;
-use crate::store::pauses::{pause_write, resume_write, POLICY_BLOCK};
+use crate::store::pauses::{pause_writes_at, resume_writes_at, POLICY_BLOCK};
 
 fn db(e: anyhow::Error) -> NluError {
     NluError::Transient(format!("pausing the page: {e:#}"))
@@ -36,10 +39,34 @@ pub async fn enforce(
         return Ok("ignored: policy enforcement for no page".into());
     }
     let reason = enforcement.reason.as_deref().unwrap_or("");
-    match enforcement.action.as_str() {
+    let action = enforcement.action.as_str();
+    let event_at = event.timestamp.unwrap_or_else(now_ms);
+    if matches!(action, "block" | "unblock") {
+        let latest = shared
+            .store
+            .latest_pause_event(page_id, POLICY_BLOCK)
+            .await
+            .map_err(db)?;
+        if let Some(latest) = latest.filter(|latest| *latest > event_at) {
+            warn!(
+                page_id,
+                action,
+                event_at,
+                latest,
+                "a policy {action} older than the latest policy event applied: ignored"
+            );
+            return Ok(format!(
+                "ignored: a policy {action} older than the latest one applied"
+            ));
+        }
+    }
+    match action {
         "block" => {
-            let write = pause_write(page_id, POLICY_BLOCK, Some(reason), now_ms()).map_err(db)?;
-            shared.writer.write(write).await.map_err(db)?;
+            let writes = pause_writes_at(page_id, POLICY_BLOCK, Some(reason), now_ms(), event_at)
+                .map_err(db)?;
+            for write in writes {
+                shared.writer.write(write).await.map_err(db)?;
+            }
             let reasons = paused_by(shared, page_id).await;
             error!(
                 page_id,
@@ -50,8 +77,9 @@ pub async fn enforce(
             Ok("policy block: the page's sends are paused".into())
         }
         "unblock" => {
-            let write = resume_write(page_id, POLICY_BLOCK).map_err(db)?;
-            let was_blocked = shared.writer.write(write).await.map_err(db)? > 0;
+            let [resume, record] = resume_writes_at(page_id, POLICY_BLOCK, event_at).map_err(db)?;
+            let was_blocked = shared.writer.write(resume).await.map_err(db)? > 0;
+            shared.writer.write(record).await.map_err(db)?;
             let reasons = paused_by(shared, page_id).await;
             if reasons.is_empty() {
                 warn!(

@@ -109,9 +109,23 @@ async fn a_scoped_key_reaches_people_only_on_its_pages() {
         )
         .await;
         assert_eq!(status, 202);
+        // An account or uid linked only on another Page is answered exactly
+        // like one that does not exist: no oracle of who exists.
+        for (away, nobody) in [
+            (ping("away", "hi"), ping("nobody", "hi")),
+            (
+                json!({"to": {"uid": "uid-away"}, "message": {"text": "hi"}}),
+                json!({"to": {"uid": "uid-nobody"}, "message": {"text": "hi"}}),
+            ),
+        ] {
+            let (status, error) = post(&app, "/api/v1/messages", Some(&home_only), &away).await;
+            assert_eq!(status, 404, "{away}: {error}");
+            assert_eq!(error["error"], "recipient_not_found", "{error}");
+            let (_, unknown) = post(&app, "/api/v1/messages", Some(&home_only), &nobody).await;
+            let told = |e: &Value, who: &str| e["message"].as_str().unwrap().replace(who, "X");
+            assert_eq!(told(&error, "away"), told(&unknown, "nobody"), "{away}");
+        }
         let refusals = [
-            ping("away", "hi"),
-            json!({"to": {"uid": "uid-away"}, "message": {"text": "hi"}}),
             json!({"to": {"psid": "U-AWAY", "page_id": OTHER_PAGE}, "message": {"text": "hi"}}),
             // Whether a PSID exists on another Page is not told either.
             json!({"to": {"psid": "U-NOBODY", "page_id": OTHER_PAGE}, "message": {"text": "hi"}}),
@@ -130,8 +144,8 @@ async fn a_scoped_key_reaches_people_only_on_its_pages() {
         let (status, answer) = post(&app, "/api/v1/messages/batch", Some(&home_only), &batch).await;
         assert_eq!(status, 200);
         assert_eq!(answer["results"][0]["http_status"], 202);
-        assert_eq!(answer["results"][1]["http_status"], 403);
-        assert_eq!(answer["results"][1]["error"], "page_not_allowed");
+        assert_eq!(answer["results"][1]["http_status"], 404);
+        assert_eq!(answer["results"][1]["error"], "recipient_not_found");
         let pages: Vec<String> = app.outbox().await.into_iter().map(|r| r.page_id).collect();
         assert_eq!(pages, [PAGE_ID, PAGE_ID], "refusals store nothing");
 
@@ -155,7 +169,7 @@ async fn a_scoped_key_reaches_people_only_on_its_pages() {
             &ping("home", "hi"),
         )
         .await;
-        assert_eq!(status, 403);
+        assert_eq!(status, 404);
         // A key without --pages reaches every Page.
         let (status, _) = post(
             &app,

@@ -110,11 +110,15 @@ async fn an_unlinked_person_is_no_longer_sent_as_the_account() {
         says(&app, "m.3", "is it locked now?").await;
         let third = &lex.requests()[2];
         assert_eq!(third.session_attributes, bridge_only());
-        assert_eq!(third.active_contexts, Value::Null);
+        assert_eq!(third.active_contexts, json!([]), "an empty list clears");
         assert_eq!(
             lex.stored_attributes(SESSION),
             bridge_only(),
             "Lex forgot too"
+        );
+        assert!(
+            lex.stored_contexts(SESSION).is_empty(),
+            "the old identity's contexts are gone at Lex"
         );
         app.stop().await;
     })
@@ -139,7 +143,7 @@ async fn start_over_forgets_what_lex_remembers() {
         says(&app, "m.3", "is it locked?").await;
         let next = &lex.requests()[1];
         assert_eq!(next.session_attributes, bridge_only());
-        assert_eq!(next.active_contexts, Value::Null);
+        assert_eq!(next.active_contexts, json!([]));
         // Starting over with no session at Lex is no error.
         app.post_signed_webhook(&text_message("U2", "m.4", "start over"))
             .await;

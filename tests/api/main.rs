@@ -28,3 +28,5 @@ mod webhook;
 
 mod fulfillment;
 mod lex_session;
+mod paused_page;
+mod pending_expiry;

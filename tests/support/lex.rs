@@ -6,8 +6,9 @@
 //! `x-amzn-ErrorType` when scripted to, refuses overlapping requests of one
 //! session with a ConflictException like Lex, and records every request.
 //!
-//! Like Lex it keeps each session's attributes and active contexts: a
-//! request's `sessionState` replaces them, a code hook (`code_hook`, or the
+//! Like Lex it keeps each session's attributes and active contexts: each
+//! field a request's `sessionState` holds replaces them (an absent field
+//! keeps them, an empty list clears them), a code hook (`code_hook`, or the
 //! `sessionAttributes` of a scripted reply) adds to them, every answer
 //! returns them, and `DeleteSession` forgets the session.
 
@@ -127,6 +128,16 @@ impl FakeLex {
             .map_or(Value::Null, |s| Value::Object(s.attributes.clone()))
     }
 
+    /// The active contexts Lex keeps for `session_id` (empty for none).
+    pub fn stored_contexts(&self, session_id: &str) -> Vec<Value> {
+        let state = self.state.lock().unwrap();
+        state
+            .sessions
+            .get(session_id)
+            .map(|s| s.contexts.clone())
+            .unwrap_or_default()
+    }
+
     /// Sessions deleted with `DeleteSession`, in order.
     pub fn deleted(&self) -> Vec<String> {
         self.state.lock().unwrap().deleted.clone()
@@ -242,16 +253,14 @@ async fn recognize_text(
     };
     let hook = s.hooks.get(&request.text).cloned();
     let session = s.sessions.entry(request.session_id.clone()).or_default();
-    // The request's session state replaces what Lex kept, as Lex does.
-    if input.get("sessionState").is_some() {
-        session.attributes = input["sessionState"]["sessionAttributes"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        session.contexts = input["sessionState"]["activeContexts"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+    // Each field of the request's session state replaces what Lex kept, as
+    // Lex does; an absent field keeps it (an empty list clears it).
+    let sent = &input["sessionState"];
+    if let Some(attributes) = sent.get("sessionAttributes").and_then(Value::as_object) {
+        session.attributes = attributes.clone();
+    }
+    if let Some(contexts) = sent.get("activeContexts").and_then(Value::as_array) {
+        session.contexts = contexts.clone();
     }
     for sets in hook.iter().chain([&body["sessionState"]]) {
         if let Some(attributes) = sets["sessionAttributes"].as_object() {

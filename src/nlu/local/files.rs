@@ -31,8 +31,7 @@ impl FileMap {
         if path.is_dir() {
             Self::from_dir(path)
         } else {
-            let bytes = std::fs::read(path)
-                .map_err(|e| LoadError::new(path.display().to_string(), None, e.to_string()))?;
+            let bytes = read_zip(path, MAX_TOTAL_BYTES)?;
             Self::from_zip_bytes(&bytes, &path.display().to_string())
         }
     }
@@ -55,11 +54,15 @@ impl FileMap {
             for entry in entries {
                 let entry = entry.map_err(|e| io(&dir, e))?;
                 let path = entry.path();
-                if path.is_dir() {
+                // Followed through symbolic links; anything but a folder or
+                // a regular file (a FIFO, a socket, a device) is skipped, as
+                // opening a FIFO would wait for a writer for ever.
+                let meta = std::fs::metadata(&path).map_err(|e| io(&path, e))?;
+                if meta.is_dir() {
                     stack.push(path);
                     continue;
                 }
-                if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                if !meta.is_file() || path.extension().and_then(|e| e.to_str()) != Some("json") {
                     continue;
                 }
                 let rel = normalise(&path.strip_prefix(root).unwrap_or(&path).to_string_lossy());
@@ -180,6 +183,34 @@ impl Budget {
     }
 }
 
+/// A `.zip` export's bytes, refused before they are read when the file is
+/// longer than `cap` (the most an export may hold), and read no further
+/// than that should it grow meanwhile.
+fn read_zip(path: &Path, cap: u64) -> Result<Vec<u8>, LoadError> {
+    let name = path.display().to_string();
+    let io = |e: std::io::Error| LoadError::new(name.as_str(), None, e.to_string());
+    let too_big = || {
+        LoadError::new(
+            name.as_str(),
+            None,
+            format!(
+                "the .zip is larger than {}, more than a bot export holds; refused",
+                size_text(cap)
+            ),
+        )
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() > cap {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
 fn size_text(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     match bytes % MIB {
@@ -282,6 +313,66 @@ mod tests {
             err.reason.contains("more than 5000 bytes together"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_zip_longer_than_the_total_cap_is_refused_before_it_is_read() {
+        // Small JSON, but the archive itself is long (a stored blob).
+        let mut x = 0x2545_f491_u32;
+        let blob: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let zip = zip_of(&[("B/Manifest.json", b"{}"), ("B/blob.bin", &blob)]);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bot.zip");
+        std::fs::write(&path, &zip).unwrap();
+        let err = read_zip(&path, 4096).unwrap_err();
+        assert_eq!(err.file, path.display().to_string());
+        assert!(err.reason.contains("larger than 4096 bytes"), "{err}");
+        assert_eq!(read_zip(&path, zip.len() as u64).unwrap(), zip);
+        assert!(FileMap::open(&path).is_ok(), "under the real cap it loads");
+    }
+
+    /// A FIFO named `*.json` is skipped: opening it would wait for a writer.
+    /// Here a writer does come, so a loader that opened it would read `{}`
+    /// from it (and, without the writer, hang).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_fifo_in_a_folder_export_is_skipped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("Manifest.json"), "{}").unwrap();
+        let fifo = dir.path().join("pipe.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let writer = {
+            let fifo = fifo.clone();
+            // Blocks until the FIFO has a reader.
+            std::thread::spawn(move || {
+                let mut w = std::fs::File::create(&fifo).expect("open the FIFO to write");
+                std::io::Write::write_all(&mut w, b"{}").expect("write");
+            })
+        };
+        let loaded = FileMap::from_dir(dir.path());
+        // Opening read-write never blocks on Linux and lets the writer on;
+        // kept open until the writer is done, so its write has a reader.
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .expect("open the FIFO");
+        writer.join().expect("writer");
+        drop(reader);
+        let map = loaded.expect("loads");
+        let paths: Vec<&str> = map.paths().collect();
+        assert_eq!(paths, ["Manifest.json"]);
     }
 
     #[cfg(unix)]
