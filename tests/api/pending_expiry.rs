@@ -38,11 +38,15 @@ async fn a_pending_link_expires_after_24_hours() {
             async move { store.pending_links("acc-1", at).await.unwrap().len() }
         };
         let end = t0 + PENDING_LINK_TTL_MS;
+        let tokens = test_link_tokens();
+        let announce = |page: &str, psid: &str, name: Option<&str>| {
+            link_announcement(&tokens, page, psid, name)
+        };
         assert_eq!(listed(end - 1).await, 1, "shown until the last moment");
         assert_eq!(listed(end).await, 0, "gone after 24 hours");
         let late = app
             .store
-            .decide_pending_link(&id, "acc-1", true, end, link_announcement)
+            .decide_pending_link(&id, "acc-1", true, end, &announce)
             .await
             .unwrap();
         assert!(
@@ -52,7 +56,7 @@ async fn a_pending_link_expires_after_24_hours() {
         assert!(links(&app).await.is_empty(), "nothing linked");
         let in_time = app
             .store
-            .decide_pending_link(&id, "acc-1", true, end - 1, link_announcement)
+            .decide_pending_link(&id, "acc-1", true, end - 1, &announce)
             .await
             .unwrap();
         assert!(in_time.is_some(), "in time, it is confirmed");
