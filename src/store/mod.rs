@@ -7,16 +7,21 @@
 
 pub mod accounts;
 pub mod api;
+mod chunks;
 pub mod conversations;
+pub mod idempotency;
 pub mod inbox;
 pub mod linking;
 pub mod outbox;
 pub mod pages;
 pub mod pauses;
 pub mod pending_links;
+pub mod psid_lookups;
+pub mod receipts;
 pub mod recent;
 pub mod sessions;
 pub mod statement;
+pub mod sweeps;
 pub mod unlink;
 pub mod writer;
 
@@ -128,7 +133,7 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         // A local file needs no liveness ping before each use. The group
-        // committer has a connection of its own (`writer.rs`); these serve
+        // committer has a connection of its own (`writer/run.rs`); these serve
         // the rare writes outside it (migrations, start-up, operators).
         let writer = SqlitePoolOptions::new()
             .max_connections(2)

@@ -6,7 +6,7 @@
 
 use anyhow::{ensure, Context};
 
-use super::writer::{Arg, Write};
+use super::statement::{Arg, Stmt};
 use super::{with_reader, with_writer, Store};
 
 /// Meta blocked the Page for a Messenger policy violation
@@ -38,34 +38,74 @@ fn check_reason(reason: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `pause_page` as a write for the group committer (a worker pausing a
-/// Page while it handles an event; 1 when the reason is new, else 0).
-pub fn pause_write(
-    page_id: &str,
-    reason: &str,
-    detail: Option<&str>,
-    now: i64,
-) -> anyhow::Result<Write> {
-    check_reason(reason)?;
-    Ok(Write::Sql {
-        sql: PAUSE_SQL,
-        args: vec![
-            Arg::from(page_id),
-            Arg::from(reason),
-            Arg::from(detail),
-            Arg::Int(now),
-        ],
-    })
+/// A change to a Page's pauses made through the group committer (a worker
+/// pausing or resuming a Page while it handles an event): it writes 1 when
+/// it changed the set, else 0. Made only with a checked reason.
+#[derive(Debug, Clone)]
+pub struct PauseChange(Change);
+
+#[derive(Debug, Clone)]
+enum Change {
+    Pause {
+        page_id: String,
+        reason: String,
+        detail: Option<String>,
+        at: i64,
+    },
+    Resume {
+        page_id: String,
+        reason: String,
+    },
 }
 
-/// `resume_page` as a write for the group committer (1 when the reason was
-/// set, else 0).
-pub fn resume_write(page_id: &str, reason: &str) -> anyhow::Result<Write> {
-    check_reason(reason)?;
-    Ok(Write::Sql {
-        sql: RESUME_SQL,
-        args: vec![Arg::from(page_id), Arg::from(reason)],
-    })
+impl PauseChange {
+    /// `pause_page` as a write (1 when the reason is new).
+    pub fn pause(
+        page_id: &str,
+        reason: &str,
+        detail: Option<&str>,
+        now: i64,
+    ) -> anyhow::Result<PauseChange> {
+        check_reason(reason)?;
+        Ok(PauseChange(Change::Pause {
+            page_id: page_id.to_string(),
+            reason: reason.to_string(),
+            detail: detail.map(str::to_string),
+            at: now,
+        }))
+    }
+
+    /// `resume_page` as a write (1 when the reason was set).
+    pub fn resume(page_id: &str, reason: &str) -> anyhow::Result<PauseChange> {
+        check_reason(reason)?;
+        Ok(PauseChange(Change::Resume {
+            page_id: page_id.to_string(),
+            reason: reason.to_string(),
+        }))
+    }
+
+    pub(crate) fn statement(&self) -> Stmt {
+        match &self.0 {
+            Change::Pause {
+                page_id,
+                reason,
+                detail,
+                at,
+            } => Stmt::with_args(
+                PAUSE_SQL,
+                vec![
+                    Arg::from(page_id.as_str()),
+                    Arg::from(reason.as_str()),
+                    Arg::from(detail.as_deref()),
+                    Arg::Int(*at),
+                ],
+            ),
+            Change::Resume { page_id, reason } => Stmt::with_args(
+                RESUME_SQL,
+                vec![Arg::from(page_id.as_str()), Arg::from(reason.as_str())],
+            ),
+        }
+    }
 }
 
 impl Store {

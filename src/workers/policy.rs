@@ -10,7 +10,8 @@ use crate::facebook::webhook::MessagingEvent;
 use crate::nlu::NluError;
 use crate::store::inbox::InboxRow;
 use crate::store::now_ms;
-use crate::store::pauses::{pause_write, resume_write, POLICY_BLOCK};
+use crate::store::pauses::{PauseChange, POLICY_BLOCK};
+use crate::store::writer::Write;
 
 fn db(e: anyhow::Error) -> NluError {
     NluError::Transient(format!("pausing the page: {e:#}"))
@@ -38,7 +39,8 @@ pub async fn enforce(
     let reason = enforcement.reason.as_deref().unwrap_or("");
     match enforcement.action.as_str() {
         "block" => {
-            let write = pause_write(page_id, POLICY_BLOCK, Some(reason), now_ms()).map_err(db)?;
+            let change = PauseChange::pause(page_id, POLICY_BLOCK, Some(reason), now_ms());
+            let write = Write::Pause(change.map_err(db)?);
             shared.writer.write(write).await.map_err(db)?;
             let reasons = paused_by(shared, page_id).await;
             error!(
@@ -50,7 +52,7 @@ pub async fn enforce(
             Ok("policy block: the page's sends are paused".into())
         }
         "unblock" => {
-            let write = resume_write(page_id, POLICY_BLOCK).map_err(db)?;
+            let write = Write::Pause(PauseChange::resume(page_id, POLICY_BLOCK).map_err(db)?);
             let was_blocked = shared.writer.write(write).await.map_err(db)? > 0;
             let reasons = paused_by(shared, page_id).await;
             if reasons.is_empty() {
