@@ -13,7 +13,8 @@ use crate::store::now_ms;
 use crate::store::pauses::{PauseChange, POLICY_BLOCK};
 use crate::store::writer::Write;
 
-fn db(e: anyhow::Error) -> NluError {
+fn db(e: impl Into<anyhow::Error>) -> NluError {
+    let e = e.into();
     NluError::Transient(format!("pausing the page: {e:#}"))
 }
 

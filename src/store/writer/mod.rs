@@ -22,7 +22,7 @@ use super::inbox::{InboxRow, InboxUpdate, NewInboxEvent};
 use super::outbox::{NewOutboxMessage, OutboxOutcome, OutboxRow};
 use super::pauses::PauseChange;
 use super::sweeps::Sweep;
-use super::Store;
+use super::{Store, StoreError};
 
 pub use feed::{feed, Feed, FeedReceiver, Feeds};
 
@@ -142,21 +142,23 @@ impl Writer {
         &self.stats
     }
 
-    async fn submit(&self, write: impl Into<Arc<Write>>) -> anyhow::Result<Written> {
+    async fn submit(&self, write: impl Into<Arc<Write>>) -> Result<Written, StoreError> {
         let (done, answer) = oneshot::channel();
         let write = write.into();
+        let unavailable = |why: &str| StoreError::Unavailable(anyhow!("{why}"));
         self.jobs
             .send(Job { write, done })
             .await
-            .map_err(|_| anyhow!("the database writer has stopped"))?;
+            .map_err(|_| unavailable("the database writer has stopped"))?;
         answer
             .await
-            .map_err(|_| anyhow!("the database writer dropped a write"))?
+            .map_err(|_| unavailable("the database writer dropped a write"))?
+            .map_err(StoreError::classify)
     }
 
     /// Performs `write` durably; returns the rows it inserted, or 1. A
     /// write given as an `Arc` can be submitted again (a retry) uncopied.
-    pub async fn write(&self, write: impl Into<Arc<Write>>) -> anyhow::Result<u64> {
+    pub async fn write(&self, write: impl Into<Arc<Write>>) -> Result<u64, StoreError> {
         match self.submit(write).await? {
             Written::Rows(n) => Ok(n),
             Written::Inbox(rows) => Ok(rows.len() as u64),
@@ -165,18 +167,22 @@ impl Writer {
     }
 
     /// Claims due inbox rows: at most the oldest open row per conversation.
-    pub async fn claim_inbox(&self, claim: Claim) -> anyhow::Result<Vec<InboxRow>> {
+    pub async fn claim_inbox(&self, claim: Claim) -> Result<Vec<InboxRow>, StoreError> {
         match self.submit(Write::ClaimInbox(claim)).await? {
             Written::Inbox(rows) => Ok(rows),
-            other => Err(anyhow!("unexpected claim result {other:?}")),
+            other => Err(StoreError::Unavailable(anyhow!(
+                "unexpected claim result {other:?}"
+            ))),
         }
     }
 
     /// Claims due outbox rows: at most the oldest open message per recipient.
-    pub async fn claim_outbox(&self, claim: Claim) -> anyhow::Result<Vec<OutboxRow>> {
+    pub async fn claim_outbox(&self, claim: Claim) -> Result<Vec<OutboxRow>, StoreError> {
         match self.submit(Write::ClaimOutbox(claim)).await? {
             Written::Outbox(rows) => Ok(rows),
-            other => Err(anyhow!("unexpected claim result {other:?}")),
+            other => Err(StoreError::Unavailable(anyhow!(
+                "unexpected claim result {other:?}"
+            ))),
         }
     }
 }
