@@ -167,8 +167,8 @@ pub(super) async fn apply<E: Exec>(
     // A piggybacked claim fills the room a worker's own claim in this batch
     // left: both were sized to the same budget.
     let mut taken = [0i64; 2];
-    for (job, inbox, c) in &claims {
-        let kind = usize::from(!*inbox);
+    for (job, for_inbox, c) in &claims {
+        let kind = usize::from(!*for_inbox);
         let limit = match *job == PIGGYBACK {
             true => c.limit - taken[kind],
             false => c.limit,
@@ -177,14 +177,14 @@ pub(super) async fn apply<E: Exec>(
             continue;
         }
         let args = vec![Arg::Int(c.lease_until), Arg::Int(c.now), Arg::Int(limit)];
-        let sql = match inbox {
+        let sql = match for_inbox {
             true => inbox::claim_sql(postgres),
             false => outbox::claim_sql(postgres),
         };
         let mut found = exec.rows(&Stmt::with_args(sql, args)).await?;
         // `RETURNING` has no order; rows go out oldest (lowest id) first.
         found.sort_by_key(|row| row.first().and_then(|id| id.int().ok()));
-        let written = if *inbox {
+        let written = if *for_inbox {
             let mut rows = found
                 .into_iter()
                 .map(InboxRow::from_columns)
