@@ -14,8 +14,9 @@ use super::time::format_timestamp;
 use crate::domain::window::{decide, Decision};
 use crate::facebook::render::outbox_body;
 use crate::store::api::Recipient;
+use crate::store::idempotency::Remember;
 use crate::store::outbox::NewOutboxMessage;
-use crate::store::writer::{Acceptance, Remember, Write, Writer};
+use crate::store::writer::{Acceptance, Write, Writer};
 use crate::store::Store;
 
 /// Most messages one batch may carry.

@@ -14,7 +14,7 @@ use super::answer::ApiError;
 use super::key_rates::KeyRates;
 use crate::store::api::KeyScope;
 use crate::store::now_ms;
-use crate::store::writer::{Arg, Write, Writer};
+use crate::store::writer::{Write, Writer};
 use crate::store::Store;
 
 /// How a key starts, so a leaked one is recognisable in a scan.
@@ -216,12 +216,7 @@ impl ApiKeys {
             std::mem::take(&mut cache.used)
         };
         for (id, at) in used {
-            writer
-                .write(Write::Sql {
-                    sql: "UPDATE api_keys SET last_used_at = $1 WHERE id = $2",
-                    args: vec![Arg::Int(at), Arg::Int(id)],
-                })
-                .await?;
+            writer.write(Write::TouchApiKey { id, at }).await?;
         }
         let keys = store
             .api_keys()

@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 
+use super::statement::{Arg, Stmt};
 use super::{with_reader, with_writer, Store};
 
 /// An API key as operators see it (the key itself is never stored).
@@ -97,6 +98,15 @@ pub enum CreateKeyError {
 type RecipientRow = (Option<String>, Option<String>, Option<i64>);
 
 /// What the status of a message is read from.
+/// Records when a key was last used (the key check notes uses in memory
+/// and writes them through the group committer when it refreshes).
+pub(crate) fn touch_key_statement(id: i64, at: i64) -> Stmt {
+    Stmt::with_args(
+        "UPDATE api_keys SET last_used_at = $1 WHERE id = $2",
+        vec![Arg::Int(at), Arg::Int(id)],
+    )
+}
+
 const STATUS: &str = "SELECT public_id, page_id, psid, messaging_type, tag, state, attempts,
         message_id, error_code, error_subcode, error_message, hold_until, created_at, sent_at
     FROM outbox";

@@ -1,8 +1,11 @@
 //! Conversations: one row per person talking to a Page.
 
 use anyhow::Context;
+use std::collections::BTreeMap;
 
 use super::accounts::LinkedAccount;
+use super::chunks::chunks;
+use super::statement::Stmt;
 use super::{with_reader, Store};
 
 /// What the inbox needs to answer a person, read at once: the NLU's dialog
@@ -16,6 +19,75 @@ pub struct ConversationContext {
     /// The Page had a pause reason when the row was claimed (read with the
     /// claim; always false from `conversation_context`).
     pub page_paused: bool,
+}
+
+/// The conversation facts an event changes.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationTouch {
+    pub page_id: String,
+    pub psid: String,
+    /// The person wrote at this time (opens the 24-hour window).
+    pub inbound_at: Option<i64>,
+    /// New NLU dialog state (`Some(None)` clears it).
+    pub nlu_state: Option<Option<String>>,
+    /// The person wrote to this app: messages held for them go now.
+    pub release_held: bool,
+}
+
+/// The conversation changes of one batch, merged per conversation.
+#[derive(Default)]
+pub(crate) struct MergedTouch {
+    inbound_at: Option<i64>,
+    nlu_state: Option<Option<String>>,
+    pub(crate) release_held: bool,
+}
+
+impl MergedTouch {
+    pub(crate) fn merge(&mut self, c: &ConversationTouch) {
+        self.inbound_at = self.inbound_at.max(c.inbound_at);
+        self.release_held |= c.release_held;
+        if c.nlu_state.is_some() {
+            self.nlu_state = c.nlu_state.clone();
+        }
+    }
+}
+
+/// The statements writing a batch's merged changes, keyed by `(page_id,
+/// psid)`: those that set the dialog state, then those that keep it.
+pub(crate) fn upsert_statements(
+    touches: &BTreeMap<(&str, &str), MergedTouch>,
+    now: i64,
+) -> Vec<Stmt> {
+    let mut statements = Vec::new();
+    let (with_state, without_state): (Vec<_>, Vec<_>) =
+        touches.iter().partition(|(_, t)| t.nlu_state.is_some());
+    for (rows, sets_state) in [(&with_state, true), (&without_state, false)] {
+        for chunk in chunks(rows) {
+            let mut upsert =
+                Stmt::new("INSERT INTO conversations (page_id, psid, last_inbound_at, nlu_state, updated_at) ");
+            upsert.values(chunk, |row, ((page_id, psid), t)| {
+                row.bind(*page_id)
+                    .bind(*psid)
+                    .bind(t.inbound_at)
+                    .bind(t.nlu_state.clone().flatten().as_deref())
+                    .bind(now);
+            });
+            upsert.push(
+                " ON CONFLICT (page_id, psid) DO UPDATE SET
+                   last_inbound_at = CASE
+                     WHEN conversations.last_inbound_at IS NULL THEN excluded.last_inbound_at
+                     WHEN excluded.last_inbound_at > conversations.last_inbound_at
+                       THEN excluded.last_inbound_at
+                     ELSE conversations.last_inbound_at END,
+                   updated_at = excluded.updated_at",
+            );
+            if sets_state {
+                upsert.push(", nlu_state = excluded.nlu_state");
+            }
+            statements.push(upsert);
+        }
+    }
+    statements
 }
 
 /// The context's columns and joins, for a `k` with `page_id` and `psid`

@@ -1,15 +1,19 @@
 //! The inbox: every webhook event as a row, claimed and processed in order
 //! per conversation.
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 
-use super::conversations::ConversationContext;
+use super::chunks::chunks;
+use super::conversations::{context_from, ConversationContext, INBOX_CONTEXT_SQL};
 use super::outbox::NewOutboxMessage;
-use super::statement::{Columns, Value};
-use super::writer::Receipt;
+use super::receipts::Receipt;
+use super::statement::{Arg, Columns, Exec, Stmt, Value};
 use super::{claim_statement, with_reader, Store};
 
-/// An event about to be stored (see `store::writer` for the insert).
+pub use super::conversations::ConversationTouch;
+pub use super::psid_lookups::PsidLookup;
+
+/// An event about to be stored (see `insert_statement`).
 #[derive(Debug, Clone)]
 pub struct NewInboxEvent {
     /// The webhook's `object`: `page` for Messenger.
@@ -102,19 +106,6 @@ impl InboxState {
     }
 }
 
-/// The conversation facts an event changes.
-#[derive(Debug, Clone, Default)]
-pub struct ConversationTouch {
-    pub page_id: String,
-    pub psid: String,
-    /// The person wrote at this time (opens the 24-hour window).
-    pub inbound_at: Option<i64>,
-    /// New NLU dialog state (`Some(None)` clears it).
-    pub nlu_state: Option<Option<String>>,
-    /// The person wrote to this app: messages held for them go now.
-    pub release_held: bool,
-}
-
 /// The result of processing one claimed row, written in one transaction
 /// with the replies it produced, so a reply is queued exactly when its
 /// event is marked done.
@@ -131,15 +122,6 @@ pub struct InboxUpdate {
     pub receipt: Option<Receipt>,
     /// What `ids_for_apps` said of the person, remembered with the result.
     pub lookup: Option<PsidLookup>,
-}
-
-/// An `ids_for_apps` answer about a PSID: the account it named, if any.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PsidLookup {
-    pub page_id: String,
-    pub psid: String,
-    pub account_id: Option<String>,
-    pub at: i64,
 }
 
 /// `/metrics` counts on each scrape, so it must not read the whole table:
@@ -162,6 +144,98 @@ pub(crate) fn claim_sql(postgres: bool) -> &'static str {
         "processing",
         "id, object, page_id, psid, kind, standby, event, attempts, dedupe_key"
     )
+}
+
+/// Inserts a chunk of events, skipping those already stored (same dedupe
+/// key); returns the dedupe keys it inserted.
+pub(crate) fn insert_statement<T>(chunk: &[T], event: impl Fn(&T) -> &NewInboxEvent) -> Stmt {
+    let mut insert = Stmt::new(
+        "INSERT INTO inbox (object, page_id, psid, kind, standby, dedupe_key, event, next_attempt_at, received_at) ",
+    );
+    insert.values(chunk, |row, item| {
+        let e = event(item);
+        row.bind(&*e.object)
+            .bind(e.page_id.as_str())
+            .bind(e.psid.as_str())
+            .bind(e.kind)
+            .bind(i64::from(e.standby))
+            .bind(e.dedupe_key.as_str())
+            .bind(e.event.as_str())
+            .bind(e.received_at)
+            .bind(e.received_at);
+    });
+    insert.push(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key");
+    insert
+}
+
+/// Records how a chunk of claimed rows ended; returns the ids it changed.
+/// A result counts only for the attempt in hand (a claim leaves `attempts`
+/// alone and a result counts its attempt): one written twice (a retry after
+/// a commit whose outcome was lost) cannot land on a later attempt of the
+/// same row.
+pub(crate) fn finish_statement<T>(
+    chunk: &[T],
+    update: impl Fn(&T) -> &InboxUpdate,
+    now: i64,
+) -> Stmt {
+    let mut finish = Stmt::new(
+        "UPDATE inbox SET state = v.column2, outcome = v.column3, attempts = v.column4,
+                next_attempt_at = v.column5, last_error = v.column6, processed_at = v.column7,
+                locked_until = NULL
+         FROM (",
+    );
+    finish.values(chunk, |row, item| {
+        let u = update(item);
+        row.bind_bigint(u.id)
+            .bind(u.state.as_str())
+            .bind(u.outcome.as_deref())
+            .bind_bigint(u.attempts)
+            .bind_bigint(u.next_attempt_at)
+            .bind(u.last_error.as_deref())
+            .bind_bigint(now);
+    });
+    finish.push(
+        ") AS v WHERE inbox.id = v.column1 AND inbox.state = 'processing'
+            AND inbox.attempts = v.column4 - 1 RETURNING inbox.id",
+    );
+    finish
+}
+
+/// Each claimed row's conversation, read with the claim.
+pub(crate) async fn attach_contexts<E: Exec>(
+    exec: &mut E,
+    rows: &mut [InboxRow],
+) -> anyhow::Result<()> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut contexts = std::collections::HashMap::new();
+    for chunk in chunks(&ids) {
+        let mut read = Stmt::new(INBOX_CONTEXT_SQL);
+        read.push(" WHERE k.id IN ")
+            .list(chunk.iter().map(|id| Arg::Int(*id)));
+        for row in exec.rows(&read).await? {
+            let mut c = Columns::new(row);
+            let id = c.take()?.int()?;
+            let page_paused = c.take()?.int()? != 0;
+            let columns = (
+                c.take()?.opt_text()?,
+                c.take()?.opt_text()?,
+                c.take()?.opt_text()?,
+                c.take()?.opt_text()?,
+                c.take()?.opt_int()?,
+            );
+            let context = ConversationContext {
+                page_paused,
+                ..context_from(columns)
+            };
+            contexts.insert(id, context);
+        }
+    }
+    for row in rows {
+        row.context = contexts
+            .remove(&row.id)
+            .ok_or_else(|| anyhow!("no conversation was read for inbox row {}", row.id))?;
+    }
+    Ok(())
 }
 
 impl Store {

@@ -7,18 +7,26 @@
 
 pub mod accounts;
 pub mod api;
+mod chunks;
 pub mod conversations;
+mod error;
+pub mod idempotency;
 pub mod inbox;
 pub mod linking;
 pub mod outbox;
 pub mod pages;
 pub mod pauses;
 pub mod pending_links;
+pub mod psid_lookups;
+pub mod receipts;
 pub mod recent;
 pub mod sessions;
 pub mod statement;
+pub mod sweeps;
 pub mod unlink;
 pub mod writer;
+
+pub use error::StoreError;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -128,7 +136,7 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         // A local file needs no liveness ping before each use. The group
-        // committer has a connection of its own (`writer.rs`); these serve
+        // committer has a connection of its own (`writer/run.rs`); these serve
         // the rare writes outside it (migrations, start-up, operators).
         let writer = SqlitePoolOptions::new()
             .max_connections(2)
@@ -198,21 +206,6 @@ impl Store {
     }
 }
 
-/// Whether the database refused a write for its content (a constraint it
-/// breaks): writing it again cannot succeed, unlike a write that met a
-/// busy, full or unreachable database.
-pub fn refused(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        if let Some(rusqlite::Error::SqliteFailure(failure, _)) = cause.downcast_ref() {
-            return failure.code == rusqlite::ErrorCode::ConstraintViolation;
-        }
-        match cause.downcast_ref() {
-            Some(sqlx::Error::Database(db)) => db.kind() != sqlx::error::ErrorKind::Other,
-            _ => false,
-        }
-    })
-}
-
 /// Queue depths for `/metrics`: every state named, zero when it has no rows.
 fn depths(states: &[&str], counted: Vec<(String, i64)>, last: (&str, i64)) -> Vec<(String, i64)> {
     let mut all: Vec<(String, i64)> = states.iter().map(|s| (s.to_string(), 0)).collect();
@@ -237,27 +230,6 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_write_the_database_refused_is_final() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (v TEXT NOT NULL)")
-            .unwrap();
-        let broken = conn
-            .execute("INSERT INTO t (v) VALUES (NULL)", [])
-            .unwrap_err();
-        assert!(refused(
-            &anyhow::Error::from(broken).context("group commit")
-        ));
-        assert!(!refused(&anyhow::anyhow!(
-            "the database writer has stopped"
-        )));
-        let busy = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-            None,
-        );
-        assert!(!refused(&anyhow::Error::from(busy)));
-    }
 
     #[tokio::test]
     async fn an_in_memory_sqlite_database_is_refused() {

@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 
-use super::statement::{Columns, Exec, Sqlx, Value};
+use super::chunks::chunks;
+use super::statement::{Columns, Exec, Sqlx, Stmt, Value};
 use super::{claim_statement, with_reader, with_writer, Store};
 
 /// A message to queue. `body` is the Send API `message` object (or a
@@ -171,13 +172,144 @@ pub const OUTBOX_DEPTH_SQL: &str =
     "SELECT state, COUNT(*) FROM outbox WHERE state IN ('queued', 'sending') GROUP BY state";
 pub const OUTBOX_HELD_SQL: &str = "SELECT COUNT(*) FROM outbox WHERE state = 'held'";
 
+/// The statements inserting `messages` into the outbox.
+pub(crate) fn insert_statements(messages: &[&NewOutboxMessage], now: i64) -> Vec<Stmt> {
+    chunks(messages)
+        .map(|chunk| {
+            let mut insert = Stmt::new(
+                "INSERT INTO outbox (page_id, psid, body, messaging_type, tag, origin, inbox_id,
+                                     state, public_id, api_key_id, hold_until,
+                                     next_attempt_at, created_at) ",
+            );
+            insert.values(chunk, |row, m| {
+                row.bind(m.page_id.as_str())
+                    .bind(m.psid.as_str())
+                    .bind(m.body.as_str())
+                    .bind(m.messaging_type.as_str())
+                    .bind(m.tag.as_deref())
+                    .bind(m.origin)
+                    .bind(m.inbox_id)
+                    .bind(m.state)
+                    .bind(m.public_id.as_deref())
+                    .bind(m.api_key_id)
+                    .bind(m.hold_until)
+                    .bind(now)
+                    .bind(now);
+            });
+            insert
+        })
+        .collect()
+}
+
+/// Queues the held messages of a chunk of people, `(page_id, psid)`, who
+/// wrote within the standard messaging window.
+pub(crate) fn release_held_statement(people: &[(&str, &str)], now: i64) -> Stmt {
+    let mut release = Stmt::new(
+        "UPDATE outbox SET state = 'queued', messaging_type = 'UPDATE', tag = NULL, next_attempt_at = ",
+    );
+    release
+        .bind(now)
+        .push(" WHERE state = 'held' AND hold_until > ")
+        .bind(now)
+        .push(
+            " AND EXISTS (SELECT 1 FROM conversations c WHERE c.page_id = outbox.page_id
+               AND c.psid = outbox.psid AND c.last_inbound_at > ",
+        )
+        .bind(now - crate::domain::window::STANDARD_WINDOW_MS)
+        .push(") AND (page_id, psid) IN (")
+        .values(people, |row, (page_id, psid)| {
+            row.bind(*page_id).bind(*psid);
+        })
+        .push(")");
+    release
+}
+
+/// Records how a chunk of send attempts ended. An outcome applies only to
+/// the attempt in hand: written twice, it cannot undo a delivery receipt
+/// recorded between, nor land on the message's next attempt.
+pub(crate) fn outcome_statement(outcomes: &[&OutboxOutcome]) -> Stmt {
+    let mut update = Stmt::new(
+        "UPDATE outbox SET state = v.column2, attempts = v.column3, next_attempt_at = v.column4,
+                message_id = COALESCE(v.column5, outbox.message_id),
+                sent_at = COALESCE(v.column6, outbox.sent_at),
+                error_code = v.column7, error_subcode = v.column8, error_message = v.column9,
+                locked_until = NULL
+         FROM (",
+    );
+    update.values(outcomes, |row, outcome| {
+        let (id, state, attempts, next, message_id, sent_at, failure) = outcome_columns(outcome);
+        row.bind_bigint(id)
+            .bind(state)
+            .bind_bigint(attempts)
+            .bind_bigint(next)
+            .bind(message_id)
+            .bind_bigint(sent_at)
+            .bind_bigint(failure.and_then(|f| f.code))
+            .bind_bigint(failure.and_then(|f| f.subcode))
+            .bind(failure.map(|f| f.message.as_str()));
+    });
+    update.push(
+        ") AS v WHERE outbox.id = v.column1 AND outbox.state = 'sending'
+            AND outbox.attempts = v.column3 - 1",
+    );
+    update
+}
+
+type OutcomeColumns<'a> = (
+    i64,
+    &'static str,
+    i64,
+    i64,
+    Option<&'a str>,
+    Option<i64>,
+    Option<&'a SendFailure>,
+);
+
+fn outcome_columns(outcome: &OutboxOutcome) -> OutcomeColumns<'_> {
+    match outcome {
+        OutboxOutcome::Sent {
+            id,
+            attempts,
+            message_id,
+            at,
+        } => (
+            *id,
+            "sent",
+            *attempts,
+            *at,
+            message_id.as_deref(),
+            Some(*at),
+            None,
+        ),
+        OutboxOutcome::Retry {
+            id,
+            attempts,
+            next_attempt_at,
+            failure,
+        } => (
+            *id,
+            "queued",
+            *attempts,
+            *next_attempt_at,
+            None,
+            None,
+            Some(failure),
+        ),
+        OutboxOutcome::Failed {
+            id,
+            attempts,
+            failure,
+        } => (*id, "failed", *attempts, 0, None, None, Some(failure)),
+    }
+}
+
 impl Store {
     /// Queues messages outside any other change (operators, tests).
     pub async fn enqueue(&self, messages: &[NewOutboxMessage], now: i64) -> anyhow::Result<()> {
         let refs: Vec<&NewOutboxMessage> = messages.iter().collect();
         with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
-            for insert in super::writer::insert_outbox(&refs, now) {
+            for insert in insert_statements(&refs, now) {
                 Sqlx(&mut *tx).run(&insert).await?;
             }
             tx.commit().await?;

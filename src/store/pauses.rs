@@ -6,7 +6,7 @@
 
 use anyhow::{ensure, Context};
 
-use super::writer::{Arg, Write};
+use super::statement::{Arg, Stmt};
 use super::{with_reader, with_writer, Store};
 
 /// Meta blocked the Page for a Messenger policy violation
@@ -53,78 +53,125 @@ fn check_reason(reason: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `pause_page` as a write for the group committer (a worker pausing a
-/// Page while it handles an event; 1 when the reason is new, else 0).
-pub fn pause_write(
-    page_id: &str,
-    reason: &str,
-    detail: Option<&str>,
-    now: i64,
-) -> anyhow::Result<Write> {
-    check_reason(reason)?;
-    Ok(Write::Sql {
-        sql: PAUSE_SQL,
-        args: vec![
-            Arg::from(page_id),
-            Arg::from(reason),
-            Arg::from(detail),
-            Arg::Int(now),
-        ],
-    })
+/// A change to a Page's pauses made through the group committer (a worker
+/// pausing or resuming a Page while it handles Meta's event): it writes 1
+/// when it changed the set, else 0. Made only with a checked reason.
+#[derive(Debug, Clone)]
+pub struct PauseChange(Change);
+
+#[derive(Debug, Clone)]
+enum Change {
+    /// Adds the reason for an event at `event_at`, unless a later event
+    /// was applied for it.
+    Pause {
+        page_id: String,
+        reason: String,
+        detail: Option<String>,
+        at: i64,
+        event_at: i64,
+    },
+    /// Clears the reason for an event at `event_at`, unless a later event
+    /// was applied for it.
+    Resume {
+        page_id: String,
+        reason: String,
+        event_at: i64,
+    },
+    /// Remembers the event's time as the reason's latest.
+    EventAt {
+        page_id: String,
+        reason: String,
+        event_at: i64,
+    },
 }
 
-/// `resume_page` as a write for the group committer (1 when the reason was
-/// set, else 0).
-pub fn resume_write(page_id: &str, reason: &str) -> anyhow::Result<Write> {
-    check_reason(reason)?;
-    Ok(Write::Sql {
-        sql: RESUME_SQL,
-        args: vec![Arg::from(page_id), Arg::from(reason)],
-    })
-}
+impl PauseChange {
+    /// Pausing for an event Meta timestamped `event_at` (ms), in order: the
+    /// pause (1 when the reason is new, 0 when it was set or the event is
+    /// older than the latest one applied for the reason), then the event's
+    /// time. Redoing both after a crash between them is harmless.
+    pub fn pause(
+        page_id: &str,
+        reason: &str,
+        detail: Option<&str>,
+        now: i64,
+        event_at: i64,
+    ) -> anyhow::Result<[PauseChange; 2]> {
+        check_reason(reason)?;
+        let pause = PauseChange(Change::Pause {
+            page_id: page_id.to_string(),
+            reason: reason.to_string(),
+            detail: detail.map(str::to_string),
+            at: now,
+            event_at,
+        });
+        Ok([pause, PauseChange::event_at(page_id, reason, event_at)])
+    }
 
-/// Pausing for an event Meta timestamped `event_at` (ms), as writes for the
-/// group committer, in order: the pause (1 when the reason is new, 0 when
-/// it was set or the event is older than the latest one applied for the
-/// reason), then the event's time. Redoing both after a crash between them
-/// is harmless.
-pub fn pause_writes_at(
-    page_id: &str,
-    reason: &str,
-    detail: Option<&str>,
-    now: i64,
-    event_at: i64,
-) -> anyhow::Result<[Write; 2]> {
-    check_reason(reason)?;
-    let pause = Write::Sql {
-        sql: PAUSE_AT_SQL,
-        args: vec![
-            Arg::from(page_id),
-            Arg::from(reason),
-            Arg::from(detail),
-            Arg::Int(now),
-            Arg::Int(event_at),
-        ],
-    };
-    Ok([pause, event_write(page_id, reason, event_at)])
-}
+    /// Resuming for an event timestamped `event_at`: the clearing (1 when
+    /// the reason was set and no later event was applied, else 0), then the
+    /// event's time.
+    pub fn resume(page_id: &str, reason: &str, event_at: i64) -> anyhow::Result<[PauseChange; 2]> {
+        check_reason(reason)?;
+        let resume = PauseChange(Change::Resume {
+            page_id: page_id.to_string(),
+            reason: reason.to_string(),
+            event_at,
+        });
+        Ok([resume, PauseChange::event_at(page_id, reason, event_at)])
+    }
 
-/// Resuming for an event timestamped `event_at`: the clearing (1 when the
-/// reason was set and no later event was applied, else 0), then the event's
-/// time.
-pub fn resume_writes_at(page_id: &str, reason: &str, event_at: i64) -> anyhow::Result<[Write; 2]> {
-    check_reason(reason)?;
-    let resume = Write::Sql {
-        sql: RESUME_AT_SQL,
-        args: vec![Arg::from(page_id), Arg::from(reason), Arg::Int(event_at)],
-    };
-    Ok([resume, event_write(page_id, reason, event_at)])
-}
+    fn event_at(page_id: &str, reason: &str, event_at: i64) -> PauseChange {
+        PauseChange(Change::EventAt {
+            page_id: page_id.to_string(),
+            reason: reason.to_string(),
+            event_at,
+        })
+    }
 
-fn event_write(page_id: &str, reason: &str, event_at: i64) -> Write {
-    Write::Sql {
-        sql: EVENT_AT_SQL,
-        args: vec![Arg::from(page_id), Arg::from(reason), Arg::Int(event_at)],
+    pub(crate) fn statement(&self) -> Stmt {
+        match &self.0 {
+            Change::Pause {
+                page_id,
+                reason,
+                detail,
+                at,
+                event_at,
+            } => Stmt::with_args(
+                PAUSE_AT_SQL,
+                vec![
+                    Arg::from(page_id.as_str()),
+                    Arg::from(reason.as_str()),
+                    Arg::from(detail.as_deref()),
+                    Arg::Int(*at),
+                    Arg::Int(*event_at),
+                ],
+            ),
+            Change::Resume {
+                page_id,
+                reason,
+                event_at,
+            } => Stmt::with_args(
+                RESUME_AT_SQL,
+                vec![
+                    Arg::from(page_id.as_str()),
+                    Arg::from(reason.as_str()),
+                    Arg::Int(*event_at),
+                ],
+            ),
+            Change::EventAt {
+                page_id,
+                reason,
+                event_at,
+            } => Stmt::with_args(
+                EVENT_AT_SQL,
+                vec![
+                    Arg::from(page_id.as_str()),
+                    Arg::from(reason.as_str()),
+                    Arg::Int(*event_at),
+                ],
+            ),
+        }
     }
 }
 

@@ -16,7 +16,8 @@ use crate::nlu::{session_id, turn_id, NluError, NluTurn};
 use crate::store::accounts::LinkedAccount;
 use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
 use crate::store::now_ms;
-use crate::store::writer::{Claim, FeedReceiver, Receipt, Write};
+use crate::store::receipts::Receipt;
+use crate::store::writer::{Claim, FeedReceiver, Write};
 
 pub async fn run(
     shared: Arc<Shared>,

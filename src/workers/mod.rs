@@ -28,7 +28,7 @@ use crate::nlu::Nlu;
 use crate::outbound::keys::ApiKeys;
 use crate::store::now_ms;
 use crate::store::writer::{Claim, FeedReceiver, Write, Writer, LEASE_MS};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use rate_limit::RateLimiter;
 
 /// Retries and expired leases fall due without a hand-over; workers look
@@ -52,7 +52,7 @@ pub(crate) async fn work<T, C, CF, H, HF>(
 ) where
     T: Send + 'static,
     C: Fn(Claim) -> CF,
-    CF: Future<Output = anyhow::Result<Vec<T>>>,
+    CF: Future<Output = Result<Vec<T>, StoreError>>,
     H: Fn(T) -> HF,
     HF: Future<Output = Write> + Send + 'static,
 {
@@ -64,7 +64,7 @@ pub(crate) async fn work<T, C, CF, H, HF>(
             tasks.spawn(async move {
                 let result = Arc::new(handled.await);
                 budget.fetch_add(1, Ordering::AcqRel);
-                let recorded = with_retries(RECORD_RETRIES, crate::store::refused, || {
+                let recorded = with_retries(RECORD_RETRIES, StoreError::is_conflict, || {
                     writer.write(Arc::clone(&result))
                 })
                 .await;
@@ -133,14 +133,15 @@ struct Retries {
 
 /// Runs `attempt` until it succeeds; the last error when the retries are
 /// used up, or the first that is `final_error`.
-async fn with_retries<T, F, Fut>(
+async fn with_retries<T, E, F, Fut>(
     retries: Retries,
-    final_error: fn(&anyhow::Error) -> bool,
+    final_error: fn(&E) -> bool,
     mut attempt: F,
-) -> anyhow::Result<T>
+) -> Result<T, E>
 where
+    E: std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<T>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut failures = 0;
     loop {
@@ -306,7 +307,7 @@ mod tests {
         calls.store(0, Ordering::SeqCst);
         let refused: anyhow::Result<()> = with_retries(
             delays,
-            |e| e.to_string() == "refused",
+            |e: &anyhow::Error| e.to_string() == "refused",
             || async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(anyhow::anyhow!("refused"))

@@ -13,9 +13,11 @@ use crate::facebook::webhook::MessagingEvent;
 use crate::nlu::NluError;
 use crate::store::inbox::InboxRow;
 use crate::store::now_ms;
-use crate::store::pauses::{pause_writes_at, resume_writes_at, POLICY_BLOCK};
+use crate::store::pauses::{PauseChange, POLICY_BLOCK};
+use crate::store::writer::Write;
 
-fn db(e: anyhow::Error) -> NluError {
+fn db(e: impl Into<anyhow::Error>) -> NluError {
+    let e = e.into();
     NluError::Transient(format!("pausing the page: {e:#}"))
 }
 
@@ -62,10 +64,15 @@ pub async fn enforce(
     }
     match action {
         "block" => {
-            let writes = pause_writes_at(page_id, POLICY_BLOCK, Some(reason), now_ms(), event_at)
-                .map_err(db)?;
-            for write in writes {
-                shared.writer.write(write).await.map_err(db)?;
+            let changes =
+                PauseChange::pause(page_id, POLICY_BLOCK, Some(reason), now_ms(), event_at)
+                    .map_err(db)?;
+            for change in changes {
+                shared
+                    .writer
+                    .write(Write::Pause(change))
+                    .await
+                    .map_err(db)?;
             }
             let reasons = paused_by(shared, page_id).await;
             error!(
@@ -77,9 +84,19 @@ pub async fn enforce(
             Ok("policy block: the page's sends are paused".into())
         }
         "unblock" => {
-            let [resume, record] = resume_writes_at(page_id, POLICY_BLOCK, event_at).map_err(db)?;
-            let was_blocked = shared.writer.write(resume).await.map_err(db)? > 0;
-            shared.writer.write(record).await.map_err(db)?;
+            let [resume, record] =
+                PauseChange::resume(page_id, POLICY_BLOCK, event_at).map_err(db)?;
+            let was_blocked = shared
+                .writer
+                .write(Write::Pause(resume))
+                .await
+                .map_err(db)?
+                > 0;
+            shared
+                .writer
+                .write(Write::Pause(record))
+                .await
+                .map_err(db)?;
             let reasons = paused_by(shared, page_id).await;
             if reasons.is_empty() {
                 warn!(

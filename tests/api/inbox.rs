@@ -300,30 +300,39 @@ async fn a_late_copy_of_a_result_cannot_land_on_the_next_attempt() {
 
 #[tokio::test]
 async fn a_failing_write_does_not_fail_the_writes_committed_with_it() {
-    use lexbridge::store::writer::{Arg, Write};
+    use lexbridge::store::outbox::NewOutboxMessage;
+    use lexbridge::store::writer::{Acceptance, Write};
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
-        let page = |id: &str, updated_at: Option<i64>| Write::Sql {
-            sql: "INSERT INTO pages (page_id, updated_at) VALUES ($1, $2)",
-            args: vec![Arg::from(id), Arg::from(updated_at)],
+        // Messages the API accepted, each with the id its caller knows it
+        // by: a second message with a taken id breaks a unique index.
+        let message = |public_id: &str| {
+            Write::Accept(Box::new(Acceptance {
+                messages: vec![NewOutboxMessage {
+                    public_id: Some(public_id.to_string()),
+                    origin: "api",
+                    inbox_id: None,
+                    ..NewOutboxMessage::reply("P", "U1", 0, "{}".into())
+                }],
+                remember: None,
+            }))
         };
+        assert_eq!(app.writer.write(message("msg_taken")).await.unwrap(), 1);
         // Submitted together, so they are likely to share a batch.
         let (a, bad, b, c) = tokio::join!(
-            app.writer.write(page("P1", Some(1))),
-            app.writer.write(page("P2", None)),
-            app.writer.write(page("P3", Some(3))),
-            app.writer.write(page("P4", Some(4))),
+            app.writer.write(message("msg_1")),
+            app.writer.write(message("msg_taken")),
+            app.writer.write(message("msg_3")),
+            app.writer.write(message("msg_4")),
         );
-        let bad = bad.expect_err("a page without updated_at is refused");
-        assert!(
-            lexbridge::store::refused(&bad),
-            "a refused write is final: {bad:#}"
-        );
+        let bad = bad.expect_err("a message with a taken id is refused");
+        assert!(bad.is_conflict(), "a refused write is final: {bad:#}");
         assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (1, 1, 1));
         // The committer goes on after the failure.
-        assert_eq!(app.writer.write(page("P5", Some(5))).await.unwrap(), 1);
-        let stored = "SELECT COUNT(*) FROM pages WHERE page_id IN ('P1', 'P2', 'P3', 'P4', 'P5')";
-        assert_eq!(app.count(stored).await, 4);
+        assert_eq!(app.writer.write(message("msg_5")).await.unwrap(), 1);
+        let stored = "SELECT COUNT(*) FROM outbox
+                      WHERE public_id IN ('msg_taken', 'msg_1', 'msg_3', 'msg_4', 'msg_5')";
+        assert_eq!(app.count(stored).await, 5);
         app.stop().await;
     })
     .await;

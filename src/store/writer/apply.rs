@@ -1,0 +1,324 @@
+//! One batch of writes as set-based statements: a statement per kind of
+//! change rather than per row, each built by its table's module, then the
+//! claims the batch's writes and the workers asked for.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::feed::{Extra, PIGGYBACK};
+use super::{Write, Written};
+use crate::store::api::touch_key_statement;
+use crate::store::chunks::chunks;
+use crate::store::conversations::{self, MergedTouch};
+use crate::store::inbox::{self, InboxRow};
+use crate::store::outbox::{self, NewOutboxMessage, OutboxRow};
+use crate::store::statement::{Arg, Columns, Exec, Stmt};
+
+/// What one batch produced.
+pub(super) struct Applied {
+    pub(super) written: Vec<Written>,
+    pub(super) inbox: Vec<InboxRow>,
+    pub(super) outbox: Vec<OutboxRow>,
+}
+
+/// Applies `writes` in the open transaction of `exec` with set-based
+/// statements (a statement per kind of change rather than per row); for
+/// each write, the rows it inserted (`InsertInbox`) or 1.
+pub(super) async fn apply<E: Exec>(
+    exec: &mut E,
+    postgres: bool,
+    writes: &[&Write],
+    extra: Extra,
+) -> anyhow::Result<Applied> {
+    let mut counts = vec![0u64; writes.len()];
+    let mut claimed: BTreeMap<usize, Written> = BTreeMap::new();
+    let mut claims = Vec::new();
+    let mut statements = Vec::new();
+    let mut events = Vec::new();
+    let mut replies = Vec::new();
+    let mut inbox_updates = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut receipts = Vec::new();
+    let mut lookups = Vec::new();
+    let mut acceptances = Vec::new();
+    let mut touches: BTreeMap<(&str, &str), MergedTouch> = BTreeMap::new();
+    for (job, write) in writes.iter().enumerate() {
+        match write {
+            Write::InsertInbox(rows) => events.extend(rows.iter().map(|e| (job, e))),
+            Write::FinishInbox(u) => inbox_updates.push((job, u.as_ref())),
+            Write::FinishOutbox(outcome) => {
+                counts[job] = 1;
+                outcomes.push(outcome);
+            }
+            Write::TouchApiKey { id, at } => statements.push((job, touch_key_statement(*id, *at))),
+            Write::Sweep { sweep, now } => statements.push((job, sweep.statement(*now))),
+            Write::Pause(change) => statements.push((job, change.statement())),
+            Write::ClaimInbox(c) => claims.push((job, true, *c)),
+            Write::ClaimOutbox(c) => claims.push((job, false, *c)),
+            Write::Accept(a) => acceptances.push((job, a.as_ref())),
+        }
+    }
+    let mut piggybacked_inbox = Vec::new();
+    let mut piggybacked_outbox = Vec::new();
+    // Piggybacked claims go last, after the changes that freed rows.
+    claims.extend(extra.inbox.map(|c| (PIGGYBACK, true, c)));
+    claims.extend(extra.outbox.map(|c| (PIGGYBACK, false, c)));
+    let now = crate::store::now_ms();
+    for chunk in chunks(&events) {
+        let insert = inbox::insert_statement(chunk, |(_, e)| *e);
+        let mut inserted = HashSet::new();
+        for row in exec.rows(&insert).await? {
+            inserted.insert(Columns::new(row).take()?.text()?);
+        }
+        for (job, e) in chunk {
+            if inserted.remove(&e.dedupe_key) {
+                counts[*job] += 1;
+            }
+        }
+    }
+    // A result counts only for the attempt in hand (a claim leaves
+    // `attempts` alone and a result counts its attempt): one written twice
+    // (a retry after a commit whose outcome was lost) queues its replies
+    // once, cannot put back an older dialog state, and cannot land on a
+    // later attempt of the same row.
+    // Two results for one row in a batch (two workers after a lease ran
+    // out): the first counts.
+    let mut seen = HashSet::new();
+    inbox_updates.retain(|(_, u)| seen.insert(u.id));
+    let mut live = HashSet::new();
+    for chunk in chunks(&inbox_updates) {
+        let update = inbox::finish_statement(chunk, |(_, u)| *u, now);
+        for row in exec.rows(&update).await? {
+            live.insert(Columns::new(row).take()?.int()?);
+        }
+    }
+    for (job, u) in inbox_updates.iter().filter(|(_, u)| live.contains(&u.id)) {
+        counts[*job] = 1;
+        replies.extend(u.replies.iter().map(|m| (*job, m)));
+        receipts.extend(u.receipt.iter());
+        lookups.extend(u.lookup.iter());
+        if let Some(c) = &u.conversation {
+            touches
+                .entry((c.page_id.as_str(), c.psid.as_str()))
+                .or_default()
+                .merge(c);
+        }
+    }
+    let mut releases: Vec<(&str, &str)> = touches
+        .iter()
+        .filter(|(_, t)| t.release_held)
+        .map(|(key, _)| *key)
+        .collect();
+    // A key already answered (by a concurrent request) stores nothing.
+    for (job, acceptance) in &acceptances {
+        let fresh = match &acceptance.remember {
+            None => true,
+            Some(r) => !exec.rows(&r.statement(now)).await?.is_empty(),
+        };
+        if fresh {
+            counts[*job] = 1;
+            replies.extend(acceptance.messages.iter().map(|m| (*job, m)));
+            // The person may have written since the message was judged
+            // outside the window.
+            releases.extend(
+                acceptance
+                    .messages
+                    .iter()
+                    .filter(|m| m.state == "held")
+                    .map(|m| (m.page_id.as_str(), m.psid.as_str())),
+            );
+        }
+    }
+    // In the order of the writes, so each person's messages keep theirs.
+    replies.sort_by_key(|(job, _)| *job);
+    let replies: Vec<&NewOutboxMessage> = replies.into_iter().map(|(_, m)| m).collect();
+    for insert in outbox::insert_statements(&replies, now) {
+        exec.run(&insert).await?;
+    }
+    for upsert in conversations::upsert_statements(&touches, now) {
+        exec.run(&upsert).await?;
+    }
+    // Held messages of people who wrote within 24 hours go now: those who
+    // wrote in this batch (their held messages have older ids than the
+    // replies, so they are sent first), and those newly held whose message
+    // arrived while the hold was being decided.
+    for chunk in chunks(&releases) {
+        let release = outbox::release_held_statement(chunk, now);
+        exec.run(&release).await?;
+    }
+    // Likewise a send's outcome applies only to the attempt in hand:
+    // written twice, it cannot undo a delivery receipt recorded between, nor
+    // land on the message's next attempt.
+    for chunk in chunks(&outcomes) {
+        let update = outbox::outcome_statement(chunk);
+        exec.run(&update).await?;
+    }
+    for (job, stmt) in &statements {
+        counts[*job] = exec.run(stmt).await?;
+    }
+    for receipt in &receipts {
+        for stmt in receipt.statements() {
+            exec.run(&stmt).await?;
+        }
+    }
+    for lookup in &lookups {
+        let remember = lookup.statement();
+        exec.run(&remember).await?;
+    }
+    // A piggybacked claim fills the room a worker's own claim in this batch
+    // left: both were sized to the same budget.
+    let mut taken = [0i64; 2];
+    for (job, for_inbox, c) in &claims {
+        let kind = usize::from(!*for_inbox);
+        let limit = match *job == PIGGYBACK {
+            true => c.limit - taken[kind],
+            false => c.limit,
+        };
+        if *job == PIGGYBACK && limit <= 0 {
+            continue;
+        }
+        let args = vec![Arg::Int(c.lease_until), Arg::Int(c.now), Arg::Int(limit)];
+        let sql = match for_inbox {
+            true => inbox::claim_sql(postgres),
+            false => outbox::claim_sql(postgres),
+        };
+        let mut found = exec.rows(&Stmt::with_args(sql, args)).await?;
+        // `RETURNING` has no order; rows go out oldest (lowest id) first.
+        found.sort_by_key(|row| row.first().and_then(|id| id.int().ok()));
+        let written = if *for_inbox {
+            let mut rows = found
+                .into_iter()
+                .map(InboxRow::from_columns)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            inbox::attach_contexts(exec, &mut rows).await?;
+            Written::Inbox(rows)
+        } else {
+            let rows = found.into_iter().map(OutboxRow::from_columns);
+            Written::Outbox(rows.collect::<anyhow::Result<_>>()?)
+        };
+        if *job != PIGGYBACK {
+            taken[kind] += match &written {
+                Written::Inbox(rows) => rows.len(),
+                Written::Outbox(rows) => rows.len(),
+                Written::Rows(_) => 0,
+            } as i64;
+        }
+        match (written, *job == PIGGYBACK) {
+            (Written::Inbox(rows), true) => piggybacked_inbox = rows,
+            (Written::Outbox(rows), true) => piggybacked_outbox = rows,
+            (written, _) => {
+                claimed.insert(*job, written);
+            }
+        }
+    }
+    let (inbox, outbox) = (piggybacked_inbox, piggybacked_outbox);
+    Ok(Applied {
+        written: counts
+            .into_iter()
+            .enumerate()
+            .map(|(job, n)| claimed.remove(&job).unwrap_or(Written::Rows(n)))
+            .collect(),
+        inbox,
+        outbox,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::writer::{Acceptance, Claim, LEASE_MS};
+
+    /// An in-memory database with the SQLite schema, for `apply` itself.
+    fn schema() -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().expect("in-memory SQLite");
+        for migration in crate::store::SQLITE_MIGRATIONS.iter() {
+            conn.execute_batch(&migration.sql).expect("migration");
+        }
+        conn
+    }
+
+    #[tokio::test]
+    async fn a_worker_never_gets_more_rows_than_its_budget_in_one_batch() {
+        let mut conn = schema();
+        for psid in 0..10 {
+            conn.execute(
+                "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, next_attempt_at, received_at)
+                 VALUES ('P', ?1, 'message', ?1, '{}', 0, 0)",
+                [psid.to_string()],
+            )
+            .expect("a pending row");
+        }
+        // The worker claims its room (4) while the committer, seeing the
+        // same budget, piggybacks a claim for it.
+        let claim = Claim {
+            now: 1,
+            lease_until: 1 + LEASE_MS,
+            limit: 4,
+        };
+        let extra = Extra {
+            inbox: Some(claim),
+            outbox: None,
+        };
+        let own = Write::ClaimInbox(claim);
+        let applied = apply(&mut conn, false, &[&own], extra)
+            .await
+            .expect("applied");
+        let Some(Written::Inbox(claimed)) = applied.written.first() else {
+            panic!("the worker's claim answers with rows");
+        };
+        assert_eq!(claimed.len(), 4);
+        assert!(
+            applied.inbox.is_empty(),
+            "no room left for a piggybacked claim"
+        );
+
+        // With room left over, the piggybacked claim takes only that.
+        let own = Write::ClaimInbox(Claim { limit: 1, ..claim });
+        let applied = apply(&mut conn, false, &[&own], extra)
+            .await
+            .expect("applied");
+        assert_eq!(applied.inbox.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_batch_queues_each_persons_messages_in_the_order_of_its_writes() {
+        use crate::store::inbox::{InboxState, InboxUpdate};
+        let mut conn = schema();
+        conn.execute_batch(
+            "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state, next_attempt_at, received_at)
+             VALUES ('P', 'U1', 'message', 'm.1', '{}', 'processing', 0, 0)",
+        )
+        .expect("a row in hand");
+        let message = |body: &str| NewOutboxMessage {
+            public_id: Some(format!("msg_{body}")),
+            origin: "api",
+            inbox_id: None,
+            ..NewOutboxMessage::reply("P", "U1", 1, body.into())
+        };
+        // The API message is written first, the reply second; the batch
+        // gathers replies and accepted messages separately.
+        let accepted = Write::Accept(Box::new(Acceptance {
+            messages: vec![message("api")],
+            remember: None,
+        }));
+        let finished = Write::FinishInbox(Box::new(InboxUpdate {
+            id: 1,
+            state: InboxState::Done,
+            outcome: None,
+            attempts: 1,
+            next_attempt_at: 0,
+            last_error: None,
+            replies: vec![NewOutboxMessage::reply("P", "U1", 1, "reply".into())],
+            conversation: None,
+            receipt: None,
+            lookup: None,
+        }));
+        apply(&mut conn, false, &[&accepted, &finished], Extra::default())
+            .await
+            .expect("applied");
+        let order: Vec<String> = conn
+            .prepare("SELECT body FROM outbox ORDER BY id")
+            .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
+            .expect("outbox rows");
+        assert_eq!(order, ["api", "reply"]);
+    }
+}

@@ -1,0 +1,129 @@
+//! What the committer hands the workers: the rows it claims on their
+//! behalf in the batch that freed them, within each worker's budget.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+use super::{Claim, Write, Written, LEASE_MS};
+use crate::store::inbox::InboxRow;
+use crate::store::outbox::OutboxRow;
+
+/// Most rows one claim takes.
+const CLAIM_MAX: i64 = 256;
+
+/// Where the committer hands rows it claimed on a worker's behalf, and how
+/// many more that worker can take (claims never exceed it).
+pub struct Feed<T> {
+    budget: Arc<AtomicI64>,
+    rows: mpsc::UnboundedSender<Vec<T>>,
+}
+
+/// A worker's end of a `Feed`.
+pub struct FeedReceiver<T> {
+    /// Rows the worker can still take; it adds one back per finished row.
+    pub budget: Arc<AtomicI64>,
+    pub rows: mpsc::UnboundedReceiver<Vec<T>>,
+}
+
+/// A feed for a worker that can hold `capacity` rows at once.
+pub fn feed<T>(capacity: i64) -> (Feed<T>, FeedReceiver<T>) {
+    let budget = Arc::new(AtomicI64::new(capacity));
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        Feed {
+            budget: Arc::clone(&budget),
+            rows: tx,
+        },
+        FeedReceiver { budget, rows: rx },
+    )
+}
+
+/// The workers the committer claims for. After a batch that may have made
+/// rows claimable (new events, finished rows, queued replies), it claims in
+/// the same transaction and hands the rows over, so a message moves from
+/// webhook to NLU to Send API without waiting for a poll or a claim commit.
+#[derive(Default)]
+pub struct Feeds {
+    pub inbox: Option<Feed<InboxRow>>,
+    pub outbox: Option<Feed<OutboxRow>>,
+}
+
+/// A claim on a worker's behalf, when the batch may have freed rows and the
+/// worker has room.
+fn piggyback<T>(feed: &Option<Feed<T>>, wanted: bool, now: i64) -> Option<Claim> {
+    let feed = feed.as_ref().filter(|_| wanted)?;
+    let limit = feed.budget.load(Ordering::Acquire).min(CLAIM_MAX);
+    (limit > 0).then_some(Claim {
+        now,
+        lease_until: now + LEASE_MS,
+        limit,
+    })
+}
+
+/// Rows a worker claimed itself count against its budget.
+pub(super) fn charge(feeds: &Feeds, written: &Written) {
+    match written {
+        Written::Inbox(rows) => take_budget(&feeds.inbox, rows.len()),
+        Written::Outbox(rows) => take_budget(&feeds.outbox, rows.len()),
+        Written::Rows(_) => {}
+    }
+}
+
+fn take_budget<T>(feed: &Option<Feed<T>>, n: usize) {
+    if let Some(feed) = feed {
+        feed.budget.fetch_sub(n as i64, Ordering::AcqRel);
+    }
+}
+
+pub(super) fn hand_over<T>(feed: &Option<Feed<T>>, rows: Vec<T>) {
+    if let (Some(feed), false) = (feed, rows.is_empty()) {
+        feed.budget.fetch_sub(rows.len() as i64, Ordering::AcqRel);
+        // A closed feed means the worker stopped: the leases run out and
+        // the rows are claimed again later.
+        let _ = feed.rows.send(rows);
+    }
+}
+
+/// The job number of a claim made on a worker's behalf.
+pub(super) const PIGGYBACK: usize = usize::MAX;
+
+/// Claims added to a batch on the workers' behalf.
+#[derive(Default, Clone, Copy)]
+pub(super) struct Extra {
+    pub(super) inbox: Option<Claim>,
+    pub(super) outbox: Option<Claim>,
+}
+
+impl Extra {
+    /// The claims for rows that `writes` may free.
+    pub(super) fn for_writes(feeds: &Feeds, writes: &[&Write]) -> Extra {
+        let now = crate::store::now_ms();
+        Extra {
+            inbox: piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now),
+            outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
+        }
+    }
+}
+
+impl Write {
+    pub(super) fn frees_inbox(&self) -> bool {
+        match self {
+            Write::InsertInbox(events) => !events.is_empty(),
+            Write::FinishInbox(_) => true,
+            _ => false,
+        }
+    }
+
+    pub(super) fn frees_outbox(&self) -> bool {
+        match self {
+            Write::FinishInbox(u) => {
+                !u.replies.is_empty() || u.conversation.as_ref().is_some_and(|c| c.release_held)
+            }
+            // Held messages may be released at once (see `apply`).
+            Write::Accept(a) => !a.messages.is_empty(),
+            Write::FinishOutbox(_) => true,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Group commit: one task owns the hot writes and commits everything that
+//! arrived while the previous transaction was being flushed in one
+//! transaction, so throughput is not capped at one fsync per request while
+//! every caller still waits for its own write to be durable.
+//!
+//! The committer's parts: `feed` hands claimed rows to the workers, `run`
+//! is the commit loop on its own thread and connection, `apply` turns a
+//! batch of writes into each table's statements (built by the table modules,
+//! which know nothing of the committer).
+
+mod apply;
+mod feed;
+mod run;
+
+use anyhow::anyhow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+use super::idempotency::Remember;
+use super::inbox::{InboxRow, InboxUpdate, NewInboxEvent};
+use super::outbox::{NewOutboxMessage, OutboxOutcome, OutboxRow};
+use super::pauses::PauseChange;
+use super::sweeps::Sweep;
+use super::{Store, StoreError};
+
+pub use feed::{feed, Feed, FeedReceiver, Feeds};
+
+/// A write the group committer performs.
+#[derive(Debug)]
+pub enum Write {
+    /// Store webhook events; duplicates (same dedupe key) are skipped.
+    InsertInbox(Vec<NewInboxEvent>),
+    /// Record how a claimed inbox row ended, with the replies it queues.
+    FinishInbox(Box<InboxUpdate>),
+    /// Record how a send attempt ended.
+    FinishOutbox(OutboxOutcome),
+    /// Claim due inbox rows (in the same transaction as the rest of the
+    /// batch, so finished rows free their conversation's next one at once).
+    ClaimInbox(Claim),
+    /// Claim due outbox rows.
+    ClaimOutbox(Claim),
+    /// Queue or hold messages the outbound API accepted.
+    Accept(Box<Acceptance>),
+    /// Note when an API key was last used.
+    TouchApiKey { id: i64, at: i64 },
+    /// One of the sweeper's clean-ups, as of `now`; the rows it touched.
+    Sweep { sweep: Sweep, now: i64 },
+    /// Pause or resume a Page's sends (small writes that should not queue
+    /// for SQLite's write lock outside the committer).
+    Pause(PauseChange),
+}
+
+/// Messages the outbound API accepted, committed together with the answer
+/// their `Idempotency-Key` replays. When the key turns out to be taken (a
+/// concurrent request with the same key won), nothing is stored and the
+/// write reports 0 rows.
+#[derive(Debug, Clone)]
+pub struct Acceptance {
+    pub messages: Vec<NewOutboxMessage>,
+    pub remember: Option<Remember>,
+}
+
+/// Which rows a claim may take: due at `now`, leased until `lease_until`.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    pub now: i64,
+    pub lease_until: i64,
+    pub limit: i64,
+}
+
+/// What a write produced.
+#[derive(Debug)]
+pub enum Written {
+    /// Rows inserted (`InsertInbox`) or 1.
+    Rows(u64),
+    Inbox(Vec<InboxRow>),
+    Outbox(Vec<OutboxRow>),
+}
+
+struct Job {
+    write: Arc<Write>,
+    done: oneshot::Sender<anyhow::Result<Written>>,
+}
+
+/// A lease longer than any processing or send should take; past it, a row
+/// is presumed abandoned by a stopped instance and claimed again.
+pub const LEASE_MS: i64 = 120_000;
+
+/// Handle to the group-commit task; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+    stats: Arc<CommitStats>,
+}
+
+/// The committer's committed transactions, for `/metrics` (the slowest,
+/// since start, shows what a stalled disk flush cost).
+#[derive(Default, Debug)]
+pub struct CommitStats {
+    pub commits: AtomicU64,
+    pub micros: AtomicU64,
+    pub slowest_micros: AtomicU64,
+}
+
+impl CommitStats {
+    fn record(&self, took: std::time::Duration) {
+        let micros = took.as_micros() as u64;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+        self.slowest_micros.fetch_max(micros, Ordering::Relaxed);
+    }
+}
+
+impl Writer {
+    /// Starts the committer on the current runtime. It stops when every
+    /// `Writer` handle is dropped, after finishing what it was given.
+    pub fn start(store: Store, feeds: Feeds) -> Writer {
+        let (jobs, rx) = mpsc::channel(4096);
+        let stats = Arc::new(CommitStats::default());
+        let recorder = Arc::clone(&stats);
+        // The committer gets a thread of its own: its many short waits on the
+        // database must not queue behind request handling and worker tasks.
+        let spawned = std::thread::Builder::new()
+            .name("lexbridge-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(run::run(store, feeds, rx, &recorder)),
+                    Err(e) => tracing::error!(error = %e, "the database writer cannot start"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "the database writer thread cannot start");
+        }
+        Writer { jobs, stats }
+    }
+
+    pub fn stats(&self) -> &CommitStats {
+        &self.stats
+    }
+
+    async fn submit(&self, write: impl Into<Arc<Write>>) -> Result<Written, StoreError> {
+        let (done, answer) = oneshot::channel();
+        let write = write.into();
+        let unavailable = |why: &str| StoreError::Unavailable(anyhow!("{why}"));
+        self.jobs
+            .send(Job { write, done })
+            .await
+            .map_err(|_| unavailable("the database writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| unavailable("the database writer dropped a write"))?
+            .map_err(StoreError::classify)
+    }
+
+    /// Performs `write` durably; returns the rows it inserted, or 1. A
+    /// write given as an `Arc` can be submitted again (a retry) uncopied.
+    pub async fn write(&self, write: impl Into<Arc<Write>>) -> Result<u64, StoreError> {
+        match self.submit(write).await? {
+            Written::Rows(n) => Ok(n),
+            Written::Inbox(rows) => Ok(rows.len() as u64),
+            Written::Outbox(rows) => Ok(rows.len() as u64),
+        }
+    }
+
+    /// Claims due inbox rows: at most the oldest open row per conversation.
+    pub async fn claim_inbox(&self, claim: Claim) -> Result<Vec<InboxRow>, StoreError> {
+        match self.submit(Write::ClaimInbox(claim)).await? {
+            Written::Inbox(rows) => Ok(rows),
+            other => Err(StoreError::Unavailable(anyhow!(
+                "unexpected claim result {other:?}"
+            ))),
+        }
+    }
+
+    /// Claims due outbox rows: at most the oldest open message per recipient.
+    pub async fn claim_outbox(&self, claim: Claim) -> Result<Vec<OutboxRow>, StoreError> {
+        match self.submit(Write::ClaimOutbox(claim)).await? {
+            Written::Outbox(rows) => Ok(rows),
+            other => Err(StoreError::Unavailable(anyhow!(
+                "unexpected claim result {other:?}"
+            ))),
+        }
+    }
+}

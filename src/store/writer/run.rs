@@ -1,0 +1,153 @@
+//! The commit loop: one thread, one connection, one transaction per batch
+//! of writes; a batch that fails is redone write by write, so one bad
+//! write does not fail its neighbours.
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use super::apply::{apply, Applied};
+use super::feed::{charge, hand_over, Extra};
+use super::{CommitStats, Feeds, Job, Write};
+use crate::store::statement::Sqlx;
+use crate::store::Store;
+
+/// Most writes one transaction takes.
+const MAX_BATCH: usize = 1024;
+
+pub(super) async fn run(
+    store: Store,
+    feeds: Feeds,
+    mut rx: mpsc::Receiver<Job>,
+    stats: &CommitStats,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The committer keeps its own connection: no pool round trip per batch.
+    let mut held: Option<Held> = None;
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let jobs = std::mem::take(&mut batch);
+        let writes: Vec<&Write> = jobs.iter().map(|j| &*j.write).collect();
+        let extra = Extra::for_writes(&feeds, &writes);
+        match apply_held(&store, &mut held, &writes, extra, stats).await {
+            Ok(applied) => {
+                for written in &applied.written {
+                    charge(&feeds, written);
+                }
+                hand_over(&feeds.inbox, applied.inbox);
+                hand_over(&feeds.outbox, applied.outbox);
+                for (job, written) in jobs.into_iter().zip(applied.written) {
+                    let _ = job.done.send(Ok(written));
+                }
+            }
+            // One bad write must not fail its neighbours: redo them alone.
+            Err(_) if jobs.len() > 1 => {
+                for job in jobs {
+                    // Each still claims what it frees for the workers.
+                    let extra = Extra::for_writes(&feeds, &[&*job.write]);
+                    let mut applied =
+                        apply_held(&store, &mut held, &[&*job.write], extra, stats).await;
+                    if applied.is_err() && (extra.inbox.is_some() || extra.outbox.is_some()) {
+                        // The claim may be what failed.
+                        applied =
+                            apply_held(&store, &mut held, &[&*job.write], Extra::default(), stats)
+                                .await;
+                    }
+                    let result = applied.and_then(|mut applied| {
+                        let written = applied.written.pop().context("no result")?;
+                        charge(&feeds, &written);
+                        hand_over(&feeds.inbox, applied.inbox);
+                        hand_over(&feeds.outbox, applied.outbox);
+                        Ok(written)
+                    });
+                    let _ = job.done.send(result);
+                }
+            }
+            // A write alone: its caller gets the error itself (see
+            // `refused`).
+            Err(e) => {
+                if let Some(job) = jobs.into_iter().next() {
+                    let _ = job.done.send(Err(e));
+                }
+            }
+        }
+    }
+    // Hand the connection back while this runtime still runs, so closing
+    // the pool does not wait for it.
+    if let Some(Held::Postgres(conn)) = held {
+        let _ = conn.close().await;
+    }
+}
+
+/// The committer's connection: SQLite's its own, run on this thread.
+enum Held {
+    Sqlite(Box<rusqlite::Connection>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+/// `apply` on the held connection, (re)opening it as needed; a failed batch
+/// gives the connection up in case it is the connection that broke, unless
+/// SQLite rolled it back cleanly.
+async fn apply_held(
+    store: &Store,
+    held: &mut Option<Held>,
+    writes: &[&Write],
+    extra: Extra,
+    stats: &CommitStats,
+) -> anyhow::Result<Applied> {
+    let started = std::time::Instant::now();
+    let mut conn = match held.take() {
+        Some(conn) => conn,
+        None => match store {
+            Store::Sqlite { writer, .. } => Held::Sqlite(Box::new(open_sqlite(writer)?)),
+            Store::Postgres(pool) => Held::Postgres(pool.acquire().await?),
+        },
+    };
+    let mut intact = false;
+    let result = match &mut conn {
+        Held::Sqlite(conn) => {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let applied = apply(&mut **conn, false, writes, extra).await;
+            let outcome = applied.and_then(|applied| {
+                conn.execute_batch("COMMIT")?;
+                Ok(applied)
+            });
+            if outcome.is_err() {
+                // A clean rollback shows the connection still works (a
+                // statement failed, not the connection): keep it and its
+                // prepared statements.
+                intact = conn.execute_batch("ROLLBACK").is_ok();
+            }
+            outcome
+        }
+        Held::Postgres(conn) => {
+            let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+            let applied = apply(&mut Sqlx(&mut *tx), true, writes, extra).await?;
+            tx.commit().await?;
+            Ok(applied)
+        }
+    }
+    .context("group commit");
+    if result.is_ok() {
+        stats.record(started.elapsed());
+    }
+    if result.is_ok() || intact {
+        *held = Some(conn);
+    }
+    result
+}
+
+/// The committer's SQLite connection, on the file of the pools and with
+/// their settings: every acknowledged write is flushed (`synchronous=FULL`).
+fn open_sqlite(pool: &sqlx::SqlitePool) -> anyhow::Result<rusqlite::Connection> {
+    let options = pool.connect_options();
+    // The file exists (`Store::connect` made sure): never create another.
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(options.get_filename(), flags)
+        .context("opening the SQLite database for the group committer")?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
