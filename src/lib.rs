@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;
