@@ -1,4 +1,5 @@
-//! A verified webhook body -> inbox rows, one per event.
+//! A verified webhook body -> its events, one per event, as they are to be
+//! kept (the webhook route stores each as an inbox row).
 //!
 //! Tolerant by design: whatever Meta signed is stored, so one event this
 //! service does not model never costs the good ones beside it (a refused
@@ -15,7 +16,22 @@ use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
 use super::webhook::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
-use crate::store::inbox::NewInboxEvent;
+
+/// One event of a webhook body: its raw JSON, what it is and who it
+/// concerns, and the key that knows it again when Meta redelivers it.
+#[derive(Debug, Clone)]
+pub struct WebhookEvent {
+    /// The webhook's `object`: `page` for Messenger.
+    pub object: Cow<'static, str>,
+    pub page_id: String,
+    pub psid: String,
+    pub kind: &'static str,
+    /// Delivered in `standby[]` (another app holds the thread).
+    pub standby: bool,
+    pub dedupe_key: String,
+    pub event: String,
+    pub received_at: i64,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
@@ -45,9 +61,9 @@ struct Entry<'a> {
     changes: Option<&'a RawValue>,
 }
 
-/// Turns a verified webhook body into inbox rows: every event of every
+/// Turns a verified webhook body into its events: every event of every
 /// entry, in order.
-pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<NewInboxEvent>, PayloadError> {
+pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<WebhookEvent>, PayloadError> {
     let parsed: Body =
         serde_json::from_slice(body).map_err(|e| PayloadError::Malformed(e.to_string()))?;
     let object: Cow<'static, str> = match parsed.object.as_str() {
@@ -95,7 +111,7 @@ fn id_text(raw: &RawValue) -> String {
 }
 
 /// A `messaging[]` / `standby[]` event, classified when it parses.
-fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> NewInboxEvent {
+fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> WebhookEvent {
     let Ok(event) = serde_json::from_str::<MessagingEvent>(raw) else {
         let mut row = kept(object, page_id, raw, at);
         row.psid = sender_of(raw).unwrap_or_default();
@@ -121,7 +137,7 @@ fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -
             }
         },
     };
-    NewInboxEvent {
+    WebhookEvent {
         dedupe_key: scoped(&object, key),
         object,
         page_id: page_id.to_string(),
@@ -134,8 +150,8 @@ fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -
 }
 
 /// An event kept as it came, `unrecognised`, keyed by its bytes.
-fn kept(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> NewInboxEvent {
-    NewInboxEvent {
+fn kept(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> WebhookEvent {
+    WebhookEvent {
         dedupe_key: scoped(&object, digest_key(page_id, raw)),
         object,
         page_id: page_id.to_string(),

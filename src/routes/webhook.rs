@@ -7,8 +7,9 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use tracing::{error, warn};
 
-use crate::facebook::webhook::{inbox_events, verify_signature, PayloadError};
+use crate::facebook::webhook::{inbox_events, verify_signature, PayloadError, WebhookEvent};
 use crate::metrics::Metrics;
+use crate::store::inbox::NewInboxEvent;
 use crate::store::now_ms;
 use crate::store::writer::Write;
 use crate::workers::Shared;
@@ -74,8 +75,8 @@ pub async fn receive(
     }
     // Every event of a signed body is stored, whatever its kind or object:
     // only a body that is no webhook payload at all is refused.
-    let rows = match inbox_events(&body, now_ms()) {
-        Ok(rows) => rows,
+    let rows: Vec<NewInboxEvent> = match inbox_events(&body, now_ms()) {
+        Ok(events) => events.into_iter().map(inbox_row).collect(),
         Err(e @ PayloadError::Malformed(_)) => {
             Metrics::add(&metrics.webhook_rejected, 1);
             warn!(reason = %e, "webhook POST refused");
@@ -101,4 +102,28 @@ pub async fn receive(
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body("EVENT_RECEIVED")
+}
+
+/// The inbox row that keeps a webhook event.
+fn inbox_row(event: WebhookEvent) -> NewInboxEvent {
+    let WebhookEvent {
+        object,
+        page_id,
+        psid,
+        kind,
+        standby,
+        dedupe_key,
+        event,
+        received_at,
+    } = event;
+    NewInboxEvent {
+        object,
+        page_id,
+        psid,
+        kind,
+        standby,
+        dedupe_key,
+        event,
+        received_at,
+    }
 }
