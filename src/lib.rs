@@ -17,6 +17,7 @@ pub mod relay;
 pub mod routes;
 pub mod sandbox;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod workers;

@@ -9,10 +9,10 @@ use tracing::{error, warn};
 
 use crate::facebook::webhook::{inbox_events, verify_signature, PayloadError, WebhookEvent};
 use crate::metrics::Metrics;
+use crate::state::AppState;
 use crate::store::inbox::NewInboxEvent;
 use crate::store::now_ms;
 use crate::store::writer::Write;
-use crate::workers::Shared;
 
 /// The largest webhook body accepted (Meta's are far smaller).
 pub const MAX_BODY: usize = 1 << 20;
@@ -28,7 +28,7 @@ struct Verification {
 }
 
 #[get("/webhook")]
-pub async fn verify(query: web::Query<Verification>, shared: web::Data<Shared>) -> HttpResponse {
+pub async fn verify(query: web::Query<Verification>, shared: web::Data<AppState>) -> HttpResponse {
     let expected = shared
         .settings
         .facebook
@@ -54,7 +54,7 @@ pub async fn verify(query: web::Query<Verification>, shared: web::Data<Shared>) 
 pub async fn receive(
     req: HttpRequest,
     body: web::Bytes,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
 ) -> HttpResponse {
     let metrics = &shared.metrics;
     Metrics::add(&metrics.webhook_requests, 1);

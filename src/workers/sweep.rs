@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::Shared;
+use crate::state::AppState;
 use crate::store::now_ms;
 use crate::store::writer::{Arg, Write};
 
@@ -60,7 +60,7 @@ const SWEEPS: [Sweep; 6] = [
 ];
 
 /// Sweeps until shutdown.
-pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
         // Submitted together, the sweeps share one commit.
         let now = now_ms();
