@@ -2,7 +2,6 @@
 //! an outbound API for backend systems.
 #![forbid(unsafe_code)]
 
-pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod crypto;
