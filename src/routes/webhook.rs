@@ -105,25 +105,15 @@ pub async fn receive(
 }
 
 /// The inbox row that keeps a webhook event.
-fn inbox_row(event: WebhookEvent) -> NewInboxEvent {
-    let WebhookEvent {
-        object,
-        page_id,
-        psid,
-        kind,
-        standby,
-        dedupe_key,
-        event,
-        received_at,
-    } = event;
+fn inbox_row(e: WebhookEvent) -> NewInboxEvent {
     NewInboxEvent {
-        object,
-        page_id,
-        psid,
-        kind,
-        standby,
-        dedupe_key,
-        event,
-        received_at,
+        object: e.object,
+        page_id: e.page_id,
+        psid: e.psid,
+        kind: e.kind,
+        standby: e.standby,
+        dedupe_key: e.dedupe_key,
+        event: e.event,
+        received_at: e.received_at,
     }
 }
