@@ -1,10 +1,36 @@
 //! Tokens at rest: AES-256-GCM with a random 96-bit nonce per value, stored
 //! as `nonce || ciphertext+tag`. The key is TOKEN_ENCRYPTION_KEY.
+//!
+//! Signed bodies: `sha256=<hex HMAC-SHA256(secret, body)>`, the scheme of
+//! Meta's webhooks (checked in `facebook::webhook`) and of the requests to
+//! the fulfillment backend (signed in `nlu::fulfillment`).
 
 use aes_gcm::aead::{Aead, KeyInit, OsRng};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// `sha256=<hex HMAC-SHA256(secret, body)>` for `body`.
+pub fn sign_body(secret: &[u8], body: &[u8]) -> String {
+    let mut mac =
+        <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Whether `signature` (the raw HMAC bytes, hex-decoded) is `body`'s under
+/// `secret`, compared in constant time.
+pub fn body_signature_matches(secret: &[u8], body: &[u8], signature: &[u8]) -> bool {
+    let Ok(mut mac) = <HmacSha256 as Mac>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(signature).is_ok()
+}
 
 const NONCE_LEN: usize = 12;
 
@@ -80,6 +106,35 @@ mod tests {
             cipher.decrypt(&stored).unwrap().expose_secret(),
             "EAAB-not-a-real-token"
         );
+    }
+
+    #[test]
+    fn bodies_are_signed_with_hmac_sha256() {
+        // RFC 4231, test case 2.
+        let signature = sign_body(b"Jefe", b"what do ya want for nothing?");
+        let hex_mac = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert_eq!(signature, format!("sha256={hex_mac}"));
+        let mac = hex::decode(hex_mac).unwrap();
+        assert!(body_signature_matches(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &mac
+        ));
+        assert!(!body_signature_matches(
+            b"Jefe",
+            b"what do ya want for nothing!",
+            &mac
+        ));
+        assert!(!body_signature_matches(
+            b"jefe",
+            b"what do ya want for nothing?",
+            &mac
+        ));
+        assert!(!body_signature_matches(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &mac[..31]
+        ));
     }
 
     #[test]

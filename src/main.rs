@@ -1,10 +1,13 @@
 //! The `lexbridge` command line.
 #![forbid(unsafe_code)]
 
+/// The load generators and their fakes: part of this command, not of the
+/// library the service links.
+mod bench;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use lexbridge::bench;
 use lexbridge::config::{DatabaseSettings, Settings};
 use lexbridge::linking::admin::AccountsCommand;
 use lexbridge::startup::{Application, Options};

@@ -13,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::{NluSettings, Settings};
 use crate::crypto::TokenCipher;
+use crate::facebook::rate_limit::RateLimiter;
 use crate::facebook::GraphClient;
 use crate::linking::oauth::FacebookOAuth;
 use crate::linking::tokens::LinkTokens;
@@ -23,12 +24,13 @@ use crate::nlu::lex::LexNlu;
 use crate::nlu::Nlu;
 use crate::routes;
 use crate::routes::session::SessionCookies;
+use crate::state::AppState;
 use crate::store::inbox::InboxRow;
 use crate::store::outbox::OutboxRow;
 use crate::store::writer::{feed, FeedReceiver, Feeds, Writer};
 use crate::store::{now_ms, Store};
 use crate::telemetry::RedactedRootSpan;
-use crate::workers::{self, rate_limit::RateLimiter, Shared};
+use crate::workers;
 
 /// What `build` may be given besides settings.
 #[derive(Default)]
@@ -63,7 +65,7 @@ pub struct Application {
     inbox_rows: FeedReceiver<InboxRow>,
     outbox_rows: FeedReceiver<OutboxRow>,
     server: actix_web::dev::Server,
-    shared: Arc<Shared>,
+    shared: Arc<AppState>,
     stop: watch::Sender<bool>,
     without_workers: bool,
 }
@@ -119,7 +121,7 @@ impl Application {
                 outbox: Some(outbox_feed),
             },
         };
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(AppState {
             writer: Writer::start(store.clone(), feeds),
             store,
             graph,
@@ -176,7 +178,7 @@ impl Application {
         self.port
     }
 
-    pub fn shared(&self) -> Arc<Shared> {
+    pub fn shared(&self) -> Arc<AppState> {
         Arc::clone(&self.shared)
     }
 

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use super::fakes::FakeServers;
 use super::server::{ChildServer, BENCH_TOKEN_KEY};
 use super::{percentile, RawClient, PEOPLE};
-use crate::crypto::TokenCipher;
-use crate::outbound::keys;
-use crate::store::{now_ms, Store};
+use lexbridge::crypto::TokenCipher;
+use lexbridge::outbound::keys;
+use lexbridge::store::{now_ms, Store};
 
 #[derive(clap::Args)]
 pub struct ApiArgs {
@@ -237,7 +237,7 @@ async fn rate_limit(args: &ApiArgs) -> anyhow::Result<()> {
 /// hour ago, and an API key; returns its URL and the key.
 async fn seed(dir: &tempfile::TempDir, pages: u64) -> anyhow::Result<(String, String)> {
     let url = format!("sqlite://{}/api-bench.db", dir.path().display());
-    let store = Store::connect(&crate::config::DatabaseSettings {
+    let store = Store::connect(&lexbridge::config::DatabaseSettings {
         url: url.clone().into(),
     })
     .await?;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::fakes::FakeServers;
 use super::server::{ChildServer, BENCH_APP_SECRET};
 use super::{percentile, RawClient};
-use crate::facebook::webhook::sign;
+use lexbridge::facebook::webhook::sign;
 
 #[derive(clap::Args)]
 pub struct BridgeArgs {
@@ -56,7 +56,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
                 let body = format!(
                     r#"{{"object":"page","entry":[{{"id":"2000","time":1,"messaging":[{{"sender":{{"id":"{psid}"}},"recipient":{{"id":"2000"}},"timestamp":{now},"message":{{"mid":"m.bridge.{i}","text":"{text}"}}}}]}}]}}"#,
                     psid = 8_000_000 + i % super::PEOPLE,
-                    now = crate::store::now_ms(),
+                    now = lexbridge::store::now_ms(),
                 );
                 let sig = sign(BENCH_APP_SECRET.as_bytes(), body.as_bytes());
                 let headers = [("Content-Type", "application/json"), ("X-Hub-Signature-256", sig.as_str())];

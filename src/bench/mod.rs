@@ -1,4 +1,8 @@
 //! Load generators behind `lexbridge bench …` (the README's benchmarks).
+//!
+//! A module of the `lexbridge` command (`main.rs`), not of the library:
+//! it drives the service from outside, over HTTP, as a load would, and
+//! uses only what the library makes public.
 
 mod api;
 mod bridge;
@@ -9,8 +13,7 @@ mod webhook;
 
 use clap::Subcommand;
 
-pub use http::RawClient;
-pub use server::ChildServer;
+use http::RawClient;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::fakes::FakeServers;
 use super::server::{ChildServer, BENCH_APP_SECRET};
 use super::{percentile, RawClient};
-use crate::facebook::webhook::sign;
+use lexbridge::facebook::webhook::sign;
 
 #[derive(clap::Args)]
 pub struct WebhookArgs {
@@ -130,7 +130,7 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
 
 /// One signed webhook body with `count` message events from distinct people.
 fn body(page: &str, run_id: u32, first: u64, count: u64) -> String {
-    let now = crate::store::now_ms();
+    let now = lexbridge::store::now_ms();
     let events: Vec<String> = (first..first + count)
         .map(|i| {
             format!(

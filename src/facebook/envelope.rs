@@ -1,4 +1,5 @@
-//! A verified webhook body -> inbox rows, one per event.
+//! A verified webhook body -> its events, one per event, as they are to be
+//! kept (the webhook route stores each as an inbox row).
 //!
 //! Tolerant by design: whatever Meta signed is stored, so one event this
 //! service does not model never costs the good ones beside it (a refused
@@ -16,7 +17,22 @@ use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
 use super::webhook::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
-use crate::store::inbox::NewInboxEvent;
+
+/// One event of a webhook body: its raw JSON, what it is and who it
+/// concerns, and the key that knows it again when Meta redelivers it.
+#[derive(Debug, Clone)]
+pub struct WebhookEvent {
+    /// The webhook's `object`: `page` for Messenger.
+    pub object: Cow<'static, str>,
+    pub page_id: String,
+    pub psid: String,
+    pub kind: &'static str,
+    /// Delivered in `standby[]` (another app holds the thread).
+    pub standby: bool,
+    pub dedupe_key: String,
+    pub event: String,
+    pub received_at: i64,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
@@ -46,9 +62,9 @@ struct Entry<'a> {
     changes: Option<&'a RawValue>,
 }
 
-/// Turns a verified webhook body into inbox rows: every event of every
+/// Turns a verified webhook body into its events: every event of every
 /// entry, in order.
-pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<NewInboxEvent>, PayloadError> {
+pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<WebhookEvent>, PayloadError> {
     let text = std::str::from_utf8(body).map_err(|e| PayloadError::Malformed(e.to_string()))?;
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map_err(|e| PayloadError::Malformed(e.to_string()))?;
@@ -97,7 +113,7 @@ pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<NewInboxEvent>,
 /// Valid JSON that is no webhook envelope: the whole body, `unrecognised`,
 /// under its `object` when it names one (else `unknown`), keyed by a digest
 /// of its bytes so a redelivery is stored once.
-fn not_an_envelope(text: &str, at: i64) -> NewInboxEvent {
+fn not_an_envelope(text: &str, at: i64) -> WebhookEvent {
     let object = serde_json::from_str::<serde_json::Value>(text)
         .ok()
         .and_then(|v| v.get("object")?.as_str().map(str::to_string))
@@ -114,7 +130,7 @@ fn id_text(raw: &RawValue) -> String {
 }
 
 /// A `messaging[]` / `standby[]` event, classified when it parses.
-fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> NewInboxEvent {
+fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> WebhookEvent {
     let Ok(event) = serde_json::from_str::<MessagingEvent>(raw) else {
         let mut row = kept(object, page_id, raw, at);
         row.psid = sender_of(raw).unwrap_or_default();
@@ -140,7 +156,7 @@ fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -
             }
         },
     };
-    NewInboxEvent {
+    WebhookEvent {
         dedupe_key: scoped(&object, key),
         object,
         page_id: page_id.to_string(),
@@ -153,8 +169,8 @@ fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -
 }
 
 /// An event kept as it came, `unrecognised`, keyed by its bytes.
-fn kept(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> NewInboxEvent {
-    NewInboxEvent {
+fn kept(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> WebhookEvent {
+    WebhookEvent {
         dedupe_key: scoped(&object, digest_key(page_id, raw)),
         object,
         page_id: page_id.to_string(),

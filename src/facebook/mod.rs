@@ -1,7 +1,9 @@
-//! Meta: Graph API client, webhook events, Send API rendering.
+//! Meta: Graph API client, webhook events, Send API rendering, and the
+//! per-Page Send API rate limit.
 
 pub mod envelope;
 pub mod graph;
+pub mod rate_limit;
 pub mod render;
 pub mod webhook;
 

@@ -1,10 +1,8 @@
 //! Messenger webhook: signature check and event types.
 
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
 
-type HmacSha256 = Hmac<Sha256>;
+use crate::crypto::body_signature_matches;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
@@ -29,20 +27,16 @@ pub fn verify_signature(
         .strip_prefix("sha256=")
         .ok_or(SignatureError::Malformed)?;
     let expected = hex::decode(hex_sig).map_err(|_| SignatureError::Malformed)?;
-    let mut mac = HmacSha256::new_from_slice(app_secret).map_err(|_| SignatureError::Mismatch)?;
-    mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    match body_signature_matches(app_secret, body, &expected) {
+        true => Ok(()),
+        false => Err(SignatureError::Mismatch),
+    }
 }
 
 /// `sha256=<hex>` for `body`: what Meta sends (and what the load generator signs).
-pub fn sign(app_secret: &[u8], body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(app_secret).expect("HMAC takes keys of any length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
+pub use crate::crypto::sign_body as sign;
 
-pub use super::envelope::{inbox_events, PayloadError};
+pub use super::envelope::{inbox_events, PayloadError, WebhookEvent};
 
 /// The kind of an event kept but not understood: an unknown shape, a kind
 /// never heard of, or one that needs a person and names none.

@@ -10,10 +10,10 @@ use super::messenger;
 use super::notice::{self, link_announcement};
 use super::oauth::FacebookOAuth;
 use super::LoginError;
+use crate::state::AppState;
 use crate::store::linking::{LinkChange, LoginRecord};
 use crate::store::now_ms;
 use crate::store::pending_links::NewPendingLink;
-use crate::workers::Shared;
 
 /// At most this many pages of `ids_for_pages` are read.
 const MAX_PAGES: usize = 20;
@@ -100,7 +100,7 @@ struct IdOnly {
 /// on the website: in a hijack attempt the button was tapped in someone
 /// else's thread and sent to the person signing in.
 pub async fn complete(
-    shared: &Shared,
+    shared: &AppState,
     oauth: &FacebookOAuth,
     code: &str,
     account_link: Option<AccountLinkRequest<'_>>,
@@ -152,7 +152,7 @@ pub async fn complete(
 /// The PSID of Messenger's account-link button: linked when vouched for
 /// (or already this account's), else a pending link for the owner.
 async fn messenger_psid(
-    shared: &Shared,
+    shared: &AppState,
     page_token: &SecretString,
     account_id: &str,
     psid: &str,
@@ -220,7 +220,7 @@ pub fn log_change(account_id: &str, psid: &str, source: &str, change: &LinkChang
 
 /// code -> short-lived token -> `/me` -> long-lived token.
 async fn identify(
-    shared: &Shared,
+    shared: &AppState,
     oauth: &FacebookOAuth,
     code: &str,
 ) -> Result<Identity, LoginError> {
@@ -268,7 +268,7 @@ async fn identify(
 /// The Page token for the lookups: a Page admin's fresh one when the scope
 /// asks for it and Meta gives it (stored, encrypted), else the configured one.
 async fn page_token(
-    shared: &Shared,
+    shared: &AppState,
     oauth: &FacebookOAuth,
     user_token: &SecretString,
 ) -> Result<SecretString, LoginError> {
@@ -309,7 +309,7 @@ async fn page_token(
 /// "nothing found": the account page then offers the m.me link. Transient
 /// failures fail the login, since a retry may find the PSID.
 pub(crate) async fn psids_for(
-    shared: &Shared,
+    shared: &AppState,
     page_token: &SecretString,
     uid: &str,
 ) -> Result<Vec<String>, LoginError> {

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::tokens::Purpose;
 use super::LoginError;
-use crate::workers::Shared;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 struct Recipient {
@@ -36,7 +36,7 @@ pub fn parse_redirect(redirect_uri: &str) -> Result<Url, LoginError> {
 
 /// The PSID behind an `account_linking_token`.
 pub async fn recipient(
-    shared: &Shared,
+    shared: &AppState,
     page_token: &SecretString,
     account_linking_token: &str,
 ) -> Result<String, LoginError> {
@@ -67,7 +67,7 @@ pub async fn recipient(
 
 /// `redirect_uri` with a fresh single-use `authorization_code` for `account_id`.
 pub async fn success_redirect(
-    shared: &Shared,
+    shared: &AppState,
     redirect_uri: &Url,
     account_id: &str,
     now: i64,

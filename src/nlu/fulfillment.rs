@@ -13,7 +13,8 @@ use std::time::Duration;
 use url::Url;
 
 use super::NluMessage;
-use crate::facebook::webhook::sign;
+use crate::clock::now_ms;
+use crate::crypto::sign_body;
 
 /// The header carrying `sha256=<hex HMAC-SHA256(FULFILLMENT_SECRET, body)>`.
 pub const SIGNATURE_HEADER: &str = "X-Lexbridge-Signature-256";
@@ -52,9 +53,9 @@ impl Fulfillment {
         request_id: &str,
         request: &serde_json::Value,
     ) -> Result<Vec<NluMessage>, String> {
-        let body = stamped(request, request_id, crate::store::now_ms())?;
+        let body = stamped(request, request_id, now_ms())?;
         // The same scheme Meta uses for its webhooks, so backends can reuse their check.
-        let signature = sign(self.secret.expose_secret().as_bytes(), &body);
+        let signature = sign_body(self.secret.expose_secret().as_bytes(), &body);
         let mut response = self
             .http
             .post(self.url.clone())

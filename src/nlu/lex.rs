@@ -17,8 +17,8 @@ use super::{
     CardButton, DialogAction, ImageResponseCard, IntentState, Interpretation, Nlu, NluAnswer,
     NluError, NluMessage, NluReply, NluTurn, SlotValue,
 };
+use crate::clock::now_ms;
 use crate::config::LexSettings;
-use crate::store::now_ms;
 use aws_sdk_lexruntimev2::operation::delete_session::DeleteSessionError;
 
 /// Lex accepts at most this many characters of text.

@@ -11,9 +11,9 @@ use super::session::SessionCookies;
 use super::site::{error_page, page};
 use crate::linking::tokens::Purpose;
 use crate::linking::{utc, LoginError};
+use crate::state::AppState;
 use crate::store::now_ms;
 use crate::store::pending_links::PendingLink;
-use crate::workers::Shared;
 
 /// A link this new is announced at the top of its entry.
 const NEW_LINK_MS: i64 = 7 * 24 * 3_600_000;
@@ -72,7 +72,7 @@ fn to_home() -> HttpResponse {
 #[get("/account")]
 pub async fn account(
     req: HttpRequest,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
     let session = cookies.read(&req).await;
@@ -95,7 +95,7 @@ pub async fn account(
 }
 
 async fn view(
-    shared: &Shared,
+    shared: &AppState,
     account_id: &str,
     csrf: String,
 ) -> anyhow::Result<Option<AccountPage>> {
@@ -138,7 +138,7 @@ async fn view(
 
 /// `https://m.me/{page}?ref={token}` (or under MESSENGER_LINK_URL): a fresh
 /// single-use token each time.
-async fn messenger_url(shared: &Shared, account_id: &str) -> anyhow::Result<String> {
+async fn messenger_url(shared: &AppState, account_id: &str) -> anyhow::Result<String> {
     let token = shared
         .issue_link_token(Purpose::Ref, account_id, now_ms())
         .await?;
@@ -156,7 +156,7 @@ async fn messenger_url(shared: &Shared, account_id: &str) -> anyhow::Result<Stri
 pub async fn unlink(
     req: HttpRequest,
     form: web::Form<CsrfForm>,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
     let session = cookies.read(&req).await;
@@ -197,7 +197,7 @@ pub struct UnlinkOneForm {
 pub async fn unlink_one(
     req: HttpRequest,
     form: web::Form<UnlinkOneForm>,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
     let session = cookies.read(&req).await;

@@ -13,8 +13,8 @@ use super::site::{error_page, error_page_with};
 use crate::linking::login::{AccountLinkRequest, LoginResult, MessengerLinking};
 use crate::linking::oauth::FacebookOAuth;
 use crate::linking::{login as facebook_login, messenger, LoginError};
+use crate::state::AppState;
 use crate::store::now_ms;
-use crate::workers::Shared;
 
 #[derive(Deserialize)]
 pub struct Callback {
@@ -110,7 +110,7 @@ pub async fn messenger_link(
 pub async fn callback(
     req: HttpRequest,
     query: web::Query<Callback>,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     oauth: web::Data<FacebookOAuth>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
@@ -155,7 +155,7 @@ pub async fn callback(
 
 /// Checks the state and runs the login.
 async fn finish(
-    shared: &Shared,
+    shared: &AppState,
     oauth: &FacebookOAuth,
     query: &Callback,
     pending: Option<PendingLogin>,
@@ -205,7 +205,7 @@ fn check_state(
 }
 
 async fn messenger_success(
-    shared: &Shared,
+    shared: &AppState,
     link: &MessengerLink,
     account_id: &str,
 ) -> Result<String, LoginError> {

@@ -8,10 +8,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::metrics::render_pauses;
-use crate::workers::Shared;
+use crate::state::AppState;
 
 #[get("/health")]
-pub async fn health(shared: web::Data<Shared>) -> HttpResponse {
+pub async fn health(shared: web::Data<AppState>) -> HttpResponse {
     match shared.store.ping().await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok"})),
         Err(_) => {
@@ -25,7 +25,7 @@ pub async fn health(shared: web::Data<Shared>) -> HttpResponse {
 /// queue depths through partial indexes of open rows and the tiny
 /// `page_pauses` table: never a count of a whole table.
 #[get("/metrics")]
-pub async fn metrics(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+pub async fn metrics(req: HttpRequest, shared: web::Data<AppState>) -> HttpResponse {
     if let Some(token) = &shared.settings.metrics_token {
         if !bearer_matches(&req, token.expose_secret()) {
             return HttpResponse::Unauthorized()

@@ -14,9 +14,9 @@ use super::session::SessionCookies;
 use super::site::error_page;
 use crate::linking::notice::link_announcement;
 use crate::linking::{login::log_change, messenger, LoginError};
+use crate::state::AppState;
 use crate::store::linking::LinkChange;
 use crate::store::now_ms;
-use crate::workers::Shared;
 
 #[derive(Deserialize)]
 pub struct DecisionForm {
@@ -30,7 +30,7 @@ pub struct DecisionForm {
 pub async fn confirm(
     req: HttpRequest,
     form: web::Form<DecisionForm>,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
     decide(&req, &form, &shared, &cookies, true).await
@@ -40,7 +40,7 @@ pub async fn confirm(
 pub async fn decline(
     req: HttpRequest,
     form: web::Form<DecisionForm>,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     cookies: web::Data<SessionCookies>,
 ) -> HttpResponse {
     decide(&req, &form, &shared, &cookies, false).await
@@ -56,7 +56,7 @@ fn see_other(to: &str) -> HttpResponse {
 async fn decide(
     req: &HttpRequest,
     form: &DecisionForm,
-    shared: &Shared,
+    shared: &AppState,
     cookies: &SessionCookies,
     confirmed: bool,
 ) -> HttpResponse {

@@ -7,11 +7,12 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use tracing::{error, warn};
 
-use crate::facebook::webhook::{inbox_events, verify_signature, PayloadError};
+use crate::facebook::webhook::{inbox_events, verify_signature, PayloadError, WebhookEvent};
 use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::store::inbox::NewInboxEvent;
 use crate::store::now_ms;
 use crate::store::writer::Write;
-use crate::workers::Shared;
 
 /// The largest webhook body accepted (Meta's are far smaller).
 pub const MAX_BODY: usize = 1 << 20;
@@ -27,7 +28,7 @@ struct Verification {
 }
 
 #[get("/webhook")]
-pub async fn verify(query: web::Query<Verification>, shared: web::Data<Shared>) -> HttpResponse {
+pub async fn verify(query: web::Query<Verification>, shared: web::Data<AppState>) -> HttpResponse {
     let expected = shared
         .settings
         .facebook
@@ -53,7 +54,7 @@ pub async fn verify(query: web::Query<Verification>, shared: web::Data<Shared>) 
 pub async fn receive(
     req: HttpRequest,
     body: web::Bytes,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
 ) -> HttpResponse {
     let metrics = &shared.metrics;
     Metrics::add(&metrics.webhook_requests, 1);
@@ -75,8 +76,8 @@ pub async fn receive(
     // Every event of a signed body is stored, whatever its kind or object:
     // only a body that is not JSON is refused (JSON that is no envelope is
     // kept as one `unrecognised` row).
-    let rows = match inbox_events(&body, now_ms()) {
-        Ok(rows) => rows,
+    let rows: Vec<NewInboxEvent> = match inbox_events(&body, now_ms()) {
+        Ok(events) => events.into_iter().map(inbox_row).collect(),
         Err(e @ PayloadError::Malformed(_)) => {
             Metrics::add(&metrics.webhook_rejected, 1);
             warn!(reason = %e, "webhook POST refused");
@@ -102,4 +103,18 @@ pub async fn receive(
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body("EVENT_RECEIVED")
+}
+
+/// The inbox row that keeps a webhook event.
+fn inbox_row(e: WebhookEvent) -> NewInboxEvent {
+    NewInboxEvent {
+        object: e.object,
+        page_id: e.page_id,
+        psid: e.psid,
+        kind: e.kind,
+        standby: e.standby,
+        dedupe_key: e.dedupe_key,
+        event: e.event,
+        received_at: e.received_at,
+    }
 }

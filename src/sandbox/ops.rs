@@ -7,7 +7,7 @@ use askama::Template;
 
 use crate::linking::utc;
 use crate::routes::site::page;
-use crate::workers::Shared;
+use crate::state::AppState;
 
 /// Rows of each table shown.
 const ROWS: i64 = 40;
@@ -53,7 +53,7 @@ struct Ops {
     messages: Vec<MessageRow>,
 }
 
-async fn ops(shared: web::Data<Shared>) -> HttpResponse {
+async fn ops(shared: web::Data<AppState>) -> HttpResponse {
     match view(&shared).await {
         Ok(view) => page(StatusCode::OK, view.render()),
         Err(e) => {
@@ -88,7 +88,7 @@ fn what(body: &str) -> String {
     shown
 }
 
-async fn view(shared: &Shared) -> anyhow::Result<Ops> {
+async fn view(shared: &AppState) -> anyhow::Result<Ops> {
     let store = &shared.store;
     let mut links = Vec::new();
     for account in store.accounts().await? {

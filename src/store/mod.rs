@@ -219,13 +219,7 @@ fn depths(states: &[&str], counted: Vec<(String, i64)>, last: (&str, i64)) -> Ve
     all
 }
 
-/// Milliseconds since the Unix epoch: the one time format in both databases.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -7,12 +7,13 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{linking, retry::retry_delay, Shared};
+use super::{linking, retry::retry_delay};
 use crate::facebook::webhook::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
 use crate::facebook::SenderAction;
 use crate::metrics::Metrics;
 use crate::nlu::start_over::is_start_over;
 use crate::nlu::{session_id, turn_id, NluError, NluTurn};
+use crate::state::AppState;
 use crate::store::accounts::LinkedAccount;
 use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
 use crate::store::now_ms;
@@ -20,7 +21,7 @@ use crate::store::receipts::Receipt;
 use crate::store::writer::{Claim, FeedReceiver, Write};
 
 pub async fn run(
-    shared: Arc<Shared>,
+    shared: Arc<AppState>,
     feed: FeedReceiver<InboxRow>,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -38,7 +39,7 @@ pub async fn run(
 }
 
 /// Processes one claimed row and says how it ended.
-async fn process(shared: &Arc<Shared>, row: InboxRow) -> InboxUpdate {
+async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
     let attempts = row.attempts + 1;
     let mut update = InboxUpdate {
         id: row.id,
@@ -182,7 +183,7 @@ fn said(event: &MessagingEvent) -> Option<String> {
 
 /// Sends the person's words to the NLU; returns the outcome to record.
 async fn converse(
-    shared: &Arc<Shared>,
+    shared: &Arc<AppState>,
     row: &InboxRow,
     event: &MessagingEvent,
     update: &mut InboxUpdate,
@@ -249,7 +250,7 @@ async fn converse(
 /// stored dialog state is cleared with this row's result, and the bridge
 /// says so itself (see `nlu::start_over`).
 async fn start_over(
-    shared: &Arc<Shared>,
+    shared: &Arc<AppState>,
     row: &InboxRow,
     update: &mut InboxUpdate,
 ) -> Result<String, NluError> {
@@ -268,7 +269,7 @@ async fn start_over(
 /// typing delay. The indicator is sent (or given up) before this returns, so
 /// it can never land after the reply it announces.
 async fn typing_while<T>(
-    shared: &Shared,
+    shared: &AppState,
     row: &InboxRow,
     answer: impl std::future::Future<Output = T>,
 ) -> T {
@@ -325,7 +326,12 @@ fn session_attributes(row: &InboxRow, account: Option<LinkedAccount>) -> BTreeMa
 }
 
 /// A failed attempt: retried with backoff, or dead-lettered at the limit.
-fn fail(shared: &Shared, mut update: InboxUpdate, row: &InboxRow, error: NluError) -> InboxUpdate {
+fn fail(
+    shared: &AppState,
+    mut update: InboxUpdate,
+    row: &InboxRow,
+    error: NluError,
+) -> InboxUpdate {
     let limit = i64::from(shared.settings.workers.inbox_max_attempts);
     update.last_error = Some(error.to_string());
     update.replies.clear();

@@ -4,12 +4,12 @@
 
 use tracing::{info, warn};
 
-use super::Shared;
 use crate::facebook::webhook::MessagingEvent;
 use crate::linking::login::{log_change, psids_for};
 use crate::linking::notice::{self, link_announcement};
 use crate::linking::tokens::{LinkTokens, Purpose};
 use crate::nlu::NluError;
+use crate::state::AppState;
 use crate::store::inbox::InboxRow;
 use crate::store::linking::{LinkChange, NewLink, OnOtherOwner, TokenUse};
 use crate::store::now_ms;
@@ -60,7 +60,7 @@ pub fn our_ref(event: &MessagingEvent) -> Option<&str> {
 /// the link (a leaked one, perhaps) is shown to the owner, who confirms on
 /// the website. A PSID linked to another account is left there.
 pub async fn referral(
-    shared: &Shared,
+    shared: &AppState,
     row: &InboxRow,
     reference: &str,
 ) -> Result<Handled, NluError> {
@@ -144,7 +144,7 @@ pub async fn referral(
 /// Whether the account's `ids_for_pages` answer holds the sender's PSID.
 /// No answer (a refusal, another Business, a region without it) is "no";
 /// a failure that may pass is retried.
-async fn vouched(shared: &Shared, row: &InboxRow, account_id: &str) -> Result<bool, NluError> {
+async fn vouched(shared: &AppState, row: &InboxRow, account_id: &str) -> Result<bool, NluError> {
     if row.page_id != shared.settings.facebook.page_id {
         return Ok(false);
     }
@@ -160,7 +160,7 @@ async fn vouched(shared: &Shared, row: &InboxRow, account_id: &str) -> Result<bo
 
 /// Whether the event is a tap on the Unlink button of this person's own
 /// link announcement (its payload carries a MAC of their Page and PSID).
-pub fn is_unlink(shared: &Shared, row: &InboxRow, event: &MessagingEvent) -> bool {
+pub fn is_unlink(shared: &AppState, row: &InboxRow, event: &MessagingEvent) -> bool {
     event
         .postback
         .as_ref()
@@ -172,7 +172,7 @@ pub fn is_unlink(shared: &Shared, row: &InboxRow, event: &MessagingEvent) -> boo
 /// account_linking event or the announcement's Unlink button): the unlink
 /// sticks (no reverse lookup links them again), what waits for them is
 /// cancelled and their NLU state forgotten.
-pub async fn unlink(shared: &Shared, row: &InboxRow, how: &str) -> Result<Handled, NluError> {
+pub async fn unlink(shared: &AppState, row: &InboxRow, how: &str) -> Result<Handled, NluError> {
     let unlinked = shared
         .store
         .unlink_psid(&row.page_id, &row.psid, how, now_ms())
@@ -198,7 +198,7 @@ pub async fn unlink(shared: &Shared, row: &InboxRow, how: &str) -> Result<Handle
 /// Messenger's `account_linking` event: `linked` with our authorization
 /// code, or `unlinked`.
 pub async fn account_linking(
-    shared: &Shared,
+    shared: &AppState,
     row: &InboxRow,
     event: &MessagingEvent,
 ) -> Result<Handled, NluError> {
@@ -278,7 +278,7 @@ fn token_account(row: &InboxRow, spent: TokenUse, source: &str) -> Result<String
 
 /// Links the sender (vouched for by Meta) to `account_id`.
 async fn link(
-    shared: &Shared,
+    shared: &AppState,
     row: &InboxRow,
     account_id: &str,
     source: &str,

@@ -5,31 +5,20 @@ pub mod inbox;
 pub mod linking;
 pub mod outbox;
 pub mod policy;
-pub mod rate_limit;
 pub mod retry;
 pub mod reverse_lookup;
 pub mod sweep;
 
-use secrecy::SecretString;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use crate::config::Settings;
-use crate::crypto::TokenCipher;
-use crate::facebook::{GraphClient, SenderAction};
-use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
-use crate::metrics::Metrics;
-use crate::nlu::Nlu;
-use crate::outbound::keys::ApiKeys;
 use crate::store::now_ms;
 use crate::store::writer::{Claim, FeedReceiver, Write, Writer, LEASE_MS};
-use crate::store::{Store, StoreError};
-use rate_limit::RateLimiter;
+use crate::store::StoreError;
 
 /// Retries and expired leases fall due without a hand-over; workers look
 /// for them this often.
@@ -154,119 +143,6 @@ where
                 let delay = retry::retry_delay(retries.base, std::time::Duration::MAX, failures);
                 tokio::time::sleep(delay).await;
             }
-        }
-    }
-}
-
-/// The longest a sender action waits for the Page's rate limit.
-const SENDER_ACTION_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
-
-/// What the routes and workers share.
-pub struct Shared {
-    pub settings: Settings,
-    pub store: Store,
-    pub writer: Writer,
-    pub graph: GraphClient,
-    pub nlu: Arc<dyn Nlu>,
-    pub metrics: Metrics,
-    pub limiter: RateLimiter,
-    pub cipher: TokenCipher,
-    /// Page access tokens: the configured Page's, and those stored in the
-    /// `pages` table, decrypted once.
-    pub page_tokens: RwLock<HashMap<String, SecretString>>,
-    /// Signs m.me `ref` tokens and account-linking codes.
-    pub link_tokens: LinkTokens,
-    /// The keys the outbound API accepts.
-    pub api_keys: ApiKeys,
-}
-
-impl Shared {
-    /// The access token for a Page this service sends for: the configured
-    /// Page's, or one stored in `pages`.
-    pub async fn page_token(&self, page_id: &str) -> Option<SecretString> {
-        if page_id == self.settings.facebook.page_id {
-            return Some(self.settings.facebook.page_access_token.clone());
-        }
-        let cached = self
-            .page_tokens
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(page_id)
-            .cloned();
-        if cached.is_some() {
-            return cached;
-        }
-        let stored = match self.store.page_token(page_id).await {
-            Ok(stored) => stored?,
-            Err(e) => {
-                warn!(page_id, error = %format!("{e:#}"), "reading a page token failed");
-                return None;
-            }
-        };
-        match self.cipher.decrypt(&stored) {
-            Ok(token) => {
-                self.page_tokens
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(page_id.to_string(), token.clone());
-                Some(token)
-            }
-            Err(e) => {
-                warn!(page_id, error = %e, "a stored page token cannot be used");
-                None
-            }
-        }
-    }
-
-    /// A fresh single-use link token of `purpose` for `account_id`, stored
-    /// with its expiry.
-    pub async fn issue_link_token(
-        &self,
-        purpose: Purpose,
-        account_id: &str,
-        now: i64,
-    ) -> anyhow::Result<String> {
-        let issued = self.link_tokens.issue(purpose);
-        self.store
-            .store_link_token(
-                &issued.nonce,
-                purpose.as_str(),
-                account_id,
-                now + LINK_TOKEN_TTL_MS,
-            )
-            .await?;
-        Ok(issued.token)
-    }
-
-    /// A best-effort sender action (`mark_seen`, `typing_on`) within the
-    /// Page's rate limit. It is skipped when the Page's budget is spent (a
-    /// late indicator is worthless, and messages need the budget more);
-    /// failures are only logged.
-    pub async fn sender_action(&self, page_id: &str, psid: &str, action: SenderAction) {
-        let Some(token) = self.page_token(page_id).await else {
-            return;
-        };
-        let now = tokio::time::Instant::now();
-        match self
-            .limiter
-            .try_reserve(page_id, now, SENDER_ACTION_MAX_WAIT)
-        {
-            Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
-            Some(_) => {}
-            None => {
-                debug!(
-                    action = action.as_str(),
-                    "sender action skipped: the page's send budget is spent"
-                );
-                return;
-            }
-        }
-        if let Err(e) = self
-            .graph
-            .sender_action(page_id, &token, psid, action)
-            .await
-        {
-            debug!(action = action.as_str(), error = %e, "sender action failed");
         }
     }
 }

@@ -6,15 +6,16 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{retry::retry_delay, Shared};
+use super::retry::retry_delay;
 use crate::facebook::render::send_payload;
 use crate::facebook::GraphError;
+use crate::state::AppState;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
 use crate::store::writer::{Claim, FeedReceiver, Write};
 
 pub async fn run(
-    shared: Arc<Shared>,
+    shared: Arc<AppState>,
     feed: FeedReceiver<OutboxRow>,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -32,7 +33,7 @@ pub async fn run(
 }
 
 /// One send attempt.
-async fn deliver(shared: &Shared, row: &OutboxRow) -> OutboxOutcome {
+async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
     let attempts = row.attempts + 1;
     let Some(token) = shared.page_token(&row.page_id).await else {
         return OutboxOutcome::Failed {
@@ -66,7 +67,7 @@ async fn deliver(shared: &Shared, row: &OutboxRow) -> OutboxOutcome {
     }
 }
 
-fn classify(shared: &Shared, row: &OutboxRow, attempts: i64, e: GraphError) -> OutboxOutcome {
+fn classify(shared: &AppState, row: &OutboxRow, attempts: i64, e: GraphError) -> OutboxOutcome {
     shared.metrics.send_outcome(
         &e.code
             .map_or_else(|| "transport".to_string(), |c| c.to_string()),

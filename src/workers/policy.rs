@@ -8,9 +8,9 @@
 
 use tracing::{error, info, warn};
 
-use super::Shared;
 use crate::facebook::webhook::MessagingEvent;
 use crate::nlu::NluError;
+use crate::state::AppState;
 use crate::store::inbox::InboxRow;
 use crate::store::now_ms;
 use crate::store::pauses::{PauseChange, POLICY_BLOCK};
@@ -25,7 +25,7 @@ fn db(e: impl Into<anyhow::Error>) -> NluError {
 /// pause is committed before the row is finished, and a Page's events are
 /// handled in order, so an `unblock` never overtakes its `block`.
 pub async fn enforce(
-    shared: &Shared,
+    shared: &AppState,
     row: &InboxRow,
     event: &MessagingEvent,
 ) -> Result<String, NluError> {
@@ -128,7 +128,7 @@ pub async fn enforce(
 }
 
 /// The Page's pause reasons now, for the log (best effort).
-async fn paused_by(shared: &Shared, page_id: &str) -> Vec<String> {
+async fn paused_by(shared: &AppState, page_id: &str) -> Vec<String> {
     shared
         .store
         .page_pause_reasons(page_id)

@@ -5,9 +5,9 @@
 use serde::Deserialize;
 use tracing::{debug, warn};
 
-use super::Shared;
 use crate::linking::login::log_change;
 use crate::linking::notice::link_announcement;
+use crate::state::AppState;
 use crate::store::inbox::{InboxRow, PsidLookup};
 use crate::store::linking::{LinkChange, NewLink, OnOtherOwner};
 use crate::store::now_ms;
@@ -35,7 +35,7 @@ struct AppRef {
 /// remembered (the caller records the answer with the row's result); only
 /// failures that may pass (timeouts, 5xx) are asked again. Never fails the
 /// conversation; the answer has an account when the PSID got linked.
-pub async fn reverse_lookup(shared: &Shared, row: &InboxRow) -> Option<PsidLookup> {
+pub async fn reverse_lookup(shared: &AppState, row: &InboxRow) -> Option<PsidLookup> {
     if row.psid.starts_with("user_ref:") {
         return None;
     }

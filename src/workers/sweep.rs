@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::Shared;
+use crate::state::AppState;
 use crate::store::now_ms;
 use crate::store::sweeps::Sweep;
 use crate::store::writer::Write;
@@ -16,7 +16,7 @@ use crate::store::writer::Write;
 const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Sweeps until shutdown.
-pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
         // Submitted together, the sweeps share one commit.
         let now = now_ms();

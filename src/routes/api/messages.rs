@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::{authenticate, internal, read_body, respond, MAX_BATCH_BODY, MAX_MESSAGE_BODY};
 use crate::outbound::accept::{Outbound, Sender};
 use crate::outbound::answer::{ApiError, StatusAnswer};
-use crate::workers::Shared;
+use crate::state::AppState;
 
 /// Queue a message for one person.
 #[utoipa::path(
@@ -34,7 +34,7 @@ use crate::workers::Shared;
     security(("api_key" = []))
 )]
 pub async fn send(
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -62,7 +62,7 @@ pub async fn send(
     security(("api_key" = []))
 )]
 pub async fn send_batch(
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -77,7 +77,7 @@ pub struct BatchRequestSchema {
 }
 
 async fn submit(
-    shared: &Shared,
+    shared: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
     batch: bool,
@@ -135,7 +135,7 @@ async fn submit(
     security(("api_key" = []))
 )]
 pub async fn status(
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {

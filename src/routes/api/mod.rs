@@ -12,7 +12,7 @@ use crate::outbound::accept::Answer;
 use crate::outbound::answer::ApiError;
 use crate::outbound::key_rates::retry_after_secs;
 use crate::outbound::keys::Caller;
-use crate::workers::Shared;
+use crate::state::AppState;
 
 /// The largest single-message request.
 pub const MAX_MESSAGE_BODY: usize = 64 << 10;
@@ -30,7 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The caller of an API request within its key's rate, or the 401 or 429
 /// to answer.
-async fn authenticate(shared: &Shared, req: &HttpRequest) -> Result<Caller, HttpResponse> {
+async fn authenticate(shared: &AppState, req: &HttpRequest) -> Result<Caller, HttpResponse> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)

@@ -1,0 +1,132 @@
+//! The application state every route, feature and worker is handed.
+
+use secrecy::SecretString;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tracing::{debug, warn};
+
+use crate::config::Settings;
+use crate::crypto::TokenCipher;
+use crate::facebook::rate_limit::RateLimiter;
+use crate::facebook::{GraphClient, SenderAction};
+use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
+use crate::metrics::Metrics;
+use crate::nlu::Nlu;
+use crate::outbound::keys::ApiKeys;
+use crate::store::writer::Writer;
+use crate::store::Store;
+
+/// The longest a sender action waits for the Page's rate limit.
+const SENDER_ACTION_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The application state: settings, the store and its committer, the
+/// clients of Meta and the NLU, and the keys and caches the routes, the
+/// features and the workers all use. Built once in `startup`.
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Store,
+    pub writer: Writer,
+    pub graph: GraphClient,
+    pub nlu: Arc<dyn Nlu>,
+    pub metrics: Metrics,
+    pub limiter: RateLimiter,
+    pub cipher: TokenCipher,
+    /// Page access tokens: the configured Page's, and those stored in the
+    /// `pages` table, decrypted once.
+    pub page_tokens: RwLock<HashMap<String, SecretString>>,
+    /// Signs m.me `ref` tokens and account-linking codes.
+    pub link_tokens: LinkTokens,
+    /// The keys the outbound API accepts.
+    pub api_keys: ApiKeys,
+}
+
+impl AppState {
+    /// The access token for a Page this service sends for: the configured
+    /// Page's, or one stored in `pages`.
+    pub async fn page_token(&self, page_id: &str) -> Option<SecretString> {
+        if page_id == self.settings.facebook.page_id {
+            return Some(self.settings.facebook.page_access_token.clone());
+        }
+        let cached = self
+            .page_tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(page_id)
+            .cloned();
+        if cached.is_some() {
+            return cached;
+        }
+        let stored = match self.store.page_token(page_id).await {
+            Ok(stored) => stored?,
+            Err(e) => {
+                warn!(page_id, error = %format!("{e:#}"), "reading a page token failed");
+                return None;
+            }
+        };
+        match self.cipher.decrypt(&stored) {
+            Ok(token) => {
+                self.page_tokens
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(page_id.to_string(), token.clone());
+                Some(token)
+            }
+            Err(e) => {
+                warn!(page_id, error = %e, "a stored page token cannot be used");
+                None
+            }
+        }
+    }
+
+    /// A fresh single-use link token of `purpose` for `account_id`, stored
+    /// with its expiry.
+    pub async fn issue_link_token(
+        &self,
+        purpose: Purpose,
+        account_id: &str,
+        now: i64,
+    ) -> anyhow::Result<String> {
+        let issued = self.link_tokens.issue(purpose);
+        self.store
+            .store_link_token(
+                &issued.nonce,
+                purpose.as_str(),
+                account_id,
+                now + LINK_TOKEN_TTL_MS,
+            )
+            .await?;
+        Ok(issued.token)
+    }
+
+    /// A best-effort sender action (`mark_seen`, `typing_on`) within the
+    /// Page's rate limit. It is skipped when the Page's budget is spent (a
+    /// late indicator is worthless, and messages need the budget more);
+    /// failures are only logged.
+    pub async fn sender_action(&self, page_id: &str, psid: &str, action: SenderAction) {
+        let Some(token) = self.page_token(page_id).await else {
+            return;
+        };
+        let now = tokio::time::Instant::now();
+        match self
+            .limiter
+            .try_reserve(page_id, now, SENDER_ACTION_MAX_WAIT)
+        {
+            Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Some(_) => {}
+            None => {
+                debug!(
+                    action = action.as_str(),
+                    "sender action skipped: the page's send budget is spent"
+                );
+                return;
+            }
+        }
+        if let Err(e) = self
+            .graph
+            .sender_action(page_id, &token, psid, action)
+            .await
+        {
+            debug!(action = action.as_str(), error = %e, "sender action failed");
+        }
+    }
+}
