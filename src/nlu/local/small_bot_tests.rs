@@ -96,3 +96,48 @@ fn places_the_utterances_never_name_count_as_slot_values_not_as_noise() {
     // Words that are no slot value still say the message is not for this bot.
     assert_eq!(top(&bot, "order a large pepperoni pizza"), FALLBACK);
 }
+
+/// A bot whose one slot is a date: no open slot, so unseen words count
+/// against the confidence unless they are the value found.
+fn bookings() -> LocalBot {
+    let locale = "Book/BotLocales/en_US/";
+    let book = r#"{"name": "Book", "sampleUtterances": [
+        {"utterance": "book {day}"}, {"utterance": "reserve {day}"}]}"#;
+    let cancel = r#"{"name": "Cancel", "sampleUtterances": [
+        {"utterance": "cancel {day}"}, {"utterance": "drop {day}"}]}"#;
+    let day = r#"{"name": "day", "slotTypeName": "AMAZON.Date",
+        "valueElicitationSetting": {"slotConstraint": "Optional"}}"#;
+    let files: Vec<(String, String)> = vec![
+        (
+            "Manifest.json".into(),
+            r#"{"metadata": {"resourceType": "BOT"}}"#.into(),
+        ),
+        ("Book/Bot.json".into(), r#"{"name": "Book"}"#.into()),
+        (
+            format!("{locale}BotLocale.json"),
+            r#"{"nluConfidenceThreshold": 0.4}"#.into(),
+        ),
+        (format!("{locale}Intents/Book/Intent.json"), book.into()),
+        (
+            format!("{locale}Intents/Book/Slots/day/Slot.json"),
+            day.into(),
+        ),
+        (format!("{locale}Intents/Cancel/Intent.json"), cancel.into()),
+        (
+            format!("{locale}Intents/Cancel/Slots/day/Slot.json"),
+            day.into(),
+        ),
+    ];
+    let files = FileMap::from_entries(files.iter().map(|(p, t)| (p.as_str(), t.as_str())));
+    LocalBot::from_files(&files).expect("booking bot")
+}
+
+#[test]
+fn the_words_of_a_value_found_count_as_known() {
+    let bot = bookings();
+    // "wednesday" is in no sample utterance nor in what they expand to.
+    let r = bot.interpret("book wednesday");
+    assert_eq!(r[0].interpretation.intent, "Book", "{r:?}");
+    assert!(r[0].slots["day"].is_some(), "{r:?}");
+    assert_eq!(top(&bot, "book a haircut"), FALLBACK);
+}
