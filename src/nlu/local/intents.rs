@@ -116,6 +116,7 @@ impl IntentModel {
     /// (intent index, confidence), best first: the calibrated probability
     /// that the intent is right, times the share of the input's words the
     /// bot knows (to a power).
+    #[cfg(test)]
     pub fn rank(&self, folded: &[&str]) -> Vec<(usize, f32)> {
         let scale = self.scale(folded, |_| false, 0);
         let mut ranked = self.rank_unscaled(folded);
