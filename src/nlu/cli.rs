@@ -25,6 +25,10 @@ pub enum NluCommand {
         /// End with one JSON object of the scores (the last line printed).
         #[arg(long)]
         json: bool,
+        /// Also print which intents were mistaken for which, and how many
+        /// cases fell back (in the JSON object as `confusion`).
+        #[arg(long)]
+        details: bool,
     },
 }
 
@@ -45,18 +49,29 @@ pub fn run(command: NluCommand) -> anyhow::Result<()> {
             let bot = load(bot.as_deref())?;
             println!("{}", serde_json::to_string_pretty(&bot.interpret(&text))?);
         }
-        NluCommand::Eval { bot, cases, json } => {
+        NluCommand::Eval {
+            bot,
+            cases,
+            json,
+            details,
+        } => {
             let text = std::fs::read_to_string(&cases)
                 .with_context(|| format!("reading {}", cases.display()))?;
             let cases = eval::parse_cases(&text).map_err(anyhow::Error::msg)?;
             let started = Instant::now();
             let bot = load(bot.as_deref())?;
             let load_ms = started.elapsed().as_millis() as u64;
-            let report = eval::evaluate(&bot, &cases, Some(load_ms));
+            let mut report = eval::evaluate(&bot, &cases, Some(load_ms));
+            if !details {
+                report.confusion = None;
+            }
             if json {
                 println!("{}", report.to_json());
             } else {
                 println!("{}", report.table());
+                if let Some(confusion) = &report.confusion {
+                    println!("{}", confusion.table());
+                }
             }
         }
     }

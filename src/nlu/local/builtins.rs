@@ -3,6 +3,7 @@
 
 mod date;
 mod number;
+mod shape;
 
 pub use date::Today;
 
@@ -58,9 +59,32 @@ pub fn samples(type_name: &str) -> &'static [&'static str] {
         "AMAZON.EmailAddress" => &["jane@example.com", "bob.smith@mail.org"],
         "AMAZON.PhoneNumber" => &["555-123-4567", "+1 202 555 0199", "(415) 555-2671"],
         "AMAZON.FreeFormInput" => &["anything at all", "something else entirely"],
+        "AMAZON.Percentage" => &["10 percent", "5%", "twenty percent", "50", "12.5%"],
+        "AMAZON.Duration" => &[
+            "five minutes",
+            "an hour",
+            "3 days",
+            "2 hours and 30 minutes",
+            "a week",
+        ],
         _ => &["paris", "new york", "the office", "main street"],
     }
 }
+
+/// The built-in types recognised by their shape or parser; any other
+/// `AMAZON.*` type is accepted as free text (and reported at load).
+pub const RECOGNISED: [&str; 10] = [
+    "AMAZON.Number",
+    "AMAZON.Date",
+    "AMAZON.Time",
+    "AMAZON.Confirmation",
+    "AMAZON.EmailAddress",
+    "AMAZON.PhoneNumber",
+    "AMAZON.AlphaNumeric",
+    "AMAZON.FreeFormInput",
+    "AMAZON.Percentage",
+    "AMAZON.Duration",
+];
 
 /// Lex's interpreted value for `span` (already located in the utterance),
 /// or `None` when the span is not a value of this type.
@@ -76,6 +100,8 @@ pub fn resolve(type_name: &str, span: &str, today: Today) -> Option<String> {
         "AMAZON.Confirmation" => confirmation(span).map(str::to_string),
         "AMAZON.EmailAddress" => email(span),
         "AMAZON.PhoneNumber" => phone(span),
+        "AMAZON.Percentage" => shape::percentage(span),
+        "AMAZON.Duration" => shape::duration(span),
         "AMAZON.AlphaNumeric" => {
             let compact: String = span.split_whitespace().collect();
             compact

@@ -1,6 +1,7 @@
 //! `nlu eval`: intent accuracy, out-of-scope recall, slot micro-F1 and
 //! latency over JSON-lines cases, scored as `nlu-bench/README.md` defines.
 
+use super::confusion::Confusion;
 use super::{LocalBot, Today};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -33,6 +34,9 @@ pub struct EvalReport {
     pub p99_us: Option<u64>,
     pub load_ms: Option<u64>,
     pub rss_mb: Option<f64>,
+    /// Which intents were mistaken for which (`--details`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<Confusion>,
 }
 
 /// Parses JSON lines, naming the line of a bad case.
@@ -59,12 +63,14 @@ pub fn evaluate(bot: &LocalBot, cases: &[Case], load_ms: Option<u64>) -> EvalRep
     let (mut correct, mut in_total, mut in_correct, mut oos_total, mut oos_hit) = (0, 0, 0, 0, 0);
     let (mut tp, mut gold_n, mut pred_n) = (0usize, 0usize, 0usize);
     let mut latencies = Vec::with_capacity(cases.len());
+    let mut confusion = Confusion::default();
     for case in cases {
         let start = Instant::now();
         let result = bot.interpret_at(&case.text, today);
         latencies.push(start.elapsed().as_micros() as u64);
         let Some(top) = result.first() else { continue };
         let hit = top.interpretation.intent == case.intent;
+        confusion.add(&case.intent, &top.interpretation.intent, &fallback);
         correct += usize::from(hit);
         if case.intent == fallback {
             oos_total += 1;
@@ -123,6 +129,7 @@ pub fn evaluate(bot: &LocalBot, cases: &[Case], load_ms: Option<u64>) -> EvalRep
         p99_us: pct(0.99),
         load_ms,
         rss_mb: rss_mb(),
+        confusion: Some(confusion),
     }
 }
 

@@ -88,3 +88,50 @@ fn a_slot_type_parent_loop_is_a_clear_error() {
     );
     assert!(LocalBot::from_files(&files).is_ok());
 }
+
+#[test]
+fn shaped_built_in_types_are_recognised_and_others_reported_by_name() {
+    let slot = |name: &str, ty: &str| {
+        format!(
+            r#"{{"name": "{name}", "slotTypeName": "{ty}",
+            "valueElicitationSetting": {{"slotConstraint": "Optional"}}}}"#
+        )
+    };
+    let timer = r#"{"name": "Timer", "sampleUtterances": [
+        {"utterance": "set a timer for {wait}"}, {"utterance": "timer {wait}"},
+        {"utterance": "discount of {cut}"}]}"#;
+    let weather = r#"{"name": "Weather", "sampleUtterances": [
+        {"utterance": "weather in {city}"}, {"utterance": "is it raining in {city}"}]}"#;
+    let files = bot(
+        r#"{"metaData": {"resourceType": "Bot"}}"#,
+        &[
+            ("Intents/Timer/Intent.json", timer),
+            (
+                "Intents/Timer/Slots/wait/Slot.json",
+                &slot("wait", "AMAZON.Duration"),
+            ),
+            (
+                "Intents/Timer/Slots/cut/Slot.json",
+                &slot("cut", "AMAZON.Percentage"),
+            ),
+            ("Intents/Weather/Intent.json", weather),
+            (
+                "Intents/Weather/Slots/city/Slot.json",
+                &slot("city", "AMAZON.City"),
+            ),
+        ],
+    );
+    let loaded = LocalBot::from_files(&files).expect("bot");
+    let warnings = loaded.warnings().join("\n");
+    assert!(
+        warnings.contains(
+            "Weather.city: AMAZON.City is not recognised, any text is accepted as its value"
+        ),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("Duration") && !warnings.contains("Percentage"));
+    let r = &loaded.interpret("set a timer for 2 hours and 30 minutes")[0];
+    assert_eq!(r.interpretation.intent, "Timer");
+    let wait = r.slots["wait"].as_ref().expect("duration");
+    assert_eq!(wait.interpreted_value, "PT2H30M");
+}

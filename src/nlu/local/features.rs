@@ -166,18 +166,45 @@ impl Vectorizer {
     /// IDF-weighted share of the words that occur in the training
     /// utterances (an unseen word weighs like the rarest one): input made of
     /// unseen content words is unlikely to belong to any intent.
-    pub fn coverage(&self, tokens: &[&str]) -> f32 {
+    ///
+    /// Words for which `is_value` holds (found as slot
+    /// values) count as known whether the training utterances had them or
+    /// not: a name the bot never saw is the slot, not noise. So do the first
+    /// `unseen_values` words the training utterances never had (the words an
+    /// intent's open slots could take).
+    pub fn coverage_with(
+        &self,
+        tokens: &[&str],
+        is_value: impl Fn(&str) -> bool,
+        unseen_values: usize,
+    ) -> f32 {
+        let mut unseen_left = unseen_values;
         let (mut known, mut total) = (0.0f32, 0.0f32);
         // Numbers are values, not vocabulary.
         let words = tokens
             .iter()
             .filter(|t| !is_punct(t) && !t.chars().any(|c| c.is_ascii_digit()));
         for w in words {
+            if is_value(w) {
+                let idf = self
+                    .vocab
+                    .get(&hash(WORD, w.as_bytes()))
+                    .and_then(|&i| self.idf.get(i as usize).copied())
+                    .unwrap_or(self.max_idf);
+                known += idf;
+                total += idf;
+                continue;
+            }
             match self.vocab.get(&hash(WORD, w.as_bytes())) {
                 Some(&i) => {
                     let idf = self.idf.get(i as usize).copied().unwrap_or(self.max_idf);
                     known += idf;
                     total += idf;
+                }
+                None if unseen_left > 0 => {
+                    unseen_left -= 1;
+                    known += self.max_idf;
+                    total += self.max_idf;
                 }
                 None => total += self.max_idf,
             }

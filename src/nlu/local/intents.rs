@@ -116,9 +116,31 @@ impl IntentModel {
     /// (intent index, confidence), best first: the calibrated probability
     /// that the intent is right, times the share of the input's words the
     /// bot knows (to a power).
+    #[cfg(test)]
     pub fn rank(&self, folded: &[&str]) -> Vec<(usize, f32)> {
+        let scale = self.scale(folded, |_| false, 0);
+        let mut ranked = self.rank_unscaled(folded);
+        ranked.iter_mut().for_each(|(_, p)| *p *= scale);
+        ranked
+    }
+
+    /// What `rank` multiplies the confidences by: the share of the input's
+    /// words the bot knows (to a power), slot values (`is_value`) counting
+    /// as known, and so `unseen_values` words never seen in training.
+    pub fn scale(
+        &self,
+        folded: &[&str],
+        is_value: impl Fn(&str) -> bool,
+        unseen_values: usize,
+    ) -> f32 {
+        self.vectorizer
+            .coverage_with(folded, is_value, unseen_values)
+            .powf(self.coverage_power)
+    }
+
+    /// `rank` before the word coverage scales it.
+    pub fn rank_unscaled(&self, folded: &[&str]) -> Vec<(usize, f32)> {
         let x = self.vectorizer.transform(folded);
-        let scale = self.vectorizer.coverage(folded).powf(self.coverage_power);
         let mut ranked: Vec<(usize, f32)> =
             self.linear.scores(&x).into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -129,7 +151,7 @@ impl IntentModel {
                 1.0
             } else {
                 self.calibration.probability(*p)
-            } * scale;
+            };
         }
         ranked
     }

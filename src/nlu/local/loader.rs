@@ -1,6 +1,7 @@
 //! Reads a Lex V2 export (as a [`FileMap`]) into a [`BotDef`], failing with
 //! the file and field named, and listing what the engine does not support.
 
+use super::builtins;
 use super::expand::{self, Piece};
 use super::files::FileMap;
 use super::json::{self, Node};
@@ -330,6 +331,11 @@ fn slots(
         let type_name = node.req_str("slotTypeName")?.to_string();
         if !type_name.starts_with("AMAZON.") && !types.contains_key(&type_name) {
             return Err(node.error("slotTypeName", format!("no slot type `{type_name}`")));
+        }
+        if type_name.starts_with("AMAZON.") && !builtins::RECOGNISED.contains(&type_name.as_str()) {
+            warnings.push(format!(
+                "{intent}.{name}: {type_name} is not recognised, any text is accepted as its value"
+            ));
         }
         let elicit = node.req("valueElicitationSetting")?;
         let elicit = elicit.node();

@@ -4,6 +4,7 @@
 mod builtins;
 mod bundled;
 mod classifier;
+pub mod confusion;
 pub mod dialog;
 mod error;
 pub mod eval;
@@ -26,6 +27,8 @@ mod text;
 mod dialog_tests;
 #[cfg(test)]
 mod export_tests;
+#[cfg(test)]
+mod small_bot_tests;
 
 pub use builtins::Today;
 pub use dialog::{DialogState, FulfillmentRequest, Turn};
@@ -38,10 +41,15 @@ use gazetteer::Gazetteer;
 use intents::IntentModel;
 use model::BotDef;
 use parallel::Job;
+use std::collections::HashSet;
 use std::path::Path;
 use tagger::Tagger;
 
 pub const FALLBACK: &str = "FallbackIntent";
+
+/// How many words the value of an open slot (one that takes values its type
+/// does not list) may have: Lex slot values are names of one to three words.
+const WORDS_PER_OPEN_SLOT: usize = 3;
 
 /// One ranked interpretation with the slots found for it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -164,11 +172,33 @@ impl LocalBot {
     pub fn interpret_at(&self, text: &str, today: Today) -> Vec<Interpreted> {
         let tokens = text::tokenize(text);
         let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
-        let ranked = if folded.iter().all(|t| text::is_punct(t)) {
+        let mut ranked = if folded.iter().all(|t| text::is_punct(t)) {
             Vec::new()
         } else {
-            self.classifier.rank(&folded)
+            self.classifier.rank_unscaled(&folded)
         };
+        // The leading intent's slots are found before the confidence is
+        // final: the words of their values count as known to the bot.
+        let top = ranked.first().and_then(|&(class, _)| self.intent_of(class));
+        let top_slots = top.map(|intent| self.slots_for(intent, text, today));
+        // Words of values the tagger missed, as far as the intent's open
+        // slots could hold them.
+        let unseen_values = top.map_or(0, |intent| {
+            slots::open_slots(intent, &self.def) * WORDS_PER_OPEN_SLOT
+        });
+        let value_words: HashSet<String> = top_slots
+            .iter()
+            .flat_map(|s| s.values().flatten())
+            .flat_map(|v| {
+                text::tokenize(&v.original_value)
+                    .into_iter()
+                    .map(|t| t.norm)
+            })
+            .collect();
+        let scale = self
+            .classifier
+            .scale(&folded, |w| value_words.contains(w), unseen_values);
+        ranked.iter_mut().for_each(|(_, p)| *p *= scale);
         let confident = ranked
             .first()
             .is_some_and(|&(_, p)| f64::from(p) >= self.def.threshold);
@@ -187,14 +217,12 @@ impl LocalBot {
             if out.len() >= 4 || (rank > 0 && p < 0.01) {
                 break;
             }
-            let Some(intent) = self
-                .classes
-                .get(class)
-                .and_then(|&i| self.def.intents.get(i))
-            else {
+            let Some(intent) = self.intent_of(class) else {
                 continue;
             };
-            let slots = if rank == 0 || f64::from(p) >= self.def.threshold {
+            let slots = if let (0, Some(slots)) = (rank, &top_slots) {
+                slots.clone()
+            } else if f64::from(p) >= self.def.threshold {
                 self.slots_for(intent, text, today)
             } else {
                 intent
@@ -215,6 +243,13 @@ impl LocalBot {
             out.push(fallback);
         }
         out
+    }
+
+    /// The intent of a classifier class.
+    fn intent_of(&self, class: usize) -> Option<&model::IntentDef> {
+        self.classes
+            .get(class)
+            .and_then(|&i| self.def.intents.get(i))
     }
 
     fn intent_index(&self, name: &str) -> Option<usize> {

@@ -109,6 +109,23 @@ pub fn train(intent: &IntentDef, ctx: &Ctx<'_>, seed: u64) -> Option<Tagger> {
     ))
 }
 
+/// The intent's slots that take values their type does not list: custom
+/// types that keep the original value (unless a built-in parent such as
+/// `AMAZON.Number` decides), and free-form input.
+pub fn open_slots(intent: &IntentDef, bot: &BotDef) -> usize {
+    let open = |type_name: &str| match bot.slot_types.get(type_name) {
+        Some(custom) => {
+            !custom.top_resolution
+                && custom
+                    .parent
+                    .as_deref()
+                    .is_none_or(|p| p == "AMAZON.FreeFormInput")
+        }
+        None => type_name == "AMAZON.FreeFormInput",
+    };
+    intent.slots.iter().filter(|s| open(&s.type_name)).count()
+}
+
 /// Every slot of the intent, `None` where nothing was found.
 pub fn extract(
     intent: &IntentDef,
