@@ -6,6 +6,21 @@ use anyhow::Context;
 
 use super::{with_writer, Store};
 
+/// The account a PSID is linked to, read in the open transaction `$tx`;
+/// SQL errors return from the enclosing block.
+macro_rules! link_owner {
+    ($tx:ident, $page_id:expr, $psid:expr) => {{
+        let owner: Option<(String,)> =
+            sqlx::query_as("SELECT account_id FROM links WHERE page_id = $1 AND psid = $2")
+                .bind($page_id)
+                .bind($psid)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        owner.map(|(o,)| o)
+    }};
+}
+pub(crate) use link_owner;
+
 /// In the open transaction `$tx`: links `$link` (a `NewLink`) unless
 /// `decide` says otherwise, clears the PSID's tombstone and pending links,
 /// and queues the link's announcement in its Messenger thread. Evaluates to
@@ -13,14 +28,8 @@ use super::{with_writer, Store};
 macro_rules! link_in_tx {
     ($tx:ident, $link:expr, $other_owner:expr) => {{
         let link: $crate::store::linking::NewLink<'_> = $link;
-        let owner: Option<(String,)> =
-            sqlx::query_as("SELECT account_id FROM links WHERE page_id = $1 AND psid = $2")
-                .bind(link.page_id)
-                .bind(link.psid)
-                .fetch_optional(&mut *$tx)
-                .await?;
-        let mut change =
-            $crate::store::linking::decide(owner.map(|(o,)| o), link.account_id, $other_owner);
+        let owner = $crate::store::linking::link_owner!($tx, link.page_id, link.psid);
+        let mut change = $crate::store::linking::decide(owner, link.account_id, $other_owner);
         if change == $crate::store::linking::LinkChange::Linked && link.source == "ids_for_apps" {
             let tombstone: Option<(i64,)> = sqlx::query_as(
                 "SELECT unlinked_at FROM link_tombstones WHERE page_id = $1 AND psid = $2",
@@ -47,17 +56,8 @@ macro_rules! link_in_tx {
                 // Linked by a concurrent transaction since the read above
                 // (Postgres reads committed rows only): decide again on what
                 // it wrote, so "keep another account's PSID" holds.
-                let owner: Option<(String,)> =
-                    sqlx::query_as("SELECT account_id FROM links WHERE page_id = $1 AND psid = $2")
-                        .bind(link.page_id)
-                        .bind(link.psid)
-                        .fetch_optional(&mut *$tx)
-                        .await?;
-                change = $crate::store::linking::decide(
-                    owner.map(|(o,)| o),
-                    link.account_id,
-                    $other_owner,
-                );
+                let owner = $crate::store::linking::link_owner!($tx, link.page_id, link.psid);
+                change = $crate::store::linking::decide(owner, link.account_id, $other_owner);
             }
         }
         if matches!(change, $crate::store::linking::LinkChange::Moved { .. }) {
