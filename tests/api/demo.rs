@@ -189,6 +189,33 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
         .expect("a WebDriver session")
 }
 
+/// In the emulator as `psid`: sends `text` and returns the first message
+/// from the Page that contains `expect`.
+async fn say_in_emulator(
+    b: &Client,
+    base: &str,
+    psid: &str,
+    text: &str,
+    expect: &str,
+) -> Result<String, fantoccini::error::CmdError> {
+    let wait = Duration::from_secs(15);
+    b.goto(&format!("{base}/sandbox/messenger?psid={psid}"))
+        .await?;
+    let input = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("text"))
+        .await?;
+    input.send_keys(text).await?;
+    b.find(Locator::Id("send")).await?.click().await?;
+    b.wait()
+        .at_most(wait)
+        .for_element(page_bubble(expect, 1))
+        .await?
+        .text()
+        .await
+}
+
 /// A message from the Page in the emulator that contains `words`, the
 /// `nth` such one (1-based).
 fn page_bubble(words: &str, nth: usize) -> Locator<'static> {
@@ -237,25 +264,14 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
             .await?;
 
         // The emulator as Alex: the bot answers from Alex's account.
-        b.goto(&format!(
-            "{}/sandbox/messenger?psid={}",
-            demo.base, alex.psid
-        ))
+        let answer = say_in_emulator(
+            &b,
+            &demo.base,
+            alex.psid,
+            "is my car locked?",
+            "Alex, your car is",
+        )
         .await?;
-        let input = b
-            .wait()
-            .at_most(wait)
-            .for_element(Locator::Id("text"))
-            .await?;
-        input.send_keys("is my car locked?").await?;
-        b.find(Locator::Id("send")).await?.click().await?;
-        let answer = b
-            .wait()
-            .at_most(wait)
-            .for_element(page_bubble("Alex, your car is", 1))
-            .await?
-            .text()
-            .await?;
 
         // A ping through the real API from the panel arrives in the thread.
         let ping = b.find(Locator::Id("ping-text")).await?;
@@ -288,25 +304,14 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
             .for_element(Locator::Id("continue-with-facebook"))
             .await?;
         let signed_out = b.current_url().await?.path().to_string();
-        b.goto(&format!(
-            "{}/sandbox/messenger?psid={}",
-            demo.base, alex.psid
-        ))
+        let after = say_in_emulator(
+            &b,
+            &demo.base,
+            alex.psid,
+            "is my car locked?",
+            "Sign in on our website",
+        )
         .await?;
-        let input = b
-            .wait()
-            .at_most(wait)
-            .for_element(Locator::Id("text"))
-            .await?;
-        input.send_keys("is my car locked?").await?;
-        b.find(Locator::Id("send")).await?.click().await?;
-        let after = b
-            .wait()
-            .at_most(wait)
-            .for_element(page_bubble("Sign in on our website", 1))
-            .await?
-            .text()
-            .await?;
 
         // Signing in again links Alex again.
         b.goto(&demo.base).await?;
