@@ -5,9 +5,9 @@
 
 use crate::helpers::*;
 use crate::login_support::*;
+use crate::outbound::{new_key, person};
 use crate::support::nlu::ScriptedNlu;
 use lexbridge::linking::notice::unlink_payload;
-use lexbridge::outbound::keys;
 use lexbridge::store::now_ms;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -16,34 +16,13 @@ use wiremock::{Mock, ResponseTemplate};
 
 const HOUR: i64 = 3_600_000;
 
-async fn api_key(app: &TestApp) -> String {
-    let key = keys::generate();
-    let key = keys::reveal(&key).to_string();
-    app.store
-        .create_api_key("billing", &keys::hash(&key), now_ms())
-        .await
-        .unwrap();
-    key
-}
-
 /// `psid` of account `account` (fb_uid `uid-{account}`), who last wrote 30
 /// hours ago and has a dialog in progress.
 async fn linked_person(app: &TestApp, account: &str, psid: &str) {
-    let now = now_ms();
+    person(app, account, psid, Some(30 * HOUR)).await;
     app.exec(&format!(
-        "INSERT INTO accounts (id, fb_uid, name, created_at, updated_at)
-         VALUES ('{account}', 'uid-{account}', 'Ada', {now}, {now})"
-    ))
-    .await;
-    app.exec(&format!(
-        "INSERT INTO links (page_id, psid, account_id, source, linked_at)
-         VALUES ('{PAGE_ID}', '{psid}', '{account}', 'ref', {now})"
-    ))
-    .await;
-    app.exec(&format!(
-        "INSERT INTO conversations (page_id, psid, last_inbound_at, nlu_state, updated_at)
-         VALUES ('{PAGE_ID}', '{psid}', {}, '{{\"dialog\":\"ordering\"}}', {now})",
-        now - 30 * HOUR
+        "UPDATE conversations SET nlu_state = '{{\"dialog\":\"ordering\"}}'
+         WHERE page_id = '{PAGE_ID}' AND psid = '{psid}'"
     ))
     .await;
 }
@@ -126,7 +105,7 @@ async fn unlinking_in_messenger_sticks_cancels_what_waits_and_forgets_the_dialog
         let nlu = Arc::new(ScriptedNlu::default());
         let app = spawn_app_with(&backend, Some(nlu.clone())).await;
         mount_send(&app.graph).await;
-        let key = api_key(&app).await;
+        let key = new_key(&app, "billing").await;
         let button = unlink_payload(&test_link_tokens(), PAGE_ID, "PSID-BUTTON");
         let ways = [
             ("PSID-BUTTON", "acc-1", json!({"postback": {"mid": "m.pb.1", "title": "Unlink", "payload": button}})),
@@ -197,7 +176,7 @@ async fn an_unlink_button_planted_in_the_thread_unlinks_nobody() {
         let nlu = Arc::new(ScriptedNlu::default());
         let app = spawn_app_with(&backend, Some(nlu.clone())).await;
         mount_send(&app.graph).await;
-        let key = api_key(&app).await;
+        let key = new_key(&app, "billing").await;
         linked_person(&app, "acc-1", "PSID-VICTIM").await;
         let held = waiting_messages(&app, &key, "acc-1", "PSID-VICTIM").await;
         let planted = [
@@ -284,7 +263,7 @@ async fn unlinking_on_the_account_page_sticks_until_a_new_login() {
             now - 30 * HOUR
         ))
         .await;
-        let key = api_key(&app).await;
+        let key = new_key(&app, "billing").await;
         let held = waiting_messages(&app, &key, &account, "PSID-1").await;
         mount_relinking_lookup(&app, "PSID-1", UID).await;
         let page = visitor.account_page().await;
