@@ -2,7 +2,7 @@
 //! as `nonce || ciphertext+tag`. The key is TOKEN_ENCRYPTION_KEY.
 //!
 //! Signed bodies: `sha256=<hex HMAC-SHA256(secret, body)>`, the scheme of
-//! Meta's webhooks (checked in `facebook::webhook`) and of the requests to
+//! Meta's webhooks (checked in `facebook::events`) and of the requests to
 //! the fulfillment backend (signed in `nlu::fulfillment`).
 
 use aes_gcm::aead::{Aead, KeyInit, OsRng};

@@ -4,14 +4,14 @@
 //! # Three flows, and the modules they pass through
 //!
 //! **A Messenger message.** `routes::webhook` checks Meta's signature
-//! (`facebook::webhook`, with `crypto`) and splits the body into events
-//! (`facebook::envelope`); the group committer (`store::writer`) stores each
-//! as an inbox row and hands it to `workers::inbox`, which asks the NLU
-//! (`nlu::lex` for Amazon Lex, or `nlu::embedded` over the engine in
-//! `nlu::local`), turns its answer into Messenger messages (`relay`) and
-//! commits them to the outbox; `workers::outbox` renders each
-//! (`facebook::render`) and sends it with `facebook::graph`, within the
-//! Page's rate (`facebook::rate_limit`).
+//! (`facebook::signature`, with `crypto`) and splits the body into events
+//! (`facebook::envelope`, types in `facebook::events`); the group committer
+//! (`store::writer`) stores each as an inbox row and hands it to
+//! `workers::inbox`, which asks the NLU (`nlu::lex_client` for Amazon Lex,
+//! or `nlu::embedded` over the engine in `nlu::local`), turns its answer
+//! into Messenger messages (`messenger_replies`) and commits them to the
+//! outbox; `workers::outbox` renders each (`facebook::render`) and sends it
+//! with `facebook::graph`, within the Page's rate (`facebook::rate_limit`).
 //!
 //! **A login.** `routes::auth` sends the browser to Facebook Login
 //! (`linking::oauth`); its callback has `linking::login` ask Graph who the
@@ -20,15 +20,26 @@
 //! links in one transaction (`store::linking`), with each new link's
 //! announcement (`linking::notice`) queued in the outbox; a PSID Meta did
 //! not vouch for waits (`store::pending_links`) until the owner confirms it
-//! (`routes::pending`). `routes::session` keeps the signed-in cookie and
-//! `routes::account` shows the links.
+//! (`routes::pending`). `routes::session` keeps the signed-in cookie,
+//! `routes::signed_in` gives handlers the signed-in visitor and their
+//! CSRF-checked forms, and `routes::account` shows the links.
 //!
-//! **An outbound ping.** `routes::api` authenticates the backend's key
-//! (`outbound::keys`, `outbound::key_rates`); `routes::api::messages` parses
-//! the request (`outbound::request`, into `domain::message`) and accepts it
-//! (`outbound::accept`: the recipient's link, the messaging window of
-//! `domain::window`, an idempotency key) into the outbox through the group
-//! committer; `workers::outbox` delivers it as above.
+//! **An outbound ping.** `routes::api::caller` authenticates the backend's
+//! key (`outbound::keys`, `outbound::key_rates`); `routes::api::messages`
+//! hands the body to `outbound::accept`, which parses it
+//! (`outbound::request`, into `domain::message`), finds the recipient's
+//! link (`store::outbound_api`), applies the messaging window of
+//! `domain::window` and an idempotency key, and commits it to the outbox
+//! through the group committer; `workers::outbox` delivers it as above.
+//!
+//! # The HTTP boundary
+//!
+//! Each boundary has one error type that becomes the response:
+//! `routes::webhook::WebhookError`, `routes::site_error::SiteError` (the
+//! login site) and `routes::api::error::ApiFailure`; HTTP statuses are
+//! chosen only under `routes` (the API's in `routes::api::status`, from the
+//! `outbound::answer::Outcome` of a request). Handlers return
+//! `Result<HttpResponse, _>` of their boundary's error.
 //!
 //! Every route, feature and worker is handed the application state
 //! (`state::AppState`), built in `startup`; settings come from `config`.
@@ -47,10 +58,10 @@ pub mod demo;
 pub mod domain;
 pub mod facebook;
 pub mod linking;
+pub mod messenger_replies;
 pub mod metrics;
 pub mod nlu;
 pub mod outbound;
-pub mod relay;
 pub mod routes;
 pub mod sandbox;
 pub mod startup;

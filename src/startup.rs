@@ -20,7 +20,7 @@ use crate::linking::tokens::LinkTokens;
 use crate::metrics::Metrics;
 use crate::nlu::embedded::LocalNlu;
 use crate::nlu::fulfillment::Fulfillment;
-use crate::nlu::lex::LexNlu;
+use crate::nlu::lex_client::LexNlu;
 use crate::nlu::Nlu;
 use crate::routes;
 use crate::routes::session::SessionCookies;

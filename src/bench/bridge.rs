@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::fakes::FakeServers;
 use super::server::{ChildServer, BENCH_APP_SECRET};
 use super::{percentile, RawClient};
-use lexbridge::facebook::webhook::sign;
+use lexbridge::facebook::signature::sign;
 
 #[derive(clap::Args)]
 pub struct BridgeArgs {

@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
-use super::webhook::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
+use super::events::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
 
 /// One event of a webhook body: its raw JSON, what it is and who it
 /// concerns, and the key that knows it again when Meta redelivers it.

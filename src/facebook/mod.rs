@@ -2,9 +2,10 @@
 //! per-Page Send API rate limit.
 
 pub mod envelope;
+pub mod events;
 pub mod graph;
 pub mod rate_limit;
 pub mod render;
-pub mod webhook;
+pub mod signature;
 
 pub use graph::{GraphClient, GraphError, SendResponse, SenderAction};

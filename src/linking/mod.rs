@@ -46,21 +46,6 @@ impl LoginError {
         move |error| LoginError::Graph { step, error }
     }
 
-    pub fn status(&self) -> u16 {
-        match self {
-            LoginError::Denied | LoginError::FormExpired => 403,
-            LoginError::StateMismatch
-            | LoginError::StateExpired
-            | LoginError::StateReplayed
-            | LoginError::MissingCode
-            | LoginError::BadLinkRequest(_) => 400,
-            LoginError::PendingGone | LoginError::NoSuchLink => 404,
-            LoginError::Graph { error, .. } if error.http_status.is_none() => 504,
-            LoginError::Graph { .. } => 502,
-            LoginError::Internal(_) => 500,
-        }
-    }
-
     /// A heading and an explanation for the person.
     pub fn explain(&self) -> (&'static str, String) {
         match self {

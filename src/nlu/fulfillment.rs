@@ -29,7 +29,7 @@ pub struct Fulfillment {
 }
 
 #[derive(Deserialize)]
-struct Answer {
+struct FulfillmentAnswer {
     #[serde(default)]
     messages: Vec<NluMessage>,
 }
@@ -93,7 +93,7 @@ impl Fulfillment {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let answer: Answer = serde_json::from_slice(&bytes)
+        let answer: FulfillmentAnswer = serde_json::from_slice(&bytes)
             .map_err(|e| format!("fulfillment answer is not understood: {e}"))?;
         Ok(answer.messages)
     }

@@ -4,8 +4,8 @@
 pub mod cli;
 pub mod embedded;
 pub mod fulfillment;
-pub mod lex;
-pub mod lex_connector;
+pub mod lex_client;
+pub mod lex_null_slots;
 pub mod lex_session;
 pub mod local;
 pub mod reply;

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::time::format_timestamp;
-use crate::store::api::MessageStatus;
+use crate::store::outbound_api::MessageStatus;
+use crate::store::outbox::OutboxState;
 
 /// 202: the message is committed and will be sent (or is held).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -13,7 +14,7 @@ pub struct Accepted {
     #[schema(example = "msg_6f1c2e9a0b7d4c3e8f5a1b2c3d4e5f60")]
     pub id: String,
     /// `queued`, or `held` until the person writes again.
-    pub status: String,
+    pub status: OutboxState,
     /// `UPDATE` inside the 24-hour window, `MESSAGE_TAG` with `HUMAN_AGENT`.
     pub messaging_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -23,15 +24,41 @@ pub struct Accepted {
     pub hold_until: Option<String>,
 }
 
+/// The stable code of a refusal. `routes::api::status` gives each its HTTP
+/// status (the one place that knows them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    Unauthorized,
+    MalformedRequest,
+    MalformedJson,
+    BodyTooLarge,
+    InvalidRequest,
+    RecipientNotFound,
+    RecipientNotLinked,
+    OutsideMessagingWindow,
+    IdempotencyConflict,
+    NotFound,
+    PageNotAllowed,
+    RateLimited,
+    Internal,
+}
+
+/// What became of a request, or of one message of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed: queued or held (202).
+    Accepted,
+    /// A batch, answered message by message (200).
+    Answered,
+    Refused(ErrorCode),
+}
+
 /// Every refusal: a stable `error` code, a sentence, and what it concerns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
-    /// `unauthorized`, `malformed_json`, `invalid_request`,
-    /// `recipient_not_found`, `recipient_not_linked`,
-    /// `outside_messaging_window`, `idempotency_conflict`, `not_found`,
-    /// `page_not_allowed`, `rate_limited`, `internal`.
     #[schema(example = "invalid_request")]
-    pub error: String,
+    pub error: ErrorCode,
     pub message: String,
     /// The request field at fault (`message.quick_replies[2].title`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,9 +70,9 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(error: &str, message: impl Into<String>) -> ApiError {
+    pub fn new(error: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            error: error.to_string(),
+            error,
             message: message.into(),
             field: None,
             window_closed_at: None,
@@ -57,12 +84,12 @@ impl ApiError {
         ApiError {
             message: format!("{field}: {}", message.into()),
             field: Some(field),
-            ..ApiError::new("invalid_request", "")
+            ..ApiError::new(ErrorCode::InvalidRequest, "")
         }
     }
 }
 
-/// The answer about one message: accepted, or refused with an HTTP status.
+/// The answer about one message: accepted, or refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum ItemAnswer {
@@ -95,7 +122,7 @@ pub struct StatusAnswer {
     pub id: String,
     /// `queued`, `held`, `sending`, `sent`, `delivered`, `read`, `failed`,
     /// `expired`, or `cancelled` (the person unlinked before it was sent).
-    pub status: String,
+    pub status: OutboxState,
     pub page_id: String,
     pub psid: String,
     pub messaging_type: String,

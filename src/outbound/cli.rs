@@ -6,10 +6,11 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::accept::{Outbound, Sender};
-use super::answer::StatusAnswer;
+use super::answer::{Outcome, StatusAnswer};
 use super::keys;
 use crate::linking::utc;
-use crate::store::api::{CreateKeyError, KeyScope};
+use crate::routes::api::status::http_status;
+use crate::store::outbound_api::{CreateKeyError, KeyScope};
 use crate::store::writer::{Feeds, Writer};
 use crate::store::{now_ms, Store};
 
@@ -173,6 +174,7 @@ pub async fn send(
         store,
         writer: &writer,
         page_id,
+        http_status,
     };
     let sender = Sender {
         caller: None,
@@ -182,7 +184,7 @@ pub async fn send(
         .submit_one(&sender, &serde_json::to_vec(&request)?)
         .await?;
     writeln!(out, "{}", answer.body)?;
-    if answer.status != 202 {
+    if answer.status != http_status(Outcome::Accepted) {
         anyhow::bail!("not sent (HTTP {} from the API's rules)", answer.status);
     }
     Ok(())

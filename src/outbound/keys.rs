@@ -10,10 +10,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
-use super::answer::ApiError;
+use super::answer::{ApiError, ErrorCode};
 use super::key_rates::KeyRates;
-use crate::store::api::KeyScope;
 use crate::store::now_ms;
+use crate::store::outbound_api::KeyScope;
 use crate::store::writer::{Write, Writer};
 use crate::store::Store;
 
@@ -90,11 +90,11 @@ impl Caller {
             .is_none_or(|pages| pages.iter().any(|p| p == page_id))
     }
 
-    /// The 403 for a recipient on a Page outside the key's `--pages`.
+    /// The refusal of a recipient on a Page outside the key's `--pages`.
     pub fn out_of_scope(&self) -> ApiError {
         let pages = self.scope.pages.as_deref().unwrap_or_default().join(", ");
         ApiError::new(
-            "page_not_allowed",
+            ErrorCode::PageNotAllowed,
             format!(
                 "the recipient is on a Page this API key may not message; API key {:?} may \
                  message Page {pages} only",
@@ -216,7 +216,7 @@ impl ApiKeys {
             std::mem::take(&mut cache.used)
         };
         for (id, at) in used {
-            writer.write(Write::TouchApiKey { id, at }).await?;
+            writer.write(Write::ApiKeyUsed { id, at }).await?;
         }
         let keys = store
             .api_keys()

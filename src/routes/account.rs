@@ -1,14 +1,15 @@
 //! `/account`: who is signed in, the linked Messenger identities, the m.me
 //! link that finishes linking, and unlinking.
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use tracing::info;
 
-use super::auth::{csrf_refused, CsrfForm};
 use super::session::SessionCookies;
-use super::site::{error_page, page};
+use super::signed_in::{CsrfOnly, HasCsrf, SignedIn, SignedInForm};
+use super::site::page;
+use super::site_error::{see_other, SiteError};
 use crate::linking::tokens::Purpose;
 use crate::linking::{utc, LoginError};
 use crate::state::AppState;
@@ -63,34 +64,25 @@ struct AccountPage {
     csrf: String,
 }
 
-fn to_home() -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/"))
-        .finish()
-}
-
 #[get("/account")]
 pub async fn account(
-    req: HttpRequest,
+    visitor: SignedIn,
     shared: web::Data<AppState>,
     cookies: web::Data<SessionCookies>,
-) -> HttpResponse {
-    let session = cookies.read(&req).await;
-    let Some(account_id) = session.account_id.clone() else {
-        return to_home();
-    };
-    match view(&shared, &account_id, session.csrf.clone()).await {
-        Ok(Some(view)) => {
+) -> Result<HttpResponse, SiteError> {
+    let session = &visitor.session;
+    match view(&shared, &visitor.account_id, session.csrf.clone()).await? {
+        Some(view) => {
             let mut response = page(StatusCode::OK, view.render());
             // Keeps a freshly minted CSRF token in the cookie.
-            let _ = response.add_cookie(&cookies.cookie(&session));
-            response
+            let _ = response.add_cookie(&cookies.cookie(session));
+            Ok(response)
         }
-        Ok(None) => HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/"))
-            .cookie(cookies.removal())
-            .finish(),
-        Err(e) => error_page(&LoginError::Internal(e)),
+        None => {
+            let mut home = see_other("/");
+            let _ = home.add_cookie(&cookies.removal());
+            Ok(home)
+        }
     }
 }
 
@@ -154,31 +146,17 @@ async fn messenger_url(shared: &AppState, account_id: &str) -> anyhow::Result<St
 
 #[post("/account/unlink")]
 pub async fn unlink(
-    req: HttpRequest,
-    form: web::Form<CsrfForm>,
+    form: SignedInForm<CsrfOnly>,
     shared: web::Data<AppState>,
-    cookies: web::Data<SessionCookies>,
-) -> HttpResponse {
-    let session = cookies.read(&req).await;
-    let Some(account_id) = session.account_id.as_deref() else {
-        return to_home();
-    };
-    if !session.csrf_ok(form.csrf()) {
-        return csrf_refused();
-    }
-    match shared.store.unlink_account(account_id, now_ms()).await {
-        Ok(removed) => {
-            info!(
-                account_id,
-                links_removed = removed,
-                "account unlinked; user token forgotten"
-            );
-            HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/account"))
-                .finish()
-        }
-        Err(e) => error_page(&LoginError::Internal(e)),
-    }
+) -> Result<HttpResponse, SiteError> {
+    let account_id = form.account_id.as_str();
+    let removed = shared.store.unlink_account(account_id, now_ms()).await?;
+    info!(
+        account_id,
+        links_removed = removed,
+        "account unlinked; user token forgotten"
+    );
+    Ok(see_other("/account"))
 }
 
 #[derive(serde::Deserialize)]
@@ -191,39 +169,31 @@ pub struct UnlinkOneForm {
     psid: String,
 }
 
+impl HasCsrf for UnlinkOneForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Unlinks one Messenger identity of the signed-in account: the unlink
 /// sticks, and what waits for that identity is cancelled.
 #[post("/account/links/unlink")]
 pub async fn unlink_one(
-    req: HttpRequest,
-    form: web::Form<UnlinkOneForm>,
+    checked: SignedInForm<UnlinkOneForm>,
     shared: web::Data<AppState>,
-    cookies: web::Data<SessionCookies>,
-) -> HttpResponse {
-    let session = cookies.read(&req).await;
-    let Some(account_id) = session.account_id.as_deref() else {
-        return to_home();
-    };
-    if !session.csrf_ok(&form.csrf) {
-        return csrf_refused();
-    }
+) -> Result<HttpResponse, SiteError> {
+    let account_id = checked.account_id.as_str();
+    let form = &checked.form;
     let unlinked = shared
         .store
         .unlink_account_psid(account_id, &form.page_id, &form.psid, now_ms())
-        .await;
-    match unlinked {
-        Ok(Some(u)) => {
-            info!(
-                account_id,
-                psid = form.psid.as_str(),
-                cancelled = u.cancelled,
-                "PSID unlinked on the account page"
-            );
-            HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/account"))
-                .finish()
-        }
-        Ok(None) => error_page(&LoginError::NoSuchLink),
-        Err(e) => error_page(&LoginError::Internal(e)),
-    }
+        .await?
+        .ok_or(LoginError::NoSuchLink)?;
+    info!(
+        account_id,
+        psid = form.psid.as_str(),
+        cancelled = unlinked.cancelled,
+        "PSID unlinked on the account page"
+    );
+    Ok(see_other("/account"))
 }

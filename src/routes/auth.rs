@@ -9,7 +9,8 @@ use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
 use super::session::{MessengerLink, PendingLogin, Session, SessionCookies, LOGIN_STATE_TTL_MS};
-use super::site::{error_page, error_page_with};
+use super::signed_in::{CsrfOnly, SignedInForm};
+use super::site_error::SiteError;
 use crate::linking::login::{AccountLinkRequest, LoginResult, MessengerLinking};
 use crate::linking::oauth::FacebookOAuth;
 use crate::linking::{login as facebook_login, messenger, LoginError};
@@ -28,18 +29,6 @@ pub struct Callback {
 pub struct LinkRequest {
     account_linking_token: Option<String>,
     redirect_uri: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-impl CsrfForm {
-    pub fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 /// A redirect that also stores the session.
@@ -83,27 +72,21 @@ pub async fn messenger_link(
     query: web::Query<LinkRequest>,
     oauth: web::Data<FacebookOAuth>,
     cookies: web::Data<SessionCookies>,
-) -> HttpResponse {
+) -> Result<HttpResponse, SiteError> {
     let token = query
         .account_linking_token
         .as_deref()
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= 1024);
-    let Some(token) = token else {
-        return error_page(&LoginError::BadLinkRequest(
-            "account_linking_token is missing",
-        ));
-    };
-    let redirect_uri = match messenger::parse_redirect(query.redirect_uri.as_deref().unwrap_or(""))
-    {
-        Ok(url) => url,
-        Err(e) => return error_page(&e),
-    };
+    let token = token.ok_or(LoginError::BadLinkRequest(
+        "account_linking_token is missing",
+    ))?;
+    let redirect_uri = messenger::parse_redirect(query.redirect_uri.as_deref().unwrap_or(""))?;
     let link = MessengerLink {
         account_linking_token: token.to_string(),
         redirect_uri: redirect_uri.to_string(),
     };
-    start_login(&req, &oauth, &cookies, Some(link)).await
+    Ok(start_login(&req, &oauth, &cookies, Some(link)).await)
 }
 
 #[get("/auth/facebook/callback")]
@@ -113,8 +96,11 @@ pub async fn callback(
     shared: web::Data<AppState>,
     oauth: web::Data<FacebookOAuth>,
     cookies: web::Data<SessionCookies>,
-) -> HttpResponse {
+) -> Result<HttpResponse, SiteError> {
     let mut session = cookies.read(&req).await;
+    let failed = |e: LoginError, session: &Session| {
+        SiteError::LoginWithCookie(e, Box::new(cookies.cookie(session)))
+    };
     // Whatever happens next, this login state is spent.
     let pending = session.pending.take();
     let messenger = pending.as_ref().and_then(|p| p.messenger.clone());
@@ -124,13 +110,13 @@ pub async fn callback(
             info!(account_id, psids = result.psids.len(), "signed in");
             // A new session record, id and CSRF token.
             if let Err(e) = cookies.sign_in(&mut session, &account_id).await {
-                return error_page_with(&LoginError::Internal(e), &cookies, &session);
+                return Err(failed(LoginError::Internal(e), &session));
             }
             let to = match (&messenger, result.messenger) {
                 (Some(m), Some(MessengerLinking::Linked)) => {
                     match messenger_success(&shared, m, &account_id).await {
                         Ok(url) => url,
-                        Err(e) => return error_page_with(&e, &cookies, &session),
+                        Err(e) => return Err(failed(e, &session)),
                     }
                 }
                 // The owner confirms on the account page, which then sends
@@ -140,15 +126,15 @@ pub async fn callback(
                 }
                 _ => "/account".to_string(),
             };
-            redirect(&to, &cookies, &session)
+            Ok(redirect(&to, &cookies, &session))
         }
         Err(e) => match messenger.and_then(|m| messenger::parse_redirect(&m.redirect_uri).ok()) {
             // Messenger shows its own failure when no authorization_code comes back.
             Some(url) if !matches!(e, LoginError::StateMismatch | LoginError::StateReplayed) => {
                 warn!(error = %e, "Messenger account linking failed");
-                redirect(url.as_str(), &cookies, &session)
+                Ok(redirect(url.as_str(), &cookies, &session))
             }
-            _ => error_page_with(&e, &cookies, &session),
+            _ => Err(failed(e, &session)),
         },
     }
 }
@@ -216,27 +202,23 @@ async fn messenger_success(
 
 #[post("/auth/signout")]
 pub async fn sign_out(
-    req: HttpRequest,
-    form: web::Form<CsrfForm>,
+    form: Result<SignedInForm<CsrfOnly>, SiteError>,
     cookies: web::Data<SessionCookies>,
-) -> HttpResponse {
-    let mut session = cookies.read(&req).await;
-    if session.account_id.is_none() || !session.csrf_ok(&form.csrf) {
-        warn!("sign-out refused: bad or missing CSRF token");
-        return csrf_refused();
-    }
-    if let Err(e) = cookies.sign_out(&mut session).await {
-        return error_page(&LoginError::Internal(e));
-    }
-    HttpResponse::SeeOther()
+) -> Result<HttpResponse, SiteError> {
+    // Signing out without a session is a form that expired, not a way home.
+    let mut session = match form {
+        Ok(form) => form.session,
+        Err(SiteError::SignedOut) => {
+            warn!("sign-out refused: not signed in");
+            return Err(LoginError::FormExpired.into());
+        }
+        Err(e) => return Err(e),
+    };
+    cookies.sign_out(&mut session).await?;
+    Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/"))
         .cookie(cookies.removal())
-        .finish()
-}
-
-/// The answer to a form without this session's CSRF token.
-pub fn csrf_refused() -> HttpResponse {
-    error_page(&LoginError::FormExpired)
+        .finish())
 }
 
 #[cfg(test)]

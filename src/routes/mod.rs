@@ -7,7 +7,9 @@ pub mod auth;
 pub mod health;
 pub mod pending;
 pub mod session;
+pub mod signed_in;
 pub mod site;
+pub mod site_error;
 pub mod webhook;
 
 use actix_web::web;

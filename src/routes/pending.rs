@@ -4,14 +4,12 @@
 //! token. A decision on a login from Messenger's Log in button finishes it:
 //! back to Messenger with an `authorization_code` only when linked.
 
-use actix_web::http::header;
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::info;
 
-use super::auth::csrf_refused;
-use super::session::SessionCookies;
-use super::site::error_page;
+use super::signed_in::{HasCsrf, SignedInForm};
+use super::site_error::{see_other, SiteError};
 use crate::linking::notice::link_announcement;
 use crate::linking::{login::log_change, messenger, LoginError};
 use crate::state::AppState;
@@ -26,48 +24,35 @@ pub struct DecisionForm {
     id: String,
 }
 
+impl HasCsrf for DecisionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 #[post("/account/links/confirm")]
 pub async fn confirm(
-    req: HttpRequest,
-    form: web::Form<DecisionForm>,
+    form: SignedInForm<DecisionForm>,
     shared: web::Data<AppState>,
-    cookies: web::Data<SessionCookies>,
-) -> HttpResponse {
-    decide(&req, &form, &shared, &cookies, true).await
+) -> Result<HttpResponse, SiteError> {
+    decide(&form, &shared, true).await
 }
 
 #[post("/account/links/decline")]
 pub async fn decline(
-    req: HttpRequest,
-    form: web::Form<DecisionForm>,
+    form: SignedInForm<DecisionForm>,
     shared: web::Data<AppState>,
-    cookies: web::Data<SessionCookies>,
-) -> HttpResponse {
-    decide(&req, &form, &shared, &cookies, false).await
-}
-
-fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+) -> Result<HttpResponse, SiteError> {
+    decide(&form, &shared, false).await
 }
 
 async fn decide(
-    req: &HttpRequest,
-    form: &DecisionForm,
+    checked: &SignedInForm<DecisionForm>,
     shared: &AppState,
-    cookies: &SessionCookies,
     confirmed: bool,
-) -> HttpResponse {
-    let session = cookies.read(req).await;
-    let Some(account_id) = session.account_id.as_deref() else {
-        return see_other("/");
-    };
-    if !session.csrf_ok(&form.csrf) {
-        warn!("a pending link decision refused: bad or missing CSRF token");
-        return csrf_refused();
-    }
+) -> Result<HttpResponse, SiteError> {
+    let account_id = checked.account_id.as_str();
+    let form = &checked.form;
     let now = now_ms();
     let decided = shared
         .store
@@ -78,12 +63,8 @@ async fn decide(
         >| {
             link_announcement(&shared.link_tokens, page, psid, name)
         })
-        .await;
-    let decided = match decided {
-        Ok(Some(decided)) => decided,
-        Ok(None) => return error_page(&LoginError::PendingGone),
-        Err(e) => return error_page(&LoginError::Internal(e)),
-    };
+        .await?
+        .ok_or(LoginError::PendingGone)?;
     let link = &decided.link;
     let linked = match &decided.change {
         Some(change) => {
@@ -104,13 +85,12 @@ async fn decide(
         .redirect_uri
         .as_deref()
         .and_then(|uri| messenger::parse_redirect(uri).ok());
-    match (back, linked) {
-        (Some(uri), true) => match messenger::success_redirect(shared, &uri, account_id, now).await
-        {
-            Ok(url) => see_other(url.as_str()),
-            Err(e) => error_page(&e),
-        },
+    Ok(match (back, linked) {
+        (Some(uri), true) => {
+            let url = messenger::success_redirect(shared, &uri, account_id, now).await?;
+            see_other(url.as_str())
+        }
         (Some(uri), false) => see_other(uri.as_str()),
         (None, _) => see_other("/account"),
-    }
+    })
 }

@@ -1,13 +1,13 @@
-//! The login site's pages: templates, the stylesheet and the error page.
+//! The login site's pages: templates and the stylesheet (the error page is
+//! `site_error`).
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use askama::Template;
-use tracing::{error, warn};
+use tracing::error;
 
-use super::session::{Session, SessionCookies};
-use crate::linking::LoginError;
+use super::session::SessionCookies;
 
 const STYLESHEET: &str = include_str!("../../static/site.css");
 
@@ -15,13 +15,6 @@ const STYLESHEET: &str = include_str!("../../static/site.css");
 #[template(path = "home.html")]
 struct Home {
     signed_in: bool,
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    heading: &'a str,
-    message: &'a str,
 }
 
 /// Pages are never cached: they show who is signed in.
@@ -47,39 +40,6 @@ pub fn page(status: StatusCode, body: askama::Result<String>) -> HttpResponse {
                 .body("Something went wrong on our side.")
         }
     }
-}
-
-/// The error page for `err`, logged once with its cause (never a token).
-pub fn error_page(err: &LoginError) -> HttpResponse {
-    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status.is_server_error() {
-        error!(error = %err, status = status.as_u16(), "login failed");
-    } else {
-        warn!(error = %err, status = status.as_u16(), "login refused");
-    }
-    let (heading, message) = err.explain();
-    page(
-        status,
-        ErrorPage {
-            heading,
-            message: &message,
-        }
-        .render(),
-    )
-}
-
-/// The error page, with the session cookie rewritten (a spent login state
-/// must not stay in the browser).
-pub fn error_page_with(
-    err: &LoginError,
-    cookies: &SessionCookies,
-    session: &Session,
-) -> HttpResponse {
-    let mut response = error_page(err);
-    if let Err(e) = response.add_cookie(&cookies.cookie(session)) {
-        warn!(error = %e, "the session cookie could not be set");
-    }
-    response
 }
 
 #[get("/")]

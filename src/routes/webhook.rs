@@ -1,21 +1,58 @@
 //! `GET /webhook` (subscription check) and `POST /webhook` (events).
 
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse, ResponseError};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use tracing::{error, warn};
 
-use crate::facebook::webhook::{inbox_events, verify_signature, PayloadError, WebhookEvent};
+use crate::facebook::events::{inbox_events, PayloadError, WebhookEvent};
+use crate::facebook::signature::{verify_signature, SignatureError};
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::store::inbox::NewInboxEvent;
-use crate::store::now_ms;
+use crate::store::inbox::{NewInboxEvent, ThreadOwner};
 use crate::store::writer::Write;
+use crate::store::{now_ms, StoreError};
 
 /// The largest webhook body accepted (Meta's are far smaller).
 pub const MAX_BODY: usize = 1 << 20;
+
+/// Why the webhook did not take a request. Meta retries what is not
+/// answered 200, so only a request that can never succeed is refused 4xx.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// `GET /webhook` without `hub.mode=subscribe` and the verify token.
+    #[error("verification failed")]
+    Verification,
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// Meta retries a failed delivery; nothing was acknowledged.
+    #[error("events could not be stored")]
+    Store(#[source] StoreError),
+}
+
+impl ResponseError for WebhookError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebhookError::Verification | WebhookError::Signature(_) => StatusCode::FORBIDDEN,
+            WebhookError::Payload(_) => StatusCode::BAD_REQUEST,
+            WebhookError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            WebhookError::Store(e) => error!(error = %e, "storing webhook events failed"),
+            WebhookError::Verification => warn!("webhook verification refused"),
+            refused => warn!(reason = %refused, "webhook POST refused"),
+        }
+        HttpResponse::build(self.status_code()).json(json!({"error": self.to_string()}))
+    }
+}
 
 #[derive(Deserialize)]
 struct Verification {
@@ -28,7 +65,10 @@ struct Verification {
 }
 
 #[get("/webhook")]
-pub async fn verify(query: web::Query<Verification>, shared: web::Data<AppState>) -> HttpResponse {
+pub async fn verify(
+    query: web::Query<Verification>,
+    shared: web::Data<AppState>,
+) -> Result<HttpResponse, WebhookError> {
     let expected = shared
         .settings
         .facebook
@@ -40,13 +80,10 @@ pub async fn verify(query: web::Query<Verification>, shared: web::Data<AppState>
         .as_deref()
         .is_some_and(|t| bool::from(t.as_bytes().ct_eq(expected)));
     match (&query.mode, &query.challenge) {
-        (Some(mode), Some(challenge)) if mode == "subscribe" && token_ok => HttpResponse::Ok()
+        (Some(mode), Some(challenge)) if mode == "subscribe" && token_ok => Ok(HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
-            .body(challenge.clone()),
-        _ => {
-            warn!("webhook verification refused");
-            HttpResponse::Forbidden().json(json!({"error": "verification failed"}))
-        }
+            .body(challenge.clone())),
+        _ => Err(WebhookError::Verification),
     }
 }
 
@@ -55,7 +92,7 @@ pub async fn receive(
     req: HttpRequest,
     body: web::Bytes,
     shared: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, WebhookError> {
     let metrics = &shared.metrics;
     Metrics::add(&metrics.webhook_requests, 1);
     let signature = req
@@ -70,8 +107,7 @@ pub async fn receive(
         .as_bytes();
     if let Err(e) = verify_signature(secret, &body, signature) {
         Metrics::add(&metrics.webhook_rejected, 1);
-        warn!(reason = %e, "webhook POST refused");
-        return HttpResponse::Forbidden().json(json!({"error": e.to_string()}));
+        return Err(e.into());
     }
     // Every event of a signed body is stored, whatever its kind or object:
     // only a body that is not JSON is refused (JSON that is no envelope is
@@ -80,29 +116,23 @@ pub async fn receive(
         Ok(events) => events.into_iter().map(inbox_row).collect(),
         Err(e @ PayloadError::Malformed(_)) => {
             Metrics::add(&metrics.webhook_rejected, 1);
-            warn!(reason = %e, "webhook POST refused");
-            return HttpResponse::BadRequest().json(json!({"error": e.to_string()}));
+            return Err(e.into());
         }
     };
     let count = rows.len() as u64;
     if count > 0 {
-        match shared.writer.write(Write::InsertInbox(rows)).await {
-            // The committer hands new rows to the inbox worker itself.
-            Ok(stored) => {
-                Metrics::add(&metrics.webhook_events_stored, stored);
-                Metrics::add(&metrics.webhook_events_duplicate, count - stored);
-            }
-            Err(e) => {
-                // Meta retries a failed delivery; nothing was acknowledged.
-                error!(error = %format!("{e:#}"), "storing webhook events failed");
-                return HttpResponse::InternalServerError()
-                    .json(json!({"error": "events could not be stored"}));
-            }
-        }
+        // The committer hands new rows to the inbox worker itself.
+        let stored = shared
+            .writer
+            .write(Write::InsertInbox(rows))
+            .await
+            .map_err(WebhookError::Store)?;
+        Metrics::add(&metrics.webhook_events_stored, stored);
+        Metrics::add(&metrics.webhook_events_duplicate, count - stored);
     }
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
-        .body("EVENT_RECEIVED")
+        .body("EVENT_RECEIVED"))
 }
 
 /// The inbox row that keeps a webhook event.
@@ -112,7 +142,7 @@ fn inbox_row(e: WebhookEvent) -> NewInboxEvent {
         page_id: e.page_id,
         psid: e.psid,
         kind: e.kind,
-        standby: e.standby,
+        thread: ThreadOwner::from_standby(e.standby),
         dedupe_key: e.dedupe_key,
         event: e.event,
         received_at: e.received_at,

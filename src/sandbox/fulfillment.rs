@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use tracing::warn;
 
 use super::state::Sandbox;
-use crate::facebook::webhook::verify_signature;
+use crate::facebook::signature::verify_signature;
 use crate::nlu::fulfillment::SIGNATURE_HEADER;
 use crate::nlu::NluMessage;
 

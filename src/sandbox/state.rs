@@ -14,7 +14,7 @@ use tracing::warn;
 use url::Url;
 
 use super::people::PEOPLE;
-use crate::facebook::webhook::sign;
+use crate::facebook::signature::sign;
 
 /// A thread keeps at most this many messages.
 const MAX_ENTRIES: usize = 300;

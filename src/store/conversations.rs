@@ -23,7 +23,7 @@ pub struct ConversationContext {
 
 /// The conversation facts an event changes.
 #[derive(Debug, Clone, Default)]
-pub struct ConversationTouch {
+pub struct ConversationUpdate {
     pub page_id: String,
     pub psid: String,
     /// The person wrote at this time (opens the 24-hour window).
@@ -36,14 +36,14 @@ pub struct ConversationTouch {
 
 /// The conversation changes of one batch, merged per conversation.
 #[derive(Default)]
-pub(crate) struct MergedTouch {
+pub(crate) struct MergedConversationUpdate {
     inbound_at: Option<i64>,
     nlu_state: Option<Option<String>>,
     pub(crate) release_held: bool,
 }
 
-impl MergedTouch {
-    pub(crate) fn merge(&mut self, c: &ConversationTouch) {
+impl MergedConversationUpdate {
+    pub(crate) fn merge(&mut self, c: &ConversationUpdate) {
         self.inbound_at = self.inbound_at.max(c.inbound_at);
         self.release_held |= c.release_held;
         if c.nlu_state.is_some() {
@@ -55,7 +55,7 @@ impl MergedTouch {
 /// The statements writing a batch's merged changes, keyed by `(page_id,
 /// psid)`: those that set the dialog state, then those that keep it.
 pub(crate) fn upsert_statements(
-    touches: &BTreeMap<(&str, &str), MergedTouch>,
+    touches: &BTreeMap<(&str, &str), MergedConversationUpdate>,
     now: i64,
 ) -> Vec<Stmt> {
     let mut statements = Vec::new();

@@ -10,8 +10,33 @@ use super::receipts::Receipt;
 use super::statement::{Arg, Columns, Exec, Stmt, Value};
 use super::{claim_statement, with_reader, Store};
 
-pub use super::conversations::ConversationTouch;
+pub use super::conversations::ConversationUpdate;
 pub use super::psid_lookups::PsidLookup;
+
+/// Which app owns the conversation's thread as the event came: Meta puts
+/// the events of a thread another app owns (conversation routing) in
+/// `standby[]`. Kept as the `standby` column (0 or 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadOwner {
+    /// The event came in `messaging[]`: this app may answer.
+    ThisApp,
+    /// The event came in `standby[]`: this app may not send.
+    AnotherApp,
+}
+
+impl ThreadOwner {
+    pub fn from_standby(standby: bool) -> ThreadOwner {
+        match standby {
+            true => ThreadOwner::AnotherApp,
+            false => ThreadOwner::ThisApp,
+        }
+    }
+
+    /// The `standby` column's value.
+    fn column(self) -> i64 {
+        i64::from(self == ThreadOwner::AnotherApp)
+    }
+}
 
 /// An event about to be stored (see `insert_statement`).
 #[derive(Debug, Clone)]
@@ -21,7 +46,7 @@ pub struct NewInboxEvent {
     pub page_id: String,
     pub psid: String,
     pub kind: &'static str,
-    pub standby: bool,
+    pub thread: ThreadOwner,
     pub dedupe_key: String,
     pub event: String,
     pub received_at: i64,
@@ -36,7 +61,7 @@ pub struct InboxRow {
     pub page_id: String,
     pub psid: String,
     pub kind: String,
-    pub standby: i64,
+    pub thread: ThreadOwner,
     pub event: String,
     pub attempts: i64,
     /// Names the event for good (the same on every claim of the row).
@@ -57,7 +82,7 @@ impl InboxRow {
             page_id: c.take()?.text()?,
             psid: c.take()?.text()?,
             kind: c.take()?.text()?,
-            standby: c.take()?.int()?,
+            thread: ThreadOwner::from_standby(c.take()?.int()? != 0),
             event: c.take()?.text()?,
             attempts: c.take()?.int()?,
             dedupe_key: c.take()?.text()?,
@@ -118,7 +143,7 @@ pub struct InboxUpdate {
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub replies: Vec<NewOutboxMessage>,
-    pub conversation: Option<ConversationTouch>,
+    pub conversation: Option<ConversationUpdate>,
     pub receipt: Option<Receipt>,
     /// What `ids_for_apps` said of the person, remembered with the result.
     pub lookup: Option<PsidLookup>,
@@ -158,7 +183,7 @@ pub(crate) fn insert_statement<T>(chunk: &[T], event: impl Fn(&T) -> &NewInboxEv
             .bind(e.page_id.as_str())
             .bind(e.psid.as_str())
             .bind(e.kind)
-            .bind(i64::from(e.standby))
+            .bind(e.thread.column())
             .bind(e.dedupe_key.as_str())
             .bind(e.event.as_str())
             .bind(e.received_at)

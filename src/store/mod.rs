@@ -6,13 +6,13 @@
 //! written once and a branch appears only where the dialects really differ.
 
 pub mod accounts;
-pub mod api;
 mod chunks;
 pub mod conversations;
 mod error;
 pub mod idempotency;
 pub mod inbox;
 pub mod linking;
+pub mod outbound_api;
 pub mod outbox;
 pub mod pages;
 pub mod pauses;

@@ -7,6 +7,71 @@ use super::chunks::chunks;
 use super::statement::{Columns, Exec, Sqlx, Stmt, Value};
 use super::{claim_statement, with_reader, with_writer, Store};
 
+/// Where an outbox message is. The database keeps the lower-case name
+/// (`outbox.state`); SQL statements name the states they read or set.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxState {
+    /// Waiting for its turn (and for its Page's rate).
+    Queued,
+    /// Outside the messaging window: sent as `queued` once the person
+    /// writes again, or `expired` at `hold_until`.
+    Held,
+    /// Claimed by an outbox worker, under a lease.
+    Sending,
+    Sent,
+    Delivered,
+    Read,
+    /// Meta refused it, or its attempts ran out.
+    Failed,
+    /// Held until `hold_until` and the person never wrote.
+    Expired,
+    /// The person unlinked before it was sent.
+    Cancelled,
+}
+
+impl OutboxState {
+    const ALL: [OutboxState; 9] = [
+        OutboxState::Queued,
+        OutboxState::Held,
+        OutboxState::Sending,
+        OutboxState::Sent,
+        OutboxState::Delivered,
+        OutboxState::Read,
+        OutboxState::Failed,
+        OutboxState::Expired,
+        OutboxState::Cancelled,
+    ];
+
+    /// The name the database keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Queued => "queued",
+            OutboxState::Held => "held",
+            OutboxState::Sending => "sending",
+            OutboxState::Sent => "sent",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Read => "read",
+            OutboxState::Failed => "failed",
+            OutboxState::Expired => "expired",
+            OutboxState::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl TryFrom<String> for OutboxState {
+    type Error = anyhow::Error;
+
+    fn try_from(name: String) -> anyhow::Result<OutboxState> {
+        OutboxState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| anyhow::anyhow!("{name:?} is not an outbox state"))
+    }
+}
+
 /// A message to queue. `body` is the Send API `message` object (or a
 /// `sender_action` object) as JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,8 +83,8 @@ pub struct NewOutboxMessage {
     pub tag: Option<String>,
     pub origin: &'static str,
     pub inbox_id: Option<i64>,
-    /// `queued`, or `held` until the person writes again.
-    pub state: &'static str,
+    /// `Queued`, or `Held` until the person writes again.
+    pub state: OutboxState,
     /// The id API callers know the message by.
     pub public_id: Option<String>,
     pub api_key_id: Option<i64>,
@@ -38,7 +103,7 @@ impl NewOutboxMessage {
             tag: None,
             origin: "reply",
             inbox_id: Some(inbox_id),
-            state: "queued",
+            state: OutboxState::Queued,
             public_id: None,
             api_key_id: None,
             hold_until: None,
@@ -189,7 +254,7 @@ pub(crate) fn insert_statements(messages: &[&NewOutboxMessage], now: i64) -> Vec
                     .bind(m.tag.as_deref())
                     .bind(m.origin)
                     .bind(m.inbox_id)
-                    .bind(m.state)
+                    .bind(m.state.as_str())
                     .bind(m.public_id.as_deref())
                     .bind(m.api_key_id)
                     .bind(m.hold_until)

@@ -8,14 +8,14 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::{linking, retry::retry_delay};
-use crate::facebook::webhook::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
+use crate::facebook::events::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
 use crate::facebook::SenderAction;
 use crate::metrics::Metrics;
 use crate::nlu::start_over::is_start_over;
 use crate::nlu::{session_id, turn_id, NluError, NluTurn};
 use crate::state::AppState;
 use crate::store::accounts::LinkedAccount;
-use crate::store::inbox::{ConversationTouch, InboxRow, InboxState, InboxUpdate};
+use crate::store::inbox::{ConversationUpdate, InboxRow, InboxState, InboxUpdate, ThreadOwner};
 use crate::store::now_ms;
 use crate::store::receipts::Receipt;
 use crate::store::writer::{Claim, FeedReceiver, Write};
@@ -96,7 +96,7 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
             }
             "recorded".to_string()
         }
-        "referral" | "account_linking" if row.standby == 0 => {
+        "referral" | "account_linking" if row.thread == ThreadOwner::ThisApp => {
             let handled = match linking::our_ref(&event) {
                 Some(reference) => linking::referral(shared, &row, reference).await,
                 None if row.kind == "account_linking" => {
@@ -113,15 +113,15 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
             }
         }
         "message" | "postback" => {
-            update.conversation = Some(ConversationTouch {
+            update.conversation = Some(ConversationUpdate {
                 page_id: row.page_id.clone(),
                 psid: row.psid.clone(),
                 inbound_at: Some(timestamp),
                 nlu_state: None,
                 // While another app owns the thread, this one may not send.
-                release_held: row.standby == 0,
+                release_held: row.thread == ThreadOwner::ThisApp,
             });
-            if row.standby != 0 {
+            if row.thread == ThreadOwner::AnotherApp {
                 "standby: another app owns the thread".to_string()
             } else if linking::is_unlink(shared, &row, &event) {
                 // The announcement's Unlink button: no NLU turn, and the
@@ -242,7 +242,8 @@ async fn converse(
     if let (Some(state), Some(c)) = (answer.dialog_state, update.conversation.as_mut()) {
         c.nlu_state = Some(Some(state));
     }
-    update.replies = crate::relay::replies(&row.page_id, &row.psid, row.id, &answer.reply);
+    update.replies =
+        crate::messenger_replies::replies(&row.page_id, &row.psid, row.id, &answer.reply);
     Ok(format!("answered by {}", nlu.name()))
 }
 
@@ -305,7 +306,7 @@ fn replies_from_text(row: &InboxRow, text: &str) -> Vec<crate::store::outbox::Ne
         messages: vec![crate::nlu::NluMessage::PlainText(text.to_string())],
         ..Default::default()
     };
-    crate::relay::replies(&row.page_id, &row.psid, row.id, &reply)
+    crate::messenger_replies::replies(&row.page_id, &row.psid, row.id, &reply)
 }
 
 /// What a Lex code hook needs to know the person: who they are on

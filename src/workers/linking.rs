@@ -4,7 +4,7 @@
 
 use tracing::{info, warn};
 
-use crate::facebook::webhook::MessagingEvent;
+use crate::facebook::events::MessagingEvent;
 use crate::linking::login::{log_change, psids_for};
 use crate::linking::notice::{self, link_announcement};
 use crate::linking::tokens::{LinkTokens, Purpose};

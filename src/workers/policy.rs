@@ -8,7 +8,7 @@
 
 use tracing::{error, info, warn};
 
-use crate::facebook::webhook::MessagingEvent;
+use crate::facebook::events::MessagingEvent;
 use crate::nlu::NluError;
 use crate::state::AppState;
 use crate::store::inbox::InboxRow;

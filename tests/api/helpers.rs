@@ -4,7 +4,7 @@
 
 use lexbridge::config::Settings;
 use lexbridge::facebook::graph::appsecret_proof;
-use lexbridge::facebook::webhook::sign;
+use lexbridge::facebook::signature::sign;
 use lexbridge::nlu::Nlu;
 use lexbridge::startup::{Application, Options, Stopper};
 use lexbridge::store::inbox::InboxRecord;

@@ -208,7 +208,7 @@ fn finish(
     attempts: i64,
     dialog: &str,
 ) -> lexbridge::store::writer::Write {
-    use lexbridge::store::inbox::{ConversationTouch, InboxUpdate};
+    use lexbridge::store::inbox::{ConversationUpdate, InboxUpdate};
     use lexbridge::store::outbox::NewOutboxMessage;
     lexbridge::store::writer::Write::FinishInbox(Box::new(InboxUpdate {
         id,
@@ -224,7 +224,7 @@ fn finish(
             id,
             json!({"text": dialog}).to_string(),
         )],
-        conversation: Some(ConversationTouch {
+        conversation: Some(ConversationUpdate {
             page_id: PAGE_ID.into(),
             psid: "U1".into(),
             inbound_at: Some(1),

@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use crate::support::lex::{lex_reply, FakeLex, Step};
 use lexbridge::config::LexSettings;
-use lexbridge::nlu::lex::LexNlu;
+use lexbridge::nlu::lex_client::LexNlu;
 use lexbridge::startup::Options;
 use serde_json::{json, Value};
 use std::sync::Arc;

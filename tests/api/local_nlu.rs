@@ -95,7 +95,7 @@ pub struct SignedForBackend;
 impl wiremock::Match for SignedForBackend {
     fn matches(&self, request: &Request) -> bool {
         let expected =
-            lexbridge::facebook::webhook::sign(FULFILLMENT_SECRET.as_bytes(), &request.body);
+            lexbridge::facebook::signature::sign(FULFILLMENT_SECRET.as_bytes(), &request.body);
         request
             .headers
             .get("X-Lexbridge-Signature-256")

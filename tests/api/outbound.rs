@@ -794,7 +794,7 @@ async fn a_message_held_while_the_person_writes_goes_at_once() {
             tag: None,
             origin: "api",
             inbox_id: None,
-            state: "held",
+            state: lexbridge::store::outbox::OutboxState::Held,
             public_id: Some("msg_raced".into()),
             api_key_id: Some(billing),
             hold_until: Some(now_ms() + HOUR),

@@ -21,7 +21,7 @@ fn text(psid: &str, text: &str) -> NewOutboxMessage {
         tag: None,
         origin: "api",
         inbox_id: None,
-        state: "queued",
+        state: lexbridge::store::outbox::OutboxState::Queued,
         public_id: None,
         api_key_id: None,
         hold_until: None,

@@ -7,7 +7,7 @@ use crate::demo_support::RunningDemo;
 use crate::helpers::wait_until;
 use crate::login_support::{csrf_of, location, query_of, Visitor};
 use lexbridge::demo::{APP_ID, PAGE_ID};
-use lexbridge::facebook::webhook::sign;
+use lexbridge::facebook::signature::sign;
 use lexbridge::sandbox::people::PEOPLE;
 use serde_json::{json, Value};
 

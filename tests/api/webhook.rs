@@ -51,8 +51,8 @@ async fn bad_posts_are_rejected_and_nothing_is_stored() {
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
         let body = serde_json::to_vec(&text_message("U1", "m.1", "hello")).unwrap();
-        let good = lexbridge::facebook::webhook::sign(APP_SECRET.as_bytes(), &body);
-        let wrong = lexbridge::facebook::webhook::sign(b"not-the-secret", &body);
+        let good = lexbridge::facebook::signature::sign(APP_SECRET.as_bytes(), &body);
+        let wrong = lexbridge::facebook::signature::sign(b"not-the-secret", &body);
 
         assert_eq!(
             app.post_webhook(&body, None).await.status(),
@@ -84,7 +84,7 @@ async fn bad_posts_are_rejected_and_nothing_is_stored() {
         );
 
         let oversize = vec![b' '; (1 << 20) + 1];
-        let sig = lexbridge::facebook::webhook::sign(APP_SECRET.as_bytes(), &oversize);
+        let sig = lexbridge::facebook::signature::sign(APP_SECRET.as_bytes(), &oversize);
         assert_eq!(
             app.post_webhook(&oversize, Some(&sig)).await.status(),
             413,
@@ -92,7 +92,7 @@ async fn bad_posts_are_rejected_and_nothing_is_stored() {
         );
 
         let malformed = b"{\"object\":\"page\",\"entry\":[";
-        let sig = lexbridge::facebook::webhook::sign(APP_SECRET.as_bytes(), malformed);
+        let sig = lexbridge::facebook::signature::sign(APP_SECRET.as_bytes(), malformed);
         assert_eq!(
             app.post_webhook(malformed, Some(&sig)).await.status(),
             400,

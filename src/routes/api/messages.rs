@@ -4,9 +4,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{authenticate, internal, read_body, respond, MAX_BATCH_BODY, MAX_MESSAGE_BODY};
+use super::caller::ApiCaller;
+use super::error::ApiFailure;
+use super::status::http_status;
+use super::{read_body, respond, MAX_BATCH_BODY, MAX_MESSAGE_BODY};
 use crate::outbound::accept::{Outbound, Sender};
-use crate::outbound::answer::{ApiError, StatusAnswer};
+use crate::outbound::answer::{ApiError, ErrorCode, StatusAnswer};
 use crate::state::AppState;
 
 /// Queue a message for one person.
@@ -34,11 +37,12 @@ use crate::state::AppState;
     security(("api_key" = []))
 )]
 pub async fn send(
+    caller: ApiCaller,
     shared: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
-) -> HttpResponse {
-    submit(&shared, &req, payload, false).await
+) -> Result<HttpResponse, ApiFailure> {
+    submit(&shared, &caller, &req, payload, false).await
 }
 
 /// Queue up to 1,000 messages, each checked and answered on its own.
@@ -62,11 +66,12 @@ pub async fn send(
     security(("api_key" = []))
 )]
 pub async fn send_batch(
+    caller: ApiCaller,
     shared: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
-) -> HttpResponse {
-    submit(&shared, &req, payload, true).await
+) -> Result<HttpResponse, ApiFailure> {
+    submit(&shared, &caller, &req, payload, true).await
 }
 
 /// The batch request, for the spec.
@@ -78,23 +83,17 @@ pub struct BatchRequestSchema {
 
 async fn submit(
     shared: &AppState,
+    ApiCaller(caller): &ApiCaller,
     req: &HttpRequest,
     payload: web::Payload,
     batch: bool,
-) -> HttpResponse {
-    let caller = match authenticate(shared, req).await {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
+) -> Result<HttpResponse, ApiFailure> {
     let limit = if batch {
         MAX_BATCH_BODY
     } else {
         MAX_MESSAGE_BODY
     };
-    let body = match read_body(payload, limit).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
+    let body = read_body(payload, limit).await?;
     let idempotency_key = req
         .headers()
         .get("Idempotency-Key")
@@ -103,19 +102,17 @@ async fn submit(
         store: &shared.store,
         writer: &shared.writer,
         page_id: &shared.settings.facebook.page_id,
+        http_status,
     };
     let sender = Sender {
-        caller: Some(&caller),
+        caller: Some(caller),
         idempotency_key,
     };
     let answer = match batch {
-        true => outbound.submit_batch(&sender, &body).await,
-        false => outbound.submit_one(&sender, &body).await,
+        true => outbound.submit_batch(&sender, &body).await?,
+        false => outbound.submit_one(&sender, &body).await?,
     };
-    match answer {
-        Ok(answer) => respond(answer),
-        Err(e) => internal(e),
-    }
+    Ok(respond(answer))
 }
 
 /// Where a message is: queued, held, sending, sent, delivered, read,
@@ -135,20 +132,19 @@ async fn submit(
     security(("api_key" = []))
 )]
 pub async fn status(
+    ApiCaller(caller): ApiCaller,
     shared: web::Data<AppState>,
-    req: HttpRequest,
     id: web::Path<String>,
-) -> HttpResponse {
-    let caller = match authenticate(&shared, &req).await {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    match shared.store.message_status(&id, caller.key_id).await {
-        Ok(Some(status)) => HttpResponse::Ok().json(StatusAnswer::from(status)),
-        Ok(None) => HttpResponse::NotFound().json(ApiError::new(
-            "not_found",
-            format!("no message has the id {:?}", id.as_str()),
-        )),
-        Err(e) => internal(e),
-    }
+) -> Result<HttpResponse, ApiFailure> {
+    let status = shared
+        .store
+        .message_status(&id, caller.key_id)
+        .await?
+        .ok_or_else(|| {
+            ApiFailure::refused(
+                ErrorCode::NotFound,
+                format!("no message has the id {:?}", id.as_str()),
+            )
+        })?;
+    Ok(HttpResponse::Ok().json(StatusAnswer::from(status)))
 }

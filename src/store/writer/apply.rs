@@ -4,18 +4,18 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::feed::{Extra, PIGGYBACK};
-use super::{Write, Written};
-use crate::store::api::touch_key_statement;
+use super::feed::{WorkerClaims, PIGGYBACK};
+use super::{Write, WriteOutput};
 use crate::store::chunks::chunks;
-use crate::store::conversations::{self, MergedTouch};
+use crate::store::conversations::{self, MergedConversationUpdate};
 use crate::store::inbox::{self, InboxRow};
-use crate::store::outbox::{self, NewOutboxMessage, OutboxRow};
+use crate::store::outbound_api::touch_key_statement;
+use crate::store::outbox::{self, NewOutboxMessage, OutboxRow, OutboxState};
 use crate::store::statement::{Arg, Columns, Exec, Stmt};
 
 /// What one batch produced.
-pub(super) struct Applied {
-    pub(super) written: Vec<Written>,
+pub(super) struct BatchResult {
+    pub(super) written: Vec<WriteOutput>,
     pub(super) inbox: Vec<InboxRow>,
     pub(super) outbox: Vec<OutboxRow>,
 }
@@ -27,10 +27,10 @@ pub(super) async fn apply<E: Exec>(
     exec: &mut E,
     postgres: bool,
     writes: &[&Write],
-    extra: Extra,
-) -> anyhow::Result<Applied> {
+    extra: WorkerClaims,
+) -> anyhow::Result<BatchResult> {
     let mut counts = vec![0u64; writes.len()];
-    let mut claimed: BTreeMap<usize, Written> = BTreeMap::new();
+    let mut claimed: BTreeMap<usize, WriteOutput> = BTreeMap::new();
     let mut claims = Vec::new();
     let mut statements = Vec::new();
     let mut events = Vec::new();
@@ -40,7 +40,7 @@ pub(super) async fn apply<E: Exec>(
     let mut receipts = Vec::new();
     let mut lookups = Vec::new();
     let mut acceptances = Vec::new();
-    let mut touches: BTreeMap<(&str, &str), MergedTouch> = BTreeMap::new();
+    let mut touches: BTreeMap<(&str, &str), MergedConversationUpdate> = BTreeMap::new();
     for (job, write) in writes.iter().enumerate() {
         match write {
             Write::InsertInbox(rows) => events.extend(rows.iter().map(|e| (job, e))),
@@ -49,7 +49,7 @@ pub(super) async fn apply<E: Exec>(
                 counts[job] = 1;
                 outcomes.push(outcome);
             }
-            Write::TouchApiKey { id, at } => statements.push((job, touch_key_statement(*id, *at))),
+            Write::ApiKeyUsed { id, at } => statements.push((job, touch_key_statement(*id, *at))),
             Write::Sweep { sweep, now } => statements.push((job, sweep.statement(*now))),
             Write::Pause(change) => statements.push((job, change.statement())),
             Write::ClaimInbox(c) => claims.push((job, true, *c)),
@@ -123,7 +123,7 @@ pub(super) async fn apply<E: Exec>(
                 acceptance
                     .messages
                     .iter()
-                    .filter(|m| m.state == "held")
+                    .filter(|m| m.state == OutboxState::Held)
                     .map(|m| (m.page_id.as_str(), m.psid.as_str())),
             );
         }
@@ -190,32 +190,32 @@ pub(super) async fn apply<E: Exec>(
                 .map(InboxRow::from_columns)
                 .collect::<anyhow::Result<Vec<_>>>()?;
             inbox::attach_contexts(exec, &mut rows).await?;
-            Written::Inbox(rows)
+            WriteOutput::Inbox(rows)
         } else {
             let rows = found.into_iter().map(OutboxRow::from_columns);
-            Written::Outbox(rows.collect::<anyhow::Result<_>>()?)
+            WriteOutput::Outbox(rows.collect::<anyhow::Result<_>>()?)
         };
         if *job != PIGGYBACK {
             taken[kind] += match &written {
-                Written::Inbox(rows) => rows.len(),
-                Written::Outbox(rows) => rows.len(),
-                Written::Rows(_) => 0,
+                WriteOutput::Inbox(rows) => rows.len(),
+                WriteOutput::Outbox(rows) => rows.len(),
+                WriteOutput::Rows(_) => 0,
             } as i64;
         }
         match (written, *job == PIGGYBACK) {
-            (Written::Inbox(rows), true) => piggybacked_inbox = rows,
-            (Written::Outbox(rows), true) => piggybacked_outbox = rows,
+            (WriteOutput::Inbox(rows), true) => piggybacked_inbox = rows,
+            (WriteOutput::Outbox(rows), true) => piggybacked_outbox = rows,
             (written, _) => {
                 claimed.insert(*job, written);
             }
         }
     }
     let (inbox, outbox) = (piggybacked_inbox, piggybacked_outbox);
-    Ok(Applied {
+    Ok(BatchResult {
         written: counts
             .into_iter()
             .enumerate()
-            .map(|(job, n)| claimed.remove(&job).unwrap_or(Written::Rows(n)))
+            .map(|(job, n)| claimed.remove(&job).unwrap_or(WriteOutput::Rows(n)))
             .collect(),
         inbox,
         outbox,
@@ -254,7 +254,7 @@ mod tests {
             lease_until: 1 + LEASE_MS,
             limit: 4,
         };
-        let extra = Extra {
+        let extra = WorkerClaims {
             inbox: Some(claim),
             outbox: None,
         };
@@ -262,7 +262,7 @@ mod tests {
         let applied = apply(&mut conn, false, &[&own], extra)
             .await
             .expect("applied");
-        let Some(Written::Inbox(claimed)) = applied.written.first() else {
+        let Some(WriteOutput::Inbox(claimed)) = applied.written.first() else {
             panic!("the worker's claim answers with rows");
         };
         assert_eq!(claimed.len(), 4);
@@ -312,9 +312,14 @@ mod tests {
             receipt: None,
             lookup: None,
         }));
-        apply(&mut conn, false, &[&accepted, &finished], Extra::default())
-            .await
-            .expect("applied");
+        apply(
+            &mut conn,
+            false,
+            &[&accepted, &finished],
+            WorkerClaims::default(),
+        )
+        .await
+        .expect("applied");
         let order: Vec<String> = conn
             .prepare("SELECT body FROM outbox ORDER BY id")
             .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-use super::{Claim, Write, Written, LEASE_MS};
+use super::{Claim, Write, WriteOutput, LEASE_MS};
 use crate::store::inbox::InboxRow;
 use crate::store::outbox::OutboxRow;
 
@@ -62,11 +62,11 @@ fn piggyback<T>(feed: &Option<Feed<T>>, wanted: bool, now: i64) -> Option<Claim>
 }
 
 /// Rows a worker claimed itself count against its budget.
-pub(super) fn charge(feeds: &Feeds, written: &Written) {
+pub(super) fn charge(feeds: &Feeds, written: &WriteOutput) {
     match written {
-        Written::Inbox(rows) => take_budget(&feeds.inbox, rows.len()),
-        Written::Outbox(rows) => take_budget(&feeds.outbox, rows.len()),
-        Written::Rows(_) => {}
+        WriteOutput::Inbox(rows) => take_budget(&feeds.inbox, rows.len()),
+        WriteOutput::Outbox(rows) => take_budget(&feeds.outbox, rows.len()),
+        WriteOutput::Rows(_) => {}
     }
 }
 
@@ -90,16 +90,16 @@ pub(super) const PIGGYBACK: usize = usize::MAX;
 
 /// Claims added to a batch on the workers' behalf.
 #[derive(Default, Clone, Copy)]
-pub(super) struct Extra {
+pub(super) struct WorkerClaims {
     pub(super) inbox: Option<Claim>,
     pub(super) outbox: Option<Claim>,
 }
 
-impl Extra {
+impl WorkerClaims {
     /// The claims for rows that `writes` may free.
-    pub(super) fn for_writes(feeds: &Feeds, writes: &[&Write]) -> Extra {
+    pub(super) fn for_writes(feeds: &Feeds, writes: &[&Write]) -> WorkerClaims {
         let now = crate::store::now_ms();
-        Extra {
+        WorkerClaims {
             inbox: piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now),
             outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
         }

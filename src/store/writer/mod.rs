@@ -43,7 +43,7 @@ pub enum Write {
     /// Queue or hold messages the outbound API accepted.
     Accept(Box<Acceptance>),
     /// Note when an API key was last used.
-    TouchApiKey { id: i64, at: i64 },
+    ApiKeyUsed { id: i64, at: i64 },
     /// One of the sweeper's clean-ups, as of `now`; the rows it touched.
     Sweep { sweep: Sweep, now: i64 },
     /// Pause or resume a Page's sends (small writes that should not queue
@@ -71,7 +71,7 @@ pub struct Claim {
 
 /// What a write produced.
 #[derive(Debug)]
-pub enum Written {
+pub enum WriteOutput {
     /// Rows inserted (`InsertInbox`) or 1.
     Rows(u64),
     Inbox(Vec<InboxRow>),
@@ -80,7 +80,7 @@ pub enum Written {
 
 struct Job {
     write: Arc<Write>,
-    done: oneshot::Sender<anyhow::Result<Written>>,
+    done: oneshot::Sender<anyhow::Result<WriteOutput>>,
 }
 
 /// A lease longer than any processing or send should take; past it, a row
@@ -142,7 +142,7 @@ impl Writer {
         &self.stats
     }
 
-    async fn submit(&self, write: impl Into<Arc<Write>>) -> Result<Written, StoreError> {
+    async fn submit(&self, write: impl Into<Arc<Write>>) -> Result<WriteOutput, StoreError> {
         let (done, answer) = oneshot::channel();
         let write = write.into();
         let unavailable = |why: &str| StoreError::Unavailable(anyhow!("{why}"));
@@ -160,16 +160,16 @@ impl Writer {
     /// write given as an `Arc` can be submitted again (a retry) uncopied.
     pub async fn write(&self, write: impl Into<Arc<Write>>) -> Result<u64, StoreError> {
         match self.submit(write).await? {
-            Written::Rows(n) => Ok(n),
-            Written::Inbox(rows) => Ok(rows.len() as u64),
-            Written::Outbox(rows) => Ok(rows.len() as u64),
+            WriteOutput::Rows(n) => Ok(n),
+            WriteOutput::Inbox(rows) => Ok(rows.len() as u64),
+            WriteOutput::Outbox(rows) => Ok(rows.len() as u64),
         }
     }
 
     /// Claims due inbox rows: at most the oldest open row per conversation.
     pub async fn claim_inbox(&self, claim: Claim) -> Result<Vec<InboxRow>, StoreError> {
         match self.submit(Write::ClaimInbox(claim)).await? {
-            Written::Inbox(rows) => Ok(rows),
+            WriteOutput::Inbox(rows) => Ok(rows),
             other => Err(StoreError::Unavailable(anyhow!(
                 "unexpected claim result {other:?}"
             ))),
@@ -179,7 +179,7 @@ impl Writer {
     /// Claims due outbox rows: at most the oldest open message per recipient.
     pub async fn claim_outbox(&self, claim: Claim) -> Result<Vec<OutboxRow>, StoreError> {
         match self.submit(Write::ClaimOutbox(claim)).await? {
-            Written::Outbox(rows) => Ok(rows),
+            WriteOutput::Outbox(rows) => Ok(rows),
             other => Err(StoreError::Unavailable(anyhow!(
                 "unexpected claim result {other:?}"
             ))),

@@ -5,8 +5,8 @@
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use super::apply::{apply, Applied};
-use super::feed::{charge, hand_over, Extra};
+use super::apply::{apply, BatchResult};
+use super::feed::{charge, hand_over, WorkerClaims};
 use super::{CommitStats, Feeds, Job, Write};
 use crate::store::statement::Sqlx;
 use crate::store::Store;
@@ -22,11 +22,11 @@ pub(super) async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The committer keeps its own connection: no pool round trip per batch.
-    let mut held: Option<Held> = None;
+    let mut held: Option<CommitConnection> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let writes: Vec<&Write> = jobs.iter().map(|j| &*j.write).collect();
-        let extra = Extra::for_writes(&feeds, &writes);
+        let extra = WorkerClaims::for_writes(&feeds, &writes);
         match apply_held(&store, &mut held, &writes, extra, stats).await {
             Ok(applied) => {
                 for written in &applied.written {
@@ -42,14 +42,19 @@ pub(super) async fn run(
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
                     // Each still claims what it frees for the workers.
-                    let extra = Extra::for_writes(&feeds, &[&*job.write]);
+                    let extra = WorkerClaims::for_writes(&feeds, &[&*job.write]);
                     let mut applied =
                         apply_held(&store, &mut held, &[&*job.write], extra, stats).await;
                     if applied.is_err() && (extra.inbox.is_some() || extra.outbox.is_some()) {
                         // The claim may be what failed.
-                        applied =
-                            apply_held(&store, &mut held, &[&*job.write], Extra::default(), stats)
-                                .await;
+                        applied = apply_held(
+                            &store,
+                            &mut held,
+                            &[&*job.write],
+                            WorkerClaims::default(),
+                            stats,
+                        )
+                        .await;
                     }
                     let result = applied.and_then(|mut applied| {
                         let written = applied.written.pop().context("no result")?;
@@ -72,13 +77,13 @@ pub(super) async fn run(
     }
     // Hand the connection back while this runtime still runs, so closing
     // the pool does not wait for it.
-    if let Some(Held::Postgres(conn)) = held {
+    if let Some(CommitConnection::Postgres(conn)) = held {
         let _ = conn.close().await;
     }
 }
 
 /// The committer's connection: SQLite's its own, run on this thread.
-enum Held {
+enum CommitConnection {
     Sqlite(Box<rusqlite::Connection>),
     Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
 }
@@ -88,22 +93,24 @@ enum Held {
 /// SQLite rolled it back cleanly.
 async fn apply_held(
     store: &Store,
-    held: &mut Option<Held>,
+    held: &mut Option<CommitConnection>,
     writes: &[&Write],
-    extra: Extra,
+    extra: WorkerClaims,
     stats: &CommitStats,
-) -> anyhow::Result<Applied> {
+) -> anyhow::Result<BatchResult> {
     let started = std::time::Instant::now();
     let mut conn = match held.take() {
         Some(conn) => conn,
         None => match store {
-            Store::Sqlite { writer, .. } => Held::Sqlite(Box::new(open_sqlite(writer)?)),
-            Store::Postgres(pool) => Held::Postgres(pool.acquire().await?),
+            Store::Sqlite { writer, .. } => {
+                CommitConnection::Sqlite(Box::new(open_sqlite(writer)?))
+            }
+            Store::Postgres(pool) => CommitConnection::Postgres(pool.acquire().await?),
         },
     };
     let mut intact = false;
     let result = match &mut conn {
-        Held::Sqlite(conn) => {
+        CommitConnection::Sqlite(conn) => {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             let applied = apply(&mut **conn, false, writes, extra).await;
             let outcome = applied.and_then(|applied| {
@@ -118,7 +125,7 @@ async fn apply_held(
             }
             outcome
         }
-        Held::Postgres(conn) => {
+        CommitConnection::Postgres(conn) => {
             let mut tx = sqlx::Connection::begin(&mut **conn).await?;
             let applied = apply(&mut Sqlx(&mut *tx), true, writes, extra).await?;
             tx.commit().await?;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tracing::{error, info};
 
-use super::lex_connector::NullSlotFilteringClient;
+use super::lex_null_slots::NullSlotFilteringClient;
 use super::lex_session::LexSession;
 use super::{
     CardButton, DialogAction, ImageResponseCard, IntentState, Interpretation, Nlu, NluAnswer,

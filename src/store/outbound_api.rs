@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 
+use super::outbox::OutboxState;
 use super::statement::{Arg, Stmt};
 use super::{with_reader, with_writer, Store};
 
@@ -75,7 +76,8 @@ pub struct MessageStatus {
     pub psid: String,
     pub messaging_type: String,
     pub tag: Option<String>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: OutboxState,
     pub attempts: i64,
     pub message_id: Option<String>,
     pub error_code: Option<i64>,

@@ -3,48 +3,33 @@
 //! messaging window applied, and the message committed (queued or held)
 //! before it is answered; an `Idempotency-Key` replays the first answer.
 
-use rand::RngCore;
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
+mod batch;
+mod idempotency;
 
-use super::answer::{Accepted, ApiError, BatchAnswer, BatchItem, ItemAnswer};
+pub use batch::MAX_BATCH;
+use idempotency::{request_hash, MAX_IDEMPOTENCY_KEY};
+
+use rand::RngCore;
+
+use super::answer::{Accepted, ApiError, ErrorCode, ItemAnswer, Outcome};
 use super::keys::Caller;
 use super::request::{MessageRequest, Ping, Target};
 use super::time::format_timestamp;
 use crate::domain::window::{decide, Decision};
 use crate::facebook::render::outbox_body;
-use crate::store::api::Recipient;
 use crate::store::idempotency::Remember;
-use crate::store::outbox::NewOutboxMessage;
+use crate::store::outbound_api::Recipient;
+use crate::store::outbox::{NewOutboxMessage, OutboxState};
 use crate::store::writer::{Acceptance, Write, Writer};
 use crate::store::Store;
 
-/// Most messages one batch may carry.
-pub const MAX_BATCH: usize = 1000;
-/// Longest `Idempotency-Key`.
-const MAX_IDEMPOTENCY_KEY: usize = 255;
-
 /// An answer ready to send: HTTP status and JSON body.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
+pub struct ApiAnswer {
     pub status: u16,
     pub body: String,
     /// The answer is the one first given to this `Idempotency-Key`.
     pub replayed: bool,
-}
-
-impl Answer {
-    fn new(status: u16, body: &impl serde::Serialize) -> Answer {
-        Answer {
-            status,
-            body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
-            replayed: false,
-        }
-    }
-
-    pub fn error(status: u16, error: ApiError) -> Answer {
-        Answer::new(status, &error)
-    }
 }
 
 /// Who sends, and with which `Idempotency-Key`.
@@ -61,30 +46,45 @@ pub struct Outbound<'a> {
     /// The Page a PSID given without one belongs to, and the one preferred
     /// for accounts linked on several.
     pub page_id: &'a str,
+    /// The HTTP status of each outcome (`routes::api::status::http_status`):
+    /// kept with an `Idempotency-Key`'s answer, and in each batch item.
+    pub http_status: fn(Outcome) -> u16,
 }
 
 /// One message checked and decided, before it is committed.
 struct Decided {
-    status: u16,
+    outcome: Outcome,
     answer: ItemAnswer,
     message: Option<NewOutboxMessage>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchRequest {
-    messages: Vec<serde_json::Value>,
-}
-
 impl Outbound<'_> {
+    /// `body` as the answer for `outcome`.
+    fn answer(&self, outcome: Outcome, body: &impl serde::Serialize) -> ApiAnswer {
+        ApiAnswer {
+            status: (self.http_status)(outcome),
+            body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
+            replayed: false,
+        }
+    }
+
+    /// The answer that refuses the whole request.
+    fn refusal(&self, error: ApiError) -> ApiAnswer {
+        self.answer(Outcome::Refused(error.error), &error)
+    }
+
     /// `POST /api/v1/messages`: 202, or the refusal.
-    pub async fn submit_one(&self, sender: &Sender<'_>, body: &[u8]) -> anyhow::Result<Answer> {
+    pub async fn submit_one(&self, sender: &Sender<'_>, body: &[u8]) -> anyhow::Result<ApiAnswer> {
         self.submit(sender, body, false).await
     }
 
     /// `POST /api/v1/messages/batch`: 200 with an answer per message, or a
     /// refusal of the whole request when it is not a batch.
-    pub async fn submit_batch(&self, sender: &Sender<'_>, body: &[u8]) -> anyhow::Result<Answer> {
+    pub async fn submit_batch(
+        &self,
+        sender: &Sender<'_>,
+        body: &[u8],
+    ) -> anyhow::Result<ApiAnswer> {
         self.submit(sender, body, true).await
     }
 
@@ -93,14 +93,14 @@ impl Outbound<'_> {
         sender: &Sender<'_>,
         body: &[u8],
         batch: bool,
-    ) -> anyhow::Result<Answer> {
+    ) -> anyhow::Result<ApiAnswer> {
         let value: serde_json::Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {
-                return Ok(Answer::error(
-                    400,
-                    ApiError::new("malformed_json", format!("the body is not JSON: {e}")),
-                ))
+                return Ok(self.refusal(ApiError::new(
+                    ErrorCode::MalformedJson,
+                    format!("the body is not JSON: {e}"),
+                )))
             }
         };
         let remember = match (sender.caller, sender.idempotency_key) {
@@ -109,13 +109,10 @@ impl Outbound<'_> {
                     || key.len() > MAX_IDEMPOTENCY_KEY
                     || !key.bytes().all(|b| b.is_ascii_graphic())
                 {
-                    return Ok(Answer::error(
-                        422,
-                        ApiError::invalid(
-                            "Idempotency-Key",
-                            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
-                        ),
-                    ));
+                    return Ok(self.refusal(ApiError::invalid(
+                        "Idempotency-Key",
+                        format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+                    )));
                 }
                 let hash = request_hash(&value, batch);
                 if let Some(answer) = self.replay(caller.key_id, key, &hash).await? {
@@ -130,7 +127,7 @@ impl Outbound<'_> {
             self.decide_batch(value, now, sender.caller).await?
         } else {
             let d = self.decide(value, "", now, sender.caller).await?;
-            (Answer::new(d.status, &d.answer), vec![d])
+            (self.answer(d.outcome, &d.answer), vec![d])
         };
         let messages: Vec<NewOutboxMessage> =
             decided.into_iter().filter_map(|d| d.message).collect();
@@ -169,74 +166,6 @@ impl Outbound<'_> {
         Ok(answer)
     }
 
-    /// Checks and decides each message of a batch, in order.
-    async fn decide_batch(
-        &self,
-        value: serde_json::Value,
-        now: i64,
-        caller: Option<&Caller>,
-    ) -> anyhow::Result<(Answer, Vec<Decided>)> {
-        let request: BatchRequest = match parse_json(value, "") {
-            Ok(r) => r,
-            Err(e) => return Ok((Answer::error(422, e), Vec::new())),
-        };
-        if request.messages.len() > MAX_BATCH {
-            let error = Answer::error(
-                422,
-                ApiError::invalid(
-                    "messages",
-                    format!(
-                        "has {} items; a batch holds at most {MAX_BATCH}",
-                        request.messages.len()
-                    ),
-                ),
-            );
-            return Ok((error, Vec::new()));
-        }
-        let mut decided = Vec::with_capacity(request.messages.len());
-        for (i, item) in request.messages.into_iter().enumerate() {
-            let prefix = format!("messages[{i}].");
-            decided.push(self.decide(item, &prefix, now, caller).await?);
-        }
-        let results: Vec<BatchItem> = decided
-            .iter()
-            .enumerate()
-            .map(|(index, d)| BatchItem {
-                index,
-                http_status: d.status,
-                answer: d.answer.clone(),
-            })
-            .collect();
-        let accepted = results.iter().filter(|r| r.http_status == 202).count();
-        let answer = BatchAnswer {
-            accepted,
-            refused: results.len() - accepted,
-            results,
-        };
-        Ok((Answer::new(200, &answer), decided))
-    }
-
-    /// The remembered answer to `key`, or 409 when it was for another body.
-    async fn replay(&self, key_id: i64, key: &str, hash: &str) -> anyhow::Result<Option<Answer>> {
-        let Some(first) = self.store.remembered_answer(key_id, key).await? else {
-            return Ok(None);
-        };
-        if first.request_hash != hash {
-            return Ok(Some(Answer::error(
-                409,
-                ApiError::new(
-                    "idempotency_conflict",
-                    "this Idempotency-Key was used with a different request body",
-                ),
-            )));
-        }
-        Ok(Some(Answer {
-            status: u16::try_from(first.status).unwrap_or(500),
-            body: first.answer,
-            replayed: true,
-        }))
-    }
-
     /// Checks one message, finds its recipient and applies the window.
     async fn decide(
         &self,
@@ -245,23 +174,23 @@ impl Outbound<'_> {
         now: i64,
         caller: Option<&Caller>,
     ) -> anyhow::Result<Decided> {
-        let refused = |status: u16, error: ApiError| Decided {
-            status,
+        let refused = |error: ApiError| Decided {
+            outcome: Outcome::Refused(error.error),
             answer: ItemAnswer::Refused(error),
             message: None,
         };
         let request: MessageRequest = match parse_json(value, prefix) {
             Ok(r) => r,
-            Err(e) => return Ok(refused(422, e)),
+            Err(e) => return Ok(refused(e)),
         };
         let ping = match request.parse(now, self.page_id, prefix) {
             Ok(p) => p,
-            Err(e) => return Ok(refused(422, ApiError::invalid(e.field, e.reason))),
+            Err(e) => return Ok(refused(ApiError::invalid(e.field, e.reason))),
         };
         // A PSID's Page is known before it is looked up.
         if let (Some(caller), Target::Psid { page_id, .. }) = (caller, &ping.target) {
             if !caller.may_reach(page_id) {
-                return Ok(refused(403, caller.out_of_scope()));
+                return Ok(refused(caller.out_of_scope()));
             }
         }
         let scope = caller.and_then(|c| c.scope.pages.as_deref());
@@ -272,31 +201,31 @@ impl Outbound<'_> {
                 last_inbound_at,
             } => (page_id, psid, last_inbound_at),
             Recipient::Unknown => {
-                let error = ApiError::new("recipient_not_found", unknown(&ping.target));
-                return Ok(refused(404, error));
+                let error = ApiError::new(ErrorCode::RecipientNotFound, unknown(&ping.target));
+                return Ok(refused(error));
             }
             Recipient::Unlinked => {
                 let error = ApiError::new(
-                    "recipient_not_linked",
+                    ErrorCode::RecipientNotLinked,
                     "the account has no linked Messenger identity yet: the person has to sign in \
                      on the login site or open the Page's m.me link",
                 );
-                return Ok(refused(404, error));
+                return Ok(refused(error));
             }
         };
         if caller.is_some_and(|c| !c.may_reach(&page_id)) {
             // An account or uid reached only outside the key's Pages is
             // answered like an unknown one: no 403 tells the key who exists.
             // (A PSID's Page was checked above, before any lookup.)
-            let error = ApiError::new("recipient_not_found", unknown(&ping.target));
-            return Ok(refused(404, error));
+            let error = ApiError::new(ErrorCode::RecipientNotFound, unknown(&ping.target));
+            return Ok(refused(error));
         }
         let (state, delivery, hold_until) =
             match decide(now, last_inbound_at, ping.human_agent, ping.outside) {
-                Decision::Send(delivery) => ("queued", Some(delivery), None),
-                Decision::Hold { until } => ("held", None, Some(until)),
+                Decision::Send(delivery) => (OutboxState::Queued, Some(delivery), None),
+                Decision::Hold { until } => (OutboxState::Held, None, Some(until)),
                 Decision::Reject { closed_at } => {
-                    return Ok(refused(422, outside_window(&ping, closed_at)));
+                    return Ok(refused(outside_window(&ping, closed_at)));
                 }
             };
         let public_id = new_public_id();
@@ -305,7 +234,7 @@ impl Outbound<'_> {
         let tag = delivery.and_then(|d| d.tag());
         let accepted = Accepted {
             id: public_id.clone(),
-            status: state.to_string(),
+            status: state,
             messaging_type: messaging_type.to_string(),
             tag: tag.map(str::to_string),
             hold_until: hold_until.map(format_timestamp),
@@ -324,7 +253,7 @@ impl Outbound<'_> {
             hold_until,
         };
         Ok(Decided {
-            status: 202,
+            outcome: Outcome::Accepted,
             answer: ItemAnswer::Accepted(accepted),
             message: Some(message),
         })
@@ -393,7 +322,7 @@ fn outside_window(ping: &Ping, closed_at: Option<i64>) -> ApiError {
     };
     ApiError {
         window_closed_at: closed_at.map(format_timestamp),
-        ..ApiError::new("outside_messaging_window", message)
+        ..ApiError::new(ErrorCode::OutsideMessagingWindow, message)
     }
 }
 
@@ -404,30 +333,10 @@ fn new_public_id() -> String {
     format!("msg_{}", hex::encode(bytes))
 }
 
-/// The same request, whatever its whitespace or key order.
-fn request_hash(value: &serde_json::Value, batch: bool) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(if batch { b"batch:" as &[u8] } else { b"one:" });
-    hasher.update(serde_json::to_vec(value).unwrap_or_default());
-    hex::encode(hasher.finalize())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn the_request_hash_ignores_layout_but_not_content() {
-        let a: serde_json::Value = serde_json::from_str(r#"{"a": 1, "b": [1, 2]}"#).unwrap();
-        let b: serde_json::Value = serde_json::from_str(r#"{"b":[1,2],"a":1}"#).unwrap();
-        assert_eq!(request_hash(&a, false), request_hash(&b, false));
-        assert_ne!(request_hash(&a, false), request_hash(&a, true));
-        assert_ne!(
-            request_hash(&a, false),
-            request_hash(&json!({"a": 2, "b": [1, 2]}), false)
-        );
-    }
 
     #[test]
     fn shape_errors_name_the_field() {

@@ -1,0 +1,237 @@
+//! Typed settings, read from the environment (see the configuration table in
+//! the README). Every problem is collected so `serve` can name them all at once.
+
+mod nlu;
+mod reader;
+
+use secrecy::{ExposeSecret, SecretString};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+use url::Url;
+
+pub use nlu::{FulfillmentSettings, LexSettings, NluSettings};
+use reader::{mask_url_password, Reader};
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub bind: SocketAddr,
+    pub public_url: Url,
+    pub facebook: FacebookSettings,
+    pub workers: WorkerSettings,
+    pub nlu: NluSettings,
+    pub replies: ReplySettings,
+    /// 32 bytes, base64: encrypts stored user and page tokens.
+    pub token_encryption_key: SecretString,
+    /// 64 bytes, base64: signs and encrypts the login session cookie.
+    pub session_key: SecretString,
+    /// How long a login site session may last.
+    pub sessions: SessionSettings,
+    /// METRICS_TOKEN: when set, `/metrics` answers only requests with
+    /// `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
+}
+
+/// Limits of a signed-in session of the login site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionSettings {
+    /// SESSION_LIFETIME_HOURS: a session ends this long after sign-in.
+    pub lifetime: Duration,
+    /// SESSION_IDLE_TIMEOUT_MINUTES: a session ends after this long without
+    /// a request.
+    pub idle_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &mask_url_password(self.url.expose_secret()))
+            .finish()
+    }
+}
+
+impl DatabaseSettings {
+    pub fn is_postgres(&self) -> bool {
+        let url = self.url.expose_secret();
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FacebookSettings {
+    pub app_id: String,
+    pub app_secret: SecretString,
+    pub page_id: String,
+    pub page_access_token: SecretString,
+    pub verify_token: SecretString,
+    pub graph_api_url: Url,
+    pub graph_api_version: String,
+    pub dialog_url: Url,
+    /// FACEBOOK_LOGIN_SCOPE: permissions the login dialog asks for, as Meta
+    /// spells them (comma-separated). With `pages_show_list`, a Page admin's
+    /// login also fetches a fresh Page token.
+    pub login_scope: String,
+    /// MESSENGER_LINK_URL: where the account page's "Open Messenger" link
+    /// goes, `{this}/{page-id}?ref=…` (Messenger's m.me by default).
+    pub messenger_link_url: Url,
+}
+
+/// What the bot says on its own, and the Messenger niceties around replies.
+#[derive(Clone, Debug)]
+pub struct ReplySettings {
+    /// Answer to a photo, sticker, file or location (no NLU call).
+    pub attachment_reply: String,
+    /// Said once when a message finally cannot be answered.
+    pub apology: String,
+    /// Send `mark_seen` when a message arrives.
+    pub mark_seen: bool,
+    /// Show `typing_on` while the NLU thinks.
+    pub typing_indicator: bool,
+    /// How long the NLU may take before `typing_on` is shown: an answer
+    /// faster than this arrives without a typing bubble flickering before it
+    /// (and without a Send API call spent on one). Zero shows it at once.
+    pub typing_after: Duration,
+    /// Said when the person starts over ("start over", "restart" or the
+    /// payload `START_OVER`): what the NLU remembered of them is forgotten.
+    pub start_over: String,
+}
+
+/// Knobs of the background workers; defaults suit production.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// Send API calls per second per Page (token bucket).
+    pub send_rate_per_page: u32,
+    /// Attempts before an inbox row is dead-lettered.
+    pub inbox_max_attempts: u32,
+    /// Attempts before an outbox row fails for good on transient errors.
+    pub outbox_max_attempts: u32,
+    /// First retry delay; doubles each attempt, with jitter.
+    pub retry_base: Duration,
+    /// Ceiling of the retry delay.
+    pub retry_max: Duration,
+    /// Connect / whole-request timeouts of Graph API calls.
+    pub graph_connect_timeout: Duration,
+    pub graph_request_timeout: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            send_rate_per_page: 250,
+            inbox_max_attempts: 8,
+            outbox_max_attempts: 8,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(300),
+            graph_connect_timeout: Duration::from_secs(5),
+            graph_request_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Every problem found while reading settings.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Settings {
+    /// Reads settings from the process environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let mut r = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
+        let defaults = WorkerSettings::default();
+        let settings = Settings {
+            database: DatabaseSettings {
+                url: SecretString::from(r.optional("DATABASE_URL", "sqlite://lexbridge.db")),
+            },
+            bind: r.parsed("LEXBRIDGE_BIND", "127.0.0.1:8080"),
+            public_url: r.url("PUBLIC_URL", "http://127.0.0.1:8080"),
+            facebook: FacebookSettings {
+                app_id: r.required("FACEBOOK_APP_ID"),
+                app_secret: r.secret("FACEBOOK_APP_SECRET"),
+                page_id: r.required("FACEBOOK_PAGE_ID"),
+                page_access_token: r.secret("FACEBOOK_PAGE_ACCESS_TOKEN"),
+                verify_token: r.secret("MESSENGER_VERIFY_TOKEN"),
+                graph_api_url: r.url("GRAPH_API_URL", "https://graph.facebook.com"),
+                graph_api_version: r.optional("GRAPH_API_VERSION", "v25.0"),
+                dialog_url: r.url("FACEBOOK_DIALOG_URL", "https://www.facebook.com"),
+                login_scope: r.optional("FACEBOOK_LOGIN_SCOPE", "public_profile"),
+                messenger_link_url: r.url("MESSENGER_LINK_URL", "https://m.me/"),
+            },
+            workers: WorkerSettings {
+                send_rate_per_page: r.positive("SEND_RATE_PER_PAGE", defaults.send_rate_per_page),
+                inbox_max_attempts: r.positive("INBOX_MAX_ATTEMPTS", defaults.inbox_max_attempts),
+                outbox_max_attempts: r
+                    .positive("OUTBOX_MAX_ATTEMPTS", defaults.outbox_max_attempts),
+                retry_base: r.millis("RETRY_BASE_MS", defaults.retry_base),
+                retry_max: r.millis("RETRY_MAX_MS", defaults.retry_max),
+                graph_connect_timeout: r
+                    .millis("GRAPH_CONNECT_TIMEOUT_MS", defaults.graph_connect_timeout),
+                graph_request_timeout: r
+                    .millis("GRAPH_REQUEST_TIMEOUT_MS", defaults.graph_request_timeout),
+            },
+            nlu: nlu::nlu_settings(&mut r),
+            token_encryption_key: r.base64_key("TOKEN_ENCRYPTION_KEY", 32),
+            session_key: r.base64_key("SESSION_KEY", 64),
+            replies: ReplySettings {
+                attachment_reply: r.optional(
+                    "ATTACHMENT_REPLY",
+                    "Thanks for sending that! I can only read text for now, so could you type your question?",
+                ),
+                apology: r.optional(
+                    "APOLOGY_MESSAGE",
+                    "Sorry, something went wrong on our side and I couldn't answer that. Please try again in a little while.",
+                ),
+                mark_seen: r.flag("MESSENGER_MARK_SEEN", true),
+                typing_indicator: r.flag("MESSENGER_TYPING_INDICATOR", true),
+                typing_after: r.millis("MESSENGER_TYPING_AFTER_MS", Duration::from_millis(300)),
+                start_over: r.optional(
+                    "START_OVER_REPLY",
+                    "Okay, let's start over. What can I do for you?",
+                ),
+            },
+            sessions: SessionSettings {
+                lifetime: Duration::from_secs(
+                    3600 * u64::from(r.positive("SESSION_LIFETIME_HOURS", 7 * 24)),
+                ),
+                idle_timeout: Duration::from_secs(
+                    60 * u64::from(r.positive("SESSION_IDLE_TIMEOUT_MINUTES", 24 * 60)),
+                ),
+            },
+            metrics_token: r.bearer_token("METRICS_TOKEN"),
+        };
+        let db = settings.database.url.expose_secret();
+        if !(db.starts_with("sqlite:") || settings.database.is_postgres()) {
+            r.problems
+                .push("DATABASE_URL must start with sqlite:// or postgres://".to_string());
+        }
+        if !settings.facebook.graph_api_version.starts_with('v') {
+            r.problems
+                .push("GRAPH_API_VERSION must look like v25.0".to_string());
+        }
+        if r.problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError {
+                problems: r.problems,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

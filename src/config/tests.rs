@@ -1,0 +1,153 @@
+//! Settings read from a map: defaults, every problem named, secrets masked.
+
+use super::*;
+use std::collections::HashMap;
+
+fn complete() -> HashMap<&'static str, &'static str> {
+    HashMap::from([
+        ("FACEBOOK_APP_ID", "123"),
+        ("FACEBOOK_APP_SECRET", "app-secret"),
+        ("FACEBOOK_PAGE_ID", "456"),
+        ("FACEBOOK_PAGE_ACCESS_TOKEN", "page-token"),
+        ("MESSENGER_VERIFY_TOKEN", "verify"),
+        ("TOKEN_ENCRYPTION_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        (
+            "SESSION_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
+        ),
+    ])
+}
+
+fn read(map: &HashMap<&str, &str>) -> Result<Settings, ConfigError> {
+    Settings::from_lookup(|k| map.get(k).map(|v| v.to_string()))
+}
+
+#[test]
+fn defaults_apply_when_only_required_settings_are_given() {
+    let s = read(&complete()).expect("valid");
+    assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.facebook.graph_api_version, "v25.0");
+    assert_eq!(s.workers.send_rate_per_page, 250);
+    assert_eq!(s.facebook.messenger_link_url.as_str(), "https://m.me/");
+    assert!(!s.database.is_postgres());
+}
+
+#[test]
+fn sessions_last_a_week_and_a_day_idle_unless_set() {
+    let s = read(&complete()).expect("valid");
+    assert_eq!(s.sessions.lifetime, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(s.sessions.idle_timeout, Duration::from_secs(24 * 3600));
+    let mut map = complete();
+    map.insert("SESSION_LIFETIME_HOURS", "12");
+    map.insert("SESSION_IDLE_TIMEOUT_MINUTES", "30");
+    let s = read(&map).expect("valid");
+    assert_eq!(s.sessions.lifetime, Duration::from_secs(12 * 3600));
+    assert_eq!(s.sessions.idle_timeout, Duration::from_secs(30 * 60));
+    map.insert("SESSION_LIFETIME_HOURS", "0");
+    map.insert("SESSION_IDLE_TIMEOUT_MINUTES", "soon");
+    let err = read(&map).expect_err("invalid").to_string();
+    assert!(err.contains("SESSION_LIFETIME_HOURS"), "{err}");
+    assert!(err.contains("SESSION_IDLE_TIMEOUT_MINUTES"), "{err}");
+}
+
+#[test]
+fn every_problem_is_named_at_once() {
+    let mut map = HashMap::new();
+    map.insert("LEXBRIDGE_BIND", "not-an-address");
+    map.insert("SEND_RATE_PER_PAGE", "0");
+    let err = read(&map).expect_err("invalid");
+    let text = err.to_string();
+    for key in [
+        "FACEBOOK_APP_ID",
+        "FACEBOOK_APP_SECRET",
+        "FACEBOOK_PAGE_ID",
+        "FACEBOOK_PAGE_ACCESS_TOKEN",
+        "MESSENGER_VERIFY_TOKEN",
+        "LEXBRIDGE_BIND",
+        "SEND_RATE_PER_PAGE",
+        "TOKEN_ENCRYPTION_KEY",
+        "SESSION_KEY",
+    ] {
+        assert!(text.contains(key), "{key} missing from: {text}");
+    }
+}
+
+#[test]
+fn lex_is_chosen_when_a_bot_is_configured_and_must_be_complete() {
+    let mut map = complete();
+    assert!(matches!(
+        read(&map).unwrap().nlu,
+        NluSettings::Local {
+            bot: None,
+            fulfillment: None
+        }
+    ));
+    map.insert("LEX_BOT_ID", "BOT1");
+    let err = read(&map).expect_err("alias missing").to_string();
+    assert!(err.contains("LEX_BOT_ALIAS_ID"), "{err}");
+    map.insert("LEX_BOT_ALIAS_ID", "ALIAS1");
+    map.insert("AWS_ENDPOINT_URL_LEX_RUNTIME_V2", "http://127.0.0.1:9999");
+    let NluSettings::Lex(lex) = read(&map).unwrap().nlu else {
+        panic!("lex expected")
+    };
+    assert_eq!(lex.locale_id, "en_US");
+    assert_eq!(lex.endpoint_url.unwrap().as_str(), "http://127.0.0.1:9999/");
+    map.insert("NLU", "watson");
+    assert!(read(&map).unwrap_err().to_string().contains("NLU must be"));
+}
+
+#[test]
+fn fulfillment_must_be_https_unless_it_is_on_this_machine() {
+    let mut map = complete();
+    map.insert("FULFILLMENT_SECRET", "shh");
+    for (url, ok) in [
+        ("https://backend.example.com/fulfil", true),
+        ("http://127.0.0.1:9000/fulfil", true),
+        ("http://127.8.0.1/fulfil", true),
+        ("http://localhost:9000/fulfil", true),
+        ("http://[::1]:9000/fulfil", true),
+        ("http://backend.example.com/fulfil", false),
+        ("http://10.0.0.5/fulfil", false),
+        ("http://localhost.example.com/fulfil", false),
+    ] {
+        map.insert("FULFILLMENT_URL", url);
+        let result = read(&map);
+        assert_eq!(result.is_ok(), ok, "{url}");
+        if !ok {
+            let err = result.unwrap_err().to_string();
+            assert!(
+                err.contains("FULFILLMENT_URL must be an https:// URL"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_metrics_token_is_optional_and_must_fit_a_header() {
+    let mut map = complete();
+    assert!(read(&map).unwrap().metrics_token.is_none());
+    map.insert("METRICS_TOKEN", "s3cr3t-metrics-t0ken");
+    let token = read(&map).unwrap().metrics_token.expect("set");
+    assert_eq!(token.expose_secret(), "s3cr3t-metrics-t0ken");
+    map.insert("METRICS_TOKEN", "two words");
+    let err = read(&map).unwrap_err().to_string();
+    assert!(
+        err.contains("METRICS_TOKEN must be printable ASCII"),
+        "{err}"
+    );
+}
+
+#[test]
+fn secrets_never_reach_debug_output() {
+    let mut map = complete();
+    map.insert("METRICS_TOKEN", "metrics-secret-value");
+    map.insert("DATABASE_URL", "postgres://app:hunter2@db/lexbridge");
+    let s = read(&map).expect("valid");
+    let debug = format!("{s:?}");
+    assert!(!debug.contains("app-secret"));
+    assert!(!debug.contains("page-token"));
+    assert!(!debug.contains("hunter2"));
+    assert!(!debug.contains("metrics-secret-value"));
+    assert!(debug.contains("app:***@db"));
+}
