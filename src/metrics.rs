@@ -1,128 +1,235 @@
-//! Counters for `/metrics` (Prometheus text format).
+//! Counters for `/metrics`, kept and written in the OpenMetrics text format
+//! by `prometheus-client` (the Prometheus project's Rust client) rather than
+//! by hand: its counters are the same relaxed atomic add on the webhook's
+//! path, and it takes care of names, types and label escaping.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
 
 use crate::store::pauses::PagePause;
 use crate::store::writer::CommitStats;
 
-#[derive(Default)]
+/// A metric's labels, as name and value pairs.
+type Labels = Vec<(&'static str, String)>;
+
+/// The service's counters, registered once; what is read at scrape time
+/// (queue depths, the committer's figures, paused Pages) joins them in
+/// `render`.
 pub struct Metrics {
-    pub webhook_requests: AtomicU64,
-    pub webhook_rejected: AtomicU64,
-    pub webhook_events_stored: AtomicU64,
-    pub webhook_events_duplicate: AtomicU64,
-    pub inbox_processed: AtomicU64,
-    pub inbox_unanswered: AtomicU64,
-    pub inbox_retried: AtomicU64,
-    pub inbox_dead: AtomicU64,
+    pub webhook_requests: Counter,
+    pub webhook_rejected: Counter,
+    pub webhook_events_stored: Counter,
+    pub webhook_events_duplicate: Counter,
+    pub inbox_processed: Counter,
+    pub inbox_unanswered: Counter,
+    pub inbox_retried: Counter,
+    pub inbox_dead: Counter,
     /// Events kept as `unrecognised` (unknown kind or shape).
-    pub inbox_unrecognised: AtomicU64,
+    pub inbox_unrecognised: Counter,
     /// Events of another webhook `object` than `page`, kept unhandled.
-    pub inbox_other_object: AtomicU64,
-    pub nlu_calls: AtomicU64,
-    pub nlu_micros: AtomicU64,
+    pub inbox_other_object: Counter,
+    pub nlu_calls: Counter,
+    pub nlu_micros: Counter,
     /// Send API outcomes by `"ok"` or Graph error code.
-    send_outcomes: Mutex<BTreeMap<String, u64>>,
+    send_outcomes: Family<Labels, Counter>,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut metrics = Metrics {
+            webhook_requests: Counter::default(),
+            webhook_rejected: Counter::default(),
+            webhook_events_stored: Counter::default(),
+            webhook_events_duplicate: Counter::default(),
+            inbox_processed: Counter::default(),
+            inbox_unanswered: Counter::default(),
+            inbox_retried: Counter::default(),
+            inbox_dead: Counter::default(),
+            inbox_unrecognised: Counter::default(),
+            inbox_other_object: Counter::default(),
+            nlu_calls: Counter::default(),
+            nlu_micros: Counter::default(),
+            send_outcomes: Family::default(),
+            registry: Registry::default(),
+        };
+        let counters = [
+            (
+                "webhook_requests",
+                "Webhook POSTs",
+                &metrics.webhook_requests,
+            ),
+            (
+                "webhook_rejected",
+                "Webhook POSTs refused (signature, body)",
+                &metrics.webhook_rejected,
+            ),
+            (
+                "webhook_events_stored",
+                "Webhook events stored",
+                &metrics.webhook_events_stored,
+            ),
+            (
+                "webhook_events_duplicate",
+                "Webhook events already stored (redeliveries)",
+                &metrics.webhook_events_duplicate,
+            ),
+            (
+                "inbox_processed",
+                "Inbox events processed",
+                &metrics.inbox_processed,
+            ),
+            (
+                "inbox_unanswered",
+                "Messages the NLU had no answer for",
+                &metrics.inbox_unanswered,
+            ),
+            (
+                "inbox_retried",
+                "Inbox events retried after a failure",
+                &metrics.inbox_retried,
+            ),
+            (
+                "inbox_dead",
+                "Inbox events given up on",
+                &metrics.inbox_dead,
+            ),
+            (
+                "inbox_unrecognised",
+                "Events kept as unrecognised (unknown kind or shape)",
+                &metrics.inbox_unrecognised,
+            ),
+            (
+                "inbox_other_object",
+                "Events of another webhook object than page, kept unhandled",
+                &metrics.inbox_other_object,
+            ),
+            ("nlu_calls", "NLU calls", &metrics.nlu_calls),
+            (
+                "nlu_microseconds",
+                "Time spent in NLU calls",
+                &metrics.nlu_micros,
+            ),
+        ];
+        let mut registry = Registry::default();
+        for (name, help, counter) in counters {
+            registry.register(format!("lexbridge_{name}"), help, counter.clone());
+        }
+        registry.register(
+            "lexbridge_send_api",
+            "Send API calls by outcome: ok or Meta's error code",
+            metrics.send_outcomes.clone(),
+        );
+        metrics.registry = registry;
+        metrics
+    }
 }
 
 impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
     pub fn send_outcome(&self, outcome: &str) {
-        let mut map = self.send_outcomes.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(outcome.to_string()).or_default() += 1;
+        self.send_outcomes
+            .get_or_create(&vec![("outcome", outcome.to_string())])
+            .inc();
     }
 
-    /// Renders counters plus the group committer's figures and the queue
-    /// depths given by the caller.
-    pub fn render(&self, commits: &CommitStats, depths: &[(&str, Vec<(String, i64)>)]) -> String {
-        let mut out = String::new();
-        let counters = [
-            ("lexbridge_webhook_requests_total", &self.webhook_requests),
-            ("lexbridge_webhook_rejected_total", &self.webhook_rejected),
-            (
-                "lexbridge_webhook_events_stored_total",
-                &self.webhook_events_stored,
-            ),
-            (
-                "lexbridge_webhook_events_duplicate_total",
-                &self.webhook_events_duplicate,
-            ),
-            ("lexbridge_inbox_processed_total", &self.inbox_processed),
-            ("lexbridge_inbox_unanswered_total", &self.inbox_unanswered),
-            ("lexbridge_inbox_retried_total", &self.inbox_retried),
-            ("lexbridge_inbox_dead_total", &self.inbox_dead),
-            (
-                "lexbridge_inbox_unrecognised_total",
-                &self.inbox_unrecognised,
-            ),
-            (
-                "lexbridge_inbox_other_object_total",
-                &self.inbox_other_object,
-            ),
-            ("lexbridge_nlu_calls_total", &self.nlu_calls),
-            ("lexbridge_nlu_microseconds_total", &self.nlu_micros),
-            ("lexbridge_commits_total", &commits.commits),
-            ("lexbridge_commit_microseconds_total", &commits.micros),
-        ];
-        for (name, value) in counters {
-            let _ = writeln!(
-                out,
-                "# TYPE {name} counter\n{name} {}",
-                value.load(Ordering::Relaxed)
+    /// The OpenMetrics text of the counters, the group committer's figures,
+    /// the queue depths and the paused Pages given by the caller.
+    pub fn render(
+        &self,
+        commits: &CommitStats,
+        depths: &[(&str, Vec<(String, i64)>)],
+        pauses: &[PagePause],
+    ) -> String {
+        let mut now = Registry::default();
+        let read = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+        now.register(
+            "lexbridge_commits",
+            "Transactions the group committer committed",
+            ConstCounter::new(read(&commits.commits)),
+        );
+        now.register(
+            "lexbridge_commit_microseconds",
+            "Time the group committer's transactions took",
+            ConstCounter::new(read(&commits.micros)),
+        );
+        now.register(
+            "lexbridge_slowest_commit_microseconds",
+            "The slowest committed transaction since start",
+            ConstGauge::new(i64::try_from(read(&commits.slowest_micros)).unwrap_or(i64::MAX)),
+        );
+        for (queue, rows) in depths {
+            let family = Family::<Labels, Gauge>::default();
+            for (state, n) in rows {
+                family
+                    .get_or_create(&vec![("state", state.clone())])
+                    .set(*n);
+            }
+            now.register(
+                format!("lexbridge_{queue}_depth"),
+                format!("Open {queue} rows by state"),
+                family,
             );
         }
-        let _ = writeln!(
-            out,
-            "# TYPE lexbridge_slowest_commit_microseconds gauge\nlexbridge_slowest_commit_microseconds {}",
-            commits.slowest_micros.load(Ordering::Relaxed)
+        let mut pages: Vec<&str> = pauses.iter().map(|p| p.page_id.as_str()).collect();
+        pages.dedup();
+        now.register(
+            "lexbridge_paused_pages",
+            "Pages whose messages are held back",
+            ConstGauge::new(pages.len() as i64),
         );
-        let _ = writeln!(out, "# TYPE lexbridge_send_api_total counter");
-        let outcomes = self.send_outcomes.lock().unwrap_or_else(|p| p.into_inner());
-        for (outcome, n) in outcomes.iter() {
-            let _ = writeln!(out, "lexbridge_send_api_total{{outcome=\"{outcome}\"}} {n}");
+        let paused = Family::<Labels, Gauge>::default();
+        for p in pauses {
+            let labels = vec![("page_id", p.page_id.clone()), ("reason", p.reason.clone())];
+            paused.get_or_create(&labels).set(1);
         }
-        for (queue, rows) in depths {
-            let _ = writeln!(out, "# TYPE lexbridge_{queue}_depth gauge");
-            for (state, n) in rows {
-                let _ = writeln!(out, "lexbridge_{queue}_depth{{state=\"{state}\"}} {n}");
-            }
-        }
+        now.register("lexbridge_page_paused", "A Page's pause reasons", paused);
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &now))
+            .and_then(|()| encode_eof(&mut out));
         out
     }
 }
 
-/// Paused Pages for `/metrics`: how many, and each Page's reasons.
-pub fn render_pauses(pauses: &[PagePause]) -> String {
-    let mut out = String::new();
-    let mut pages: Vec<&str> = pauses.iter().map(|p| p.page_id.as_str()).collect();
-    pages.dedup();
-    let _ = writeln!(
-        out,
-        "# TYPE lexbridge_paused_pages gauge\nlexbridge_paused_pages {}",
-        pages.len()
-    );
-    let _ = writeln!(out, "# TYPE lexbridge_page_paused gauge");
-    for p in pauses {
-        let _ = writeln!(
-            out,
-            "lexbridge_page_paused{{page_id=\"{}\",reason=\"{}\"}} 1",
-            label(&p.page_id),
-            label(&p.reason)
-        );
-    }
-    out
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A Prometheus label value, escaped.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    #[test]
+    fn counters_depths_and_pauses_are_written_with_escaped_labels() {
+        let metrics = Metrics::default();
+        metrics.webhook_requests.inc_by(3);
+        metrics.send_outcome("ok");
+        metrics.send_outcome("ok");
+        metrics.send_outcome("613");
+        let pauses = [PagePause {
+            page_id: "1\"1".into(),
+            reason: "policy_block".into(),
+            detail: None,
+            paused_at: 1,
+        }];
+        let text = metrics.render(
+            &CommitStats::default(),
+            &[("inbox", vec![("pending".into(), 4)])],
+            &pauses,
+        );
+        for line in [
+            "lexbridge_webhook_requests_total 3\n",
+            "lexbridge_send_api_total{outcome=\"ok\"} 2\n",
+            "lexbridge_send_api_total{outcome=\"613\"} 1\n",
+            "lexbridge_inbox_depth{state=\"pending\"} 4\n",
+            "lexbridge_paused_pages 1\n",
+            "lexbridge_page_paused{page_id=\"1\\\"1\",reason=\"policy_block\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
+    }
 }

@@ -7,7 +7,6 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::metrics::render_pauses;
 use crate::state::AppState;
 
 #[get("/health")]
@@ -36,13 +35,13 @@ pub async fn metrics(req: HttpRequest, shared: web::Data<AppState>) -> HttpRespo
     let inbox = shared.store.inbox_depths().await.unwrap_or_default();
     let outbox = shared.store.outbox_depths().await.unwrap_or_default();
     let pauses = shared.store.page_pauses().await.unwrap_or_default();
-    let mut body = shared.metrics.render(
+    let body = shared.metrics.render(
         shared.writer.stats(),
         &[("inbox", inbox), ("outbox", outbox)],
+        &pauses,
     );
-    body.push_str(&render_pauses(&pauses));
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(body)
 }
 

@@ -10,7 +10,6 @@ use tracing::{error, warn};
 
 use crate::facebook::events::{inbox_events, PayloadError, WebhookEvent};
 use crate::facebook::signature::{verify_signature, SignatureError};
-use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::inbox::{NewInboxEvent, ThreadOwner};
 use crate::store::writer::Write;
@@ -94,7 +93,7 @@ pub async fn receive(
     shared: web::Data<AppState>,
 ) -> Result<HttpResponse, WebhookError> {
     let metrics = &shared.metrics;
-    Metrics::add(&metrics.webhook_requests, 1);
+    metrics.webhook_requests.inc();
     let signature = req
         .headers()
         .get("X-Hub-Signature-256")
@@ -106,7 +105,7 @@ pub async fn receive(
         .expose_secret()
         .as_bytes();
     if let Err(e) = verify_signature(secret, &body, signature) {
-        Metrics::add(&metrics.webhook_rejected, 1);
+        metrics.webhook_rejected.inc();
         return Err(e.into());
     }
     // Every event of a signed body is stored, whatever its kind or object:
@@ -115,7 +114,7 @@ pub async fn receive(
     let rows: Vec<NewInboxEvent> = match inbox_events(&body, now_ms()) {
         Ok(events) => events.into_iter().map(inbox_row).collect(),
         Err(e @ PayloadError::Malformed(_)) => {
-            Metrics::add(&metrics.webhook_rejected, 1);
+            metrics.webhook_rejected.inc();
             return Err(e.into());
         }
     };
@@ -127,8 +126,8 @@ pub async fn receive(
             .write(Write::InsertInbox(rows))
             .await
             .map_err(WebhookError::Store)?;
-        Metrics::add(&metrics.webhook_events_stored, stored);
-        Metrics::add(&metrics.webhook_events_duplicate, count - stored);
+        metrics.webhook_events_stored.inc_by(stored);
+        metrics.webhook_events_duplicate.inc_by(count - stored);
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")

@@ -10,7 +10,6 @@ use tracing::{info, warn};
 use super::{linking, retry::retry_delay};
 use crate::facebook::events::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
 use crate::facebook::SenderAction;
-use crate::metrics::Metrics;
 use crate::nlu::start_over::is_start_over;
 use crate::nlu::{session_id, turn_id, NluError, NluTurn};
 use crate::state::AppState;
@@ -56,12 +55,12 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
     // Kept, never retried: another object's events (for the code that will
     // handle them) and events this service does not understand.
     if row.object != "page" {
-        Metrics::add(&shared.metrics.inbox_other_object, 1);
+        shared.metrics.inbox_other_object.inc();
         update.outcome = Some(format!("kept: {:?} events are not handled", row.object));
         return update;
     }
     if row.kind == UNRECOGNISED {
-        Metrics::add(&shared.metrics.inbox_unrecognised, 1);
+        shared.metrics.inbox_unrecognised.inc();
         update.outcome = Some("kept: unrecognised event".to_string());
         return update;
     }
@@ -70,7 +69,7 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
         Err(e) => {
             update.state = InboxState::Dead;
             update.last_error = Some(format!("stored event does not parse: {e}"));
-            Metrics::add(&shared.metrics.inbox_dead, 1);
+            shared.metrics.inbox_dead.inc();
             return update;
         }
     };
@@ -163,7 +162,7 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
         _ => "ignored".to_string(),
     };
     update.outcome = Some(outcome);
-    Metrics::add(&shared.metrics.inbox_processed, 1);
+    shared.metrics.inbox_processed.inc();
     update
 }
 
@@ -213,7 +212,7 @@ async fn converse(
                 format!("answered: {} attachment", a.kind)
             }
             None => {
-                Metrics::add(&shared.metrics.inbox_unanswered, 1);
+                shared.metrics.inbox_unanswered.inc();
                 "unanswered: nothing to interpret".to_string()
             }
         });
@@ -233,11 +232,11 @@ async fn converse(
     };
     let started = Instant::now();
     let answer = typing_while(shared, row, nlu.recognize(turn)).await;
-    Metrics::add(&shared.metrics.nlu_calls, 1);
-    Metrics::add(
-        &shared.metrics.nlu_micros,
-        started.elapsed().as_micros() as u64,
-    );
+    shared.metrics.nlu_calls.inc();
+    shared
+        .metrics
+        .nlu_micros
+        .inc_by(started.elapsed().as_micros() as u64);
     let answer = answer?;
     if let (Some(state), Some(c)) = (answer.dialog_state, update.conversation.as_mut()) {
         c.nlu_state = Some(Some(state));
@@ -344,7 +343,7 @@ fn fail(
         );
         update.state = InboxState::Pending;
         update.next_attempt_at = now_ms() + delay.as_millis() as i64;
-        Metrics::add(&shared.metrics.inbox_retried, 1);
+        shared.metrics.inbox_retried.inc();
         warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row will be retried");
     } else {
         update.state = InboxState::Dead;
@@ -357,7 +356,7 @@ fn fail(
             update.outcome = Some("dead-lettered; apology sent".to_string());
             update.replies = replies_from_text(row, &shared.settings.replies.apology);
         }
-        Metrics::add(&shared.metrics.inbox_dead, 1);
+        shared.metrics.inbox_dead.inc();
         warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row dead-lettered");
     }
     update
