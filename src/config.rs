@@ -22,6 +22,8 @@ pub struct Settings {
     pub session_key: SecretString,
     /// How long a login site session may last.
     pub sessions: SessionSettings,
+    /// What is kept, and how long.
+    pub retention: RetentionSettings,
     /// METRICS_TOKEN: when set, `/metrics` answers only requests with
     /// `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
@@ -35,6 +37,16 @@ pub struct SessionSettings {
     /// SESSION_IDLE_TIMEOUT_MINUTES: a session ends after this long without
     /// a request.
     pub idle_timeout: Duration,
+}
+
+/// How long what people wrote is kept (see `store::retention`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetentionSettings {
+    /// RETENTION_DAYS: processed inbox rows, finished outbox rows,
+    /// `ids_for_apps` answers and idle conversations older than this many
+    /// days are pruned. At least 1: a day outlasts the 24 hours an
+    /// idempotency answer is kept, so none names a pruned message.
+    pub days: u32,
 }
 
 #[derive(Clone)]
@@ -236,6 +248,9 @@ impl Settings {
                 idle_timeout: Duration::from_secs(
                     60 * u64::from(r.positive("SESSION_IDLE_TIMEOUT_MINUTES", 24 * 60)),
                 ),
+            },
+            retention: RetentionSettings {
+                days: r.positive("RETENTION_DAYS", 30),
             },
             metrics_token: r.bearer_token("METRICS_TOKEN"),
         };
@@ -490,6 +505,22 @@ mod tests {
         let err = read(&map).expect_err("invalid").to_string();
         assert!(err.contains("SESSION_LIFETIME_HOURS"), "{err}");
         assert!(err.contains("SESSION_IDLE_TIMEOUT_MINUTES"), "{err}");
+    }
+
+    #[test]
+    fn retention_is_thirty_days_unless_set_and_never_zero() {
+        let mut map = complete();
+        assert_eq!(read(&map).unwrap().retention.days, 30);
+        map.insert("RETENTION_DAYS", "7");
+        assert_eq!(read(&map).unwrap().retention.days, 7);
+        map.insert("RETENTION_DAYS", "0");
+        let err = read(&map).unwrap_err().to_string();
+        assert!(err.contains("RETENTION_DAYS must be at least 1"), "{err}");
+        for bad in ["-1", "a month", "1.5"] {
+            map.insert("RETENTION_DAYS", bad);
+            let err = read(&map).unwrap_err().to_string();
+            assert!(err.contains("RETENTION_DAYS is malformed"), "{bad}: {err}");
+        }
     }
 
     #[test]

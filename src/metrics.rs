@@ -26,6 +26,8 @@ pub struct Metrics {
     pub nlu_micros: AtomicU64,
     /// Send API outcomes by `"ok"` or Graph error code.
     send_outcomes: Mutex<BTreeMap<String, u64>>,
+    /// Rows the retention worker pruned, by table.
+    pruned: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -36,6 +38,12 @@ impl Metrics {
     pub fn send_outcome(&self, outcome: &str) {
         let mut map = self.send_outcomes.lock().unwrap_or_else(|p| p.into_inner());
         *map.entry(outcome.to_string()).or_default() += 1;
+    }
+
+    /// Counts `n` rows of `table` pruned for retention.
+    pub fn pruned(&self, table: &'static str, n: u64) {
+        let mut map = self.pruned.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry(table).or_default() += n;
     }
 
     /// Renders counters plus the group committer's figures and the queue
@@ -86,6 +94,15 @@ impl Metrics {
         let outcomes = self.send_outcomes.lock().unwrap_or_else(|p| p.into_inner());
         for (outcome, n) in outcomes.iter() {
             let _ = writeln!(out, "lexbridge_send_api_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(out, "# TYPE lexbridge_retention_pruned_total counter");
+        let pruned = self.pruned.lock().unwrap_or_else(|p| p.into_inner());
+        for table in ["inbox", "outbox", "psid_lookups", "conversations"] {
+            let n = pruned.get(table).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "lexbridge_retention_pruned_total{{table=\"{table}\"}} {n}"
+            );
         }
         for (queue, rows) in depths {
             let _ = writeln!(out, "# TYPE lexbridge_{queue}_depth gauge");

@@ -5,6 +5,7 @@ pub mod envelope;
 pub mod graph;
 pub mod rate_limit;
 pub mod render;
+pub mod signed_request;
 pub mod webhook;
 
 pub use graph::{GraphClient, GraphError, SendResponse, SenderAction};
