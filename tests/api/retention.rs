@@ -258,3 +258,60 @@ async fn the_worker_prunes_soon_after_start_and_counts_in_metrics() {
     })
     .await;
 }
+
+/// Figures for the README (`cargo test --test api -- --ignored
+/// retention::figures --nocapture`): pruning a backlog of 100,000 old inbox
+/// rows and 100,000 old outbox rows, batch by batch. Each batch is one
+/// statement that holds SQLite's write lock; none may hold it long.
+#[tokio::test]
+#[ignore = "a measurement, run by hand"]
+async fn figures() {
+    on_every_backend(|backend| async move {
+        let app = quiet_app(&backend, &[]).await;
+        let old = now_ms() - 40 * DAY_MS;
+        for chunk in 0..10 {
+            let inbox: Vec<String> = (0..10_000)
+                .map(|i| format!("('{PAGE_ID}', 'P-{}', 'message', 'f-{chunk}-{i}', '{{\"message\":{{\"text\":\"hello there\"}}}}', 'done', {old}, {old})", i % 1000))
+                .collect();
+            app.exec(&format!(
+                "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state, next_attempt_at, received_at) VALUES {}",
+                inbox.join(", ")
+            ))
+            .await;
+            let outbox: Vec<String> = (0..10_000)
+                .map(|i| format!("('{PAGE_ID}', 'P-{}', '{{\"message\":{{\"text\":\"hi\"}}}}', 'RESPONSE', 'reply', 'delivered', {old}, {old})", i % 1000))
+                .collect();
+            app.exec(&format!(
+                "INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state, next_attempt_at, created_at) VALUES {}",
+                outbox.join(", ")
+            ))
+            .await;
+        }
+        let cutoff = now_ms() - 30 * DAY_MS;
+        for what in [Prune::Inbox, Prune::Outbox] {
+            let started = std::time::Instant::now();
+            let (mut cursor, mut slowest, mut batches, mut pruned) =
+                (Cursor::Start, Duration::ZERO, 0, 0);
+            loop {
+                let one = std::time::Instant::now();
+                let batch = app.store.prune_batch(what, cutoff, &cursor, PACE.batch).await.unwrap();
+                slowest = slowest.max(one.elapsed());
+                batches += 1;
+                pruned += batch.pruned;
+                match batch.next {
+                    Some(next) => cursor = next,
+                    None => break,
+                }
+            }
+            let took = started.elapsed();
+            println!(
+                "{backend:?} {}: {pruned} rows in {batches} batches, {took:?} without pauses, slowest batch {slowest:?}",
+                what.table()
+            );
+            assert_eq!(pruned, 100_000);
+            assert!(slowest < Duration::from_secs(1), "a batch took {slowest:?}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
