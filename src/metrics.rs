@@ -14,6 +14,9 @@ use prometheus_client::registry::Registry;
 use crate::store::pauses::PagePause;
 use crate::store::writer::CommitStats;
 
+/// The tables the retention worker prunes (each shown from the start).
+const PRUNED_TABLES: [&str; 4] = ["inbox", "outbox", "psid_lookups", "conversations"];
+
 /// A metric's labels, as name and value pairs.
 type Labels = Vec<(&'static str, String)>;
 
@@ -37,6 +40,8 @@ pub struct Metrics {
     pub nlu_micros: Counter,
     /// Send API outcomes by `"ok"` or Graph error code.
     send_outcomes: Family<Labels, Counter>,
+    /// Rows the retention worker pruned, by table.
+    pruned: Family<Labels, Counter>,
     registry: Registry,
 }
 
@@ -56,6 +61,7 @@ impl Default for Metrics {
             nlu_calls: Counter::default(),
             nlu_micros: Counter::default(),
             send_outcomes: Family::default(),
+            pruned: Family::default(),
             registry: Registry::default(),
         };
         let counters = [
@@ -125,6 +131,17 @@ impl Default for Metrics {
             "Send API calls by outcome: ok or Meta's error code",
             metrics.send_outcomes.clone(),
         );
+        for table in PRUNED_TABLES {
+            metrics
+                .pruned
+                .get_or_create(&vec![("table", table.to_string())])
+                .inc_by(0);
+        }
+        registry.register(
+            "lexbridge_retention_pruned",
+            "Rows pruned for retention, by table",
+            metrics.pruned.clone(),
+        );
         metrics.registry = registry;
         metrics
     }
@@ -135,6 +152,13 @@ impl Metrics {
         self.send_outcomes
             .get_or_create(&vec![("outcome", outcome.to_string())])
             .inc();
+    }
+
+    /// Counts `n` rows of `table` pruned for retention.
+    pub fn pruned(&self, table: &'static str, n: u64) {
+        self.pruned
+            .get_or_create(&vec![("table", table.to_string())])
+            .inc_by(n);
     }
 
     /// The OpenMetrics text of the counters, the group committer's figures,

@@ -202,6 +202,8 @@ impl Application {
             workers.push(("outbox worker", tokio::spawn(outbox)));
             let sweeper = workers::sweep::run(Arc::clone(shared), self.stop.subscribe());
             workers.push(("sweeper", tokio::spawn(sweeper)));
+            let retention = workers::retention::run(Arc::clone(shared), self.stop.subscribe());
+            workers.push(("retention worker", tokio::spawn(retention)));
         }
         info!(port = self.port, "lexbridge is listening");
         let mut stop = self.stop.subscribe();

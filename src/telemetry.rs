@@ -32,6 +32,8 @@ const SECRET_PARAMS: &[&str] = &[
     "hub.verify_token",
     "ref",
     "redirect_uri",
+    // A data-deletion confirmation code (its status page).
+    "id",
 ];
 
 impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
@@ -101,6 +103,13 @@ mod tests {
         assert_eq!(
             super::redacted_target(&uri),
             "/webhook?hub.mode=subscribe&hub.verify_token=[redacted]&hub.challenge=1"
+        );
+        let uri = "/facebook/data-deletion/status?id=0123abcd"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            super::redacted_target(&uri),
+            "/facebook/data-deletion/status?id=[redacted]"
         );
         assert_eq!(
             super::redacted_target(&"/health".parse().unwrap()),

@@ -28,6 +28,8 @@ pub struct Settings {
     pub session_key: SecretString,
     /// How long a login site session may last.
     pub sessions: SessionSettings,
+    /// What is kept, and how long.
+    pub retention: RetentionSettings,
     /// METRICS_TOKEN: when set, `/metrics` answers only requests with
     /// `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
@@ -41,6 +43,16 @@ pub struct SessionSettings {
     /// SESSION_IDLE_TIMEOUT_MINUTES: a session ends after this long without
     /// a request.
     pub idle_timeout: Duration,
+}
+
+/// How long what people wrote is kept (see `store::retention`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetentionSettings {
+    /// RETENTION_DAYS: processed inbox rows, finished outbox rows,
+    /// `ids_for_apps` answers and idle conversations older than this many
+    /// days are pruned. At least 1: a day outlasts the 24 hours an
+    /// idempotency answer is kept, so none names a pruned message.
+    pub days: u32,
 }
 
 #[derive(Clone)]
@@ -211,6 +223,9 @@ impl Settings {
                 idle_timeout: Duration::from_secs(
                     60 * u64::from(r.positive("SESSION_IDLE_TIMEOUT_MINUTES", 24 * 60)),
                 ),
+            },
+            retention: RetentionSettings {
+                days: r.positive("RETENTION_DAYS", 30),
             },
             metrics_token: r.bearer_token("METRICS_TOKEN"),
         };

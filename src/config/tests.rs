@@ -51,6 +51,22 @@ fn sessions_last_a_week_and_a_day_idle_unless_set() {
 }
 
 #[test]
+fn retention_is_thirty_days_unless_set_and_never_zero() {
+    let mut map = complete();
+    assert_eq!(read(&map).unwrap().retention.days, 30);
+    map.insert("RETENTION_DAYS", "7");
+    assert_eq!(read(&map).unwrap().retention.days, 7);
+    map.insert("RETENTION_DAYS", "0");
+    let err = read(&map).unwrap_err().to_string();
+    assert!(err.contains("RETENTION_DAYS must be at least 1"), "{err}");
+    for bad in ["-1", "a month", "1.5"] {
+        map.insert("RETENTION_DAYS", bad);
+        let err = read(&map).unwrap_err().to_string();
+        assert!(err.contains("RETENTION_DAYS is malformed"), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn every_problem_is_named_at_once() {
     let mut map = HashMap::new();
     map.insert("LEXBRIDGE_BIND", "not-an-address");

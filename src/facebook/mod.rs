@@ -7,5 +7,6 @@ pub mod graph;
 pub mod rate_limit;
 pub mod render;
 pub mod signature;
+pub mod signed_request;
 
 pub use graph::{GraphClient, GraphError, SendResponse, SenderAction};

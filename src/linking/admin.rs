@@ -1,5 +1,8 @@
 //! `lexbridge accounts list|show <id>`: what operators may see of accounts.
 //! Tokens are never printed, only whether one is stored and until when.
+//! `accounts delete <id>` erases the person as Meta's data-deletion
+//! callback does and prints the confirmation code and its status page
+//! (under `PUBLIC_URL`).
 
 use clap::Subcommand;
 use std::io::Write;
@@ -14,6 +17,12 @@ pub enum AccountsCommand {
     List,
     /// One account with its linked Messenger identities.
     Show {
+        /// The account id (as `list` prints it).
+        id: String,
+    },
+    /// Erase an account and everything of the person (links, tokens,
+    /// sessions, messages, conversations); prints a confirmation code.
+    Delete {
         /// The account id (as `list` prints it).
         id: String,
     },
@@ -65,6 +74,29 @@ pub async fn run(
                     utc(l.linked_at)
                 )?;
             }
+        }
+        AccountsCommand::Delete { id } => {
+            let subject = crate::store::erasure::Subject::Account(&id);
+            let Some(erasure) = store
+                .erase_person(subject, "operator", crate::store::now_ms())
+                .await?
+            else {
+                anyhow::bail!("no account {id:?}; nothing was erased");
+            };
+            let e = &erasure.erased;
+            writeln!(
+                out,
+                "erased account {id}: {} Messenger identities, {} messages received, {} sent, {} conversations",
+                e.messenger_identities, e.inbox, e.outbox, e.conversations
+            )?;
+            writeln!(out, "confirmation code: {}", erasure.code)?;
+            // The operator command reads PUBLIC_URL as `serve` does, and
+            // needs nothing else.
+            let public_url = std::env::var("PUBLIC_URL")
+                .ok()
+                .and_then(|u| url::Url::parse(&u).ok())
+                .unwrap_or_else(|| url::Url::parse("http://127.0.0.1:8080").expect("a URL"));
+            writeln!(out, "status page: {}", erasure.status_url(&public_url))?;
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod api;
 pub mod auth;
+pub mod data_deletion;
 pub mod health;
 pub mod pending;
 pub mod session;
@@ -30,5 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(account::unlink_one)
         .service(pending::confirm)
         .service(pending::decline)
+        .service(data_deletion::request)
+        .service(data_deletion::status)
         .configure(api::configure);
 }

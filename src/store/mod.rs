@@ -8,6 +8,7 @@
 pub mod accounts;
 mod chunks;
 pub mod conversations;
+pub mod erasure;
 mod error;
 pub mod idempotency;
 pub mod inbox;
@@ -20,6 +21,7 @@ pub mod pending_links;
 pub mod psid_lookups;
 pub mod receipts;
 pub mod recent;
+pub mod retention;
 pub mod sessions;
 pub mod statement;
 pub mod sweeps;

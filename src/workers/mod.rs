@@ -5,6 +5,7 @@ pub mod inbox;
 pub mod linking;
 pub mod outbox;
 pub mod policy;
+pub mod retention;
 pub mod retry;
 pub mod reverse_lookup;
 pub mod sweep;

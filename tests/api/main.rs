@@ -1,6 +1,7 @@
 //! Integration tests: one module per feature, all in one test binary.
 
 mod browser;
+mod data_deletion;
 mod demo;
 mod demo_support;
 mod helpers;
@@ -30,3 +31,4 @@ mod fulfillment;
 mod lex_session;
 mod paused_page;
 mod pending_expiry;
+mod retention;
