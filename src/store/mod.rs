@@ -15,6 +15,7 @@ pub mod inbox;
 pub mod linking;
 pub mod outbound_api;
 pub mod outbox;
+mod outbox_state;
 pub mod pages;
 pub mod pauses;
 pub mod pending_links;
