@@ -249,6 +249,7 @@ fn intent(
             warnings.push(format!("{name}: dialog code hooks (Lambda) are not called"));
         }
     }
+    unsupported_steps(&v, &name, warnings);
     let mut slots = slots(files, dir, &name, types, warnings)?;
     for (i, u) in utterances.iter().enumerate() {
         for piece in expand::pieces(u) {
@@ -315,6 +316,45 @@ fn intent(
         }
     }
     Ok(def)
+}
+
+/// Parts of the visual conversation builder the engine does not run, found
+/// anywhere in an intent's or slot's settings and named once each:
+/// conditional branches, code hooks on elicitation, fulfillment updates.
+fn unsupported_steps(v: &serde_json::Value, owner: &str, warnings: &mut Vec<String>) {
+    fn active(v: &serde_json::Value, flag: &str) -> bool {
+        v.get(flag).and_then(serde_json::Value::as_bool) == Some(true)
+    }
+    fn walk(v: &serde_json::Value, owner: &str, warnings: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    let conditional = key == "conditional" || key.ends_with("Conditional");
+                    if conditional && active(child, "active") {
+                        warnings.push(format!(
+                            "{owner}: conditional branching ({key}) is not supported"
+                        ));
+                    } else if key == "elicitationCodeHook"
+                        && active(child, "enableCodeHookInvocation")
+                    {
+                        warnings.push(format!(
+                            "{owner}: elicitation code hooks (Lambda) are not called"
+                        ));
+                    } else if key == "fulfillmentUpdatesSpecification" && active(child, "active") {
+                        warnings.push(format!("{owner}: fulfillment updates are not sent"));
+                    }
+                    walk(child, owner, warnings);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    walk(item, owner, warnings);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(v, owner, warnings);
 }
 
 /// Lex's rule for context names: letters and digits, single underscores
@@ -398,6 +438,12 @@ fn slots(
         if type_name.starts_with("AMAZON.") && !builtins::recognised(&type_name) {
             warnings.push(format!(
                 "{intent}.{name}: {type_name} is not recognised, any text is accepted as its value"
+            ));
+        }
+        unsupported_steps(&v, &format!("{intent}.{name}"), warnings);
+        if node.has("subSlotSetting") {
+            warnings.push(format!(
+                "{intent}.{name}: composite slots (subSlotSetting) are not supported"
             ));
         }
         let elicit = node.req("valueElicitationSetting")?;
