@@ -5,7 +5,7 @@ use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::local::{eval, LocalBot};
+use super::local::{eval, LocalBot, Today};
 
 #[derive(Subcommand)]
 pub enum NluCommand {
@@ -14,6 +14,10 @@ pub enum NluCommand {
         /// A Lex V2 export (folder or .zip); the bundled demo bot by default.
         #[arg(long)]
         bot: Option<PathBuf>,
+        /// A context taken as active (repeatable): intents whose
+        /// `inputContexts` are all active become candidates.
+        #[arg(long = "context")]
+        contexts: Vec<String>,
         text: String,
     },
     /// Score the engine on JSON-lines cases ({"text", "intent", "slots"}).
@@ -45,9 +49,15 @@ fn load(bot: Option<&Path>) -> anyhow::Result<LocalBot> {
 
 pub fn run(command: NluCommand) -> anyhow::Result<()> {
     match command {
-        NluCommand::Try { bot, text } => {
+        NluCommand::Try {
+            bot,
+            contexts,
+            text,
+        } => {
             let bot = load(bot.as_deref())?;
-            println!("{}", serde_json::to_string_pretty(&bot.interpret(&text))?);
+            let active: Vec<&str> = contexts.iter().map(String::as_str).collect();
+            let interpreted = bot.interpret_in(&text, Today::now(), &active);
+            println!("{}", serde_json::to_string_pretty(&interpreted)?);
         }
         NluCommand::Eval {
             bot,

@@ -14,8 +14,8 @@ use tracing::{error, info};
 use super::lex_null_slots::NullSlotFilteringClient;
 use super::lex_session::LexSession;
 use super::{
-    CardButton, DialogAction, ImageResponseCard, IntentState, Interpretation, Nlu, NluAnswer,
-    NluError, NluMessage, NluReply, NluTurn, SlotValue,
+    ActiveContext, CardButton, DialogAction, ImageResponseCard, IntentState, Interpretation, Nlu,
+    NluAnswer, NluError, NluMessage, NluReply, NluTurn, SlotValue,
 };
 use crate::clock::now_ms;
 use crate::config::LexSettings;
@@ -260,12 +260,47 @@ fn reply(output: RecognizeTextOutput) -> NluReply {
                 })
             })
             .collect(),
+        active_contexts: state
+            .as_ref()
+            .and_then(|s| s.active_contexts.as_ref())
+            .map(|contexts| contexts.iter().filter_map(active_context).collect())
+            .unwrap_or_default(),
         session_attributes: state
             .and_then(|s| s.session_attributes)
             .map(|m| m.into_iter().collect::<BTreeMap<_, _>>())
             .unwrap_or_default(),
         request_id,
     }
+}
+
+fn active_context(c: &lex::ActiveContext) -> Option<ActiveContext> {
+    let ttl = c.time_to_live.as_ref()?;
+    Some(ActiveContext {
+        name: c.name.clone(),
+        time_to_live_in_seconds: i64::from(ttl.time_to_live_in_seconds),
+        turns_to_live: u32::try_from(ttl.turns_to_live).unwrap_or(0),
+        context_attributes: c
+            .context_attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
+}
+
+/// Lex `Slot` -> its value; a `List` slot's items go into `values`.
+fn slot_value(slot: &lex::Slot) -> Option<SlotValue> {
+    let v = slot.value.as_ref()?;
+    Some(SlotValue {
+        original_value: v.original_value.clone().unwrap_or_default(),
+        interpreted_value: v.interpreted_value.clone(),
+        resolved_values: v.resolved_values.clone().unwrap_or_default(),
+        values: slot
+            .values
+            .iter()
+            .flatten()
+            .filter_map(slot_value)
+            .collect(),
+    })
 }
 
 fn message(m: lex::Message) -> Option<NluMessage> {
@@ -310,14 +345,7 @@ fn intent(i: &lex::Intent) -> IntentState {
             .map(|slots| {
                 slots
                     .iter()
-                    .map(|(name, slot)| {
-                        let value = slot.value.as_ref().map(|v| SlotValue {
-                            original_value: v.original_value.clone().unwrap_or_default(),
-                            interpreted_value: v.interpreted_value.clone(),
-                            resolved_values: v.resolved_values.clone().unwrap_or_default(),
-                        });
-                        (name.clone(), value)
-                    })
+                    .map(|(name, slot)| (name.clone(), slot_value(slot)))
                     .collect()
             })
             .unwrap_or_default(),

@@ -12,8 +12,8 @@ pub mod reply;
 pub mod start_over;
 
 pub use reply::{
-    CardButton, DialogAction, ImageResponseCard, IntentState, Interpretation, NluMessage, NluReply,
-    SlotValue,
+    ActiveContext, CardButton, DialogAction, ImageResponseCard, IntentState, Interpretation,
+    NluMessage, NluReply, SlotValue,
 };
 
 use async_trait::async_trait;

@@ -18,6 +18,9 @@ pub struct NluReply {
     pub interpretations: Vec<Interpretation>,
     /// Session attributes after this turn (Lex `sessionState.sessionAttributes`).
     pub session_attributes: BTreeMap<String, String>,
+    /// Contexts active after this turn (Lex `sessionState.activeContexts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_contexts: Vec<ActiveContext>,
     /// Lex's request id, when the answer came from Lex (for logs).
     pub request_id: Option<String>,
 }
@@ -70,6 +73,21 @@ pub struct SlotValue {
     pub interpreted_value: String,
     /// Candidate resolutions.
     pub resolved_values: Vec<String>,
+    /// A multi-valued slot's values, one per item the person listed (Lex
+    /// `Slot.values` of a slot whose `shape` is `List`); empty for a
+    /// single value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<SlotValue>,
+}
+
+/// Lex `ActiveContext`: a context set by a fulfilled intent, with what is
+/// left of its life and the slot values it carries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActiveContext {
+    pub name: String,
+    pub time_to_live_in_seconds: i64,
+    pub turns_to_live: u32,
+    pub context_attributes: BTreeMap<String, String>,
 }
 
 /// Lex `sessionState.dialogAction`.

@@ -2,6 +2,7 @@
 //! the resolution of a span to Lex's interpreted value.
 
 mod date;
+pub mod lists;
 mod number;
 mod shape;
 
@@ -67,13 +68,31 @@ pub fn samples(type_name: &str) -> &'static [&'static str] {
             "2 hours and 30 minutes",
             "a week",
         ],
+        "AMAZON.StreetName" => &[
+            "main street",
+            "fifth avenue",
+            "baker street",
+            "sunset boulevard",
+            "elm road",
+            "oak lane",
+            "market street",
+            "high street",
+            "broadway",
+            "park avenue",
+        ],
         _ => &["paris", "new york", "the office", "main street"],
     }
 }
 
-/// The built-in types recognised by their shape or parser; any other
-/// `AMAZON.*` type is accepted as free text (and reported at load).
-pub const RECOGNISED: [&str; 10] = [
+/// Whether the engine knows the built-in type: by its shape or parser, or
+/// from a list it ships ([`lists`]). Any other `AMAZON.*` type is accepted
+/// as free text (and reported at load).
+pub fn recognised(type_name: &str) -> bool {
+    SHAPED.contains(&type_name) || lists::values(type_name).is_some()
+}
+
+/// The built-in types recognised by their shape or parser.
+const SHAPED: [&str; 10] = [
     "AMAZON.Number",
     "AMAZON.Date",
     "AMAZON.Time",

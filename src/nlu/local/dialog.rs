@@ -5,10 +5,12 @@
 
 use super::builtins::{self, Today};
 use super::messages::{self, Context, MessageGroup};
-use super::model::IntentDef;
+use super::model::{DefaultValue, IntentDef};
 use super::slots::{self, Slots};
 use super::LocalBot;
-use crate::nlu::reply::{DialogAction, IntentState, Interpretation, NluMessage, NluReply};
+use crate::nlu::reply::{
+    ActiveContext, DialogAction, IntentState, Interpretation, NluMessage, NluReply,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -26,6 +28,53 @@ pub struct DialogState {
     pub turn: u64,
     pub interpretations: Vec<Interpretation>,
     pub session_attributes: BTreeMap<String, String>,
+    /// Contexts set by fulfilled intents' `outputContexts`, until their
+    /// turns or seconds run out.
+    #[serde(default)]
+    pub contexts: Vec<StoredContext>,
+    /// When the current turn began (epoch ms): contexts set in it start there.
+    #[serde(default)]
+    pub at_ms: i64,
+}
+
+/// An active context as kept between turns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredContext {
+    pub name: String,
+    /// When it was set (epoch ms).
+    pub set_at_ms: i64,
+    pub time_to_live_in_seconds: i64,
+    /// Turns it still lives for after the current one.
+    pub turns_left: u32,
+    /// The slot values of the intent that set it (interpreted values).
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl StoredContext {
+    fn ms_left(&self, now_ms: i64) -> i64 {
+        self.set_at_ms + self.time_to_live_in_seconds * 1000 - now_ms
+    }
+}
+
+/// When a turn happens: the day (for dates) and the instant (for the
+/// lifetimes of contexts).
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub today: Today,
+    pub epoch_ms: i64,
+}
+
+impl Now {
+    pub fn system() -> Now {
+        let epoch_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Now {
+            today: Today::now(),
+            epoch_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -72,7 +121,7 @@ impl LocalBot {
         text: &str,
         session_attributes: &BTreeMap<String, String>,
     ) -> Turn {
-        self.turn_at(state, text, session_attributes, Today::now())
+        self.turn_at(state, text, session_attributes, Now::system())
     }
 
     pub fn turn_at(
@@ -80,11 +129,20 @@ impl LocalBot {
         state: Option<DialogState>,
         text: &str,
         session_attributes: &BTreeMap<String, String>,
-        today: Today,
+        now: Now,
     ) -> Turn {
+        let today = now.today;
         let mut st = state.unwrap_or_default();
         st.turn += 1;
+        st.at_ms = now.epoch_ms;
         st.session_attributes = session_attributes.clone();
+        // Contexts whose turns or time ran out are gone; the others are
+        // active for this turn, which uses up one of their turns.
+        st.contexts
+            .retain(|c| c.turns_left > 0 && c.ms_left(now.epoch_ms) > 0);
+        for c in &mut st.contexts {
+            c.turns_left -= 1;
+        }
         let active = st.intent.as_deref().and_then(|n| self.def.intent(n));
         match (st.phase.clone(), active) {
             (Phase::ElicitSlot { slot }, Some(intent)) => {
@@ -95,8 +153,13 @@ impl LocalBot {
         }
     }
 
+    /// The names of the contexts active in this turn.
+    fn active(st: &DialogState) -> Vec<&str> {
+        st.contexts.iter().map(|c| c.name.as_str()).collect()
+    }
+
     fn start(&self, mut st: DialogState, text: &str, today: Today) -> Turn {
-        let interps = self.interpret_at(text, today);
+        let interps = self.interpret_in(text, today, &Self::active(&st));
         st.interpretations = interps.iter().map(|i| i.interpretation.clone()).collect();
         let top = interps.first();
         let intent = top
@@ -111,7 +174,7 @@ impl LocalBot {
         st.slots = top.map(|t| t.slots.clone()).unwrap_or_default();
         st.confirmation_state = "None".into();
         st.retries = 0;
-        self.advance(st, intent)
+        self.advance(st, intent, today)
     }
 
     fn fallback(&self, st: DialogState) -> Turn {
@@ -131,6 +194,11 @@ impl LocalBot {
             messages.push(NluMessage::PlainText(NOT_UNDERSTOOD.into()));
         }
         let name = self.fallback_name().to_string();
+        let mut st = st;
+        if let Some(def) = def {
+            st.slots = Slots::new();
+            set_contexts(&mut st, def);
+        }
         let mut shown = st.clone();
         shown.intent = Some(name);
         shown.slots = Slots::new();
@@ -167,10 +235,10 @@ impl LocalBot {
                 }
             }
             st.retries = 0;
-            return self.advance(st, intent);
+            return self.advance(st, intent, today);
         }
         // A clear request for something else switches intent, as Lex does.
-        if let Some(top) = self.interpret_at(text, today).first() {
+        if let Some(top) = self.interpret_in(text, today, &Self::active(&st)).first() {
             let other = top.interpretation.intent != intent.name
                 && top
                     .interpretation
@@ -229,8 +297,11 @@ impl LocalBot {
         }
     }
 
-    /// Next step once slots changed: elicit, confirm or fulfil.
-    fn advance(&self, mut st: DialogState, intent: &IntentDef) -> Turn {
+    /// Next step once slots changed: elicit, confirm or fulfil. Empty slots
+    /// with a default that resolves are filled first, so a required one is
+    /// not elicited.
+    fn advance(&self, mut st: DialogState, intent: &IntentDef, today: Today) -> Turn {
+        self.fill_defaults(&mut st, intent, today);
         let missing = intent
             .slots
             .iter()
@@ -252,6 +323,34 @@ impl LocalBot {
             }
         }
         self.ready(st, intent)
+    }
+
+    /// Each empty slot takes the first of its defaults that resolves to a
+    /// value of its type: a parameter of an active context, a session
+    /// attribute, or a fixed value.
+    fn fill_defaults(&self, st: &mut DialogState, intent: &IntentDef, today: Today) {
+        let ctx = self.ctx();
+        for def in &intent.slots {
+            if def.defaults.is_empty() || matches!(st.slots.get(&def.name), Some(Some(_))) {
+                continue;
+            }
+            let found = def.defaults.iter().find_map(|d| {
+                let raw = match d {
+                    DefaultValue::Context { context, parameter } => st
+                        .contexts
+                        .iter()
+                        .find(|c| c.name == *context)
+                        .and_then(|c| c.attributes.get(parameter)),
+                    DefaultValue::Session(name) => st.session_attributes.get(name),
+                    DefaultValue::Request(_) => None,
+                    DefaultValue::Fixed(value) => Some(value),
+                }?;
+                slots::resolve_default(def, raw, &ctx, today)
+            });
+            if let Some(value) = found {
+                st.slots.insert(def.name.clone(), Some(value));
+            }
+        }
     }
 
     fn ready(&self, mut st: DialogState, intent: &IntentDef) -> Turn {
@@ -285,6 +384,8 @@ impl LocalBot {
         };
         match outcome {
             Ok(messages) if !messages.is_empty() => {
+                let mut state = state;
+                set_contexts(&mut state, intent);
                 let reply = self.reply(&state, messages, "Fulfilled", "Close", None);
                 (reply, reset(state))
             }
@@ -294,8 +395,11 @@ impl LocalBot {
     }
 
     /// No fulfillment backend: the success and closing responses, `Fulfilled`.
-    pub fn close_without_backend(&self, state: DialogState) -> (NluReply, DialogState) {
+    pub fn close_without_backend(&self, mut state: DialogState) -> (NluReply, DialogState) {
         let intent = state.intent.as_deref().and_then(|n| self.def.intent(n));
+        if let Some(intent) = intent {
+            set_contexts(&mut state, intent);
+        }
         let groups: Vec<MessageGroup> = intent
             .map(|i| i.success.iter().chain(&i.closing).cloned().collect())
             .unwrap_or_default();
@@ -353,16 +457,52 @@ impl LocalBot {
             }),
             interpretations: st.interpretations.clone(),
             session_attributes: st.session_attributes.clone(),
+            active_contexts: st
+                .contexts
+                .iter()
+                .filter(|c| c.turns_left > 0 && c.ms_left(st.at_ms) > 0)
+                .map(|c| ActiveContext {
+                    name: c.name.clone(),
+                    time_to_live_in_seconds: c.ms_left(st.at_ms) / 1000,
+                    turns_to_live: c.turns_left,
+                    context_attributes: c.attributes.clone(),
+                })
+                .collect(),
             request_id: None,
         }
     }
 }
 
-/// Ready for a new intent; the turn counter carries on.
+/// Ready for a new intent; the turn counter and the contexts carry on.
 fn reset(st: DialogState) -> DialogState {
     DialogState {
         turn: st.turn,
         session_attributes: st.session_attributes,
+        contexts: st.contexts,
+        at_ms: st.at_ms,
         ..DialogState::default()
+    }
+}
+
+/// The intent's output contexts become active (replacing any of the same
+/// name), carrying its slot values.
+fn set_contexts(st: &mut DialogState, intent: &IntentDef) {
+    if intent.output_contexts.is_empty() {
+        return;
+    }
+    let attributes: BTreeMap<String, String> = st
+        .slots
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.interpreted_value.clone())))
+        .collect();
+    for out in &intent.output_contexts {
+        st.contexts.retain(|c| c.name != out.name);
+        st.contexts.push(StoredContext {
+            name: out.name.clone(),
+            set_at_ms: st.at_ms,
+            time_to_live_in_seconds: out.time_to_live_in_seconds,
+            turns_left: out.turns_to_live,
+            attributes: attributes.clone(),
+        });
     }
 }

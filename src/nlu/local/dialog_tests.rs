@@ -1,7 +1,7 @@
 //! Every dialog path, against the pizza bot in `tests/fixtures/dialog-bot`
 //! and the bundled vehicle assistant.
 
-use super::dialog::{DialogState, Turn};
+use super::dialog::{DialogState, Now, Turn};
 use super::{FileMap, LocalBot, Today};
 use crate::nlu::reply::{NluMessage, NluReply};
 use std::collections::BTreeMap;
@@ -73,7 +73,15 @@ impl<'a> Chat<'a> {
             let json = serde_json::to_string(&s).expect("state serialises");
             serde_json::from_str::<DialogState>(&json).expect("state deserialises")
         });
-        self.bot.turn_at(stored, text, &self.attrs, today())
+        self.bot.turn_at(
+            stored,
+            text,
+            &self.attrs,
+            Now {
+                today: today(),
+                epoch_ms: 0,
+            },
+        )
     }
 }
 

@@ -48,7 +48,21 @@ pub fn fill(template: &str, intent: &IntentDef, bot: &BotDef, rng: &mut Rng) -> 
                     ex.text.push_str(name);
                     continue;
                 };
-                let value = sample(&intent.slots[index].type_name, bot, rng);
+                let slot = &intent.slots[index];
+                let mut value = sample(&slot.type_name, bot, rng);
+                // A multi-valued slot is also trained on lists of values.
+                if slot.multiple && rng.chance(0.4) {
+                    let more = 1 + rng.below(2);
+                    for k in 0..more {
+                        let sep = if k + 1 < more || rng.chance(0.3) {
+                            ", "
+                        } else {
+                            " and "
+                        };
+                        value.push_str(sep);
+                        value.push_str(&sample(&slot.type_name, bot, rng));
+                    }
+                }
                 let start = ex.text.len();
                 ex.text.push_str(&value);
                 ex.spans.push((start, ex.text.len(), index));
@@ -69,6 +83,11 @@ pub fn sample(type_name: &str, bot: &BotDef, rng: &mut Rng) -> String {
         }
         if let Some(parent) = &def.parent {
             return sample(parent, bot, rng);
+        }
+    }
+    if let Some(listed) = builtins::lists::values(type_name) {
+        if !listed.is_empty() {
+            return listed[rng.below(listed.len())].value.to_string();
         }
     }
     let list = builtins::samples(type_name);

@@ -1,6 +1,7 @@
 //! Custom slot type values and synonyms, matched on folded tokens so case,
 //! accents and spacing do not matter.
 
+use super::builtins::lists;
 use super::features::hash;
 use super::model::BotDef;
 use super::text::tokenize;
@@ -38,16 +39,48 @@ fn sequence_hash(tokens: &[&str]) -> u64 {
 }
 
 impl Gazetteer {
+    /// The bot's custom slot types, then the shipped lists of the built-in
+    /// types its slots use (`AMAZON.City`…), under the built-in's name.
     pub fn build(bot: &BotDef) -> Self {
         let mut g = Gazetteer::default();
-        for (type_id, (name, def)) in bot.slot_types.iter().enumerate() {
+        let custom = bot.slot_types.iter().map(|(name, def)| {
+            let values: Vec<(&str, Vec<&str>)> = def
+                .values
+                .iter()
+                .map(|v| {
+                    (
+                        v.value.as_str(),
+                        v.synonyms.iter().map(String::as_str).collect(),
+                    )
+                })
+                .collect();
+            (name.as_str(), values)
+        });
+        let mut used: Vec<&str> = bot
+            .intents
+            .iter()
+            .flat_map(|i| &i.slots)
+            .map(|s| s.type_name.as_str())
+            .filter(|t| lists::values(t).is_some())
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        let builtin = used.into_iter().map(|name| {
+            let values: Vec<(&str, Vec<&str>)> = lists::values(name)
+                .unwrap_or_default()
+                .iter()
+                .map(|v| (v.value, v.synonyms.clone()))
+                .collect();
+            (name, values)
+        });
+        for (type_id, (name, values)) in custom.chain(builtin).enumerate() {
             let type_id = type_id as u16;
-            g.names.push(name.clone());
+            g.names.push(name.to_string());
             let mut canon = Vec::new();
             let mut keys = Vec::new();
-            for (i, v) in def.values.iter().enumerate() {
-                canon.push(v.value.clone());
-                for surface in std::iter::once(&v.value).chain(&v.synonyms) {
+            for (i, (value, synonyms)) in values.iter().enumerate() {
+                canon.push(value.to_string());
+                for surface in std::iter::once(value).chain(synonyms) {
                     let toks: Vec<String> = tokenize(surface).into_iter().map(|t| t.norm).collect();
                     if toks.is_empty() {
                         continue;

@@ -232,9 +232,9 @@ fn intent(
     for u in node.items("sampleUtterances")? {
         utterances.push(u.node().req_str("utterance")?.to_string());
     }
+    let input_contexts = input_contexts(node)?;
+    let output_contexts = output_contexts(node)?;
     for (key, what) in [
-        ("inputContexts", "contexts"),
-        ("outputContexts", "contexts"),
         ("kendraConfiguration", "Kendra"),
         ("qnAIntentConfiguration", "QnA intents"),
     ] {
@@ -249,6 +249,7 @@ fn intent(
             warnings.push(format!("{name}: dialog code hooks (Lambda) are not called"));
         }
     }
+    unsupported_steps(&v, &name, warnings);
     let mut slots = slots(files, dir, &name, types, warnings)?;
     for (i, u) in utterances.iter().enumerate() {
         for piece in expand::pieces(u) {
@@ -284,6 +285,8 @@ fn intent(
         fallback,
         utterances,
         slots,
+        input_contexts,
+        output_contexts,
         ..IntentDef::default()
     };
     if let Some(conf) = node.get("intentConfirmationSetting") {
@@ -315,6 +318,106 @@ fn intent(
     Ok(def)
 }
 
+/// Parts of the visual conversation builder the engine does not run, found
+/// anywhere in an intent's or slot's settings and named once each:
+/// conditional branches, code hooks on elicitation, fulfillment updates.
+fn unsupported_steps(v: &serde_json::Value, owner: &str, warnings: &mut Vec<String>) {
+    fn active(v: &serde_json::Value, flag: &str) -> bool {
+        v.get(flag).and_then(serde_json::Value::as_bool) == Some(true)
+    }
+    fn walk(v: &serde_json::Value, owner: &str, warnings: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    let conditional = key == "conditional" || key.ends_with("Conditional");
+                    if conditional && active(child, "active") {
+                        warnings.push(format!(
+                            "{owner}: conditional branching ({key}) is not supported"
+                        ));
+                    } else if key == "elicitationCodeHook"
+                        && active(child, "enableCodeHookInvocation")
+                    {
+                        warnings.push(format!(
+                            "{owner}: elicitation code hooks (Lambda) are not called"
+                        ));
+                    } else if key == "fulfillmentUpdatesSpecification" && active(child, "active") {
+                        warnings.push(format!("{owner}: fulfillment updates are not sent"));
+                    }
+                    walk(child, owner, warnings);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    walk(item, owner, warnings);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(v, owner, warnings);
+}
+
+/// Lex's rule for context names: letters and digits, single underscores
+/// between them, 1 to 100 characters.
+fn valid_context_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('_')
+        && !name.contains("__")
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn input_contexts(node: Node<'_>) -> Result<Vec<String>, LoadError> {
+    let mut out = Vec::new();
+    for c in node.items("inputContexts")? {
+        let c = c.node();
+        let name = c.req_str("name")?;
+        if !valid_context_name(name) {
+            return Err(c.error(
+                "name",
+                format!("`{name}` is not a context name (letters, digits and single underscores)"),
+            ));
+        }
+        out.push(name.to_string());
+    }
+    Ok(out)
+}
+
+fn output_contexts(node: Node<'_>) -> Result<Vec<OutputContext>, LoadError> {
+    let mut out = Vec::new();
+    for c in node.items("outputContexts")? {
+        let c = c.node();
+        let name = c.req_str("name")?;
+        if !valid_context_name(name) {
+            return Err(c.error(
+                "name",
+                format!("`{name}` is not a context name (letters, digits and single underscores)"),
+            ));
+        }
+        // Lex's bounds: 5 s to a day, 1 to 20 turns.
+        let seconds = c.opt_f64("timeToLiveInSeconds")?.unwrap_or(86_400.0);
+        if !(5.0..=86_400.0).contains(&seconds) || seconds.fract() != 0.0 {
+            return Err(c.error(
+                "timeToLiveInSeconds",
+                "must be a whole number of seconds from 5 to 86400",
+            ));
+        }
+        let turns = c.opt_f64("turnsToLive")?.unwrap_or(20.0);
+        if !(1.0..=20.0).contains(&turns) || turns.fract() != 0.0 {
+            return Err(c.error(
+                "turnsToLive",
+                "must be a whole number of turns from 1 to 20",
+            ));
+        }
+        out.push(OutputContext {
+            name: name.to_string(),
+            time_to_live_in_seconds: seconds as i64,
+            turns_to_live: turns as u32,
+        });
+    }
+    Ok(out)
+}
+
 fn slots(
     files: &FileMap,
     dir: &str,
@@ -332,9 +435,15 @@ fn slots(
         if !type_name.starts_with("AMAZON.") && !types.contains_key(&type_name) {
             return Err(node.error("slotTypeName", format!("no slot type `{type_name}`")));
         }
-        if type_name.starts_with("AMAZON.") && !builtins::RECOGNISED.contains(&type_name.as_str()) {
+        if type_name.starts_with("AMAZON.") && !builtins::recognised(&type_name) {
             warnings.push(format!(
                 "{intent}.{name}: {type_name} is not recognised, any text is accepted as its value"
+            ));
+        }
+        unsupported_steps(&v, &format!("{intent}.{name}"), warnings);
+        if node.has("subSlotSetting") {
+            warnings.push(format!(
+                "{intent}.{name}: composite slots (subSlotSetting) are not supported"
             ));
         }
         let elicit = node.req("valueElicitationSetting")?;
@@ -368,23 +477,45 @@ fn slots(
         if slot.required && slot.prompt.is_empty() {
             return Err(elicit.error("promptSpecification", "a required slot needs a prompt"));
         }
-        if elicit.has("waitAndContinueSpecification") || elicit.has("defaultValueSpecification") {
+        if elicit.has("waitAndContinueSpecification") {
             warnings.push(format!(
-                "{intent}.{}: wait-and-continue and default values are not supported",
+                "{intent}.{}: wait-and-continue is not supported",
                 slot.name
             ));
         }
-        if node.has("multipleValuesSetting")
-            && node
-                .req("multipleValuesSetting")?
-                .node()
-                .opt_bool("allowMultipleValues")?
-                == Some(true)
-        {
-            warnings.push(format!(
-                "{intent}.{}: multiple values are not supported",
-                slot.name
-            ));
+        if let Some(spec) = elicit.get("defaultValueSpecification") {
+            let spec = spec.node();
+            for d in spec.items("defaultValueList")? {
+                let d = d.node();
+                let raw = d.req_str("defaultValue")?;
+                let parsed = DefaultValue::parse(raw).ok_or_else(|| {
+                    d.error(
+                        "defaultValue",
+                        format!("`{raw}` is not a default value (#context.slot, [attribute], <attribute> or a value)"),
+                    )
+                })?;
+                if let DefaultValue::Request(name) = &parsed {
+                    warnings.push(format!(
+                        "{intent}.{}: default <{name}> reads a request attribute, which the bridge never sends; it is skipped",
+                        slot.name
+                    ));
+                }
+                slot.defaults.push(parsed);
+            }
+        }
+        if let Some(setting) = node.get("multipleValuesSetting") {
+            if setting.node().opt_bool("allowMultipleValues")? == Some(true) {
+                if slot.type_name.starts_with("AMAZON.") {
+                    return Err(setting.node().error(
+                        "allowMultipleValues",
+                        format!(
+                            "only slots of a custom slot type can take multiple values, not {}",
+                            slot.type_name
+                        ),
+                    ));
+                }
+                slot.multiple = true;
+            }
         }
         out.push(slot);
     }

@@ -168,6 +168,7 @@ mod tests {
                 original_value: "five".into(),
                 interpreted_value: "5".into(),
                 resolved_values: vec!["5".into()],
+                values: Vec::new(),
             }),
         );
         let mut attributes = BTreeMap::new();

@@ -28,10 +28,12 @@ mod dialog_tests;
 #[cfg(test)]
 mod export_tests;
 #[cfg(test)]
+mod lex_features_tests;
+#[cfg(test)]
 mod small_bot_tests;
 
 pub use builtins::Today;
-pub use dialog::{DialogState, FulfillmentRequest, Turn};
+pub use dialog::{DialogState, FulfillmentRequest, Now, Turn};
 pub use error::LoadError;
 pub use files::FileMap;
 pub use slots::Slots;
@@ -169,7 +171,15 @@ impl LocalBot {
         self.interpret_at(text, Today::now())
     }
 
+    /// With no context active: intents with `inputContexts` are no
+    /// candidates.
     pub fn interpret_at(&self, text: &str, today: Today) -> Vec<Interpreted> {
+        self.interpret_in(text, today, &[])
+    }
+
+    /// Only intents whose input contexts are all among `active` are
+    /// candidates, as in Lex.
+    pub fn interpret_in(&self, text: &str, today: Today, active: &[&str]) -> Vec<Interpreted> {
         let tokens = text::tokenize(text);
         let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
         let mut ranked = if folded.iter().all(|t| text::is_punct(t)) {
@@ -177,6 +187,14 @@ impl LocalBot {
         } else {
             self.classifier.rank_unscaled(&folded)
         };
+        ranked.retain(|&(class, _)| {
+            self.intent_of(class).is_some_and(|intent| {
+                intent
+                    .input_contexts
+                    .iter()
+                    .all(|c| active.contains(&c.as_str()))
+            })
+        });
         // The leading intent's slots are found before the confidence is
         // final: the words of their values count as known to the bot.
         let top = ranked.first().and_then(|&(class, _)| self.intent_of(class));

@@ -27,6 +27,61 @@ pub struct IntentDef {
     pub success: Vec<MessageGroup>,
     /// Fulfillment `failureResponse` (also used when elicitation gives up).
     pub failure: Vec<MessageGroup>,
+    /// `inputContexts`: the intent is a candidate only while all are active.
+    pub input_contexts: Vec<String>,
+    /// `outputContexts`: set when the intent is fulfilled.
+    pub output_contexts: Vec<OutputContext>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutputContext {
+    pub name: String,
+    pub time_to_live_in_seconds: i64,
+    pub turns_to_live: u32,
+}
+
+/// One entry of a slot's `defaultValueSpecification.defaultValueList`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DefaultValue {
+    /// `#context.parameter`: a slot value an active context carries.
+    Context { context: String, parameter: String },
+    /// `[attribute]`: a session attribute.
+    Session(String),
+    /// `<attribute>`: a request attribute (the bridge sends none).
+    Request(String),
+    /// Anything else: the value itself.
+    Fixed(String),
+}
+
+impl DefaultValue {
+    pub fn parse(spec: &str) -> Option<DefaultValue> {
+        let spec = spec.trim();
+        let inner = |open: char, close: char| {
+            spec.strip_prefix(open)
+                .and_then(|s| s.strip_suffix(close))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        if let Some(rest) = spec.strip_prefix('#') {
+            let (context, parameter) = rest.split_once('.')?;
+            let (context, parameter) = (context.trim(), parameter.trim());
+            if context.is_empty() || parameter.is_empty() {
+                return None;
+            }
+            return Some(DefaultValue::Context {
+                context: context.to_string(),
+                parameter: parameter.to_string(),
+            });
+        }
+        if spec.starts_with('[') {
+            return inner('[', ']').map(DefaultValue::Session);
+        }
+        if spec.starts_with('<') {
+            return inner('<', '>').map(DefaultValue::Request);
+        }
+        (!spec.is_empty()).then(|| DefaultValue::Fixed(spec.to_string()))
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -48,6 +103,10 @@ pub struct SlotDef {
     pub utterances: Vec<String>,
     /// `slotCaptureSetting.failureResponse`.
     pub failure: Vec<MessageGroup>,
+    /// `defaultValueSpecification.defaultValueList`, in order.
+    pub defaults: Vec<DefaultValue>,
+    /// `multipleValuesSetting.allowMultipleValues`.
+    pub multiple: bool,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -1,10 +1,10 @@
 //! Slot filling for one intent: the tagger locates spans, then each span is
 //! resolved by its slot type (built-in parser, or listed values and synonyms).
 
-use super::builtins::{self, Today};
+use super::builtins::{self, lists, Today};
 use super::expand::{self, Piece};
 use super::features::hash;
-use super::gazetteer::Gazetteer;
+use super::gazetteer::{Gazetteer, Match};
 use super::model::{BotDef, IntentDef, SlotDef};
 use super::rng::Rng;
 use super::tagger::{self, Sentence, Tagger};
@@ -121,7 +121,13 @@ pub fn open_slots(intent: &IntentDef, bot: &BotDef) -> usize {
                     .as_deref()
                     .is_none_or(|p| p == "AMAZON.FreeFormInput")
         }
-        None => type_name == "AMAZON.FreeFormInput",
+        // Free-form input, the listed types (a value outside the list is
+        // taken as said) and the types the engine does not know.
+        None => {
+            type_name == "AMAZON.FreeFormInput"
+                || lists::values(type_name).is_some()
+                || !builtins::recognised(type_name)
+        }
     };
     intent.slots.iter().filter(|s| open(&s.type_name)).count()
 }
@@ -144,15 +150,27 @@ pub fn extract(
     let tokens = tokenize(text);
     let m = marks(ctx.gaz, &custom_types(intent, ctx.gaz), &tokens);
     let labels = tagger.tag(&tagger::token_features(text, &tokens, &m));
+    // A multi-valued slot gathers every span tagged for it.
+    let mut lists: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
     for (start, end, slot) in tagger::spans(&labels) {
         let Some(def) = intent.slots.get(slot) else {
             continue;
         };
+        if def.multiple {
+            lists.entry(slot).or_default().push((start, end));
+            continue;
+        }
         if matches!(slots.get(&def.name), Some(Some(_))) {
             continue;
         }
         let span = &text[tokens[start].start..tokens[end - 1].end];
         if let Some(v) = resolve(def, span, ctx, today) {
+            slots.insert(def.name.clone(), Some(v));
+        }
+    }
+    for (slot, regions) in lists {
+        let def = &intent.slots[slot];
+        if let Some(v) = list_value(def, ctx, text, &tokens, &regions, today) {
             slots.insert(def.name.clone(), Some(v));
         }
     }
@@ -213,6 +231,13 @@ fn listed(
 ) -> Option<SlotValue> {
     let type_id = ctx.gaz.type_id(&def.type_name)?;
     let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
+    if def.multiple {
+        let regions: Vec<(usize, usize)> = type_matches(ctx, def, tokens)
+            .iter()
+            .map(|m| (m.start, m.end))
+            .collect();
+        return list_value(def, ctx, text, tokens, &regions, today);
+    }
     let m = ctx.gaz.longest(type_id, &folded)?;
     resolve(
         def,
@@ -232,8 +257,28 @@ pub fn resolve(def: &SlotDef, span: &str, ctx: &Ctx<'_>, today: Today) -> Option
         original_value: original.to_string(),
         interpreted_value: interpreted,
         resolved_values: resolved,
+        values: Vec::new(),
     };
     let Some(custom) = ctx.bot.slot_types.get(&def.type_name) else {
+        // A listed built-in type: the listed spelling, or the value as said.
+        if lists::values(&def.type_name).is_some() {
+            let fuzzy = lists::fuzzy(&def.type_name);
+            let bare = original
+                .get(..4)
+                .filter(|the| the.eq_ignore_ascii_case("the "))
+                .map_or(original, |_| original[4..].trim_start());
+            let v = ctx
+                .gaz
+                .type_id(&def.type_name)
+                .and_then(|id| {
+                    ctx.gaz
+                        .resolve(id, original, fuzzy)
+                        .or_else(|| ctx.gaz.resolve(id, bare, fuzzy))
+                })
+                .unwrap_or(original)
+                .to_string();
+            return Some(value(v.clone(), vec![v]));
+        }
         let v = builtins::resolve(&def.type_name, original, today)?;
         return Some(value(v.clone(), vec![v]));
     };
@@ -259,6 +304,192 @@ pub fn resolve(def: &SlotDef, span: &str, ctx: &Ctx<'_>, today: Today) -> Option
     }
 }
 
+/// A default value (`defaultValueSpecification`) as the slot's value, or
+/// `None` when its type does not take it; a multi-valued slot gets a list
+/// of one.
+pub fn resolve_default(def: &SlotDef, raw: &str, ctx: &Ctx<'_>, today: Today) -> Option<SlotValue> {
+    let v = resolve(def, raw, ctx, today)?;
+    Some(if def.multiple {
+        let original = v.original_value.clone();
+        list_of(vec![v], &original)
+    } else {
+        v
+    })
+}
+
+/// The longest item the list does not have that a list may carry between
+/// two it has.
+const WORDS_PER_ITEM: usize = 3;
+
+/// What separates the items of a list: Lex takes commas, `and` and spaces.
+fn is_separator(token: &Token) -> bool {
+    matches!(token.norm.as_str(), "," | ";" | "and" | "&" | "plus")
+}
+
+/// The slot type's listed values in the tokens.
+fn type_matches(ctx: &Ctx<'_>, def: &SlotDef, tokens: &[Token]) -> Vec<Match> {
+    let Some(id) = ctx.gaz.type_id(&def.type_name) else {
+        return Vec::new();
+    };
+    let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
+    ctx.gaz
+        .matches(&folded)
+        .into_iter()
+        .filter(|m| m.type_id == id)
+        .collect()
+}
+
+/// Widens a tagged region over the listed values next to it, with or
+/// without separators between (`pepperoni` in `pepperoni, ham and olives`).
+fn widen(
+    matches: &[Match],
+    tokens: &[Token],
+    (mut start, mut end): (usize, usize),
+) -> (usize, usize) {
+    let listed_at = |k: usize| matches.iter().filter(|m| m.start == k).map(|m| m.end).max();
+    loop {
+        let mut k = end;
+        while k < tokens.len() && is_separator(&tokens[k]) {
+            k += 1;
+        }
+        if let Some(next) = listed_at(k) {
+            end = next;
+            continue;
+        }
+        // An item the list does not have, between separators, when a
+        // listed one follows (`ham, anchovies and olives`).
+        if k == end {
+            break;
+        }
+        let stop =
+            (k..tokens.len().min(k + WORDS_PER_ITEM + 1)).find(|&j| is_separator(&tokens[j]));
+        let Some(mut j) = stop.filter(|&j| j > k) else {
+            break;
+        };
+        while j < tokens.len() && is_separator(&tokens[j]) {
+            j += 1;
+        }
+        match listed_at(j) {
+            Some(next) => end = next,
+            None => break,
+        }
+    }
+    loop {
+        let mut k = start;
+        while k > 0 && is_separator(&tokens[k - 1]) {
+            k -= 1;
+        }
+        match matches.iter().filter(|m| m.end == k).map(|m| m.start).min() {
+            Some(before) => start = before,
+            None => break,
+        }
+    }
+    (start, end)
+}
+
+/// The items of a region: listed values (longest first, so `salt and
+/// pepper` stays whole when it is listed) and, between separators, what
+/// is not listed.
+fn items(matches: &[Match], tokens: &[Token], (start, end): (usize, usize)) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut chunk: Option<usize> = None;
+    let mut i = start;
+    while i < end {
+        if is_separator(&tokens[i]) {
+            if let Some(c) = chunk.take() {
+                out.push((c, i));
+            }
+            i += 1;
+            continue;
+        }
+        let listed = matches
+            .iter()
+            .filter(|m| m.start == i && m.end <= end)
+            .map(|m| m.end)
+            .max();
+        if let Some(stop) = listed {
+            if let Some(c) = chunk.take() {
+                out.push((c, i));
+            }
+            out.push((i, stop));
+            i = stop;
+            continue;
+        }
+        chunk.get_or_insert(i);
+        i += 1;
+    }
+    if let Some(c) = chunk {
+        out.push((c, end));
+    }
+    out
+}
+
+/// A multi-valued slot's value from the token regions found for it: each
+/// item resolved on its own (those the type rejects left out, repeats once).
+fn list_value(
+    def: &SlotDef,
+    ctx: &Ctx<'_>,
+    text: &str,
+    tokens: &[Token],
+    regions: &[(usize, usize)],
+    today: Today,
+) -> Option<SlotValue> {
+    let matches = type_matches(ctx, def, tokens);
+    let mut values: Vec<SlotValue> = Vec::new();
+    let mut bounds: Option<(usize, usize)> = None;
+    let mut regions: Vec<(usize, usize)> = regions
+        .iter()
+        .map(|&r| widen(&matches, tokens, r))
+        .collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let mut covered = 0;
+    for region in regions {
+        let region = (region.0.max(covered), region.1);
+        if region.0 >= region.1 {
+            continue;
+        }
+        covered = region.1;
+        for (a, b) in items(&matches, tokens, region) {
+            let span = &text[tokens[a].start..tokens[b - 1].end];
+            let Some(v) = resolve(def, span, ctx, today) else {
+                continue;
+            };
+            if !values
+                .iter()
+                .any(|x| x.interpreted_value == v.interpreted_value)
+            {
+                values.push(v);
+            }
+            let (from, to) = bounds.unwrap_or((tokens[a].start, tokens[b - 1].end));
+            bounds = Some((from.min(tokens[a].start), to.max(tokens[b - 1].end)));
+        }
+    }
+    let (from, to) = bounds?;
+    Some(list_of(values, &text[from..to]))
+}
+
+/// Lex's value of a multi-valued slot: the items in `values`, and as the
+/// slot's own value what was said and the items joined (`pepperoni and
+/// pineapple`; `ham, olives and onions`).
+pub fn list_of(values: Vec<SlotValue>, said: &str) -> SlotValue {
+    let names: Vec<&str> = values
+        .iter()
+        .map(|v| v.interpreted_value.as_str())
+        .collect();
+    let joined = match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    };
+    SlotValue {
+        original_value: clean_value(said).to_string(),
+        interpreted_value: joined.clone(),
+        resolved_values: vec![joined],
+        values,
+    }
+}
+
 /// The value of `slot` in an answer to its prompt.
 pub fn answer(
     slot: &SlotDef,
@@ -279,12 +510,27 @@ pub fn answer(
         .chain([own.as_str()])
     {
         if let Some(span) = match_template(template, &slot.name, text, &tokens) {
-            if let Some(v) = resolve(slot, span, ctx, today) {
+            let found = if slot.multiple {
+                let at = span.as_ptr() as usize - text.as_ptr() as usize;
+                let inside: Vec<usize> = (0..tokens.len())
+                    .filter(|&i| tokens[i].start >= at && tokens[i].end <= at + span.len())
+                    .collect();
+                match (inside.first(), inside.last()) {
+                    (Some(&a), Some(&b)) => {
+                        list_value(slot, ctx, text, &tokens, &[(a, b + 1)], today)
+                    }
+                    _ => None,
+                }
+            } else {
+                resolve(slot, span, ctx, today)
+            };
+            if let Some(v) = found {
                 return Some(v);
             }
         }
     }
-    if let Some((span, _)) = builtins::find(&slot.type_name, text, today) {
+    if let Some((span, _)) = builtins::find(&slot.type_name, text, today).filter(|_| !slot.multiple)
+    {
         return resolve(slot, &span, ctx, today);
     }
     if ctx.bot.slot_types.contains_key(&slot.type_name) {
