@@ -1,6 +1,6 @@
 //! The application state every route, feature and worker is handed.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tracing::{debug, warn};
@@ -41,6 +41,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The app secret: the key of Meta's webhook signatures and signed
+    /// requests.
+    pub fn app_secret(&self) -> &[u8] {
+        self.settings.facebook.app_secret.expose_secret().as_bytes()
+    }
+
     /// The access token for a Page this service sends for: the configured
     /// Page's, or one stored in `pages`.
     pub async fn page_token(&self, page_id: &str) -> Option<SecretString> {

@@ -11,7 +11,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
-use secrecy::ExposeSecret;
 use serde_json::json;
 use tracing::{error, info, warn};
 
@@ -89,12 +88,7 @@ pub async fn request(
     shared: web::Data<AppState>,
 ) -> Result<HttpResponse, DeletionError> {
     let signed = form_field(&body, "signed_request").ok_or(SignedRequestError::Missing)?;
-    let secret = shared
-        .settings
-        .facebook
-        .app_secret
-        .expose_secret()
-        .as_bytes();
+    let secret = shared.app_secret();
     let request = signed_request::parse(&signed, secret)?;
     let erasure = shared
         .store

@@ -98,12 +98,7 @@ pub async fn receive(
         .headers()
         .get("X-Hub-Signature-256")
         .and_then(|v| v.to_str().ok());
-    let secret = shared
-        .settings
-        .facebook
-        .app_secret
-        .expose_secret()
-        .as_bytes();
+    let secret = shared.app_secret();
     if let Err(e) = verify_signature(secret, &body, signature) {
         metrics.webhook_rejected.inc();
         return Err(e.into());
