@@ -2,15 +2,20 @@
 //! elicit required slots in priority order (with retries), confirm, then
 //! fulfil and close. State names follow Lex (`ElicitSlot`, `ConfirmIntent`,
 //! `Close`, `InProgress`, `ReadyForFulfillment`, `Fulfilled`, `Failed`).
+//! The state, the turn and its steps are here; the contexts kept between
+//! turns in `contexts`; the replies and the endings of a dialog in `replies`.
+
+mod contexts;
+mod replies;
+
+pub use contexts::StoredContext;
 
 use super::builtins::{self, Today};
-use super::messages::{self, Context, MessageGroup};
 use super::model::{DefaultValue, IntentDef};
 use super::slots::{self, Slots};
 use super::LocalBot;
-use crate::nlu::reply::{
-    ActiveContext, DialogAction, IntentState, Interpretation, NluMessage, NluReply,
-};
+use crate::nlu::reply::{Interpretation, NluMessage, NluReply};
+use contexts::set_contexts;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -35,25 +40,6 @@ pub struct DialogState {
     /// When the current turn began (epoch ms): contexts set in it start there.
     #[serde(default)]
     pub at_ms: i64,
-}
-
-/// An active context as kept between turns.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StoredContext {
-    pub name: String,
-    /// When it was set (epoch ms).
-    pub set_at_ms: i64,
-    pub time_to_live_in_seconds: i64,
-    /// Turns it still lives for after the current one.
-    pub turns_left: u32,
-    /// The slot values of the intent that set it (interpreted values).
-    pub attributes: BTreeMap<String, String>,
-}
-
-impl StoredContext {
-    fn ms_left(&self, now_ms: i64) -> i64 {
-        self.set_at_ms + self.time_to_live_in_seconds * 1000 - now_ms
-    }
 }
 
 /// When a turn happens: the day (for dates) and the instant (for the
@@ -112,7 +98,6 @@ pub enum Turn {
 }
 
 const NOT_UNDERSTOOD: &str = "Sorry, I didn't understand that. Could you say it another way?";
-const FAILED: &str = "Sorry, I couldn't complete that request.";
 
 impl LocalBot {
     pub fn turn(
@@ -136,13 +121,7 @@ impl LocalBot {
         st.turn += 1;
         st.at_ms = now.epoch_ms;
         st.session_attributes = session_attributes.clone();
-        // Contexts whose turns or time ran out are gone; the others are
-        // active for this turn, which uses up one of their turns.
-        st.contexts
-            .retain(|c| c.turns_left > 0 && c.ms_left(now.epoch_ms) > 0);
-        for c in &mut st.contexts {
-            c.turns_left -= 1;
-        }
+        contexts::expire(&mut st, now.epoch_ms);
         let active = st.intent.as_deref().and_then(|n| self.def.intent(n));
         match (st.phase.clone(), active) {
             (Phase::ElicitSlot { slot }, Some(intent)) => {
@@ -153,13 +132,8 @@ impl LocalBot {
         }
     }
 
-    /// The names of the contexts active in this turn.
-    fn active(st: &DialogState) -> Vec<&str> {
-        st.contexts.iter().map(|c| c.name.as_str()).collect()
-    }
-
     fn start(&self, mut st: DialogState, text: &str, today: Today) -> Turn {
-        let interps = self.interpret_in(text, today, &Self::active(&st));
+        let interps = self.interpret_in(text, today, &contexts::active(&st));
         st.interpretations = interps.iter().map(|i| i.interpretation.clone()).collect();
         let top = interps.first();
         let intent = top
@@ -238,7 +212,10 @@ impl LocalBot {
             return self.advance(st, intent, today);
         }
         // A clear request for something else switches intent, as Lex does.
-        if let Some(top) = self.interpret_in(text, today, &Self::active(&st)).first() {
+        if let Some(top) = self
+            .interpret_in(text, today, &contexts::active(&st))
+            .first()
+        {
             let other = top.interpretation.intent != intent.name
                 && top
                     .interpretation
@@ -364,113 +341,6 @@ impl LocalBot {
         };
         Turn::Fulfill { request, state: st }
     }
-
-    /// After the backend answered: its messages (or the closing response when
-    /// it sent none) and `Fulfilled`; an error gives the failure response.
-    pub fn finish_fulfillment(
-        &self,
-        state: DialogState,
-        outcome: Result<Vec<NluMessage>, String>,
-    ) -> (NluReply, DialogState) {
-        let Some(intent) = state.intent.as_deref().and_then(|n| self.def.intent(n)) else {
-            let reply = self.reply(
-                &state,
-                vec![NluMessage::PlainText(FAILED.into())],
-                "Failed",
-                "Close",
-                None,
-            );
-            return (reply, reset(state));
-        };
-        match outcome {
-            Ok(messages) if !messages.is_empty() => {
-                let mut state = state;
-                set_contexts(&mut state, intent);
-                let reply = self.reply(&state, messages, "Fulfilled", "Close", None);
-                (reply, reset(state))
-            }
-            Ok(_) => self.close_without_backend(state),
-            Err(_) => self.failed(state, &intent.failure),
-        }
-    }
-
-    /// No fulfillment backend: the success and closing responses, `Fulfilled`.
-    pub fn close_without_backend(&self, mut state: DialogState) -> (NluReply, DialogState) {
-        let intent = state.intent.as_deref().and_then(|n| self.def.intent(n));
-        if let Some(intent) = intent {
-            set_contexts(&mut state, intent);
-        }
-        let groups: Vec<MessageGroup> = intent
-            .map(|i| i.success.iter().chain(&i.closing).cloned().collect())
-            .unwrap_or_default();
-        let messages = self.render(&groups, &state);
-        let reply = self.reply(&state, messages, "Fulfilled", "Close", None);
-        (reply, reset(state))
-    }
-
-    fn fail(&self, st: DialogState, groups: &[MessageGroup]) -> Turn {
-        let (reply, state) = self.failed(st, groups);
-        Turn::Reply { reply, state }
-    }
-
-    /// The intent's failure response (or a generic one), `Failed`.
-    fn failed(&self, st: DialogState, groups: &[MessageGroup]) -> (NluReply, DialogState) {
-        let mut messages = self.render(groups, &st);
-        if messages.is_empty() {
-            messages.push(NluMessage::PlainText(FAILED.into()));
-        }
-        let reply = self.reply(&st, messages, "Failed", "Close", None);
-        (reply, reset(st))
-    }
-
-    fn render(&self, groups: &[MessageGroup], st: &DialogState) -> Vec<NluMessage> {
-        let ctx = Context {
-            slots: &st.slots,
-            attributes: &st.session_attributes,
-        };
-        messages::render(groups, st.turn, &ctx)
-    }
-
-    fn reply(
-        &self,
-        st: &DialogState,
-        messages: Vec<NluMessage>,
-        state: &str,
-        action: &str,
-        slot: Option<&str>,
-    ) -> NluReply {
-        NluReply {
-            messages,
-            intent: st.intent.as_ref().map(|name| IntentState {
-                name: name.clone(),
-                state: Some(state.to_string()),
-                confirmation_state: Some(if st.confirmation_state.is_empty() {
-                    "None".to_string()
-                } else {
-                    st.confirmation_state.clone()
-                }),
-                slots: st.slots.clone(),
-            }),
-            dialog_action: Some(DialogAction {
-                kind: action.to_string(),
-                slot_to_elicit: slot.map(str::to_string),
-            }),
-            interpretations: st.interpretations.clone(),
-            session_attributes: st.session_attributes.clone(),
-            active_contexts: st
-                .contexts
-                .iter()
-                .filter(|c| c.turns_left > 0 && c.ms_left(st.at_ms) > 0)
-                .map(|c| ActiveContext {
-                    name: c.name.clone(),
-                    time_to_live_in_seconds: c.ms_left(st.at_ms) / 1000,
-                    turns_to_live: c.turns_left,
-                    context_attributes: c.attributes.clone(),
-                })
-                .collect(),
-            request_id: None,
-        }
-    }
 }
 
 /// Ready for a new intent; the turn counter and the contexts carry on.
@@ -481,28 +351,5 @@ fn reset(st: DialogState) -> DialogState {
         contexts: st.contexts,
         at_ms: st.at_ms,
         ..DialogState::default()
-    }
-}
-
-/// The intent's output contexts become active (replacing any of the same
-/// name), carrying its slot values.
-fn set_contexts(st: &mut DialogState, intent: &IntentDef) {
-    if intent.output_contexts.is_empty() {
-        return;
-    }
-    let attributes: BTreeMap<String, String> = st
-        .slots
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.interpreted_value.clone())))
-        .collect();
-    for out in &intent.output_contexts {
-        st.contexts.retain(|c| c.name != out.name);
-        st.contexts.push(StoredContext {
-            name: out.name.clone(),
-            set_at_ms: st.at_ms,
-            time_to_live_in_seconds: out.time_to_live_in_seconds,
-            turns_left: out.turns_to_live,
-            attributes: attributes.clone(),
-        });
     }
 }

@@ -1,14 +1,23 @@
 //! Reads a Lex V2 export (as a [`FileMap`]) into a [`BotDef`], failing with
 //! the file and field named, and listing what the engine does not support.
+//! The bot, its slot types and intents are read here; an intent's contexts
+//! in `contexts`, its slots in `slots`, and the conversation-builder steps
+//! the engine does not run in `unsupported`.
 
-use super::builtins;
+mod contexts;
+mod slots;
+mod unsupported;
+
 use super::expand::{self, Piece};
 use super::files::FileMap;
 use super::json::{self, Node};
 use super::messages::{groups, groups_at};
 use super::model::*;
 use super::LoadError;
+use contexts::{input_contexts, output_contexts};
+use slots::slots;
 use std::collections::BTreeMap;
+use unsupported::unsupported_steps;
 
 pub struct Loaded {
     pub bot: BotDef,
@@ -316,208 +325,4 @@ fn intent(
         }
     }
     Ok(def)
-}
-
-/// Parts of the visual conversation builder the engine does not run, found
-/// anywhere in an intent's or slot's settings and named once each:
-/// conditional branches, code hooks on elicitation, fulfillment updates.
-fn unsupported_steps(v: &serde_json::Value, owner: &str, warnings: &mut Vec<String>) {
-    fn active(v: &serde_json::Value, flag: &str) -> bool {
-        v.get(flag).and_then(serde_json::Value::as_bool) == Some(true)
-    }
-    fn walk(v: &serde_json::Value, owner: &str, warnings: &mut Vec<String>) {
-        match v {
-            serde_json::Value::Object(map) => {
-                for (key, child) in map {
-                    let conditional = key == "conditional" || key.ends_with("Conditional");
-                    if conditional && active(child, "active") {
-                        warnings.push(format!(
-                            "{owner}: conditional branching ({key}) is not supported"
-                        ));
-                    } else if key == "elicitationCodeHook"
-                        && active(child, "enableCodeHookInvocation")
-                    {
-                        warnings.push(format!(
-                            "{owner}: elicitation code hooks (Lambda) are not called"
-                        ));
-                    } else if key == "fulfillmentUpdatesSpecification" && active(child, "active") {
-                        warnings.push(format!("{owner}: fulfillment updates are not sent"));
-                    }
-                    walk(child, owner, warnings);
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for item in items {
-                    walk(item, owner, warnings);
-                }
-            }
-            _ => {}
-        }
-    }
-    walk(v, owner, warnings);
-}
-
-/// Lex's rule for context names: letters and digits, single underscores
-/// between them, 1 to 100 characters.
-fn valid_context_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 100
-        && !name.starts_with('_')
-        && !name.contains("__")
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn input_contexts(node: Node<'_>) -> Result<Vec<String>, LoadError> {
-    let mut out = Vec::new();
-    for c in node.items("inputContexts")? {
-        let c = c.node();
-        let name = c.req_str("name")?;
-        if !valid_context_name(name) {
-            return Err(c.error(
-                "name",
-                format!("`{name}` is not a context name (letters, digits and single underscores)"),
-            ));
-        }
-        out.push(name.to_string());
-    }
-    Ok(out)
-}
-
-fn output_contexts(node: Node<'_>) -> Result<Vec<OutputContext>, LoadError> {
-    let mut out = Vec::new();
-    for c in node.items("outputContexts")? {
-        let c = c.node();
-        let name = c.req_str("name")?;
-        if !valid_context_name(name) {
-            return Err(c.error(
-                "name",
-                format!("`{name}` is not a context name (letters, digits and single underscores)"),
-            ));
-        }
-        // Lex's bounds: 5 s to a day, 1 to 20 turns.
-        let seconds = c.opt_f64("timeToLiveInSeconds")?.unwrap_or(86_400.0);
-        if !(5.0..=86_400.0).contains(&seconds) || seconds.fract() != 0.0 {
-            return Err(c.error(
-                "timeToLiveInSeconds",
-                "must be a whole number of seconds from 5 to 86400",
-            ));
-        }
-        let turns = c.opt_f64("turnsToLive")?.unwrap_or(20.0);
-        if !(1.0..=20.0).contains(&turns) || turns.fract() != 0.0 {
-            return Err(c.error(
-                "turnsToLive",
-                "must be a whole number of turns from 1 to 20",
-            ));
-        }
-        out.push(OutputContext {
-            name: name.to_string(),
-            time_to_live_in_seconds: seconds as i64,
-            turns_to_live: turns as u32,
-        });
-    }
-    Ok(out)
-}
-
-fn slots(
-    files: &FileMap,
-    dir: &str,
-    intent: &str,
-    types: &BTreeMap<String, SlotTypeDef>,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<SlotDef>, LoadError> {
-    let mut out = Vec::new();
-    for s in files.children_with(&format!("{dir}Slots/"), "Slot.json") {
-        let file = format!("{dir}Slots/{s}/Slot.json");
-        let v = read(files, &file)?;
-        let node = Node::root(&v, &file);
-        let name = node.req_str("name")?.to_string();
-        let type_name = node.req_str("slotTypeName")?.to_string();
-        if !type_name.starts_with("AMAZON.") && !types.contains_key(&type_name) {
-            return Err(node.error("slotTypeName", format!("no slot type `{type_name}`")));
-        }
-        if type_name.starts_with("AMAZON.") && !builtins::recognised(&type_name) {
-            warnings.push(format!(
-                "{intent}.{name}: {type_name} is not recognised, any text is accepted as its value"
-            ));
-        }
-        unsupported_steps(&v, &format!("{intent}.{name}"), warnings);
-        if node.has("subSlotSetting") {
-            warnings.push(format!(
-                "{intent}.{name}: composite slots (subSlotSetting) are not supported"
-            ));
-        }
-        let elicit = node.req("valueElicitationSetting")?;
-        let elicit = elicit.node();
-        let required = match elicit.opt_str("slotConstraint")? {
-            Some("Required") => true,
-            None | Some("Optional") => false,
-            Some(other) => {
-                return Err(elicit.error("slotConstraint", format!("unknown constraint `{other}`")))
-            }
-        };
-        let mut slot = SlotDef {
-            name,
-            type_name,
-            required,
-            max_retries: 2,
-            ..SlotDef::default()
-        };
-        if let Some(prompt) = elicit.get("promptSpecification") {
-            let prompt = prompt.node();
-            slot.prompt = groups(prompt)?;
-            slot.max_retries = prompt.opt_f64("maxRetries")?.unwrap_or(2.0) as u32;
-        }
-        for u in elicit.items("sampleUtterances")? {
-            slot.utterances
-                .push(u.node().req_str("utterance")?.to_string());
-        }
-        if let Some(capture) = elicit.get("slotCaptureSetting") {
-            slot.failure = groups_at(capture.node(), "failureResponse")?;
-        }
-        if slot.required && slot.prompt.is_empty() {
-            return Err(elicit.error("promptSpecification", "a required slot needs a prompt"));
-        }
-        if elicit.has("waitAndContinueSpecification") {
-            warnings.push(format!(
-                "{intent}.{}: wait-and-continue is not supported",
-                slot.name
-            ));
-        }
-        if let Some(spec) = elicit.get("defaultValueSpecification") {
-            let spec = spec.node();
-            for d in spec.items("defaultValueList")? {
-                let d = d.node();
-                let raw = d.req_str("defaultValue")?;
-                let parsed = DefaultValue::parse(raw).ok_or_else(|| {
-                    d.error(
-                        "defaultValue",
-                        format!("`{raw}` is not a default value (#context.slot, [attribute], <attribute> or a value)"),
-                    )
-                })?;
-                if let DefaultValue::Request(name) = &parsed {
-                    warnings.push(format!(
-                        "{intent}.{}: default <{name}> reads a request attribute, which the bridge never sends; it is skipped",
-                        slot.name
-                    ));
-                }
-                slot.defaults.push(parsed);
-            }
-        }
-        if let Some(setting) = node.get("multipleValuesSetting") {
-            if setting.node().opt_bool("allowMultipleValues")? == Some(true) {
-                if slot.type_name.starts_with("AMAZON.") {
-                    return Err(setting.node().error(
-                        "allowMultipleValues",
-                        format!(
-                            "only slots of a custom slot type can take multiple values, not {}",
-                            slot.type_name
-                        ),
-                    ));
-                }
-                slot.multiple = true;
-            }
-        }
-        out.push(slot);
-    }
-    Ok(out)
 }

@@ -1,16 +1,27 @@
-//! Slot filling for one intent: the tagger locates spans, then each span is
-//! resolved by its slot type (built-in parser, or listed values and synonyms).
+//! Slot filling for one intent: the tagger is trained on the expanded
+//! templates and locates spans, then each span is resolved by its slot type
+//! (built-in parser, or listed values and synonyms); an answer to a slot's
+//! prompt is matched against the slot's own utterances. What a span is
+//! worth as a value is in `values`; the items of a multi-valued slot in
+//! `multi_valued`.
+
+mod multi_valued;
+mod values;
+
+pub use values::resolve_default;
 
 use super::builtins::{self, lists, Today};
 use super::expand::{self, Piece};
 use super::features::hash;
-use super::gazetteer::{Gazetteer, Match};
+use super::gazetteer::Gazetteer;
 use super::model::{BotDef, IntentDef, SlotDef};
 use super::rng::Rng;
 use super::tagger::{self, Sentence, Tagger};
-use super::text::{clean_value, tokenize, Token};
+use super::text::{tokenize, Token};
 use crate::nlu::reply::SlotValue;
+use multi_valued::{list_value, type_matches};
 use std::collections::BTreeMap;
+use values::resolve;
 
 /// Sentences per intent the templates are expanded to (at least once each).
 const TARGET_SENTENCES: usize = 3000;
@@ -245,249 +256,6 @@ fn listed(
         ctx,
         today,
     )
-}
-
-/// Lex's `Slot.value` for a span, or `None` when the type rejects it.
-pub fn resolve(def: &SlotDef, span: &str, ctx: &Ctx<'_>, today: Today) -> Option<SlotValue> {
-    let original = clean_value(span);
-    if original.is_empty() {
-        return None;
-    }
-    let value = |interpreted: String, resolved: Vec<String>| SlotValue {
-        original_value: original.to_string(),
-        interpreted_value: interpreted,
-        resolved_values: resolved,
-        values: Vec::new(),
-    };
-    let Some(custom) = ctx.bot.slot_types.get(&def.type_name) else {
-        // A listed built-in type: the listed spelling, or the value as said.
-        if lists::values(&def.type_name).is_some() {
-            let fuzzy = lists::fuzzy(&def.type_name);
-            let bare = original
-                .get(..4)
-                .filter(|the| the.eq_ignore_ascii_case("the "))
-                .map_or(original, |_| original[4..].trim_start());
-            let v = ctx
-                .gaz
-                .type_id(&def.type_name)
-                .and_then(|id| {
-                    ctx.gaz
-                        .resolve(id, original, fuzzy)
-                        .or_else(|| ctx.gaz.resolve(id, bare, fuzzy))
-                })
-                .unwrap_or(original)
-                .to_string();
-            return Some(value(v.clone(), vec![v]));
-        }
-        let v = builtins::resolve(&def.type_name, original, today)?;
-        return Some(value(v.clone(), vec![v]));
-    };
-    let base = match &custom.parent {
-        Some(parent) => builtins::resolve(parent, original, today)?,
-        None => original.to_string(),
-    };
-    if let Some(re) = &custom.regex {
-        if !re.is_match(&base) {
-            return None;
-        }
-    }
-    let canonical = ctx
-        .gaz
-        .type_id(&custom.name)
-        .and_then(|id| ctx.gaz.resolve(id, original, custom.top_resolution))
-        .map(str::to_string);
-    match (custom.top_resolution, canonical) {
-        (true, Some(c)) => Some(value(c.clone(), vec![c])),
-        (true, None) if custom.values.is_empty() => Some(value(base.clone(), vec![base])),
-        (true, None) => None,
-        (false, c) => Some(value(base, c.into_iter().collect())),
-    }
-}
-
-/// A default value (`defaultValueSpecification`) as the slot's value, or
-/// `None` when its type does not take it; a multi-valued slot gets a list
-/// of one.
-pub fn resolve_default(def: &SlotDef, raw: &str, ctx: &Ctx<'_>, today: Today) -> Option<SlotValue> {
-    let v = resolve(def, raw, ctx, today)?;
-    Some(if def.multiple {
-        let original = v.original_value.clone();
-        list_of(vec![v], &original)
-    } else {
-        v
-    })
-}
-
-/// The longest item the list does not have that a list may carry between
-/// two it has.
-const WORDS_PER_ITEM: usize = 3;
-
-/// What separates the items of a list: Lex takes commas, `and` and spaces.
-fn is_separator(token: &Token) -> bool {
-    matches!(token.norm.as_str(), "," | ";" | "and" | "&" | "plus")
-}
-
-/// The slot type's listed values in the tokens.
-fn type_matches(ctx: &Ctx<'_>, def: &SlotDef, tokens: &[Token]) -> Vec<Match> {
-    let Some(id) = ctx.gaz.type_id(&def.type_name) else {
-        return Vec::new();
-    };
-    let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
-    ctx.gaz
-        .matches(&folded)
-        .into_iter()
-        .filter(|m| m.type_id == id)
-        .collect()
-}
-
-/// Widens a tagged region over the listed values next to it, with or
-/// without separators between (`pepperoni` in `pepperoni, ham and olives`).
-fn widen(
-    matches: &[Match],
-    tokens: &[Token],
-    (mut start, mut end): (usize, usize),
-) -> (usize, usize) {
-    let listed_at = |k: usize| matches.iter().filter(|m| m.start == k).map(|m| m.end).max();
-    loop {
-        let mut k = end;
-        while k < tokens.len() && is_separator(&tokens[k]) {
-            k += 1;
-        }
-        if let Some(next) = listed_at(k) {
-            end = next;
-            continue;
-        }
-        // An item the list does not have, between separators, when a
-        // listed one follows (`ham, anchovies and olives`).
-        if k == end {
-            break;
-        }
-        let stop =
-            (k..tokens.len().min(k + WORDS_PER_ITEM + 1)).find(|&j| is_separator(&tokens[j]));
-        let Some(mut j) = stop.filter(|&j| j > k) else {
-            break;
-        };
-        while j < tokens.len() && is_separator(&tokens[j]) {
-            j += 1;
-        }
-        match listed_at(j) {
-            Some(next) => end = next,
-            None => break,
-        }
-    }
-    loop {
-        let mut k = start;
-        while k > 0 && is_separator(&tokens[k - 1]) {
-            k -= 1;
-        }
-        match matches.iter().filter(|m| m.end == k).map(|m| m.start).min() {
-            Some(before) => start = before,
-            None => break,
-        }
-    }
-    (start, end)
-}
-
-/// The items of a region: listed values (longest first, so `salt and
-/// pepper` stays whole when it is listed) and, between separators, what
-/// is not listed.
-fn items(matches: &[Match], tokens: &[Token], (start, end): (usize, usize)) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut chunk: Option<usize> = None;
-    let mut i = start;
-    while i < end {
-        if is_separator(&tokens[i]) {
-            if let Some(c) = chunk.take() {
-                out.push((c, i));
-            }
-            i += 1;
-            continue;
-        }
-        let listed = matches
-            .iter()
-            .filter(|m| m.start == i && m.end <= end)
-            .map(|m| m.end)
-            .max();
-        if let Some(stop) = listed {
-            if let Some(c) = chunk.take() {
-                out.push((c, i));
-            }
-            out.push((i, stop));
-            i = stop;
-            continue;
-        }
-        chunk.get_or_insert(i);
-        i += 1;
-    }
-    if let Some(c) = chunk {
-        out.push((c, end));
-    }
-    out
-}
-
-/// A multi-valued slot's value from the token regions found for it: each
-/// item resolved on its own (those the type rejects left out, repeats once).
-fn list_value(
-    def: &SlotDef,
-    ctx: &Ctx<'_>,
-    text: &str,
-    tokens: &[Token],
-    regions: &[(usize, usize)],
-    today: Today,
-) -> Option<SlotValue> {
-    let matches = type_matches(ctx, def, tokens);
-    let mut values: Vec<SlotValue> = Vec::new();
-    let mut bounds: Option<(usize, usize)> = None;
-    let mut regions: Vec<(usize, usize)> = regions
-        .iter()
-        .map(|&r| widen(&matches, tokens, r))
-        .collect();
-    regions.sort_unstable();
-    regions.dedup();
-    let mut covered = 0;
-    for region in regions {
-        let region = (region.0.max(covered), region.1);
-        if region.0 >= region.1 {
-            continue;
-        }
-        covered = region.1;
-        for (a, b) in items(&matches, tokens, region) {
-            let span = &text[tokens[a].start..tokens[b - 1].end];
-            let Some(v) = resolve(def, span, ctx, today) else {
-                continue;
-            };
-            if !values
-                .iter()
-                .any(|x| x.interpreted_value == v.interpreted_value)
-            {
-                values.push(v);
-            }
-            let (from, to) = bounds.unwrap_or((tokens[a].start, tokens[b - 1].end));
-            bounds = Some((from.min(tokens[a].start), to.max(tokens[b - 1].end)));
-        }
-    }
-    let (from, to) = bounds?;
-    Some(list_of(values, &text[from..to]))
-}
-
-/// Lex's value of a multi-valued slot: the items in `values`, and as the
-/// slot's own value what was said and the items joined (`pepperoni and
-/// pineapple`; `ham, olives and onions`).
-pub fn list_of(values: Vec<SlotValue>, said: &str) -> SlotValue {
-    let names: Vec<&str> = values
-        .iter()
-        .map(|v| v.interpreted_value.as_str())
-        .collect();
-    let joined = match names.split_last() {
-        None => String::new(),
-        Some((last, [])) => last.to_string(),
-        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-    };
-    SlotValue {
-        original_value: clean_value(said).to_string(),
-        interpreted_value: joined.clone(),
-        resolved_values: vec![joined],
-        values,
-    }
 }
 
 /// The value of `slot` in an answer to its prompt.
