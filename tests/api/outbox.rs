@@ -25,6 +25,7 @@ fn text(psid: &str, text: &str) -> NewOutboxMessage {
         public_id: None,
         api_key_id: None,
         hold_until: None,
+        window: None,
     }
 }
 
