@@ -33,6 +33,10 @@ pub enum OutboxOutcome {
         id: i64,
         attempts: i64,
         failure: SendFailure,
+        /// Whether this turn was an attempt (counted in `attempts`), or
+        /// the row failed before any call (its window closed, its time ran
+        /// out).
+        attempted: bool,
     },
     /// No call was made (the Page is cooling down): queued again at
     /// `next_attempt_at`, `attempts` unchanged.
@@ -51,6 +55,7 @@ pub enum OutboxOutcome {
         id: i64,
         attempts: i64,
         failure: SendFailure,
+        attempted: bool,
         apology: Box<NewOutboxMessage>,
     },
 }
@@ -123,14 +128,17 @@ fn columns(outcome: &OutboxOutcome) -> Columns<'_> {
             id,
             attempts,
             failure,
+            attempted,
         }
         | OutboxOutcome::Dropped {
             id,
             attempts,
             failure,
+            attempted,
             ..
         } => Columns {
             failure: Some(failure),
+            in_hand: attempts - i64::from(*attempted),
             ..base(*id, "failed", *attempts)
         },
         OutboxOutcome::Deferred {

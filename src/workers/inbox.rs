@@ -356,8 +356,8 @@ fn fail(
         update.state = InboxState::Dead;
         if next.is_some() {
             update.last_error = Some(format!(
-                "gave up after INBOX_RETRY_BUDGET_MS ({} s): {error}",
-                workers.inbox_retry_budget.as_secs()
+                "gave up after INBOX_RETRY_BUDGET_MS ({} ms): {error}",
+                workers.inbox_retry_budget.as_millis()
             ));
         }
         // Never silence: the person hears once that this failed. The apology

@@ -68,10 +68,10 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
     if now >= until {
         let last = row.last_error.as_deref().unwrap_or("none");
         let why = format!(
-            "not sent within {setting} ({} s) of being queued; last error: {last}",
-            budget.as_secs()
+            "not sent within {setting} ({} ms) of being queued; last error: {last}",
+            budget.as_millis()
         );
-        return give_up(shared, row, row.attempts, failure(why));
+        return give_up(shared, row, row.attempts, false, failure(why));
     }
     if let Some(cooling) = shared.cooldowns.cooling_until(&row.page_id, now) {
         return defer(row, cooling, workers.retry_base);
@@ -111,6 +111,7 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
                         id: row.id,
                         attempts: row.attempts,
                         failure: failure(why),
+                        attempted: false,
                     };
                 }
             }
@@ -123,6 +124,7 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
             id: row.id,
             attempts,
             failure: failure(why),
+            attempted: true,
         };
     };
     shared.limiter.acquire(&row.page_id).await;
@@ -160,6 +162,7 @@ fn give_up(
     shared: &AppState,
     row: &OutboxRow,
     attempts: i64,
+    attempted: bool,
     mut failure: SendFailure,
 ) -> OutboxOutcome {
     shared.metrics.send_outcome("expired");
@@ -177,6 +180,7 @@ fn give_up(
                 id: row.id,
                 attempts,
                 failure,
+                attempted,
                 apology: Box::new(apology),
             };
         }
@@ -187,6 +191,7 @@ fn give_up(
         id: row.id,
         attempts,
         failure,
+        attempted,
     }
 }
 
@@ -218,6 +223,7 @@ fn classify(
             id: row.id,
             attempts,
             failure,
+            attempted: true,
         };
     }
     let workers = &shared.settings.workers;
@@ -241,14 +247,15 @@ fn classify(
         None => {
             let (budget, setting) = budget(workers, &row.origin);
             let why = format!(
-                "not sent within {setting} ({} s) of being queued; last error: {}",
-                budget.as_secs(),
+                "not sent within {setting} ({} ms) of being queued; last error: {}",
+                budget.as_millis(),
                 e.message
             );
             give_up(
                 shared,
                 row,
                 attempts,
+                true,
                 SendFailure {
                     message: why,
                     ..failure

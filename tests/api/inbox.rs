@@ -108,7 +108,7 @@ async fn a_row_failing_past_its_time_budget_is_dead_lettered_with_its_error() {
         assert!(attempts >= 2, "{attempts}");
         let error = rows[0].last_error.as_deref().unwrap();
         assert!(
-            error.starts_with("gave up after INBOX_RETRY_BUDGET_MS (1 s)")
+            error.starts_with("gave up after INBOX_RETRY_BUDGET_MS (1000 ms)")
                 && error.contains(&format!("scripted failure {attempts}")),
             "{error}"
         );

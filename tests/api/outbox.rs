@@ -97,24 +97,6 @@ async fn rate_limit_613_is_retried() {
 }
 
 #[tokio::test]
-async fn transient_errors_stop_at_the_attempt_limit() {
-    on_every_backend(|backend| async move {
-        let app = spawn_app(&backend).await;
-        Mock::given(method("POST"))
-            .and(path(SEND_PATH))
-            .respond_with(ResponseTemplate::new(503))
-            .expect(4)
-            .mount(&app.graph)
-            .await;
-        enqueue(&app, &[text("U1", "hello")]).await;
-        let rows = app.outbox_settled().await;
-        assert_eq!((rows[0].state.as_str(), rows[0].attempts), ("failed", 4));
-        app.stop().await;
-    })
-    .await;
-}
-
-#[tokio::test]
 async fn outside_window_and_unavailable_fail_at_once_with_the_code_kept() {
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
