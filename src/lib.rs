@@ -12,6 +12,10 @@
 //! into Messenger messages (`messenger_replies`) and commits them to the
 //! outbox; `workers::outbox` renders each (`facebook::render`) and sends it
 //! with `facebook::graph`, within the Page's rate (`facebook::rate_limit`).
+//! Failures are retried within a time budget (`workers::retry`; a Page that
+//! Graph rate-limits cools down as a whole, `facebook::page_cooldown`);
+//! what finally fails is kept with its reason, listed and put back by
+//! `dead_letters` (`lexbridge inbox|outbox failed|retry`).
 //!
 //! **A login.** `routes::auth` sends the browser to Facebook Login
 //! (`linking::oauth`); its callback has `linking::login` ask Graph who the
@@ -54,6 +58,7 @@
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod dead_letters;
 pub mod demo;
 pub mod domain;
 pub mod facebook;

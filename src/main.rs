@@ -52,6 +52,11 @@ enum Command {
     },
     /// Message a linked person through the outbound API's rules.
     Send(lexbridge::outbound::cli::SendArgs),
+    /// Inbound events: those given up on, and putting them back.
+    Inbox {
+        #[command(subcommand)]
+        which: lexbridge::dead_letters::InboxCommand,
+    },
     /// Outbound messages, whoever sent them.
     Outbox {
         #[command(subcommand)]
@@ -87,6 +92,7 @@ fn main() -> ExitCode {
             Command::Accounts { which } => accounts(which).await,
             Command::ApiKey { which } => api_key(which).await,
             Command::Send(args) => send(args).await,
+            Command::Inbox { which } => inbox(which).await,
             Command::Outbox { which } => outbox(which).await,
             Command::Bench { which } => bench::run(which).await,
             Command::Demo(args) => demo(args).await,
@@ -148,6 +154,10 @@ async fn send(args: lexbridge::outbound::cli::SendArgs) -> anyhow::Result<()> {
     let page_id = std::env::var("FACEBOOK_PAGE_ID").unwrap_or_default();
     on_database(async |store, out| lexbridge::outbound::cli::send(store, &page_id, args, out).await)
         .await
+}
+
+async fn inbox(which: lexbridge::dead_letters::InboxCommand) -> anyhow::Result<()> {
+    on_database(async |store, out| lexbridge::dead_letters::inbox(store, which, out).await).await
 }
 
 async fn outbox(which: lexbridge::outbound::cli::OutboxCommand) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::{NluSettings, Settings};
 use crate::crypto::TokenCipher;
+use crate::facebook::page_cooldown::PageCooldowns;
 use crate::facebook::rate_limit::RateLimiter;
 use crate::facebook::GraphClient;
 use crate::linking::oauth::FacebookOAuth;
@@ -128,6 +129,10 @@ impl Application {
             nlu,
             metrics: Metrics::default(),
             limiter: RateLimiter::new(rate, (rate / 20).max(1)),
+            cooldowns: PageCooldowns::new(
+                settings.workers.page_cooldown,
+                settings.workers.retry_max,
+            ),
             cipher: TokenCipher::from_base64(&settings.token_encryption_key)?,
             page_tokens: Default::default(),
             link_tokens: LinkTokens::from_session_key(&settings.session_key),

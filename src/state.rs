@@ -7,6 +7,7 @@ use tracing::{debug, warn};
 
 use crate::config::Settings;
 use crate::crypto::TokenCipher;
+use crate::facebook::page_cooldown::PageCooldowns;
 use crate::facebook::rate_limit::RateLimiter;
 use crate::facebook::{GraphClient, SenderAction};
 use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub nlu: Arc<dyn Nlu>,
     pub metrics: Metrics,
     pub limiter: RateLimiter,
+    /// Pages whose sends wait out a rate limit or a burst of Graph failures.
+    pub cooldowns: PageCooldowns,
     pub cipher: TokenCipher,
     /// Page access tokens: the configured Page's, and those stored in the
     /// `pages` table, decrypted once.

@@ -119,14 +119,24 @@ pub struct ReplySettings {
 pub struct WorkerSettings {
     /// Send API calls per second per Page (token bucket).
     pub send_rate_per_page: u32,
-    /// Attempts before an inbox row is dead-lettered.
-    pub inbox_max_attempts: u32,
-    /// Attempts before an outbox row fails for good on transient errors.
-    pub outbox_max_attempts: u32,
+    /// How long an inbound message keeps being retried (from its arrival,
+    /// or from an operator's `inbox retry`) before it is dead-lettered with
+    /// one apology to the person.
+    pub inbox_retry_budget: Duration,
+    /// A bot reply (or apology-worthy notice) not sent this long after it
+    /// was queued is dropped: one apology goes instead once Graph answers.
+    pub reply_max_age: Duration,
+    /// How long an API message (and any other non-reply message) keeps
+    /// being retried after it became sendable before it fails as expired.
+    pub api_message_expiry: Duration,
     /// First retry delay; doubles each attempt, with jitter.
     pub retry_base: Duration,
     /// Ceiling of the retry delay.
     pub retry_max: Duration,
+    /// How long a Page's sends pause after a rate limit (Graph codes 4, 32,
+    /// 613) or a burst of 5xx answers; doubles while it recurs, up to
+    /// `retry_max`.
+    pub page_cooldown: Duration,
     /// Connect / whole-request timeouts of Graph API calls.
     pub graph_connect_timeout: Duration,
     pub graph_request_timeout: Duration,
@@ -136,10 +146,12 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             send_rate_per_page: 250,
-            inbox_max_attempts: 8,
-            outbox_max_attempts: 8,
+            inbox_retry_budget: Duration::from_secs(600),
+            reply_max_age: Duration::from_secs(900),
+            api_message_expiry: Duration::from_secs(24 * 3600),
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(300),
+            page_cooldown: Duration::from_secs(30),
             graph_connect_timeout: Duration::from_secs(5),
             graph_request_timeout: Duration::from_secs(20),
         }
@@ -166,6 +178,11 @@ impl Settings {
             problems: Vec::new(),
         };
         let defaults = WorkerSettings::default();
+        r.removed("INBOX_MAX_ATTEMPTS", "INBOX_RETRY_BUDGET_MS");
+        r.removed(
+            "OUTBOX_MAX_ATTEMPTS",
+            "REPLY_MAX_AGE_MS and API_MESSAGE_EXPIRY_MS",
+        );
         let settings = Settings {
             database: DatabaseSettings {
                 url: SecretString::from(r.optional("DATABASE_URL", "sqlite://lexbridge.db")),
@@ -186,11 +203,14 @@ impl Settings {
             },
             workers: WorkerSettings {
                 send_rate_per_page: r.positive("SEND_RATE_PER_PAGE", defaults.send_rate_per_page),
-                inbox_max_attempts: r.positive("INBOX_MAX_ATTEMPTS", defaults.inbox_max_attempts),
-                outbox_max_attempts: r
-                    .positive("OUTBOX_MAX_ATTEMPTS", defaults.outbox_max_attempts),
+                inbox_retry_budget: r
+                    .positive_millis("INBOX_RETRY_BUDGET_MS", defaults.inbox_retry_budget),
+                reply_max_age: r.positive_millis("REPLY_MAX_AGE_MS", defaults.reply_max_age),
+                api_message_expiry: r
+                    .positive_millis("API_MESSAGE_EXPIRY_MS", defaults.api_message_expiry),
                 retry_base: r.millis("RETRY_BASE_MS", defaults.retry_base),
-                retry_max: r.millis("RETRY_MAX_MS", defaults.retry_max),
+                retry_max: r.positive_millis("RETRY_MAX_MS", defaults.retry_max),
+                page_cooldown: r.positive_millis("PAGE_COOLDOWN_MS", defaults.page_cooldown),
                 graph_connect_timeout: r
                     .millis("GRAPH_CONNECT_TIMEOUT_MS", defaults.graph_connect_timeout),
                 graph_request_timeout: r

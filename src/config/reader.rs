@@ -99,6 +99,25 @@ impl Reader<'_> {
         Duration::from_millis(self.parsed(key, &default.as_millis().to_string()))
     }
 
+    /// A duration in milliseconds that must not be zero.
+    pub(super) fn positive_millis(&mut self, key: &str, default: Duration) -> Duration {
+        let v = self.millis(key, default);
+        if v.is_zero() {
+            self.problems.push(format!("{key} must be at least 1"));
+        }
+        v
+    }
+
+    /// A setting that no longer exists: refused, naming what replaced it,
+    /// so a deployment never runs believing it still applies.
+    pub(super) fn removed(&mut self, key: &str, replacement: &str) {
+        if self.get(key).is_some() {
+            self.problems.push(format!(
+                "{key} was removed: retries are bounded by time now; set {replacement} instead"
+            ));
+        }
+    }
+
     /// An optional secret sent as `Authorization: Bearer <token>`: visible
     /// ASCII without spaces (RFC 6750's token68 and more), so any client can
     /// send it in a header.

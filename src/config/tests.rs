@@ -67,6 +67,29 @@ fn retention_is_thirty_days_unless_set_and_never_zero() {
 }
 
 #[test]
+fn retries_are_bounded_by_time_and_the_attempt_counts_are_refused() {
+    let mut map = complete();
+    let w = read(&map).unwrap().workers;
+    assert_eq!(w.inbox_retry_budget, std::time::Duration::from_secs(600));
+    assert_eq!(w.reply_max_age, std::time::Duration::from_secs(900));
+    assert_eq!(w.api_message_expiry, std::time::Duration::from_secs(86_400));
+    assert_eq!(w.retry_max, std::time::Duration::from_secs(300));
+    map.insert("INBOX_MAX_ATTEMPTS", "8");
+    map.insert("OUTBOX_MAX_ATTEMPTS", "8");
+    map.insert("REPLY_MAX_AGE_MS", "0");
+    let err = read(&map).unwrap_err().to_string();
+    assert!(
+        err.contains("INBOX_MAX_ATTEMPTS was removed") && err.contains("INBOX_RETRY_BUDGET_MS"),
+        "{err}"
+    );
+    assert!(
+        err.contains("OUTBOX_MAX_ATTEMPTS was removed") && err.contains("API_MESSAGE_EXPIRY_MS"),
+        "{err}"
+    );
+    assert!(err.contains("REPLY_MAX_AGE_MS must be at least 1"), "{err}");
+}
+
+#[test]
 fn every_problem_is_named_at_once() {
     let mut map = HashMap::new();
     map.insert("LEXBRIDGE_BIND", "not-an-address");

@@ -23,6 +23,38 @@ pub enum OutsideWindow {
     },
 }
 
+impl OutsideWindow {
+    /// The name the outbox keeps (`outbox.outside_window`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OutsideWindow::Reject => "reject",
+            OutsideWindow::Hold { .. } => "hold",
+        }
+    }
+}
+
+/// An API message's window rule, applied when it is accepted and again
+/// before each send attempt: the window may close while it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowRule {
+    pub outside: OutsideWindow,
+    /// May go tagged `HUMAN_AGENT` within 7 days.
+    pub human_agent: bool,
+}
+
+impl WindowRule {
+    pub fn hold_until(self) -> Option<i64> {
+        match self.outside {
+            OutsideWindow::Hold { until } => Some(until),
+            OutsideWindow::Reject => None,
+        }
+    }
+
+    pub fn decide(self, now: i64, last_inbound_at: Option<i64>) -> Decision {
+        decide(now, last_inbound_at, self.human_agent, self.outside)
+    }
+}
+
 /// How a message may go out now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {

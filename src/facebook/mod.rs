@@ -4,6 +4,7 @@
 pub mod envelope;
 pub mod events;
 pub mod graph;
+pub mod page_cooldown;
 pub mod rate_limit;
 pub mod render;
 pub mod signature;

@@ -1,5 +1,5 @@
 //! `lexbridge api-key create|list|revoke`, `lexbridge send` and
-//! `lexbridge outbox show`: operators' side of the outbound API. `send` goes
+//! `lexbridge outbox show|failed|retry`: operators' side of the outbound API. `send` goes
 //! through the same acceptance as `POST /api/v1/messages`.
 
 use clap::{Args, Subcommand};
@@ -198,6 +198,11 @@ pub enum OutboxCommand {
         /// The id `send` or the API answered with (`msg_…`).
         id: String,
     },
+    /// Messages that finally failed (refused by Meta, expired, or dropped
+    /// replies), with the reason.
+    Failed,
+    /// Queue failed messages again now, with a fresh time budget.
+    Retry(crate::dead_letters::RetryArgs),
 }
 
 pub async fn outbox(
@@ -213,6 +218,8 @@ pub async fn outbox(
             }
             None => anyhow::bail!("no message has the id {id:?}"),
         },
+        OutboxCommand::Failed => crate::dead_letters::failed_outbox(store, out).await?,
+        OutboxCommand::Retry(args) => crate::dead_letters::retry_outbox(store, args, out).await?,
     }
     Ok(())
 }

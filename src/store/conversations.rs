@@ -158,4 +158,17 @@ impl Store {
         .context("reading a conversation")?;
         Ok(context_from(row))
     }
+
+    /// When the person last wrote to the Page (`None`: never), read now,
+    /// for the messaging window an API message checks before each attempt.
+    pub async fn last_inbound_at(&self, page_id: &str, psid: &str) -> anyhow::Result<Option<i64>> {
+        let row: Option<(Option<i64>,)> = with_reader!(self, pool => sqlx::query_as(
+            "SELECT last_inbound_at FROM conversations WHERE page_id = $1 AND psid = $2")
+            .bind(page_id)
+            .bind(psid)
+            .fetch_optional(pool)
+            .await)
+        .context("reading when the person last wrote")?;
+        Ok(row.and_then(|(at,)| at))
+    }
 }

@@ -64,6 +64,9 @@ pub struct InboxRow {
     pub thread: ThreadOwner,
     pub event: String,
     pub attempts: i64,
+    /// When the row's retry budget started: its arrival, or an operator's
+    /// `inbox retry`.
+    pub since: i64,
     /// Names the event for good (the same on every claim of the row).
     pub dedupe_key: String,
     /// The conversation as it stood when the row was claimed (read in the
@@ -86,6 +89,7 @@ impl InboxRow {
             event: c.take()?.text()?,
             attempts: c.take()?.int()?,
             dedupe_key: c.take()?.text()?,
+            since: c.take()?.int()?,
             context: ConversationContext::default(),
         })
     }
@@ -167,7 +171,8 @@ pub(crate) fn claim_sql(postgres: bool) -> &'static str {
         "inbox",
         "pending",
         "processing",
-        "id, object, page_id, psid, kind, standby, event, attempts, dedupe_key"
+        "id, object, page_id, psid, kind, standby, event, attempts, dedupe_key,
+         COALESCE(retry_since, received_at)"
     )
 }
 

@@ -6,6 +6,10 @@ use anyhow::Context;
 use super::chunks::chunks;
 use super::statement::{Columns, Exec, Sqlx, Stmt, Value};
 use super::{claim_statement, with_reader, with_writer, Store};
+use crate::domain::window::{OutsideWindow, WindowRule};
+
+pub(crate) use super::outbox_outcome::{apology_statement, outcome_statement};
+pub use super::outbox_outcome::{OutboxOutcome, SendFailure};
 
 pub use super::outbox_state::OutboxState;
 
@@ -27,6 +31,9 @@ pub struct NewOutboxMessage {
     pub api_key_id: Option<i64>,
     /// A held message expires at this time.
     pub hold_until: Option<i64>,
+    /// An API message's rule for a closed messaging window, applied again
+    /// before each attempt (`None` for replies, sent inside the window).
+    pub window: Option<WindowRule>,
 }
 
 impl NewOutboxMessage {
@@ -44,6 +51,7 @@ impl NewOutboxMessage {
             public_id: None,
             api_key_id: None,
             hold_until: None,
+            window: None,
         }
     }
 }
@@ -58,6 +66,14 @@ pub struct OutboxRow {
     pub messaging_type: String,
     pub tag: Option<String>,
     pub attempts: i64,
+    /// `reply`, `api`, `apology`: says which time budget applies.
+    pub origin: String,
+    /// When the row became sendable (queued, released from a hold, or put
+    /// back by an operator): its time budget runs from here.
+    pub since: i64,
+    pub window: Option<WindowRule>,
+    /// The last attempt's error, named when the row's time runs out.
+    pub last_error: Option<String>,
 }
 
 impl OutboxRow {
@@ -72,8 +88,37 @@ impl OutboxRow {
             messaging_type: c.take()?.text()?,
             tag: c.take()?.opt_text()?,
             attempts: c.take()?.int()?,
+            origin: c.take()?.text()?,
+            since: c.take()?.int()?,
+            window: {
+                let (rule, human_agent, hold_until) = (
+                    c.take()?.opt_text()?,
+                    c.take()?.int()?,
+                    c.take()?.opt_int()?,
+                );
+                window_rule(rule.as_deref(), human_agent != 0, hold_until)?
+            },
+            last_error: c.take()?.opt_text()?,
         })
     }
+}
+
+/// The stored rule (`outside_window`, `human_agent`, `hold_until`).
+fn window_rule(
+    rule: Option<&str>,
+    human_agent: bool,
+    hold_until: Option<i64>,
+) -> anyhow::Result<Option<WindowRule>> {
+    let outside = match (rule, hold_until) {
+        (None, _) => return Ok(None),
+        (Some("reject"), _) => OutsideWindow::Reject,
+        (Some("hold"), Some(until)) => OutsideWindow::Hold { until },
+        (Some(other), _) => anyhow::bail!("{other:?} is not an outside-window rule with its end"),
+    };
+    Ok(Some(WindowRule {
+        outside,
+        human_agent,
+    }))
 }
 
 /// A stored row as tests, operators and the status API see it.
@@ -98,36 +143,6 @@ pub struct OutboxRecord {
     pub hold_until: Option<i64>,
 }
 
-/// What the Send API said, as the outbox keeps it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SendFailure {
-    pub code: Option<i64>,
-    pub subcode: Option<i64>,
-    pub message: String,
-}
-
-/// The end of one send attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OutboxOutcome {
-    Sent {
-        id: i64,
-        attempts: i64,
-        message_id: Option<String>,
-        at: i64,
-    },
-    Retry {
-        id: i64,
-        attempts: i64,
-        next_attempt_at: i64,
-        failure: SendFailure,
-    },
-    Failed {
-        id: i64,
-        attempts: i64,
-        failure: SendFailure,
-    },
-}
-
 pub(crate) const RECORD_COLUMNS: &str =
     "id, public_id, page_id, psid, body, messaging_type, tag, origin,
      state, attempts, error_code, error_subcode, error_message, message_id, created_at, sent_at,
@@ -147,7 +162,9 @@ pub(crate) fn claim_sql(postgres: bool) -> &'static str {
         "outbox",
         "queued",
         "sending",
-        "id, page_id, psid, body, messaging_type, tag, attempts",
+        "id, page_id, psid, body, messaging_type, tag, attempts, origin,
+         COALESCE(retry_since, created_at), outside_window, human_agent, hold_until,
+         error_message",
         "AND (NOT EXISTS (SELECT 1 FROM page_pauses)
                OR r.page_id NOT IN (SELECT page_id FROM page_pauses))"
     )
@@ -181,7 +198,7 @@ pub(crate) fn insert_statements(messages: &[&NewOutboxMessage], now: i64) -> Vec
             let mut insert = Stmt::new(
                 "INSERT INTO outbox (page_id, psid, body, messaging_type, tag, origin, inbox_id,
                                      state, public_id, api_key_id, hold_until,
-                                     next_attempt_at, created_at) ",
+                                     outside_window, human_agent, next_attempt_at, created_at) ",
             );
             insert.values(chunk, |row, m| {
                 row.bind(m.page_id.as_str())
@@ -194,7 +211,9 @@ pub(crate) fn insert_statements(messages: &[&NewOutboxMessage], now: i64) -> Vec
                     .bind(m.state.as_str())
                     .bind(m.public_id.as_deref())
                     .bind(m.api_key_id)
-                    .bind(m.hold_until)
+                    .bind(m.hold_until.or(m.window.and_then(|w| w.hold_until())))
+                    .bind(m.window.map(|w| w.outside.name()))
+                    .bind(i64::from(m.window.is_some_and(|w| w.human_agent)))
                     .bind(now)
                     .bind(now);
             });
@@ -211,6 +230,8 @@ pub(crate) fn release_held_statement(people: &[(&str, &str)], now: i64) -> Stmt 
     );
     release
         .bind(now)
+        .push(", retry_since = ")
+        .bind(now)
         .push(" WHERE state = 'held' AND hold_until > ")
         .bind(now)
         .push(
@@ -224,85 +245,6 @@ pub(crate) fn release_held_statement(people: &[(&str, &str)], now: i64) -> Stmt 
         })
         .push(")");
     release
-}
-
-/// Records how a chunk of send attempts ended. An outcome applies only to
-/// the attempt in hand: written twice, it cannot undo a delivery receipt
-/// recorded between, nor land on the message's next attempt.
-pub(crate) fn outcome_statement(outcomes: &[&OutboxOutcome]) -> Stmt {
-    let mut update = Stmt::new(
-        "UPDATE outbox SET state = v.column2, attempts = v.column3, next_attempt_at = v.column4,
-                message_id = COALESCE(v.column5, outbox.message_id),
-                sent_at = COALESCE(v.column6, outbox.sent_at),
-                error_code = v.column7, error_subcode = v.column8, error_message = v.column9,
-                locked_until = NULL
-         FROM (",
-    );
-    update.values(outcomes, |row, outcome| {
-        let (id, state, attempts, next, message_id, sent_at, failure) = outcome_columns(outcome);
-        row.bind_bigint(id)
-            .bind(state)
-            .bind_bigint(attempts)
-            .bind_bigint(next)
-            .bind(message_id)
-            .bind_bigint(sent_at)
-            .bind_bigint(failure.and_then(|f| f.code))
-            .bind_bigint(failure.and_then(|f| f.subcode))
-            .bind(failure.map(|f| f.message.as_str()));
-    });
-    update.push(
-        ") AS v WHERE outbox.id = v.column1 AND outbox.state = 'sending'
-            AND outbox.attempts = v.column3 - 1",
-    );
-    update
-}
-
-type OutcomeColumns<'a> = (
-    i64,
-    &'static str,
-    i64,
-    i64,
-    Option<&'a str>,
-    Option<i64>,
-    Option<&'a SendFailure>,
-);
-
-fn outcome_columns(outcome: &OutboxOutcome) -> OutcomeColumns<'_> {
-    match outcome {
-        OutboxOutcome::Sent {
-            id,
-            attempts,
-            message_id,
-            at,
-        } => (
-            *id,
-            "sent",
-            *attempts,
-            *at,
-            message_id.as_deref(),
-            Some(*at),
-            None,
-        ),
-        OutboxOutcome::Retry {
-            id,
-            attempts,
-            next_attempt_at,
-            failure,
-        } => (
-            *id,
-            "queued",
-            *attempts,
-            *next_attempt_at,
-            None,
-            None,
-            Some(failure),
-        ),
-        OutboxOutcome::Failed {
-            id,
-            attempts,
-            failure,
-        } => (*id, "failed", *attempts, 0, None, None, Some(failure)),
-    }
 }
 
 impl Store {

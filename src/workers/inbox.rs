@@ -7,7 +7,8 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{linking, retry::retry_delay};
+use super::linking;
+use super::retry::{deadline, next_attempt_within};
 use crate::facebook::events::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
 use crate::facebook::SenderAction;
 use crate::nlu::start_over::is_start_over;
@@ -325,28 +326,40 @@ fn session_attributes(row: &InboxRow, account: Option<LinkedAccount>) -> BTreeMa
     attributes
 }
 
-/// A failed attempt: retried with backoff, or dead-lettered at the limit.
+/// A failed attempt: retried with backoff while the row's time budget
+/// (`INBOX_RETRY_BUDGET_MS` from its arrival or an operator's retry) lasts,
+/// dead-lettered with one apology after it.
 fn fail(
     shared: &AppState,
     mut update: InboxUpdate,
     row: &InboxRow,
     error: NluError,
 ) -> InboxUpdate {
-    let limit = i64::from(shared.settings.workers.inbox_max_attempts);
+    let workers = &shared.settings.workers;
     update.last_error = Some(error.to_string());
     update.replies.clear();
-    if error.is_transient() && update.attempts < limit {
-        let delay = retry_delay(
-            shared.settings.workers.retry_base,
-            shared.settings.workers.retry_max,
+    let next = error.is_transient().then(|| {
+        next_attempt_within(
+            now_ms(),
+            deadline(row.since, workers.inbox_retry_budget),
+            workers.retry_base,
+            workers.retry_max,
             update.attempts as u32,
-        );
+        )
+    });
+    if let Some(Some(at)) = next {
         update.state = InboxState::Pending;
-        update.next_attempt_at = now_ms() + delay.as_millis() as i64;
+        update.next_attempt_at = at;
         shared.metrics.inbox_retried.inc();
         warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row will be retried");
     } else {
         update.state = InboxState::Dead;
+        if next.is_some() {
+            update.last_error = Some(format!(
+                "gave up after INBOX_RETRY_BUDGET_MS ({} ms): {error}",
+                workers.inbox_retry_budget.as_millis()
+            ));
+        }
         // Never silence: the person hears once that this failed. The apology
         // is queued in the same transaction that dead-letters the row. (An
         // event about the Page alone has nobody to apologise to.)
@@ -354,7 +367,12 @@ fn fail(
             update.outcome = Some("dead-lettered".to_string());
         } else {
             update.outcome = Some("dead-lettered; apology sent".to_string());
-            update.replies = replies_from_text(row, &shared.settings.replies.apology);
+            update.replies = super::apology(
+                &row.page_id,
+                &row.psid,
+                Some(row.id),
+                &shared.settings.replies.apology,
+            );
         }
         shared.metrics.inbox_dead.inc();
         warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row dead-lettered");

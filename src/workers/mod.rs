@@ -104,6 +104,27 @@ pub(crate) async fn work<T, C, CF, H, HF>(
     }
 }
 
+/// The apology APOLOGY_MESSAGE says to a person whose message or reply was
+/// given up on (origin `apology`: it has the long time budget, and a
+/// dropped reply's apology is queued only once per person).
+pub(crate) fn apology(
+    page_id: &str,
+    psid: &str,
+    inbox_id: Option<i64>,
+    text: &str,
+) -> Vec<crate::store::outbox::NewOutboxMessage> {
+    let reply = crate::nlu::NluReply {
+        messages: vec![crate::nlu::NluMessage::PlainText(text.to_string())],
+        ..Default::default()
+    };
+    let mut messages = crate::messenger_replies::replies(page_id, psid, 0, &reply);
+    for m in &mut messages {
+        m.origin = "apology";
+        m.inbox_id = inbox_id;
+    }
+    messages
+}
+
 /// How a row's result is recorded again when recording fails. A result
 /// that is not recorded leaves its row leased until the lease runs out, and
 /// the row is then processed again: a message sent but not recorded would

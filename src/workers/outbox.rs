@@ -1,14 +1,26 @@
 //! Outbox worker: claims queued messages and sends them through the Send
 //! API, the oldest open message of each recipient at a time, within the
 //! per-Page rate limit. No transaction is open during the HTTP call.
+//!
+//! Retries are bounded by time (`WorkerSettings`): a reply goes within
+//! `reply_max_age` of being queued or is dropped for one apology; an API
+//! message (or apology) keeps trying for `api_message_expiry`, checking the
+//! messaging window before each attempt. A Page that Graph rate-limits or
+//! answers with a burst of failures cools down as a whole
+//! (`facebook::page_cooldown`): its rows are deferred without a call.
 
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::retry::retry_delay;
+use super::retry::{deadline, next_attempt_within, retry_delay};
+use crate::config::WorkerSettings;
+use crate::domain::window::Decision;
+use crate::facebook::page_cooldown::Trouble;
 use crate::facebook::render::send_payload;
 use crate::facebook::GraphError;
+use crate::outbound::time::format_timestamp;
 use crate::state::AppState;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
@@ -32,30 +44,96 @@ pub async fn run(
     info!("outbox worker stopped");
 }
 
-/// One send attempt.
+/// How long a row of `origin` keeps trying, and the setting that says so.
+fn budget(workers: &WorkerSettings, origin: &str) -> (Duration, &'static str) {
+    match origin {
+        "reply" => (workers.reply_max_age, "REPLY_MAX_AGE_MS"),
+        _ => (workers.api_message_expiry, "API_MESSAGE_EXPIRY_MS"),
+    }
+}
+
+fn failure(message: String) -> SendFailure {
+    SendFailure {
+        message,
+        ..SendFailure::default()
+    }
+}
+
+/// One turn of a claimed row: given up, deferred, held, or one attempt.
 async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
+    let now = now_ms();
+    let workers = &shared.settings.workers;
+    let (budget, setting) = budget(workers, &row.origin);
+    let until = deadline(row.since, budget);
+    if now >= until {
+        let last = row.last_error.as_deref().unwrap_or("none");
+        let why = format!(
+            "not sent within {setting} ({} ms) of being queued; last error: {last}",
+            budget.as_millis()
+        );
+        return give_up(shared, row, row.attempts, false, failure(why));
+    }
+    if let Some(cooling) = shared.cooldowns.cooling_until(&row.page_id, now) {
+        return defer(row, cooling, workers.retry_base);
+    }
+    let (messaging_type, tag) = match row.window {
+        None => (row.messaging_type.as_str(), row.tag.as_deref()),
+        Some(rule) => {
+            let last_inbound_at = match shared.store.last_inbound_at(&row.page_id, &row.psid).await
+            {
+                Ok(at) => at,
+                Err(e) => {
+                    warn!(outbox_id = row.id, error = %format!("{e:#}"), "reading the messaging window failed");
+                    return defer(row, now, workers.retry_base);
+                }
+            };
+            match rule.decide(now, last_inbound_at) {
+                Decision::Send(delivery) => (delivery.messaging_type(), delivery.tag()),
+                Decision::Hold { until } => {
+                    info!(
+                        outbox_id = row.id,
+                        "the messaging window closed while the message waited: held"
+                    );
+                    return OutboxOutcome::Held {
+                        id: row.id,
+                        attempts: row.attempts,
+                        until,
+                    };
+                }
+                Decision::Reject { closed_at } => {
+                    let closed = closed_at.map_or("never opened".to_string(), |at| {
+                        format!("closed at {}", format_timestamp(at))
+                    });
+                    let why = format!(
+                        "outside_messaging_window: the messaging window {closed} before the message could be sent (if_outside_window: reject)"
+                    );
+                    return OutboxOutcome::Failed {
+                        id: row.id,
+                        attempts: row.attempts,
+                        failure: failure(why),
+                        attempted: false,
+                    };
+                }
+            }
+        }
+    };
     let attempts = row.attempts + 1;
     let Some(token) = shared.page_token(&row.page_id).await else {
+        let why = format!("no access token is configured for page {}", row.page_id);
         return OutboxOutcome::Failed {
             id: row.id,
             attempts,
-            failure: SendFailure {
-                message: format!("no access token is configured for page {}", row.page_id),
-                ..SendFailure::default()
-            },
+            failure: failure(why),
+            attempted: true,
         };
     };
     shared.limiter.acquire(&row.page_id).await;
-    let payload = send_payload(
-        &row.psid,
-        &row.messaging_type,
-        row.tag.as_deref(),
-        &row.body,
-    );
+    let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
     let started = now_ms();
     match shared.graph.send(&row.page_id, &token, &payload).await {
         Ok(response) => {
             shared.metrics.send_outcome("ok");
+            shared.cooldowns.succeeded(&row.page_id);
             OutboxOutcome::Sent {
                 id: row.id,
                 attempts,
@@ -63,40 +141,126 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
                 at: started,
             }
         }
-        Err(e) => classify(shared, row, attempts, e),
+        Err(e) => classify(shared, row, attempts, until, e),
     }
 }
 
-fn classify(shared: &AppState, row: &OutboxRow, attempts: i64, e: GraphError) -> OutboxOutcome {
+/// Queued again at `at` (plus jitter, so a Page's rows do not all come back
+/// at once), without an attempt.
+fn defer(row: &OutboxRow, at: i64, spread: Duration) -> OutboxOutcome {
+    let jitter = retry_delay(spread, spread, 1).as_millis() as i64;
+    OutboxOutcome::Deferred {
+        id: row.id,
+        attempts: row.attempts,
+        next_attempt_at: at + jitter,
+    }
+}
+
+/// The row's time is up: an API message (or apology) fails with the
+/// reason; a reply is dropped and its person gets one apology instead.
+fn give_up(
+    shared: &AppState,
+    row: &OutboxRow,
+    attempts: i64,
+    attempted: bool,
+    mut failure: SendFailure,
+) -> OutboxOutcome {
+    shared.metrics.send_outcome("expired");
+    if row.origin == "reply" {
+        warn!(outbox_id = row.id, attempts, reason = %failure.message, "reply dropped; the person gets one apology");
+        failure.message = format!("dropped: {}", failure.message);
+        let apology = super::apology(
+            &row.page_id,
+            &row.psid,
+            None,
+            &shared.settings.replies.apology,
+        );
+        if let Some(apology) = apology.into_iter().next() {
+            return OutboxOutcome::Dropped {
+                id: row.id,
+                attempts,
+                failure,
+                attempted,
+                apology: Box::new(apology),
+            };
+        }
+    }
+    warn!(outbox_id = row.id, attempts, reason = %failure.message, "message expired");
+    failure.message = format!("expired: {}", failure.message);
+    OutboxOutcome::Failed {
+        id: row.id,
+        attempts,
+        failure,
+        attempted,
+    }
+}
+
+fn classify(
+    shared: &AppState,
+    row: &OutboxRow,
+    attempts: i64,
+    until: i64,
+    e: GraphError,
+) -> OutboxOutcome {
     shared.metrics.send_outcome(
         &e.code
             .map_or_else(|| "transport".to_string(), |c| c.to_string()),
     );
+    let now = now_ms();
+    let cooling = shared.cooldowns.failed(&row.page_id, Trouble::of(&e), now);
+    if let Some(cooling) = cooling {
+        warn!(page_id = %row.page_id, error = %e, cooling_until = %format_timestamp(cooling),
+            "Graph is rate-limiting or failing this Page: its sends pause");
+    }
     let failure = SendFailure {
         code: e.code,
         subcode: e.subcode,
         message: e.message.clone(),
     };
-    let limit = i64::from(shared.settings.workers.outbox_max_attempts);
-    if e.is_transient() && attempts < limit {
-        let delay = retry_delay(
-            shared.settings.workers.retry_base,
-            shared.settings.workers.retry_max,
-            attempts as u32,
-        );
-        warn!(outbox_id = row.id, attempts, error = %e, "send failed; will retry");
-        OutboxOutcome::Retry {
-            id: row.id,
-            attempts,
-            next_attempt_at: now_ms() + delay.as_millis() as i64,
-            failure,
-        }
-    } else {
+    if !e.is_transient() {
         warn!(outbox_id = row.id, attempts, error = %e, "send failed for good");
-        OutboxOutcome::Failed {
+        return OutboxOutcome::Failed {
             id: row.id,
             attempts,
             failure,
+            attempted: true,
+        };
+    }
+    let workers = &shared.settings.workers;
+    let next = next_attempt_within(
+        now,
+        until,
+        workers.retry_base,
+        workers.retry_max,
+        attempts as u32,
+    );
+    match next {
+        Some(at) => {
+            warn!(outbox_id = row.id, attempts, error = %e, "send failed; will retry");
+            OutboxOutcome::Retry {
+                id: row.id,
+                attempts,
+                next_attempt_at: at.max(cooling.unwrap_or(0)),
+                failure,
+            }
+        }
+        None => {
+            let (budget, setting) = budget(workers, &row.origin);
+            let why = format!(
+                "not sent within {setting} ({} ms) of being queued; last error: {}",
+                budget.as_millis(),
+                e.message
+            );
+            give_up(
+                shared,
+                row,
+                attempts,
+                true,
+                SendFailure {
+                    message: why,
+                    ..failure
+                },
+            )
         }
     }
 }

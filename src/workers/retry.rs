@@ -1,4 +1,4 @@
-//! Exponential backoff with jitter.
+//! Exponential backoff with jitter, within a time budget.
 
 use rand::Rng;
 use std::time::Duration;
@@ -13,9 +13,52 @@ pub fn retry_delay(base: Duration, max: Duration, attempts: u32) -> Duration {
     half + rand::thread_rng().gen_range(Duration::ZERO..=half)
 }
 
+/// When to try again after a failed attempt at `now`, or `None` when the
+/// next try would fall at or past `deadline`: the row has used its time
+/// budget and fails (however many attempts that took).
+pub fn next_attempt_within(
+    now: i64,
+    deadline: i64,
+    base: Duration,
+    max: Duration,
+    attempts: u32,
+) -> Option<i64> {
+    let at = now.saturating_add(retry_delay(base, max, attempts).as_millis() as i64);
+    (at < deadline).then_some(at)
+}
+
+/// `since + budget`, in epoch milliseconds.
+pub fn deadline(since: i64, budget: Duration) -> i64 {
+    since.saturating_add(i64::try_from(budget.as_millis()).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budget_bounds_retries_by_time_not_by_count() {
+        let (base, max) = (Duration::from_millis(500), Duration::from_secs(300));
+        let budget = Duration::from_secs(600);
+        let since = 1_000_000;
+        let end = deadline(since, budget);
+        assert_eq!(end, since + 600_000);
+        // Walk a row through an outage that never ends: it keeps being tried
+        // for the whole budget, well past eight attempts, never after it.
+        let (mut now, mut attempts) = (since, 0u32);
+        while let Some(at) = next_attempt_within(now, end, base, max, attempts + 1) {
+            assert!(at > now && at < end, "{at} after {now}, before {end}");
+            assert!(at - now <= 300_000, "a delay is capped at RETRY_MAX_MS");
+            attempts += 1;
+            now = at;
+        }
+        assert!(attempts > 8, "{attempts} tries in 10 minutes");
+        assert!(end - now <= 300_000, "gave up {}ms early", end - now);
+        // Past the deadline, nothing more.
+        assert_eq!(next_attempt_within(end, end, base, max, 1), None);
+        // A budget beyond what epoch milliseconds hold saturates.
+        assert_eq!(deadline(since, Duration::MAX), i64::MAX);
+    }
 
     #[test]
     fn delays_double_within_jitter_and_stop_at_the_ceiling() {

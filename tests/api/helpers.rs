@@ -131,8 +131,10 @@ pub fn settings(db: &TestDb, graph: &MockServer, extra: &[(&str, &str)]) -> Sett
         ("GRAPH_API_URL", graph.uri().as_str()),
         ("RETRY_BASE_MS", "20"),
         ("RETRY_MAX_MS", "200"),
-        ("INBOX_MAX_ATTEMPTS", "3"),
-        ("OUTBOX_MAX_ATTEMPTS", "4"),
+        ("INBOX_RETRY_BUDGET_MS", "1000"),
+        ("REPLY_MAX_AGE_MS", "60000"),
+        ("API_MESSAGE_EXPIRY_MS", "60000"),
+        ("PAGE_COOLDOWN_MS", "50"),
         ("GRAPH_REQUEST_TIMEOUT_MS", "2000"),
         ("TOKEN_ENCRYPTION_KEY", TOKEN_KEY),
         ("SESSION_KEY", SESSION_KEY),
@@ -163,6 +165,13 @@ pub async fn spawn_app_with(backend: &Backend, nlu: Option<Arc<dyn Nlu>>) -> Tes
         &[],
     )
     .await
+}
+
+/// An application on a fresh database and Graph mock, with `extra` settings.
+pub async fn spawn_app_with_settings(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let graph = MockServer::start().await;
+    start(db, graph, Options::default(), extra).await
 }
 
 /// Starts an application on `db` with `graph` as its Graph API.

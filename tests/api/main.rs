@@ -19,6 +19,7 @@ mod login_failures;
 mod login_messenger;
 mod login_support;
 mod metrics;
+mod outages;
 mod outbound;
 mod outbox;
 mod sandbox;

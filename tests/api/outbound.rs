@@ -798,6 +798,7 @@ async fn a_message_held_while_the_person_writes_goes_at_once() {
             public_id: Some("msg_raced".into()),
             api_key_id: Some(billing),
             hold_until: Some(now_ms() + HOUR),
+            window: None,
         };
         let accepted = Acceptance {
             messages: vec![held],

@@ -15,7 +15,7 @@ use super::answer::{Accepted, ApiError, ErrorCode, ItemAnswer, Outcome};
 use super::keys::Caller;
 use super::request::{MessageRequest, Ping, Target};
 use super::time::format_timestamp;
-use crate::domain::window::{decide, Decision};
+use crate::domain::window::{decide, Decision, WindowRule};
 use crate::facebook::render::outbox_body;
 use crate::store::idempotency::Remember;
 use crate::store::outbound_api::Recipient;
@@ -251,6 +251,10 @@ impl Outbound<'_> {
             public_id: Some(public_id),
             api_key_id: caller.map(|c| c.key_id),
             hold_until,
+            window: Some(WindowRule {
+                outside: ping.outside,
+                human_agent: ping.human_agent,
+            }),
         };
         Ok(Decided {
             outcome: Outcome::Accepted,

@@ -10,7 +10,7 @@ use crate::store::chunks::chunks;
 use crate::store::conversations::{self, MergedConversationUpdate};
 use crate::store::inbox::{self, InboxRow};
 use crate::store::outbound_api::touch_key_statement;
-use crate::store::outbox::{self, NewOutboxMessage, OutboxRow, OutboxState};
+use crate::store::outbox::{self, NewOutboxMessage, OutboxOutcome, OutboxRow, OutboxState};
 use crate::store::statement::{Arg, Columns, Exec, Stmt};
 
 /// What one batch produced.
@@ -151,6 +151,20 @@ pub(super) async fn apply<E: Exec>(
     for chunk in chunks(&outcomes) {
         let update = outbox::outcome_statement(chunk);
         exec.run(&update).await?;
+    }
+    // After the drops are recorded: one apology per person (see
+    // `apology_statement`), in id order after every dropped reply.
+    for outcome in &outcomes {
+        if let OutboxOutcome::Dropped {
+            id,
+            attempts,
+            apology,
+            ..
+        } = outcome
+        {
+            exec.run(&outbox::apology_statement(*id, *attempts, apology, now))
+                .await?;
+        }
     }
     for (job, stmt) in &statements {
         counts[*job] = exec.run(stmt).await?;

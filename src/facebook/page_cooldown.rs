@@ -1,0 +1,203 @@
+//! Slowing a whole Page down when Graph says it is sending too much (rate
+//! limit codes 4, 32, 613, or HTTP 429) or keeps failing (a burst of 5xx
+//! answers or calls with no answer): the Page's sends stop for a cool-down,
+//! doubling while the trouble recurs (up to a ceiling), instead of every
+//! queued message hammering Graph on its own backoff. One success ends it.
+//!
+//! Kept per instance, in memory: a restart forgets it, and each failure
+//! brings it back.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::GraphError;
+
+/// Graph's rate-limit codes for a Page's sends: API calls (4), Page calls
+/// (32), and "calls to this api have exceeded the rate limit" (613).
+const RATE_LIMIT_CODES: [i64; 3] = [4, 32, 613];
+/// Server failures in a row that make a burst.
+pub const SERVER_BURST: u32 = 3;
+
+/// What a failed send says about its Page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    RateLimited,
+    /// 5xx, or no answer at all.
+    ServerFailure,
+    /// About this message alone (bad recipient, window closed, ...).
+    None,
+}
+
+impl Trouble {
+    pub fn of(e: &GraphError) -> Trouble {
+        if e.code.is_some_and(|c| RATE_LIMIT_CODES.contains(&c)) || e.http_status == Some(429) {
+            Trouble::RateLimited
+        } else if e.http_status.is_none_or(|s| s >= 500) {
+            Trouble::ServerFailure
+        } else {
+            Trouble::None
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct PageState {
+    /// Sends wait until then (epoch ms).
+    until: i64,
+    /// Cool-downs in a row, for the doubling.
+    strikes: u32,
+    /// Server failures since the last success or cool-down.
+    server_failures: u32,
+}
+
+pub struct PageCooldowns {
+    base: Duration,
+    max: Duration,
+    pages: Mutex<HashMap<String, PageState>>,
+}
+
+impl PageCooldowns {
+    /// Cool-downs of `base`, doubling while the trouble recurs, up to `max`.
+    pub fn new(base: Duration, max: Duration) -> PageCooldowns {
+        PageCooldowns {
+            base,
+            max: max.max(base),
+            pages: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn pages(&self) -> std::sync::MutexGuard<'_, HashMap<String, PageState>> {
+        self.pages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Until when `page` must not be sent to, if it is cooling down at `now`.
+    pub fn cooling_until(&self, page: &str, now: i64) -> Option<i64> {
+        self.pages()
+            .get(page)
+            .map(|s| s.until)
+            .filter(|until| *until > now)
+    }
+
+    /// Notes a failed send; returns the end of the cool-down it started.
+    pub fn failed(&self, page: &str, trouble: Trouble, now: i64) -> Option<i64> {
+        let mut pages = self.pages();
+        let state = pages.entry(page.to_string()).or_default();
+        match trouble {
+            Trouble::None => return None,
+            Trouble::ServerFailure => {
+                state.server_failures += 1;
+                if state.server_failures < SERVER_BURST {
+                    return None;
+                }
+            }
+            Trouble::RateLimited => {}
+        }
+        if state.until > now {
+            // Sends already in flight when it began: no extra strike.
+            return Some(state.until);
+        }
+        state.server_failures = 0;
+        state.strikes = state.strikes.saturating_add(1);
+        let exp = (state.strikes - 1).min(30);
+        let pause = self.base.saturating_mul(1u32 << exp).min(self.max);
+        state.until = now.saturating_add(pause.as_millis() as i64);
+        Some(state.until)
+    }
+
+    /// A send got through: the Page is healthy again.
+    pub fn succeeded(&self, page: &str) {
+        self.pages().remove(page);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(http_status: Option<u16>, code: Option<i64>) -> GraphError {
+        GraphError {
+            http_status,
+            code,
+            subcode: None,
+            message: "test".into(),
+            fbtrace_id: None,
+        }
+    }
+
+    #[test]
+    fn rate_limits_and_server_failures_are_told_from_a_messages_own_errors() {
+        for code in [4, 32, 613] {
+            assert_eq!(
+                Trouble::of(&error(Some(400), Some(code))),
+                Trouble::RateLimited
+            );
+        }
+        assert_eq!(Trouble::of(&error(Some(429), None)), Trouble::RateLimited);
+        assert_eq!(
+            Trouble::of(&error(Some(500), Some(2))),
+            Trouble::ServerFailure
+        );
+        assert_eq!(Trouble::of(&error(Some(503), None)), Trouble::ServerFailure);
+        assert_eq!(Trouble::of(&error(None, None)), Trouble::ServerFailure);
+        assert_eq!(Trouble::of(&error(Some(400), Some(100))), Trouble::None);
+        assert_eq!(Trouble::of(&error(Some(400), Some(10))), Trouble::None);
+    }
+
+    #[test]
+    fn a_rate_limit_cools_the_page_at_once_doubling_up_to_the_ceiling() {
+        let pages = PageCooldowns::new(Duration::from_secs(30), Duration::from_secs(100));
+        let now = 1_000_000;
+        assert_eq!(pages.cooling_until("P", now), None);
+        assert_eq!(
+            pages.failed("P", Trouble::RateLimited, now),
+            Some(now + 30_000)
+        );
+        assert_eq!(pages.cooling_until("P", now + 1), Some(now + 30_000));
+        assert_eq!(pages.cooling_until("Q", now + 1), None, "pages apart");
+        // Failures of sends already in flight add nothing.
+        assert_eq!(
+            pages.failed("P", Trouble::RateLimited, now + 5),
+            Some(now + 30_000)
+        );
+        let later = now + 30_000;
+        assert_eq!(pages.cooling_until("P", later), None);
+        assert_eq!(
+            pages.failed("P", Trouble::RateLimited, later),
+            Some(later + 60_000)
+        );
+        let later = later + 60_000;
+        assert_eq!(
+            pages.failed("P", Trouble::RateLimited, later),
+            Some(later + 100_000),
+            "capped"
+        );
+        pages.succeeded("P");
+        assert_eq!(pages.cooling_until("P", later + 1), None);
+        assert_eq!(
+            pages.failed("P", Trouble::RateLimited, later + 1),
+            Some(later + 1 + 30_000),
+            "a success starts the doubling over"
+        );
+    }
+
+    #[test]
+    fn only_a_burst_of_server_failures_cools_the_page() {
+        let pages = PageCooldowns::new(Duration::from_secs(30), Duration::from_secs(300));
+        let now = 1_000_000;
+        assert_eq!(pages.failed("P", Trouble::ServerFailure, now), None);
+        assert_eq!(pages.failed("P", Trouble::ServerFailure, now), None);
+        assert_eq!(pages.failed("P", Trouble::None, now), None);
+        assert_eq!(
+            pages.failed("P", Trouble::ServerFailure, now),
+            Some(now + 30_000)
+        );
+        // A success between failures breaks the burst.
+        let pages = PageCooldowns::new(Duration::from_secs(30), Duration::from_secs(300));
+        pages.failed("P", Trouble::ServerFailure, now);
+        pages.failed("P", Trouble::ServerFailure, now);
+        pages.succeeded("P");
+        assert_eq!(pages.failed("P", Trouble::ServerFailure, now), None);
+        assert_eq!(pages.cooling_until("P", now), None);
+    }
+}
