@@ -10,6 +10,7 @@ use super::retry::retry_delay;
 use crate::facebook::render::send_payload;
 use crate::facebook::GraphError;
 use crate::state::AppState;
+use crate::token_health;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
 use crate::store::writer::{Claim, FeedReceiver, Write};
@@ -36,6 +37,7 @@ pub async fn run(
 async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
     let attempts = row.attempts + 1;
     let Some(token) = shared.page_token(&row.page_id).await else {
+        shared.metrics.outbox_failed.inc();
         return OutboxOutcome::Failed {
             id: row.id,
             attempts,
@@ -53,7 +55,13 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
         &row.body,
     );
     let started = now_ms();
-    match shared.graph.send(&row.page_id, &token, &payload).await {
+    let timer = std::time::Instant::now();
+    let sent = shared.graph.send(&row.page_id, &token, &payload).await;
+    shared
+        .metrics
+        .send_api_seconds
+        .observe(timer.elapsed().as_secs_f64());
+    match sent {
         Ok(response) => {
             shared.metrics.send_outcome("ok");
             OutboxOutcome::Sent {
@@ -63,7 +71,41 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
                 at: started,
             }
         }
+        Err(e) if e.code == Some(TOKEN_REFUSED) => token_refused(shared, row, attempts, e).await,
         Err(e) => classify(shared, row, attempts, e),
+    }
+}
+
+/// Graph's code for an access token it refuses.
+const TOKEN_REFUSED: i64 = 190;
+
+/// The Page's token was refused: the Page is paused (`token_health`) and
+/// the message stays queued, due again once the Page resumes.
+async fn token_refused(
+    shared: &AppState,
+    row: &OutboxRow,
+    attempts: i64,
+    e: GraphError,
+) -> OutboxOutcome {
+    shared.metrics.send_outcome("190");
+    let why = format!("Send API error 190 (subcode {:?})", e.subcode);
+    if let Err(failed) = token_health::token_refused(shared, &row.page_id, &why).await {
+        warn!(outbox_id = row.id, error = %format!("{failed:#}"), "pausing the Page failed");
+    }
+    let delay = retry_delay(
+        shared.settings.workers.retry_base,
+        shared.settings.workers.retry_max,
+        attempts as u32,
+    );
+    OutboxOutcome::Retry {
+        id: row.id,
+        attempts,
+        next_attempt_at: now_ms() + delay.as_millis() as i64,
+        failure: SendFailure {
+            code: e.code,
+            subcode: e.subcode,
+            message: e.message,
+        },
     }
 }
 
@@ -85,6 +127,7 @@ fn classify(shared: &AppState, row: &OutboxRow, attempts: i64, e: GraphError) ->
             attempts as u32,
         );
         warn!(outbox_id = row.id, attempts, error = %e, "send failed; will retry");
+        shared.metrics.outbox_retried.inc();
         OutboxOutcome::Retry {
             id: row.id,
             attempts,
@@ -93,6 +136,7 @@ fn classify(shared: &AppState, row: &OutboxRow, attempts: i64, e: GraphError) ->
         }
     } else {
         warn!(outbox_id = row.id, attempts, error = %e, "send failed for good");
+        shared.metrics.outbox_failed.inc();
         OutboxOutcome::Failed {
             id: row.id,
             attempts,
