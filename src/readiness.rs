@@ -138,10 +138,7 @@ mod tests {
         let outbox = liveness.running("outbox worker");
         assert_eq!(liveness.failing(), None);
         drop(inbox);
-        assert_eq!(
-            liveness.failing().as_deref(),
-            Some("stopped: inbox worker")
-        );
+        assert_eq!(liveness.failing().as_deref(), Some("stopped: inbox worker"));
         let panicked = std::thread::spawn(move || {
             let _guard = outbox;
             panic!("a worker panics");

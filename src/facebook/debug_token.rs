@@ -45,10 +45,8 @@ impl GraphClient {
         app_id: &str,
         input: &SecretString,
     ) -> Result<TokenStatus, GraphError> {
-        let app_token = SecretString::from(format!(
-            "{app_id}|{}",
-            self.app_secret().expose_secret()
-        ));
+        let app_token =
+            SecretString::from(format!("{app_id}|{}", self.app_secret().expose_secret()));
         let answer: Answer = self
             .get(
                 "debug_token",

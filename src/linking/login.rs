@@ -132,7 +132,13 @@ pub async fn complete(
         .await?;
     let mut linked = Vec::new();
     for (psid, change) in changes {
-        log_change(&shared.metrics, &account_id, &psid, "ids_for_pages", &change);
+        log_change(
+            &shared.metrics,
+            &account_id,
+            &psid,
+            "ids_for_pages",
+            &change,
+        );
         linked.push(psid);
     }
     let messenger = match (recipient, account_link) {

@@ -134,7 +134,11 @@ fn debug_token(sandbox: &Sandbox, params: &Params) -> Result<Value, MetaError> {
         Some(Who::Page) => json!({"app_id": config.app_id, "type": "PAGE", "is_valid": true,
             "expires_at": 0, "profile_id": config.page_id}),
         Some(Who::User { uid, long_lived }) => {
-            let lasts = if long_lived { LONG_LIVED_S } else { SHORT_LIVED_S };
+            let lasts = if long_lived {
+                LONG_LIVED_S
+            } else {
+                SHORT_LIVED_S
+            };
             json!({"app_id": config.app_id, "type": "USER", "is_valid": true,
                 "expires_at": now_s + lasts, "user_id": uid})
         }

@@ -10,10 +10,10 @@ use super::retry::retry_delay;
 use crate::facebook::render::send_payload;
 use crate::facebook::GraphError;
 use crate::state::AppState;
-use crate::token_health;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
 use crate::store::writer::{Claim, FeedReceiver, Write};
+use crate::token_health;
 
 pub async fn run(
     shared: Arc<AppState>,

@@ -28,6 +28,7 @@ mod unlink;
 mod webhook;
 
 mod fulfillment;
+mod health;
 mod lex_session;
 mod paused_page;
 mod pending_expiry;
