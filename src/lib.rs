@@ -45,6 +45,14 @@
 //! `outbound::answer::Outcome` of a request). Handlers return
 //! `Result<HttpResponse, _>` of their boundary's error.
 //!
+//! **Operations.** `routes::health` answers `/healthz` (alive), `/readyz`
+//! (from `readiness`: database, migrations, the workers' liveness guards,
+//! Pages paused for an invalid token) and `/metrics` (`metrics`).
+//! `token_health` checks Page and user tokens with Graph's `debug_token`
+//! (`facebook::debug_token`; at start and daily, `workers::tokens`) and
+//! pauses a Page whose token Meta refuses (a 190 from the Send API in
+//! `workers::outbox`) until a valid one is found.
+//!
 //! Every route, feature and worker is handed the application state
 //! (`state::AppState`), built in `startup`; settings come from `config`.
 //! Dependencies run one way (`tests/layers.rs` checks them): `facebook` and
@@ -67,10 +75,12 @@ pub mod messenger_replies;
 pub mod metrics;
 pub mod nlu;
 pub mod outbound;
+pub mod readiness;
 pub mod routes;
 pub mod sandbox;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod token_health;
 pub mod workers;

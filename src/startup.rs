@@ -48,6 +48,9 @@ pub struct Options {
     pub routes: Option<ExtraRoutes>,
 }
 
+/// A worker's main loop, boxed to be spawned beside the others.
+type BoxedWorker = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Routes (and their app data) added to every worker's `App`.
 pub type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
@@ -137,6 +140,7 @@ impl Application {
             page_tokens: Default::default(),
             link_tokens: LinkTokens::from_session_key(&settings.session_key),
             api_keys: Default::default(),
+            workers: Default::default(),
             settings,
         });
         let listener = match options.listener {
@@ -151,6 +155,7 @@ impl Application {
         let cookies = web::Data::new(SessionCookies::new(&shared.settings, shared.store.clone())?);
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(routes::api::count_requests))
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
                 .app_data(data.clone())
                 .app_data(oauth.clone())
@@ -199,16 +204,27 @@ impl Application {
         let mut workers: Vec<(&str, JoinHandle<()>)> = Vec::new();
         if !self.without_workers {
             let shared = &self.shared;
+            // Each worker holds its liveness guard while it runs (`/readyz`).
+            let mut spawn = |name: &'static str, work: BoxedWorker| {
+                let running = shared.workers.running(name);
+                let task = tokio::spawn(async move {
+                    let _running = running;
+                    work.await
+                });
+                workers.push((name, task));
+            };
             let inbox =
                 workers::inbox::run(Arc::clone(shared), self.inbox_rows, self.stop.subscribe());
-            workers.push(("inbox worker", tokio::spawn(inbox)));
+            spawn("inbox worker", Box::pin(inbox));
             let outbox =
                 workers::outbox::run(Arc::clone(shared), self.outbox_rows, self.stop.subscribe());
-            workers.push(("outbox worker", tokio::spawn(outbox)));
+            spawn("outbox worker", Box::pin(outbox));
             let sweeper = workers::sweep::run(Arc::clone(shared), self.stop.subscribe());
-            workers.push(("sweeper", tokio::spawn(sweeper)));
+            spawn("sweeper", Box::pin(sweeper));
             let retention = workers::retention::run(Arc::clone(shared), self.stop.subscribe());
-            workers.push(("retention worker", tokio::spawn(retention)));
+            spawn("retention worker", Box::pin(retention));
+            let tokens = workers::tokens::run(Arc::clone(shared), self.stop.subscribe());
+            spawn("token checker", Box::pin(tokens));
         }
         info!(port = self.port, "lexbridge is listening");
         let mut stop = self.stop.subscribe();

@@ -14,6 +14,7 @@ use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
 use crate::outbound::keys::ApiKeys;
+use crate::readiness::WorkerLiveness;
 use crate::store::writer::Writer;
 use crate::store::Store;
 
@@ -34,13 +35,15 @@ pub struct AppState {
     /// Pages whose sends wait out a rate limit or a burst of Graph failures.
     pub cooldowns: PageCooldowns,
     pub cipher: TokenCipher,
-    /// Page access tokens: the configured Page's, and those stored in the
-    /// `pages` table, decrypted once.
+    /// Page access tokens as resolved by `page_token` (stored ones
+    /// decrypted once).
     pub page_tokens: RwLock<HashMap<String, SecretString>>,
     /// Signs m.me `ref` tokens and account-linking codes.
     pub link_tokens: LinkTokens,
     /// The keys the outbound API accepts.
     pub api_keys: ApiKeys,
+    /// Which background workers run (for `/readyz`).
+    pub workers: WorkerLiveness,
 }
 
 impl AppState {
@@ -50,12 +53,11 @@ impl AppState {
         self.settings.facebook.app_secret.expose_secret().as_bytes()
     }
 
-    /// The access token for a Page this service sends for: the configured
-    /// Page's, or one stored in `pages`.
+    /// The access token to send for a Page, cached once resolved. The first
+    /// found wins: a token stored for the Page (by a Page admin's login;
+    /// the pages issue's `page add` will store there too), then, for the
+    /// configured Page, `FACEBOOK_PAGE_ACCESS_TOKEN`.
     pub async fn page_token(&self, page_id: &str) -> Option<SecretString> {
-        if page_id == self.settings.facebook.page_id {
-            return Some(self.settings.facebook.page_access_token.clone());
-        }
         let cached = self
             .page_tokens
             .read()
@@ -65,26 +67,42 @@ impl AppState {
         if cached.is_some() {
             return cached;
         }
+        let configured = (page_id == self.settings.facebook.page_id)
+            .then(|| self.settings.facebook.page_access_token.clone());
         let stored = match self.store.page_token(page_id).await {
-            Ok(stored) => stored?,
+            Ok(stored) => stored,
             Err(e) => {
+                // Not cached: a stored token must not be shadowed for good.
                 warn!(page_id, error = %format!("{e:#}"), "reading a page token failed");
-                return None;
+                return configured;
             }
         };
-        match self.cipher.decrypt(&stored) {
-            Ok(token) => {
-                self.page_tokens
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(page_id.to_string(), token.clone());
-                Some(token)
-            }
-            Err(e) => {
+        let token = match stored.map(|sealed| self.cipher.decrypt(&sealed)) {
+            Some(Ok(token)) => token,
+            Some(Err(e)) => {
                 warn!(page_id, error = %e, "a stored page token cannot be used");
-                None
+                configured?
             }
-        }
+            None => configured?,
+        };
+        self.remember_page_token(page_id, token.clone());
+        Some(token)
+    }
+
+    /// Uses `token` for the Page from now on.
+    pub fn remember_page_token(&self, page_id: &str, token: SecretString) {
+        self.page_tokens
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(page_id.to_string(), token);
+    }
+
+    /// Forgets the Page's cached token: the next send resolves it again.
+    pub fn forget_page_token(&self, page_id: &str) {
+        self.page_tokens
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(page_id);
     }
 
     /// A fresh single-use link token of `purpose` for `account_id`, stored

@@ -132,6 +132,10 @@ impl GraphClient {
         })
     }
 
+    pub(crate) fn app_secret(&self) -> &SecretString {
+        &self.app_secret
+    }
+
     /// hex(HMAC-SHA256(key = app secret, message = access token)).
     pub fn appsecret_proof(&self, access_token: &str) -> String {
         appsecret_proof(self.app_secret.expose_secret(), access_token)

@@ -1,6 +1,7 @@
 //! Meta: Graph API client, webhook events, Send API rendering, and the
 //! per-Page Send API rate limit.
 
+pub mod debug_token;
 pub mod envelope;
 pub mod events;
 pub mod graph;

@@ -1,5 +1,7 @@
 //! `lexbridge accounts list|show <id>`: what operators may see of accounts.
-//! Tokens are never printed, only whether one is stored and until when.
+//! Tokens are never printed, only whether one is stored and until when;
+//! `list` marks those expired or expiring within 7 days (the daily token
+//! check keeps the expiry Meta's `debug_token` gives).
 //! `accounts delete <id>` erases the person as Meta's data-deletion
 //! callback does and prints the confirmation code and its status page
 //! (under `PUBLIC_URL`).
@@ -40,6 +42,11 @@ pub async fn run(
             if accounts.is_empty() {
                 writeln!(out, "no accounts")?;
             }
+            let now = crate::store::now_ms();
+            let expiring = accounts
+                .iter()
+                .filter(|a| expires_soon(a, now).is_some())
+                .count();
             for a in accounts {
                 writeln!(
                     out,
@@ -48,7 +55,13 @@ pub async fn run(
                     a.fb_uid,
                     a.name.as_deref().unwrap_or("-"),
                     a.links,
-                    token_status(&a)
+                    token_status(&a, now)
+                )?;
+            }
+            if expiring > 0 {
+                writeln!(
+                    out,
+                    "{expiring} user token(s) expired or expiring within 7 days: those people renew them by signing in again"
                 )?;
             }
         }
@@ -59,7 +72,11 @@ pub async fn run(
             writeln!(out, "account:    {}", a.id)?;
             writeln!(out, "fb_uid:     {}", a.fb_uid)?;
             writeln!(out, "name:       {}", a.name.as_deref().unwrap_or("-"))?;
-            writeln!(out, "token:      {}", token_status(&a))?;
+            writeln!(
+                out,
+                "token:      {}",
+                token_status(&a, crate::store::now_ms())
+            )?;
             writeln!(out, "created:    {}", utc(a.created_at))?;
             writeln!(out, "updated:    {}", utc(a.updated_at))?;
             let links = store.links_for_account(&a.id).await?;
@@ -102,9 +119,19 @@ pub async fn run(
     Ok(())
 }
 
-fn token_status(a: &AccountSummary) -> String {
+/// The token's expiry when it has passed or comes within 7 days of `now`.
+fn expires_soon(a: &AccountSummary, now: i64) -> Option<i64> {
+    a.token_expires_at
+        .filter(|at| a.has_token && *at - now < crate::token_health::EXPIRY_WARNING_MS)
+}
+
+fn token_status(a: &AccountSummary, now: i64) -> String {
     match (a.has_token, a.token_expires_at) {
         (false, _) => "none".to_string(),
+        (true, Some(at)) if at <= now => format!("stored, EXPIRED {}", utc(at)),
+        (true, Some(at)) if expires_soon(a, now).is_some() => {
+            format!("stored, EXPIRES WITHIN 7 DAYS {}", utc(at))
+        }
         (true, Some(at)) => format!("stored, expires {}", utc(at)),
         (true, None) => "stored, no expiry given".to_string(),
     }

@@ -132,7 +132,13 @@ pub async fn complete(
         .await?;
     let mut linked = Vec::new();
     for (psid, change) in changes {
-        log_change(&account_id, &psid, "ids_for_pages", &change);
+        log_change(
+            &shared.metrics,
+            &account_id,
+            &psid,
+            "ids_for_pages",
+            &change,
+        );
         linked.push(psid);
     }
     let messenger = match (recipient, account_link) {
@@ -193,7 +199,17 @@ async fn messenger_psid(
     Ok(MessengerLinking::Pending { id })
 }
 
-pub fn log_change(account_id: &str, psid: &str, source: &str, change: &LinkChange) {
+/// Logs a link change and counts the links made (new or moved) by source.
+pub fn log_change(
+    metrics: &crate::metrics::Metrics,
+    account_id: &str,
+    psid: &str,
+    source: &str,
+    change: &LinkChange,
+) {
+    if matches!(change, LinkChange::Linked | LinkChange::Moved { .. }) {
+        metrics.link_made(source);
+    }
     match change {
         LinkChange::Linked => info!(account_id, psid, source, "PSID linked"),
         LinkChange::Unchanged => {}
@@ -289,8 +305,13 @@ async fn page_token(
                     .await?;
                 info!(
                     page_id = fb.page_id.as_str(),
-                    "stored the Page token of a Page admin's login"
+                    "stored the Page token of a Page admin's login; it is used for sending from now on"
                 );
+                if let Err(e) =
+                    crate::token_health::page_token_stored(shared, &fb.page_id, token.clone()).await
+                {
+                    warn!(error = %format!("{e:#}"), "lifting the Page's token_invalid pause failed");
+                }
                 return Ok(token);
             }
             Ok(_) => {

@@ -1,4 +1,5 @@
-//! `GET /health` and `GET /metrics`.
+//! `GET /health`, `GET /healthz` (alive), `GET /readyz` (ready to work)
+//! and `GET /metrics`.
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -7,7 +8,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::metrics::Scrape;
+use crate::readiness;
 use crate::state::AppState;
+use crate::store::now_ms;
 
 #[get("/health")]
 pub async fn health(shared: web::Data<AppState>) -> HttpResponse {
@@ -19,9 +23,29 @@ pub async fn health(shared: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// Alive: 200 whenever the process serves requests (nothing is checked).
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "alive"}))
+}
+
+/// Ready: 200 when the database answers, every migration is applied, the
+/// workers run and no Page's token is known to be invalid; 503 otherwise,
+/// naming each failing reason.
+#[get("/readyz")]
+pub async fn readyz(shared: web::Data<AppState>) -> HttpResponse {
+    let failing = readiness::check(&shared).await;
+    if failing.is_empty() {
+        HttpResponse::Ok().json(json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({"status": "not ready", "failing": failing}))
+    }
+}
+
 /// Prometheus text. With `METRICS_TOKEN` set, only for
 /// `Authorization: Bearer <token>` (401 otherwise). Each scrape reads the
-/// queue depths through partial indexes of open rows and the tiny
+/// queue depths and oldest open rows through partial indexes of open rows
+/// and the tiny
 /// `page_pauses` table: never a count of a whole table.
 #[get("/metrics")]
 pub async fn metrics(req: HttpRequest, shared: web::Data<AppState>) -> HttpResponse {
@@ -35,11 +59,13 @@ pub async fn metrics(req: HttpRequest, shared: web::Data<AppState>) -> HttpRespo
     let inbox = shared.store.inbox_depths().await.unwrap_or_default();
     let outbox = shared.store.outbox_depths().await.unwrap_or_default();
     let pauses = shared.store.page_pauses().await.unwrap_or_default();
-    let body = shared.metrics.render(
-        shared.writer.stats(),
-        &[("inbox", inbox), ("outbox", outbox)],
-        &pauses,
-    );
+    let oldest = shared.store.oldest_open(now_ms()).await.unwrap_or_default();
+    let body = shared.metrics.render(&Scrape {
+        commits: shared.writer.stats(),
+        depths: &[("inbox", inbox), ("outbox", outbox)],
+        oldest_ms: &oldest,
+        pauses: &pauses,
+    });
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(body)

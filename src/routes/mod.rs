@@ -19,6 +19,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(webhook::verify)
         .service(webhook::receive)
         .service(health::health)
+        .service(health::healthz)
+        .service(health::readyz)
         .service(health::metrics)
         .service(site::home)
         .service(site::stylesheet)

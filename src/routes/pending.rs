@@ -68,7 +68,7 @@ async fn decide(
     let link = &decided.link;
     let linked = match &decided.change {
         Some(change) => {
-            log_change(account_id, &link.psid, "confirmed", change);
+            log_change(&shared.metrics, account_id, &link.psid, "confirmed", change);
             !matches!(change, LinkChange::Refused { .. } | LinkChange::Tombstoned)
         }
         None => {

@@ -92,6 +92,21 @@ pub async fn receive(
     body: web::Bytes,
     shared: web::Data<AppState>,
 ) -> Result<HttpResponse, WebhookError> {
+    let started = std::time::Instant::now();
+    let answer = store_events(&req, &body, &shared).await;
+    // One observation per request, accepted or refused.
+    shared
+        .metrics
+        .webhook_ack_seconds
+        .observe(started.elapsed().as_secs_f64());
+    answer
+}
+
+async fn store_events(
+    req: &HttpRequest,
+    body: &web::Bytes,
+    shared: &AppState,
+) -> Result<HttpResponse, WebhookError> {
     let metrics = &shared.metrics;
     metrics.webhook_requests.inc();
     let signature = req
@@ -99,14 +114,14 @@ pub async fn receive(
         .get("X-Hub-Signature-256")
         .and_then(|v| v.to_str().ok());
     let secret = shared.app_secret();
-    if let Err(e) = verify_signature(secret, &body, signature) {
+    if let Err(e) = verify_signature(secret, body, signature) {
         metrics.webhook_rejected.inc();
         return Err(e.into());
     }
     // Every event of a signed body is stored, whatever its kind or object:
     // only a body that is not JSON is refused (JSON that is no envelope is
     // kept as one `unrecognised` row).
-    let rows: Vec<NewInboxEvent> = match inbox_events(&body, now_ms()) {
+    let rows: Vec<NewInboxEvent> = match inbox_events(body, now_ms()) {
         Ok(events) => events.into_iter().map(inbox_row).collect(),
         Err(e @ PayloadError::Malformed(_)) => {
             metrics.webhook_rejected.inc();

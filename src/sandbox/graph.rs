@@ -47,6 +47,7 @@ async fn graph(req: HttpRequest, body: web::Bytes, sandbox: web::Data<Sandbox>) 
     let post = req.method() == actix_web::http::Method::POST;
     let answer = match (post, segments.as_slice()) {
         (_, ["oauth", "access_token"]) => access_token(&sandbox, &params),
+        (false, ["debug_token"]) => debug_token(&sandbox, &params),
         (false, ["me"]) => {
             authenticate(&sandbox, &params).and_then(|who| me(&sandbox, &who, &params))
         }
@@ -104,6 +105,47 @@ fn authenticate(sandbox: &Sandbox, params: &Params) -> Result<Who, MetaError> {
         }
         Some(_) => Ok(who),
     }
+}
+
+/// `debug_token`: called with the app token (`{app-id}|{app-secret}`, and
+/// its proof), it says whether `input_token` is one of the sandbox's and
+/// when it expires (the Page token never does), as Meta answers: 200 with
+/// `is_valid: false` and an error object for a token it does not know.
+fn debug_token(sandbox: &Sandbox, params: &Params) -> Result<Value, MetaError> {
+    let config = &sandbox.config;
+    let get = |k: &str| params.get(k).map(String::as_str).unwrap_or_default();
+    let app_token = format!("{}|{}", config.app_id, config.app_secret.expose_secret());
+    let token = get("access_token");
+    if token.is_empty() || !bool::from(token.as_bytes().ct_eq(app_token.as_bytes())) {
+        return Err(MetaError::bad_token(
+            "Invalid OAuth access token - Cannot parse access token",
+        ));
+    }
+    let proof = appsecret_proof(config.app_secret.expose_secret(), token);
+    if !bool::from(get("appsecret_proof").as_bytes().ct_eq(proof.as_bytes())) {
+        return Err(MetaError::new(
+            100,
+            "GraphMethodException",
+            "Invalid appsecret_proof provided in the API argument",
+        ));
+    }
+    let now_s = now_ms() / 1000;
+    let data = match sandbox.who(get("input_token")) {
+        Some(Who::Page) => json!({"app_id": config.app_id, "type": "PAGE", "is_valid": true,
+            "expires_at": 0, "profile_id": config.page_id}),
+        Some(Who::User { uid, long_lived }) => {
+            let lasts = if long_lived {
+                LONG_LIVED_S
+            } else {
+                SHORT_LIVED_S
+            };
+            json!({"app_id": config.app_id, "type": "USER", "is_valid": true,
+                "expires_at": now_s + lasts, "user_id": uid})
+        }
+        None => json!({"is_valid": false, "scopes": [], "error": {"code": 190,
+            "message": "Invalid OAuth access token - Cannot parse access token"}}),
+    };
+    Ok(json!({ "data": data }))
 }
 
 fn person(who: &Who) -> Option<&'static Person> {

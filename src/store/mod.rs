@@ -22,6 +22,7 @@ pub mod pages;
 pub mod pauses;
 pub mod pending_links;
 pub mod psid_lookups;
+pub mod queue_age;
 pub mod receipts;
 pub mod recent;
 pub mod retention;
@@ -29,6 +30,7 @@ pub mod sessions;
 pub mod statement;
 pub mod sweeps;
 pub mod unlink;
+pub mod user_tokens;
 pub mod writer;
 
 pub use error::StoreError;
@@ -170,6 +172,14 @@ impl Store {
             Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
         }
         .context("applying database migrations")
+    }
+
+    /// The embedded migrations of this backend.
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self {
+            Store::Sqlite { .. } => &SQLITE_MIGRATIONS,
+            Store::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
     }
 
     /// Puts the inbox and outbox rows this instance had in hand back

@@ -13,6 +13,11 @@ use super::{with_reader, with_writer, Store};
 /// (`messaging_policy_enforcement` `block`; cleared by `unblock`).
 pub const POLICY_BLOCK: &str = "policy_block";
 
+/// The Send API refused the Page's token (Graph error 190); cleared when a
+/// valid token is found (`debug_token`, or a Page admin's login storing a
+/// new one).
+pub const TOKEN_INVALID: &str = "token_invalid";
+
 /// One reason a Page is paused.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PagePause {

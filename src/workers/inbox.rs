@@ -233,11 +233,10 @@ async fn converse(
     };
     let started = Instant::now();
     let answer = typing_while(shared, row, nlu.recognize(turn)).await;
+    let took = started.elapsed();
     shared.metrics.nlu_calls.inc();
-    shared
-        .metrics
-        .nlu_micros
-        .inc_by(started.elapsed().as_micros() as u64);
+    shared.metrics.nlu_micros.inc_by(took.as_micros() as u64);
+    shared.metrics.nlu_time(nlu.name(), took);
     let answer = answer?;
     if let (Some(state), Some(c)) = (answer.dialog_state, update.conversation.as_mut()) {
         c.nlu_state = Some(Some(state));

@@ -92,6 +92,7 @@ pub async fn referral(
         }
         Some(a) => {
             log_change(
+                &shared.metrics,
                 &account_id,
                 &row.psid,
                 "ref",
@@ -300,7 +301,7 @@ async fn link(
         )
         .await
         .map_err(db)?;
-    log_change(account_id, &row.psid, source, &change);
+    log_change(&shared.metrics, account_id, &row.psid, source, &change);
     Ok(match change {
         LinkChange::Refused { .. } => Handled {
             outcome: format!("refused: PSID linked to another account ({source})"),

@@ -9,6 +9,7 @@ pub mod retention;
 pub mod retry;
 pub mod reverse_lookup;
 pub mod sweep;
+pub mod tokens;
 
 use std::future::Future;
 use std::sync::atomic::Ordering;

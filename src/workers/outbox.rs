@@ -25,6 +25,7 @@ use crate::state::AppState;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
 use crate::store::writer::{Claim, FeedReceiver, Write};
+use crate::token_health;
 
 pub async fn run(
     shared: Arc<AppState>,
@@ -120,6 +121,7 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
     let attempts = row.attempts + 1;
     let Some(token) = shared.page_token(&row.page_id).await else {
         let why = format!("no access token is configured for page {}", row.page_id);
+        shared.metrics.outbox_failed.inc();
         return OutboxOutcome::Failed {
             id: row.id,
             attempts,
@@ -130,7 +132,13 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
     shared.limiter.acquire(&row.page_id).await;
     let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
     let started = now_ms();
-    match shared.graph.send(&row.page_id, &token, &payload).await {
+    let timer = std::time::Instant::now();
+    let sent = shared.graph.send(&row.page_id, &token, &payload).await;
+    shared
+        .metrics
+        .send_api_seconds
+        .observe(timer.elapsed().as_secs_f64());
+    match sent {
         Ok(response) => {
             shared.metrics.send_outcome("ok");
             shared.cooldowns.succeeded(&row.page_id);
@@ -141,6 +149,7 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
                 at: started,
             }
         }
+        Err(e) if e.code == Some(TOKEN_REFUSED) => token_refused(shared, row, attempts, e).await,
         Err(e) => classify(shared, row, attempts, until, e),
     }
 }
@@ -166,6 +175,7 @@ fn give_up(
     mut failure: SendFailure,
 ) -> OutboxOutcome {
     shared.metrics.send_outcome("expired");
+    shared.metrics.outbox_failed.inc();
     if row.origin == "reply" {
         warn!(outbox_id = row.id, attempts, reason = %failure.message, "reply dropped; the person gets one apology");
         failure.message = format!("dropped: {}", failure.message);
@@ -195,6 +205,39 @@ fn give_up(
     }
 }
 
+/// Graph's code for an access token it refuses.
+const TOKEN_REFUSED: i64 = 190;
+
+/// The Page's token was refused: the Page is paused (`token_health`) and
+/// the message stays queued, due again once the Page resumes.
+async fn token_refused(
+    shared: &AppState,
+    row: &OutboxRow,
+    attempts: i64,
+    e: GraphError,
+) -> OutboxOutcome {
+    shared.metrics.send_outcome("190");
+    let why = format!("Send API error 190 (subcode {:?})", e.subcode);
+    if let Err(failed) = token_health::token_refused(shared, &row.page_id, &why).await {
+        warn!(outbox_id = row.id, error = %format!("{failed:#}"), "pausing the Page failed");
+    }
+    let delay = retry_delay(
+        shared.settings.workers.retry_base,
+        shared.settings.workers.retry_max,
+        attempts as u32,
+    );
+    OutboxOutcome::Retry {
+        id: row.id,
+        attempts,
+        next_attempt_at: now_ms() + delay.as_millis() as i64,
+        failure: SendFailure {
+            code: e.code,
+            subcode: e.subcode,
+            message: e.message,
+        },
+    }
+}
+
 fn classify(
     shared: &AppState,
     row: &OutboxRow,
@@ -219,6 +262,7 @@ fn classify(
     };
     if !e.is_transient() {
         warn!(outbox_id = row.id, attempts, error = %e, "send failed for good");
+        shared.metrics.outbox_failed.inc();
         return OutboxOutcome::Failed {
             id: row.id,
             attempts,
@@ -237,6 +281,7 @@ fn classify(
     match next {
         Some(at) => {
             warn!(outbox_id = row.id, attempts, error = %e, "send failed; will retry");
+            shared.metrics.outbox_retried.inc();
             OutboxOutcome::Retry {
                 id: row.id,
                 attempts,

@@ -107,7 +107,13 @@ pub async fn reverse_lookup(shared: &AppState, row: &InboxRow) -> Option<PsidLoo
         };
         match shared.store.link_psid(link, OnOtherOwner::Keep).await {
             Ok(LinkChange::Tombstoned) => return Some(remembered(None)),
-            Ok(change) => log_change(account_id, &row.psid, "ids_for_apps", &change),
+            Ok(change) => log_change(
+                &shared.metrics,
+                account_id,
+                &row.psid,
+                "ids_for_apps",
+                &change,
+            ),
             Err(e) => {
                 warn!(error = %format!("{e:#}"), "linking after ids_for_apps failed");
                 return None;

@@ -113,6 +113,8 @@ pub struct TestApp {
     pub store: Store,
     /// The application's group committer.
     pub writer: Writer,
+    /// The application's state (for calling its features directly).
+    pub shared: Arc<lexbridge::state::AppState>,
     pub http: reqwest::Client,
     pub db: TestDb,
     stopper: Stopper,
@@ -189,6 +191,7 @@ pub async fn start(
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.shared().store.clone();
     let writer = app.shared().writer.clone();
+    let shared = app.shared();
     let stopper = app.stopper();
     let handle = tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -196,6 +199,7 @@ pub async fn start(
         graph,
         store,
         writer,
+        shared,
         http: reqwest::Client::new(),
         db,
         stopper,

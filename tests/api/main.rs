@@ -29,6 +29,7 @@ mod unlink;
 mod webhook;
 
 mod fulfillment;
+mod health;
 mod lex_session;
 mod paused_page;
 mod pending_expiry;

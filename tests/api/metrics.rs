@@ -8,6 +8,7 @@ use lexbridge::store::outbox::{
     DELIVERED_MID_SQL, DELIVERED_WATERMARK_SQL, OUTBOX_DEPTH_SQL, OUTBOX_HELD_SQL,
     READ_WATERMARK_SQL,
 };
+use lexbridge::store::queue_age::{INBOX_OLDEST_SQL, OUTBOX_OLDEST_SQL};
 use lexbridge::store::Store;
 use sqlx::Row;
 
@@ -108,7 +109,9 @@ async fn scrapes_and_receipts_read_indexes_of_the_rows_they_need() {
         let app = spawn_app(&backend).await;
         // Each statement and the partial indexes (of open, dead, held or
         // unreceipted rows only) it may read.
-        let cases: [(&str, &[&str], &[&str]); 7] = [
+        let cases: [(&str, &[&str], &[&str]); 9] = [
+            (INBOX_OLDEST_SQL, &[], &["inbox_claimable"]),
+            (OUTBOX_OLDEST_SQL, &[], &["outbox_claimable"]),
             (INBOX_DEPTH_SQL, &[], &["inbox_claimable", "inbox_open"]),
             (INBOX_DEAD_SQL, &[], &["inbox_dead"]),
             (OUTBOX_DEPTH_SQL, &[], &["outbox_claimable", "outbox_open"]),

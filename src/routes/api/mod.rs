@@ -6,7 +6,10 @@ pub mod messages;
 pub mod openapi;
 pub mod status;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 
@@ -26,6 +29,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/api/v1/messages/{id}").route(web::get().to(messages::status)))
         .service(web::resource("/api/v1/openapi.json").route(web::get().to(openapi::spec)));
+}
+
+/// Counts every `/api/` answer by its status for `/metrics` (other paths
+/// pass untouched: one prefix check).
+pub async fn count_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if !req.path().starts_with("/api/") {
+        return next.call(req).await;
+    }
+    let shared = req.app_data::<web::Data<crate::state::AppState>>().cloned();
+    let answer = next.call(req).await;
+    if let Some(shared) = shared {
+        let status = match &answer {
+            Ok(response) => response.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        shared.metrics.api_request(status.as_u16());
+    }
+    answer
 }
 
 /// The request body up to `limit` bytes.

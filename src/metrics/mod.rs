@@ -3,16 +3,13 @@
 //! by hand: its counters are the same relaxed atomic add on the webhook's
 //! path, and it takes care of names, types and label escaping.
 
-use std::sync::atomic::Ordering;
-
-use prometheus_client::encoding::text::{encode_eof, encode_registry};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::store::pauses::PagePause;
-use crate::store::writer::CommitStats;
+mod scrape;
+pub use scrape::Scrape;
 
 /// The tables the retention worker prunes (each shown from the start).
 const PRUNED_TABLES: [&str; 4] = ["inbox", "outbox", "psid_lookups", "conversations"];
@@ -38,8 +35,23 @@ pub struct Metrics {
     pub inbox_other_object: Counter,
     pub nlu_calls: Counter,
     pub nlu_micros: Counter,
+    /// Send attempts that failed and will be tried again.
+    pub outbox_retried: Counter,
+    /// Messages given up on (failed for good).
+    pub outbox_failed: Counter,
+    /// Time from a webhook POST's arrival to its answer (one observation
+    /// per request, accepted or refused).
+    pub webhook_ack_seconds: Histogram,
+    /// Time of Send API calls (messages), answered or not.
+    pub send_api_seconds: Histogram,
     /// Send API outcomes by `"ok"` or Graph error code.
     send_outcomes: Family<Labels, Counter>,
+    /// NLU call time by backend (`lex`, `local`).
+    nlu_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    /// Links made (new or moved to this account), by how.
+    links: Family<Labels, Counter>,
+    /// `/api/v1` answers by HTTP status.
+    api_requests: Family<Labels, Counter>,
     /// Rows the retention worker pruned, by table.
     pruned: Family<Labels, Counter>,
     registry: Registry,
@@ -60,7 +72,14 @@ impl Default for Metrics {
             inbox_other_object: Counter::default(),
             nlu_calls: Counter::default(),
             nlu_micros: Counter::default(),
+            outbox_retried: Counter::default(),
+            outbox_failed: Counter::default(),
+            webhook_ack_seconds: ack_histogram(),
+            send_api_seconds: call_histogram(),
             send_outcomes: Family::default(),
+            nlu_seconds: Family::new_with_constructor(call_histogram),
+            links: Family::default(),
+            api_requests: Family::default(),
             pruned: Family::default(),
             registry: Registry::default(),
         };
@@ -121,6 +140,16 @@ impl Default for Metrics {
                 "Time spent in NLU calls",
                 &metrics.nlu_micros,
             ),
+            (
+                "outbox_retried",
+                "Send attempts that failed and will be tried again",
+                &metrics.outbox_retried,
+            ),
+            (
+                "outbox_failed",
+                "Outbox messages given up on (failed for good)",
+                &metrics.outbox_failed,
+            ),
         ];
         let mut registry = Registry::default();
         for (name, help, counter) in counters {
@@ -130,6 +159,31 @@ impl Default for Metrics {
             "lexbridge_send_api",
             "Send API calls by outcome: ok or Meta's error code",
             metrics.send_outcomes.clone(),
+        );
+        registry.register(
+            "lexbridge_webhook_ack_seconds",
+            "Time from a webhook POST's arrival to its answer",
+            metrics.webhook_ack_seconds.clone(),
+        );
+        registry.register(
+            "lexbridge_send_api_seconds",
+            "Time of Send API calls",
+            metrics.send_api_seconds.clone(),
+        );
+        registry.register(
+            "lexbridge_nlu_seconds",
+            "Time of NLU calls by backend",
+            metrics.nlu_seconds.clone(),
+        );
+        registry.register(
+            "lexbridge_links",
+            "Links made (new, or moved to the signed-in account) by source",
+            metrics.links.clone(),
+        );
+        registry.register(
+            "lexbridge_api_requests",
+            "Outbound API answers by HTTP status",
+            metrics.api_requests.clone(),
         );
         for table in PRUNED_TABLES {
             metrics
@@ -147,7 +201,38 @@ impl Default for Metrics {
     }
 }
 
+/// Webhook answers: 0.25 ms to about 4 s.
+fn ack_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+}
+
+/// Calls to Meta or the NLU: 1 ms to about 16 s.
+fn call_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
 impl Metrics {
+    /// Times one NLU call of `backend` (`lex`, `local`).
+    pub fn nlu_time(&self, backend: &'static str, took: std::time::Duration) {
+        self.nlu_seconds
+            .get_or_create(&vec![("backend", backend.to_string())])
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a link made from `source` (`ids_for_pages`, `confirmed`, …).
+    pub fn link_made(&self, source: &str) {
+        self.links
+            .get_or_create(&vec![("source", source.to_string())])
+            .inc();
+    }
+
+    /// Counts one `/api/v1` answer.
+    pub fn api_request(&self, status: u16) {
+        self.api_requests
+            .get_or_create(&vec![("status", status.to_string())])
+            .inc();
+    }
+
     pub fn send_outcome(&self, outcome: &str) {
         self.send_outcomes
             .get_or_create(&vec![("outcome", outcome.to_string())])
@@ -160,70 +245,13 @@ impl Metrics {
             .get_or_create(&vec![("table", table.to_string())])
             .inc_by(n);
     }
-
-    /// The OpenMetrics text of the counters, the group committer's figures,
-    /// the queue depths and the paused Pages given by the caller.
-    pub fn render(
-        &self,
-        commits: &CommitStats,
-        depths: &[(&str, Vec<(String, i64)>)],
-        pauses: &[PagePause],
-    ) -> String {
-        let mut now = Registry::default();
-        let read = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
-        now.register(
-            "lexbridge_commits",
-            "Transactions the group committer committed",
-            ConstCounter::new(read(&commits.commits)),
-        );
-        now.register(
-            "lexbridge_commit_microseconds",
-            "Time the group committer's transactions took",
-            ConstCounter::new(read(&commits.micros)),
-        );
-        now.register(
-            "lexbridge_slowest_commit_microseconds",
-            "The slowest committed transaction since start",
-            ConstGauge::new(i64::try_from(read(&commits.slowest_micros)).unwrap_or(i64::MAX)),
-        );
-        for (queue, rows) in depths {
-            let family = Family::<Labels, Gauge>::default();
-            for (state, n) in rows {
-                family
-                    .get_or_create(&vec![("state", state.clone())])
-                    .set(*n);
-            }
-            now.register(
-                format!("lexbridge_{queue}_depth"),
-                format!("Open {queue} rows by state"),
-                family,
-            );
-        }
-        let mut pages: Vec<&str> = pauses.iter().map(|p| p.page_id.as_str()).collect();
-        pages.dedup();
-        now.register(
-            "lexbridge_paused_pages",
-            "Pages whose messages are held back",
-            ConstGauge::new(pages.len() as i64),
-        );
-        let paused = Family::<Labels, Gauge>::default();
-        for p in pauses {
-            let labels = vec![("page_id", p.page_id.clone()), ("reason", p.reason.clone())];
-            paused.get_or_create(&labels).set(1);
-        }
-        now.register("lexbridge_page_paused", "A Page's pause reasons", paused);
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = encode_registry(&mut out, &self.registry)
-            .and_then(|()| encode_registry(&mut out, &now))
-            .and_then(|()| encode_eof(&mut out));
-        out
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::pauses::PagePause;
+    use crate::store::writer::CommitStats;
 
     #[test]
     fn counters_depths_and_pauses_are_written_with_escaped_labels() {
@@ -238,11 +266,17 @@ mod tests {
             detail: None,
             paused_at: 1,
         }];
-        let text = metrics.render(
-            &CommitStats::default(),
-            &[("inbox", vec![("pending".into(), 4)])],
-            &pauses,
-        );
+        metrics.webhook_ack_seconds.observe(0.0004);
+        metrics.nlu_time("local", std::time::Duration::from_millis(3));
+        metrics.link_made("ids_for_pages");
+        metrics.api_request(202);
+        metrics.outbox_retried.inc();
+        let text = metrics.render(&Scrape {
+            commits: &CommitStats::default(),
+            depths: &[("inbox", vec![("pending".into(), 4)])],
+            oldest_ms: &[("inbox", Some(2_500)), ("outbox", None)],
+            pauses: &pauses,
+        });
         for line in [
             "lexbridge_webhook_requests_total 3\n",
             "lexbridge_send_api_total{outcome=\"ok\"} 2\n",
@@ -250,6 +284,16 @@ mod tests {
             "lexbridge_inbox_depth{state=\"pending\"} 4\n",
             "lexbridge_paused_pages 1\n",
             "lexbridge_page_paused{page_id=\"1\\\"1\",reason=\"policy_block\"} 1\n",
+            "lexbridge_webhook_ack_seconds_bucket{le=\"0.0005\"} 1\n",
+            "lexbridge_webhook_ack_seconds_bucket{le=\"0.00025\"} 0\n",
+            "lexbridge_webhook_ack_seconds_count 1\n",
+            "lexbridge_nlu_seconds_count{backend=\"local\"} 1\n",
+            "lexbridge_links_total{source=\"ids_for_pages\"} 1\n",
+            "lexbridge_api_requests_total{status=\"202\"} 1\n",
+            "lexbridge_outbox_retried_total 1\n",
+            "lexbridge_outbox_failed_total 0\n",
+            "lexbridge_inbox_oldest_open_age_seconds 2.5\n",
+            "lexbridge_outbox_oldest_open_age_seconds 0.0\n",
         ] {
             assert!(text.contains(line), "{line:?} missing from\n{text}");
         }

@@ -1,0 +1,47 @@
+//! The age of each work queue's oldest open row, for `/metrics`: the first
+//! entry of the partial index of open rows (`inbox_claimable`,
+//! `outbox_claimable`, on `id` for the rows still to do), never a scan. Ids
+//! grow with arrival, so the lowest open id is the oldest open row.
+
+use anyhow::Context;
+
+use super::{with_reader, Store};
+
+pub const INBOX_OLDEST_SQL: &str = "SELECT received_at FROM inbox
+     WHERE state IN ('pending', 'processing') ORDER BY id LIMIT 1";
+pub const OUTBOX_OLDEST_SQL: &str = "SELECT created_at FROM outbox
+     WHERE state IN ('queued', 'sending') ORDER BY id LIMIT 1";
+
+impl Store {
+    /// Per queue, how long (ms before `now`) its oldest open row has waited;
+    /// `None` when it has none. Held outbox messages wait for their person
+    /// by design and are not counted.
+    pub async fn oldest_open(&self, now: i64) -> anyhow::Result<[(&'static str, Option<i64>); 2]> {
+        let mut ages = [("inbox", None), ("outbox", None)];
+        for (slot, sql) in ages.iter_mut().zip([INBOX_OLDEST_SQL, OUTBOX_OLDEST_SQL]) {
+            let row: Option<(i64,)> =
+                with_reader!(self, pool => sqlx::query_as(sql).fetch_optional(pool).await)
+                    .with_context(|| format!("reading the oldest open {} row", slot.0))?;
+            slot.1 = row.map(|(at,)| now - at);
+        }
+        Ok(ages)
+    }
+
+    /// The migrations of this build that the database has not applied
+    /// (successfully), by version.
+    pub async fn pending_migrations(&self) -> anyhow::Result<Vec<i64>> {
+        let applied: Vec<(i64,)> = with_reader!(self, pool => sqlx::query_as(
+            "SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await)
+        .context("reading the applied migrations")?;
+        let applied: std::collections::HashSet<i64> = applied.into_iter().map(|(v,)| v).collect();
+        Ok(self
+            .migrator()
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+}
