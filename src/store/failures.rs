@@ -5,6 +5,7 @@
 
 use anyhow::Context;
 
+use super::statement::{Arg, Exec, Sqlx, Stmt};
 use super::{with_reader, with_writer, Store};
 
 /// A dead inbox row.
@@ -65,56 +66,46 @@ impl Store {
 
     /// Puts dead inbox rows back to be processed now; returns how many.
     pub async fn retry_inbox(&self, which: &Retry, now: i64) -> anyhow::Result<u64> {
-        let sql = "UPDATE inbox SET state = 'pending', next_attempt_at = $1, retry_since = $1
-                   WHERE state = 'dead'";
-        let done = match which {
-            Retry::All => with_writer!(self, pool => sqlx::query(sql)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())),
-            Retry::One(id) => {
-                let id: i64 = id
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("{id:?} is not an inbox row id (a number)"))?;
-                with_writer!(self, pool => sqlx::query(&format!("{sql} AND id = $2"))
-                    .bind(now)
-                    .bind(id)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected()))
-            }
-        };
-        done.context("putting dead inbox rows back")
+        let mut stmt = Stmt::with_args(
+            "UPDATE inbox SET state = 'pending', next_attempt_at = $1, retry_since = $1
+             WHERE state = 'dead'",
+            vec![Arg::Int(now)],
+        );
+        if let Retry::One(id) = which {
+            let id: i64 = id
+                .trim()
+                .parse()
+                .with_context(|| format!("{id:?} is not an inbox row id (a number)"))?;
+            stmt.push(" AND id = ").bind(id);
+        }
+        self.put_back(&stmt)
+            .await
+            .context("putting dead inbox rows back")
     }
 
     /// Queues failed outbox rows again now; returns how many.
     pub async fn retry_outbox(&self, which: &Retry, now: i64) -> anyhow::Result<u64> {
-        let sql = "UPDATE outbox SET state = 'queued', next_attempt_at = $1, retry_since = $1
-                   WHERE state = 'failed'";
-        let done = match which {
-            Retry::All => with_writer!(self, pool => sqlx::query(sql)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())),
-            Retry::One(id) => match id.trim().parse::<i64>() {
-                Ok(id) => with_writer!(self, pool => sqlx::query(&format!("{sql} AND id = $2"))
-                    .bind(now)
-                    .bind(id)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())),
-                Err(_) => with_writer!(self, pool => sqlx::query(
-                    &format!("{sql} AND public_id = $2"))
-                    .bind(now)
-                    .bind(id.trim())
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())),
-            },
-        };
-        done.context("queueing failed outbox rows again")
+        let mut stmt = Stmt::with_args(
+            "UPDATE outbox SET state = 'queued', next_attempt_at = $1, retry_since = $1
+             WHERE state = 'failed'",
+            vec![Arg::Int(now)],
+        );
+        if let Retry::One(id) = which {
+            match id.trim().parse::<i64>() {
+                Ok(id) => stmt.push(" AND id = ").bind(id),
+                Err(_) => stmt.push(" AND public_id = ").bind(id.trim()),
+            };
+        }
+        self.put_back(&stmt)
+            .await
+            .context("queueing failed outbox rows again")
+    }
+
+    /// Runs one statement that puts rows back; the rows it changed.
+    async fn put_back(&self, stmt: &Stmt) -> anyhow::Result<u64> {
+        with_writer!(self, pool => async {
+            let mut conn = pool.acquire().await?;
+            Sqlx(&mut *conn).run(stmt).await
+        }.await)
     }
 }

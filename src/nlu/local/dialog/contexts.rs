@@ -25,13 +25,17 @@ impl StoredContext {
     fn ms_left(&self, now_ms: i64) -> i64 {
         self.set_at_ms + self.time_to_live_in_seconds * 1000 - now_ms
     }
+
+    /// Whether it has turns and time left at `now_ms`.
+    fn alive(&self, now_ms: i64) -> bool {
+        self.turns_left > 0 && self.ms_left(now_ms) > 0
+    }
 }
 
 /// At the start of a turn: contexts whose turns or time ran out are gone;
 /// the others are active for this turn, which uses up one of their turns.
 pub fn expire(st: &mut DialogState, now_ms: i64) {
-    st.contexts
-        .retain(|c| c.turns_left > 0 && c.ms_left(now_ms) > 0);
+    st.contexts.retain(|c| c.alive(now_ms));
     for c in &mut st.contexts {
         c.turns_left -= 1;
     }
@@ -47,7 +51,7 @@ pub fn active(st: &DialogState) -> Vec<&str> {
 pub fn shown(st: &DialogState) -> Vec<ActiveContext> {
     st.contexts
         .iter()
-        .filter(|c| c.turns_left > 0 && c.ms_left(st.at_ms) > 0)
+        .filter(|c| c.alive(st.at_ms))
         .map(|c| ActiveContext {
             name: c.name.clone(),
             time_to_live_in_seconds: c.ms_left(st.at_ms) / 1000,

@@ -19,14 +19,7 @@ impl LocalBot {
         outcome: Result<Vec<NluMessage>, String>,
     ) -> (NluReply, DialogState) {
         let Some(intent) = state.intent.as_deref().and_then(|n| self.def.intent(n)) else {
-            let reply = self.reply(
-                &state,
-                vec![NluMessage::PlainText(FAILED.into())],
-                "Failed",
-                "Close",
-                None,
-            );
-            return (reply, reset(state));
+            return self.failed(state, &[]);
         };
         match outcome {
             Ok(messages) if !messages.is_empty() => {

@@ -16,17 +16,23 @@ fn valid_context_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A context entry's `name`, checked against Lex's rule.
+fn context_name<'a>(c: &Node<'a>) -> Result<&'a str, LoadError> {
+    let name = c.req_str("name")?;
+    match valid_context_name(name) {
+        true => Ok(name),
+        false => Err(c.error(
+            "name",
+            format!("`{name}` is not a context name (letters, digits and single underscores)"),
+        )),
+    }
+}
+
 pub fn input_contexts(node: Node<'_>) -> Result<Vec<String>, LoadError> {
     let mut out = Vec::new();
     for c in node.items("inputContexts")? {
         let c = c.node();
-        let name = c.req_str("name")?;
-        if !valid_context_name(name) {
-            return Err(c.error(
-                "name",
-                format!("`{name}` is not a context name (letters, digits and single underscores)"),
-            ));
-        }
+        let name = context_name(&c)?;
         out.push(name.to_string());
     }
     Ok(out)
@@ -36,13 +42,7 @@ pub fn output_contexts(node: Node<'_>) -> Result<Vec<OutputContext>, LoadError> 
     let mut out = Vec::new();
     for c in node.items("outputContexts")? {
         let c = c.node();
-        let name = c.req_str("name")?;
-        if !valid_context_name(name) {
-            return Err(c.error(
-                "name",
-                format!("`{name}` is not a context name (letters, digits and single underscores)"),
-            ));
-        }
+        let name = context_name(&c)?;
         // Lex's bounds: 5 s to a day, 1 to 20 turns.
         let seconds = c.opt_f64("timeToLiveInSeconds")?.unwrap_or(86_400.0);
         if !(5.0..=86_400.0).contains(&seconds) || seconds.fract() != 0.0 {
