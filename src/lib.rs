@@ -40,10 +40,12 @@
 //!
 //! Each boundary has one error type that becomes the response:
 //! `routes::webhook::WebhookError`, `routes::site_error::SiteError` (the
-//! login site) and `routes::api::error::ApiFailure`; HTTP statuses are
-//! chosen only under `routes` (the API's in `routes::api::status`, from the
-//! `outbound::answer::Outcome` of a request). Handlers return
-//! `Result<HttpResponse, _>` of their boundary's error.
+//! login site), `routes::api::error::ApiFailure` and
+//! `routes::data_deletion::DeletionError`; handlers return
+//! `Result<HttpResponse, _>` of their boundary's error. Statuses are chosen
+//! under `routes`, except the outbound API's: its table is
+//! `outbound::answer::Outcome::http_status`, because its JSON carries them
+//! too (each batch item's `http_status`, an idempotent replay's status).
 //!
 //! **Operations.** `routes::health` answers `/healthz` (alive), `/readyz`
 //! (from `readiness`: database, migrations, the workers' liveness guards,

@@ -24,8 +24,7 @@ pub struct Accepted {
     pub hold_until: Option<String>,
 }
 
-/// The stable code of a refusal. `routes::api::status` gives each its HTTP
-/// status (the one place that knows them).
+/// The stable code of a refusal; `Outcome::http_status` gives its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -52,6 +51,30 @@ pub enum Outcome {
     /// A batch, answered message by message (200).
     Answered,
     Refused(ErrorCode),
+}
+
+impl Outcome {
+    /// The HTTP status of the outcome: the API's one table of statuses
+    /// (the answer's status, and each batch item's `http_status`).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Outcome::Accepted => 202,
+            Outcome::Answered => 200,
+            Outcome::Refused(code) => match code {
+                ErrorCode::MalformedRequest | ErrorCode::MalformedJson => 400,
+                ErrorCode::Unauthorized => 401,
+                ErrorCode::PageNotAllowed => 403,
+                ErrorCode::RecipientNotFound
+                | ErrorCode::RecipientNotLinked
+                | ErrorCode::NotFound => 404,
+                ErrorCode::IdempotencyConflict => 409,
+                ErrorCode::BodyTooLarge => 413,
+                ErrorCode::InvalidRequest | ErrorCode::OutsideMessagingWindow => 422,
+                ErrorCode::RateLimited => 429,
+                ErrorCode::Internal => 500,
+            },
+        }
+    }
 }
 
 /// Every refusal: a stable `error` code, a sentence, and what it concerns.
@@ -95,6 +118,16 @@ impl ApiError {
 pub enum ItemAnswer {
     Accepted(Accepted),
     Refused(ApiError),
+}
+
+impl ItemAnswer {
+    /// What became of the message.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            ItemAnswer::Accepted(_) => Outcome::Accepted,
+            ItemAnswer::Refused(e) => Outcome::Refused(e.error),
+        }
+    }
 }
 
 /// One message of a batch: its position, the HTTP status it would have had
@@ -177,5 +210,30 @@ impl From<MessageStatus> for StatusAnswer {
             sent_at: s.sent_at.map(format_timestamp),
             hold_until: s.hold_until.map(format_timestamp),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_has_its_documented_status() {
+        let refused = |code| Outcome::Refused(code).http_status();
+        assert_eq!(Outcome::Accepted.http_status(), 202);
+        assert_eq!(Outcome::Answered.http_status(), 200);
+        assert_eq!(refused(ErrorCode::MalformedRequest), 400);
+        assert_eq!(refused(ErrorCode::MalformedJson), 400);
+        assert_eq!(refused(ErrorCode::Unauthorized), 401);
+        assert_eq!(refused(ErrorCode::PageNotAllowed), 403);
+        assert_eq!(refused(ErrorCode::RecipientNotFound), 404);
+        assert_eq!(refused(ErrorCode::RecipientNotLinked), 404);
+        assert_eq!(refused(ErrorCode::NotFound), 404);
+        assert_eq!(refused(ErrorCode::IdempotencyConflict), 409);
+        assert_eq!(refused(ErrorCode::BodyTooLarge), 413);
+        assert_eq!(refused(ErrorCode::InvalidRequest), 422);
+        assert_eq!(refused(ErrorCode::OutsideMessagingWindow), 422);
+        assert_eq!(refused(ErrorCode::RateLimited), 429);
+        assert_eq!(refused(ErrorCode::Internal), 500);
     }
 }

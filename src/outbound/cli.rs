@@ -9,7 +9,6 @@ use super::accept::{Outbound, Sender};
 use super::answer::{Outcome, StatusAnswer};
 use super::keys;
 use crate::linking::utc;
-use crate::routes::api::status::http_status;
 use crate::store::outbound_api::{CreateKeyError, KeyScope};
 use crate::store::writer::{Feeds, Writer};
 use crate::store::{now_ms, Store};
@@ -174,7 +173,6 @@ pub async fn send(
         store,
         writer: &writer,
         page_id,
-        http_status,
     };
     let sender = Sender {
         caller: None,
@@ -184,7 +182,7 @@ pub async fn send(
         .submit_one(&sender, &serde_json::to_vec(&request)?)
         .await?;
     writeln!(out, "{}", answer.body)?;
-    if answer.status != http_status(Outcome::Accepted) {
+    if answer.status != Outcome::Accepted.http_status() {
         anyhow::bail!("not sent (HTTP {} from the API's rules)", answer.status);
     }
     Ok(())

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::session::{MessengerLink, PendingLogin, Session, SessionCookies, LOGIN_STATE_TTL_MS};
 use super::signed_in::{CsrfOnly, SignedInForm};
-use super::site_error::SiteError;
+use super::site_error::{see_other, SessionCookie, SiteError};
 use crate::linking::login::{AccountLinkRequest, LoginResult, MessengerLinking};
 use crate::linking::oauth::FacebookOAuth;
 use crate::linking::{login as facebook_login, messenger, LoginError};
@@ -99,7 +99,7 @@ pub async fn callback(
 ) -> Result<HttpResponse, SiteError> {
     let mut session = cookies.read(&req).await;
     let failed = |e: LoginError, session: &Session| {
-        SiteError::LoginWithCookie(e, Box::new(cookies.cookie(session)))
+        SiteError::LoginWithCookie(e, SessionCookie(Box::new(cookies.cookie(session))))
     };
     // Whatever happens next, this login state is spent.
     let pending = session.pending.take();
@@ -215,10 +215,9 @@ pub async fn sign_out(
         Err(e) => return Err(e),
     };
     cookies.sign_out(&mut session).await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/"))
-        .cookie(cookies.removal())
-        .finish())
+    let mut home = see_other("/");
+    let _ = home.add_cookie(&cookies.removal());
+    Ok(home)
 }
 
 #[cfg(test)]

@@ -84,10 +84,10 @@ impl<T: HasCsrf + DeserializeOwned + 'static> FromRequest for SignedInForm<T> {
         let req = req.clone();
         Box::pin(async move {
             let form = form.await.map_err(SiteError::Form)?.into_inner();
-            let session = session_of(&req).await?;
-            let Some(account_id) = session.account_id.clone() else {
-                return Err(SiteError::SignedOut);
-            };
+            let SignedIn {
+                account_id,
+                session,
+            } = SignedIn::from_request(&req, &mut Payload::None).await?;
             if !session.csrf_ok(form.csrf()) {
                 warn!(
                     path = req.path(),

@@ -27,13 +27,23 @@ pub enum SiteError {
     /// The error page that names the problem.
     #[error(transparent)]
     Login(#[from] LoginError),
-    /// The error page, rewriting the session cookie too (a spent login
-    /// state must not stay in the browser).
     /// A form body that could not be read (actix-web's own answer).
     #[error("the form could not be read: {0}")]
     Form(actix_web::Error),
+    /// The error page, rewriting the session cookie too (a spent login
+    /// state must not stay in the browser).
     #[error("{0}")]
-    LoginWithCookie(LoginError, Box<Cookie<'static>>),
+    LoginWithCookie(LoginError, SessionCookie),
+}
+
+/// The session cookie an error page sets. Its value is the encrypted
+/// session, which replays as the session: debug output names it only.
+pub struct SessionCookie(pub Box<Cookie<'static>>);
+
+impl std::fmt::Debug for SessionCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<session cookie>")
+    }
 }
 
 impl From<anyhow::Error> for SiteError {
@@ -101,7 +111,7 @@ impl ResponseError for SiteError {
             SiteError::SignedOut => see_other("/"),
             SiteError::Form(e) => e.error_response(),
             SiteError::Login(e) => error_page(e),
-            SiteError::LoginWithCookie(e, cookie) => {
+            SiteError::LoginWithCookie(e, SessionCookie(cookie)) => {
                 let mut response = error_page(e);
                 if let Err(e) = response.add_cookie(cookie) {
                     warn!(error = %e, "the session cookie could not be set");
@@ -141,5 +151,21 @@ mod tests {
         }
         let home = SiteError::SignedOut.error_response();
         assert_eq!(home.headers().get(header::LOCATION).unwrap(), "/");
+    }
+
+    #[test]
+    fn a_failed_login_rewrites_the_cookie_and_never_shows_it() {
+        let cookie = Cookie::new("lexbridge_session", "encrypted-session-value");
+        let err =
+            SiteError::LoginWithCookie(LoginError::StateMismatch, SessionCookie(Box::new(cookie)));
+        let response = err.error_response();
+        assert_eq!(response.status().as_u16(), 400);
+        let set = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .expect("a Set-Cookie");
+        assert!(set.to_str().unwrap().contains("encrypted-session-value"));
+        let shown = format!("{err:?} {err}");
+        assert!(!shown.contains("encrypted-session-value"), "{shown}");
     }
 }

@@ -47,13 +47,13 @@ impl Outbound<'_> {
             .enumerate()
             .map(|(index, d)| BatchItem {
                 index,
-                http_status: (self.http_status)(d.outcome),
+                http_status: d.answer.outcome().http_status(),
                 answer: d.answer.clone(),
             })
             .collect();
         let accepted = decided
             .iter()
-            .filter(|d| d.outcome == Outcome::Accepted)
+            .filter(|d| d.answer.outcome() == Outcome::Accepted)
             .count();
         let answer = BatchAnswer {
             accepted,

@@ -46,14 +46,10 @@ pub struct Outbound<'a> {
     /// The Page a PSID given without one belongs to, and the one preferred
     /// for accounts linked on several.
     pub page_id: &'a str,
-    /// The HTTP status of each outcome (`routes::api::status::http_status`):
-    /// kept with an `Idempotency-Key`'s answer, and in each batch item.
-    pub http_status: fn(Outcome) -> u16,
 }
 
 /// One message checked and decided, before it is committed.
 struct Decided {
-    outcome: Outcome,
     answer: ItemAnswer,
     message: Option<NewOutboxMessage>,
 }
@@ -62,7 +58,7 @@ impl Outbound<'_> {
     /// `body` as the answer for `outcome`.
     fn answer(&self, outcome: Outcome, body: &impl serde::Serialize) -> ApiAnswer {
         ApiAnswer {
-            status: (self.http_status)(outcome),
+            status: outcome.http_status(),
             body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
             replayed: false,
         }
@@ -127,7 +123,7 @@ impl Outbound<'_> {
             self.decide_batch(value, now, sender.caller).await?
         } else {
             let d = self.decide(value, "", now, sender.caller).await?;
-            (self.answer(d.outcome, &d.answer), vec![d])
+            (self.answer(d.answer.outcome(), &d.answer), vec![d])
         };
         let messages: Vec<NewOutboxMessage> =
             decided.into_iter().filter_map(|d| d.message).collect();
@@ -175,7 +171,6 @@ impl Outbound<'_> {
         caller: Option<&Caller>,
     ) -> anyhow::Result<Decided> {
         let refused = |error: ApiError| Decided {
-            outcome: Outcome::Refused(error.error),
             answer: ItemAnswer::Refused(error),
             message: None,
         };
@@ -257,7 +252,6 @@ impl Outbound<'_> {
             }),
         };
         Ok(Decided {
-            outcome: Outcome::Accepted,
             answer: ItemAnswer::Accepted(accepted),
             message: Some(message),
         })

@@ -7,9 +7,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use tracing::error;
 
-use super::status::status_of;
 use crate::outbound::answer::{ApiError, ErrorCode, Outcome};
 use crate::outbound::key_rates::retry_after_secs;
+
+/// `outcome`'s status as actix-web's type.
+fn status_of(outcome: Outcome) -> StatusCode {
+    StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
 
 /// A refused or failed API request.
 #[derive(Debug, thiserror::Error)]

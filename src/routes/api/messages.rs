@@ -6,7 +6,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::caller::ApiCaller;
 use super::error::ApiFailure;
-use super::status::http_status;
 use super::{read_body, respond, MAX_BATCH_BODY, MAX_MESSAGE_BODY};
 use crate::outbound::accept::{Outbound, Sender};
 use crate::outbound::answer::{ApiError, ErrorCode, StatusAnswer};
@@ -102,7 +101,6 @@ async fn submit(
         store: &shared.store,
         writer: &shared.writer,
         page_id: &shared.settings.facebook.page_id,
-        http_status,
     };
     let sender = Sender {
         caller: Some(caller),

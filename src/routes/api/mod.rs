@@ -4,7 +4,6 @@ pub mod caller;
 pub mod error;
 pub mod messages;
 pub mod openapi;
-pub mod status;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
