@@ -155,7 +155,6 @@ impl Application {
         let cookies = web::Data::new(SessionCookies::new(&shared.settings, shared.store.clone())?);
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(routes::api::count_requests))
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
                 .app_data(data.clone())
                 .app_data(oauth.clone())

@@ -29,6 +29,10 @@ const SECRET_PARAMS: &[&str] = &[
     "account_linking_token",
     "authorization_code",
     "access_token",
+    // debug_token's token under inspection, and the proof of a Graph call
+    // (logged when the demo serves its stand-in Graph routes).
+    "input_token",
+    "appsecret_proof",
     "hub.verify_token",
     "ref",
     "redirect_uri",
@@ -103,6 +107,13 @@ mod tests {
         assert_eq!(
             super::redacted_target(&uri),
             "/webhook?hub.mode=subscribe&hub.verify_token=[redacted]&hub.challenge=1"
+        );
+        let uri = "/debug_token?input_token=t0k&access_token=1%7Cs&appsecret_proof=ab12"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            super::redacted_target(&uri),
+            "/debug_token?input_token=[redacted]&access_token=[redacted]&appsecret_proof=[redacted]"
         );
         let uri = "/facebook/data-deletion/status?id=0123abcd"
             .parse()

@@ -22,23 +22,23 @@ pub const MAX_MESSAGE_BODY: usize = 64 << 10;
 pub const MAX_BATCH_BODY: usize = 8 << 20;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/messages").route(web::post().to(messages::send)))
-        .service(
-            web::resource("/api/v1/messages/batch").route(web::post().to(messages::send_batch)),
-        )
-        .service(web::resource("/api/v1/messages/{id}").route(web::get().to(messages::status)))
-        .service(web::resource("/api/v1/openapi.json").route(web::get().to(openapi::spec)));
+    // The counter wraps the API's scope only: the webhook's requests never
+    // pass through it.
+    cfg.service(
+        web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(count_requests))
+            .service(web::resource("/messages").route(web::post().to(messages::send)))
+            .service(web::resource("/messages/batch").route(web::post().to(messages::send_batch)))
+            .service(web::resource("/messages/{id}").route(web::get().to(messages::status)))
+            .service(web::resource("/openapi.json").route(web::get().to(openapi::spec))),
+    );
 }
 
-/// Counts every `/api/` answer by its status for `/metrics` (other paths
-/// pass untouched: one prefix check).
-pub async fn count_requests(
+/// Counts every API answer by its status for `/metrics`.
+async fn count_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if !req.path().starts_with("/api/") {
-        return next.call(req).await;
-    }
     let shared = req.app_data::<web::Data<crate::state::AppState>>().cloned();
     let answer = next.call(req).await;
     if let Some(shared) = shared {
