@@ -24,6 +24,13 @@ pub struct GraphError {
 /// Codes Meta documents as temporary: API unknown/service (1, 2), app and
 /// page rate limits (4, 17, 32, 341, 613), temporary send failure (1200).
 const TRANSIENT_CODES: &[i64] = &[1, 2, 4, 17, 32, 341, 613, 1200];
+/// The rate limits that concern a Page's sends: API calls (4), Page calls
+/// (32), and "calls to this api have exceeded the rate limit" (613). The
+/// other two temporary limits are not the Page's: 17 counts one user's
+/// calls, 341 the whole app's.
+const PAGE_RATE_LIMIT_CODES: &[i64] = &[4, 32, 613];
+/// Graph's code for an access token it does not accept.
+const TOKEN_REFUSED: i64 = 190;
 
 impl GraphError {
     /// Whether the same call may succeed later: rate limits, Meta's temporary
@@ -43,6 +50,18 @@ impl GraphError {
             None => true,
             Some(status) => status >= 500 || status == 429,
         }
+    }
+
+    /// Whether Graph is rate-limiting the Page's sends (its codes, or 429).
+    pub fn is_page_rate_limit(&self) -> bool {
+        self.code
+            .is_some_and(|c| PAGE_RATE_LIMIT_CODES.contains(&c))
+            || self.http_status == Some(429)
+    }
+
+    /// Whether Graph refused the access token (190).
+    pub fn is_token_refused(&self) -> bool {
+        self.code == Some(TOKEN_REFUSED)
     }
 
     /// From the body of an answer that is not a success, when its status was

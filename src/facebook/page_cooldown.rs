@@ -13,9 +13,6 @@ use std::time::Duration;
 
 use super::GraphError;
 
-/// Graph's rate-limit codes for a Page's sends: API calls (4), Page calls
-/// (32), and "calls to this api have exceeded the rate limit" (613).
-const RATE_LIMIT_CODES: [i64; 3] = [4, 32, 613];
 /// Server failures in a row that make a burst.
 pub const SERVER_BURST: u32 = 3;
 
@@ -31,7 +28,7 @@ pub enum Trouble {
 
 impl Trouble {
     pub fn of(e: &GraphError) -> Trouble {
-        if e.code.is_some_and(|c| RATE_LIMIT_CODES.contains(&c)) || e.http_status == Some(429) {
+        if e.is_page_rate_limit() {
             Trouble::RateLimited
         } else if e.http_status.is_none_or(|s| s >= 500) {
             Trouble::ServerFailure

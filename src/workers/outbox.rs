@@ -38,7 +38,17 @@ pub async fn run(
     };
     let handle = |row: OutboxRow| {
         let shared = Arc::clone(&shared);
-        async move { Write::FinishOutbox(deliver(&shared, &row).await) }
+        async move {
+            let outcome = deliver(&shared, &row).await;
+            // Every final failure counted once, whatever its cause.
+            if matches!(
+                outcome,
+                OutboxOutcome::Failed { .. } | OutboxOutcome::Dropped { .. }
+            ) {
+                shared.metrics.outbox_failed.inc();
+            }
+            Write::FinishOutbox(outcome)
+        }
     };
     let writer = shared.writer.clone();
     super::work(feed, writer, shutdown, claim, handle).await;
@@ -64,15 +74,10 @@ fn failure(message: String) -> SendFailure {
 async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
     let now = now_ms();
     let workers = &shared.settings.workers;
-    let (budget, setting) = budget(workers, &row.origin);
-    let until = deadline(row.since, budget);
+    let until = deadline(row.since, budget(workers, &row.origin).0);
     if now >= until {
-        let last = row.last_error.as_deref().unwrap_or("none");
-        let why = format!(
-            "not sent within {setting} ({} ms) of being queued; last error: {last}",
-            budget.as_millis()
-        );
-        return give_up(shared, row, row.attempts, false, failure(why));
+        let last = failure(row.last_error.clone().unwrap_or_else(|| "none".into()));
+        return out_of_time(shared, row, row.attempts, false, last);
     }
     if let Some(cooling) = shared.cooldowns.cooling_until(&row.page_id, now) {
         return defer(row, cooling, workers.retry_base);
@@ -121,7 +126,6 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
     let attempts = row.attempts + 1;
     let Some(token) = shared.page_token(&row.page_id).await else {
         let why = format!("no access token is configured for page {}", row.page_id);
-        shared.metrics.outbox_failed.inc();
         return OutboxOutcome::Failed {
             id: row.id,
             attempts,
@@ -149,7 +153,7 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
                 at: started,
             }
         }
-        Err(e) if e.code == Some(TOKEN_REFUSED) => token_refused(shared, row, attempts, e).await,
+        Err(e) if e.is_token_refused() => token_refused(shared, row, attempts, e).await,
         Err(e) => classify(shared, row, attempts, until, e),
     }
 }
@@ -165,8 +169,34 @@ fn defer(row: &OutboxRow, at: i64, spread: Duration) -> OutboxOutcome {
     }
 }
 
+/// The row's time ran out: its reason names the budget and `last`, the
+/// last error (whose code it keeps).
+fn out_of_time(
+    shared: &AppState,
+    row: &OutboxRow,
+    attempts: i64,
+    attempted: bool,
+    last: SendFailure,
+) -> OutboxOutcome {
+    let (budget, setting) = budget(&shared.settings.workers, &row.origin);
+    let message = format!(
+        "not sent within {setting} ({} ms) of being queued; last error: {}",
+        budget.as_millis(),
+        last.message
+    );
+    give_up(
+        shared,
+        row,
+        attempts,
+        attempted,
+        SendFailure { message, ..last },
+    )
+}
+
 /// The row's time is up: an API message (or apology) fails with the
-/// reason; a reply is dropped and its person gets one apology instead.
+/// reason; a reply is dropped and its person gets one apology instead. A
+/// send outcome is counted only when no call was made now (a call counted
+/// its own).
 fn give_up(
     shared: &AppState,
     row: &OutboxRow,
@@ -174,8 +204,9 @@ fn give_up(
     attempted: bool,
     mut failure: SendFailure,
 ) -> OutboxOutcome {
-    shared.metrics.send_outcome("expired");
-    shared.metrics.outbox_failed.inc();
+    if !attempted {
+        shared.metrics.send_outcome("expired");
+    }
     if row.origin == "reply" {
         warn!(outbox_id = row.id, attempts, reason = %failure.message, "reply dropped; the person gets one apology");
         failure.message = format!("dropped: {}", failure.message);
@@ -204,9 +235,6 @@ fn give_up(
         attempted,
     }
 }
-
-/// Graph's code for an access token it refuses.
-const TOKEN_REFUSED: i64 = 190;
 
 /// The Page's token was refused: the Page is paused (`token_health`) and
 /// the message stays queued, due again once the Page resumes.
@@ -262,7 +290,6 @@ fn classify(
     };
     if !e.is_transient() {
         warn!(outbox_id = row.id, attempts, error = %e, "send failed for good");
-        shared.metrics.outbox_failed.inc();
         return OutboxOutcome::Failed {
             id: row.id,
             attempts,
@@ -289,23 +316,6 @@ fn classify(
                 failure,
             }
         }
-        None => {
-            let (budget, setting) = budget(workers, &row.origin);
-            let why = format!(
-                "not sent within {setting} ({} ms) of being queued; last error: {}",
-                budget.as_millis(),
-                e.message
-            );
-            give_up(
-                shared,
-                row,
-                attempts,
-                true,
-                SendFailure {
-                    message: why,
-                    ..failure
-                },
-            )
-        }
+        None => out_of_time(shared, row, attempts, true, failure),
     }
 }

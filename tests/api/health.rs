@@ -187,15 +187,7 @@ async fn a_refused_token_pauses_the_page_keeps_its_messages_and_a_valid_one_resu
         let refused_sends = tokens_sent_with(&app.graph.received_requests().await.unwrap()).len();
         assert_eq!(refused_sends, 1, "the paused Page is not hammered");
         assert_eq!(not_ready(&app).await, ["page_token_invalid"]);
-        let metrics = app
-            .http
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics().await;
         assert!(
             metrics.contains("lexbridge_send_api_total{outcome=\"190\"} 1\n"),
             "{metrics}"
@@ -456,15 +448,7 @@ async fn metrics_time_webhook_acks_and_count_api_answers_by_status() {
             .unwrap();
         assert_eq!(refused.status(), 401);
         app.inbox_settled().await;
-        let metrics = app
-            .http
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics().await;
         for line in [
             "lexbridge_webhook_ack_seconds_count 2\n",
             "lexbridge_api_requests_total{status=\"401\"} 1\n",

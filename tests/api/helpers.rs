@@ -262,6 +262,18 @@ impl TestApp {
         self.store.outbox_records().await.expect("outbox rows")
     }
 
+    /// The `/metrics` text (200 asserted).
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     /// Waits until every inbox row is done or dead.
     pub async fn inbox_settled(&self) -> Vec<InboxRecord> {
         wait_until("inbox rows to settle", || async {

@@ -122,6 +122,12 @@ async fn an_api_message_past_its_expiry_fails_with_the_reason() {
             "{error}"
         );
         assert!(rows[0].attempts >= 1);
+        // One final failure, counted once.
+        let metrics = app.metrics().await;
+        assert!(
+            metrics.contains("lexbridge_outbox_failed_total 1\n"),
+            "{metrics}"
+        );
         app.stop().await;
     })
     .await;
@@ -170,6 +176,16 @@ async fn replies_older_than_reply_max_age_are_dropped_for_one_apology_after_reco
         assert!(bodies
             .iter()
             .all(|b| b["message"]["text"] == "Sorry, we could not answer in time."));
+        // Three final failures, each counted once, as expired without a call.
+        let metrics = app.metrics().await;
+        assert!(
+            metrics.contains("lexbridge_outbox_failed_total 3\n"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("lexbridge_send_api_total{outcome=\"expired\"} 3\n"),
+            "{metrics}"
+        );
         app.stop().await;
     })
     .await;
@@ -232,6 +248,12 @@ async fn an_api_message_checks_the_window_again_before_each_attempt() {
         let bodies = sent_bodies(&app.graph).await;
         assert_eq!(bodies.len(), 1, "only U1's message went");
         assert_eq!(bodies[0]["recipient"]["id"], "U1");
+        // The refused message is a final failure like any other.
+        let metrics = app.metrics().await;
+        assert!(
+            metrics.contains("lexbridge_outbox_failed_total 1\n"),
+            "{metrics}"
+        );
         app.stop().await;
     })
     .await;

@@ -238,15 +238,7 @@ async fn the_worker_prunes_soon_after_start_and_counts_in_metrics() {
                 && app.count("SELECT COUNT(*) FROM outbox").await == 1
         })
         .await;
-        let metrics = app
-            .http
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics().await;
         for line in [
             "lexbridge_retention_pruned_total{table=\"inbox\"} 1",
             "lexbridge_retention_pruned_total{table=\"outbox\"} 1",

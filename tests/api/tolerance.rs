@@ -25,17 +25,6 @@ fn from(psid: &str, timestamp: i64, field: &str, value: Value) -> Value {
     event
 }
 
-async fn metrics(app: &TestApp) -> String {
-    let response = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.text().await.unwrap()
-}
-
 fn message(page_id: &str, text: &str) -> NewOutboxMessage {
     NewOutboxMessage {
         page_id: page_id.into(),
@@ -122,7 +111,7 @@ async fn odd_events_are_kept_and_the_good_ones_beside_them_answered() {
                 .is_empty(),
             "a warning pauses nothing"
         );
-        let text = metrics(&app).await;
+        let text = app.metrics().await;
         assert!(
             text.contains("lexbridge_inbox_unrecognised_total 2\n"),
             "{text}"
@@ -167,7 +156,7 @@ async fn a_body_for_another_object_is_stored_with_its_object_not_refused() {
             Some("kept: \"instagram\" events are not handled")
         );
         assert!(app.outbox().await.is_empty(), "nothing answered");
-        let text = metrics(&app).await;
+        let text = app.metrics().await;
         assert!(
             text.contains("lexbridge_inbox_other_object_total 1\n"),
             "{text}"
@@ -191,7 +180,7 @@ async fn an_event_without_mid_or_sender_is_stored_once() {
         let other_page = webhook_body(&[("2222", vec![policy("warning", 7)])]);
         assert_eq!(app.post_signed_webhook(&other_page).await.status(), 200);
         assert_eq!(app.inbox().await.len(), 3, "other events are new");
-        let text = metrics(&app).await;
+        let text = app.metrics().await;
         assert!(
             text.contains("lexbridge_webhook_events_duplicate_total 1\n"),
             "{text}"
@@ -252,7 +241,7 @@ async fn a_policy_block_pauses_the_pages_sends_until_its_unblock() {
         wait_until("the other page's message", || sent_on_2222(1)).await;
         let waiting = &app.outbox().await[0];
         assert_eq!((waiting.state.as_str(), waiting.attempts), ("queued", 0));
-        let text = metrics(&app).await;
+        let text = app.metrics().await;
         assert!(text.contains("lexbridge_paused_pages 1\n"), "{text}");
         assert!(
             text.contains("lexbridge_page_paused{page_id=\"1111\",reason=\"policy_block\"} 1\n"),
@@ -291,7 +280,7 @@ async fn a_policy_block_pauses_the_pages_sends_until_its_unblock() {
         assert_eq!(app.post_signed_webhook(&block).await.status(), 200);
         assert_eq!(app.inbox_settled().await.len(), 2);
         assert!(paused().await.is_empty());
-        assert!(metrics(&app).await.contains("lexbridge_paused_pages 0\n"));
+        assert!(app.metrics().await.contains("lexbridge_paused_pages 0\n"));
         app.stop().await;
     })
     .await;
