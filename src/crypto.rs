@@ -14,12 +14,18 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// `sha256=<hex HMAC-SHA256(secret, body)>` for `body`.
-pub fn sign_body(secret: &[u8], body: &[u8]) -> String {
+/// HMAC-SHA256 of `message` under `secret`: the one MAC behind Meta's
+/// webhook signatures, `appsecret_proof` and signed requests.
+pub fn hmac_sha256(secret: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac =
         <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// `sha256=<hex HMAC-SHA256(secret, body)>` for `body`.
+pub fn sign_body(secret: &[u8], body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(hmac_sha256(secret, body)))
 }
 
 /// Whether `signature` (the raw HMAC bytes, hex-decoded) is `body`'s under

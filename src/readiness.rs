@@ -71,43 +71,46 @@ impl WorkerLiveness {
     }
 }
 
+/// What the database says is not ready: migrations not applied, Pages whose
+/// token was refused. An error is the database's own failure.
+async fn database(store: &crate::store::Store) -> anyhow::Result<Vec<Failing>> {
+    store.ping().await?;
+    let mut failing = Vec::new();
+    match store.pending_migrations().await {
+        Ok(pending) if pending.is_empty() => {}
+        Ok(pending) => failing.push(Failing {
+            reason: "migrations",
+            detail: format!("not applied: {pending:?}"),
+        }),
+        Err(e) => failing.push(Failing {
+            reason: "migrations",
+            detail: format!("{e:#}"),
+        }),
+    }
+    let pauses = store.page_pauses().await?;
+    failing.extend(
+        pauses
+            .into_iter()
+            .filter(|p| p.reason == TOKEN_INVALID)
+            .map(|p| Failing {
+                reason: "page_token_invalid",
+                detail: format!(
+                    "page {}: its token was refused {} s ago; its messages stay queued",
+                    p.page_id,
+                    (now_ms() - p.paused_at).max(0) / 1000
+                ),
+            }),
+    );
+    Ok(failing)
+}
+
 /// Every reason the instance is not ready; empty when it is.
 pub async fn check(shared: &AppState) -> Vec<Failing> {
     let mut failing = Vec::new();
-    let store = &shared.store;
-    match tokio::time::timeout(DATABASE_TIMEOUT, store.ping()).await {
-        Ok(Ok(())) => {
-            match store.pending_migrations().await {
-                Ok(pending) if pending.is_empty() => {}
-                Ok(pending) => failing.push(Failing {
-                    reason: "migrations",
-                    detail: format!("not applied: {pending:?}"),
-                }),
-                Err(e) => failing.push(Failing {
-                    reason: "migrations",
-                    detail: format!("{e:#}"),
-                }),
-            }
-            match store.page_pauses().await {
-                Ok(pauses) => failing.extend(
-                    pauses
-                        .into_iter()
-                        .filter(|p| p.reason == TOKEN_INVALID)
-                        .map(|p| Failing {
-                            reason: "page_token_invalid",
-                            detail: format!(
-                                "page {}: its token was refused {} s ago; its messages stay queued",
-                                p.page_id,
-                                (now_ms() - p.paused_at).max(0) / 1000
-                            ),
-                        }),
-                ),
-                Err(e) => failing.push(Failing {
-                    reason: "database",
-                    detail: format!("{e:#}"),
-                }),
-            }
-        }
+    // One deadline for every read: a stalled pool cannot hold the probe.
+    let checked = tokio::time::timeout(DATABASE_TIMEOUT, database(&shared.store)).await;
+    match checked {
+        Ok(Ok(found)) => failing.extend(found),
         Ok(Err(e)) => failing.push(Failing {
             reason: "database",
             detail: format!("{e:#}"),

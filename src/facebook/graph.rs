@@ -1,11 +1,9 @@
 //! Graph API client: base URL and version injected, `appsecret_proof` on
 //! every call, timeouts, and typed errors classified for retries.
 
-use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use sha2::Sha256;
 use std::time::Duration;
 use url::Url;
 
@@ -279,10 +277,10 @@ impl GraphClient {
 }
 
 pub fn appsecret_proof(app_secret: &str, access_token: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(access_token.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(crate::crypto::hmac_sha256(
+        app_secret.as_bytes(),
+        access_token.as_bytes(),
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::crypto::body_signature_matches;
+use crate::crypto::{body_signature_matches, hmac_sha256};
 
 /// base64url, padded or not.
 const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(
@@ -109,12 +109,12 @@ pub fn parse(
 /// A `signed_request` for `payload` under `secret`, as Meta builds one
 /// (tests and the demo's stand-in sign with it).
 pub fn sign(secret: &[u8], payload: &serde_json::Value) -> String {
-    use hmac::{Hmac, Mac};
-    let encoded = URL_SAFE_LENIENT.encode(payload.to_string());
-    let mut mac =
-        <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(encoded.as_bytes());
-    let signature = URL_SAFE_LENIENT.encode(mac.finalize().into_bytes());
+    signed(secret, &URL_SAFE_LENIENT.encode(payload.to_string()))
+}
+
+/// `encoded`, a payload already base64url-encoded, signed under `secret`.
+fn signed(secret: &[u8], encoded: &str) -> String {
+    let signature = URL_SAFE_LENIENT.encode(hmac_sha256(secret, encoded.as_bytes()));
     format!("{signature}.{encoded}")
 }
 
@@ -196,16 +196,7 @@ mod tests {
         assert_eq!(parse(&no_user, SECRET), Err(SignedRequestError::UserId));
         let blank = sign(SECRET, &payload(""));
         assert_eq!(parse(&blank, SECRET), Err(SignedRequestError::UserId));
-        let not_json = {
-            use hmac::{Hmac, Mac};
-            let body = URL_SAFE_LENIENT.encode("not json");
-            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(SECRET).unwrap();
-            mac.update(body.as_bytes());
-            format!(
-                "{}.{body}",
-                URL_SAFE_LENIENT.encode(mac.finalize().into_bytes())
-            )
-        };
+        let not_json = signed(SECRET, &URL_SAFE_LENIENT.encode("not json"));
         assert_eq!(parse(&not_json, SECRET), Err(SignedRequestError::Payload));
     }
 }

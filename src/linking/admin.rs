@@ -93,6 +93,14 @@ pub async fn run(
             }
         }
         AccountsCommand::Delete { id } => {
+            // The status page's address, read as `serve` reads PUBLIC_URL
+            // (and checked before anything is erased).
+            let public_url = match std::env::var("PUBLIC_URL") {
+                Ok(raw) if !raw.trim().is_empty() => url::Url::parse(raw.trim()).map_err(|e| {
+                    anyhow::anyhow!("PUBLIC_URL is malformed ({e}); nothing was erased")
+                })?,
+                _ => url::Url::parse("http://127.0.0.1:8080").expect("a URL"),
+            };
             let subject = crate::store::erasure::Subject::Account(&id);
             let Some(erasure) = store
                 .erase_person(subject, "operator", crate::store::now_ms())
@@ -107,12 +115,6 @@ pub async fn run(
                 e.messenger_identities, e.inbox, e.outbox, e.conversations
             )?;
             writeln!(out, "confirmation code: {}", erasure.code)?;
-            // The operator command reads PUBLIC_URL as `serve` does, and
-            // needs nothing else.
-            let public_url = std::env::var("PUBLIC_URL")
-                .ok()
-                .and_then(|u| url::Url::parse(&u).ok())
-                .unwrap_or_else(|| url::Url::parse("http://127.0.0.1:8080").expect("a URL"));
             writeln!(out, "status page: {}", erasure.status_url(&public_url))?;
         }
     }

@@ -8,11 +8,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::store::retention::Prune;
+
 mod scrape;
 pub use scrape::Scrape;
-
-/// The tables the retention worker prunes (each shown from the start).
-const PRUNED_TABLES: [&str; 4] = ["inbox", "outbox", "psid_lookups", "conversations"];
 
 /// A metric's labels, as name and value pairs.
 type Labels = Vec<(&'static str, String)>;
@@ -185,7 +184,8 @@ impl Default for Metrics {
             "Outbound API answers by HTTP status",
             metrics.api_requests.clone(),
         );
-        for table in PRUNED_TABLES {
+        // Every pruned table shown from the start.
+        for table in Prune::ALL.map(Prune::table) {
             metrics
                 .pruned
                 .get_or_create(&vec![("table", table.to_string())])

@@ -94,11 +94,12 @@ fn by_id(what: Prune) -> (&'static str, &'static str) {
             "DELETE FROM inbox WHERE id > $1 AND id <= $2 AND received_at < $3
                AND state IN ('done', 'dead')",
         ),
-        _ => (
+        Prune::Outbox => (
             "SELECT id, created_at FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
             "DELETE FROM outbox WHERE id > $1 AND id <= $2 AND created_at < $3
                AND state IN ('sent', 'delivered', 'read', 'failed', 'expired', 'cancelled')",
         ),
+        Prune::PsidLookups | Prune::Conversations => unreachable!("walked by key, not by id"),
     }
 }
 
@@ -114,7 +115,7 @@ fn by_key(what: Prune) -> (&'static str, &'static str) {
             "DELETE FROM psid_lookups WHERE (page_id, psid) > ($1, $2) AND (page_id, psid) <= ($3, $4)
                AND looked_up_at < $5",
         ),
-        _ => (
+        Prune::Conversations => (
             "SELECT page_id, psid FROM conversations WHERE (page_id, psid) > ($1, $2)
              ORDER BY page_id, psid LIMIT $3",
             "DELETE FROM conversations WHERE (page_id, psid) > ($1, $2) AND (page_id, psid) <= ($3, $4)
@@ -126,6 +127,7 @@ fn by_key(what: Prune) -> (&'static str, &'static str) {
                AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.page_id = conversations.page_id
                      AND h.psid = conversations.psid AND h.state = 'held')",
         ),
+        Prune::Inbox | Prune::Outbox => unreachable!("walked by id, not by key"),
     }
 }
 
