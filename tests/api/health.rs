@@ -382,7 +382,7 @@ async fn user_tokens_are_checked_and_those_expiring_within_7_days_listed() {
 }
 
 #[tokio::test]
-async fn the_demo_checks_its_tokens_with_its_own_debug_token_and_is_ready() {
+async fn the_demo_answers_debug_token_as_meta_does_and_is_ready() {
     let demo = RunningDemo::start().await;
     let readyz = format!("{}/readyz", demo.base);
     wait_until("the demo's /readyz to answer 200", || async {
@@ -424,7 +424,8 @@ async fn the_demo_checks_its_tokens_with_its_own_debug_token_and_is_ready() {
         )
         .await;
     assert_eq!(status, 400);
-    assert!(demo.store.page_pauses().await.unwrap().is_empty());
+    // What the checker does with these answers is tested against a faked
+    // Graph (`an_invalid_page_token_found_at_start_pauses_the_page`).
     demo.stop().await;
 }
 

@@ -196,8 +196,16 @@ async fn a_page_admins_login_uses_and_stores_a_fresh_page_token() {
         .expect(1)
         .mount(&app.graph)
         .await;
+    // The Page's token had been refused: the admin's fresh one resumes it.
+    lexbridge::token_health::token_refused(&app.shared, PAGE_ID, "test: 190")
+        .await
+        .unwrap();
     assert_eq!(Visitor::new(&app).login().await.status(), 302);
     assert_eq!(links(&app).await.len(), 1);
+    assert!(
+        app.store.page_pauses().await.unwrap().is_empty(),
+        "the admin's login lifted the token_invalid pause"
+    );
     let stored = app
         .store
         .page_token(PAGE_ID)

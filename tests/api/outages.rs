@@ -361,6 +361,33 @@ async fn failed_outbox_messages_are_listed_with_the_reason_and_put_back() {
 }
 
 #[tokio::test]
+async fn a_message_put_back_after_its_expiry_gets_a_fresh_budget() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app_with_settings(&backend, &[("API_MESSAGE_EXPIRY_MS", "600")]).await;
+        let calls = mount_outage(&app, 0, 503, 2).await;
+        // Queued a minute ago: past its 600 ms before its first turn.
+        let late = [api_message("U1", "late")];
+        app.store.enqueue(&late, now_ms() - 60_000).await.unwrap();
+        let rows = app.outbox_settled().await;
+        assert_eq!((rows[0].state.as_str(), rows[0].attempts), ("failed", 0));
+        // Put back, its 600 ms count from now, not from when it was queued.
+        let mut out = Vec::new();
+        let all = RetryArgs {
+            id: None,
+            all: true,
+        };
+        dead_letters::retry_outbox(&app.store, all, &mut out)
+            .await
+            .unwrap();
+        let rows = app.outbox_settled().await;
+        assert_eq!(rows[0].state, "sent", "{rows:?}");
+        assert_eq!(calls.lock().unwrap().len(), 1);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn dead_inbox_rows_are_listed_with_the_reason_and_put_back() {
     on_every_backend(|backend| async move {
         let nlu = Arc::new(ScriptedNlu {

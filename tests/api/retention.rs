@@ -70,6 +70,8 @@ async fn conversations(app: &TestApp) -> Vec<String> {
         "P-WROTE",
         "P-YOUNG",
         "P-SENDING",
+        "P-QUEUED",
+        "P-PROCESSING",
     ] {
         let n = app
             .count(&format!(
@@ -117,12 +119,14 @@ async fn old_finished_rows_go_and_work_still_to_do_stays_whatever_its_age() {
             inbox_row(&app, "P-OLD", state, old).await;
         }
         inbox_row(&app, "P-PENDING", "pending", old).await;
+        inbox_row(&app, "P-PROCESSING", "processing", old).await;
         inbox_row(&app, "P-YOUNG", "done", young).await;
         for state in ["sent", "delivered", "read", "failed", "expired", "cancelled", "queued", "held", "sending"] {
             outbox_row(&app, "P-OLD", state, old).await;
         }
         outbox_row(&app, "P-HELD", "held", old).await;
         outbox_row(&app, "P-SENDING", "sending", old).await;
+        outbox_row(&app, "P-QUEUED", "queued", old).await;
         outbox_row(&app, "P-YOUNG", "sent", young).await;
         psid_lookup(&app, "P-OLD", None, old).await;
         psid_lookup(&app, "P-YOUNG", Some("acc-young"), young).await;
@@ -130,6 +134,9 @@ async fn old_finished_rows_go_and_work_still_to_do_stays_whatever_its_age() {
         conversation(&app, "P-HELD", old, old).await;
         conversation(&app, "P-SENDING", old, old).await;
         conversation(&app, "P-PENDING", old, old).await;
+        // Each open row alone keeps its conversation.
+        conversation(&app, "P-QUEUED", old, old).await;
+        conversation(&app, "P-PROCESSING", old, old).await;
         conversation(&app, "P-WROTE", young, old).await;
         conversation(&app, "P-YOUNG", young, young).await;
         // An idempotency answer inside its own 24 hours: the sweeper's, not
@@ -151,16 +158,27 @@ async fn old_finished_rows_go_and_work_still_to_do_stays_whatever_its_age() {
             ],
             "{backend:?}"
         );
-        assert_eq!(states(&app, "inbox").await, ["done", "pending", "pending", "processing"]);
+        assert_eq!(
+            states(&app, "inbox").await,
+            ["done", "pending", "pending", "processing", "processing"]
+        );
         assert_eq!(
             states(&app, "outbox").await,
-            ["held", "held", "queued", "sending", "sending", "sent"]
+            ["held", "held", "queued", "queued", "sending", "sending", "sent"]
         );
         assert_eq!(app.count("SELECT COUNT(*) FROM psid_lookups WHERE psid = 'P-YOUNG'").await, 1);
         assert_eq!(app.count("SELECT COUNT(*) FROM psid_lookups").await, 1);
         assert_eq!(
             conversations(&app).await,
-            ["P-HELD", "P-PENDING", "P-WROTE", "P-YOUNG", "P-SENDING"]
+            [
+                "P-HELD",
+                "P-PENDING",
+                "P-WROTE",
+                "P-YOUNG",
+                "P-SENDING",
+                "P-QUEUED",
+                "P-PROCESSING"
+            ]
         );
         assert_eq!(app.count("SELECT COUNT(*) FROM api_requests").await, 1);
 
