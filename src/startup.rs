@@ -224,6 +224,10 @@ impl Application {
             spawn("retention worker", Box::pin(retention));
             let tokens = workers::tokens::run(Arc::clone(shared), self.stop.subscribe());
             spawn("token checker", Box::pin(tokens));
+            if shared.store.is_postgres() {
+                let stats = workers::planner_stats::run(Arc::clone(shared), self.stop.subscribe());
+                spawn("planner statistics", Box::pin(stats));
+            }
         }
         info!(port = self.port, "lexbridge is listening");
         let mut stop = self.stop.subscribe();

@@ -21,6 +21,7 @@ mod outbox_state;
 pub mod pages;
 pub mod pauses;
 pub mod pending_links;
+mod planner_stats;
 pub mod psid_lookups;
 pub mod queue_age;
 pub mod receipts;

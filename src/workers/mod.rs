@@ -4,6 +4,7 @@
 pub mod inbox;
 pub mod linking;
 pub mod outbox;
+pub mod planner_stats;
 pub mod policy;
 pub mod retention;
 pub mod retry;

@@ -33,4 +33,5 @@ mod health;
 mod lex_session;
 mod paused_page;
 mod pending_expiry;
+mod planner_stats;
 mod retention;
