@@ -78,17 +78,19 @@ impl PageCooldowns {
 
     /// Notes a failed send; returns the end of the cool-down it started.
     pub fn failed(&self, page: &str, trouble: Trouble, now: i64) -> Option<i64> {
+        let server_failure = match trouble {
+            // Not the Page's trouble: nothing to remember of it.
+            Trouble::None => return None,
+            Trouble::ServerFailure => true,
+            Trouble::RateLimited => false,
+        };
         let mut pages = self.pages();
         let state = pages.entry(page.to_string()).or_default();
-        match trouble {
-            Trouble::None => return None,
-            Trouble::ServerFailure => {
-                state.server_failures += 1;
-                if state.server_failures < SERVER_BURST {
-                    return None;
-                }
+        if server_failure {
+            state.server_failures += 1;
+            if state.server_failures < SERVER_BURST {
+                return None;
             }
-            Trouble::RateLimited => {}
         }
         if state.until > now {
             // Sends already in flight when it began: no extra strike.
@@ -176,6 +178,15 @@ mod tests {
             Some(later + 1 + 30_000),
             "a success starts the doubling over"
         );
+    }
+
+    #[test]
+    fn a_messages_own_error_leaves_no_trace_of_its_page() {
+        let pages = PageCooldowns::new(Duration::from_secs(30), Duration::from_secs(300));
+        for n in 0..100 {
+            assert_eq!(pages.failed(&format!("P{n}"), Trouble::None, 1), None);
+        }
+        assert!(pages.pages().is_empty());
     }
 
     #[test]
