@@ -168,5 +168,5 @@ async fn outbox(which: lexbridge::outbound::cli::OutboxCommand) -> anyhow::Resul
 /// other setting.
 fn database_from_env() -> DatabaseSettings {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://lexbridge.db".into());
-    DatabaseSettings { url: url.into() }
+    DatabaseSettings::new(url)
 }

@@ -237,10 +237,7 @@ async fn rate_limit(args: &ApiArgs) -> anyhow::Result<()> {
 /// hour ago, and an API key; returns its URL and the key.
 async fn seed(dir: &tempfile::TempDir, pages: u64) -> anyhow::Result<(String, String)> {
     let url = format!("sqlite://{}/api-bench.db", dir.path().display());
-    let store = Store::connect(&lexbridge::config::DatabaseSettings {
-        url: url.clone().into(),
-    })
-    .await?;
+    let store = Store::connect(&lexbridge::config::DatabaseSettings::new(url.clone())).await?;
     store.migrate().await?;
     let cipher = TokenCipher::from_base64(&SecretString::from(BENCH_TOKEN_KEY))?;
     let now = now_ms();

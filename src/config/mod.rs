@@ -58,17 +58,32 @@ pub struct RetentionSettings {
 #[derive(Clone)]
 pub struct DatabaseSettings {
     pub url: SecretString,
+    /// Most connections to Postgres (`DATABASE_POOL_SIZE`); SQLite keeps
+    /// its own small pools.
+    pub pool_size: u32,
 }
 
 impl fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatabaseSettings")
             .field("url", &mask_url_password(self.url.expose_secret()))
+            .field("pool_size", &self.pool_size)
             .finish()
     }
 }
 
 impl DatabaseSettings {
+    /// Connections to Postgres unless `DATABASE_POOL_SIZE` says otherwise.
+    pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+    /// `url` with the default pool size.
+    pub fn new(url: impl Into<String>) -> DatabaseSettings {
+        DatabaseSettings {
+            url: SecretString::from(url.into()),
+            pool_size: Self::DEFAULT_POOL_SIZE,
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         let url = self.url.expose_secret();
         url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -186,6 +201,7 @@ impl Settings {
         let settings = Settings {
             database: DatabaseSettings {
                 url: SecretString::from(r.optional("DATABASE_URL", "sqlite://lexbridge.db")),
+                pool_size: r.positive("DATABASE_POOL_SIZE", DatabaseSettings::DEFAULT_POOL_SIZE),
             },
             bind: r.parsed("LEXBRIDGE_BIND", "127.0.0.1:8080"),
             public_url: r.url("PUBLIC_URL", "http://127.0.0.1:8080"),

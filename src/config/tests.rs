@@ -33,6 +33,22 @@ fn defaults_apply_when_only_required_settings_are_given() {
 }
 
 #[test]
+fn the_postgres_pool_holds_16_connections_unless_set() {
+    assert_eq!(read(&complete()).expect("valid").database.pool_size, 16);
+    let mut map = complete();
+    map.insert("DATABASE_POOL_SIZE", "40");
+    assert_eq!(read(&map).expect("valid").database.pool_size, 40);
+    for (bad, says) in [("0", "must be at least 1"), ("many", "is malformed")] {
+        map.insert("DATABASE_POOL_SIZE", bad);
+        let err = read(&map).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("DATABASE_POOL_SIZE {says}")),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn sessions_last_a_week_and_a_day_idle_unless_set() {
     let s = read(&complete()).expect("valid");
     assert_eq!(s.sessions.lifetime, Duration::from_secs(7 * 24 * 3600));

@@ -242,7 +242,7 @@ mod tests {
     async fn cookies() -> (SessionCookies, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/s.db", dir.path().display());
-        let store = Store::connect(&crate::config::DatabaseSettings { url: url.into() })
+        let store = Store::connect(&crate::config::DatabaseSettings::new(url))
             .await
             .unwrap();
         store.migrate().await.unwrap();

@@ -128,7 +128,7 @@ impl Store {
         let url = settings.url.expose_secret();
         if settings.is_postgres() {
             let pool = PgPoolOptions::new()
-                .max_connections(16)
+                .max_connections(settings.pool_size)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await
@@ -243,9 +243,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_in_memory_sqlite_database_is_refused() {
-        let settings = DatabaseSettings {
-            url: "sqlite::memory:".to_string().into(),
-        };
+        let settings = DatabaseSettings::new("sqlite::memory:");
         let error = Store::connect(&settings).await.unwrap_err();
         assert!(
             error.to_string().contains("must name a SQLite file"),

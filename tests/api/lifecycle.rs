@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{on_every_backend, spawn_app, text_message, Backend};
+use crate::helpers::{on_every_backend, spawn_app, spawn_app_with_settings, text_message, Backend};
 
 /// A stop asked for before the application's task has first run (no await
 /// between spawning it and stopping it, on the test's one-thread runtime)
@@ -32,6 +32,19 @@ async fn an_application_that_has_written_stops() {
                 .await
                 .expect("the application stops");
         }
+    })
+    .await;
+}
+
+/// `DATABASE_POOL_SIZE` bounds the connections to Postgres.
+#[tokio::test]
+async fn the_postgres_pool_is_as_large_as_set() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app_with_settings(&backend, &[("DATABASE_POOL_SIZE", "3")]).await;
+        if let lexbridge::store::Store::Postgres(pool) = &app.store {
+            assert_eq!(pool.options().get_max_connections(), 3);
+        }
+        app.stop().await;
     })
     .await;
 }

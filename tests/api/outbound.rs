@@ -688,11 +688,9 @@ async fn operators_manage_keys_and_send_through_the_same_rules() {
         .is_err());
 
         // `lexbridge send` runs in a process of its own, with its own pool.
-        let cli = Store::connect(&DatabaseSettings {
-            url: app.db.url.clone().into(),
-        })
-        .await
-        .unwrap();
+        let cli = Store::connect(&DatabaseSettings::new(app.db.url.clone()))
+            .await
+            .unwrap();
         let args = |to: &str, text: &str| SendArgs {
             to: to.into(),
             human_agent: false,
