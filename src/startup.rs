@@ -227,6 +227,8 @@ impl Application {
             if shared.store.is_postgres() {
                 let stats = workers::planner_stats::run(Arc::clone(shared), self.stop.subscribe());
                 spawn("planner statistics", Box::pin(stats));
+                let instances = workers::instances::run(Arc::clone(shared), self.stop.subscribe());
+                spawn("instance heartbeat", Box::pin(instances));
             }
         }
         info!(port = self.port, "lexbridge is listening");

@@ -1,28 +1,43 @@
 //! Per-Page send rate limit (GCRA, the token bucket as a schedule): each
 //! call reserves the next free slot, so the rate holds over any window and
-//! callers wait without polling.
+//! callers wait without polling. Instances sharing a database share the
+//! rate: each keeps `1 / share` of it (`workers::instances` sets the share
+//! to the number of live instances).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
 pub struct RateLimiter {
+    /// Between two calls at the whole rate.
     interval: Duration,
-    /// How far ahead of the steady schedule a burst may run.
-    tolerance: Duration,
+    burst: u32,
+    /// How many instances the rate is shared among (at least 1).
+    share: AtomicU32,
     slots: Mutex<HashMap<String, Instant>>,
 }
 
 impl RateLimiter {
     /// `per_second` calls per second per key, with bursts of `burst` calls.
     pub fn new(per_second: u32, burst: u32) -> RateLimiter {
-        let interval = Duration::from_secs(1) / per_second.max(1);
         RateLimiter {
-            interval,
-            tolerance: interval * burst.saturating_sub(1),
+            interval: Duration::from_secs(1) / per_second.max(1),
+            burst,
+            share: AtomicU32::new(1),
             slots: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// This instance keeps `1 / instances` of the rate from now on.
+    pub fn share_among(&self, instances: u32) {
+        self.share.store(instances.max(1), Ordering::Relaxed);
+    }
+
+    /// How many instances the rate is shared among.
+    pub fn shared_among(&self) -> u32 {
+        self.share.load(Ordering::Relaxed)
     }
 
     /// How long the caller must wait before its call to `key`; the slot is
@@ -35,13 +50,15 @@ impl RateLimiter {
     /// Like `reserve`, but only when the wait would be at most `max_wait`;
     /// otherwise nothing is reserved and `None` says so.
     pub fn try_reserve(&self, key: &str, now: Instant, max_wait: Duration) -> Option<Duration> {
+        let interval = self.interval * self.shared_among();
+        let tolerance = interval * self.burst.saturating_sub(1);
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let theoretical = slots.get(key).copied().unwrap_or(now).max(now);
-        let wait = theoretical.saturating_duration_since(now + self.tolerance);
+        let wait = theoretical.saturating_duration_since(now + tolerance);
         if wait > max_wait {
             return None;
         }
-        slots.insert(key.to_string(), theoretical + self.interval);
+        slots.insert(key.to_string(), theoretical + interval);
         Some(wait)
     }
 
@@ -94,5 +111,26 @@ mod tests {
             .count();
         assert_eq!(admitted, 310);
         assert!(limiter.reserve("b", start).is_zero());
+    }
+
+    #[test]
+    fn an_instance_among_three_keeps_a_third_of_the_rate() {
+        let limiter = RateLimiter::new(300, 10);
+        limiter.share_among(3);
+        let start = Instant::now();
+        let admitted = (0..1000)
+            .filter(|_| limiter.reserve("a", start) <= Duration::from_secs(1))
+            .count();
+        assert_eq!(admitted, 110);
+        // Back alone: the whole rate again.
+        limiter.share_among(1);
+        let later = start + Duration::from_secs(60);
+        let admitted = (0..1000)
+            .filter(|_| limiter.reserve("a", later) <= Duration::from_secs(1))
+            .count();
+        assert_eq!(admitted, 310);
+        // Never below one instance.
+        limiter.share_among(0);
+        assert_eq!(limiter.shared_among(), 1);
     }
 }

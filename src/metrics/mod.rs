@@ -276,6 +276,7 @@ mod tests {
             depths: &[("inbox", vec![("pending".into(), 4)])],
             oldest_ms: &[("inbox", Some(2_500)), ("outbox", None)],
             pauses: &pauses,
+            instances: 2,
         });
         for line in [
             "lexbridge_webhook_requests_total 3\n",
@@ -283,6 +284,7 @@ mod tests {
             "lexbridge_send_api_total{outcome=\"613\"} 1\n",
             "lexbridge_inbox_depth{state=\"pending\"} 4\n",
             "lexbridge_paused_pages 1\n",
+            "lexbridge_instances 2\n",
             "lexbridge_page_paused{page_id=\"1\\\"1\",reason=\"policy_block\"} 1\n",
             "lexbridge_webhook_ack_seconds_bucket{le=\"0.0005\"} 1\n",
             "lexbridge_webhook_ack_seconds_bucket{le=\"0.00025\"} 0\n",

@@ -23,6 +23,8 @@ pub struct Scrape<'a> {
     /// when the queue is empty: the age is then 0).
     pub oldest_ms: &'a [(&'a str, Option<i64>)],
     pub pauses: &'a [PagePause],
+    /// The instances the Pages' send rates are shared among.
+    pub instances: u32,
 }
 
 impl Metrics {
@@ -81,6 +83,11 @@ impl Metrics {
             paused.get_or_create(&labels).set(1);
         }
         now.register("lexbridge_page_paused", "A Page's pause reasons", paused);
+        now.register(
+            "lexbridge_instances",
+            "Instances sharing the database, and the Pages' send rates",
+            ConstGauge::new(i64::from(scrape.instances)),
+        );
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode_registry(&mut out, &self.registry)

@@ -65,6 +65,7 @@ pub async fn metrics(req: HttpRequest, shared: web::Data<AppState>) -> HttpRespo
         depths: &[("inbox", inbox), ("outbox", outbox)],
         oldest_ms: &oldest,
         pauses: &pauses,
+        instances: shared.limiter.shared_among(),
     });
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

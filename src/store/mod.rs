@@ -13,6 +13,7 @@ mod error;
 pub mod failures;
 pub mod idempotency;
 pub mod inbox;
+mod instances;
 pub mod linking;
 pub mod outbound_api;
 pub mod outbox;

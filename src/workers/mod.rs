@@ -2,6 +2,7 @@
 //! (messages -> Send API).
 
 pub mod inbox;
+pub mod instances;
 pub mod linking;
 pub mod outbox;
 pub mod planner_stats;

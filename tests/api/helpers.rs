@@ -78,6 +78,16 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// The same Postgres database again, for a second instance beside the
+    /// first (a SQLite file has one instance).
+    pub fn shared_postgres(&self) -> TestDb {
+        assert!(self._dir.is_none(), "only a Postgres database is shared");
+        TestDb {
+            url: self.url.clone(),
+            _dir: None,
+        }
+    }
+
     pub async fn new(backend: &Backend) -> TestDb {
         match backend {
             Backend::Sqlite => {
