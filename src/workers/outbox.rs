@@ -36,10 +36,12 @@ pub async fn run(
         let shared = Arc::clone(&shared);
         async move { shared.writer.claim_outbox(claim).await }
     };
+    let stopping = shutdown.clone();
     let handle = |row: OutboxRow| {
         let shared = Arc::clone(&shared);
+        let stopping = stopping.clone();
         async move {
-            let outcome = deliver(&shared, &row).await;
+            let outcome = deliver(&shared, &row, stopping).await;
             // Every final failure counted once, whatever its cause.
             if matches!(
                 outcome,
@@ -71,7 +73,14 @@ fn failure(message: String) -> SendFailure {
 }
 
 /// One turn of a claimed row: given up, deferred, held, or one attempt.
-async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
+/// A row still waiting for its Page's send rate when the instance stops
+/// goes back to the queue at once (`Deferred` to now): another instance,
+/// or this one after its restart, sends it without waiting out a lease.
+async fn deliver(
+    shared: &AppState,
+    row: &OutboxRow,
+    mut stopping: watch::Receiver<bool>,
+) -> OutboxOutcome {
     let now = now_ms();
     let workers = &shared.settings.workers;
     let until = deadline(row.since, budget(workers, &row.origin).0);
@@ -133,7 +142,17 @@ async fn deliver(shared: &AppState, row: &OutboxRow) -> OutboxOutcome {
             attempted: true,
         };
     };
-    shared.limiter.acquire(&row.page_id).await;
+    tokio::select! {
+        biased;
+        Ok(_) = stopping.wait_for(|stop| *stop) => {
+            return OutboxOutcome::Deferred {
+                id: row.id,
+                attempts: row.attempts,
+                next_attempt_at: now_ms(),
+            };
+        }
+        () = shared.limiter.acquire(&row.page_id) => {}
+    }
     let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
     let started = now_ms();
     let timer = std::time::Instant::now();

@@ -403,3 +403,53 @@ async fn sends(app: &TestApp) -> Vec<wiremock::Request> {
     requests.retain(|r| r.url.path().ends_with("/messages"));
     requests
 }
+
+/// Stopping an instance puts the messages still waiting for the Page's send
+/// rate back in the queue at once, instead of sending them at the rate (or
+/// leaving them leased): another instance, or this one after a restart,
+/// sends them without waiting out a lease.
+#[tokio::test]
+async fn a_stop_puts_messages_waiting_for_the_send_rate_back_at_once() {
+    on_every_backend(|backend| async move {
+        // One call a second: the first message goes, the others wait.
+        let app = spawn_app_with_settings(&backend, &[("SEND_RATE_PER_PAGE", "1")]).await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(ok("m.sent"))
+            .mount(&app.graph)
+            .await;
+        let people: Vec<String> = (1..=6).map(|n| format!("U{n}")).collect();
+        let messages: Vec<_> = people.iter().map(|p| text(p, "hello")).collect();
+        enqueue(&app, &messages).await;
+        wait_until("the first message sent", || async {
+            app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+                .await
+                >= 1
+        })
+        .await;
+        wait_until("the others claimed", || async {
+            app.count("SELECT COUNT(*) FROM outbox WHERE state = 'queued'")
+                .await
+                == 0
+        })
+        .await;
+        let (db, graph) = app.stop().await;
+        let store = lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(
+            db.url.clone(),
+        ))
+        .await
+        .unwrap();
+        let rows = store.outbox_records().await.unwrap();
+        let sent = rows.iter().filter(|r| r.state == "sent").count();
+        let queued = rows.iter().filter(|r| r.state == "queued").count();
+        // At one send a second, a stop right after the first leaves most
+        // waiting; before, the stop sent them all first.
+        assert!(sent >= 1 && queued >= 3, "{rows:?}");
+        assert_eq!(sent + queued, 6, "none left in hand: {rows:?}");
+        let mut calls = graph.received_requests().await.unwrap();
+        calls.retain(|r| r.url.path().ends_with("/messages"));
+        assert_eq!(sent, calls.len());
+        assert!(rows.iter().all(|r| r.attempts <= 1), "{rows:?}");
+    })
+    .await;
+}
