@@ -1,7 +1,7 @@
 //! `lexbridge bench webhook`: many connections POST signed Messenger events;
 //! reports committed events/s, ack latency and the server's peak RSS.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,11 +13,12 @@ use lexbridge::facebook::signature::sign;
 
 #[derive(clap::Args)]
 pub struct WebhookArgs {
-    /// A running server (host:port); without it a server is started on a
-    /// scratch SQLite database (synchronous=FULL) and its RSS is reported.
+    /// A running server (host:port), or several sharing one database (the
+    /// option repeated; connections are spread over them). Without it a
+    /// server is started on a scratch SQLite database (synchronous=FULL).
     #[arg(long)]
-    addr: Option<String>,
-    /// The app secret of the server given by --addr.
+    addr: Vec<String>,
+    /// The app secret of the servers given by --addr.
     #[arg(long, default_value = BENCH_APP_SECRET)]
     app_secret: String,
     /// Page id the events are addressed to.
@@ -41,22 +42,22 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     // The server answers with its default (embedded) NLU; its replies go to
     // an in-process Graph stand-in.
     let fakes = FakeServers::start()?;
-    let child = match &args.addr {
-        Some(_) => None,
-        None => Some(ChildServer::start(&[("GRAPH_API_URL", fakes.graph_url.clone())]).await?),
+    let child = if args.addr.is_empty() {
+        Some(ChildServer::start(&[("GRAPH_API_URL", fakes.graph_url.clone())]).await?)
+    } else {
+        None
     };
-    let addr = args
-        .addr
-        .clone()
-        .or_else(|| child.as_ref().map(|c| c.addr.clone()))
-        .context("no server address")?;
+    let addrs = match &child {
+        Some(c) => vec![c.addr.clone()],
+        None => args.addr.clone(),
+    };
     let run_id: u32 = rand::random();
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
+    for connection in 0..args.concurrency {
         let (addr, next, secret, page) = (
-            addr.clone(),
+            addrs[connection % addrs.len()].clone(),
             Arc::clone(&next),
             args.app_secret.clone(),
             args.page_id.clone(),
@@ -97,15 +98,13 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let stored = super::metric(&addr, "lexbridge_webhook_events_stored_total")
-        .await
-        .unwrap_or(0);
     println!(
-        "webhook benchmark: {} events in {} requests of {} over {} connections",
+        "webhook benchmark: {} events in {} requests of {} over {} connections to {} server(s)",
         args.events,
         latencies.len(),
         args.batch,
-        args.concurrency
+        args.concurrency,
+        addrs.len()
     );
     println!("  committed events/s : {:.0}", args.events as f64 / elapsed);
     println!(
@@ -120,10 +119,25 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         "  ack latency p99    : {:.2} ms",
         percentile(&latencies, 99.0) as f64 / 1000.0
     );
-    println!("  events stored (server's count) : {stored}");
-    super::print_slowest_commit(&addr).await;
-    if let Some(rss) = child.as_ref().and_then(|c| c.peak_rss_mb()) {
-        println!("  server peak RSS    : {rss:.1} MB");
+    for addr in &addrs {
+        if addrs.len() > 1 {
+            println!("  server {addr}:");
+        }
+        let stored = super::metric(addr, "lexbridge_webhook_events_stored_total")
+            .await
+            .unwrap_or(0);
+        println!("  events stored (server's count) : {stored}");
+        super::print_slowest_commit(addr).await;
+        let rss = match &child {
+            Some(c) => c.peak_rss_mb(),
+            None => super::metric(addr, "lexbridge_peak_rss_bytes")
+                .await
+                .ok()
+                .map(|bytes| bytes as f64 / (1024.0 * 1024.0)),
+        };
+        if let Some(rss) = rss {
+            println!("  server peak RSS    : {rss:.1} MB");
+        }
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use prometheus_client::registry::Registry;
 use crate::store::retention::Prune;
 
 mod scrape;
-pub use scrape::Scrape;
+pub use scrape::{peak_rss_bytes, Scrape};
 
 /// A metric's labels, as name and value pairs.
 type Labels = Vec<(&'static str, String)>;
@@ -277,6 +277,7 @@ mod tests {
             oldest_ms: &[("inbox", Some(2_500)), ("outbox", None)],
             pauses: &pauses,
             instances: 2,
+            peak_rss_bytes: Some(64 << 20),
         });
         for line in [
             "lexbridge_webhook_requests_total 3\n",
@@ -285,6 +286,7 @@ mod tests {
             "lexbridge_inbox_depth{state=\"pending\"} 4\n",
             "lexbridge_paused_pages 1\n",
             "lexbridge_instances 2\n",
+            "lexbridge_peak_rss_bytes 67108864\n",
             "lexbridge_page_paused{page_id=\"1\\\"1\",reason=\"policy_block\"} 1\n",
             "lexbridge_webhook_ack_seconds_bucket{le=\"0.0005\"} 1\n",
             "lexbridge_webhook_ack_seconds_bucket{le=\"0.00025\"} 0\n",

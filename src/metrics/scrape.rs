@@ -25,6 +25,17 @@ pub struct Scrape<'a> {
     pub pauses: &'a [PagePause],
     /// The instances the Pages' send rates are shared among.
     pub instances: u32,
+    /// The process's peak resident memory (`None` where the system does
+    /// not tell).
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// The process's peak resident memory, from `/proc/self/status` (Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 impl Metrics {
@@ -88,6 +99,13 @@ impl Metrics {
             "Instances sharing the database, and the Pages' send rates",
             ConstGauge::new(i64::from(scrape.instances)),
         );
+        if let Some(bytes) = scrape.peak_rss_bytes {
+            now.register(
+                "lexbridge_peak_rss_bytes",
+                "The process's peak resident memory",
+                ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX)),
+            );
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode_registry(&mut out, &self.registry)
