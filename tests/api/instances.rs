@@ -56,3 +56,86 @@ async fn instances_on_one_postgres_database_share_each_pages_send_rate() {
     assert_eq!(first.count("SELECT COUNT(*) FROM instances").await, 1);
     first.stop().await;
 }
+
+/// Two instances behind one address: Meta's deliveries and redeliveries
+/// land on either. Every event is answered exactly once, and each person's
+/// answers leave in the order they wrote, whichever instance took what.
+#[tokio::test]
+async fn two_instances_answer_every_event_once_in_each_persons_order() {
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| matches!(b, Backend::Postgres(_)))
+    else {
+        return;
+    };
+    let nlu = std::sync::Arc::new(crate::support::nlu::ScriptedNlu {
+        delay: std::time::Duration::from_millis(5),
+        ..Default::default()
+    });
+    let options = || Options {
+        nlu: Some(nlu.clone()),
+        ..Options::default()
+    };
+    let db = TestDb::new(&backend).await;
+    let first = start(db, MockServer::start().await, options(), &[]).await;
+    let second = start(
+        first.db.shared_postgres(),
+        MockServer::start().await,
+        options(),
+        &[],
+    )
+    .await;
+    mount_send(&first.graph).await;
+    mount_send(&second.graph).await;
+    let people: Vec<String> = (0..20).map(|n| format!("U{n}")).collect();
+    for turn in 1..=3 {
+        for (n, person) in people.iter().enumerate() {
+            let body = text_message(person, &format!("m.{person}.{turn}"), &turn.to_string());
+            let (to, other) = if (n + turn) % 2 == 0 {
+                (&first, &second)
+            } else {
+                (&second, &first)
+            };
+            assert_eq!(to.post_signed_webhook(&body).await.status(), 200);
+            // Every third event is redelivered, to the other instance.
+            if (n + turn) % 3 == 0 {
+                assert_eq!(other.post_signed_webhook(&body).await.status(), 200);
+            }
+        }
+    }
+    let inbox = first.inbox_settled().await;
+    assert_eq!(inbox.len(), 60);
+    let outbox = first.outbox_settled().await;
+    assert_eq!(nlu.calls(), 60, "each event reached the NLU once");
+    assert_eq!(nlu.overlaps(), 0, "no person's turns ran at once");
+    assert_eq!(outbox.len(), 60);
+    assert!(outbox.iter().all(|r| r.state == "sent"), "{outbox:?}");
+    let mut calls = first.graph.received_requests().await.unwrap();
+    calls.extend(second.graph.received_requests().await.unwrap());
+    // Sender actions (mark_seen, typing) share the path; answers carry a
+    // `message`.
+    calls.retain(|r| {
+        r.url.path().ends_with("/messages")
+            && serde_json::from_slice::<serde_json::Value>(&r.body)
+                .is_ok_and(|b| b.get("message").is_some())
+    });
+    assert_eq!(calls.len(), 60, "each answer sent once");
+    for person in &people {
+        let mut theirs: Vec<_> = outbox.iter().filter(|r| &r.psid == person).collect();
+        theirs.sort_by_key(|r| r.id);
+        let texts: Vec<&str> = theirs.iter().map(|r| r.body.as_str()).collect();
+        for (turn, body) in texts.iter().enumerate() {
+            assert!(
+                body.contains(&format!("echo: {}", turn + 1)),
+                "{person}: {texts:?}"
+            );
+        }
+        let sent_at: Vec<i64> = theirs.iter().filter_map(|r| r.sent_at).collect();
+        assert!(
+            sent_at.windows(2).all(|w| w[0] <= w[1]),
+            "{person}: {sent_at:?}"
+        );
+    }
+    second.stop().await;
+    first.stop().await;
+}
