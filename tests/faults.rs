@@ -1,0 +1,231 @@
+//! Fault tests on the real `lexbridge serve` binary. Killed with SIGKILL
+//! under webhook load and started again on the same database, it answers
+//! every event it acknowledged; only a send in flight at the kill (its row
+//! still `sending`) can go twice. `FAULT_EVENTS` sets the load (default
+//! 600; the README gives a larger run).
+
+use lexbridge::facebook::signature::sign;
+use lexbridge::store::Store;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const APP_SECRET: &str = "fault-test-app-secret";
+const PAGE_ID: &str = "4242";
+/// Test keys (32 bytes of 0x01, 64 of 0x02), nothing real.
+const TOKEN_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+const SESSION_KEY: &str =
+    "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg==";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A `lexbridge serve` child, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(database_url: &str, graph: &MockServer) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_lexbridge"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("LEXBRIDGE_BIND", format!("127.0.0.1:{port}"))
+            .env("FACEBOOK_APP_ID", "fault-test-app")
+            .env("FACEBOOK_APP_SECRET", APP_SECRET)
+            .env("FACEBOOK_PAGE_ID", PAGE_ID)
+            .env("FACEBOOK_PAGE_ACCESS_TOKEN", "fault-test-page-token")
+            .env("MESSENGER_VERIFY_TOKEN", "fault-test-verify")
+            .env("GRAPH_API_URL", graph.uri())
+            .env("TOKEN_ENCRYPTION_KEY", TOKEN_KEY)
+            .env("SESSION_KEY", SESSION_KEY)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lexbridge serve starts");
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let health = format!("{}/health", server.base);
+        for _ in 0..300 {
+            if reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("lexbridge serve did not answer /health");
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing released.
+    fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn event(n: usize) -> Vec<u8> {
+    let body = json!({"object": "page", "entry": [{"id": PAGE_ID, "time": 1, "messaging": [{
+        "sender": {"id": format!("P{n}")}, "recipient": {"id": PAGE_ID}, "timestamp": 1,
+        "message": {"mid": format!("m.fault.{n}"), "text": "is my car locked?"}}]}]});
+    serde_json::to_vec(&body).expect("json")
+}
+
+/// How many answers (Send API calls carrying a `message`) each person got.
+async fn answers(graph: &MockServer) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for request in graph.received_requests().await.unwrap_or_default() {
+        let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+            continue;
+        };
+        if request.url.path().ends_with("/messages") && body.get("message").is_some() {
+            if let Some(psid) = body["recipient"]["id"].as_str() {
+                *counts.entry(psid.to_string()).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_under_load_answers_every_acknowledged_event_after_its_restart() {
+    let events: usize = std::env::var("FAULT_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex("/messages$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"recipient_id": "x", "message_id": "m.out"})),
+        )
+        .mount(&graph)
+        .await;
+    // `ids_for_apps` and other reads: nothing known of anyone.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(&graph)
+        .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}/faults.db", dir.path().display());
+    let first = Server::start(&database_url, &graph).await;
+
+    // Eight connections post distinct events (one person each) until the
+    // server stops answering.
+    let next = Arc::new(AtomicUsize::new(0));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let mut load = Vec::new();
+    for _ in 0..8 {
+        let (next, acknowledged) = (Arc::clone(&next), Arc::clone(&acknowledged));
+        let url = format!("{}/webhook", first.base);
+        load.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= events {
+                    return;
+                }
+                let body = event(n);
+                let answer = http
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .header("X-Hub-Signature-256", sign(APP_SECRET.as_bytes(), &body))
+                    .body(body)
+                    .send()
+                    .await;
+                match answer {
+                    Ok(r) if r.status() == 200 => acknowledged.lock().unwrap().push(n),
+                    Ok(r) => panic!("the webhook answered {}", r.status()),
+                    // The server is gone.
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    while acknowledged.lock().unwrap().len() < events / 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill();
+    for task in load {
+        task.await.expect("load task");
+    }
+    let acknowledged: HashSet<String> = acknowledged
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|n| format!("P{n}"))
+        .collect();
+    assert!(
+        acknowledged.len() < events,
+        "the kill came before the load ended"
+    );
+
+    // What the killed server had in hand: only these can be sent twice.
+    let store = Store::connect(&lexbridge::config::DatabaseSettings::new(
+        database_url.clone(),
+    ))
+    .await
+    .expect("the database opens");
+    let in_flight: HashSet<String> = store
+        .outbox_records()
+        .await
+        .expect("outbox rows")
+        .into_iter()
+        .filter(|r| r.state == "sending")
+        .map(|r| r.psid)
+        .collect();
+    store.close().await;
+
+    let second = Server::start(&database_url, &graph).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let answered = answers(&graph).await;
+        let missing: Vec<&String> = acknowledged
+            .iter()
+            .filter(|p| !answered.contains_key(*p))
+            .collect();
+        if missing.is_empty() {
+            let twice: Vec<(&String, &usize)> = answered.iter().filter(|(_, n)| **n > 1).collect();
+            eprintln!(
+                "{} of {events} events acknowledged before the kill, {} rows in flight, {} answered twice",
+                acknowledged.len(),
+                in_flight.len(),
+                twice.len()
+            );
+            assert!(
+                twice.iter().all(|(p, _)| in_flight.contains(*p)),
+                "answered twice without being in flight at the kill: {twice:?} (in flight: {in_flight:?})"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} acknowledged events never answered, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(second);
+}
