@@ -125,8 +125,15 @@ impl Application {
                 outbox: Some(outbox_feed),
             },
         };
+        // Known to the other instances before it claims anything: a row
+        // held by an instance they do not know is theirs to take.
+        let instance_id = format!("{:016x}", rand::random::<u64>());
+        if !options.without_workers {
+            store.instance_alive(&instance_id).await?;
+        }
         let shared = Arc::new(AppState {
-            writer: Writer::start(store.clone(), feeds),
+            writer: Writer::start(store.clone(), feeds, instance_id.clone()),
+            instance_id,
             store,
             graph,
             nlu,
@@ -201,6 +208,17 @@ impl Application {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
         let mut workers: Vec<(&str, JoinHandle<()>)> = Vec::new();
+        // The heartbeat outlives the other workers: rows still in hand while
+        // they finish must not look abandoned to the other instances.
+        let (heartbeat_stop, heartbeat_stopped) = watch::channel(false);
+        let heartbeat = (!self.without_workers && self.shared.store.is_postgres()).then(|| {
+            let running = self.shared.workers.running("instance heartbeat");
+            let shared = Arc::clone(&self.shared);
+            tokio::spawn(async move {
+                let _running = running;
+                workers::instances::run(shared, heartbeat_stopped).await
+            })
+        });
         if !self.without_workers {
             let shared = &self.shared;
             // Each worker holds its liveness guard while it runs (`/readyz`).
@@ -227,8 +245,6 @@ impl Application {
             if shared.store.is_postgres() {
                 let stats = workers::planner_stats::run(Arc::clone(shared), self.stop.subscribe());
                 spawn("planner statistics", Box::pin(stats));
-                let instances = workers::instances::run(Arc::clone(shared), self.stop.subscribe());
-                spawn("instance heartbeat", Box::pin(instances));
             }
         }
         info!(port = self.port, "lexbridge is listening");
@@ -245,6 +261,12 @@ impl Application {
         for (name, worker) in workers {
             if let Err(e) = worker.await {
                 warn!(error = %e, "{name} panicked");
+            }
+        }
+        let _ = heartbeat_stop.send(true);
+        if let Some(heartbeat) = heartbeat {
+            if let Err(e) = heartbeat.await {
+                warn!(error = %e, "the instance heartbeat panicked");
             }
         }
         // Closing the pool waits for every connection to come back; a

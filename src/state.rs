@@ -44,6 +44,9 @@ pub struct AppState {
     pub api_keys: ApiKeys,
     /// Which background workers run (for `/readyz`).
     pub workers: WorkerLiveness,
+    /// This instance among those sharing the database (`store::instances`):
+    /// the rows it claims name it.
+    pub instance_id: String,
 }
 
 impl AppState {

@@ -107,12 +107,8 @@ async fn answers(graph: &MockServer) -> HashMap<String, usize> {
     counts
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_killed_under_load_answers_every_acknowledged_event_after_its_restart() {
-    let events: usize = std::env::var("FAULT_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(600);
+/// A Graph stand-in that answers every send and knows no one.
+async fn graph() -> MockServer {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path_regex("/messages$"))
@@ -127,18 +123,31 @@ async fn a_server_killed_under_load_answers_every_acknowledged_event_after_its_r
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
         .mount(&graph)
         .await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = format!("sqlite://{}/faults.db", dir.path().display());
-    let first = Server::start(&database_url, &graph).await;
+    graph
+}
 
-    // Eight connections post distinct events (one person each) until the
-    // server stops answering.
+fn load_size() -> usize {
+    std::env::var("FAULT_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600)
+}
+
+/// Eight connections post `events` distinct events (one person each) to
+/// `bases` in turn; `kill` runs once half of them are acknowledged, and the
+/// load ends where the killed server stops answering. The people whose
+/// event was acknowledged.
+async fn load_until_killed(
+    bases: &[String],
+    events: usize,
+    kill: impl FnOnce(),
+) -> HashSet<String> {
     let next = Arc::new(AtomicUsize::new(0));
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let mut load = Vec::new();
-    for _ in 0..8 {
+    for connection in 0..8 {
         let (next, acknowledged) = (Arc::clone(&next), Arc::clone(&acknowledged));
-        let url = format!("{}/webhook", first.base);
+        let url = format!("{}/webhook", bases[connection % bases.len()]);
         load.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             loop {
@@ -166,41 +175,42 @@ async fn a_server_killed_under_load_answers_every_acknowledged_event_after_its_r
     while acknowledged.lock().unwrap().len() < events / 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    first.kill();
+    kill();
     for task in load {
         task.await.expect("load task");
     }
-    let acknowledged: HashSet<String> = acknowledged
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|n| format!("P{n}"))
-        .collect();
+    let acknowledged = acknowledged.lock().unwrap();
     assert!(
         acknowledged.len() < events,
         "the kill came before the load ended"
     );
+    acknowledged.iter().map(|n| format!("P{n}")).collect()
+}
 
-    // What the killed server had in hand: only these can be sent twice.
-    let store = Store::connect(&lexbridge::config::DatabaseSettings::new(
-        database_url.clone(),
-    ))
-    .await
-    .expect("the database opens");
-    let in_flight: HashSet<String> = store
-        .outbox_records()
+/// The people whose outbox row is `sending`: a send may be in flight.
+async fn sending(database_url: &str) -> HashSet<String> {
+    let store = Store::connect(&lexbridge::config::DatabaseSettings::new(database_url))
         .await
-        .expect("outbox rows")
-        .into_iter()
+        .expect("the database opens");
+    let rows = store.outbox_records().await.expect("outbox rows");
+    store.close().await;
+    rows.into_iter()
         .filter(|r| r.state == "sending")
         .map(|r| r.psid)
-        .collect();
-    store.close().await;
+        .collect()
+}
 
-    let second = Server::start(&database_url, &graph).await;
+/// Waits until every acknowledged person has an answer, then checks that
+/// only people in `in_flight` got two.
+async fn every_acknowledged_event_answered(
+    graph: &MockServer,
+    acknowledged: &HashSet<String>,
+    in_flight: &HashSet<String>,
+    events: usize,
+) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let answered = answers(&graph).await;
+        let answered = answers(graph).await;
         let missing: Vec<&String> = acknowledged
             .iter()
             .filter(|p| !answered.contains_key(*p))
@@ -217,7 +227,7 @@ async fn a_server_killed_under_load_answers_every_acknowledged_event_after_its_r
                 twice.iter().all(|(p, _)| in_flight.contains(*p)),
                 "answered twice without being in flight at the kill: {twice:?} (in flight: {in_flight:?})"
             );
-            break;
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -227,5 +237,63 @@ async fn a_server_killed_under_load_answers_every_acknowledged_event_after_its_r
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_under_load_answers_every_acknowledged_event_after_its_restart() {
+    let events = load_size();
+    let graph = graph().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}/faults.db", dir.path().display());
+    let first = Server::start(&database_url, &graph).await;
+    let bases = [first.base.clone()];
+    let acknowledged = load_until_killed(&bases, events, || first.kill()).await;
+    // What the killed server had in hand: only these can be sent twice.
+    let in_flight = sending(&database_url).await;
+    let _second = Server::start(&database_url, &graph).await;
+    every_acknowledged_event_answered(&graph, &acknowledged, &in_flight, events).await;
+}
+
+/// Two instances on one Postgres database (`LEXBRIDGE_TEST_POSTGRES_URL`),
+/// one killed under load: the other answers every event either of them
+/// acknowledged, taking the killed one's rows once it has been silent for
+/// the staleness limit (10 s) rather than after their 2-minute lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_of_two_instances_killed_under_load_loses_nothing() {
+    let Some(base) = std::env::var("LEXBRIDGE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return;
+    };
+    let name = format!("lexbridge_t_{:016x}", rand::random::<u64>());
+    let admin = Store::connect(&lexbridge::config::DatabaseSettings::new(base.clone()))
+        .await
+        .expect("Postgres answers");
+    let Store::Postgres(pool) = &admin else {
+        panic!("LEXBRIDGE_TEST_POSTGRES_URL is not a Postgres URL")
+    };
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(pool)
+        .await
+        .expect("a test database");
+    admin.close().await;
+    let mut url = url::Url::parse(&base).expect("Postgres URL");
+    url.set_path(&name);
+    let database_url = url.to_string();
+
+    let events = load_size();
+    let graph = graph().await;
+    let first = Server::start(&database_url, &graph).await;
+    let survivor = Server::start(&database_url, &graph).await;
+    let started = std::time::Instant::now();
+    let bases = [first.base.clone(), survivor.base.clone()];
+    let acknowledged = load_until_killed(&bases, events, || first.kill()).await;
+    let in_flight = sending(&database_url).await;
+    every_acknowledged_event_answered(&graph, &acknowledged, &in_flight, events).await;
+    eprintln!(
+        "all answered {:.1} s after the load began",
+        started.elapsed().as_secs_f64()
+    );
+    drop(survivor);
 }

@@ -168,7 +168,7 @@ pub async fn send(
         request["hold_until"] = json!(until);
     }
     // Without workers of its own: the running service sends what this queues.
-    let writer = Writer::start(store.clone(), Feeds::default());
+    let writer = Writer::start(store.clone(), Feeds::default(), "lexbridge-send".into());
     let outbound = Outbound {
         store,
         writer: &writer,

@@ -86,12 +86,15 @@ macro_rules! with_reader {
 
 /// The claim of a work table (`inbox`, `outbox`): due rows in id order, at
 /// most the oldest open row of each conversation, moved from `$waiting` to
-/// `$in_hand` with a lease. `$1` lease until, `$2` now, `$3` limit.
+/// `$in_hand` with a lease. `$1` lease until, `$2` now, `$3` limit; on
+/// Postgres `$4` the claiming instance.
 ///
 /// On Postgres several instances may claim at once: SKIP LOCKED lets each
 /// take other rows, and the NOT EXISTS keeps a conversation's later rows
 /// behind its earlier ones whether those are locked, waiting or in hand
-/// elsewhere.
+/// elsewhere. A row names the instance holding it (`claimed_by`), and a row
+/// held by an instance no longer in `instances` (killed: silent for
+/// `instances::STALE_AFTER_MS`) is claimable before its lease runs out.
 ///
 /// `$filter`, when given, is a further condition on the candidate row `r`.
 macro_rules! claim_statement {
@@ -100,18 +103,22 @@ macro_rules! claim_statement {
     };
     ($postgres:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal) => {
         if $postgres {
-            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "FOR UPDATE SKIP LOCKED")
+            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter,
+                ", claimed_by = $4",
+                " OR (r.claimed_by IS NOT NULL AND r.claimed_by NOT IN (SELECT id FROM instances))",
+                "FOR UPDATE SKIP LOCKED")
         } else {
-            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "")
+            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "", "", "")
         }
     };
-    (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal, $lock:literal) => {
+    (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
+     $holder:literal, $abandoned:literal, $lock:literal) => {
         concat!(
-            "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1
+            "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
      WHERE id IN (SELECT r.id FROM ", $table, " r
         WHERE r.state IN ('", $waiting, "', '", $in_hand, "')
           AND ((r.state = '", $waiting, "' AND r.next_attempt_at <= $2)
-            OR (r.state = '", $in_hand, "' AND r.locked_until < $2)) ", $filter, "
+            OR (r.state = '", $in_hand, "' AND (r.locked_until < $2", $abandoned, "))) ", $filter, "
           AND NOT EXISTS (SELECT 1 FROM ", $table, " p
                 WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
                   AND p.state IN ('", $waiting, "', '", $in_hand, "'))

@@ -3,8 +3,9 @@
 //! `store::instances`): N instances together stay within
 //! `SEND_RATE_PER_PAGE`, not N times it. A newcomer is counted by the
 //! others within one beat; one killed without a word, within
-//! `STALE_AFTER_MS` and a beat. On shutdown the instance removes itself, so
-//! the others take its share at once. Not started on SQLite.
+//! `STALE_AFTER_MS` and a beat, and the rows it held become claimable. It
+//! beats until the other workers have finished, then the instance removes
+//! itself, so the others take its share at once. Not started on SQLite.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +19,9 @@ const EVERY: Duration = Duration::from_secs(2);
 
 /// Beats until shutdown, then leaves.
 pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
-    let id = format!("{:016x}", rand::random::<u64>());
+    let id = &shared.instance_id;
     loop {
-        match shared.store.instance_alive(&id).await {
+        match shared.store.instance_alive(id).await {
             Ok(alive) => {
                 let before = shared.limiter.shared_among();
                 if alive != before {
@@ -40,7 +41,7 @@ pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.wait_for(|stop| *stop) => break,
         }
     }
-    if let Err(e) = shared.store.instance_gone(&id).await {
+    if let Err(e) = shared.store.instance_gone(id).await {
         warn!(error = %format!("{e:#}"), "removing this instance failed");
     }
 }

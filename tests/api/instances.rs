@@ -139,3 +139,52 @@ async fn two_instances_answer_every_event_once_in_each_persons_order() {
     second.stop().await;
     first.stop().await;
 }
+
+/// A row held by an instance that is gone (killed, so no longer in
+/// `instances`) is taken at once, not when its two-minute lease runs out; a
+/// row held by a live instance, or naming no holder (claimed before the
+/// holder was recorded), waits for its lease.
+#[tokio::test]
+async fn rows_held_by_a_killed_instance_are_taken_without_waiting_out_the_lease() {
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| matches!(b, Backend::Postgres(_)))
+    else {
+        return;
+    };
+    let nlu = std::sync::Arc::new(crate::support::nlu::ScriptedNlu::default());
+    let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+    mount_send(&app.graph).await;
+    app.exec(
+        "INSERT INTO instances (id, started_at, seen_at)
+         VALUES ('alive', 0, CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT))",
+    )
+    .await;
+    let now = lexbridge::store::now_ms();
+    let lease = now + 3_600_000;
+    for (psid, holder) in [("U1", "'killed'"), ("U2", "'alive'"), ("U3", "NULL")] {
+        let event = text_event(psid, &format!("m.held.{psid}"), "hello").to_string();
+        app.exec(&format!(
+            "INSERT INTO inbox (object, page_id, psid, kind, dedupe_key, event, state,
+                                next_attempt_at, received_at, locked_until, claimed_by)
+             VALUES ('page', '{PAGE_ID}', '{psid}', 'message', 'm.held.{psid}', '{event}',
+                     'processing', 0, {now}, {lease}, {holder})"
+        ))
+        .await;
+    }
+    wait_until("the killed instance's row answered", || async {
+        app.count("SELECT COUNT(*) FROM inbox WHERE psid = 'U1' AND state = 'done'")
+            .await
+            == 1
+    })
+    .await;
+    // A few of the worker's polls later, the others are still held.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM inbox WHERE psid IN ('U2', 'U3') AND state = 'processing'")
+            .await,
+        2
+    );
+    assert_eq!(nlu.calls(), 1);
+    app.stop().await;
+}

@@ -22,10 +22,13 @@ pub(super) struct BatchResult {
 
 /// Applies `writes` in the open transaction of `exec` with set-based
 /// statements (a statement per kind of change rather than per row); for
-/// each write, the rows it inserted (`InsertInbox`) or 1.
+/// each write, the rows it inserted (`InsertInbox`) or 1. `holder` names
+/// this instance on the rows it claims (Postgres; a SQLite file has one
+/// instance).
 pub(super) async fn apply<E: Exec>(
     exec: &mut E,
     postgres: bool,
+    holder: &str,
     writes: &[&Write],
     extra: WorkerClaims,
 ) -> anyhow::Result<BatchResult> {
@@ -190,7 +193,10 @@ pub(super) async fn apply<E: Exec>(
         if *job == PIGGYBACK && limit <= 0 {
             continue;
         }
-        let args = vec![Arg::Int(c.lease_until), Arg::Int(c.now), Arg::Int(limit)];
+        let mut args = vec![Arg::Int(c.lease_until), Arg::Int(c.now), Arg::Int(limit)];
+        if postgres {
+            args.push(Arg::Text(holder.to_string()));
+        }
         let sql = match for_inbox {
             true => inbox::claim_sql(postgres),
             false => outbox::claim_sql(postgres),
@@ -273,7 +279,7 @@ mod tests {
             outbox: None,
         };
         let own = Write::ClaimInbox(claim);
-        let applied = apply(&mut conn, false, &[&own], extra)
+        let applied = apply(&mut conn, false, "", &[&own], extra)
             .await
             .expect("applied");
         let Some(WriteOutput::Inbox(claimed)) = applied.written.first() else {
@@ -287,7 +293,7 @@ mod tests {
 
         // With room left over, the piggybacked claim takes only that.
         let own = Write::ClaimInbox(Claim { limit: 1, ..claim });
-        let applied = apply(&mut conn, false, &[&own], extra)
+        let applied = apply(&mut conn, false, "", &[&own], extra)
             .await
             .expect("applied");
         assert_eq!(applied.inbox.len(), 3);
@@ -329,6 +335,7 @@ mod tests {
         apply(
             &mut conn,
             false,
+            "",
             &[&accepted, &finished],
             WorkerClaims::default(),
         )

@@ -114,8 +114,10 @@ impl CommitStats {
 
 impl Writer {
     /// Starts the committer on the current runtime. It stops when every
-    /// `Writer` handle is dropped, after finishing what it was given.
-    pub fn start(store: Store, feeds: Feeds) -> Writer {
+    /// `Writer` handle is dropped, after finishing what it was given. Rows
+    /// it claims on Postgres name `holder` (this instance, see
+    /// `store::instances`).
+    pub fn start(store: Store, feeds: Feeds, holder: String) -> Writer {
         let (jobs, rx) = mpsc::channel(4096);
         let stats = Arc::new(CommitStats::default());
         let recorder = Arc::clone(&stats);
@@ -128,7 +130,7 @@ impl Writer {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(run::run(store, feeds, rx, &recorder)),
+                    Ok(runtime) => runtime.block_on(run::run(store, feeds, holder, rx, &recorder)),
                     Err(e) => tracing::error!(error = %e, "the database writer cannot start"),
                 }
             });

@@ -17,6 +17,7 @@ const MAX_BATCH: usize = 1024;
 pub(super) async fn run(
     store: Store,
     feeds: Feeds,
+    holder: String,
     mut rx: mpsc::Receiver<Job>,
     stats: &CommitStats,
 ) {
@@ -27,7 +28,7 @@ pub(super) async fn run(
         let jobs = std::mem::take(&mut batch);
         let writes: Vec<&Write> = jobs.iter().map(|j| &*j.write).collect();
         let extra = WorkerClaims::for_writes(&feeds, &writes);
-        match apply_held(&store, &mut held, &writes, extra, stats).await {
+        match apply_held(&store, &mut held, &holder, &writes, extra, stats).await {
             Ok(applied) => {
                 for written in &applied.written {
                     charge(&feeds, written);
@@ -44,12 +45,13 @@ pub(super) async fn run(
                     // Each still claims what it frees for the workers.
                     let extra = WorkerClaims::for_writes(&feeds, &[&*job.write]);
                     let mut applied =
-                        apply_held(&store, &mut held, &[&*job.write], extra, stats).await;
+                        apply_held(&store, &mut held, &holder, &[&*job.write], extra, stats).await;
                     if applied.is_err() && (extra.inbox.is_some() || extra.outbox.is_some()) {
                         // The claim may be what failed.
                         applied = apply_held(
                             &store,
                             &mut held,
+                            &holder,
                             &[&*job.write],
                             WorkerClaims::default(),
                             stats,
@@ -94,6 +96,7 @@ enum CommitConnection {
 async fn apply_held(
     store: &Store,
     held: &mut Option<CommitConnection>,
+    holder: &str,
     writes: &[&Write],
     extra: WorkerClaims,
     stats: &CommitStats,
@@ -112,7 +115,7 @@ async fn apply_held(
     let result = match &mut conn {
         CommitConnection::Sqlite(conn) => {
             conn.execute_batch("BEGIN IMMEDIATE")?;
-            let applied = apply(&mut **conn, false, writes, extra).await;
+            let applied = apply(&mut **conn, false, holder, writes, extra).await;
             let outcome = applied.and_then(|applied| {
                 conn.execute_batch("COMMIT")?;
                 Ok(applied)
@@ -127,7 +130,7 @@ async fn apply_held(
         }
         CommitConnection::Postgres(conn) => {
             let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-            let applied = apply(&mut Sqlx(&mut *tx), true, writes, extra).await?;
+            let applied = apply(&mut Sqlx(&mut *tx), true, holder, writes, extra).await?;
             tx.commit().await?;
             Ok(applied)
         }
