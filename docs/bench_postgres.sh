@@ -1,0 +1,30 @@
+#!/bin/bash
+# docs/bench_postgres.sh [EVENTS] [INSTANCES]: `lexbridge bench webhook` against INSTANCES
+# `lexbridge serve` processes (ports 5011, 5012, ...) sharing a fresh Postgres database, their
+# answers going to ../shared/bench/fakegraph.js. Run from the project root after
+# `cargo build --release`. PG: the server (default postgres://postgres@127.0.0.1:5432).
+# KEEP=1 leaves the servers and the database running.
+set -u
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+BIN=${BIN:-./target/release/lexbridge}
+EVENTS=${1:-50000}; N=${2:-1}
+DB=lb_bench_$$
+psql "$PG/postgres" -qc "CREATE DATABASE $DB"
+node ../shared/bench/fakegraph.js >/dev/null 2>&1 & G=$!
+PIDS=(); ADDRS=()
+for i in $(seq 1 $N); do
+  port=$((5010 + i))
+  DATABASE_URL=$PG/$DB LEXBRIDGE_BIND=127.0.0.1:$port FACEBOOK_APP_ID=1234567890 \
+    FACEBOOK_APP_SECRET=s3cr3t-app-secret FACEBOOK_PAGE_ID=111222333444555 FACEBOOK_PAGE_ACCESS_TOKEN=EAAfake \
+    MESSENGER_VERIFY_TOKEN=verify-me GRAPH_API_URL=http://127.0.0.1:5090 \
+    TOKEN_ENCRYPTION_KEY=YmVuY2gtdG9rZW4ta2V5LTMyLWJ5dGVzLWxvbmchISE= \
+    SESSION_KEY=YmVuY2gtc2Vzc2lvbi1rZXktNjQtYnl0ZXMtbG9uZy4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLg== \
+    RUST_LOG=warn "$BIN" serve > /dev/null 2>&1 &
+  PIDS+=($!); ADDRS+=(--addr 127.0.0.1:$port)
+  for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:$port/health && break; sleep 0.1; done
+done
+"$BIN" bench webhook "${ADDRS[@]}" --app-secret s3cr3t-app-secret --page-id 111222333444555 --events "$EVENTS" --concurrency 64
+sleep ${SETTLE:-0}
+[ -n "${KEEP:-}" ] && { echo "server pids ${PIDS[*]} db $DB"; exit 0; }
+for p in "${PIDS[@]}"; do kill $p; wait $p 2>/dev/null; done; kill $G; wait $G 2>/dev/null
+psql "$PG/postgres" -qc "DROP DATABASE $DB"
