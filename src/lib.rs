@@ -77,6 +77,7 @@ pub mod messenger_replies;
 pub mod metrics;
 pub mod nlu;
 pub mod outbound;
+pub mod page_setup;
 pub mod readiness;
 pub mod routes;
 pub mod sandbox;

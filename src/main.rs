@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         which: lexbridge::outbound::cli::OutboxCommand,
     },
+    /// The Page's Messenger Profile and webhook subscription.
+    Page {
+        #[command(subcommand)]
+        which: lexbridge::page_setup::cli::PageCommand,
+    },
     /// Everything on this machine, no Meta or AWS account: stand-ins for
     /// Facebook, a Messenger emulator, the bundled bot.
     Demo(lexbridge::demo::DemoArgs),
@@ -88,6 +93,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve => serve().await,
+            Command::Page { which } => lexbridge::page_setup::cli::run(which).await,
             Command::Migrate => migrate().await,
             Command::Accounts { which } => accounts(which).await,
             Command::ApiKey { which } => api_key(which).await,

@@ -5,6 +5,7 @@ pub mod debug_token;
 pub mod envelope;
 pub mod events;
 pub mod graph;
+pub mod messenger_profile;
 pub mod page_cooldown;
 pub mod rate_limit;
 pub mod render;

@@ -1,6 +1,7 @@
 //! The part of the Graph API the service calls, at `/{version}/…`: tokens,
-//! `/me`, the Page, `ids_for_pages`, `ids_for_apps`, profiles and the Send
-//! API. Every call with a token must carry its `appsecret_proof`, as an app
+//! `/me`, the Page, `ids_for_pages`, `ids_for_apps`, profiles, the Send
+//! API, and the Page's Messenger Profile and webhook subscription (`page
+//! setup`). Every call with a token must carry its `appsecret_proof`, as an app
 //! with "Require App Secret" demands.
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -61,6 +62,22 @@ async fn graph(req: HttpRequest, body: web::Bytes, sandbox: web::Data<Sandbox>) 
             Ok(who) => return send_api(&sandbox, &who, page, &body).await,
             Err(e) => Err(e),
         },
+        (true, [page, "messenger_profile"]) => authenticate(&sandbox, &params).and_then(|who| {
+            sandbox
+                .profile
+                .set(&who, page, &sandbox.config.page_id, &body)
+        }),
+        (false, [page, "messenger_profile"]) => authenticate(&sandbox, &params).and_then(|who| {
+            let wanted = params.get("fields").map(String::as_str).unwrap_or_default();
+            sandbox
+                .profile
+                .get(&who, page, &sandbox.config.page_id, wanted)
+        }),
+        (true, [page, "subscribed_apps"]) => authenticate(&sandbox, &params).and_then(|who| {
+            sandbox
+                .profile
+                .subscribe(&who, page, &sandbox.config.page_id, &body)
+        }),
         (false, [id]) => {
             authenticate(&sandbox, &params).and_then(|who| object(&sandbox, &who, id, &params))
         }

@@ -12,6 +12,7 @@ pub mod messenger;
 pub mod mme;
 pub mod ops;
 pub mod people;
+pub mod profile;
 pub mod send;
 pub mod state;
 pub mod tokens;

@@ -32,6 +32,7 @@ mod webhook;
 mod fulfillment;
 mod health;
 mod lex_session;
+mod page_setup;
 mod paused_page;
 mod pending_expiry;
 mod planner_stats;

@@ -111,6 +111,8 @@ pub struct Sandbox {
     pub(super) codes: Mutex<HashMap<String, LoginCode>>,
     events: broadcast::Sender<ThreadEvent>,
     http: reqwest::Client,
+    /// The Page's Messenger Profile and webhook subscription.
+    pub profile: super::profile::PageProfile,
 }
 
 impl Sandbox {
@@ -160,6 +162,7 @@ impl Sandbox {
             codes: Mutex::new(HashMap::new()),
             events: broadcast::channel(256).0,
             http,
+            profile: Default::default(),
         };
         sandbox.save(&sandbox.threads.lock().expect("threads"))?;
         Ok(sandbox)

@@ -1,0 +1,60 @@
+//! `lexbridge page setup --config page.toml` and `lexbridge page show`,
+//! with the settings `serve` reads (the Page, its token, the app secret
+//! for `appsecret_proof`, `PUBLIC_URL`).
+
+use std::path::PathBuf;
+
+use crate::config::Settings;
+use crate::facebook::GraphClient;
+
+use super::Target;
+
+#[derive(clap::Subcommand)]
+pub enum PageCommand {
+    /// Set the Page's Messenger Profile from a config and subscribe the
+    /// app to the webhook fields the service handles.
+    Setup {
+        /// The profile (TOML; see docs/page.example.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the Page's Messenger Profile as Meta has it now, and with
+    /// --config how it differs from that config.
+    Show {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+pub async fn run(command: PageCommand) -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let graph = GraphClient::new(
+        settings.facebook.graph_api_url.clone(),
+        &settings.facebook.graph_api_version,
+        settings.facebook.app_secret.clone(),
+        settings.workers.graph_connect_timeout,
+        settings.workers.graph_request_timeout,
+    )?;
+    let target = Target {
+        graph: &graph,
+        page_id: &settings.facebook.page_id,
+        token: &settings.facebook.page_access_token,
+        public_url: &settings.public_url,
+    };
+    match command {
+        PageCommand::Setup { config } => {
+            let (_, profile) = super::load(&config, target.public_url)?;
+            for line in super::setup(&target, &profile).await? {
+                println!("{line}");
+            }
+        }
+        PageCommand::Show { config } => {
+            let wanted = match &config {
+                Some(path) => Some(super::load(path, target.public_url)?.1),
+                None => None,
+            };
+            print!("{}", super::show(&target, wanted.as_ref()).await?);
+        }
+    }
+    Ok(())
+}
