@@ -33,10 +33,20 @@ pub const WEBHOOK_FIELDS: [&str; 12] = [
     "standby",
 ];
 
+/// A write's answer: the Profile API says `{"result": "success"}`,
+/// `subscribed_apps` says `{"success": true}`.
 #[derive(Deserialize)]
 struct Success {
     #[serde(default)]
     success: bool,
+    #[serde(default)]
+    result: Option<String>,
+}
+
+impl Success {
+    fn confirmed(&self) -> bool {
+        self.success || self.result.as_deref() == Some("success")
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,7 +75,7 @@ impl GraphClient {
             .post_json(&format!("{page_id}/messenger_profile"), token, profile)
             .await?;
         answer
-            .success
+            .confirmed()
             .then_some(())
             .ok_or_else(|| refused("the profile"))
     }
@@ -99,7 +109,7 @@ impl GraphClient {
             .post_json(&format!("{page_id}/subscribed_apps"), token, &body)
             .await?;
         answer
-            .success
+            .confirmed()
             .then_some(())
             .ok_or_else(|| refused("the webhook subscription"))
     }

@@ -144,6 +144,9 @@ impl PageConfig {
             profile.insert("ice_breakers".into(), json!(breakers));
         }
         if !self.persistent_menu.is_empty() {
+            if self.get_started.is_none() {
+                problems.push("persistent_menu: needs get_started (Messenger shows the menu only on Pages with a Get Started button)".into());
+            }
             check_locales(
                 "persistent_menu",
                 self.persistent_menu.iter().map(|m| &m.locale),
@@ -365,6 +368,16 @@ mod tests {
                 .any(|p| p.starts_with("whitelisted_domains: 51 domains")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn a_menu_needs_the_get_started_button() {
+        let text = "[[persistent_menu]]\nlocale = \"default\"\nitems = [{ type = \"postback\", title = \"Menu\", payload = \"M\" }]\n";
+        let problems = parse(text).unwrap().profile(&public()).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("persistent_menu: needs get_started"));
+        let with = format!("get_started = \"GO\"\n{text}");
+        assert!(parse(&with).unwrap().profile(&public()).is_ok());
     }
 
     #[test]

@@ -64,7 +64,12 @@ pub async fn setup(target: &Target<'_>, profile: &Value) -> anyhow::Result<Vec<S
         .graph
         .subscribe_app(target.page_id, target.token, &WEBHOOK_FIELDS)
         .await
-        .context("subscribing the app to the Page's webhook")?;
+        .with_context(|| {
+            format!(
+                "{}; but subscribing the app to the Page's webhook failed (setting the profile again is not needed)",
+                done.join("; ")
+            )
+        })?;
     done.push(format!(
         "webhook fields subscribed: {}",
         WEBHOOK_FIELDS.join(", ")

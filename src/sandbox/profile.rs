@@ -52,7 +52,7 @@ impl PageProfile {
         }
         let mut fields = self.fields.lock().unwrap_or_else(|p| p.into_inner());
         fields.extend(given);
-        Ok(json!({ "result": "success", "success": true }))
+        Ok(json!({ "result": "success" }))
     }
 
     /// `GET /{page}/messenger_profile?fields=…`.

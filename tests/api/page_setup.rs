@@ -58,12 +58,13 @@ fn expected_profile() -> serde_json::Value {
 #[tokio::test]
 async fn setup_sets_the_whole_profile_in_one_call_and_subscribes_the_webhook_fields() {
     let graph = MockServer::start().await;
+    // What each endpoint answers on success.
     let ok = || ResponseTemplate::new(200).set_body_json(json!({"success": true}));
     Mock::given(method("POST"))
         .and(path(format!("/v25.0/{PAGE_ID}/messenger_profile")))
         .and(ValidProof)
         .and(body_json(expected_profile()))
-        .respond_with(ok())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"result": "success"})))
         .expect(1)
         .mount(&graph)
         .await;
