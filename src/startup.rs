@@ -27,6 +27,7 @@ use crate::routes;
 use crate::routes::session::SessionCookies;
 use crate::state::AppState;
 use crate::store::inbox::InboxRow;
+use crate::store::instances::Heartbeat;
 use crate::store::outbox::OutboxRow;
 use crate::store::writer::{feed, FeedReceiver, Feeds, Writer};
 use crate::store::{now_ms, Store};
@@ -128,12 +129,16 @@ impl Application {
         // Known to the other instances before it claims anything: a row
         // held by an instance they do not know is theirs to take.
         let instance_id = format!("{:016x}", rand::random::<u64>());
-        if !options.without_workers {
-            store.instance_alive(&instance_id).await?;
-        }
+        let instances = match options.without_workers {
+            true => 1,
+            // Judging the others comes later (see `workers::instances`).
+            false => store.instance_alive(&instance_id, false).await?,
+        };
+        let heartbeat = Heartbeat::new(store.is_postgres(), now_ms());
         let shared = Arc::new(AppState {
             writer: Writer::start(store.clone(), feeds, instance_id.clone()),
             instance_id,
+            heartbeat,
             store,
             graph,
             nlu,
@@ -150,6 +155,7 @@ impl Application {
             workers: Default::default(),
             settings,
         });
+        shared.limiter.share_among(instances);
         let listener = match options.listener {
             Some(listener) => listener,
             None => TcpListener::bind(shared.settings.bind)

@@ -47,6 +47,8 @@ pub struct AppState {
     /// This instance among those sharing the database (`store::instances`):
     /// the rows it claims name it.
     pub instance_id: String,
+    /// When its heartbeat last reached the database.
+    pub heartbeat: crate::store::instances::Heartbeat,
 }
 
 impl AppState {

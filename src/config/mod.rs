@@ -270,6 +270,12 @@ impl Settings {
             r.problems
                 .push("DATABASE_URL must start with sqlite:// or postgres://".to_string());
         }
+        if settings.database.is_postgres() && settings.database.pool_size < 2 {
+            r.problems.push(
+                "DATABASE_POOL_SIZE must be at least 2 on Postgres (the group committer keeps one connection)"
+                    .to_string(),
+            );
+        }
         if !settings.facebook.graph_api_version.starts_with('v') {
             r.problems
                 .push("GRAPH_API_VERSION must look like v25.0".to_string());

@@ -46,6 +46,15 @@ fn the_postgres_pool_holds_16_connections_unless_set() {
             "{bad}: {err}"
         );
     }
+    // The group committer keeps one Postgres connection for itself.
+    map.insert("DATABASE_POOL_SIZE", "1");
+    assert_eq!(read(&map).expect("valid on SQLite").database.pool_size, 1);
+    map.insert("DATABASE_URL", "postgres://db.example.com/lexbridge");
+    let err = read(&map).unwrap_err().to_string();
+    assert!(
+        err.contains("DATABASE_POOL_SIZE must be at least 2 on Postgres"),
+        "{err}"
+    );
 }
 
 #[test]

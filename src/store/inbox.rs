@@ -211,7 +211,7 @@ pub(crate) fn finish_statement<T>(
     let mut finish = Stmt::new(
         "UPDATE inbox SET state = v.column2, outcome = v.column3, attempts = v.column4,
                 next_attempt_at = v.column5, last_error = v.column6, processed_at = v.column7,
-                locked_until = NULL
+                locked_until = NULL, claimed_by = NULL
          FROM (",
     );
     finish.values(chunk, |row, item| {

@@ -13,11 +13,47 @@ use super::Store;
 /// An instance silent for this long no longer counts.
 pub const STALE_AFTER_MS: i64 = 10_000;
 
+/// When this instance last reached the database with its heartbeat. An
+/// instance that has not for half of `STALE_AFTER_MS` may already look dead
+/// to the others, who then take its rows: it starts no send until it has
+/// beaten again (`may_send`), so a row is never sent by two instances.
+#[derive(Debug)]
+pub struct Heartbeat {
+    /// Whether others can take this instance's rows at all (Postgres).
+    shared_database: bool,
+    last_ok_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Heartbeat {
+    pub fn new(shared_database: bool, now: i64) -> Heartbeat {
+        Heartbeat {
+            shared_database,
+            last_ok_ms: std::sync::atomic::AtomicI64::new(now),
+        }
+    }
+
+    /// A beat reached the database at `now`.
+    pub fn beat(&self, now: i64) {
+        self.last_ok_ms
+            .fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a send may start at `now`.
+    pub fn may_send(&self, now: i64) -> bool {
+        !self.shared_database
+            || now - self.last_ok_ms.load(std::sync::atomic::Ordering::Relaxed)
+                <= STALE_AFTER_MS / 2
+    }
+}
+
 impl Store {
-    /// Records that instance `id` is alive, forgets the instances silent
-    /// for `STALE_AFTER_MS`, and answers how many are alive, this one
-    /// included. Always 1 on SQLite.
-    pub async fn instance_alive(&self, id: &str) -> anyhow::Result<u32> {
+    /// Records that instance `id` is alive and answers how many are (heard
+    /// from within `STALE_AFTER_MS`), this one included. With
+    /// `forget_silent`, the silent ones are removed, which makes the rows
+    /// they hold claimable: only an instance that has itself reached the
+    /// database for `STALE_AFTER_MS` may judge (after an outage everyone is
+    /// silent for a while). Always 1 on SQLite.
+    pub async fn instance_alive(&self, id: &str, forget_silent: bool) -> anyhow::Result<u32> {
         let Store::Postgres(pool) = self else {
             return Ok(1);
         };
@@ -31,16 +67,22 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "DELETE FROM instances
-              WHERE seen_at < CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) - $1",
+        if forget_silent {
+            sqlx::query(
+                "DELETE FROM instances
+                  WHERE seen_at < CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) - $1",
+            )
+            .bind(STALE_AFTER_MS)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (alive,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM instances
+              WHERE seen_at >= CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) - $1",
         )
         .bind(STALE_AFTER_MS)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        let (alive,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM instances")
-            .fetch_one(&mut *tx)
-            .await?;
         tx.commit().await.context("recording this instance")?;
         Ok(u32::try_from(alive).unwrap_or(u32::MAX).max(1))
     }
@@ -55,5 +97,24 @@ impl Store {
                 .context("removing this instance")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_stop_once_the_last_beat_is_half_the_staleness_limit_old() {
+        let heartbeat = Heartbeat::new(true, 1_000);
+        assert!(heartbeat.may_send(1_000 + STALE_AFTER_MS / 2));
+        assert!(!heartbeat.may_send(1_001 + STALE_AFTER_MS / 2));
+        heartbeat.beat(20_000);
+        assert!(heartbeat.may_send(20_000 + STALE_AFTER_MS / 2));
+        // A late answer from an older beat does not move it back.
+        heartbeat.beat(5_000);
+        assert!(heartbeat.may_send(24_000));
+        // One instance alone on its SQLite file has no one to yield to.
+        assert!(Heartbeat::new(false, 0).may_send(i64::MAX));
     }
 }

@@ -13,7 +13,7 @@ mod error;
 pub mod failures;
 pub mod idempotency;
 pub mod inbox;
-mod instances;
+pub mod instances;
 pub mod linking;
 pub mod outbound_api;
 pub mod outbox;
@@ -196,10 +196,10 @@ impl Store {
     pub async fn release_leases(&self) -> anyhow::Result<()> {
         with_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE inbox SET state = 'pending', locked_until = NULL WHERE state = 'processing'")
+            sqlx::query("UPDATE inbox SET state = 'pending', locked_until = NULL, claimed_by = NULL WHERE state = 'processing'")
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("UPDATE outbox SET state = 'queued', locked_until = NULL WHERE state = 'sending'")
+            sqlx::query("UPDATE outbox SET state = 'queued', locked_until = NULL, claimed_by = NULL WHERE state = 'sending'")
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await

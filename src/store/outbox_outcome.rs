@@ -171,6 +171,7 @@ fn columns(outcome: &OutboxOutcome) -> Columns<'_> {
 pub(crate) fn outcome_statement(outcomes: &[&OutboxOutcome]) -> Stmt {
     let mut update = Stmt::new(
         "UPDATE outbox SET state = v.column2, attempts = v.column3, next_attempt_at = v.column5,
+                claimed_by = NULL,
                 message_id = COALESCE(v.column6, outbox.message_id),
                 sent_at = COALESCE(v.column7, outbox.sent_at),
                 error_code = CASE WHEN v.column12 = 1 THEN outbox.error_code ELSE v.column8 END,

@@ -48,7 +48,7 @@ macro_rules! unlink_in_tx {
         // predicate lets the partial index `outbox_open` serve the search.
         let mut cancelled = 0;
         for sql in [
-            "UPDATE outbox SET state = 'cancelled', locked_until = NULL
+            "UPDATE outbox SET state = 'cancelled', locked_until = NULL, claimed_by = NULL
              WHERE page_id = $1 AND psid = $2 AND state IN ('queued', 'sending')
                AND state = 'queued'",
             "UPDATE outbox SET state = 'cancelled' WHERE page_id = $1 AND psid = $2 AND state = 'held'",

@@ -6,13 +6,21 @@
 //! `STALE_AFTER_MS` and a beat, and the rows it held become claimable. It
 //! beats until the other workers have finished, then the instance removes
 //! itself, so the others take its share at once. Not started on SQLite.
+//!
+//! Taking a silent instance's rows is safe only if it sends nothing more:
+//! an instance judges the others only after reaching the database itself
+//! for `STALE_AFTER_MS` without a break (after an outage everyone was
+//! silent), and one whose beats fail stops starting sends after half that
+//! time (`Heartbeat::may_send`), well before anyone may judge it.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::state::AppState;
+use crate::store::instances::STALE_AFTER_MS;
+use crate::store::now_ms;
 
 /// How often the instance says it is alive.
 const EVERY: Duration = Duration::from_secs(2);
@@ -20,9 +28,19 @@ const EVERY: Duration = Duration::from_secs(2);
 /// Beats until shutdown, then leaves.
 pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     let id = &shared.instance_id;
+    let judge_after = Duration::from_millis(STALE_AFTER_MS as u64);
+    // Since when every beat has reached the database.
+    let mut reachable_since = Some(Instant::now());
     loop {
-        match shared.store.instance_alive(id).await {
+        let judge = reachable_since.is_some_and(|since| since.elapsed() >= judge_after);
+        let beat = tokio::time::timeout(EVERY, shared.store.instance_alive(id, judge)).await;
+        match beat
+            .map_err(|_| anyhow::anyhow!("no answer within {EVERY:?}"))
+            .and_then(|r| r)
+        {
             Ok(alive) => {
+                shared.heartbeat.beat(now_ms());
+                reachable_since.get_or_insert_with(Instant::now);
                 let before = shared.limiter.shared_among();
                 if alive != before {
                     info!(
@@ -32,9 +50,12 @@ pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
                     shared.limiter.share_among(alive);
                 }
             }
-            // The share stays as it was: a database that does not answer
-            // sends nothing anyway.
-            Err(e) => warn!(error = %format!("{e:#}"), "recording this instance failed"),
+            // The share stays as it was; sends stop once the last beat is
+            // half the staleness limit old.
+            Err(e) => {
+                reachable_since = None;
+                warn!(error = %format!("{e:#}"), "recording this instance failed");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}

@@ -153,6 +153,19 @@ async fn deliver(
         }
         () = shared.limiter.acquire(&row.page_id) => {}
     }
+    if !shared.heartbeat.may_send(now_ms()) {
+        // Cut off from the database long enough that another instance
+        // may take this row: it is theirs to send (see `workers::instances`).
+        warn!(
+            outbox_id = row.id,
+            "this instance's heartbeat is failing: the message is left to the others"
+        );
+        return OutboxOutcome::Deferred {
+            id: row.id,
+            attempts: row.attempts,
+            next_attempt_at: now_ms() + workers.retry_base.as_millis() as i64,
+        };
+    }
     let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
     let started = now_ms();
     let timer = std::time::Instant::now();
