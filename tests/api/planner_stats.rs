@@ -16,12 +16,14 @@ async fn a_grown_outbox_is_analyzed_within_seconds_on_postgres() {
         // service can.
         app.exec("ALTER TABLE outbox SET (autovacuum_enabled = false)")
             .await;
-        app.exec(
+        // Sent just now: the retention worker leaves them alone.
+        let now = lexbridge::store::now_ms();
+        app.exec(&format!(
             "INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state,
-                                 next_attempt_at, created_at)
-             SELECT 'p', 'u' || g, '{}', 'RESPONSE', 'reply', 'sent', 0, 0
-               FROM generate_series(1, 3000) g",
-        )
+                                 next_attempt_at, created_at, sent_at)
+             SELECT 'p', 'u' || g, '{{}}', 'RESPONSE', 'reply', 'sent', {now}, {now}, {now}
+               FROM generate_series(1, 3000) g"
+        ))
         .await;
         wait_until("the outbox analyzed", || async {
             app.count(
