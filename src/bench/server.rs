@@ -67,6 +67,37 @@ impl ChildServer {
         bail!("lexbridge serve did not become healthy")
     }
 
+    /// CPU time the server's threads have used so far, in clock ticks
+    /// (USER_HZ: 100 a second on Linux), summed by thread name: the group
+    /// committer (`lexbridge-write`), the runtime that answers HTTP and runs
+    /// the workers, the NLU and the Graph calls (`tokio-rt-worker`), and the
+    /// rest.
+    pub fn cpu_ticks_by_thread(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut ticks = std::collections::BTreeMap::new();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return ticks;
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+                continue;
+            };
+            // The fields after the parenthesised name: utime and stime are
+            // the 14th and 15th of the whole line.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let used: u64 = [11, 12]
+                .iter()
+                .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+                .sum();
+            *ticks.entry(name.trim().to_string()).or_default() += used;
+        }
+        ticks
+    }
+
     /// Peak resident set size of the server so far, in MiB.
     pub fn peak_rss_mb(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;

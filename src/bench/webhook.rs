@@ -51,6 +51,7 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         Some(c) => vec![c.addr.clone()],
         None => args.addr.clone(),
     };
+    let cpu_before = child.as_ref().map(|c| c.cpu_ticks_by_thread());
     let run_id: u32 = rand::random();
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -119,6 +120,10 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         "  ack latency p99    : {:.2} ms",
         percentile(&latencies, 99.0) as f64 / 1000.0
     );
+    if let (Some(c), Some(before)) = (&child, &cpu_before) {
+        print_cpu_per_event(before, &c.cpu_ticks_by_thread(), args.events);
+        super::print_time_per_event(&addrs[0], args.events).await;
+    }
     for addr in &addrs {
         if addrs.len() > 1 {
             println!("  server {addr}:");
@@ -140,6 +145,37 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The server's CPU per event over the run, by thread: where the cost of
+/// an event goes.
+fn print_cpu_per_event(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+    events: u64,
+) {
+    // /proc counts in USER_HZ ticks: 10 ms each on Linux.
+    let micros = |ticks: u64| ticks as f64 * 10_000.0 / events.max(1) as f64;
+    let used: Vec<(&String, u64)> = after
+        .iter()
+        .map(|(name, t)| {
+            (
+                name,
+                t.saturating_sub(before.get(name).copied().unwrap_or(0)),
+            )
+        })
+        .filter(|(_, t)| *t > 0)
+        .collect();
+    let total: u64 = used.iter().map(|(_, t)| t).sum();
+    let parts: Vec<String> = used
+        .iter()
+        .map(|(name, t)| format!("{name} {:.0}", micros(*t)))
+        .collect();
+    println!(
+        "  server CPU/event   : {:.0} µs ({})",
+        micros(total),
+        parts.join(", ")
+    );
 }
 
 /// One signed webhook body with `count` message events from distinct people.
