@@ -206,7 +206,16 @@ async fn converse(
         }
     }
     let Some(text) = said(event).filter(|t| !t.trim().is_empty()) else {
-        let attachment = event.message.as_ref().and_then(|m| m.attachments.first());
+        let attachments = event
+            .message
+            .as_ref()
+            .map_or(&[][..], |m| m.attachments.as_slice());
+        // Until Meta's 2026 change settled, a sticker came as both an
+        // `image` and a `sticker` attachment: it is a sticker.
+        let attachment = attachments
+            .iter()
+            .find(|a| a.kind == "sticker")
+            .or(attachments.first());
         return Ok(match attachment {
             Some(a) => {
                 update.replies = replies_from_text(row, &shared.settings.replies.attachment_reply);

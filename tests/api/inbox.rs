@@ -349,3 +349,49 @@ async fn a_failing_write_does_not_fail_the_writes_committed_with_it() {
     })
     .await;
 }
+
+/// Stickers arrive as `sticker` attachments (Meta's 2026 change; during
+/// its transition with an `image` attachment beside it): each is taken for
+/// a sticker, answered with ATTACHMENT_REPLY, and never sent to the NLU.
+#[tokio::test]
+async fn stickers_are_told_from_images() {
+    on_every_backend(|backend| async move {
+        let nlu = Arc::new(ScriptedNlu::default());
+        let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+        mount_send(&app.graph).await;
+        let sticker = |mid: &str, attachments: serde_json::Value| {
+            json!({"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": 1,
+                "message": {"mid": mid, "attachments": attachments}})
+        };
+        let both = sticker(
+            "m.s1",
+            json!([
+                {"type": "image", "payload": {"url": "https://cdn.test/like.png", "sticker_id": 369239263222822_u64}},
+                {"type": "sticker", "payload": {"url": "https://cdn.test/like.png", "sticker_id": 369239263222822_u64}},
+            ]),
+        );
+        let alone = sticker(
+            "m.s2",
+            json!([{"type": "sticker", "payload": {"url": "https://cdn.test/like.png", "sticker_id": 369239263222822_u64}}]),
+        );
+        let photo = sticker(
+            "m.s3",
+            json!([{"type": "image", "payload": {"url": "https://cdn.test/car.jpg"}}]),
+        );
+        let body = webhook_body(&[(PAGE_ID, vec![both, alone, photo])]);
+        assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
+        let rows = app.inbox_settled().await;
+        let outcomes: Vec<_> = rows.iter().map(|r| r.outcome.clone().unwrap_or_default()).collect();
+        assert_eq!(
+            outcomes,
+            [
+                "answered: sticker attachment",
+                "answered: sticker attachment",
+                "answered: image attachment"
+            ]
+        );
+        assert_eq!(nlu.calls(), 0);
+        app.stop().await;
+    })
+    .await;
+}
