@@ -31,14 +31,17 @@ pub async fn healthz() -> HttpResponse {
 
 /// Ready: 200 when the database answers, every migration is applied, the
 /// workers run and no Page's token is known to be invalid; 503 otherwise,
-/// naming each failing reason.
+/// naming each failing reason. Both name this instance (the id its claimed
+/// rows carry on Postgres, see `store::instances`).
 #[get("/readyz")]
 pub async fn readyz(shared: web::Data<AppState>) -> HttpResponse {
     let failing = readiness::check(&shared).await;
+    let instance = &shared.instance_id;
     if failing.is_empty() {
-        HttpResponse::Ok().json(json!({"status": "ready"}))
+        HttpResponse::Ok().json(json!({"status": "ready", "instance": instance}))
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({"status": "not ready", "failing": failing}))
+        HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "not ready", "failing": failing, "instance": instance}))
     }
 }
 

@@ -122,6 +122,7 @@ async fn healthz_is_alive_and_readyz_names_each_failing_reason() {
         let detail = body["failing"][0]["detail"].as_str().unwrap();
         assert!(detail.contains(PAGE_ID), "{detail}");
         assert!(!body.to_string().contains(PAGE_TOKEN), "never the token");
+        assert_eq!(body["instance"], app.shared.instance_id.as_str());
         app.store.resume_page(PAGE_ID, TOKEN_INVALID).await.unwrap();
         assert!(not_ready(&app).await.is_empty());
 
