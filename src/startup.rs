@@ -104,13 +104,7 @@ impl Application {
             warn!(page_id = %pause.page_id, reason = %pause.reason, paused_at = pause.paused_at,
                 "this Page is paused: its messages stay queued until the reason is cleared");
         }
-        let graph = GraphClient::new(
-            settings.facebook.graph_api_url.clone(),
-            &settings.facebook.graph_api_version,
-            settings.facebook.app_secret.clone(),
-            settings.workers.graph_connect_timeout,
-            settings.workers.graph_request_timeout,
-        )?;
+        let graph = GraphClient::from_settings(&settings)?;
         let nlu = match options.nlu {
             Some(nlu) => nlu,
             None => nlu_from_settings(&settings).await?,
@@ -129,10 +123,11 @@ impl Application {
         // Known to the other instances before it claims anything: a row
         // held by an instance they do not know is theirs to take.
         let instance_id = format!("{:016x}", rand::random::<u64>());
-        let instances = match options.without_workers {
-            true => 1,
+        let instances = if options.without_workers {
+            1
+        } else {
             // Judging the others comes later (see `workers::instances`).
-            false => store.instance_alive(&instance_id, false).await?,
+            store.instance_alive(&instance_id, false).await?
         };
         let heartbeat = Heartbeat::new(store.is_postgres(), now_ms());
         let shared = Arc::new(AppState {

@@ -47,20 +47,8 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// A counter or gauge of the server's `/metrics`.
-pub async fn metric(addr: &str, name: &str) -> anyhow::Result<u64> {
-    use anyhow::Context;
-    let mut client = RawClient::connect(addr).await?;
-    let (_, body) = client.request("GET", "/metrics", &[], b"").await?;
-    let text = String::from_utf8_lossy(&body);
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("no {name} in /metrics"))
-}
-
-/// A floating-point metric (e.g. a histogram's `_sum`).
-pub async fn metric_f64(addr: &str, name: &str) -> anyhow::Result<f64> {
+/// A counter, gauge or histogram sum of the server's `/metrics`.
+pub async fn metric<T: std::str::FromStr>(addr: &str, name: &str) -> anyhow::Result<T> {
     use anyhow::Context;
     let mut client = RawClient::connect(addr).await?;
     let (_, body) = client.request("GET", "/metrics", &[], b"").await?;
@@ -75,9 +63,9 @@ pub async fn metric_f64(addr: &str, name: &str) -> anyhow::Result<f64> {
 /// work) acknowledging, in the NLU and in Send API calls.
 pub async fn print_time_per_event(addr: &str, events: u64) {
     let per = |seconds: f64| seconds * 1e6 / events.max(1) as f64;
-    let ack = metric_f64(addr, "lexbridge_webhook_ack_seconds_sum").await;
-    let nlu = metric_f64(addr, "lexbridge_nlu_seconds_sum{backend=\"local\"}").await;
-    let send = metric_f64(addr, "lexbridge_send_api_seconds_sum").await;
+    let ack = metric::<f64>(addr, "lexbridge_webhook_ack_seconds_sum").await;
+    let nlu = metric::<f64>(addr, "lexbridge_nlu_seconds_sum{backend=\"local\"}").await;
+    let send = metric::<f64>(addr, "lexbridge_send_api_seconds_sum").await;
     if let (Ok(ack), Ok(nlu), Ok(send)) = (ack, nlu, send) {
         println!(
             "  time/event         : ack {:.0} µs, NLU {:.0} µs, Send API {:.0} µs (wall, so far)",
@@ -91,7 +79,7 @@ pub async fn print_time_per_event(addr: &str, events: u64) {
 /// The server's slowest commit: a disk flush that stalls holds up every
 /// message waiting for it, which shows in the tail latencies.
 pub async fn print_slowest_commit(addr: &str) {
-    if let Ok(micros) = metric(addr, "lexbridge_slowest_commit_microseconds").await {
+    if let Ok(micros) = metric::<u64>(addr, "lexbridge_slowest_commit_microseconds").await {
         println!("  slowest commit     : {:.1} ms", micros as f64 / 1000.0);
     }
 }

@@ -100,10 +100,8 @@ impl ChildServer {
 
     /// Peak resident set size of the server so far, in MiB.
     pub fn peak_rss_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb / 1024.0)
+        let bytes = lexbridge::metrics::peak_rss_bytes(&self.child.id().to_string())?;
+        Some(bytes as f64 / (1024.0 * 1024.0))
     }
 }
 

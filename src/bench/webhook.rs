@@ -128,17 +128,17 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         if addrs.len() > 1 {
             println!("  server {addr}:");
         }
-        let stored = super::metric(addr, "lexbridge_webhook_events_stored_total")
+        let stored = super::metric::<u64>(addr, "lexbridge_webhook_events_stored_total")
             .await
             .unwrap_or(0);
         println!("  events stored (server's count) : {stored}");
         super::print_slowest_commit(addr).await;
         let rss = match &child {
             Some(c) => c.peak_rss_mb(),
-            None => super::metric(addr, "lexbridge_peak_rss_bytes")
+            None => super::metric::<f64>(addr, "lexbridge_peak_rss_bytes")
                 .await
                 .ok()
-                .map(|bytes| bytes as f64 / (1024.0 * 1024.0)),
+                .map(|bytes| bytes / (1024.0 * 1024.0)),
         };
         if let Some(rss) = rss {
             println!("  server peak RSS    : {rss:.1} MB");

@@ -158,6 +158,18 @@ impl GraphClient {
         appsecret_proof(self.app_secret.expose_secret(), access_token)
     }
 
+    /// The client `settings` describe: Graph's address and version, the
+    /// app secret for `appsecret_proof`, the timeouts.
+    pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<GraphClient> {
+        GraphClient::new(
+            settings.facebook.graph_api_url.clone(),
+            &settings.facebook.graph_api_version,
+            settings.facebook.app_secret.clone(),
+            settings.workers.graph_connect_timeout,
+            settings.workers.graph_request_timeout,
+        )
+    }
+
     fn url(&self, path: &str) -> Result<Url, GraphError> {
         let mut url = self.base.clone();
         url.set_path(&format!(

@@ -30,9 +30,10 @@ pub struct Scrape<'a> {
     pub peak_rss_bytes: Option<u64>,
 }
 
-/// The process's peak resident memory, from `/proc/self/status` (Linux).
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// A process's peak resident memory (`process`: `self` or a pid), from
+/// `/proc/{process}/status` (Linux).
+pub fn peak_rss_bytes(process: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)

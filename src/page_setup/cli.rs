@@ -28,13 +28,7 @@ pub enum PageCommand {
 
 pub async fn run(command: PageCommand) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let graph = GraphClient::new(
-        settings.facebook.graph_api_url.clone(),
-        &settings.facebook.graph_api_version,
-        settings.facebook.app_secret.clone(),
-        settings.workers.graph_connect_timeout,
-        settings.workers.graph_request_timeout,
-    )?;
+    let graph = GraphClient::from_settings(&settings)?;
     let target = Target {
         graph: &graph,
         page_id: &settings.facebook.page_id,
@@ -43,14 +37,14 @@ pub async fn run(command: PageCommand) -> anyhow::Result<()> {
     };
     match command {
         PageCommand::Setup { config } => {
-            let (_, profile) = super::load(&config, target.public_url)?;
+            let profile = super::load(&config, target.public_url)?;
             for line in super::setup(&target, &profile).await? {
                 println!("{line}");
             }
         }
         PageCommand::Show { config } => {
             let wanted = match &config {
-                Some(path) => Some(super::load(path, target.public_url)?.1),
+                Some(path) => Some(super::load(path, target.public_url)?),
                 None => None,
             };
             print!("{}", super::show(&target, wanted.as_ref()).await?);

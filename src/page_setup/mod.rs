@@ -25,7 +25,7 @@ pub struct Target<'a> {
 
 /// Reads and checks a config file: every broken rule, named, or the
 /// profile to send.
-pub fn load(path: &std::path::Path, public_url: &Url) -> anyhow::Result<(PageConfig, Value)> {
+pub fn load(path: &std::path::Path, public_url: &Url) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let refuse = |problems: Vec<String>| {
@@ -35,9 +35,9 @@ pub fn load(path: &std::path::Path, public_url: &Url) -> anyhow::Result<(PageCon
             problems.join("\n  ")
         )
     };
-    let config = config::parse(&text).map_err(refuse)?;
-    let profile = config.profile(public_url).map_err(refuse)?;
-    Ok((config, profile))
+    config::parse(&text)
+        .and_then(|config| config.profile(public_url))
+        .map_err(refuse)
 }
 
 /// Sets the profile in one call, then subscribes the app to the webhook

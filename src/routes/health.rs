@@ -69,7 +69,7 @@ pub async fn metrics(req: HttpRequest, shared: web::Data<AppState>) -> HttpRespo
         oldest_ms: &oldest,
         pauses: &pauses,
         instances: shared.limiter.shared_among(),
-        peak_rss_bytes: crate::metrics::peak_rss_bytes(),
+        peak_rss_bytes: crate::metrics::peak_rss_bytes("self"),
     });
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

@@ -62,22 +62,16 @@ async fn graph(req: HttpRequest, body: web::Bytes, sandbox: web::Data<Sandbox>) 
             Ok(who) => return send_api(&sandbox, &who, page, &body).await,
             Err(e) => Err(e),
         },
-        (true, [page, "messenger_profile"]) => authenticate(&sandbox, &params).and_then(|who| {
-            sandbox
-                .profile
-                .set(&who, page, &sandbox.config.page_id, &body)
-        }),
-        (false, [page, "messenger_profile"]) => authenticate(&sandbox, &params).and_then(|who| {
+        (true, [page, "messenger_profile"]) => {
+            page_call(&sandbox, &params, page).and_then(|()| sandbox.profile.set(&body))
+        }
+        (false, [page, "messenger_profile"]) => page_call(&sandbox, &params, page).map(|()| {
             let wanted = params.get("fields").map(String::as_str).unwrap_or_default();
-            sandbox
-                .profile
-                .get(&who, page, &sandbox.config.page_id, wanted)
+            sandbox.profile.get(wanted)
         }),
-        (true, [page, "subscribed_apps"]) => authenticate(&sandbox, &params).and_then(|who| {
-            sandbox
-                .profile
-                .subscribe(&who, page, &sandbox.config.page_id, &body)
-        }),
+        (true, [page, "subscribed_apps"]) => {
+            page_call(&sandbox, &params, page).and_then(|()| super::profile::subscribe(&body))
+        }
         (false, [id]) => {
             authenticate(&sandbox, &params).and_then(|who| object(&sandbox, &who, id, &params))
         }
@@ -320,17 +314,28 @@ fn object(sandbox: &Sandbox, who: &Who, id: &str, params: &Params) -> Result<Val
     Ok(profile)
 }
 
+/// Only the Page's own token may act for the Page.
+fn page_only(sandbox: &Sandbox, who: &Who, page: &str) -> Result<(), MetaError> {
+    if *who != Who::Page || page != sandbox.config.page_id {
+        return Err(MetaError::new(
+            200,
+            "OAuthException",
+            "(#200) This endpoint requires the Page's access token",
+        ));
+    }
+    Ok(())
+}
+
+/// A call on the Page's own edges: authenticated, with the Page's token.
+fn page_call(sandbox: &Sandbox, params: &Params, page: &str) -> Result<(), MetaError> {
+    authenticate(sandbox, params).and_then(|who| page_only(sandbox, &who, page))
+}
+
 /// `POST /{page}/messages`: checked, recorded in the thread, shown in the
 /// emulator.
 async fn send_api(sandbox: &Sandbox, who: &Who, page: &str, body: &[u8]) -> HttpResponse {
-    let result = (|| {
-        if *who != Who::Page || page != sandbox.config.page_id {
-            return Err(MetaError::new(
-                200,
-                "OAuthException",
-                "(#200) This endpoint requires the Page's access token",
-            ));
-        }
+    let result = (|| -> Result<_, MetaError> {
+        page_only(sandbox, who, page)?;
         let body: Value = serde_json::from_slice(body)
             .map_err(|_| MetaError::param("The request body must be JSON"))?;
         let psid = send::recipient(&body)?.to_string();

@@ -1,41 +1,21 @@
-//! The Page's Messenger Profile and the app's webhook subscription as the
-//! sandbox's Graph API keeps them (in memory), so `lexbridge page setup`
-//! and `page show` work against the demo.
+//! The Page's Messenger Profile as the sandbox's Graph API keeps it (in
+//! memory), and the app's webhook subscription it checks, so `lexbridge
+//! page setup` and `page show` work against the demo.
 
 use serde_json::{json, Map, Value};
 use std::sync::Mutex;
 
 use super::error::MetaError;
-use super::state::Who;
 use crate::facebook::messenger_profile::PROFILE_FIELDS;
 
 #[derive(Default)]
 pub struct PageProfile {
     fields: Mutex<Map<String, Value>>,
-    subscribed: Mutex<Vec<String>>,
-}
-
-fn page_only(who: &Who, page: &str, own_page: &str) -> Result<(), MetaError> {
-    if *who != Who::Page || page != own_page {
-        return Err(MetaError::new(
-            200,
-            "OAuthException",
-            "(#200) This endpoint requires the Page's access token",
-        ));
-    }
-    Ok(())
 }
 
 impl PageProfile {
     /// `POST /{page}/messenger_profile`: the fields given replace theirs.
-    pub fn set(
-        &self,
-        who: &Who,
-        page: &str,
-        own_page: &str,
-        body: &[u8],
-    ) -> Result<Value, MetaError> {
-        page_only(who, page, own_page)?;
+    pub fn set(&self, body: &[u8]) -> Result<Value, MetaError> {
         let Ok(Value::Object(given)) = serde_json::from_slice::<Value>(body) else {
             return Err(MetaError::param("The request body must be a JSON object"));
         };
@@ -56,14 +36,7 @@ impl PageProfile {
     }
 
     /// `GET /{page}/messenger_profile?fields=…`.
-    pub fn get(
-        &self,
-        who: &Who,
-        page: &str,
-        own_page: &str,
-        wanted: &str,
-    ) -> Result<Value, MetaError> {
-        page_only(who, page, own_page)?;
+    pub fn get(&self, wanted: &str) -> Value {
         let fields = self.fields.lock().unwrap_or_else(|p| p.into_inner());
         let chosen: Map<String, Value> = wanted
             .split(',')
@@ -78,35 +51,19 @@ impl PageProfile {
         } else {
             vec![Value::Object(chosen)]
         };
-        Ok(json!({ "data": data }))
+        json!({ "data": data })
     }
+}
 
-    /// `POST /{page}/subscribed_apps` with `subscribed_fields`.
-    pub fn subscribe(
-        &self,
-        who: &Who,
-        page: &str,
-        own_page: &str,
-        body: &[u8],
-    ) -> Result<Value, MetaError> {
-        page_only(who, page, own_page)?;
-        let body: Value = serde_json::from_slice(body).unwrap_or_default();
-        let fields = body["subscribed_fields"].as_str().unwrap_or_default();
-        if fields.trim().is_empty() {
-            return Err(MetaError::param(
-                "(#100) The parameter subscribed_fields is required",
-            ));
-        }
-        *self.subscribed.lock().unwrap_or_else(|p| p.into_inner()) =
-            fields.split(',').map(|f| f.trim().to_string()).collect();
-        Ok(json!({ "success": true }))
+/// `POST /{page}/subscribed_apps`: `subscribed_fields` must be given (the
+/// demo's webhook gets every event whatever is subscribed).
+pub fn subscribe(body: &[u8]) -> Result<Value, MetaError> {
+    let body: Value = serde_json::from_slice(body).unwrap_or_default();
+    let fields = body["subscribed_fields"].as_str().unwrap_or_default();
+    if fields.trim().is_empty() {
+        return Err(MetaError::param(
+            "(#100) The parameter subscribed_fields is required",
+        ));
     }
-
-    /// The webhook fields the app is subscribed to.
-    pub fn subscribed(&self) -> Vec<String> {
-        self.subscribed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
+    Ok(json!({ "success": true }))
 }

@@ -144,13 +144,7 @@ async fn deliver(
     };
     tokio::select! {
         biased;
-        Ok(_) = stopping.wait_for(|stop| *stop) => {
-            return OutboxOutcome::Deferred {
-                id: row.id,
-                attempts: row.attempts,
-                next_attempt_at: now_ms(),
-            };
-        }
+        Ok(_) = stopping.wait_for(|stop| *stop) => return defer(row, now_ms(), Duration::ZERO),
         () = shared.limiter.acquire(&row.page_id) => {}
     }
     if !shared.heartbeat.may_send(now_ms()) {
@@ -160,11 +154,7 @@ async fn deliver(
             outbox_id = row.id,
             "this instance's heartbeat is failing: the message is left to the others"
         );
-        return OutboxOutcome::Deferred {
-            id: row.id,
-            attempts: row.attempts,
-            next_attempt_at: now_ms() + workers.retry_base.as_millis() as i64,
-        };
+        return defer(row, now_ms(), workers.retry_base);
     }
     let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
     let started = now_ms();

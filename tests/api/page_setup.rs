@@ -27,15 +27,50 @@ locale = "default"
 items = [{ type = "postback", title = "Start over", payload = "GET_STARTED" }]
 "#;
 
-fn graph_client(graph: &MockServer) -> GraphClient {
-    GraphClient::new(
-        Url::parse(&graph.uri()).unwrap(),
-        "v25.0",
-        SecretString::from(APP_SECRET),
-        Duration::from_secs(2),
-        Duration::from_secs(5),
-    )
-    .unwrap()
+/// What a `Target` borrows, owned by the test.
+struct TestPage {
+    client: GraphClient,
+    page_id: String,
+    token: SecretString,
+    public_url: Url,
+}
+
+impl TestPage {
+    fn new(
+        graph: &str,
+        app_secret: &str,
+        page_id: &str,
+        token: &str,
+        public_url: &str,
+    ) -> TestPage {
+        TestPage {
+            client: GraphClient::new(
+                Url::parse(graph).unwrap(),
+                "v25.0",
+                SecretString::from(app_secret),
+                Duration::from_secs(2),
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+            page_id: page_id.to_string(),
+            token: SecretString::from(token),
+            public_url: Url::parse(public_url).unwrap(),
+        }
+    }
+
+    /// The test Page, through `graph`.
+    fn on(graph: &MockServer, public_url: &str) -> TestPage {
+        TestPage::new(&graph.uri(), APP_SECRET, PAGE_ID, PAGE_TOKEN, public_url)
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target {
+            graph: &self.client,
+            page_id: &self.page_id,
+            token: &self.token,
+            public_url: &self.public_url,
+        }
+    }
 }
 
 fn config_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -78,17 +113,10 @@ async fn setup_sets_the_whole_profile_in_one_call_and_subscribes_the_webhook_fie
         .expect(1)
         .mount(&graph)
         .await;
-    let client = graph_client(&graph);
-    let public_url = Url::parse("https://bridge.example.com/").unwrap();
-    let token = SecretString::from(PAGE_TOKEN);
-    let target = Target {
-        graph: &client,
-        page_id: PAGE_ID,
-        token: &token,
-        public_url: &public_url,
-    };
+    let page = TestPage::on(&graph, "https://bridge.example.com/");
+    let target = page.target();
     let (_dir, file) = config_file(CONFIG);
-    let (_, profile) = page_setup::load(&file, &public_url).unwrap();
+    let profile = page_setup::load(&file, &page.public_url).unwrap();
     let done = page_setup::setup(&target, &profile).await.unwrap();
     assert!(
         done.iter()
@@ -112,15 +140,8 @@ async fn a_refused_profile_is_an_error_not_a_success() {
             "type": "OAuthException", "code": 100, "fbtrace_id": "Ab1"}})))
         .mount(&graph)
         .await;
-    let client = graph_client(&graph);
-    let public_url = Url::parse("http://127.0.0.1:8080").unwrap();
-    let token = SecretString::from(PAGE_TOKEN);
-    let target = Target {
-        graph: &client,
-        page_id: PAGE_ID,
-        token: &token,
-        public_url: &public_url,
-    };
+    let page = TestPage::on(&graph, "http://127.0.0.1:8080");
+    let target = page.target();
     let error = page_setup::setup(&target, &json!({"greeting": []}))
         .await
         .unwrap_err();
@@ -150,15 +171,8 @@ async fn show_prints_what_meta_has_and_how_it_differs_from_the_config() {
         }]})))
         .mount(&graph)
         .await;
-    let client = graph_client(&graph);
-    let public_url = Url::parse("https://bridge.example.com/").unwrap();
-    let token = SecretString::from(PAGE_TOKEN);
-    let target = Target {
-        graph: &client,
-        page_id: PAGE_ID,
-        token: &token,
-        public_url: &public_url,
-    };
+    let page = TestPage::on(&graph, "https://bridge.example.com/");
+    let target = page.target();
     let shown = page_setup::show(&target, Some(&expected_profile()))
         .await
         .unwrap();
@@ -230,30 +244,20 @@ async fn the_command_refuses_an_invalid_config_and_sends_nothing() {
     assert!(graph.received_requests().await.unwrap().is_empty());
 }
 
-/// The demo's Graph stand-in keeps the profile and the subscription as
-/// Meta does, so `page setup` then `page show` agree against it.
+/// The demo's Graph stand-in keeps the profile as Meta does, so `page setup` then `page show` agree against it.
 #[tokio::test]
 async fn setup_then_show_agree_against_the_demos_graph_stand_in() {
     let demo = crate::demo_support::RunningDemo::start().await;
-    let secret = demo.secrets["app_secret"].as_str().unwrap().to_string();
-    let client = GraphClient::new(
-        Url::parse(&demo.base).unwrap(),
-        "v25.0",
-        SecretString::from(secret),
-        Duration::from_secs(2),
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    let token = SecretString::from(demo.secrets["page_token"].as_str().unwrap().to_string());
-    let public_url = Url::parse("https://bridge.example.com/").unwrap();
-    let target = Target {
-        graph: &client,
-        page_id: lexbridge::demo::PAGE_ID,
-        token: &token,
-        public_url: &public_url,
-    };
+    let page = TestPage::new(
+        &demo.base,
+        demo.secrets["app_secret"].as_str().unwrap(),
+        lexbridge::demo::PAGE_ID,
+        demo.secrets["page_token"].as_str().unwrap(),
+        "https://bridge.example.com/",
+    );
+    let target = page.target();
     let (_dir, file) = config_file(CONFIG);
-    let (_, profile) = page_setup::load(&file, &public_url).unwrap();
+    let profile = page_setup::load(&file, &page.public_url).unwrap();
     page_setup::setup(&target, &profile).await.unwrap();
     let shown = page_setup::show(&target, Some(&profile)).await.unwrap();
     assert_eq!(shown.matches("same").count(), 5, "{shown}");

@@ -1,6 +1,5 @@
 //! The Graph API failing under load.
 
-use lexbridge::facebook::signature::sign;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -76,10 +75,7 @@ async fn a_graph_outage_under_load_loses_nothing() {
         })
         .mount(&graph)
         .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
-        .mount(&graph)
-        .await;
+    mount_no_one_known(&graph).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}/faults.db", dir.path().display());
     let server = Server::start_with(
@@ -97,13 +93,7 @@ async fn a_graph_outage_under_load_loses_nothing() {
     let events = load_size() / 3;
     let mut acknowledged = HashSet::new();
     for n in 0..events {
-        let body = event(n);
-        let answer = http
-            .post(format!("{}/webhook", server.base))
-            .header("Content-Type", "application/json")
-            .header("X-Hub-Signature-256", sign(APP_SECRET.as_bytes(), &body))
-            .body(body)
-            .send()
+        let answer = post_event(&http, &server.base, n)
             .await
             .expect("the webhook answers");
         assert_eq!(answer.status(), 200);

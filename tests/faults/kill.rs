@@ -42,20 +42,7 @@ async fn one_of_two_instances_killed_under_load_loses_nothing() {
         return;
     };
     let name = format!("lexbridge_t_{:016x}", rand::random::<u64>());
-    let admin = Store::connect(&lexbridge::config::DatabaseSettings::new(base.clone()))
-        .await
-        .expect("Postgres answers");
-    let Store::Postgres(pool) = &admin else {
-        panic!("LEXBRIDGE_TEST_POSTGRES_URL is not a Postgres URL")
-    };
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(pool)
-        .await
-        .expect("a test database");
-    admin.close().await;
-    let mut url = url::Url::parse(&base).expect("Postgres URL");
-    url.set_path(&name);
-    let database_url = url.to_string();
+    let database_url = create_database(&base, &name).await;
 
     let events = load_size();
     let graph = graph().await;

@@ -1,7 +1,5 @@
 //! Postgres restarted under load, on a cluster of the test's own.
 
-use lexbridge::facebook::signature::sign;
-use lexbridge::store::Store;
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -100,20 +98,9 @@ async fn a_postgres_restart_under_load_is_survived_without_manual_action() {
         return;
     }
     let cluster = PrivateCluster::start();
-    let admin = Store::connect(&lexbridge::config::DatabaseSettings::new(
-        cluster.url("postgres"),
-    ))
-    .await
-    .expect("the private cluster answers");
-    if let Store::Postgres(pool) = &admin {
-        sqlx::query("CREATE DATABASE lexbridge")
-            .execute(pool)
-            .await
-            .expect("a database");
-    }
-    admin.close().await;
+    let database_url = create_database(&cluster.url("postgres"), "lexbridge").await;
     let graph = graph().await;
-    let server = Server::start(&cluster.url("lexbridge"), &graph).await;
+    let server = Server::start(&database_url, &graph).await;
 
     // Four connections, each an event every 20 ms, until two seconds after
     // the recovery.
@@ -129,21 +116,12 @@ async fn a_postgres_restart_under_load_is_survived_without_manual_action() {
             Arc::clone(&next),
         );
         let load_stopped = load_stopped.clone();
-        let url = format!("{}/webhook", server.base);
+        let base = server.base.clone();
         load.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             while !*load_stopped.borrow() {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let body = event(n);
-                let answer = http
-                    .post(&url)
-                    .header("Content-Type", "application/json")
-                    .header("X-Hub-Signature-256", sign(APP_SECRET.as_bytes(), &body))
-                    .body(body)
-                    .timeout(Duration::from_secs(30))
-                    .send()
-                    .await;
-                match answer {
+                match post_event(&http, &base, n).await {
                     Ok(r) if r.status() == 200 => {
                         acknowledged.lock().unwrap().insert(format!("P{n}"));
                     }
@@ -199,7 +177,7 @@ async fn a_postgres_restart_under_load_is_survived_without_manual_action() {
     );
     every_acknowledged_event_answered(
         &graph,
-        &cluster.url("lexbridge"),
+        &database_url,
         &acknowledged,
         &HashSet::new(),
         next.load(Ordering::Relaxed),

@@ -123,12 +123,51 @@ pub(crate) async fn graph() -> MockServer {
         )
         .mount(&graph)
         .await;
-    // `ids_for_apps` and other reads: nothing known of anyone.
+    mount_no_one_known(&graph).await;
+    graph
+}
+
+/// `ids_for_apps` and other reads: nothing known of anyone.
+pub(crate) async fn mount_no_one_known(graph: &MockServer) {
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
-        .mount(&graph)
+        .mount(graph)
         .await;
-    graph
+}
+
+/// Posts event `n`, signed, to the webhook at `base`.
+pub(crate) async fn post_event(
+    http: &reqwest::Client,
+    base: &str,
+    n: usize,
+) -> reqwest::Result<reqwest::Response> {
+    let body = event(n);
+    http.post(format!("{base}/webhook"))
+        .header("Content-Type", "application/json")
+        .header("X-Hub-Signature-256", sign(APP_SECRET.as_bytes(), &body))
+        .body(body)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+}
+
+/// A new database `name` on the Postgres server of `server_url` (any
+/// database of it); the URL of the new one.
+pub(crate) async fn create_database(server_url: &str, name: &str) -> String {
+    let admin = Store::connect(&lexbridge::config::DatabaseSettings::new(server_url))
+        .await
+        .expect("Postgres answers");
+    let Store::Postgres(pool) = &admin else {
+        panic!("{server_url} is not a Postgres URL")
+    };
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(pool)
+        .await
+        .expect("a test database");
+    admin.close().await;
+    let mut url = url::Url::parse(server_url).expect("Postgres URL");
+    url.set_path(name);
+    url.to_string()
 }
 
 pub(crate) fn load_size() -> usize {
@@ -152,7 +191,7 @@ pub(crate) async fn load_until_killed(
     let mut load = Vec::new();
     for connection in 0..8 {
         let (next, acknowledged) = (Arc::clone(&next), Arc::clone(&acknowledged));
-        let url = format!("{}/webhook", bases[connection % bases.len()]);
+        let base = bases[connection % bases.len()].clone();
         load.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             loop {
@@ -160,15 +199,7 @@ pub(crate) async fn load_until_killed(
                 if n >= events {
                     return;
                 }
-                let body = event(n);
-                let answer = http
-                    .post(&url)
-                    .header("Content-Type", "application/json")
-                    .header("X-Hub-Signature-256", sign(APP_SECRET.as_bytes(), &body))
-                    .body(body)
-                    .send()
-                    .await;
-                match answer {
+                match post_event(&http, &base, n).await {
                     Ok(r) if r.status() == 200 => acknowledged.lock().unwrap().push(n),
                     Ok(r) => panic!("the webhook answered {}", r.status()),
                     // The server is gone.
