@@ -141,6 +141,12 @@ async fn two_instances_answer_every_event_once_in_each_persons_order() {
             "{person}: {sent_at:?}"
         );
     }
+    // Rows out of hand name no holder (a row claimed later by an older
+    // binary, which sets none, must not look held by a gone instance).
+    for table in ["inbox", "outbox"] {
+        let held = format!("SELECT COUNT(*) FROM {table} WHERE claimed_by IS NOT NULL");
+        assert_eq!(first.count(&held).await, 0, "{table}");
+    }
     second.stop().await;
     first.stop().await;
 }
@@ -166,9 +172,21 @@ async fn rows_held_by_a_killed_instance_are_taken_without_waiting_out_the_lease(
          VALUES ('alive', 0, CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) + 3600000)",
     )
     .await;
+    // Silent for a minute, but this instance has not yet reached the
+    // database long enough to judge it (a database outage silences all).
+    app.exec(
+        "INSERT INTO instances (id, started_at, seen_at)
+         VALUES ('silent', 0, CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) - 60000)",
+    )
+    .await;
     let now = lexbridge::store::now_ms();
     let lease = now + 3_600_000;
-    for (psid, holder) in [("U1", "'killed'"), ("U2", "'alive'"), ("U3", "NULL")] {
+    for (psid, holder) in [
+        ("U1", "'killed'"),
+        ("U2", "'alive'"),
+        ("U3", "NULL"),
+        ("U4", "'silent'"),
+    ] {
         let event = text_event(psid, &format!("m.held.{psid}"), "hello").to_string();
         app.exec(&format!(
             "INSERT INTO inbox (object, page_id, psid, kind, dedupe_key, event, state,
@@ -187,10 +205,73 @@ async fn rows_held_by_a_killed_instance_are_taken_without_waiting_out_the_lease(
     // A few of the worker's polls later, the others are still held.
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM inbox WHERE psid IN ('U2', 'U3') AND state = 'processing'")
-            .await,
-        2
+        app.count(
+            "SELECT COUNT(*) FROM inbox WHERE psid IN ('U2', 'U3', 'U4') AND state = 'processing'"
+        )
+        .await,
+        3
     );
     assert_eq!(nlu.calls(), 1);
+    // Once it has reached the database itself for the staleness limit (10
+    // s), the silent instance is judged gone and its row is taken.
+    wait_until("the silent instance's row answered", || async {
+        app.count("SELECT COUNT(*) FROM inbox WHERE psid = 'U4' AND state = 'done'")
+            .await
+            == 1
+    })
+    .await;
+    app.stop().await;
+}
+
+/// An instance whose own heartbeat cannot reach the database for half the
+/// staleness limit starts no send: the others may already take its rows.
+/// Once a beat gets through again, the message goes.
+#[tokio::test]
+async fn an_instance_whose_heartbeat_fails_starts_no_send() {
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| matches!(b, Backend::Postgres(_)))
+    else {
+        return;
+    };
+    let app = spawn_app(&backend).await;
+    mount_send(&app.graph).await;
+    // Its own row locked elsewhere: every beat waits, then times out. The
+    // claims only read `instances`, so rows are still claimed.
+    let mut blocker = <sqlx::PgConnection as sqlx::Connection>::connect(&app.db.url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
+    sqlx::query("SELECT 1 FROM instances WHERE id = $1 FOR UPDATE")
+        .bind(&app.shared.instance_id)
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    wait_until("the heartbeat to fall silent", || async {
+        !app.shared.heartbeat.may_send(lexbridge::store::now_ms())
+    })
+    .await;
+    let message = lexbridge::store::outbox::NewOutboxMessage::reply(
+        PAGE_ID,
+        "U1",
+        1,
+        serde_json::json!({"message": {"text": "hello"}}).to_string(),
+    );
+    app.store
+        .enqueue(&[message], lexbridge::store::now_ms())
+        .await
+        .unwrap();
+    // Claimed and put back again and again, never sent.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(sent_bodies(&app.graph).await.is_empty());
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+            .await,
+        0
+    );
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    let rows = app.outbox_settled().await;
+    assert_eq!(rows[0].state, "sent");
+    assert_eq!(sent_bodies(&app.graph).await.len(), 1);
     app.stop().await;
 }
