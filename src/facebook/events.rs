@@ -70,6 +70,11 @@ pub struct QuickReplyPayload {
 pub struct Attachment {
     #[serde(rename = "type")]
     pub kind: String,
+    /// Its shape depends on the type (`url` for media, `coordinates` for a
+    /// location, `sticker_id` beside a sticker's `url`); kept loose so that
+    /// no attachment can make its event unreadable.
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

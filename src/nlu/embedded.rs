@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::fulfillment::Fulfillment;
-use super::local::{DialogState, LocalBot, Turn};
+use super::local::{DialogState, LocalBot, Now, Turn};
 use super::{Nlu, NluAnswer, NluError, NluTurn};
 
 pub struct LocalNlu {
@@ -58,7 +58,20 @@ impl Nlu for LocalNlu {
                 .map_err(|e| warn!(session_id = %turn.session_id, error = %e, "stored dialog state unreadable; starting afresh"))
                 .ok()
         });
-        let (reply, state) = match self.bot.turn(state, &turn.text, &turn.attributes) {
+        let routed = match &turn.attachment {
+            None => Some(self.bot.turn(state, &turn.text, &turn.attributes)),
+            Some(attachment) => self.bot.attachment_turn_at(
+                state,
+                &attachment.utterances(),
+                &turn.attributes,
+                Now::system(),
+            ),
+        };
+        // An attachment no intent routes: nothing to say, nothing changed.
+        let Some(routed) = routed else {
+            return Ok(NluAnswer::default());
+        };
+        let (reply, state) = match routed {
             Turn::Reply { reply, state } => (reply, state),
             Turn::Fulfill { request, state } => match &self.fulfillment {
                 None => self.bot.close_without_backend(state),
@@ -75,6 +88,7 @@ impl Nlu for LocalNlu {
                         "account": account,
                         "psid": turn.psid,
                         "page_id": turn.page_id,
+                        "attachment": turn.attachment,
                     });
                     let outcome = backend.fulfil(&turn.turn_id, &body).await;
                     if let Err(e) = &outcome {

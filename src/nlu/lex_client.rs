@@ -108,6 +108,11 @@ impl Nlu for LexNlu {
             .session_id(&turn.session_id)
             .text(text)
             .session_state(state)
+            .set_request_attributes(
+                turn.attachment
+                    .as_ref()
+                    .map(|a| a.request_attributes().into_iter().collect()),
+            )
             .send()
             .await;
         match result {

@@ -1,6 +1,7 @@
 //! Natural-language understanding behind one trait: Amazon Lex V2 or the
 //! embedded engine answer in the same `NluReply` shape.
 
+pub mod attachment;
 pub mod cli;
 pub mod embedded;
 pub mod fulfillment;
@@ -34,6 +35,8 @@ pub struct NluTurn {
     /// The same on every attempt at the same inbox event ([`turn_id`]): the
     /// fulfillment `request_id`, so a backend can de-duplicate retries.
     pub turn_id: String,
+    /// An attachment turn: `text` is its fixed utterance (see `attachment`).
+    pub attachment: Option<attachment::AttachmentTurn>,
 }
 
 /// The reply, and the dialog state to keep when the engine keeps its own.

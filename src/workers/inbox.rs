@@ -205,30 +205,24 @@ async fn converse(
                 .map_err(|e| NluError::Transient(format!("reading the conversation: {e:#}")))?;
         }
     }
-    let Some(text) = said(event).filter(|t| !t.trim().is_empty()) else {
-        let attachments = event
+    let typed = said(event).filter(|t| !t.trim().is_empty());
+    let attachment = match &typed {
+        Some(_) => None,
+        None => event
             .message
             .as_ref()
-            .map_or(&[][..], |m| m.attachments.as_slice());
-        // Until Meta's 2026 change settled, a sticker came as both an
-        // `image` and a `sticker` attachment: it is a sticker.
-        let attachment = attachments
-            .iter()
-            .find(|a| a.kind == "sticker")
-            .or(attachments.first());
-        return Ok(match attachment {
-            Some(a) => {
-                update.replies = replies_from_text(row, &shared.settings.replies.attachment_reply);
-                format!("answered: {} attachment", a.kind)
-            }
-            None => {
-                shared.metrics.inbox_unanswered.inc();
-                "unanswered: nothing to interpret".to_string()
-            }
-        });
+            .and_then(|m| super::attachment::attachment_turn(&m.attachments)),
+    };
+    let text = match (typed, &attachment) {
+        (Some(text), _) => text,
+        (None, Some(a)) => a.utterance().to_string(),
+        (None, None) => {
+            shared.metrics.inbox_unanswered.inc();
+            return Ok("unanswered: nothing to interpret".to_string());
+        }
     };
     let nlu = &shared.nlu;
-    if is_start_over(&text) {
+    if attachment.is_none() && is_start_over(&text) {
         return start_over(shared, row, update).await;
     }
     let turn = NluTurn {
@@ -239,6 +233,7 @@ async fn converse(
         attributes: session_attributes(row, context.account),
         dialog_state: context.nlu_state,
         turn_id: turn_id(&row.dedupe_key),
+        attachment: attachment.clone(),
     };
     let started = Instant::now();
     let answer = typing_while(shared, row, nlu.recognize(turn)).await;
@@ -250,9 +245,25 @@ async fn converse(
     if let (Some(state), Some(c)) = (answer.dialog_state, update.conversation.as_mut()) {
         c.nlu_state = Some(Some(state));
     }
+    if let Some(a) = &attachment {
+        // A bot with nothing for it leaves the bridge's polite reply.
+        let unrouted = answer.reply.messages.is_empty()
+            || answer
+                .reply
+                .intent
+                .as_ref()
+                .is_some_and(|i| i.name == crate::nlu::local::FALLBACK);
+        if unrouted {
+            update.replies = replies_from_text(row, &shared.settings.replies.attachment_reply);
+            return Ok(format!("answered: {} attachment", a.kind));
+        }
+    }
     update.replies =
         crate::messenger_replies::replies(&row.page_id, &row.psid, row.id, &answer.reply);
-    Ok(format!("answered by {}", nlu.name()))
+    Ok(match &attachment {
+        Some(a) => format!("answered: {} attachment by {}", a.kind, nlu.name()),
+        None => format!("answered by {}", nlu.name()),
+    })
 }
 
 /// The person asked to start over: the engine forgets the session, the

@@ -1,6 +1,7 @@
 //! Background workers: the inbox (events -> NLU -> replies) and the outbox
 //! (messages -> Send API).
 
+pub mod attachment;
 pub mod inbox;
 pub mod instances;
 pub mod linking;

@@ -352,7 +352,7 @@ async fn a_failing_write_does_not_fail_the_writes_committed_with_it() {
 
 /// Stickers arrive as `sticker` attachments (Meta's 2026 change; during
 /// its transition with an `image` attachment beside it): each is taken for
-/// a sticker, answered with ATTACHMENT_REPLY, and never sent to the NLU.
+/// a sticker, and reaches the NLU as one typed turn.
 #[tokio::test]
 async fn stickers_are_told_from_images() {
     on_every_backend(|backend| async move {
@@ -385,12 +385,24 @@ async fn stickers_are_told_from_images() {
         assert_eq!(
             outcomes,
             [
-                "answered: sticker attachment",
-                "answered: sticker attachment",
-                "answered: image attachment"
+                "answered: sticker attachment by scripted",
+                "answered: sticker attachment by scripted",
+                "answered: image attachment by scripted"
             ]
         );
-        assert_eq!(nlu.calls(), 0);
+        let turns = nlu.turns.lock().unwrap().clone();
+        let seen: Vec<_> = turns
+            .iter()
+            .map(|t| (t.text.as_str(), t.attachment.as_ref().map(|a| (a.kind.as_str(), a.count))))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("sent a sticker", Some(("sticker", 1))),
+                ("sent a sticker", Some(("sticker", 1))),
+                ("sent an image", Some(("image", 1)))
+            ]
+        );
         app.stop().await;
     })
     .await;

@@ -198,7 +198,7 @@ async fn every_lex_content_type_is_mapped_in_order() {
 }
 
 #[tokio::test]
-async fn quick_replies_and_postbacks_send_their_payload_and_attachments_get_a_polite_reply() {
+async fn quick_replies_and_postbacks_send_their_payload_and_attachments_go_as_typed_turns() {
     on_every_backend(|backend| async move {
         let (app, lex) = spawn_lex_app(&backend, &[("ATTACHMENT_REPLY", "Nice picture! Please type instead.")]).await;
         let quick = json!({"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": 1,
@@ -209,12 +209,39 @@ async fn quick_replies_and_postbacks_send_their_payload_and_attachments_get_a_po
             "message": {"mid": "m.a", "attachments": [{"type": "image", "payload": {"url": "https://x.test/p.jpg"}}]}});
         let blank = json!({"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": 4,
             "message": {"mid": "m.b", "text": "   "}});
-        app.post_signed_webhook(&webhook_body(&[(PAGE_ID, vec![quick, postback, photo, blank])])).await;
+        let place = json!({"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": 5,
+            "message": {"mid": "m.l", "attachments": [{"type": "location",
+                "payload": {"coordinates": {"lat": 48.1374, "long": 11.5755}}}]}});
+        // The bot routes the photo; the location falls back.
+        lex.then(Step::Reply(lex_reply(json!([]), "EchoIntent")))
+            .then(Step::Reply(lex_reply(json!([]), "EchoIntent")))
+            .then(Step::Reply(lex_reply(
+                json!([{"contentType": "PlainText", "content": "Thanks for the photo of your car."}]),
+                "ReportDamage",
+            )))
+            .then(Step::Reply(lex_reply(
+                json!([{"contentType": "PlainText", "content": "Sorry, what?"}]),
+                "FallbackIntent",
+            )));
+        app.post_signed_webhook(&webhook_body(&[(PAGE_ID, vec![quick, postback, photo, blank, place])])).await;
         let sent = answered(&app).await;
-        let texts: Vec<_> = lex.requests().into_iter().map(|r| r.text).collect();
-        assert_eq!(texts, ["CONFIRM_LOCK", "check status"]);
-        assert_eq!(sent.last().unwrap(), &json!({"text": "Nice picture! Please type instead."}));
-        assert_eq!(sent.len(), 3);
+        let requests = lex.requests();
+        let texts: Vec<_> = requests.iter().map(|r| r.text.as_str()).collect();
+        assert_eq!(texts, ["CONFIRM_LOCK", "check status", "sent an image", "sent a location"]);
+        assert_eq!(requests[0].request_attributes, serde_json::Value::Null);
+        assert_eq!(
+            requests[2].request_attributes,
+            json!({"lexbridge:attachment-type": "image", "lexbridge:attachment-count": "1",
+                   "lexbridge:attachment-url": "https://x.test/p.jpg"})
+        );
+        assert_eq!(requests[3].request_attributes["lexbridge:latitude"], "48.1374");
+        assert_eq!(requests[3].request_attributes["lexbridge:longitude"], "11.5755");
+        // Lex's FallbackIntent for an attachment: the bridge's own reply.
+        assert_eq!(
+            sent,
+            [json!({"text": "Thanks for the photo of your car."}),
+             json!({"text": "Nice picture! Please type instead."})]
+        );
         app.stop().await;
     })
     .await;

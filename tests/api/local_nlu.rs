@@ -216,3 +216,61 @@ async fn start_over_forgets_the_dialog_in_progress() {
     })
     .await;
 }
+
+/// A sticker reaches the embedded engine as its fixed utterance: the
+/// fixture's Hello lists it, so Hello is fulfilled and the backend is told
+/// what came; a photo no intent lists gets ATTACHMENT_REPLY.
+#[tokio::test]
+async fn attachments_are_routed_by_the_bot_or_get_the_polite_reply() {
+    on_every_backend(|backend| async move {
+        let fulfil = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/fulfil"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messages": [
+                {"contentType": "PlainText", "content": "Nice sticker!"}]})))
+            .expect(1)
+            .mount(&fulfil)
+            .await;
+        let url = format!("{}/fulfil", fulfil.uri());
+        let bot = dialog_bot();
+        let app = spawn_local(
+            &backend,
+            &[
+                ("LOCAL_BOT", &bot),
+                ("FULFILLMENT_URL", &url),
+                ("FULFILLMENT_SECRET", FULFILLMENT_SECRET),
+                ("ATTACHMENT_REPLY", "Please describe it in words."),
+            ],
+        )
+        .await;
+        let attachment = |mid: &str, kind: &str, url: &str| {
+            json!({"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": 1,
+                "message": {"mid": mid, "attachments": [{"type": kind, "payload": {"url": url}}]}})
+        };
+        let body = webhook_body(&[(
+            PAGE_ID,
+            vec![
+                attachment("m.s", "sticker", "https://cdn.test/like.png"),
+                attachment("m.p", "image", "https://cdn.test/car.jpg"),
+            ],
+        )]);
+        app.post_signed_webhook(&body).await;
+        app.inbox_settled().await;
+        app.outbox_settled().await;
+        assert_eq!(sent(&app).await, ["Nice sticker!", "Please describe it in words."]);
+        let requests = fulfil.received_requests().await.unwrap();
+        let told: Value = serde_json::from_slice(&requests[0].body).unwrap();
+        assert_eq!(told["intent"], "Hello");
+        assert_eq!(
+            told["attachment"],
+            json!({"type": "sticker", "url": "https://cdn.test/like.png", "count": 1})
+        );
+        let outcomes: Vec<_> = app.inbox().await.into_iter().filter_map(|r| r.outcome).collect();
+        assert_eq!(
+            outcomes,
+            ["answered: sticker attachment by local", "answered: image attachment"]
+        );
+        app.stop().await;
+    })
+    .await;
+}

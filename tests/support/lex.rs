@@ -28,6 +28,8 @@ pub struct LexRequest {
     pub text: String,
     pub session_attributes: Value,
     pub active_contexts: Value,
+    /// `requestAttributes`, `Null` when the request has none.
+    pub request_attributes: Value,
     pub signed: bool,
 }
 
@@ -211,6 +213,7 @@ async fn recognize_text(
         text: input["text"].as_str().unwrap_or_default().to_string(),
         session_attributes: input["sessionState"]["sessionAttributes"].clone(),
         active_contexts: input["sessionState"]["activeContexts"].clone(),
+        request_attributes: input["requestAttributes"].clone(),
         signed: req
             .headers()
             .get("authorization")

@@ -132,6 +132,49 @@ impl LocalBot {
         }
     }
 
+    /// An attachment turn (see `nlu::attachment`): the first of
+    /// `utterances` that an intent lists word for word among its samples
+    /// starts that intent, whatever the dialog was doing (an intent whose
+    /// input contexts are not all active is passed over). `None` when no
+    /// intent routes it: the bot has nothing to say and the state stays.
+    pub fn attachment_turn_at(
+        &self,
+        state: Option<DialogState>,
+        utterances: &[&str],
+        session_attributes: &BTreeMap<String, String>,
+        now: Now,
+    ) -> Option<Turn> {
+        let mut st = state.unwrap_or_default();
+        st.at_ms = now.epoch_ms;
+        contexts::expire(&mut st, now.epoch_ms);
+        let active = contexts::active(&st);
+        let same = |a: &str, b: &str| {
+            let words = |s: &str| {
+                s.split_whitespace()
+                    .map(|w| w.trim_end_matches(['.', '!', '?']).to_lowercase())
+                    .collect::<Vec<_>>()
+            };
+            words(a) == words(b)
+        };
+        let intent = utterances.iter().find_map(|wanted| {
+            self.def.intents.iter().find(|i| {
+                !i.fallback
+                    && i.input_contexts.iter().all(|c| active.contains(&c.as_str()))
+                    && i.utterances.iter().any(|u| same(u, wanted))
+            })
+        })?;
+        st = reset(st);
+        st.turn += 1;
+        st.session_attributes = session_attributes.clone();
+        st.intent = Some(intent.name.clone());
+        st.interpretations = vec![Interpretation {
+            intent: intent.name.clone(),
+            nlu_confidence: Some(1.0),
+        }];
+        st.confirmation_state = "None".into();
+        Some(self.advance(st, intent, now.today))
+    }
+
     fn start(&self, mut st: DialogState, text: &str, today: Today) -> Turn {
         let interps = self.interpret_in(text, today, &contexts::active(&st));
         st.interpretations = interps.iter().map(|i| i.interpretation.clone()).collect();

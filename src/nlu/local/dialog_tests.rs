@@ -285,3 +285,38 @@ fn malformed_exports_name_the_file_and_field() {
     assert_eq!(err.file, "B/BotLocales/en_US/Intents/A/Intent.json");
     assert_eq!(err.field.as_deref(), Some("sampleUtterances[0].utterance"));
 }
+
+/// An attachment turn starts the intent that lists its utterance word for
+/// word (case and a final stop aside), also in the middle of another
+/// intent's slot; one no intent lists leaves the dialog as it was.
+#[test]
+fn attachment_turns_route_only_by_their_exact_utterance() {
+    let now = Now {
+        today: today(),
+        epoch_ms: 0,
+    };
+    let mut chat = Chat::new(pizza());
+    let r = chat.say("I want to order a pizza");
+    assert_eq!(action(&r), ("ElicitSlot", Some("size")));
+    let before = chat.state.clone();
+    let photo = pizza().attachment_turn_at(
+        before.clone(),
+        &["sent an image", "sent an attachment"],
+        &chat.attrs,
+        now,
+    );
+    assert!(photo.is_none(), "no intent lists a photo");
+    let sticker = pizza()
+        .attachment_turn_at(before, &["sent a sticker", "sent an attachment"], &chat.attrs, now)
+        .expect("Hello lists the sticker");
+    let (reply, state) = match sticker {
+        Turn::Reply { reply, state } => (reply, state),
+        Turn::Fulfill { request, state } => {
+            assert_eq!(request.intent, "Hello");
+            pizza().close_without_backend(state)
+        }
+    };
+    assert_eq!(intent_state(&reply), ("Hello", "Fulfilled"));
+    assert_eq!(reply.interpretations[0].nlu_confidence, Some(1.0));
+    assert_eq!(state.intent, None, "the pizza order gave way to the sticker");
+}
