@@ -29,7 +29,8 @@ pub const MAX_QUICK_REPLIES: usize = 13;
 pub const MAX_BUTTONS: usize = 3;
 pub const MAX_ELEMENTS: usize = 10;
 
-fn bounded(field: &str, value: &str, max: usize) -> Result<String, ValidationError> {
+/// `value`, not blank and at most `max` characters.
+pub fn bounded(field: &str, value: &str, max: usize) -> Result<String, ValidationError> {
     if value.trim().is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }

@@ -69,7 +69,10 @@ mod tests {
             {"type": "location", "payload": {"coordinates": {"lat": 48.137, "long": 11.575}}}
         ])))
         .unwrap();
-        assert_eq!((turn.latitude, turn.longitude), (Some(48.137), Some(11.575)));
+        assert_eq!(
+            (turn.latitude, turn.longitude),
+            (Some(48.137), Some(11.575))
+        );
     }
 
     #[test]

@@ -226,8 +226,10 @@ async fn attachments_are_routed_by_the_bot_or_get_the_polite_reply() {
         let fulfil = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/fulfil"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messages": [
-                {"contentType": "PlainText", "content": "Nice sticker!"}]})))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"messages": [
+                {"contentType": "PlainText", "content": "Nice sticker!"}]})),
+            )
             .expect(1)
             .mount(&fulfil)
             .await;
@@ -257,7 +259,10 @@ async fn attachments_are_routed_by_the_bot_or_get_the_polite_reply() {
         app.post_signed_webhook(&body).await;
         app.inbox_settled().await;
         app.outbox_settled().await;
-        assert_eq!(sent(&app).await, ["Nice sticker!", "Please describe it in words."]);
+        assert_eq!(
+            sent(&app).await,
+            ["Nice sticker!", "Please describe it in words."]
+        );
         let requests = fulfil.received_requests().await.unwrap();
         let told: Value = serde_json::from_slice(&requests[0].body).unwrap();
         assert_eq!(told["intent"], "Hello");
@@ -265,10 +270,18 @@ async fn attachments_are_routed_by_the_bot_or_get_the_polite_reply() {
             told["attachment"],
             json!({"type": "sticker", "url": "https://cdn.test/like.png", "count": 1})
         );
-        let outcomes: Vec<_> = app.inbox().await.into_iter().filter_map(|r| r.outcome).collect();
+        let outcomes: Vec<_> = app
+            .inbox()
+            .await
+            .into_iter()
+            .filter_map(|r| r.outcome)
+            .collect();
         assert_eq!(
             outcomes,
-            ["answered: sticker attachment by local", "answered: image attachment"]
+            [
+                "answered: sticker attachment by local",
+                "answered: image attachment"
+            ]
         );
         app.stop().await;
     })

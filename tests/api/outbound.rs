@@ -191,6 +191,20 @@ async fn each_broken_rule_is_a_422_naming_the_field() {
                 json!({"to": to, "message": {"attachment": {"type": "image", "url": "http://example.com/a.png"}}}),
                 "message.attachment.url",
             ),
+            (
+                json!({"to": to, "message": {"elements": (0..11).map(|i| json!({"title": format!("c{i}")})).collect::<Vec<_>>()}}),
+                "message.elements",
+            ),
+            (
+                json!({"to": to, "message": {"elements": [{"title": "c", "buttons": [
+                    {"type": "postback", "title": "a", "payload": "A"}, {"type": "postback", "title": "b", "payload": "B"},
+                    {"type": "postback", "title": "c", "payload": "C"}, {"type": "postback", "title": "d", "payload": "D"}]}]}}),
+                "message.elements[0].buttons",
+            ),
+            (
+                json!({"to": to, "message": {"elements": [{"title": "t".repeat(81)}]}}),
+                "message.elements[0].title",
+            ),
             (json!({"to": to, "message": {"text": "x"}, "tag": "CONFIRMED_EVENT_UPDATE"}), "tag"),
             (json!({"to": to, "message": {"text": "x"}, "if_outside_window": "hold", "hold_until": "soon"}), "hold_until"),
             (json!({"to": to, "message": {"text": "x"}, "priority": "high"}), "priority"),
@@ -769,6 +783,7 @@ async fn the_openapi_document_describes_the_api() {
         assert!(spec["paths"][route].is_object(), "{route} is described");
     }
     assert!(spec["components"]["schemas"]["MessageRequest"].is_object());
+    assert!(spec["components"]["schemas"]["ElementSpec"]["properties"]["buttons"].is_object());
     assert_eq!(
         spec["components"]["securitySchemes"]["api_key"]["scheme"],
         "bearer"
@@ -829,6 +844,45 @@ async fn a_status_is_visible_only_to_the_key_that_sent_it() {
             .unwrap();
         assert_eq!(response.status().as_u16(), 404);
         assert_eq!(status_of(&app, &key, id).await["id"], id);
+        app.stop().await;
+    })
+    .await;
+}
+
+/// Cards, buttons and media reach the Send API in Messenger's shapes.
+#[tokio::test]
+async fn cards_buttons_and_media_are_sent_as_templates_and_attachments() {
+    on_every_backend(|backend| async move {
+        let (app, key) = api_app(&backend).await;
+        mount_send(&app.graph).await;
+        person(&app, "cust-1", "U1", Some(HOUR)).await;
+        let to = json!({"account": "cust-1"});
+        let messages = [
+            json!({"to": to, "message": {"elements": [
+                {"title": "Model 3", "subtitle": "Charged 82%", "image_url": "https://cdn.test/car.png",
+                 "buttons": [{"type": "postback", "title": "Lock", "payload": "LOCK"}]},
+                {"title": "Home charger", "buttons": [{"type": "web_url", "title": "Open", "url": "https://example.com/c"}]}]}}),
+            json!({"to": to, "message": {"text": "Lock it?", "buttons": [{"type": "postback", "title": "Yes", "payload": "YES"}]}}),
+            json!({"to": to, "message": {"attachment": {"type": "video", "url": "https://cdn.test/how.mp4"}}}),
+        ];
+        for body in &messages {
+            let (status, answer) = post(&app, "/api/v1/messages", Some(&key), body).await;
+            assert_eq!(status, 202, "{answer}");
+            wait_for_status(&app, &key, answer["id"].as_str().unwrap(), "sent").await;
+        }
+        let sent: Vec<Value> = sent_bodies(&app.graph).await.into_iter().map(|b| b["message"].clone()).collect();
+        assert_eq!(
+            sent[0],
+            json!({"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": [
+                {"title": "Model 3", "subtitle": "Charged 82%", "image_url": "https://cdn.test/car.png",
+                 "buttons": [{"type": "postback", "title": "Lock", "payload": "LOCK"}]},
+                {"title": "Home charger", "buttons": [{"type": "web_url", "title": "Open", "url": "https://example.com/c"}]}]}}})
+        );
+        assert_eq!(sent[1]["attachment"]["payload"]["template_type"], "button");
+        assert_eq!(
+            sent[2],
+            json!({"attachment": {"type": "video", "payload": {"url": "https://cdn.test/how.mp4", "is_reusable": true}}})
+        );
         app.stop().await;
     })
     .await;

@@ -159,7 +159,9 @@ impl LocalBot {
         let intent = utterances.iter().find_map(|wanted| {
             self.def.intents.iter().find(|i| {
                 !i.fallback
-                    && i.input_contexts.iter().all(|c| active.contains(&c.as_str()))
+                    && i.input_contexts
+                        .iter()
+                        .all(|c| active.contains(&c.as_str()))
                     && i.utterances.iter().any(|u| same(u, wanted))
             })
         })?;

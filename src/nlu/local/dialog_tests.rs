@@ -307,7 +307,12 @@ fn attachment_turns_route_only_by_their_exact_utterance() {
     );
     assert!(photo.is_none(), "no intent lists a photo");
     let sticker = pizza()
-        .attachment_turn_at(before, &["sent a sticker", "sent an attachment"], &chat.attrs, now)
+        .attachment_turn_at(
+            before,
+            &["sent a sticker", "sent an attachment"],
+            &chat.attrs,
+            now,
+        )
         .expect("Hello lists the sticker");
     let (reply, state) = match sticker {
         Turn::Reply { reply, state } => (reply, state),
@@ -318,5 +323,8 @@ fn attachment_turns_route_only_by_their_exact_utterance() {
     };
     assert_eq!(intent_state(&reply), ("Hello", "Fulfilled"));
     assert_eq!(reply.interpretations[0].nlu_confidence, Some(1.0));
-    assert_eq!(state.intent, None, "the pizza order gave way to the sticker");
+    assert_eq!(
+        state.intent, None,
+        "the pizza order gave way to the sticker"
+    );
 }

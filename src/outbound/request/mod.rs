@@ -5,9 +5,11 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::time::parse_timestamp;
+use crate::domain::message::{bounded, MAX_ELEMENT_TITLE};
 use crate::domain::window::{OutsideWindow, DEFAULT_HOLD_MS};
 use crate::domain::{
-    Button, Content, HttpsUrl, MediaKind, OutboundMessage, QuickReply, ValidationError,
+    Button, Content, GenericElement, HttpsUrl, MediaKind, OutboundMessage, QuickReply,
+    ValidationError,
 };
 
 /// One message for one person.
@@ -51,7 +53,8 @@ pub enum IfOutsideWindow {
     Hold,
 }
 
-/// Text, or an attachment, with optional buttons and quick replies.
+/// Text (with optional buttons), an attachment, or generic-template cards
+/// (`elements`); quick replies may go with any of them.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageSpec {
@@ -64,6 +67,24 @@ pub struct MessageSpec {
     #[serde(default)]
     pub buttons: Vec<ButtonSpec>,
     pub attachment: Option<AttachmentSpec>,
+    /// A generic template: 1 to 10 cards, shown as a carousel.
+    #[serde(default)]
+    pub elements: Vec<ElementSpec>,
+}
+
+/// One card of a generic template.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ElementSpec {
+    /// Up to 80 characters.
+    pub title: String,
+    /// Up to 80 characters.
+    pub subtitle: Option<String>,
+    /// An https URL of the card's image.
+    pub image_url: Option<String>,
+    /// Up to 3.
+    #[serde(default)]
+    pub buttons: Vec<ButtonSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -214,21 +235,30 @@ impl RecipientSpec {
 impl MessageSpec {
     fn parse(&self, prefix: &str) -> Result<OutboundMessage, ValidationError> {
         let field = |name: &str| format!("{prefix}message.{name}");
-        let buttons = self
-            .buttons
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let name = field(&format!("buttons[{i}]"));
-                match b {
-                    ButtonSpec::Postback { title, payload } => {
-                        Button::postback(&name, title, payload)
-                    }
-                    ButtonSpec::WebUrl { title, url } => Button::web_url(&name, title, url),
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let buttons = parse_buttons(&field("buttons"), &self.buttons)?;
+        if !self.elements.is_empty() {
+            let other = [
+                (self.text.is_some(), "text"),
+                (self.attachment.is_some(), "attachment"),
+                (!buttons.is_empty(), "buttons"),
+            ];
+            if let Some((_, name)) = other.iter().find(|(given, _)| *given) {
+                return Err(ValidationError::new(
+                    field(name),
+                    "cannot be combined with elements (buttons go inside each element)",
+                ));
+            }
+        }
         let message = match (&self.text, &self.attachment) {
+            (None, None) if !self.elements.is_empty() => {
+                let elements = self
+                    .elements
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| e.parse(&field(&format!("elements[{i}]"))))
+                    .collect::<Result<Vec<_>, _>>()?;
+                OutboundMessage::generic(&field("elements"), elements)?
+            }
             (Some(_), Some(_)) => {
                 return Err(ValidationError::new(
                     field("attachment"),
@@ -238,7 +268,7 @@ impl MessageSpec {
             (None, None) => {
                 return Err(ValidationError::new(
                     format!("{prefix}message"),
-                    "needs text or an attachment",
+                    "needs text, an attachment or elements",
                 ))
             }
             (Some(text), None) if buttons.is_empty() => {
@@ -270,6 +300,40 @@ impl MessageSpec {
             .collect::<Result<Vec<_>, _>>()?;
         message.with_quick_replies(&field("quick_replies"), quick_replies)
     }
+}
+
+impl ElementSpec {
+    fn parse(&self, field: &str) -> Result<GenericElement, ValidationError> {
+        let name = |n: &str| format!("{field}.{n}");
+        Ok(GenericElement {
+            title: bounded(&name("title"), &self.title, MAX_ELEMENT_TITLE)?,
+            subtitle: self
+                .subtitle
+                .as_deref()
+                .map(|s| bounded(&name("subtitle"), s, MAX_ELEMENT_TITLE))
+                .transpose()?,
+            image_url: self
+                .image_url
+                .as_deref()
+                .map(|u| HttpsUrl::parse(&name("image_url"), u))
+                .transpose()?,
+            buttons: parse_buttons(&name("buttons"), &self.buttons)?,
+        })
+    }
+}
+
+fn parse_buttons(field: &str, specs: &[ButtonSpec]) -> Result<Vec<Button>, ValidationError> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let name = format!("{field}[{i}]");
+            match b {
+                ButtonSpec::Postback { title, payload } => Button::postback(&name, title, payload),
+                ButtonSpec::WebUrl { title, url } => Button::web_url(&name, title, url),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

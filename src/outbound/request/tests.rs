@@ -188,3 +188,84 @@ fn batch_fields_carry_their_index() {
         "messages[7].message.text"
     );
 }
+
+#[test]
+fn a_generic_template_parses_into_cards() {
+    let ping = parse(json!({"to": {"account": "a"}, "message": {
+        "elements": [
+            {"title": "Model 3", "subtitle": "Charged 82%", "image_url": "https://cdn.test/car.png",
+             "buttons": [{"type": "postback", "title": "Lock", "payload": "LOCK"},
+                         {"type": "web_url", "title": "Open app", "url": "https://example.com/app"}]},
+            {"title": "Home charger"}
+        ],
+        "quick_replies": [{"title": "Thanks", "payload": "THANKS"}]}}))
+    .unwrap();
+    let Content::Generic(cards) = &ping.message.content else {
+        panic!("{:?}", ping.message.content);
+    };
+    assert_eq!(cards.len(), 2);
+    assert_eq!(cards[0].subtitle.as_deref(), Some("Charged 82%"));
+    assert_eq!(cards[0].buttons.len(), 2);
+    assert!(cards[1].image_url.is_none());
+    assert_eq!(ping.message.quick_replies.len(), 1);
+}
+
+#[test]
+fn generic_template_limits_name_their_field() {
+    let to = json!({"account": "a"});
+    let card = |extra: serde_json::Value| {
+        let mut c = json!({"title": "Card"});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let eleven: Vec<_> = (0..11).map(|_| card(json!({}))).collect();
+    assert_eq!(
+        field_of(json!({"to": to, "message": {"elements": eleven}})),
+        "message.elements"
+    );
+    assert_eq!(
+        field_of(
+            json!({"to": to, "message": {"elements": [card(json!({"title": "t".repeat(81)}))]}})
+        ),
+        "message.elements[0].title"
+    );
+    assert_eq!(
+        field_of(
+            json!({"to": to, "message": {"elements": [card(json!({"subtitle": "s".repeat(81)}))]}})
+        ),
+        "message.elements[0].subtitle"
+    );
+    assert_eq!(
+        field_of(
+            json!({"to": to, "message": {"elements": [card(json!({"image_url": "http://cdn.test/a.png"}))]}})
+        ),
+        "message.elements[0].image_url"
+    );
+    let four: Vec<_> = (0..4)
+        .map(|i| json!({"type": "postback", "title": format!("b{i}"), "payload": "P"}))
+        .collect();
+    assert_eq!(
+        field_of(json!({"to": to, "message": {"elements": [card(json!({"buttons": four}))]}})),
+        "message.elements[0].buttons"
+    );
+    assert_eq!(
+        field_of(
+            json!({"to": to, "message": {"elements": [card(json!({"buttons": [
+            {"type": "postback", "title": "a button title too long", "payload": "P"}]}))]}})
+        ),
+        "message.elements[0].buttons[0].title"
+    );
+    assert_eq!(
+        field_of(json!({"to": to, "message": {"text": "hi", "elements": [card(json!({}))]}})),
+        "message.text"
+    );
+    assert_eq!(
+        field_of(
+            json!({"to": to, "message": {"attachment": {"type": "image", "url": "https://x/y.png"},
+            "elements": [card(json!({}))]}})
+        ),
+        "message.attachment"
+    );
+}
