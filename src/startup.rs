@@ -243,6 +243,11 @@ impl Application {
             spawn("retention worker", Box::pin(retention));
             let tokens = workers::tokens::run(Arc::clone(shared), self.stop.subscribe());
             spawn("token checker", Box::pin(tokens));
+            if shared.settings.handover.idle_take_back.is_some() {
+                let take_back =
+                    workers::handover::take_back_idle(Arc::clone(shared), self.stop.subscribe());
+                spawn("idle thread take-back", Box::pin(take_back));
+            }
             if shared.store.is_postgres() {
                 let stats = workers::planner_stats::run(Arc::clone(shared), self.stop.subscribe());
                 spawn("planner statistics", Box::pin(stats));

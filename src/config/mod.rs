@@ -22,6 +22,8 @@ pub struct Settings {
     pub workers: WorkerSettings,
     pub nlu: NluSettings,
     pub replies: ReplySettings,
+    /// When the bot passes a conversation to people (conversation routing).
+    pub handover: HandoverSettings,
     /// 32 bytes, base64: encrypts stored user and page tokens.
     pub token_encryption_key: SecretString,
     /// 64 bytes, base64: signs and encrypts the login session cookie.
@@ -112,7 +114,7 @@ pub struct FacebookSettings {
 /// What the bot says on its own, and the Messenger niceties around replies.
 #[derive(Clone, Debug)]
 pub struct ReplySettings {
-    /// Answer to a photo, sticker, file or location (no NLU call).
+    /// Answer to a photo, sticker, file or location the bot has nothing for.
     pub attachment_reply: String,
     /// Said once when a message finally cannot be answered.
     pub apology: String,
@@ -128,6 +130,28 @@ pub struct ReplySettings {
     /// payload `START_OVER`): what the NLU remembered of them is forgotten.
     pub start_over: String,
 }
+
+/// Conversation routing: when the bot hands a person to the Page's people,
+/// and when it takes an idle thread back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HandoverSettings {
+    /// HANDOVER_INTENTS: intents (comma-separated) whose answer passes the
+    /// thread on, after their messages. The payload `HANDOVER` always does.
+    pub intents: Vec<String>,
+    /// HANDOVER_MESSAGE: said before the thread passes when the NLU said
+    /// nothing.
+    pub message: String,
+    /// HANDOVER_APP_ID: the app the thread passes to; the Page Inbox by
+    /// default.
+    pub target_app_id: String,
+    /// HANDOVER_IDLE_TAKE_BACK_MS: a thread another app has held this long
+    /// without the person writing is taken back (`take_thread_control`);
+    /// `None` (0, the default) leaves it to the other app to pass it back.
+    pub idle_take_back: Option<Duration>,
+}
+
+/// Meta's Page Inbox, the app of the Page's people.
+pub const PAGE_INBOX_APP_ID: &str = "263902037430900";
 
 /// Knobs of the background workers; defaults suit production.
 #[derive(Clone, Debug)]
@@ -252,6 +276,24 @@ impl Settings {
                     "Okay, let's start over. What can I do for you?",
                 ),
             },
+            handover: HandoverSettings {
+                intents: r
+                    .optional("HANDOVER_INTENTS", "")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                message: r.optional(
+                    "HANDOVER_MESSAGE",
+                    "I'm passing you to someone from our team; they will answer here.",
+                ),
+                target_app_id: r.optional("HANDOVER_APP_ID", PAGE_INBOX_APP_ID),
+                idle_take_back: Some(
+                    r.millis("HANDOVER_IDLE_TAKE_BACK_MS", Duration::ZERO),
+                )
+                .filter(|d| !d.is_zero()),
+            },
             sessions: SessionSettings {
                 lifetime: Duration::from_secs(
                     3600 * u64::from(r.positive("SESSION_LIFETIME_HOURS", 7 * 24)),
@@ -275,6 +317,11 @@ impl Settings {
                 "DATABASE_POOL_SIZE must be at least 2 on Postgres (the group committer keeps one connection)"
                     .to_string(),
             );
+        }
+        let app_id = &settings.handover.target_app_id;
+        if app_id.is_empty() || !app_id.bytes().all(|b| b.is_ascii_digit()) {
+            r.problems
+                .push("HANDOVER_APP_ID must be a Meta app id (digits)".to_string());
         }
         if !settings.facebook.graph_api_version.starts_with('v') {
             r.problems

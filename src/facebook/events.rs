@@ -8,6 +8,10 @@ pub use super::envelope::{inbox_events, PayloadError, WebhookEvent};
 /// The kind of an event kept but not understood: an unknown shape, a kind
 /// never heard of, or one that needs a person and names none.
 pub const UNRECOGNISED: &str = "unrecognised";
+/// The kinds of conversation routing's events.
+pub const PASS_THREAD_CONTROL: &str = "pass_thread_control";
+pub const TAKE_THREAD_CONTROL: &str = "take_thread_control";
+pub const REQUEST_THREAD_CONTROL: &str = "request_thread_control";
 /// The kind of Meta's `messaging_policy_enforcement` events.
 pub const POLICY_ENFORCEMENT: &str = "policy_enforcement";
 
@@ -31,9 +35,36 @@ pub struct MessagingEvent {
     pub reaction: Option<serde_json::Value>,
     pub message_edit: Option<serde_json::Value>,
     pub response_feedback: Option<serde_json::Value>,
+    /// Conversation routing (`messaging_handovers`): the thread passed to
+    /// an app, taken by one, or asked for by one.
+    pub pass_thread_control: Option<ThreadControl>,
+    pub take_thread_control: Option<ThreadControl>,
+    pub request_thread_control: Option<ThreadControl>,
     /// `policy_enforcement` (older documents spell it `policy-enforcement`).
     #[serde(alias = "policy-enforcement")]
     pub policy_enforcement: Option<PolicyEnforcement>,
+}
+
+/// A `messaging_handovers` event's body. App ids come as strings or
+/// numbers; an idle thread's previous owner is `null`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ThreadControl {
+    #[serde(default, deserialize_with = "app_id")]
+    pub new_owner_app_id: Option<String>,
+    #[serde(default, deserialize_with = "app_id")]
+    pub previous_owner_app_id: Option<String>,
+    #[serde(default, deserialize_with = "app_id")]
+    pub requested_owner_app_id: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<String>,
+}
+
+fn app_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
 }
 
 /// Meta's verdict on the Page: `block`, `unblock` or `warning`.
@@ -150,6 +181,18 @@ impl MessagingEvent {
                 policy_enforcement: Some(_),
                 ..
             } => POLICY_ENFORCEMENT,
+            MessagingEvent {
+                pass_thread_control: Some(_),
+                ..
+            } => PASS_THREAD_CONTROL,
+            MessagingEvent {
+                take_thread_control: Some(_),
+                ..
+            } => TAKE_THREAD_CONTROL,
+            MessagingEvent {
+                request_thread_control: Some(_),
+                ..
+            } => REQUEST_THREAD_CONTROL,
             _ => UNRECOGNISED,
         }
     }

@@ -11,5 +11,6 @@ pub mod rate_limit;
 pub mod render;
 pub mod signature;
 pub mod signed_request;
+pub mod thread_control;
 
 pub use graph::{GraphClient, GraphError, SendResponse, SenderAction};

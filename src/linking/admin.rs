@@ -82,9 +82,15 @@ pub async fn run(
             let links = store.links_for_account(&a.id).await?;
             writeln!(out, "links:      {}", links.len())?;
             for l in links {
+                let thread = match l.thread_owner.as_deref() {
+                    None => "the bot".to_string(),
+                    Some(crate::config::PAGE_INBOX_APP_ID) => "the Page Inbox".to_string(),
+                    Some("unknown") => "another app".to_string(),
+                    Some(app) => format!("app {app}"),
+                };
                 writeln!(
                     out,
-                    "  page {} psid {} via {} since {}",
+                    "  page {} psid {} via {} since {}; thread: {thread}",
                     l.page_id,
                     l.psid,
                     l.source,

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub webhook_events_duplicate: Counter,
     pub inbox_processed: Counter,
     pub inbox_unanswered: Counter,
+    pub handovers: Counter,
     pub inbox_retried: Counter,
     pub inbox_dead: Counter,
     /// Events kept as `unrecognised` (unknown kind or shape).
@@ -65,6 +66,7 @@ impl Default for Metrics {
             webhook_events_duplicate: Counter::default(),
             inbox_processed: Counter::default(),
             inbox_unanswered: Counter::default(),
+            handovers: Counter::default(),
             inbox_retried: Counter::default(),
             inbox_dead: Counter::default(),
             inbox_unrecognised: Counter::default(),
@@ -112,6 +114,11 @@ impl Default for Metrics {
                 "inbox_unanswered",
                 "Messages the NLU had no answer for",
                 &metrics.inbox_unanswered,
+            ),
+            (
+                "handovers",
+                "Conversations the bot handed over to another app",
+                &metrics.handovers,
             ),
             (
                 "inbox_retried",

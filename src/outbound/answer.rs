@@ -36,6 +36,7 @@ pub enum ErrorCode {
     RecipientNotFound,
     RecipientNotLinked,
     OutsideMessagingWindow,
+    ThreadOwnedByAnotherApp,
     IdempotencyConflict,
     NotFound,
     PageNotAllowed,
@@ -67,7 +68,7 @@ impl Outcome {
                 ErrorCode::RecipientNotFound
                 | ErrorCode::RecipientNotLinked
                 | ErrorCode::NotFound => 404,
-                ErrorCode::IdempotencyConflict => 409,
+                ErrorCode::IdempotencyConflict | ErrorCode::ThreadOwnedByAnotherApp => 409,
                 ErrorCode::BodyTooLarge => 413,
                 ErrorCode::InvalidRequest | ErrorCode::OutsideMessagingWindow => 422,
                 ErrorCode::RateLimited => 429,
@@ -230,6 +231,7 @@ mod tests {
         assert_eq!(refused(ErrorCode::RecipientNotLinked), 404);
         assert_eq!(refused(ErrorCode::NotFound), 404);
         assert_eq!(refused(ErrorCode::IdempotencyConflict), 409);
+        assert_eq!(refused(ErrorCode::ThreadOwnedByAnotherApp), 409);
         assert_eq!(refused(ErrorCode::BodyTooLarge), 413);
         assert_eq!(refused(ErrorCode::InvalidRequest), 422);
         assert_eq!(refused(ErrorCode::OutsideMessagingWindow), 422);

@@ -61,6 +61,16 @@ impl MetaError {
         .subcode(2018278)
     }
 
+    /// Code 10 / 2018300: another app owns the person's thread.
+    pub fn thread_elsewhere() -> MetaError {
+        MetaError::new(
+            10,
+            "OAuthException",
+            "(#10) Another app is controlling this thread now.",
+        )
+        .subcode(2018300)
+    }
+
     /// The JSON body Meta sends.
     pub fn body(&self) -> serde_json::Value {
         let mut error = json!({

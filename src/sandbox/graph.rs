@@ -69,6 +69,9 @@ async fn graph(req: HttpRequest, body: web::Bytes, sandbox: web::Data<Sandbox>) 
             let wanted = params.get("fields").map(String::as_str).unwrap_or_default();
             sandbox.profile.get(wanted)
         }),
+        (true, [page, edge @ ("pass_thread_control" | "take_thread_control")]) => {
+            page_call(&sandbox, &params, page).and_then(|()| thread_control(&sandbox, edge, &body))
+        }
         (true, [page, "subscribed_apps"]) => {
             page_call(&sandbox, &params, page).and_then(|()| super::profile::subscribe(&body))
         }
@@ -331,6 +334,33 @@ fn page_call(sandbox: &Sandbox, params: &Params, page: &str) -> Result<(), MetaE
     authenticate(sandbox, params).and_then(|who| page_only(sandbox, &who, page))
 }
 
+/// `POST /{page}/pass_thread_control` (to `target_app_id`) or
+/// `/take_thread_control` (to the calling app, the service's).
+fn thread_control(sandbox: &Sandbox, edge: &str, body: &[u8]) -> Result<Value, MetaError> {
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|_| MetaError::param("The request body must be JSON"))?;
+    let psid = send::recipient(&body)?.to_string();
+    if sandbox.thread(&psid).is_none() {
+        return Err(MetaError::param("No matching user found").subcode(2018001));
+    }
+    let owner = match edge {
+        "pass_thread_control" => {
+            let target = body
+                .get("target_app_id")
+                .and_then(|t| match t {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .ok_or_else(|| MetaError::param("The parameter target_app_id is required"))?;
+            Some(target).filter(|t| *t != sandbox.config.app_id)
+        }
+        _ => None,
+    };
+    sandbox.set_owner(&psid, owner);
+    Ok(json!({ "success": true }))
+}
+
 /// `POST /{page}/messages`: checked, recorded in the thread, shown in the
 /// emulator.
 async fn send_api(sandbox: &Sandbox, who: &Who, page: &str, body: &[u8]) -> HttpResponse {
@@ -343,11 +373,13 @@ async fn send_api(sandbox: &Sandbox, who: &Who, page: &str, body: &[u8]) -> Http
             .thread(&psid)
             .ok_or_else(|| MetaError::param("No matching user found").subcode(2018001))?;
         let now = now_ms();
-        Ok((
-            psid.clone(),
-            send::check(&body, now, thread.last_wrote)?,
-            now,
-        ))
+        let outgoing = send::check(&body, now, thread.last_wrote)?;
+        // Only the thread's owner may message the person; sender actions
+        // from another app are ignored by Messenger, not refused.
+        if thread.owner.is_some() && matches!(outgoing, Outgoing::Message { .. }) {
+            return Err(MetaError::thread_elsewhere());
+        }
+        Ok((psid.clone(), outgoing, now))
     })();
     let (psid, outgoing, now) = match result {
         Ok(ok) => ok,

@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sandbox/messenger/events", web::get().to(events))
         .route("/sandbox/messenger/send", web::post().to(send))
         .route("/sandbox/messenger/read", web::post().to(read))
+        .route("/sandbox/messenger/hand-back", web::post().to(hand_back))
         .route("/sandbox/avatar/{psid}.svg", web::get().to(avatar));
 }
 
@@ -186,8 +187,14 @@ async fn send(said: web::Json<Said>, sandbox: web::Data<Sandbox>) -> HttpRespons
         tag: None,
     };
     let event = sandbox.person_event(&said.psid, &entry);
+    // While the Page's people own the thread, Meta sends the person's
+    // words to the service as standby.
+    let list = match sandbox.thread(&said.psid).and_then(|t| t.owner) {
+        Some(_) => "standby",
+        None => "messaging",
+    };
     sandbox.record(&said.psid, entry.clone());
-    match sandbox.deliver(vec![event], now).await {
+    match sandbox.deliver_as(list, vec![event], now).await {
         Ok(200) => HttpResponse::Ok().json(json!({ "mid": entry.mid, "at": now })),
         Ok(status) => HttpResponse::BadGateway().json(
             json!({ "mid": entry.mid, "error": format!("the webhook answered HTTP {status}") }),
@@ -224,6 +231,35 @@ async fn read(of: web::Json<Of>, sandbox: web::Data<Sandbox>) -> HttpResponse {
     ];
     match sandbox.deliver(events, now).await {
         Ok(200) => HttpResponse::Ok().json(json!({ "receipts": mids.len() })),
+        Ok(status) => HttpResponse::BadGateway()
+            .json(json!({ "error": format!("the webhook answered HTTP {status}") })),
+        Err(e) => HttpResponse::BadGateway().json(json!({ "error": e })),
+    }
+}
+
+/// The Page's people (the Page Inbox, in the emulator's stead) hand the
+/// thread back to the bot: `pass_thread_control` to the service's app, and
+/// its `messaging_handovers` webhook.
+async fn hand_back(of: web::Json<Of>, sandbox: web::Data<Sandbox>) -> HttpResponse {
+    let Some(thread) = sandbox.thread(&of.psid) else {
+        return bad("no such demo person");
+    };
+    let Some(previous) = thread.owner else {
+        return bad("the bot has this conversation already");
+    };
+    sandbox.set_owner(&of.psid, None);
+    let now = now_ms();
+    let event = json!({
+        "sender": { "id": of.psid }, "recipient": { "id": sandbox.config.page_id },
+        "timestamp": now,
+        "pass_thread_control": {
+            "previous_owner_app_id": previous,
+            "new_owner_app_id": sandbox.config.app_id,
+            "metadata": "handed back from the demo's Page Inbox",
+        },
+    });
+    match sandbox.deliver(vec![event], now).await {
+        Ok(200) => HttpResponse::Ok().json(json!({ "owner": null })),
         Ok(status) => HttpResponse::BadGateway()
             .json(json!({ "error": format!("the webhook answered HTTP {status}") })),
         Err(e) => HttpResponse::BadGateway().json(json!({ "error": e })),

@@ -20,6 +20,9 @@ pub struct Link {
     pub account_id: String,
     pub source: String,
     pub linked_at: i64,
+    /// The app owning the conversation's thread when not this one
+    /// (conversation routing).
+    pub thread_owner: Option<String>,
 }
 
 /// An account as the account page and the admin CLI show it: never the token.
@@ -66,8 +69,10 @@ impl Store {
     /// Every PSID linked to an account, oldest link first.
     pub async fn links_for_account(&self, account_id: &str) -> anyhow::Result<Vec<Link>> {
         let rows = with_reader!(self, pool => sqlx::query_as(
-            "SELECT page_id, psid, account_id, source, linked_at FROM links
-             WHERE account_id = $1 ORDER BY linked_at, psid")
+            "SELECT l.page_id, l.psid, l.account_id, l.source, l.linked_at, c.thread_owner
+             FROM links l
+             LEFT JOIN conversations c ON c.page_id = l.page_id AND c.psid = l.psid
+             WHERE l.account_id = $1 ORDER BY l.linked_at, l.psid")
             .bind(account_id)
             .fetch_all(pool)
             .await)

@@ -19,6 +19,9 @@ pub struct ConversationContext {
     /// The Page had a pause reason when the row was claimed (read with the
     /// claim; always false from `conversation_context`).
     pub page_paused: bool,
+    /// The app that owns the thread when it is not this one (see
+    /// `ConversationUpdate::thread`).
+    pub thread_owner: Option<String>,
 }
 
 /// The conversation facts an event changes.
@@ -32,6 +35,10 @@ pub struct ConversationUpdate {
     pub nlu_state: Option<Option<String>>,
     /// The person wrote to this app: messages held for them go now.
     pub release_held: bool,
+    /// Conversation routing: `Some(None)` when the thread is (back) with
+    /// this app, `Some(Some(app id))` when another app owns it (`unknown`
+    /// when Meta did not say which).
+    pub thread: Option<Option<String>>,
 }
 
 /// The conversation changes of one batch, merged per conversation.
@@ -40,12 +47,16 @@ pub(crate) struct MergedConversationUpdate {
     inbound_at: Option<i64>,
     nlu_state: Option<Option<String>>,
     pub(crate) release_held: bool,
+    thread: Option<Option<String>>,
 }
 
 impl MergedConversationUpdate {
     pub(crate) fn merge(&mut self, c: &ConversationUpdate) {
         self.inbound_at = self.inbound_at.max(c.inbound_at);
         self.release_held |= c.release_held;
+        if c.thread.is_some() {
+            self.thread = c.thread.clone();
+        }
         if c.nlu_state.is_some() {
             self.nlu_state = c.nlu_state.clone();
         }
@@ -87,7 +98,57 @@ pub(crate) fn upsert_statements(
             statements.push(upsert);
         }
     }
+    // Rare (a handover), so one statement each, after the upserts made
+    // the rows.
+    for ((page_id, psid), t) in touches {
+        if let Some(owner) = &t.thread {
+            statements.push(thread_statement(page_id, psid, owner.as_deref(), now));
+        }
+    }
     statements
+}
+
+/// A thread changing hands outside an inbox event: a send refused because
+/// another app owns it, or an idle thread taken back. Back with this app,
+/// the person's held messages are released.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadChange {
+    pub page_id: String,
+    pub psid: String,
+    /// `None`: this app; else the owner's app id (`unknown` when Meta did
+    /// not say).
+    pub owner: Option<String>,
+    pub at: i64,
+}
+
+impl ThreadChange {
+    pub(crate) fn statements(&self) -> Vec<Stmt> {
+        let mut statements = vec![thread_statement(
+            &self.page_id,
+            &self.psid,
+            self.owner.as_deref(),
+            self.at,
+        )];
+        if self.owner.is_none() {
+            let person = [(self.page_id.as_str(), self.psid.as_str())];
+            statements.push(super::outbox::release_held_statement(&person, self.at));
+        }
+        statements
+    }
+}
+
+/// Who owns a conversation's thread from `now`: `None` is this app.
+pub(crate) fn thread_statement(page_id: &str, psid: &str, owner: Option<&str>, now: i64) -> Stmt {
+    let mut update = Stmt::new("UPDATE conversations SET thread_owner = ");
+    update
+        .bind(owner)
+        .push(", thread_since = ")
+        .bind(owner.map(|_| now))
+        .push(" WHERE page_id = ")
+        .bind(page_id)
+        .push(" AND psid = ")
+        .bind(psid);
+    update
 }
 
 /// The context's columns and joins, for a `k` with `page_id` and `psid`
@@ -98,7 +159,7 @@ macro_rules! context_select {
         concat!(
             "SELECT ",
             $first,
-            "c.nlu_state, a.id, a.name, a.fb_uid, p.looked_up_at FROM ",
+            "c.nlu_state, a.id, a.name, a.fb_uid, p.looked_up_at, c.thread_owner FROM ",
             $from,
             " LEFT JOIN conversations c ON c.page_id = k.page_id AND c.psid = k.psid
               LEFT JOIN links l ON l.page_id = k.page_id AND l.psid = k.psid
@@ -125,10 +186,11 @@ pub(crate) type ContextColumns = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<String>,
 );
 
 pub(crate) fn context_from(
-    (nlu_state, id, name, fb_uid, looked_up_at): ContextColumns,
+    (nlu_state, id, name, fb_uid, looked_up_at, thread_owner): ContextColumns,
 ) -> ConversationContext {
     ConversationContext {
         nlu_state,
@@ -139,6 +201,7 @@ pub(crate) fn context_from(
         }),
         looked_up: looked_up_at.is_some(),
         page_paused: false,
+        thread_owner,
     }
 }
 
@@ -157,6 +220,26 @@ impl Store {
             .await)
         .context("reading a conversation")?;
         Ok(context_from(row))
+    }
+
+    /// Threads another app has held since `before` or earlier, the person
+    /// silent since then too, oldest first: `(page_id, psid, owner)`.
+    pub async fn idle_threads(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<(String, String, String)>> {
+        let rows = with_reader!(self, pool => sqlx::query_as(
+            "SELECT page_id, psid, thread_owner FROM conversations
+             WHERE thread_owner IS NOT NULL AND thread_since <= $1
+               AND COALESCE(last_inbound_at, 0) <= $1
+             ORDER BY thread_since LIMIT $2")
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+        .context("reading idle threads")?;
+        Ok(rows)
     }
 
     /// When the person last wrote to the Page (`None`: never), read now,

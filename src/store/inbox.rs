@@ -252,6 +252,7 @@ pub(crate) async fn attach_contexts<E: Exec>(
                 c.take()?.opt_text()?,
                 c.take()?.opt_text()?,
                 c.take()?.opt_int()?,
+                c.take()?.opt_text()?,
             );
             let context = ConversationContext {
                 page_paused,

@@ -61,6 +61,9 @@ pub enum Recipient {
         page_id: String,
         psid: String,
         last_inbound_at: Option<i64>,
+        /// Another app owns the thread (conversation routing): only it may
+        /// send.
+        thread_owner: Option<String>,
     },
     /// No such account, Facebook user or PSID.
     Unknown,
@@ -97,7 +100,7 @@ pub enum CreateKeyError {
     Store(#[from] anyhow::Error),
 }
 
-type RecipientRow = (Option<String>, Option<String>, Option<i64>);
+type RecipientRow = (Option<String>, Option<String>, Option<i64>, Option<String>);
 
 /// What the status of a message is read from.
 /// Records when a key was last used (the key check notes uses in memory
@@ -225,7 +228,7 @@ impl Store {
         within: Option<&[String]>,
     ) -> anyhow::Result<Recipient> {
         let sql = format!(
-            "SELECT l.page_id, l.psid, c.last_inbound_at FROM accounts a
+            "SELECT l.page_id, l.psid, c.last_inbound_at, c.thread_owner FROM accounts a
              LEFT JOIN links l ON l.account_id = a.id
              LEFT JOIN conversations c ON c.page_id = l.page_id AND c.psid = l.psid
              WHERE {which}
@@ -244,10 +247,11 @@ impl Store {
         let row = rows.iter().find(allowed).or(rows.first()).cloned();
         Ok(match row {
             None => Recipient::Unknown,
-            Some((Some(page_id), Some(psid), last_inbound_at)) => Recipient::Found {
+            Some((Some(page_id), Some(psid), last_inbound_at, thread_owner)) => Recipient::Found {
                 page_id,
                 psid,
                 last_inbound_at,
+                thread_owner,
             },
             Some(_) => Recipient::Unlinked,
         })
@@ -256,7 +260,7 @@ impl Store {
     /// A PSID is a recipient once it wrote to the Page or was linked.
     pub async fn recipient_for_psid(&self, page_id: &str, psid: &str) -> anyhow::Result<Recipient> {
         let row: Option<RecipientRow> = with_reader!(self, pool => sqlx::query_as(
-            "SELECT c.psid, l.psid, c.last_inbound_at
+            "SELECT c.psid, l.psid, c.last_inbound_at, c.thread_owner
              FROM (SELECT 1 AS one) k
              LEFT JOIN conversations c ON c.page_id = $1 AND c.psid = $2
              LEFT JOIN links l ON l.page_id = $1 AND l.psid = $2")
@@ -266,11 +270,12 @@ impl Store {
             .await)
         .context("looking up a recipient")?;
         Ok(match row {
-            Some((None, None, _)) | None => Recipient::Unknown,
-            Some((_, _, last_inbound_at)) => Recipient::Found {
+            Some((None, None, _, _)) | None => Recipient::Unknown,
+            Some((_, _, last_inbound_at, thread_owner)) => Recipient::Found {
                 page_id: page_id.to_string(),
                 psid: psid.to_string(),
                 last_inbound_at,
+                thread_owner,
             },
         })
     }

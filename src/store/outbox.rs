@@ -223,7 +223,8 @@ pub(crate) fn insert_statements(messages: &[&NewOutboxMessage], now: i64) -> Vec
 }
 
 /// Queues the held messages of a chunk of people, `(page_id, psid)`, who
-/// wrote within the standard messaging window.
+/// wrote within the standard messaging window and whose thread is this
+/// app's (only the thread's owner can send).
 pub(crate) fn release_held_statement(people: &[(&str, &str)], now: i64) -> Stmt {
     let mut release = Stmt::new(
         "UPDATE outbox SET state = 'queued', messaging_type = 'UPDATE', tag = NULL, next_attempt_at = ",
@@ -236,7 +237,7 @@ pub(crate) fn release_held_statement(people: &[(&str, &str)], now: i64) -> Stmt 
         .bind(now)
         .push(
             " AND EXISTS (SELECT 1 FROM conversations c WHERE c.page_id = outbox.page_id
-               AND c.psid = outbox.psid AND c.last_inbound_at > ",
+               AND c.psid = outbox.psid AND c.thread_owner IS NULL AND c.last_inbound_at > ",
         )
         .bind(now - crate::domain::window::STANDARD_WINDOW_MS)
         .push(") AND (page_id, psid) IN (")

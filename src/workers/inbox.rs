@@ -7,9 +7,13 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use super::handover;
 use super::linking;
 use super::retry::{deadline, next_attempt_within};
-use crate::facebook::events::{MessagingEvent, POLICY_ENFORCEMENT, UNRECOGNISED};
+use crate::facebook::events::{
+    MessagingEvent, PASS_THREAD_CONTROL, POLICY_ENFORCEMENT, REQUEST_THREAD_CONTROL,
+    TAKE_THREAD_CONTROL, UNRECOGNISED,
+};
 use crate::facebook::SenderAction;
 use crate::nlu::start_over::is_start_over;
 use crate::nlu::{session_id, turn_id, NluError, NluTurn};
@@ -120,6 +124,7 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
                 nlu_state: None,
                 // While another app owns the thread, this one may not send.
                 release_held: row.thread == ThreadOwner::ThisApp,
+                thread: thread_seen(&row),
             });
             if row.thread == ThreadOwner::AnotherApp {
                 "standby: another app owns the thread".to_string()
@@ -133,6 +138,10 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
                     Ok(handled) => said_back(&mut update, &row, handled),
                     Err(e) => return fail(shared, update, &row, e),
                 }
+            } else if said(&event).as_deref() == Some(handover::HANDOVER_PAYLOAD) {
+                handover::hand_over(shared, &row, &mut update, "payload HANDOVER", |text| {
+                    replies_from_text(&row, text)
+                })
             } else if let Some(reference) = linking::our_ref(&event) {
                 // "Get started" from an m.me link: the link is the answer.
                 match linking::referral(shared, &row, reference).await {
@@ -156,6 +165,9 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
                 }
             }
         }
+        PASS_THREAD_CONTROL | TAKE_THREAD_CONTROL | REQUEST_THREAD_CONTROL => {
+            handover::on_event(shared, &row, &event, &mut update)
+        }
         POLICY_ENFORCEMENT => match super::policy::enforce(shared, &row, &event).await {
             Ok(outcome) => outcome,
             Err(e) => return fail(shared, update, &row, e),
@@ -165,6 +177,17 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
     update.outcome = Some(outcome);
     shared.metrics.inbox_processed.inc();
     update
+}
+
+/// What a message event says of the thread's owner: one in `messaging[]`
+/// is this app's (Meta routed it here), one in `standby[]` another's.
+/// `None` when that is what was known already.
+fn thread_seen(row: &InboxRow) -> Option<Option<String>> {
+    match (row.thread, &row.context.thread_owner) {
+        (ThreadOwner::ThisApp, Some(_)) => Some(None),
+        (ThreadOwner::AnotherApp, None) => Some(Some("unknown".to_string())),
+        _ => None,
+    }
 }
 
 /// What the person said, as the NLU should read it.
@@ -260,6 +283,13 @@ async fn converse(
     }
     update.replies =
         crate::messenger_replies::replies(&row.page_id, &row.psid, row.id, &answer.reply);
+    let intent = answer.reply.intent.as_ref().map(|i| i.name.as_str());
+    if handover::is_handover_intent(shared, intent) {
+        let why = format!("intent {}", intent.unwrap_or_default());
+        return Ok(handover::hand_over(shared, row, update, &why, |text| {
+            replies_from_text(row, text)
+        }));
+    }
     Ok(match &attachment {
         Some(a) => format!("answered: {} attachment by {}", a.kind, nlu.name()),
         None => format!("answered by {}", nlu.name()),

@@ -2,6 +2,7 @@
 //! (messages -> Send API).
 
 pub mod attachment;
+pub mod handover;
 pub mod inbox;
 pub mod instances;
 pub mod linking;

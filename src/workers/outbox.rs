@@ -19,9 +19,11 @@ use crate::config::WorkerSettings;
 use crate::domain::window::Decision;
 use crate::facebook::page_cooldown::Trouble;
 use crate::facebook::render::send_payload;
-use crate::facebook::GraphError;
+use crate::facebook::thread_control::ThreadControl;
+use crate::facebook::{GraphError, SendResponse};
 use crate::outbound::time::format_timestamp;
 use crate::state::AppState;
+use crate::store::conversations::ThreadChange;
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
 use crate::store::writer::{Claim, FeedReceiver, Write};
@@ -60,7 +62,8 @@ pub async fn run(
 /// How long a row of `origin` keeps trying, and the setting that says so.
 fn budget(workers: &WorkerSettings, origin: &str) -> (Duration, &'static str) {
     match origin {
-        "reply" => (workers.reply_max_age, "REPLY_MAX_AGE_MS"),
+        // A handover is as urgent as the reply before it.
+        "reply" | "control" => (workers.reply_max_age, "REPLY_MAX_AGE_MS"),
         _ => (workers.api_message_expiry, "API_MESSAGE_EXPIRY_MS"),
     }
 }
@@ -156,10 +159,26 @@ async fn deliver(
         );
         return defer(row, now_ms(), workers.retry_base);
     }
-    let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
+    let control = match row.origin.as_str() {
+        "control" => ThreadControl::from_outbox_body(&row.body),
+        _ => None,
+    };
     let started = now_ms();
     let timer = std::time::Instant::now();
-    let sent = shared.graph.send(&row.page_id, &token, &payload).await;
+    let sent = match &control {
+        Some(call) => shared
+            .graph
+            .thread_control(&row.page_id, &token, &row.psid, call)
+            .await
+            .map(|()| SendResponse {
+                recipient_id: None,
+                message_id: None,
+            }),
+        None => {
+            let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
+            shared.graph.send(&row.page_id, &token, &payload).await
+        }
+    };
     shared
         .metrics
         .send_api_seconds
@@ -176,7 +195,55 @@ async fn deliver(
             }
         }
         Err(e) if e.is_token_refused() => token_refused(shared, row, attempts, e).await,
+        Err(e) if e.is_thread_elsewhere() && control.is_none() => {
+            thread_elsewhere(shared, row, attempts, until, e).await
+        }
         Err(e) => classify(shared, row, attempts, until, e),
+    }
+}
+
+/// Graph says another app owns the thread: the conversation is marked so
+/// (the bot stays out, API messages are held at acceptance), an API message
+/// waits for the thread to come back (within its own expiry), and anything
+/// else — a bot reply, an apology — fails: only the owner may speak.
+async fn thread_elsewhere(
+    shared: &AppState,
+    row: &OutboxRow,
+    attempts: i64,
+    until: i64,
+    e: GraphError,
+) -> OutboxOutcome {
+    shared.metrics.send_outcome("10");
+    let change = ThreadChange {
+        page_id: row.page_id.clone(),
+        psid: row.psid.clone(),
+        owner: Some("unknown".to_string()),
+        at: now_ms(),
+    };
+    if let Err(failed) = shared.writer.write(Write::Thread(change)).await {
+        warn!(outbox_id = row.id, error = %format!("{failed:#}"), "recording the thread's owner failed");
+    }
+    if row.origin == "api" {
+        info!(
+            outbox_id = row.id,
+            "another app owns the thread: the message waits for it to come back"
+        );
+        return OutboxOutcome::Held {
+            id: row.id,
+            attempts: row.attempts,
+            until,
+        };
+    }
+    warn!(outbox_id = row.id, error = %e, "another app owns the thread: not sent");
+    OutboxOutcome::Failed {
+        id: row.id,
+        attempts,
+        failure: SendFailure {
+            code: e.code,
+            subcode: e.subcode,
+            message: format!("another app owns the thread: {}", e.message),
+        },
+        attempted: true,
     }
 }
 

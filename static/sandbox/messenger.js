@@ -177,10 +177,31 @@
     if (!answer.ok && !data.mid) alert(data.error || "The message could not be sent.");
   }
 
+  const handover = document.getElementById("handover");
+  function owner(app) {
+    handover.hidden = !app;
+  }
+
+  document.getElementById("talk-to-person").addEventListener("click", () =>
+    say({ postback: { title: "Talk to a person", payload: "HANDOVER" } }));
+
+  document.getElementById("hand-back").addEventListener("click", async () => {
+    const answer = await fetch("/sandbox/messenger/hand-back", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ psid }),
+    });
+    if (!answer.ok) {
+      const data = await answer.json().catch(() => ({}));
+      alert(data.error || "The thread could not be handed back.");
+    }
+  });
+
   async function history() {
     const answer = await fetch("/sandbox/messenger/history?psid=" + encodeURIComponent(psid));
     if (!answer.ok) return;
     const t = await answer.json();
+    owner(t.owner);
     seenAt = t.seen_at || 0;
     (t.entries || []).forEach(add);
     seen(seenAt);
@@ -198,6 +219,8 @@
         if (event.on) thread.scrollTop = thread.scrollHeight;
       } else if (event.type === "seen") {
         seen(event.at);
+      } else if (event.type === "owner") {
+        owner(event.owner);
       } else if (event.type === "lagged") {
         history();
       }

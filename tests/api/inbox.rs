@@ -242,6 +242,7 @@ fn finish(
             inbound_at: Some(1),
             nlu_state: Some(Some(dialog.into())),
             release_held: false,
+            thread: None,
         }),
         receipt: None,
         lookup: None,

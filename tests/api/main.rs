@@ -30,6 +30,7 @@ mod unlink;
 mod webhook;
 
 mod fulfillment;
+mod handover;
 mod health;
 mod lex_session;
 mod page_setup;

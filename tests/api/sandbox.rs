@@ -504,3 +504,75 @@ async fn a_data_folder_with_a_database_but_no_secrets_is_refused() {
     }
     assert!(!dir.path().join("secrets.json").exists(), "nothing made");
 }
+
+/// The demo's handover round trip: the person asks for a person (the
+/// persistent menu's postback HANDOVER), the service says so and passes
+/// the thread to the Page Inbox stand-in; the person's next words go as
+/// standby and the bot stays quiet; a ping is held; the team hands back and
+/// the ping arrives.
+#[tokio::test]
+async fn the_demo_hands_a_conversation_to_the_pages_team_and_back() {
+    let demo = RunningDemo::start().await;
+    let alex = PEOPLE[0];
+    let thread = |demo: &RunningDemo| {
+        let url = format!("{}/sandbox/messenger/history?psid={}", demo.base, alex.psid);
+        let http = demo.http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let before = demo.history(alex.psid).await.len();
+    let asked = demo
+        .http
+        .post(format!("{}/sandbox/messenger/send", demo.base))
+        .json(&json!({"psid": alex.psid, "postback": {"title": "Talk to a person", "payload": "HANDOVER"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    demo.page_says(alex.psid, before, "someone from our team")
+        .await;
+    wait_until("the thread to pass to the Page Inbox", || async {
+        thread(&demo).await["owner"] == "263902037430900"
+    })
+    .await;
+    let quiet = demo.say(alex.psid, "hello? is my car locked?").await;
+    let (status, held) = demo
+        .ping(
+            json!({"to": {"psid": alex.psid}, "message": {"text": "Charging finished."},
+                     "if_outside_window": "hold"}),
+        )
+        .await;
+    assert_eq!(
+        (status, held["status"].as_str()),
+        (202, Some("held")),
+        "{held}"
+    );
+    let back = demo
+        .http
+        .post(format!("{}/sandbox/messenger/hand-back", demo.base))
+        .json(&json!({"psid": alex.psid}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 200);
+    let ping = demo.page_says(alex.psid, quiet, "Charging finished.").await;
+    let after_quiet: Vec<Value> = demo.history(alex.psid).await[quiet..]
+        .iter()
+        .filter(|e| e["from"] == "page")
+        .cloned()
+        .collect();
+    assert_eq!(
+        after_quiet,
+        [ping],
+        "the bot said nothing while the team had the thread"
+    );
+    assert_eq!(thread(&demo).await["owner"], Value::Null);
+    demo.stop().await;
+}

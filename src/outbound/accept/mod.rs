@@ -15,7 +15,7 @@ use super::answer::{Accepted, ApiError, ErrorCode, ItemAnswer, Outcome};
 use super::keys::Caller;
 use super::request::{MessageRequest, Ping, Target};
 use super::time::format_timestamp;
-use crate::domain::window::{decide, Decision, WindowRule};
+use crate::domain::window::{decide, Decision, OutsideWindow, WindowRule};
 use crate::facebook::render::outbox_body;
 use crate::store::idempotency::Remember;
 use crate::store::outbound_api::Recipient;
@@ -189,25 +189,27 @@ impl Outbound<'_> {
             }
         }
         let scope = caller.and_then(|c| c.scope.pages.as_deref());
-        let (page_id, psid, last_inbound_at) = match self.recipient(&ping.target, scope).await? {
-            Recipient::Found {
-                page_id,
-                psid,
-                last_inbound_at,
-            } => (page_id, psid, last_inbound_at),
-            Recipient::Unknown => {
-                let error = ApiError::new(ErrorCode::RecipientNotFound, unknown(&ping.target));
-                return Ok(refused(error));
-            }
-            Recipient::Unlinked => {
-                let error = ApiError::new(
+        let (page_id, psid, last_inbound_at, thread_owner) =
+            match self.recipient(&ping.target, scope).await? {
+                Recipient::Found {
+                    page_id,
+                    psid,
+                    last_inbound_at,
+                    thread_owner,
+                } => (page_id, psid, last_inbound_at, thread_owner),
+                Recipient::Unknown => {
+                    let error = ApiError::new(ErrorCode::RecipientNotFound, unknown(&ping.target));
+                    return Ok(refused(error));
+                }
+                Recipient::Unlinked => {
+                    let error = ApiError::new(
                     ErrorCode::RecipientNotLinked,
                     "the account has no linked Messenger identity yet: the person has to sign in \
                      on the login site or open the Page's m.me link",
                 );
-                return Ok(refused(error));
-            }
-        };
+                    return Ok(refused(error));
+                }
+            };
         if caller.is_some_and(|c| !c.may_reach(&page_id)) {
             // An account or uid reached only outside the key's Pages is
             // answered like an unknown one: no 403 tells the key who exists.
@@ -217,11 +219,19 @@ impl Outbound<'_> {
         }
         let (state, delivery, hold_until) =
             match decide(now, last_inbound_at, ping.human_agent, ping.outside) {
-                Decision::Send(delivery) => (OutboxState::Queued, Some(delivery), None),
-                Decision::Hold { until } => (OutboxState::Held, None, Some(until)),
                 Decision::Reject { closed_at } => {
                     return Ok(refused(outside_window(&ping, closed_at)));
                 }
+                Decision::Hold { until } => (OutboxState::Held, None, Some(until)),
+                // Only the thread's owner can send, whatever the tag: the
+                // message waits for the thread to come back, or is refused.
+                Decision::Send(_) if thread_owner.is_some() => match ping.outside {
+                    OutsideWindow::Hold { until } => (OutboxState::Held, None, Some(until)),
+                    OutsideWindow::Reject => {
+                        return Ok(refused(thread_elsewhere(thread_owner.as_deref())));
+                    }
+                },
+                Decision::Send(delivery) => (OutboxState::Queued, Some(delivery), None),
             };
         let public_id = new_public_id();
         // A held message goes as an UPDATE once the person writes again.
@@ -322,6 +332,21 @@ fn outside_window(ping: &Ping, closed_at: Option<i64>) -> ApiError {
         window_closed_at: closed_at.map(format_timestamp),
         ..ApiError::new(ErrorCode::OutsideMessagingWindow, message)
     }
+}
+
+fn thread_elsewhere(owner: Option<&str>) -> ApiError {
+    let who = match owner {
+        Some(crate::config::PAGE_INBOX_APP_ID) => "the Page Inbox (the Page's people)".to_string(),
+        Some(id) if id.bytes().all(|b| b.is_ascii_digit()) => format!("app {id}"),
+        _ => "another app".to_string(),
+    };
+    ApiError::new(
+        ErrorCode::ThreadOwnedByAnotherApp,
+        format!(
+            "{who} owns this conversation's thread, and only its owner can send; send with \
+             if_outside_window: hold to deliver when the thread comes back to the bot"
+        ),
+    )
 }
 
 /// The id callers know a message by: 128 random bits.

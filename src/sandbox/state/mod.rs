@@ -68,15 +68,33 @@ pub struct Thread {
     pub seen_at: Option<i64>,
     #[serde(default)]
     pub entries: Vec<Entry>,
+    /// The app that owns the thread when it is not the service's
+    /// (conversation routing): the person's words go out as `standby`.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// What the emulator page hears (server-sent events).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ThreadEvent {
-    Message { psid: String, entry: Entry },
-    Typing { psid: String, on: bool },
-    Seen { psid: String, at: i64 },
+    Message {
+        psid: String,
+        entry: Entry,
+    },
+    Typing {
+        psid: String,
+        on: bool,
+    },
+    Seen {
+        psid: String,
+        at: i64,
+    },
+    /// The thread changed hands (`None`: back with the service's app).
+    Owner {
+        psid: String,
+        owner: Option<String>,
+    },
 }
 
 impl ThreadEvent {
@@ -84,7 +102,8 @@ impl ThreadEvent {
         match self {
             ThreadEvent::Message { psid, .. }
             | ThreadEvent::Typing { psid, .. }
-            | ThreadEvent::Seen { psid, .. } => psid,
+            | ThreadEvent::Seen { psid, .. }
+            | ThreadEvent::Owner { psid, .. } => psid,
         }
     }
 }
@@ -147,6 +166,7 @@ impl Sandbox {
                         last_wrote: Some(at),
                         seen_at: None,
                         entries: vec![entry],
+                        owner: None,
                     };
                     (p.psid.to_string(), thread)
                 })
@@ -232,6 +252,22 @@ impl Sandbox {
         }
     }
 
+    /// Gives a person's thread to `owner` (`None`: the service's app), as
+    /// `pass_thread_control` / `take_thread_control` do, and tells the
+    /// emulator.
+    pub fn set_owner(&self, psid: &str, owner: Option<String>) {
+        let mut threads = self.threads.lock().expect("threads");
+        threads.entry(psid.to_string()).or_default().owner = owner.clone();
+        if let Err(e) = self.save(&threads) {
+            warn!(error = %e, "the sandbox threads could not be saved");
+        }
+        drop(threads);
+        self.announce(ThreadEvent::Owner {
+            psid: psid.to_string(),
+            owner,
+        });
+    }
+
     pub fn mark_seen(&self, psid: &str, at: i64) {
         let mut threads = self.threads.lock().expect("threads");
         if let Some(thread) = threads.get_mut(psid) {
@@ -248,9 +284,20 @@ impl Sandbox {
     /// POSTs `messaging` events to the service's `/webhook` as Meta does:
     /// one page entry, signed with the app secret. Returns the HTTP status.
     pub async fn deliver(&self, messaging: Vec<Value>, now: i64) -> Result<u16, String> {
+        self.deliver_as("messaging", messaging, now).await
+    }
+
+    /// Like `deliver`, in the entry's `messaging` or `standby` list (the
+    /// latter while another app owns the person's thread).
+    pub async fn deliver_as(
+        &self,
+        list: &str,
+        events: Vec<Value>,
+        now: i64,
+    ) -> Result<u16, String> {
         let body = json!({
             "object": "page",
-            "entry": [{ "id": self.config.page_id, "time": now, "messaging": messaging }],
+            "entry": [{ "id": self.config.page_id, "time": now, list: events }],
         });
         let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
         let signature = sign(self.config.app_secret.expose_secret().as_bytes(), &body);

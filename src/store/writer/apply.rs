@@ -55,6 +55,9 @@ pub(super) async fn apply<E: Exec>(
             Write::ApiKeyUsed { id, at } => statements.push((job, touch_key_statement(*id, *at))),
             Write::Sweep { sweep, now } => statements.push((job, sweep.statement(*now))),
             Write::Pause(change) => statements.push((job, change.statement())),
+            Write::Thread(change) => {
+                statements.extend(change.statements().into_iter().map(|s| (job, s)))
+            }
             Write::ClaimInbox(c) => claims.push((job, true, *c)),
             Write::ClaimOutbox(c) => claims.push((job, false, *c)),
             Write::Accept(a) => acceptances.push((job, a.as_ref())),

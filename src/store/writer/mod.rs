@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
+use super::conversations::ThreadChange;
 use super::idempotency::Remember;
 use super::inbox::{InboxRow, InboxUpdate, NewInboxEvent};
 use super::outbox::{NewOutboxMessage, OutboxOutcome, OutboxRow};
@@ -49,6 +50,8 @@ pub enum Write {
     /// Pause or resume a Page's sends (small writes that should not queue
     /// for SQLite's write lock outside the committer).
     Pause(PauseChange),
+    /// A conversation's thread changing hands (conversation routing).
+    Thread(ThreadChange),
 }
 
 /// Messages the outbound API accepted, committed together with the answer
