@@ -78,6 +78,7 @@ pub mod metrics;
 pub mod nlu;
 pub mod outbound;
 pub mod page_setup;
+pub mod pages;
 pub mod readiness;
 pub mod routes;
 pub mod sandbox;

@@ -23,6 +23,7 @@ use crate::nlu::embedded::LocalNlu;
 use crate::nlu::fulfillment::Fulfillment;
 use crate::nlu::lex_client::LexNlu;
 use crate::nlu::Nlu;
+use crate::pages::Pages;
 use crate::routes;
 use crate::routes::session::SessionCookies;
 use crate::state::AppState;
@@ -89,7 +90,7 @@ impl Stopper {
 }
 
 impl Application {
-    pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+    pub async fn build(mut settings: Settings, options: Options) -> anyhow::Result<Application> {
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
         if !store.is_postgres() {
@@ -97,9 +98,20 @@ impl Application {
             // stopped is due again now.
             store.release_leases().await?;
         }
-        store
-            .ensure_page(&settings.facebook.page_id, now_ms())
-            .await?;
+        let added = store.added_pages().await?;
+        if settings.facebook.page_id.is_empty() {
+            // The first Page added is the default one.
+            let Some(first) = added.first() else {
+                anyhow::bail!(
+                    "no Page to answer for: set FACEBOOK_PAGE_ID and FACEBOOK_PAGE_ACCESS_TOKEN, or add one with `lexbridge page add`"
+                );
+            };
+            settings.facebook.page_id = first.page_id.clone();
+        } else {
+            store
+                .ensure_page(&settings.facebook.page_id, now_ms())
+                .await?;
+        }
         for pause in store.page_pauses().await? {
             warn!(page_id = %pause.page_id, reason = %pause.reason, paused_at = pause.paused_at,
                 "this Page is paused: its messages stay queued until the reason is cleared");
@@ -110,6 +122,14 @@ impl Application {
             None => nlu_from_settings(&settings).await?,
         };
         let rate = settings.workers.send_rate_per_page;
+        let limiter = RateLimiter::new(rate, (rate / 20).max(1));
+        let pages = Pages::load(
+            &settings,
+            &added,
+            fulfillment_from_settings(&settings)?.as_ref(),
+            &limiter,
+        )
+        .await?;
         let (inbox_feed, inbox_rows) = feed(INBOX_IN_FLIGHT);
         let (outbox_feed, outbox_rows) = feed(OUTBOX_IN_FLIGHT);
         // Without workers nothing may be claimed on their behalf.
@@ -138,7 +158,8 @@ impl Application {
             graph,
             nlu,
             metrics: Metrics::default(),
-            limiter: RateLimiter::new(rate, (rate / 20).max(1)),
+            limiter,
+            pages,
             cooldowns: PageCooldowns::new(
                 settings.workers.page_cooldown,
                 settings.workers.retry_max,
@@ -301,17 +322,25 @@ async fn nlu_from_settings(settings: &Settings) -> anyhow::Result<Arc<dyn Nlu>> 
             info!(bot_id = %lex.bot_id, alias = %lex.bot_alias_id, locale = %lex.locale_id, "answering with Amazon Lex V2");
             Ok(Arc::new(nlu))
         }
-        NluSettings::Local { bot, fulfillment } => {
-            let backend = match fulfillment {
-                Some(f) => Some(Fulfillment::new(
-                    f.url.clone(),
-                    f.secret.clone(),
-                    FULFILLMENT_TIMEOUT,
-                )?),
-                None => None,
-            };
-            Ok(Arc::new(LocalNlu::load(bot.as_deref(), backend)?))
-        }
+        NluSettings::Local { bot, .. } => Ok(Arc::new(LocalNlu::load(
+            bot.as_deref(),
+            fulfillment_from_settings(settings)?,
+        )?)),
+    }
+}
+
+/// The embedded engine's fulfillment backend, when one is configured.
+fn fulfillment_from_settings(settings: &Settings) -> anyhow::Result<Option<Fulfillment>> {
+    match &settings.nlu {
+        NluSettings::Local {
+            fulfillment: Some(f),
+            ..
+        } => Ok(Some(Fulfillment::new(
+            f.url.clone(),
+            f.secret.clone(),
+            FULFILLMENT_TIMEOUT,
+        )?)),
+        _ => Ok(None),
     }
 }
 

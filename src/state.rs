@@ -29,7 +29,10 @@ pub struct AppState {
     pub store: Store,
     pub writer: Writer,
     pub graph: GraphClient,
+    /// The deployment's NLU; a Page may have its own (`pages`).
     pub nlu: Arc<dyn Nlu>,
+    /// The Pages answered for, with their own NLUs.
+    pub pages: crate::pages::Pages,
     pub metrics: Metrics,
     pub limiter: RateLimiter,
     /// Pages whose sends wait out a rate limit or a burst of Graph failures.
@@ -59,9 +62,8 @@ impl AppState {
     }
 
     /// The access token to send for a Page, cached once resolved. The first
-    /// found wins: a token stored for the Page (by a Page admin's login;
-    /// the pages issue's `page add` will store there too), then, for the
-    /// configured Page, `FACEBOOK_PAGE_ACCESS_TOKEN`.
+    /// found wins: the token `page add` stored, then one a Page admin's
+    /// login stored, then, for the default Page, `FACEBOOK_PAGE_ACCESS_TOKEN`.
     pub async fn page_token(&self, page_id: &str) -> Option<SecretString> {
         let cached = self
             .page_tokens
@@ -72,9 +74,11 @@ impl AppState {
         if cached.is_some() {
             return cached;
         }
-        let configured = (page_id == self.settings.facebook.page_id)
-            .then(|| self.settings.facebook.page_access_token.clone());
-        let stored = match self.store.page_token(page_id).await {
+        let facebook = &self.settings.facebook;
+        let configured = (page_id == facebook.page_id)
+            .then(|| facebook.page_access_token.clone())
+            .filter(|t| !t.expose_secret().is_empty());
+        let (added, login) = match self.store.page_tokens(page_id).await {
             Ok(stored) => stored,
             Err(e) => {
                 // Not cached: a stored token must not be shadowed for good.
@@ -82,14 +86,17 @@ impl AppState {
                 return configured;
             }
         };
-        let token = match stored.map(|sealed| self.cipher.decrypt(&sealed)) {
-            Some(Ok(token)) => token,
-            Some(Err(e)) => {
-                warn!(page_id, error = %e, "a stored page token cannot be used");
-                configured?
+        let mut token = None;
+        for sealed in [added, login].into_iter().flatten() {
+            match self.cipher.decrypt(&sealed) {
+                Ok(t) => {
+                    token = Some(t);
+                    break;
+                }
+                Err(e) => warn!(page_id, error = %e, "a stored page token cannot be used"),
             }
-            None => configured?,
-        };
+        }
+        let token = token.or(configured)?;
         self.remember_page_token(page_id, token.clone());
         Some(token)
     }

@@ -6,7 +6,6 @@
 //! one) resumes it. Stored user tokens are checked too, and their expiry
 //! kept for `lexbridge accounts list`.
 
-use secrecy::SecretString;
 use tracing::{error, info, warn};
 
 use crate::state::AppState;
@@ -52,14 +51,11 @@ pub async fn token_valid(shared: &AppState, page_id: &str, how: &str) -> anyhow:
     Ok(was_paused)
 }
 
-/// A Page admin's login stored a new Page token: it is used from now on,
-/// and a `token_invalid` pause is lifted.
-pub async fn page_token_stored(
-    shared: &AppState,
-    page_id: &str,
-    token: SecretString,
-) -> anyhow::Result<()> {
-    shared.remember_page_token(page_id, token);
+/// A Page admin's login stored a new Page token: it is used from now on
+/// (unless `page add` gave the Page a token, which comes first), and a
+/// `token_invalid` pause is lifted.
+pub async fn page_token_stored(shared: &AppState, page_id: &str) -> anyhow::Result<()> {
+    shared.forget_page_token(page_id);
     token_valid(shared, page_id, "a Page admin's login stored a new token").await?;
     Ok(())
 }

@@ -232,8 +232,8 @@ impl Settings {
             facebook: FacebookSettings {
                 app_id: r.required("FACEBOOK_APP_ID"),
                 app_secret: r.secret("FACEBOOK_APP_SECRET"),
-                page_id: r.required("FACEBOOK_PAGE_ID"),
-                page_access_token: r.secret("FACEBOOK_PAGE_ACCESS_TOKEN"),
+                page_id: r.optional("FACEBOOK_PAGE_ID", ""),
+                page_access_token: SecretString::from(r.optional("FACEBOOK_PAGE_ACCESS_TOKEN", "")),
                 verify_token: r.secret("MESSENGER_VERIFY_TOKEN"),
                 graph_api_url: r.url("GRAPH_API_URL", "https://graph.facebook.com"),
                 graph_api_version: r.optional("GRAPH_API_VERSION", "v25.0"),
@@ -315,6 +315,13 @@ impl Settings {
         if settings.database.is_postgres() && settings.database.pool_size < 2 {
             r.problems.push(
                 "DATABASE_POOL_SIZE must be at least 2 on Postgres (the group committer keeps one connection)"
+                    .to_string(),
+            );
+        }
+        let facebook = &settings.facebook;
+        if facebook.page_id.is_empty() != facebook.page_access_token.expose_secret().is_empty() {
+            r.problems.push(
+                "FACEBOOK_PAGE_ID and FACEBOOK_PAGE_ACCESS_TOKEN go together (or neither, with Pages added by `lexbridge page add`)"
                     .to_string(),
             );
         }

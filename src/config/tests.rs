@@ -124,8 +124,6 @@ fn every_problem_is_named_at_once() {
     for key in [
         "FACEBOOK_APP_ID",
         "FACEBOOK_APP_SECRET",
-        "FACEBOOK_PAGE_ID",
-        "FACEBOOK_PAGE_ACCESS_TOKEN",
         "MESSENGER_VERIFY_TOKEN",
         "LEXBRIDGE_BIND",
         "SEND_RATE_PER_PAGE",
@@ -214,4 +212,21 @@ fn secrets_never_reach_debug_output() {
     assert!(!debug.contains("hunter2"));
     assert!(!debug.contains("metrics-secret-value"));
     assert!(debug.contains("app:***@db"));
+}
+
+/// The Page may come from `lexbridge page add` instead of the environment,
+/// but an id without its token (or a token without its Page) is refused.
+#[test]
+fn the_environments_page_is_optional_but_whole() {
+    let mut map = complete();
+    map.remove("FACEBOOK_PAGE_ID");
+    map.remove("FACEBOOK_PAGE_ACCESS_TOKEN");
+    let settings = read(&map).expect("no Page in the environment is fine");
+    assert_eq!(settings.facebook.page_id, "");
+    map.insert("FACEBOOK_PAGE_ID", "456");
+    let err = read(&map).unwrap_err().to_string();
+    assert!(
+        err.contains("FACEBOOK_PAGE_ID and FACEBOOK_PAGE_ACCESS_TOKEN go together"),
+        "{err}"
+    );
 }

@@ -15,6 +15,10 @@ pub struct TokenStatus {
     pub expires_at_ms: Option<i64>,
     /// Meta's reason when it is invalid (its `error.message`), if any.
     pub problem: Option<String>,
+    /// `PAGE`, `USER`, `APP`, … as Meta says.
+    pub kind: Option<String>,
+    /// For a Page token, the Page it speaks for.
+    pub profile_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -29,6 +33,10 @@ struct Data {
     expires_at: Option<i64>,
     #[serde(default)]
     error: Option<Problem>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "super::events::id_text")]
+    profile_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +70,8 @@ impl GraphClient {
                 .filter(|s| *s > 0)
                 .map(|s| s.saturating_mul(1000)),
             problem: answer.data.error.map(|e| e.message),
+            kind: answer.data.kind,
+            profile_id: answer.data.profile_id,
         })
     }
 }

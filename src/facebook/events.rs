@@ -49,17 +49,18 @@ pub struct MessagingEvent {
 /// numbers; an idle thread's previous owner is `null`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ThreadControl {
-    #[serde(default, deserialize_with = "app_id")]
+    #[serde(default, deserialize_with = "id_text")]
     pub new_owner_app_id: Option<String>,
-    #[serde(default, deserialize_with = "app_id")]
+    #[serde(default, deserialize_with = "id_text")]
     pub previous_owner_app_id: Option<String>,
-    #[serde(default, deserialize_with = "app_id")]
+    #[serde(default, deserialize_with = "id_text")]
     pub requested_owner_app_id: Option<String>,
     #[serde(default)]
     pub metadata: Option<String>,
 }
 
-fn app_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+/// An id Meta sends as a string or a number (`None` for null or empty).
+pub(crate) fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s),
         serde_json::Value::Number(n) => Some(n.to_string()),

@@ -17,6 +17,8 @@ pub struct RateLimiter {
     /// How many instances the rate is shared among (at least 1).
     share: AtomicU32,
     slots: Mutex<HashMap<String, Instant>>,
+    /// Keys with a rate of their own (a Page added with `--rate`).
+    own_intervals: Mutex<HashMap<String, Duration>>,
 }
 
 impl RateLimiter {
@@ -27,7 +29,16 @@ impl RateLimiter {
             burst,
             share: AtomicU32::new(1),
             slots: Mutex::new(HashMap::new()),
+            own_intervals: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `key` gets `per_second` calls per second instead of the common rate.
+    pub fn set_rate(&self, key: &str, per_second: u32) {
+        self.own_intervals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), Duration::from_secs(1) / per_second.max(1));
     }
 
     /// This instance keeps `1 / instances` of the rate from now on.
@@ -52,7 +63,13 @@ impl RateLimiter {
     pub fn try_reserve(&self, key: &str, now: Instant, max_wait: Duration) -> Option<Duration> {
         // Each instance keeps its share of the rate and of the burst.
         let share = self.shared_among();
-        let interval = self.interval * share;
+        let own = self
+            .own_intervals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied();
+        let interval = own.unwrap_or(self.interval) * share;
         let tolerance = interval * self.burst.div_ceil(share).saturating_sub(1);
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let theoretical = slots.get(key).copied().unwrap_or(now).max(now);
@@ -84,6 +101,17 @@ mod tests {
         assert!(waits[..5].iter().all(|w| w.is_zero()), "{waits:?}");
         assert_eq!(waits[5], Duration::from_millis(10));
         assert_eq!(waits[7], Duration::from_millis(30));
+    }
+
+    #[test]
+    fn a_key_with_its_own_rate_is_spaced_at_it() {
+        let limiter = RateLimiter::new(100, 1);
+        limiter.set_rate("slow", 10);
+        let now = Instant::now();
+        let slow: Vec<_> = (0..3).map(|_| limiter.reserve("slow", now)).collect();
+        let fast: Vec<_> = (0..3).map(|_| limiter.reserve("fast", now)).collect();
+        assert_eq!(slow[2], Duration::from_millis(200));
+        assert_eq!(fast[2], Duration::from_millis(20));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::notice::{self, link_announcement};
 use super::oauth::FacebookOAuth;
 use super::LoginError;
 use crate::state::AppState;
-use crate::store::linking::{LinkChange, LoginRecord};
+use crate::store::linking::{LinkChange, LoginRecord, NewLink, OnOtherOwner};
 use crate::store::now_ms;
 use crate::store::pending_links::NewPendingLink;
 
@@ -140,6 +140,33 @@ pub async fn complete(
             &change,
         );
         linked.push(psid);
+    }
+    // The deployment's other Pages: Meta names the person's PSID on each
+    // (the Page's own token asks).
+    for other in shared.pages.ids().iter().filter(|p| *p != page_id) {
+        let Some(token) = shared.page_token(other).await else {
+            continue;
+        };
+        for psid in psids_on(shared, other, &token, &identity.uid).await? {
+            let link = NewLink {
+                page_id: other,
+                psid: &psid,
+                account_id: &account_id,
+                source: "ids_for_pages",
+                now,
+                announcement: &|page: &str, psid: &str, name: Option<&str>| {
+                    link_announcement(&shared.link_tokens, page, psid, name)
+                },
+            };
+            let change = shared.store.link_psid(link, OnOtherOwner::Move).await?;
+            log_change(
+                &shared.metrics,
+                &account_id,
+                &psid,
+                "ids_for_pages",
+                &change,
+            );
+        }
     }
     let messenger = match (recipient, account_link) {
         (Some(psid), Some(request)) => {
@@ -305,11 +332,9 @@ async fn page_token(
                     .await?;
                 info!(
                     page_id = fb.page_id.as_str(),
-                    "stored the Page token of a Page admin's login; it is used for sending from now on"
+                    "stored the Page token of a Page admin's login; it is used for sending unless `page add` gave the Page one"
                 );
-                if let Err(e) =
-                    crate::token_health::page_token_stored(shared, &fb.page_id, token.clone()).await
-                {
+                if let Err(e) = crate::token_health::page_token_stored(shared, &fb.page_id).await {
                     warn!(error = %format!("{e:#}"), "lifting the Page's token_invalid pause failed");
                 }
                 return Ok(token);
@@ -334,7 +359,16 @@ pub(crate) async fn psids_for(
     page_token: &SecretString,
     uid: &str,
 ) -> Result<Vec<String>, LoginError> {
-    let page_id = shared.settings.facebook.page_id.as_str();
+    psids_on(shared, &shared.settings.facebook.page_id, page_token, uid).await
+}
+
+/// Like `psids_for`, on any of the deployment's Pages.
+async fn psids_on(
+    shared: &AppState,
+    page_id: &str,
+    page_token: &SecretString,
+    uid: &str,
+) -> Result<Vec<String>, LoginError> {
     let first = shared
         .graph
         .get::<Paged<ScopedId>>(

@@ -27,6 +27,7 @@ pub struct Metrics {
     pub inbox_processed: Counter,
     pub inbox_unanswered: Counter,
     pub handovers: Counter,
+    pub inbox_unknown_page: Counter,
     pub inbox_retried: Counter,
     pub inbox_dead: Counter,
     /// Events kept as `unrecognised` (unknown kind or shape).
@@ -67,6 +68,7 @@ impl Default for Metrics {
             inbox_processed: Counter::default(),
             inbox_unanswered: Counter::default(),
             handovers: Counter::default(),
+            inbox_unknown_page: Counter::default(),
             inbox_retried: Counter::default(),
             inbox_dead: Counter::default(),
             inbox_unrecognised: Counter::default(),
@@ -114,6 +116,11 @@ impl Default for Metrics {
                 "inbox_unanswered",
                 "Messages the NLU had no answer for",
                 &metrics.inbox_unanswered,
+            ),
+            (
+                "inbox_unknown_page",
+                "Events for a Page this deployment does not answer for (kept, not answered)",
+                &metrics.inbox_unknown_page,
             ),
             (
                 "handovers",

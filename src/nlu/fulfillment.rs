@@ -22,6 +22,7 @@ pub const SIGNATURE_HEADER: &str = "X-Lexbridge-Signature-256";
 /// The largest answer read from the backend; a larger one fails the intent.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
+#[derive(Clone)]
 pub struct Fulfillment {
     http: reqwest::Client,
     url: Url,

@@ -24,11 +24,41 @@ pub enum PageCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Add a Page to this deployment (or change an added one): its token is
+    /// checked with Meta and stored encrypted.
+    Add(crate::pages::cli::AddArgs),
+    /// List the Pages this deployment answers for.
+    List,
+    /// Remove an added Page: its token and settings are forgotten, its
+    /// queued messages cancelled.
+    Remove {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 pub async fn run(command: PageCommand) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let graph = GraphClient::from_settings(&settings)?;
+    let mut out = std::io::stdout();
+    match &command {
+        PageCommand::Add(args) => {
+            let store = on_database(&settings).await?;
+            return crate::pages::cli::add(&settings, &store, &graph, args, &mut out).await;
+        }
+        PageCommand::List => {
+            let store = on_database(&settings).await?;
+            return crate::pages::cli::list(&settings, &store, &mut out).await;
+        }
+        PageCommand::Remove { id } => {
+            let store = on_database(&settings).await?;
+            return crate::pages::cli::remove(&store, id, &mut out).await;
+        }
+        PageCommand::Setup { .. } | PageCommand::Show { .. } => {}
+    }
+    if settings.facebook.page_id.is_empty() {
+        anyhow::bail!("page setup and page show work on FACEBOOK_PAGE_ID's Page; it is not set");
+    }
     let target = Target {
         graph: &graph,
         page_id: &settings.facebook.page_id,
@@ -49,6 +79,14 @@ pub async fn run(command: PageCommand) -> anyhow::Result<()> {
             };
             print!("{}", super::show(&target, wanted.as_ref()).await?);
         }
+        PageCommand::Add(_) | PageCommand::List | PageCommand::Remove { .. } => {}
     }
     Ok(())
+}
+
+/// The deployment's database, migrated.
+async fn on_database(settings: &Settings) -> anyhow::Result<crate::store::Store> {
+    let store = crate::store::Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    Ok(store)
 }

@@ -196,16 +196,19 @@ impl Store {
         Ok(row)
     }
 
-    /// The PSID an account is reached at: its link on `page_id` when it
-    /// has one, else its newest link. With `within` (a key's Pages), a link
-    /// on one of those Pages comes first.
+    /// The PSID an account is reached at: its link on `on_page` when one
+    /// is named (no link there: unlinked); else the link on the Page the
+    /// person last wrote to, then the one on `page_id` (the default Page),
+    /// then the newest. With `within` (a key's Pages), a link on one of
+    /// those Pages comes first.
     pub async fn recipient_for_account(
         &self,
         account_id: &str,
         page_id: &str,
+        on_page: Option<&str>,
         within: Option<&[String]>,
     ) -> anyhow::Result<Recipient> {
-        self.linked_recipient("a.id = $1", account_id, page_id, within)
+        self.linked_recipient("a.id = $1", account_id, page_id, on_page, within)
             .await
     }
 
@@ -214,9 +217,10 @@ impl Store {
         &self,
         uid: &str,
         page_id: &str,
+        on_page: Option<&str>,
         within: Option<&[String]>,
     ) -> anyhow::Result<Recipient> {
-        self.linked_recipient("a.fb_uid = $1", uid, page_id, within)
+        self.linked_recipient("a.fb_uid = $1", uid, page_id, on_page, within)
             .await
     }
 
@@ -225,6 +229,7 @@ impl Store {
         which: &str,
         id: &str,
         page_id: &str,
+        on_page: Option<&str>,
         within: Option<&[String]>,
     ) -> anyhow::Result<Recipient> {
         let sql = format!(
@@ -232,7 +237,8 @@ impl Store {
              LEFT JOIN links l ON l.account_id = a.id
              LEFT JOIN conversations c ON c.page_id = l.page_id AND c.psid = l.psid
              WHERE {which}
-             ORDER BY CASE WHEN l.page_id = $2 THEN 0 ELSE 1 END, l.linked_at DESC"
+             ORDER BY COALESCE(c.last_inbound_at, 0) DESC,
+                      CASE WHEN l.page_id = $2 THEN 0 ELSE 1 END, l.linked_at DESC"
         );
         let rows: Vec<RecipientRow> = with_reader!(self, pool => sqlx::query_as(&sql)
             .bind(id)
@@ -244,6 +250,24 @@ impl Store {
             (Some(pages), Some(page)) => pages.contains(page),
             _ => true,
         };
+        if let Some(on_page) = on_page {
+            let linked = rows
+                .iter()
+                .find(|r| r.0.as_deref() == Some(on_page))
+                .cloned();
+            return Ok(match (linked, rows.is_empty()) {
+                (Some((Some(page_id), Some(psid), last_inbound_at, thread_owner)), _) => {
+                    Recipient::Found {
+                        page_id,
+                        psid,
+                        last_inbound_at,
+                        thread_owner,
+                    }
+                }
+                (_, true) => Recipient::Unknown,
+                _ => Recipient::Unlinked,
+            });
+        }
         let row = rows.iter().find(allowed).or(rows.first()).cloned();
         Ok(match row {
             None => Recipient::Unknown,

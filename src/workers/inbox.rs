@@ -64,6 +64,17 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
         update.outcome = Some(format!("kept: {:?} events are not handled", row.object));
         return update;
     }
+    // A Page this deployment does not answer for (not FACEBOOK_PAGE_ID, not
+    // added): kept and reported, never sent to an NLU.
+    if !shared.pages.contains(&row.page_id) {
+        shared.metrics.inbox_unknown_page.inc();
+        warn!(page_id = %row.page_id, inbox_id = row.id, "an event for a Page this deployment does not answer for was kept, not answered (`lexbridge page add` adds a Page)");
+        update.outcome = Some(format!(
+            "kept: Page {} is not one this deployment answers for",
+            row.page_id
+        ));
+        return update;
+    }
     if row.kind == UNRECOGNISED {
         shared.metrics.inbox_unrecognised.inc();
         update.outcome = Some("kept: unrecognised event".to_string());
@@ -244,7 +255,7 @@ async fn converse(
             return Ok("unanswered: nothing to interpret".to_string());
         }
     };
-    let nlu = &shared.nlu;
+    let nlu = shared.pages.nlu_for(&row.page_id, &shared.nlu);
     if attachment.is_none() && is_start_over(&text) {
         return start_over(shared, row, update).await;
     }
@@ -305,7 +316,8 @@ async fn start_over(
     update: &mut InboxUpdate,
 ) -> Result<String, NluError> {
     shared
-        .nlu
+        .pages
+        .nlu_for(&row.page_id, &shared.nlu)
         .reset(&session_id(&row.page_id, &row.psid))
         .await?;
     if let Some(c) = update.conversation.as_mut() {

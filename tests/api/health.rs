@@ -290,7 +290,16 @@ async fn a_stored_page_token_is_sent_with_first_and_a_new_one_resumes_the_page()
         app.graph.reset().await;
         mount_send(&app.graph).await;
         let renewed = SecretString::from("test-renewed-page-token".to_string());
-        token_health::page_token_stored(&app.shared, PAGE_ID, renewed)
+        app.store
+            .set_page(
+                PAGE_ID,
+                None,
+                &app.shared.cipher.encrypt(&renewed),
+                now_ms(),
+            )
+            .await
+            .unwrap();
+        token_health::page_token_stored(&app.shared, PAGE_ID)
             .await
             .unwrap();
         assert!(app

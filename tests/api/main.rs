@@ -34,6 +34,7 @@ mod handover;
 mod health;
 mod lex_session;
 mod page_setup;
+mod pages;
 mod paused_page;
 mod pending_expiry;
 mod planner_stats;

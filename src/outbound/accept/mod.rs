@@ -182,8 +182,12 @@ impl Outbound<'_> {
             Ok(p) => p,
             Err(e) => return Ok(refused(ApiError::invalid(e.field, e.reason))),
         };
-        // A PSID's Page is known before it is looked up.
-        if let (Some(caller), Target::Psid { page_id, .. }) = (caller, &ping.target) {
+        // A named Page is known before anyone is looked up.
+        let named = match &ping.target {
+            Target::Psid { page_id, .. } => Some(page_id),
+            Target::Account { page_id, .. } | Target::Uid { page_id, .. } => page_id.as_ref(),
+        };
+        if let (Some(caller), Some(page_id)) = (caller, named) {
             if !caller.may_reach(page_id) {
                 return Ok(refused(caller.out_of_scope()));
             }
@@ -275,8 +279,14 @@ impl Outbound<'_> {
     ) -> anyhow::Result<Recipient> {
         let page = self.page_id;
         match target {
-            Target::Account(id) => self.store.recipient_for_account(id, page, within).await,
-            Target::Uid(uid) => self.store.recipient_for_uid(uid, page, within).await,
+            Target::Account { id, page_id } => {
+                let on = page_id.as_deref();
+                self.store.recipient_for_account(id, page, on, within).await
+            }
+            Target::Uid { uid, page_id } => {
+                let on = page_id.as_deref();
+                self.store.recipient_for_uid(uid, page, on, within).await
+            }
             Target::Psid { page_id, psid } => self.store.recipient_for_psid(page_id, psid).await,
         }
     }
@@ -304,8 +314,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 
 fn unknown(target: &Target) -> String {
     match target {
-        Target::Account(id) => format!("no account {id:?} is known"),
-        Target::Uid(uid) => format!("no account has the Facebook user id {uid:?}"),
+        Target::Account { id, .. } => format!("no account {id:?} is known"),
+        Target::Uid { uid, .. } => format!("no account has the Facebook user id {uid:?}"),
         Target::Psid { page_id, psid } => {
             format!("PSID {psid:?} never wrote to Page {page_id} and is not linked")
         }

@@ -32,8 +32,10 @@ pub struct MessageRequest {
     pub hold_until: Option<String>,
 }
 
-/// Who receives the message: exactly one of `account`, `uid`, or `psid`
-/// (with `page_id`, which defaults to the configured Page).
+/// Who receives the message: exactly one of `account`, `uid`, or `psid`.
+/// With `psid`, `page_id` is its Page (the default Page if not given); with
+/// `account` or `uid`, it picks the person's link on that Page (without it,
+/// the Page the person last wrote to).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientSpec {
@@ -116,9 +118,18 @@ pub struct AttachmentSpec {
 /// Who a parsed request is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    Account(String),
-    Uid(String),
-    Psid { page_id: String, psid: String },
+    Account {
+        id: String,
+        page_id: Option<String>,
+    },
+    Uid {
+        uid: String,
+        page_id: Option<String>,
+    },
+    Psid {
+        page_id: String,
+        psid: String,
+    },
 }
 
 /// A request that passed every check.
@@ -213,19 +224,26 @@ impl RecipientSpec {
             }
             Ok(value.to_string())
         };
+        let page = |page_id: &Option<String>| -> Result<Option<String>, ValidationError> {
+            page_id.as_deref().map(|p| id("page_id", p)).transpose()
+        };
         let target =
             match (&self.account, &self.uid, &self.psid) {
-                (Some(account), None, None) if self.page_id.is_none() => {
-                    Target::Account(id("account", account)?)
-                }
-                (None, Some(uid), None) if self.page_id.is_none() => Target::Uid(id("uid", uid)?),
+                (Some(account), None, None) => Target::Account {
+                    id: id("account", account)?,
+                    page_id: page(&self.page_id)?,
+                },
+                (None, Some(uid), None) => Target::Uid {
+                    uid: id("uid", uid)?,
+                    page_id: page(&self.page_id)?,
+                },
                 (None, None, Some(psid)) => Target::Psid {
                     psid: id("psid", psid)?,
                     page_id: id("page_id", self.page_id.as_deref().unwrap_or(default_page))?,
                 },
                 _ => return Err(ValidationError::new(
                     format!("{prefix}to"),
-                    "must be exactly one of {\"account\"}, {\"uid\"} or {\"psid\", \"page_id\"}",
+                    "must be exactly one of {\"account\"}, {\"uid\"} or {\"psid\"}, each with an optional \"page_id\"",
                 )),
             };
         Ok(target)

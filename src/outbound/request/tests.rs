@@ -17,7 +17,13 @@ fn field_of(value: serde_json::Value) -> String {
 #[test]
 fn a_text_to_an_account_parses() {
     let ping = parse(json!({"to": {"account": "cust-42"}, "message": {"text": "Hi"}})).unwrap();
-    assert_eq!(ping.target, Target::Account("cust-42".into()));
+    assert_eq!(
+        ping.target,
+        Target::Account {
+            id: "cust-42".into(),
+            page_id: None
+        }
+    );
     assert!(!ping.human_agent);
     assert_eq!(ping.outside, OutsideWindow::Reject);
 }
