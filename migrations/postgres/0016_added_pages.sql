@@ -6,4 +6,4 @@ ALTER TABLE pages ADD COLUMN added_at BIGINT;
 ALTER TABLE pages ADD COLUMN added_token BYTEA;
 ALTER TABLE pages ADD COLUMN lex_bot_alias_id TEXT;
 ALTER TABLE pages ADD COLUMN local_bot TEXT;
-ALTER TABLE pages ADD COLUMN send_rate INTEGER;
+ALTER TABLE pages ADD COLUMN send_rate BIGINT;

@@ -126,7 +126,12 @@ pub struct Delivery {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Read {
-    pub watermark: i64,
+    /// Messenger: every message sent before this time was read.
+    #[serde(default)]
+    pub watermark: Option<i64>,
+    /// Instagram: this message (and those before it) was read.
+    #[serde(default)]
+    pub mid: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -26,6 +26,55 @@ pub struct Pages {
     own_nlu: HashMap<String, Arc<dyn Nlu>>,
     /// Every Page answered for, the default first.
     ids: Vec<String>,
+    /// The Instagram professional accounts connected to them.
+    pub instagram: InstagramAccounts,
+}
+
+/// Instagram account id -> the Page it is connected to, as Meta said
+/// (`GET /{page}?fields=instagram_business_account`), asked when an event
+/// names an account not known yet, at most once a minute.
+#[derive(Default)]
+pub struct InstagramAccounts {
+    known: std::sync::RwLock<HashMap<String, String>>,
+    asked_at: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How often Meta is asked again about an account no Page had.
+const INSTAGRAM_ASK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl InstagramAccounts {
+    /// The Page `account` is connected to, if known.
+    pub fn page_of(&self, account: &str) -> Option<String> {
+        self.known
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(account)
+            .cloned()
+    }
+
+    pub fn learn(&self, account: &str, page_id: &str) {
+        self.known
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(account.to_string(), page_id.to_string());
+    }
+
+    /// Whether Meta may be asked now (and, if so, that it is being asked).
+    pub fn may_ask(&self, now: std::time::Instant) -> bool {
+        let mut asked = self.asked_at.lock().unwrap_or_else(|p| p.into_inner());
+        match *asked {
+            Some(at) if now.duration_since(at) < INSTAGRAM_ASK_EVERY => false,
+            _ => {
+                *asked = Some(now);
+                true
+            }
+        }
+    }
+
+    /// Lets the next unknown account ask Meta at once (Meta did not answer).
+    pub fn forget_asking(&self) {
+        *self.asked_at.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 impl Pages {
@@ -35,6 +84,7 @@ impl Pages {
             default: default.to_string(),
             own_nlu: HashMap::new(),
             ids: vec![default.to_string()],
+            instagram: InstagramAccounts::default(),
         }
     }
 

@@ -2,7 +2,9 @@
 //! `delivered` / `read` (the statements are the outbox's, see
 //! `outbox::DELIVERED_WATERMARK_SQL`).
 
-use super::outbox::{DELIVERED_MID_SQL, DELIVERED_WATERMARK_SQL, READ_WATERMARK_SQL};
+use super::outbox::{
+    DELIVERED_MID_SQL, DELIVERED_WATERMARK_SQL, READ_UP_TO_MID_SQL, READ_WATERMARK_SQL,
+};
 use super::statement::{Arg, Stmt};
 
 /// Receipts that move sent messages to `delivered` / `read`.
@@ -18,6 +20,12 @@ pub enum Receipt {
         page_id: String,
         psid: String,
         watermark: i64,
+    },
+    /// Instagram's read receipt names the newest message read.
+    ReadUpTo {
+        page_id: String,
+        psid: String,
+        mid: String,
     },
 }
 
@@ -59,6 +67,14 @@ impl Receipt {
                     Arg::from(page_id.as_str()),
                     Arg::from(psid.as_str()),
                     Arg::Int(*watermark),
+                ],
+            )],
+            Receipt::ReadUpTo { page_id, psid, mid } => vec![Stmt::with_args(
+                READ_UP_TO_MID_SQL,
+                vec![
+                    Arg::from(page_id.as_str()),
+                    Arg::from(psid.as_str()),
+                    Arg::from(mid.as_str()),
                 ],
             )],
         }

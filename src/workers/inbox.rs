@@ -11,7 +11,7 @@ use super::handover;
 use super::linking;
 use super::retry::{deadline, next_attempt_within};
 use crate::facebook::events::{
-    MessagingEvent, PASS_THREAD_CONTROL, POLICY_ENFORCEMENT, REQUEST_THREAD_CONTROL,
+    MessagingEvent, Read, PASS_THREAD_CONTROL, POLICY_ENFORCEMENT, REQUEST_THREAD_CONTROL,
     TAKE_THREAD_CONTROL, UNRECOGNISED,
 };
 use crate::facebook::SenderAction;
@@ -43,7 +43,7 @@ pub async fn run(
 }
 
 /// Processes one claimed row and says how it ended.
-async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
+async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
     let attempts = row.attempts + 1;
     let mut update = InboxUpdate {
         id: row.id,
@@ -57,9 +57,25 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
         receipt: None,
         lookup: None,
     };
+    // Instagram: the conversation of the Page the account is connected to.
+    if row.object == "instagram" {
+        match instagram_row(shared, &row).await {
+            Ok(Some(as_page)) => row = as_page,
+            Ok(None) => {
+                shared.metrics.inbox_unknown_page.inc();
+                warn!(instagram_account = %row.page_id, inbox_id = row.id, "an Instagram event for an account connected to none of this deployment's Pages was kept, not answered");
+                update.outcome = Some(format!(
+                    "kept: Instagram account {} is connected to none of this deployment's Pages",
+                    row.page_id
+                ));
+                return update;
+            }
+            Err(e) => return fail(shared, update, &row, e),
+        }
+    }
     // Kept, never retried: another object's events (for the code that will
     // handle them) and events this service does not understand.
-    if row.object != "page" {
+    if row.object != "page" && row.object != "instagram" {
         shared.metrics.inbox_other_object.inc();
         update.outcome = Some(format!("kept: {:?} events are not handled", row.object));
         return update;
@@ -102,13 +118,22 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
             "recorded".to_string()
         }
         "read" => {
-            if let Some(r) = &event.read {
-                update.receipt = Some(Receipt::Read {
+            update.receipt = match event.read.as_ref() {
+                Some(Read {
+                    watermark: Some(watermark),
+                    ..
+                }) => Some(Receipt::Read {
                     page_id: row.page_id.clone(),
                     psid: row.psid.clone(),
-                    watermark: r.watermark,
-                });
-            }
+                    watermark: *watermark,
+                }),
+                Some(Read { mid: Some(mid), .. }) => Some(Receipt::ReadUpTo {
+                    page_id: row.page_id.clone(),
+                    psid: row.psid.clone(),
+                    mid: mid.clone(),
+                }),
+                _ => None,
+            };
             "recorded".to_string()
         }
         "referral" | "account_linking" if row.thread == ThreadOwner::ThisApp => {
@@ -188,6 +213,31 @@ async fn process(shared: &Arc<AppState>, row: InboxRow) -> InboxUpdate {
     update.outcome = Some(outcome);
     shared.metrics.inbox_processed.inc();
     update
+}
+
+/// An Instagram row as its Page's: the Page in place of the account, and
+/// the conversation read again under that Page.
+async fn instagram_row(shared: &AppState, row: &InboxRow) -> Result<Option<InboxRow>, NluError> {
+    let Some(page_id) = super::instagram::page_of(shared, &row.page_id).await? else {
+        return Ok(None);
+    };
+    let read = |e: anyhow::Error| NluError::Transient(format!("reading the conversation: {e:#}"));
+    let mut context = shared
+        .store
+        .conversation_context(&page_id, &row.psid)
+        .await
+        .map_err(read)?;
+    context.page_paused = !shared
+        .store
+        .page_pause_reasons(&page_id)
+        .await
+        .map_err(read)?
+        .is_empty();
+    Ok(Some(InboxRow {
+        page_id,
+        context,
+        ..row.clone()
+    }))
 }
 
 /// What a message event says of the thread's owner: one in `messaging[]`

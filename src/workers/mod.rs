@@ -4,6 +4,7 @@
 pub mod attachment;
 pub mod handover;
 pub mod inbox;
+pub mod instagram;
 pub mod instances;
 pub mod linking;
 pub mod outbox;

@@ -32,7 +32,8 @@ pub struct MessageRequest {
     pub hold_until: Option<String>,
 }
 
-/// Who receives the message: exactly one of `account`, `uid`, or `psid`.
+/// Who receives the message: exactly one of `account`, `uid`, `psid`, or
+/// `instagram`.
 /// With `psid`, `page_id` is its Page (the default Page if not given); with
 /// `account` or `uid`, it picks the person's link on that Page (without it,
 /// the Page the person last wrote to).
@@ -45,6 +46,19 @@ pub struct RecipientSpec {
     pub uid: Option<String>,
     /// The person's Page-scoped id.
     pub psid: Option<String>,
+    pub page_id: Option<String>,
+    /// A person on Instagram, by their Instagram-scoped id, reached through
+    /// the Page their conversation is with.
+    pub instagram: Option<InstagramRecipient>,
+}
+
+/// `{"instagram": {"igsid": "…", "page_id": "…"}}`: `page_id` is the Page
+/// the Instagram professional account is connected to (the default Page
+/// if not given).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramRecipient {
+    pub igsid: String,
     pub page_id: Option<String>,
 }
 
@@ -158,6 +172,12 @@ impl MessageRequest {
         let field = |name: &str| format!("{prefix}{name}");
         let target = self.to.parse(page_id, prefix)?;
         let message = self.message.parse(prefix)?;
+        if self.to.instagram.is_some() && matches!(message.content, Content::Buttons { .. }) {
+            return Err(ValidationError::new(
+                field("message.buttons"),
+                "Instagram has no button template: send quick_replies, or elements with buttons",
+            ));
+        }
         let human_agent = match self.tag.as_deref() {
             None => false,
             Some("HUMAN_AGENT") => true,
@@ -227,6 +247,20 @@ impl RecipientSpec {
         let page = |page_id: &Option<String>| -> Result<Option<String>, ValidationError> {
             page_id.as_deref().map(|p| id("page_id", p)).transpose()
         };
+        if let Some(ig) = &self.instagram {
+            let alone = self.account.is_none() && self.uid.is_none() && self.psid.is_none();
+            if !alone || self.page_id.is_some() {
+                return Err(ValidationError::new(
+                    format!("{prefix}to"),
+                    "instagram goes alone (its page_id inside it)",
+                ));
+            }
+            let page_id = ig.page_id.as_deref().unwrap_or(default_page);
+            return Ok(Target::Psid {
+                psid: id("instagram.igsid", &ig.igsid)?,
+                page_id: id("instagram.page_id", page_id)?,
+            });
+        }
         let target =
             match (&self.account, &self.uid, &self.psid) {
                 (Some(account), None, None) => Target::Account {

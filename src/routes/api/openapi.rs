@@ -17,7 +17,7 @@ use crate::outbound::{answer, request};
     paths(super::messages::send, super::messages::send_batch, super::messages::status),
     components(schemas(
         request::MessageRequest, request::RecipientSpec, request::MessageSpec,
-        request::QuickReplySpec, request::ButtonSpec, request::AttachmentSpec, request::ElementSpec,
+        request::QuickReplySpec, request::ButtonSpec, request::AttachmentSpec, request::ElementSpec, request::InstagramRecipient,
         request::IfOutsideWindow, answer::Accepted, answer::ApiError, answer::ItemAnswer,
         answer::BatchItem, answer::BatchAnswer, answer::StatusAnswer, answer::SendError
     )),
