@@ -165,17 +165,13 @@ impl Store {
 
     /// The encrypted tokens stored for a Page: the one `page add` stored,
     /// then the one a Page admin's login stored.
-    pub async fn page_tokens(
-        &self,
-        page_id: &str,
-    ) -> anyhow::Result<SealedTokens> {
-        let row: Option<SealedTokens> =
-            with_reader!(self, pool => sqlx::query_as(
+    pub async fn page_tokens(&self, page_id: &str) -> anyhow::Result<SealedTokens> {
+        let row: Option<SealedTokens> = with_reader!(self, pool => sqlx::query_as(
             "SELECT added_token, page_token FROM pages WHERE page_id = $1")
             .bind(page_id)
             .fetch_optional(pool)
             .await)
-            .context("reading a page's tokens")?;
+        .context("reading a page's tokens")?;
         Ok(row.unwrap_or_default())
     }
 }

@@ -54,7 +54,9 @@ pub async fn page_of(shared: &AppState, account: &str) -> Result<Option<String>,
                     e.message
                 )));
             }
-            Err(e) => warn!(page_id, error = %e, "Meta did not say which Instagram account this Page has"),
+            Err(e) => {
+                warn!(page_id, error = %e, "Meta did not say which Instagram account this Page has")
+            }
         }
     }
     Ok(accounts.page_of(account))

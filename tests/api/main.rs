@@ -9,6 +9,7 @@ mod helpers;
 mod support;
 
 mod inbox;
+mod instagram;
 mod instances;
 mod key_scopes;
 mod lex;
