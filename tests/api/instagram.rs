@@ -101,3 +101,32 @@ async fn an_instagram_conversation_is_answered_through_its_page() {
     })
     .await;
 }
+
+/// An ig.me link's `ref` reaches the link flow: the token is spent for the
+/// Instagram person, and since Meta's `ids_for_pages` never names an
+/// Instagram id, the link waits for the account owner's confirmation.
+#[tokio::test]
+async fn an_ig_me_ref_waits_for_the_owners_confirmation() {
+    use crate::login_support::{mount_identity, mount_ids_for_pages, mount_ids_for_pages_later, ref_of, Visitor};
+    on_every_backend(|backend| async move {
+        let app = instagram_app(&backend).await;
+        mount_identity(&app.graph).await;
+        mount_ids_for_pages(&app.graph, &[]).await;
+        let mut visitor = Visitor::new(&app);
+        assert_eq!(visitor.login().await.status(), 302);
+        let reference = ref_of(&visitor.account_page().await);
+        mount_ids_for_pages_later(&app.graph, &[]).await;
+        let referral = from_person(json!({"referral": {"ref": reference, "source": "IGME", "type": "OPEN_THREAD"}}));
+        app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![referral])).await;
+        let rows = app.inbox_settled().await;
+        let outcome = rows.iter().find_map(|r| r.outcome.clone()).unwrap();
+        assert!(outcome.contains("pending"), "{outcome}");
+        let pending = app
+            .count(&format!("SELECT COUNT(*) FROM pending_links WHERE page_id = '{PAGE_ID}' AND psid = '{IGSID}'"))
+            .await;
+        assert_eq!(pending, 1);
+        assert_eq!(app.count("SELECT COUNT(*) FROM links").await, 0, "nothing linked unconfirmed");
+        app.stop().await;
+    })
+    .await;
+}
