@@ -286,7 +286,11 @@ fn object(sandbox: &Sandbox, who: &Who, id: &str, params: &Params) -> Result<Val
                 "(#200) The user must be an administrator of the Page to read its access token",
             ));
         }
-        return Ok(json!({ "id": id, "name": sandbox.config.page_name }));
+        let mut page = json!({ "id": id, "name": sandbox.config.page_name });
+        if fields.contains(&"instagram_business_account") {
+            page["instagram_business_account"] = json!({ "id": people::INSTAGRAM_ACCOUNT });
+        }
+        return Ok(page);
     }
     let p = people::by_psid(id).ok_or_else(|| MetaError::unsupported("get"))?;
     if *who != Who::Page {

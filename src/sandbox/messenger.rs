@@ -35,6 +35,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize)]
 struct Pick {
     psid: Option<String>,
+    /// `instagram`: the person's Instagram conversation with the Page's
+    /// connected account.
+    channel: Option<String>,
 }
 
 struct PersonView {
@@ -47,7 +50,11 @@ struct PersonView {
 #[template(path = "sandbox/messenger.html")]
 struct Emulator {
     people: Vec<PersonView>,
+    /// The id the person has in this conversation (PSID, or IGSID).
     psid: String,
+    /// The person's PSID, for the channel switch.
+    messenger_psid: String,
+    instagram: bool,
     name: String,
     page_name: String,
     api_key: String,
@@ -60,6 +67,7 @@ async fn emulator(query: web::Query<Pick>, sandbox: web::Data<Sandbox>) -> HttpR
         .as_deref()
         .and_then(people::by_psid)
         .unwrap_or(&PEOPLE[0]);
+    let instagram = query.channel.as_deref() == Some("instagram");
     let view = Emulator {
         people: PEOPLE
             .iter()
@@ -69,7 +77,12 @@ async fn emulator(query: web::Query<Pick>, sandbox: web::Data<Sandbox>) -> HttpR
                 selected: p.psid == chosen.psid,
             })
             .collect(),
-        psid: chosen.psid.to_string(),
+        psid: match instagram {
+            true => chosen.igsid(),
+            false => chosen.psid.to_string(),
+        },
+        messenger_psid: chosen.psid.to_string(),
+        instagram,
         name: chosen.name(),
         page_name: sandbox.config.page_name.clone(),
         api_key: sandbox.config.api_key.expose_secret().to_string(),
@@ -90,7 +103,7 @@ struct Of {
 
 /// A person's thread; empty for one who never wrote to the Page.
 async fn history(query: web::Query<Of>, sandbox: web::Data<Sandbox>) -> HttpResponse {
-    if people::by_psid(&query.psid).is_none() {
+    if people::by_id(&query.psid).is_none() {
         return HttpResponse::NotFound().json(json!({ "error": "no such demo person" }));
     }
     HttpResponse::Ok()
@@ -100,7 +113,7 @@ async fn history(query: web::Query<Of>, sandbox: web::Data<Sandbox>) -> HttpResp
 
 /// `text/event-stream` of one person's thread: messages, typing, seen.
 async fn events(query: web::Query<Of>, sandbox: web::Data<Sandbox>) -> HttpResponse {
-    if people::by_psid(&query.psid).is_none() {
+    if people::by_id(&query.psid).is_none() {
         return HttpResponse::NotFound().json(json!({ "error": "no such demo person" }));
     }
     let psid = query.psid.clone();
@@ -171,9 +184,9 @@ fn words(said: &Said) -> Result<Value, &'static str> {
 }
 
 async fn send(said: web::Json<Said>, sandbox: web::Data<Sandbox>) -> HttpResponse {
-    if people::by_psid(&said.psid).is_none() {
+    let Some((_, instagram)) = people::by_id(&said.psid) else {
         return bad("no such demo person");
-    }
+    };
     let message = match words(&said) {
         Ok(m) => m,
         Err(e) => return bad(e),
@@ -186,7 +199,10 @@ async fn send(said: web::Json<Said>, sandbox: web::Data<Sandbox>) -> HttpRespons
         message,
         tag: None,
     };
-    let event = sandbox.person_event(&said.psid, &entry);
+    let mut event = sandbox.person_event(&said.psid, &entry);
+    if instagram {
+        event["recipient"]["id"] = json!(people::INSTAGRAM_ACCOUNT);
+    }
     // While the Page's people own the thread, Meta sends the person's
     // words to the service as standby.
     let list = match sandbox.thread(&said.psid).and_then(|t| t.owner) {
@@ -194,7 +210,14 @@ async fn send(said: web::Json<Said>, sandbox: web::Data<Sandbox>) -> HttpRespons
         None => "messaging",
     };
     sandbox.record(&said.psid, entry.clone());
-    match sandbox.deliver_as(list, vec![event], now).await {
+    let (object, entry_id) = match instagram {
+        true => ("instagram", people::INSTAGRAM_ACCOUNT),
+        false => ("page", sandbox.config.page_id.as_str()),
+    };
+    match sandbox
+        .deliver_for(object, entry_id, list, vec![event], now)
+        .await
+    {
         Ok(200) => HttpResponse::Ok().json(json!({ "mid": entry.mid, "at": now })),
         Ok(status) => HttpResponse::BadGateway().json(
             json!({ "mid": entry.mid, "error": format!("the webhook answered HTTP {status}") }),
@@ -206,9 +229,9 @@ async fn send(said: web::Json<Said>, sandbox: web::Data<Sandbox>) -> HttpRespons
 /// The emulator showed the Page's messages: Messenger's delivery and read
 /// webhooks, as the person's app would cause them.
 async fn read(of: web::Json<Of>, sandbox: web::Data<Sandbox>) -> HttpResponse {
-    if people::by_psid(&of.psid).is_none() {
+    let Some((_, instagram)) = people::by_id(&of.psid) else {
         return bad("no such demo person");
-    }
+    };
     let thread = sandbox.thread(&of.psid).unwrap_or_default();
     let now = now_ms();
     let mids: Vec<&str> = thread
@@ -225,11 +248,30 @@ async fn read(of: web::Json<Of>, sandbox: web::Data<Sandbox>) -> HttpResponse {
         json!({ "sender": { "id": of.psid }, "recipient": { "id": sandbox.config.page_id },
                 "timestamp": now, kind: value })
     };
-    let events = vec![
-        who("delivery", json!({ "mids": mids, "watermark": now })),
-        who("read", json!({ "watermark": now })),
-    ];
-    match sandbox.deliver(events, now).await {
+    // Instagram has no delivery receipt; its read receipt names the message.
+    let delivered = match instagram {
+        true => {
+            let mut read = who("read", json!({ "mid": mids[0] }));
+            read["recipient"]["id"] = json!(people::INSTAGRAM_ACCOUNT);
+            sandbox
+                .deliver_for(
+                    "instagram",
+                    people::INSTAGRAM_ACCOUNT,
+                    "messaging",
+                    vec![read],
+                    now,
+                )
+                .await
+        }
+        false => {
+            let events = vec![
+                who("delivery", json!({ "mids": mids, "watermark": now })),
+                who("read", json!({ "watermark": now })),
+            ];
+            sandbox.deliver(events, now).await
+        }
+    };
+    match delivered {
         Ok(200) => HttpResponse::Ok().json(json!({ "receipts": mids.len() })),
         Ok(status) => HttpResponse::BadGateway()
             .json(json!({ "error": format!("the webhook answered HTTP {status}") })),
@@ -268,7 +310,7 @@ async fn hand_back(of: web::Json<Of>, sandbox: web::Data<Sandbox>) -> HttpRespon
 
 /// A profile picture: the person's initials on a colour of their own.
 async fn avatar(path: web::Path<String>) -> HttpResponse {
-    let Some(p) = people::by_psid(&path) else {
+    let Some((p, _)) = people::by_id(&path) else {
         return HttpResponse::NotFound().finish();
     };
     let hue = p

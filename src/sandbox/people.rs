@@ -23,7 +23,15 @@ pub struct Wrote {
     pub ago_ms: i64,
 }
 
+/// The Instagram professional account connected to the demo Page.
+pub const INSTAGRAM_ACCOUNT: &str = "17841400000000042";
+
 impl Person {
+    /// Their Instagram-scoped id (what Instagram webhooks carry).
+    pub fn igsid(&self) -> String {
+        format!("9{}", &self.psid[1..])
+    }
+
     pub fn name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name)
     }
@@ -88,4 +96,12 @@ pub fn by_uid(uid: &str) -> Option<&'static Person> {
 
 pub fn by_psid(psid: &str) -> Option<&'static Person> {
     PEOPLE.iter().find(|p| p.psid == psid)
+}
+
+/// A person by their Messenger or Instagram id, and whether it was the
+/// Instagram one.
+pub fn by_id(id: &str) -> Option<(&'static Person, bool)> {
+    by_psid(id)
+        .map(|p| (p, false))
+        .or_else(|| PEOPLE.iter().find(|p| p.igsid() == id).map(|p| (p, true)))
 }

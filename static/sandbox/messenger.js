@@ -239,7 +239,7 @@
     e.preventDefault();
     const result = document.getElementById("ping-result");
     const request = {
-      to: { psid },
+      to: root.dataset.channel === "instagram" ? { instagram: { igsid: psid } } : { psid },
       message: { text: document.getElementById("ping-text").value },
       if_outside_window: document.getElementById("ping-outside").value,
     };

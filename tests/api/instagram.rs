@@ -107,7 +107,9 @@ async fn an_instagram_conversation_is_answered_through_its_page() {
 /// Instagram id, the link waits for the account owner's confirmation.
 #[tokio::test]
 async fn an_ig_me_ref_waits_for_the_owners_confirmation() {
-    use crate::login_support::{mount_identity, mount_ids_for_pages, mount_ids_for_pages_later, ref_of, Visitor};
+    use crate::login_support::{
+        mount_identity, mount_ids_for_pages, mount_ids_for_pages_later, ref_of, Visitor,
+    };
     on_every_backend(|backend| async move {
         let app = instagram_app(&backend).await;
         mount_identity(&app.graph).await;

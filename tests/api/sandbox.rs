@@ -576,3 +576,46 @@ async fn the_demo_hands_a_conversation_to_the_pages_team_and_back() {
     assert_eq!(thread(&demo).await["owner"], Value::Null);
     demo.stop().await;
 }
+
+/// The demo's Instagram conversation: a demo person writes on Instagram
+/// (an `instagram` webhook for the Page's connected account), the service
+/// finds the account through the Graph stand-in and answers through the
+/// Page's Send API; the emulator's Instagram thread shows the answer, and
+/// a ping addressed `{"instagram": …}` arrives there too.
+#[tokio::test]
+async fn the_demo_has_an_instagram_conversation() {
+    let demo = RunningDemo::start().await;
+    let alex = PEOPLE[0];
+    let igsid = alex.igsid();
+    let page = demo
+        .http
+        .get(format!(
+            "{}/sandbox/messenger?psid={}&channel=instagram",
+            demo.base, alex.psid
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("data-psid=\"{igsid}\"")) && page.contains("on Instagram"),
+        "{page}"
+    );
+    let before = demo.say(&igsid, "what can you do?").await;
+    demo.page_says(&igsid, before, "").await;
+    let (status, ping) = demo
+        .ping(json!({"to": {"instagram": {"igsid": igsid}}, "message": {"text": "Hello on Instagram."}}))
+        .await;
+    assert_eq!(status, 202, "{ping}");
+    demo.page_says(&igsid, before, "Hello on Instagram.").await;
+    assert!(
+        demo.history(alex.psid)
+            .await
+            .iter()
+            .all(|e| !e["message"].to_string().contains("Hello on Instagram")),
+        "the Messenger thread is another conversation"
+    );
+    demo.stop().await;
+}

@@ -295,9 +295,23 @@ impl Sandbox {
         events: Vec<Value>,
         now: i64,
     ) -> Result<u16, String> {
+        let page = self.config.page_id.clone();
+        self.deliver_for("page", &page, list, events, now).await
+    }
+
+    /// Events of `object` (`page`, or `instagram` for the Page's Instagram
+    /// account) under the entry `entry_id`.
+    pub async fn deliver_for(
+        &self,
+        object: &str,
+        entry_id: &str,
+        list: &str,
+        events: Vec<Value>,
+        now: i64,
+    ) -> Result<u16, String> {
         let body = json!({
-            "object": "page",
-            "entry": [{ "id": self.config.page_id, "time": now, list: events }],
+            "object": object,
+            "entry": [{ "id": entry_id, "time": now, list: events }],
         });
         let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
         let signature = sign(self.config.app_secret.expose_secret().as_bytes(), &body);
