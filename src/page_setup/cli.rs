@@ -17,12 +17,18 @@ pub enum PageCommand {
         /// The profile (TOML; see docs/page.example.toml).
         #[arg(long)]
         config: PathBuf,
+        /// An added Page (default: FACEBOOK_PAGE_ID's).
+        #[arg(long)]
+        page: Option<String>,
     },
     /// Print the Page's Messenger Profile as Meta has it now, and with
     /// --config how it differs from that config.
     Show {
         #[arg(long)]
         config: Option<PathBuf>,
+        /// An added Page (default: FACEBOOK_PAGE_ID's).
+        #[arg(long)]
+        page: Option<String>,
     },
     /// Add a Page to this deployment (or change an added one): its token is
     /// checked with Meta and stored encrypted.
@@ -56,23 +62,38 @@ pub async fn run(command: PageCommand) -> anyhow::Result<()> {
         }
         PageCommand::Setup { .. } | PageCommand::Show { .. } => {}
     }
-    if settings.facebook.page_id.is_empty() {
-        anyhow::bail!("page setup and page show work on FACEBOOK_PAGE_ID's Page; it is not set");
-    }
+    let chosen = match &command {
+        PageCommand::Setup { page, .. } | PageCommand::Show { page, .. } => page.clone(),
+        _ => None,
+    };
+    let (page_id, token) = match chosen {
+        Some(page) if page != settings.facebook.page_id => {
+            let store = on_database(&settings).await?;
+            let token = crate::pages::cli::token_for(&settings, &store, &page).await?;
+            (page, token)
+        }
+        _ if settings.facebook.page_id.is_empty() => {
+            anyhow::bail!("FACEBOOK_PAGE_ID is not set: name an added Page with --page")
+        }
+        _ => (
+            settings.facebook.page_id.clone(),
+            settings.facebook.page_access_token.clone(),
+        ),
+    };
     let target = Target {
         graph: &graph,
-        page_id: &settings.facebook.page_id,
-        token: &settings.facebook.page_access_token,
+        page_id: &page_id,
+        token: &token,
         public_url: &settings.public_url,
     };
     match command {
-        PageCommand::Setup { config } => {
+        PageCommand::Setup { config, .. } => {
             let profile = super::load(&config, target.public_url)?;
             for line in super::setup(&target, &profile).await? {
                 println!("{line}");
             }
         }
-        PageCommand::Show { config } => {
+        PageCommand::Show { config, .. } => {
             let wanted = match &config {
                 Some(path) => Some(super::load(path, target.public_url)?),
                 None => None,

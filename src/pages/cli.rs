@@ -148,6 +148,23 @@ fn answered_by(page: &AddedPage) -> String {
     }
 }
 
+/// The token stored for `page_id` (the one `page add` stored, else a Page
+/// admin's login's), for `page setup --page`.
+pub async fn token_for(
+    settings: &Settings,
+    store: &Store,
+    page_id: &str,
+) -> anyhow::Result<SecretString> {
+    let cipher = TokenCipher::from_base64(&settings.token_encryption_key)?;
+    let (added, login) = store.page_tokens(page_id).await?;
+    for sealed in [added, login].into_iter().flatten() {
+        if let Ok(token) = cipher.decrypt(&sealed) {
+            return Ok(token);
+        }
+    }
+    anyhow::bail!("no token is stored for Page {page_id}: add it with `lexbridge page add`")
+}
+
 /// `page list`: the default Page and the added ones.
 pub async fn list(settings: &Settings, store: &Store, out: &mut impl Write) -> anyhow::Result<()> {
     let default = &settings.facebook.page_id;

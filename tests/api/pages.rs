@@ -145,6 +145,20 @@ async fn page_add_checks_everything_before_it_stores() {
             !String::from_utf8_lossy(&stored).contains(SECOND_TOKEN),
             "stored encrypted"
         );
+        // `page setup --page 2222` works with it.
+        let cli_settings = settings(&app.db, &app.graph, &[]);
+        let token = lexbridge::pages::cli::token_for(&cli_settings, &app.store, SECOND)
+            .await
+            .unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&token), SECOND_TOKEN);
+        let none = lexbridge::pages::cli::token_for(&cli_settings, &app.store, "5555")
+            .await
+            .unwrap_err();
+        assert!(
+            none.to_string()
+                .contains("add it with `lexbridge page add`"),
+            "{none}"
+        );
 
         let mut out = Vec::new();
         list(&settings(&app.db, &app.graph, &[]), &app.store, &mut out)
