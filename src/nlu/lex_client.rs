@@ -98,6 +98,14 @@ impl Nlu for LexNlu {
             // contexts you have", so after an unlink or "start over" the old
             // identity's contexts would survive.
             .set_active_contexts(Some(contexts))
+            // An attachment is no answer to a slot Lex may be asking for:
+            // its fixed utterance is matched against the intents.
+            .set_dialog_action(turn.attachment.as_ref().and_then(|_| {
+                lex::DialogAction::builder()
+                    .r#type(lex::DialogActionType::ElicitIntent)
+                    .build()
+                    .ok()
+            }))
             .build();
         let result = self
             .client

@@ -49,8 +49,14 @@ pub async fn run(command: PageCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     match &command {
         PageCommand::Add(args) => {
+            let mut args = args.clone();
+            if args.token.is_none() {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                args.token = Some(line);
+            }
             let store = on_database(&settings).await?;
-            return crate::pages::cli::add(&settings, &store, &graph, args, &mut out).await;
+            return crate::pages::cli::add(&settings, &store, &graph, &args, &mut out).await;
         }
         PageCommand::List => {
             let store = on_database(&settings).await?;

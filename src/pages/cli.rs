@@ -21,9 +21,11 @@ pub struct AddArgs {
     /// The Page's id.
     #[arg(long)]
     pub id: String,
-    /// The Page access token (checked with `debug_token`, stored encrypted).
+    /// The Page access token (checked with `debug_token`, stored
+    /// encrypted). Without it, the token is read from standard input, so it
+    /// stays out of the shell history and the process list.
     #[arg(long)]
-    pub token: String,
+    pub token: Option<String>,
     /// Answer this Page with this alias of the deployment's Lex bot.
     #[arg(long, conflicts_with = "local_bot")]
     pub lex_alias: Option<String>,
@@ -49,8 +51,9 @@ pub async fn add(
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         anyhow::bail!("--id must be the Page's numeric id; nothing was stored");
     }
-    if args.token.trim().is_empty() {
-        anyhow::bail!("--token is empty; nothing was stored");
+    let raw = args.token.as_deref().unwrap_or_default().trim();
+    if raw.is_empty() {
+        anyhow::bail!("the token is empty; nothing was stored");
     }
     if let Some(rate) = args.rate {
         if !(1..=MAX_RATE).contains(&rate) {
@@ -73,7 +76,7 @@ pub async fn add(
             anyhow::anyhow!("--local-bot {bot} does not load ({e}); nothing was stored")
         })?;
     }
-    let token = SecretString::from(args.token.trim().to_string());
+    let token = SecretString::from(raw.to_string());
     let status = graph
         .debug_token(&settings.facebook.app_id, &token)
         .await
@@ -89,14 +92,18 @@ pub async fn add(
             status.problem.as_deref().unwrap_or("no reason given")
         );
     }
-    if status.kind.as_deref().is_some_and(|k| k != "PAGE") {
+    if status.kind.as_deref() != Some("PAGE") {
         anyhow::bail!(
             "the token is a {} token, not a Page token; nothing was stored",
-            status.kind.as_deref().unwrap_or_default()
+            status.kind.as_deref().unwrap_or("untyped")
         );
     }
-    if let Some(owner) = status.profile_id.as_deref().filter(|p| *p != id) {
-        anyhow::bail!("the token is Page {owner}'s, not Page {id}'s; nothing was stored");
+    match status.profile_id.as_deref() {
+        Some(owner) if owner == id => {}
+        Some(owner) => {
+            anyhow::bail!("the token is Page {owner}'s, not Page {id}'s; nothing was stored")
+        }
+        None => anyhow::bail!("Meta does not say which Page the token is for; nothing was stored"),
     }
     #[derive(serde::Deserialize)]
     struct Named {

@@ -32,15 +32,17 @@ pub struct Pages {
 
 /// Instagram account id -> the Page it is connected to, as Meta said
 /// (`GET /{page}?fields=instagram_business_account`), asked when an event
-/// names an account not known yet, at most once a minute.
+/// names an account not known yet: one asking at a time (the others wait
+/// for its answer), and not again within a minute of an answer.
 #[derive(Default)]
 pub struct InstagramAccounts {
     known: std::sync::RwLock<HashMap<String, String>>,
-    asked_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Held while Meta is asked; when it last answered.
+    pub asking: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// How often Meta is asked again about an account no Page had.
-const INSTAGRAM_ASK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+pub const INSTAGRAM_ASK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl InstagramAccounts {
     /// The Page `account` is connected to, if known.
@@ -57,23 +59,6 @@ impl InstagramAccounts {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(account.to_string(), page_id.to_string());
-    }
-
-    /// Whether Meta may be asked now (and, if so, that it is being asked).
-    pub fn may_ask(&self, now: std::time::Instant) -> bool {
-        let mut asked = self.asked_at.lock().unwrap_or_else(|p| p.into_inner());
-        match *asked {
-            Some(at) if now.duration_since(at) < INSTAGRAM_ASK_EVERY => false,
-            _ => {
-                *asked = Some(now);
-                true
-            }
-        }
-    }
-
-    /// Lets the next unknown account ask Meta at once (Meta did not answer).
-    pub fn forget_asking(&self) {
-        *self.asked_at.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 

@@ -119,16 +119,33 @@ pub struct ThreadChange {
     /// not say).
     pub owner: Option<String>,
     pub at: i64,
+    /// What the change assumes still holds; otherwise it changes nothing
+    /// (a later change already told more).
+    pub assumes: ThreadAssumes,
+}
+
+/// The thread as a `ThreadChange` found it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ThreadAssumes {
+    /// This app's, and unchanged since this time (a send refused for the
+    /// thread: a pass back recorded after the send began wins).
+    OursSince(i64),
+    /// Still this app's (an idle thread taken back, or its take refused).
+    Owner(String),
 }
 
 impl ThreadChange {
     pub(crate) fn statements(&self) -> Vec<Stmt> {
-        let mut statements = vec![thread_statement(
-            &self.page_id,
-            &self.psid,
-            self.owner.as_deref(),
-            self.at,
-        )];
+        let mut update =
+            thread_statement(&self.page_id, &self.psid, self.owner.as_deref(), self.at);
+        match &self.assumes {
+            ThreadAssumes::OursSince(at) => update
+                .push(" AND thread_owner IS NULL AND (thread_since IS NULL OR thread_since <= ")
+                .bind(*at)
+                .push(")"),
+            ThreadAssumes::Owner(owner) => update.push(" AND thread_owner = ").bind(owner.as_str()),
+        };
+        let mut statements = vec![update];
         if self.owner.is_none() {
             let person = [(self.page_id.as_str(), self.psid.as_str())];
             statements.push(super::outbox::release_held_statement(&person, self.at));
@@ -138,12 +155,13 @@ impl ThreadChange {
 }
 
 /// Who owns a conversation's thread from `now`: `None` is this app.
+/// `thread_since` is when it last changed hands.
 pub(crate) fn thread_statement(page_id: &str, psid: &str, owner: Option<&str>, now: i64) -> Stmt {
     let mut update = Stmt::new("UPDATE conversations SET thread_owner = ");
     update
         .bind(owner)
         .push(", thread_since = ")
-        .bind(owner.map(|_| now))
+        .bind(now)
         .push(" WHERE page_id = ")
         .bind(page_id)
         .push(" AND psid = ")

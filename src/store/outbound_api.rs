@@ -255,7 +255,13 @@ impl Store {
                 .iter()
                 .find(|r| r.0.as_deref() == Some(on_page))
                 .cloned();
-            return Ok(match (linked, rows.is_empty()) {
+            // A key limited to some Pages learns nothing of links elsewhere:
+            // an account it sees no link of is unknown to it.
+            let unknown = match within {
+                Some(_) => !rows.iter().any(|r| r.0.is_some() && allowed(&r)),
+                None => rows.is_empty(),
+            };
+            return Ok(match (linked, unknown) {
                 (Some((Some(page_id), Some(psid), last_inbound_at, thread_owner)), _) => {
                     Recipient::Found {
                         page_id,

@@ -183,7 +183,8 @@ pub const READ_WATERMARK_SQL: &str = "UPDATE outbox SET state = 'read'
 /// Instagram's read receipt: the message it names and those sent before.
 pub const READ_UP_TO_MID_SQL: &str = "UPDATE outbox SET state = 'read'
      WHERE page_id = $1 AND psid = $2 AND state IN ('sent', 'delivered')
-       AND sent_at <= (SELECT r.sent_at FROM outbox r WHERE r.message_id = $3)";
+       AND sent_at <= (SELECT MAX(r.sent_at) FROM outbox r
+                       WHERE r.page_id = $1 AND r.psid = $2 AND r.message_id = $3)";
 /// A delivery receipt's mids (through `outbox_message_id`).
 pub const DELIVERED_MID_SQL: &str =
     "UPDATE outbox SET state = 'delivered' WHERE message_id = $1 AND state = 'sent'";

@@ -146,6 +146,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            // A Page that was not added (the default one, say) keeps its queue.
+            if page == 0 {
+                tx.rollback().await?;
+                return Ok::<_, sqlx::Error>((0, 0));
+            }
             let cancelled = sqlx::query(
                 "UPDATE outbox SET state = 'cancelled', claimed_by = NULL
                  WHERE page_id = $1 AND state IN ('queued', 'held')")

@@ -21,7 +21,7 @@ use crate::facebook::events::{
 };
 use crate::facebook::thread_control::ThreadControl;
 use crate::state::AppState;
-use crate::store::conversations::ThreadChange;
+use crate::store::conversations::{ThreadAssumes, ThreadChange};
 use crate::store::inbox::{ConversationUpdate, InboxRow, InboxUpdate};
 use crate::store::now_ms;
 use crate::store::outbox::NewOutboxMessage;
@@ -203,6 +203,7 @@ async fn take_back(shared: &AppState, page_id: String, psid: String, owner: Stri
                 psid,
                 owner: None,
                 at: now_ms(),
+                assumes: ThreadAssumes::Owner(owner),
             }
         }
         Err(e) if e.is_transient() => {
@@ -214,8 +215,9 @@ async fn take_back(shared: &AppState, page_id: String, psid: String, owner: Stri
             ThreadChange {
                 page_id,
                 psid,
-                owner: Some(owner),
+                owner: Some(owner.clone()),
                 at: now_ms(),
+                assumes: ThreadAssumes::Owner(owner),
             }
         }
     };

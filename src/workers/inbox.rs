@@ -174,7 +174,7 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
                     Ok(handled) => said_back(&mut update, &row, handled),
                     Err(e) => return fail(shared, update, &row, e),
                 }
-            } else if said(&event).as_deref() == Some(handover::HANDOVER_PAYLOAD) {
+            } else if payload(&event) == Some(handover::HANDOVER_PAYLOAD) {
                 handover::hand_over(shared, &row, &mut update, "payload HANDOVER", |text| {
                     replies_from_text(&row, text)
                 })
@@ -248,6 +248,16 @@ fn thread_seen(row: &InboxRow) -> Option<Option<String>> {
         (ThreadOwner::ThisApp, Some(_)) => Some(None),
         (ThreadOwner::AnotherApp, None) => Some(Some("unknown".to_string())),
         _ => None,
+    }
+}
+
+/// The postback or quick-reply payload of the event, if any (never typed
+/// text: a person typing a payload's name does not trigger it).
+fn payload(event: &MessagingEvent) -> Option<&str> {
+    let quick = event.message.as_ref().and_then(|m| m.quick_reply.as_ref());
+    match quick {
+        Some(q) => Some(q.payload.as_str()),
+        None => event.postback.as_ref().and_then(|p| p.payload.as_deref()),
     }
 }
 

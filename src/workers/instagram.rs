@@ -8,6 +8,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use crate::nlu::NluError;
+use crate::pages::INSTAGRAM_ASK_EVERY;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -28,7 +29,12 @@ pub async fn page_of(shared: &AppState, account: &str) -> Result<Option<String>,
     if let Some(page) = accounts.page_of(account) {
         return Ok(Some(page));
     }
-    if !accounts.may_ask(std::time::Instant::now()) {
+    // One asking at a time: the others wait for its answer.
+    let mut answered = accounts.asking.lock().await;
+    if let Some(page) = accounts.page_of(account) {
+        return Ok(Some(page));
+    }
+    if answered.is_some_and(|at| at.elapsed() < INSTAGRAM_ASK_EVERY) {
         return Ok(None);
     }
     for page_id in shared.pages.ids() {
@@ -48,7 +54,6 @@ pub async fn page_of(shared: &AppState, account: &str) -> Result<Option<String>,
             }
             Ok(_) => {}
             Err(e) if e.is_transient() => {
-                accounts.forget_asking();
                 return Err(NluError::Transient(format!(
                     "asking Meta which Instagram account Page {page_id} has: {}",
                     e.message
@@ -59,5 +64,6 @@ pub async fn page_of(shared: &AppState, account: &str) -> Result<Option<String>,
             }
         }
     }
+    *answered = Some(std::time::Instant::now());
     Ok(accounts.page_of(account))
 }

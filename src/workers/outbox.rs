@@ -23,7 +23,7 @@ use crate::facebook::thread_control::ThreadControl;
 use crate::facebook::{GraphError, SendResponse};
 use crate::outbound::time::format_timestamp;
 use crate::state::AppState;
-use crate::store::conversations::ThreadChange;
+use crate::store::conversations::{ThreadAssumes, ThreadChange};
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
 use crate::store::writer::{Claim, FeedReceiver, Write};
@@ -196,7 +196,7 @@ async fn deliver(
         }
         Err(e) if e.is_token_refused() => token_refused(shared, row, attempts, e).await,
         Err(e) if e.is_thread_elsewhere() && control.is_none() => {
-            thread_elsewhere(shared, row, attempts, until, e).await
+            thread_elsewhere(shared, row, attempts, until, started, e).await
         }
         Err(e) => classify(shared, row, attempts, until, e),
     }
@@ -211,14 +211,18 @@ async fn thread_elsewhere(
     row: &OutboxRow,
     attempts: i64,
     until: i64,
+    started: i64,
     e: GraphError,
 ) -> OutboxOutcome {
     shared.metrics.send_outcome("10");
+    // Unless the thread changed hands since the send began (a pass back
+    // recorded meanwhile is newer news).
     let change = ThreadChange {
         page_id: row.page_id.clone(),
         psid: row.psid.clone(),
         owner: Some("unknown".to_string()),
         at: now_ms(),
+        assumes: ThreadAssumes::OursSince(started),
     };
     if let Err(failed) = shared.writer.write(Write::Thread(change)).await {
         warn!(outbox_id = row.id, error = %format!("{failed:#}"), "recording the thread's owner failed");

@@ -40,7 +40,6 @@ async fn calls(graph: &MockServer, skip: usize) -> Vec<(String, Value)> {
     requests
         .iter()
         .filter(|r| r.method.as_str() == "POST")
-        .skip(skip)
         .map(|r| {
             let edge = r
                 .url
@@ -52,6 +51,7 @@ async fn calls(graph: &MockServer, skip: usize) -> Vec<(String, Value)> {
             (edge, serde_json::from_slice(&r.body).unwrap_or(Value::Null))
         })
         .filter(|(_, body)| body.get("sender_action").is_none())
+        .skip(skip)
         .collect()
 }
 
@@ -100,11 +100,17 @@ async fn the_handover_payload_passes_the_thread_and_a_pass_back_resumes_the_bot(
         let key = new_key(&app, "crm").await;
         person(&app, "cust-1", "U1", Some(HOUR)).await;
 
+        // Typing the payload's name is no postback: the bot answers it.
+        app.post_signed_webhook(&text_message("U1", "m.t", "HANDOVER")).await;
+        settle(&app).await;
+        let typed = calls(&app.graph, 0).await;
+        assert_eq!(typed.len(), 1, "{typed:?}");
+        assert_eq!(typed[0].1["message"], json!({"text": "echo: HANDOVER"}));
         let ask = json!({"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": 1,
             "postback": {"mid": "m.h", "title": "Talk to a person", "payload": "HANDOVER"}});
         app.post_signed_webhook(&webhook_body(&[(PAGE_ID, vec![ask])])).await;
         settle(&app).await;
-        let made = calls(&app.graph, 0).await;
+        let made = calls(&app.graph, 1).await;
         assert_eq!(made.len(), 2, "{made:?}");
         assert_eq!(made[0].1["message"], json!({"text": "A colleague will take it from here."}));
         assert_eq!(made[1].0, "pass_thread_control");
@@ -121,7 +127,7 @@ async fn the_handover_payload_passes_the_thread_and_a_pass_back_resumes_the_bot(
         let standby = text_event("U1", "m.s", "are you there?");
         app.post_signed_webhook(&standby_body(vec![standby])).await;
         settle(&app).await;
-        assert_eq!(calls(&app.graph, 0).await.len(), 2, "the bot stayed out");
+        assert_eq!(calls(&app.graph, 0).await.len(), 3, "the bot stayed out");
 
         // Only the owner can send: refused, or held for the thread.
         let ping = json!({"to": {"account": "cust-1"}, "message": {"text": "Your order shipped."}});
@@ -149,12 +155,12 @@ async fn the_handover_payload_passes_the_thread_and_a_pass_back_resumes_the_bot(
         let texts: Vec<_> = made.iter().filter_map(|(_, b)| b["message"]["text"].as_str()).collect();
         assert_eq!(
             texts,
-            ["A colleague will take it from here.", "Your order shipped.", "echo: thanks"]
+            ["echo: HANDOVER", "A colleague will take it from here.", "Your order shipped.", "echo: thanks"]
         );
         let outcomes: Vec<_> = app.inbox().await.into_iter().filter_map(|r| r.outcome).collect();
-        assert_eq!(outcomes[0], format!("handed over to app {PAGE_INBOX} (payload HANDOVER)"));
-        assert_eq!(outcomes[1], "standby: another app owns the thread");
-        assert_eq!(outcomes[2], "thread passed back to this app");
+        assert_eq!(outcomes[1], format!("handed over to app {PAGE_INBOX} (payload HANDOVER)"));
+        assert_eq!(outcomes[2], "standby: another app owns the thread");
+        assert_eq!(outcomes[3], "thread passed back to this app");
         app.stop().await;
     })
     .await;
@@ -331,6 +337,55 @@ async fn a_request_for_the_thread_is_granted_only_by_its_owner() {
             "nothing passed"
         );
         assert_eq!(owner(&app).await.as_deref(), Some("999"));
+        app.stop().await;
+    })
+    .await;
+}
+
+/// A thread change applies only to the thread it assumed: a send refused
+/// for the thread before a pass back was recorded does not undo it, and an
+/// idle take-back refused after the owner changed writes nothing back.
+#[tokio::test]
+async fn a_stale_thread_change_changes_nothing() {
+    use lexbridge::store::conversations::{ThreadAssumes, ThreadChange};
+    use lexbridge::store::writer::Write;
+    on_every_backend(|backend| async move {
+        let app = app_with(&[], &backend).await;
+        app.post_signed_webhook(&text_message("U1", "m.1", "hi"))
+            .await;
+        let back = handover_event(
+            "pass_thread_control",
+            json!({"previous_owner_app_id": PAGE_INBOX, "new_owner_app_id": "test-app-id"}),
+        );
+        app.post_signed_webhook(&webhook_body(&[(PAGE_ID, vec![back])]))
+            .await;
+        settle(&app).await;
+        let change = |owner: Option<&str>, assumes| ThreadChange {
+            page_id: PAGE_ID.into(),
+            psid: "U1".into(),
+            owner: owner.map(str::to_string),
+            at: lexbridge::store::now_ms(),
+            assumes,
+        };
+        // The thread came back just now: a refusal of a send begun before
+        // that is stale.
+        let stale = change(Some("unknown"), ThreadAssumes::OursSince(1));
+        app.writer.write(Write::Thread(stale)).await.unwrap();
+        assert_eq!(owner(&app).await, None);
+        let fresh = change(
+            Some("unknown"),
+            ThreadAssumes::OursSince(lexbridge::store::now_ms() + 1000),
+        );
+        app.writer.write(Write::Thread(fresh)).await.unwrap();
+        assert_eq!(owner(&app).await.as_deref(), Some("unknown"));
+        // Taken back by another instance meanwhile: the refused take of an
+        // owner that is no more writes nothing.
+        let back = change(None, ThreadAssumes::Owner("unknown".into()));
+        app.writer.write(Write::Thread(back)).await.unwrap();
+        assert_eq!(owner(&app).await, None);
+        let refused = change(Some("unknown"), ThreadAssumes::Owner("unknown".into()));
+        app.writer.write(Write::Thread(refused)).await.unwrap();
+        assert_eq!(owner(&app).await, None);
         app.stop().await;
     })
     .await;

@@ -229,6 +229,10 @@ async fn quick_replies_and_postbacks_send_their_payload_and_attachments_go_as_ty
         let texts: Vec<_> = requests.iter().map(|r| r.text.as_str()).collect();
         assert_eq!(texts, ["CONFIRM_LOCK", "check status", "sent an image", "sent a location"]);
         assert_eq!(requests[0].request_attributes, serde_json::Value::Null);
+        assert_eq!(requests[0].dialog_action, serde_json::Value::Null);
+        // An attachment is matched against the intents, never taken as the
+        // answer to a slot Lex was asking for.
+        assert_eq!(requests[2].dialog_action, json!({"type": "ElicitIntent"}));
         assert_eq!(
             requests[2].request_attributes,
             json!({"lexbridge:attachment-type": "image", "lexbridge:attachment-count": "1",

@@ -35,7 +35,7 @@ async fn token_of(graph: &MockServer, token: &str, page: &str, valid: bool) {
 fn args(id: &str, token: &str) -> AddArgs {
     AddArgs {
         id: id.into(),
-        token: token.into(),
+        token: Some(token.into()),
         lex_alias: None,
         local_bot: None,
         rate: None,
@@ -75,7 +75,7 @@ async fn page_add_checks_everything_before_it_stores() {
                 args("not-a-page", SECOND_TOKEN),
                 "--id must be the Page's numeric id",
             ),
-            (args(SECOND, " "), "--token is empty"),
+            (args(SECOND, " "), "the token is empty"),
             (
                 AddArgs {
                     rate: Some(0),
@@ -285,6 +285,15 @@ async fn page_remove_cancels_what_was_queued_for_the_page() {
         assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE state = 'cancelled'").await, 1);
         assert_eq!(added(&app).await, 0);
         assert!(app.store.page_tokens(SECOND).await.unwrap().0.is_none(), "its token is forgotten");
+        // The default Page was never added: removing it changes nothing,
+        // its queue included.
+        app.exec(&format!(
+            "INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state, next_attempt_at, created_at, hold_until)
+             VALUES ('{PAGE_ID}', 'U1', '{{}}', 'UPDATE', 'api', 'held', 0, {now}, {})", now + 3_600_000
+        ))
+        .await;
+        assert!(remove(&app.store, PAGE_ID, &mut Vec::new()).await.is_err());
+        assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE state = 'held'").await, 1);
         let again = remove(&app.store, SECOND, &mut Vec::new()).await.unwrap_err();
         assert!(again.to_string().contains("no Page 2222 was added"), "{again}");
         app.stop().await;

@@ -30,6 +30,8 @@ pub struct LexRequest {
     pub active_contexts: Value,
     /// `requestAttributes`, `Null` when the request has none.
     pub request_attributes: Value,
+    /// `sessionState.dialogAction`, `Null` when the request sets none.
+    pub dialog_action: Value,
     pub signed: bool,
 }
 
@@ -214,6 +216,7 @@ async fn recognize_text(
         session_attributes: input["sessionState"]["sessionAttributes"].clone(),
         active_contexts: input["sessionState"]["activeContexts"].clone(),
         request_attributes: input["requestAttributes"].clone(),
+        dialog_action: input["sessionState"]["dialogAction"].clone(),
         signed: req
             .headers()
             .get("authorization")
