@@ -240,6 +240,20 @@ impl Store {
         Ok(context_from(row))
     }
 
+    /// Whether a handover (a `control` row) for the person is still to be
+    /// sent.
+    pub async fn control_pending(&self, page_id: &str, psid: &str) -> anyhow::Result<bool> {
+        let row: Option<(i64,)> = with_reader!(self, pool => sqlx::query_as(
+            "SELECT id FROM outbox WHERE page_id = $1 AND psid = $2 AND origin = 'control'
+               AND state IN ('queued', 'sending') LIMIT 1")
+            .bind(page_id)
+            .bind(psid)
+            .fetch_optional(pool)
+            .await)
+        .context("reading pending handovers")?;
+        Ok(row.is_some())
+    }
+
     /// Threads another app has held since `before` or earlier, the person
     /// silent since then too, oldest first: `(page_id, psid, owner)`.
     pub async fn idle_threads(

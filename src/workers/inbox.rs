@@ -153,17 +153,34 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
             }
         }
         "message" | "postback" => {
+            // This app handed the person over and the pass is still queued:
+            // Meta routes them here until it is sent, but the bot is done.
+            let passing = match (row.thread, &row.context.thread_owner) {
+                (ThreadOwner::ThisApp, Some(_)) => {
+                    match shared.store.control_pending(&row.page_id, &row.psid).await {
+                        Ok(pending) => pending,
+                        Err(e) => {
+                            let e =
+                                NluError::Transient(format!("reading pending handovers: {e:#}"));
+                            return fail(shared, update, &row, e);
+                        }
+                    }
+                }
+                _ => false,
+            };
             update.conversation = Some(ConversationUpdate {
                 page_id: row.page_id.clone(),
                 psid: row.psid.clone(),
                 inbound_at: Some(timestamp),
                 nlu_state: None,
                 // While another app owns the thread, this one may not send.
-                release_held: row.thread == ThreadOwner::ThisApp,
-                thread: thread_seen(&row),
+                release_held: row.thread == ThreadOwner::ThisApp && !passing,
+                thread: if passing { None } else { thread_seen(&row) },
             });
             if row.thread == ThreadOwner::AnotherApp {
                 "standby: another app owns the thread".to_string()
+            } else if passing {
+                "not answered: the handover is on its way".to_string()
             } else if linking::is_unlink(shared, &row, &event) {
                 // The announcement's Unlink button: no NLU turn, and the
                 // dialog state goes with the link.

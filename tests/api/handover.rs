@@ -390,3 +390,50 @@ async fn a_stale_thread_change_changes_nothing() {
     })
     .await;
 }
+
+/// Between the handover and the moment its pass reaches Meta, the person's
+/// messages still come to this app: the bot, done, leaves them alone, and
+/// the thread stays with the app it is being passed to.
+#[tokio::test]
+async fn a_message_before_the_pass_is_sent_is_not_answered() {
+    on_every_backend(|backend| async move {
+        let graph = MockServer::start().await;
+        mount_send(&graph).await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v25.0/{PAGE_ID}/pass_thread_control")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"success": true}))
+                    .set_delay(std::time::Duration::from_millis(1500)),
+            )
+            .mount(&graph)
+            .await;
+        let options = Options {
+            nlu: Some(Arc::new(ScriptedNlu::default())),
+            ..Options::default()
+        };
+        let app = start(TestDb::new(&backend).await, graph, options, &[]).await;
+        let ask = json!({"sender": {"id": "U1"}, "recipient": {"id": PAGE_ID}, "timestamp": 1,
+            "postback": {"mid": "m.h", "title": "Talk to a person", "payload": "HANDOVER"}});
+        app.post_signed_webhook(&webhook_body(&[(PAGE_ID, vec![ask])]))
+            .await;
+        app.inbox_settled().await;
+        app.post_signed_webhook(&text_message("U1", "m.2", "still there?"))
+            .await;
+        let rows = app.inbox_settled().await;
+        assert_eq!(
+            rows[1].outcome.as_deref(),
+            Some("not answered: the handover is on its way")
+        );
+        settle(&app).await;
+        let made = calls(&app.graph, 0).await;
+        let texts: Vec<_> = made
+            .iter()
+            .filter_map(|(_, b)| b["message"]["text"].as_str())
+            .collect();
+        assert!(!texts.contains(&"echo: still there?"), "{texts:?}");
+        assert_eq!(owner(&app).await.as_deref(), Some(PAGE_INBOX));
+        app.stop().await;
+    })
+    .await;
+}
