@@ -78,7 +78,7 @@ impl AppState {
         let configured = (page_id == facebook.page_id)
             .then(|| facebook.page_access_token.clone())
             .filter(|t| !t.expose_secret().is_empty());
-        let (added, login) = match self.store.page_tokens(page_id).await {
+        let stored = match self.store.page_tokens(page_id).await {
             Ok(stored) => stored,
             Err(e) => {
                 // Not cached: a stored token must not be shadowed for good.
@@ -86,17 +86,8 @@ impl AppState {
                 return configured;
             }
         };
-        let mut token = None;
-        for sealed in [added, login].into_iter().flatten() {
-            match self.cipher.decrypt(&sealed) {
-                Ok(t) => {
-                    token = Some(t);
-                    break;
-                }
-                Err(e) => warn!(page_id, error = %e, "a stored page token cannot be used"),
-            }
-        }
-        let token = token.or(configured)?;
+        let token =
+            crate::pages::first_stored_token(&self.cipher, page_id, stored).or(configured)?;
         self.remember_page_token(page_id, token.clone());
         Some(token)
     }

@@ -85,7 +85,7 @@ pub async fn run(
                 let thread = match l.thread_owner.as_deref() {
                     None => "the bot".to_string(),
                     Some(crate::config::PAGE_INBOX_APP_ID) => "the Page Inbox".to_string(),
-                    Some("unknown") => "another app".to_string(),
+                    Some(crate::store::conversations::UNKNOWN_OWNER) => "another app".to_string(),
                     Some(app) => format!("app {app}"),
                 };
                 writeln!(

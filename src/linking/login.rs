@@ -11,7 +11,7 @@ use super::notice::{self, link_announcement};
 use super::oauth::FacebookOAuth;
 use super::LoginError;
 use crate::state::AppState;
-use crate::store::linking::{LinkChange, LoginRecord, NewLink, OnOtherOwner};
+use crate::store::linking::{Announcement, LinkChange, LoginRecord, NewLink, OnOtherOwner};
 use crate::store::now_ms;
 use crate::store::pending_links::NewPendingLink;
 
@@ -114,6 +114,9 @@ pub async fn complete(
         None => None,
     };
     let now = now_ms();
+    let announce = |page: &str, psid: &str, name: Option<&str>| {
+        link_announcement(&shared.link_tokens, page, psid, name)
+    };
     let encrypted = shared.cipher.encrypt(&identity.token);
     let (account_id, changes) = shared
         .store
@@ -125,9 +128,7 @@ pub async fn complete(
             page_id,
             psids: &psids,
             now,
-            announcement: &|page: &str, psid: &str, name: Option<&str>| {
-                link_announcement(&shared.link_tokens, page, psid, name)
-            },
+            announcement: &announce,
         })
         .await?;
     let mut linked = Vec::new();
@@ -141,42 +142,7 @@ pub async fn complete(
         );
         linked.push(psid);
     }
-    // The deployment's other Pages: Meta names the person's PSID on each
-    // (the Page's own token asks).
-    for other in shared.pages.ids().iter().filter(|p| *p != page_id) {
-        let Some(token) = shared.page_token(other).await else {
-            continue;
-        };
-        // The default Page's links are stored: another Page Meta does not
-        // answer for now is left to the person's next login.
-        let found = match psids_on(shared, other, &token, &identity.uid).await {
-            Ok(found) => found,
-            Err(e) => {
-                warn!(page_id = %other, error = %e, "ids_for_pages failed for this Page; its link waits for the next login");
-                continue;
-            }
-        };
-        for psid in found {
-            let link = NewLink {
-                page_id: other,
-                psid: &psid,
-                account_id: &account_id,
-                source: "ids_for_pages",
-                now,
-                announcement: &|page: &str, psid: &str, name: Option<&str>| {
-                    link_announcement(&shared.link_tokens, page, psid, name)
-                },
-            };
-            let change = shared.store.link_psid(link, OnOtherOwner::Move).await?;
-            log_change(
-                &shared.metrics,
-                &account_id,
-                &psid,
-                "ids_for_pages",
-                &change,
-            );
-        }
-    }
+    link_other_pages(shared, &identity.uid, &account_id, now, &announce).await?;
     let messenger = match (recipient, account_link) {
         (Some(psid), Some(request)) => {
             Some(messenger_psid(shared, &page_token, &account_id, &psid, &linked, request).await?)
@@ -189,6 +155,44 @@ pub async fn complete(
         psids: linked,
         messenger,
     })
+}
+
+/// Links the person on each of the deployment's Pages but the default one:
+/// Meta names their PSID there when that Page's own token asks. A Page
+/// Meta does not answer for now is left to the person's next login.
+async fn link_other_pages(
+    shared: &AppState,
+    uid: &str,
+    account_id: &str,
+    now: i64,
+    announce: Announcement<'_>,
+) -> Result<(), LoginError> {
+    let default = shared.settings.facebook.page_id.as_str();
+    for other in shared.pages.ids().iter().filter(|p| *p != default) {
+        let Some(token) = shared.page_token(other).await else {
+            continue;
+        };
+        let found = match psids_on(shared, other, &token, uid).await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(page_id = %other, error = %e, "ids_for_pages failed for this Page; its link waits for the next login");
+                continue;
+            }
+        };
+        for psid in found {
+            let link = NewLink {
+                page_id: other,
+                psid: &psid,
+                account_id,
+                source: "ids_for_pages",
+                now,
+                announcement: announce,
+            };
+            let change = shared.store.link_psid(link, OnOtherOwner::Move).await?;
+            log_change(&shared.metrics, account_id, &psid, "ids_for_pages", &change);
+        }
+    }
+    Ok(())
 }
 
 /// The PSID of Messenger's account-link button: linked when vouched for

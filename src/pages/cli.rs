@@ -16,7 +16,8 @@ use crate::store::{now_ms, Store};
 const MAX_RATE: i64 = 1000;
 
 /// `page add`'s arguments.
-#[derive(clap::Args, Debug, Clone)]
+/// No `Debug`: it carries the Page token.
+#[derive(clap::Args, Clone)]
 pub struct AddArgs {
     /// The Page's id.
     #[arg(long)]
@@ -163,13 +164,10 @@ pub async fn token_for(
     page_id: &str,
 ) -> anyhow::Result<SecretString> {
     let cipher = TokenCipher::from_base64(&settings.token_encryption_key)?;
-    let (added, login) = store.page_tokens(page_id).await?;
-    for sealed in [added, login].into_iter().flatten() {
-        if let Ok(token) = cipher.decrypt(&sealed) {
-            return Ok(token);
-        }
-    }
-    anyhow::bail!("no token is stored for Page {page_id}: add it with `lexbridge page add`")
+    let stored = store.page_tokens(page_id).await?;
+    super::first_stored_token(&cipher, page_id, stored).ok_or_else(|| {
+        anyhow::anyhow!("no token is stored for Page {page_id}: add it with `lexbridge page add`")
+    })
 }
 
 /// `page list`: the default Page and the added ones.

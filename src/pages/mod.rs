@@ -11,12 +11,34 @@ use std::sync::Arc;
 use tracing::info;
 
 use crate::config::{NluSettings, Settings};
+use crate::crypto::TokenCipher;
 use crate::facebook::rate_limit::RateLimiter;
 use crate::nlu::embedded::LocalNlu;
 use crate::nlu::fulfillment::Fulfillment;
 use crate::nlu::lex_client::LexNlu;
 use crate::nlu::Nlu;
-use crate::store::pages::AddedPage;
+use crate::store::pages::{AddedPage, SealedTokens};
+use secrecy::SecretString;
+
+/// The first of a Page's stored tokens that decrypts: the one `page add`
+/// stored, then a Page admin's login's. One that does not (sealed under
+/// another TOKEN_ENCRYPTION_KEY) is logged, never shown, and passed over.
+pub fn first_stored_token(
+    cipher: &TokenCipher,
+    page_id: &str,
+    (added, login): SealedTokens,
+) -> Option<SecretString> {
+    [added, login]
+        .into_iter()
+        .flatten()
+        .find_map(|sealed| match cipher.decrypt(&sealed) {
+            Ok(token) => Some(token),
+            Err(e) => {
+                tracing::warn!(page_id, error = %e, "a stored page token cannot be used");
+                None
+            }
+        })
+}
 
 /// The Pages this instance answers for, read at start.
 pub struct Pages {

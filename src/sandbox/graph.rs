@@ -349,13 +349,9 @@ fn thread_control(sandbox: &Sandbox, edge: &str, body: &[u8]) -> Result<Value, M
     }
     let owner = match edge {
         "pass_thread_control" => {
-            let target = body
-                .get("target_app_id")
-                .and_then(|t| match t {
-                    Value::String(s) => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
+            let target = crate::facebook::events::id_text(body["target_app_id"].clone())
+                .ok()
+                .flatten()
                 .ok_or_else(|| MetaError::param("The parameter target_app_id is required"))?;
             Some(target).filter(|t| *t != sandbox.config.app_id)
         }

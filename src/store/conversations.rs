@@ -108,6 +108,10 @@ pub(crate) fn upsert_statements(
     statements
 }
 
+/// The `thread_owner` of a thread another app owns when Meta did not say
+/// which (a standby event, a Send API refusal).
+pub const UNKNOWN_OWNER: &str = "unknown";
+
 /// A thread changing hands outside an inbox event: a send refused because
 /// another app owns it, or an idle thread taken back. Back with this app,
 /// the person's held messages are released.

@@ -78,7 +78,7 @@ pub struct AddedPage {
 }
 
 /// A Page's encrypted tokens: `page add`'s, a Page admin's login's.
-type SealedTokens = (Option<Vec<u8>>, Option<Vec<u8>>);
+pub type SealedTokens = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// What `page remove` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use crate::facebook::events::{
 };
 use crate::facebook::thread_control::ThreadControl;
 use crate::state::AppState;
-use crate::store::conversations::{ThreadAssumes, ThreadChange};
+use crate::store::conversations::{ThreadAssumes, ThreadChange, UNKNOWN_OWNER};
 use crate::store::inbox::{ConversationUpdate, InboxRow, InboxUpdate};
 use crate::store::now_ms;
 use crate::store::outbox::NewOutboxMessage;
@@ -29,9 +29,6 @@ use crate::store::writer::Write;
 
 /// The postback or quick-reply payload that asks for a person.
 pub const HANDOVER_PAYLOAD: &str = "HANDOVER";
-
-/// Said for an owner Meta did not name.
-const UNKNOWN_OWNER: &str = "unknown";
 
 /// Idle threads taken back per round.
 const TAKE_BACK_BATCH: i64 = 100;
@@ -107,22 +104,16 @@ pub fn on_event(
         None => Some(UNKNOWN_OWNER.to_string()),
     };
     match row.kind.as_str() {
-        PASS_THREAD_CONTROL => {
-            let control = event.pass_thread_control.as_ref();
-            let owner = owner_after(control.and_then(|c| c.new_owner_app_id.as_ref()));
-            let outcome = match &owner {
-                None => "thread passed back to this app".to_string(),
-                Some(app) => format!("thread passed to app {app}"),
+        PASS_THREAD_CONTROL | TAKE_THREAD_CONTROL => {
+            // Both name the new owner; the words differ.
+            let (control, to_us, to_them) = match row.kind.as_str() {
+                PASS_THREAD_CONTROL => (&event.pass_thread_control, "passed back to", "passed to"),
+                _ => (&event.take_thread_control, "taken by", "taken by"),
             };
-            update.conversation = Some(thread_to(row, owner));
-            outcome
-        }
-        TAKE_THREAD_CONTROL => {
-            let control = event.take_thread_control.as_ref();
-            let owner = owner_after(control.and_then(|c| c.new_owner_app_id.as_ref()));
+            let owner = owner_after(control.as_ref().and_then(|c| c.new_owner_app_id.as_ref()));
             let outcome = match &owner {
-                None => "thread taken by this app".to_string(),
-                Some(app) => format!("thread taken by app {app}"),
+                None => format!("thread {to_us} this app"),
+                Some(app) => format!("thread {to_them} app {app}"),
             };
             update.conversation = Some(thread_to(row, owner));
             outcome

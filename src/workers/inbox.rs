@@ -19,6 +19,7 @@ use crate::nlu::start_over::is_start_over;
 use crate::nlu::{session_id, turn_id, NluError, NluTurn};
 use crate::state::AppState;
 use crate::store::accounts::LinkedAccount;
+use crate::store::conversations::UNKNOWN_OWNER;
 use crate::store::inbox::{ConversationUpdate, InboxRow, InboxState, InboxUpdate, ThreadOwner};
 use crate::store::now_ms;
 use crate::store::receipts::Receipt;
@@ -62,13 +63,11 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
         match instagram_row(shared, &row).await {
             Ok(Some(as_page)) => row = as_page,
             Ok(None) => {
-                shared.metrics.inbox_unknown_page.inc();
-                warn!(instagram_account = %row.page_id, inbox_id = row.id, "an Instagram event for an account connected to none of this deployment's Pages was kept, not answered");
-                update.outcome = Some(format!(
-                    "kept: Instagram account {} is connected to none of this deployment's Pages",
+                let what = format!(
+                    "Instagram account {} is connected to none of this deployment's Pages",
                     row.page_id
-                ));
-                return update;
+                );
+                return not_answered_for(shared, update, &row, what);
             }
             Err(e) => return fail(shared, update, &row, e),
         }
@@ -83,13 +82,11 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
     // A Page this deployment does not answer for (not FACEBOOK_PAGE_ID, not
     // added): kept and reported, never sent to an NLU.
     if !shared.pages.contains(&row.page_id) {
-        shared.metrics.inbox_unknown_page.inc();
-        warn!(page_id = %row.page_id, inbox_id = row.id, "an event for a Page this deployment does not answer for was kept, not answered (`lexbridge page add` adds a Page)");
-        update.outcome = Some(format!(
-            "kept: Page {} is not one this deployment answers for",
+        let what = format!(
+            "Page {} is not one this deployment answers for",
             row.page_id
-        ));
-        return update;
+        );
+        return not_answered_for(shared, update, &row, what);
     }
     if row.kind == UNRECOGNISED {
         shared.metrics.inbox_unrecognised.inc();
@@ -232,6 +229,21 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
     update
 }
 
+/// An event of a Page (or Instagram account) this deployment does not
+/// answer for: kept, counted and logged, never sent to an NLU (`lexbridge
+/// page add` adds a Page).
+fn not_answered_for(
+    shared: &AppState,
+    mut update: InboxUpdate,
+    row: &InboxRow,
+    what: String,
+) -> InboxUpdate {
+    shared.metrics.inbox_unknown_page.inc();
+    warn!(inbox_id = row.id, "an event was kept, not answered: {what}");
+    update.outcome = Some(format!("kept: {what}"));
+    update
+}
+
 /// An Instagram row as its Page's: the Page in place of the account, and
 /// the conversation read again under that Page.
 async fn instagram_row(shared: &AppState, row: &InboxRow) -> Result<Option<InboxRow>, NluError> {
@@ -263,7 +275,7 @@ async fn instagram_row(shared: &AppState, row: &InboxRow) -> Result<Option<Inbox
 fn thread_seen(row: &InboxRow) -> Option<Option<String>> {
     match (row.thread, &row.context.thread_owner) {
         (ThreadOwner::ThisApp, Some(_)) => Some(None),
-        (ThreadOwner::AnotherApp, None) => Some(Some("unknown".to_string())),
+        (ThreadOwner::AnotherApp, None) => Some(Some(UNKNOWN_OWNER.to_string())),
         _ => None,
     }
 }

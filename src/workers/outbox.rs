@@ -23,7 +23,7 @@ use crate::facebook::thread_control::ThreadControl;
 use crate::facebook::{GraphError, SendResponse};
 use crate::outbound::time::format_timestamp;
 use crate::state::AppState;
-use crate::store::conversations::{ThreadAssumes, ThreadChange};
+use crate::store::conversations::{ThreadAssumes, ThreadChange, UNKNOWN_OWNER};
 use crate::store::now_ms;
 use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
 use crate::store::writer::{Claim, FeedReceiver, Write};
@@ -112,11 +112,7 @@ async fn deliver(
                         outbox_id = row.id,
                         "the messaging window closed while the message waited: held"
                     );
-                    return OutboxOutcome::Held {
-                        id: row.id,
-                        attempts: row.attempts,
-                        until,
-                    };
+                    return held(row, until);
                 }
                 Decision::Reject { closed_at } => {
                     let closed = closed_at.map_or("never opened".to_string(), |at| {
@@ -220,7 +216,7 @@ async fn thread_elsewhere(
     let change = ThreadChange {
         page_id: row.page_id.clone(),
         psid: row.psid.clone(),
-        owner: Some("unknown".to_string()),
+        owner: Some(UNKNOWN_OWNER.to_string()),
         at: now_ms(),
         assumes: ThreadAssumes::OursSince(started),
     };
@@ -232,11 +228,7 @@ async fn thread_elsewhere(
             outbox_id = row.id,
             "another app owns the thread: the message waits for it to come back"
         );
-        return OutboxOutcome::Held {
-            id: row.id,
-            attempts: row.attempts,
-            until,
-        };
+        return held(row, until);
     }
     warn!(outbox_id = row.id, error = %e, "another app owns the thread: not sent");
     OutboxOutcome::Failed {
@@ -248,6 +240,15 @@ async fn thread_elsewhere(
             message: format!("another app owns the thread: {}", e.message),
         },
         attempted: true,
+    }
+}
+
+/// Held until `until`, without an attempt counted.
+fn held(row: &OutboxRow, until: i64) -> OutboxOutcome {
+    OutboxOutcome::Held {
+        id: row.id,
+        attempts: row.attempts,
+        until,
     }
 }
 

@@ -117,6 +117,11 @@ async fn a_scoped_key_reaches_people_only_on_its_pages() {
                 json!({"to": {"uid": "uid-away"}, "message": {"text": "hi"}}),
                 json!({"to": {"uid": "uid-nobody"}, "message": {"text": "hi"}}),
             ),
+            // Naming one of the key's Pages tells nothing either.
+            (
+                json!({"to": {"account": "away", "page_id": PAGE_ID}, "message": {"text": "hi"}}),
+                json!({"to": {"account": "nobody", "page_id": PAGE_ID}, "message": {"text": "hi"}}),
+            ),
         ] {
             let (status, error) = post(&app, "/api/v1/messages", Some(&home_only), &away).await;
             assert_eq!(status, 404, "{away}: {error}");
@@ -129,6 +134,10 @@ async fn a_scoped_key_reaches_people_only_on_its_pages() {
             json!({"to": {"psid": "U-AWAY", "page_id": OTHER_PAGE}, "message": {"text": "hi"}}),
             // Whether a PSID exists on another Page is not told either.
             json!({"to": {"psid": "U-NOBODY", "page_id": OTHER_PAGE}, "message": {"text": "hi"}}),
+            // Nor a person on another Page's Instagram, nor an account's
+            // link on another Page.
+            json!({"to": {"instagram": {"igsid": "IG-AWAY", "page_id": OTHER_PAGE}}, "message": {"text": "hi"}}),
+            json!({"to": {"account": "away", "page_id": OTHER_PAGE}, "message": {"text": "hi"}}),
         ];
         for body in &refusals {
             let (status, error) = post(&app, "/api/v1/messages", Some(&home_only), body).await;
