@@ -4,8 +4,12 @@
 //! doubling while the trouble recurs (up to a ceiling), instead of every
 //! queued message hammering Graph on its own backoff. One success ends it.
 //!
-//! Kept per instance, in memory: a restart forgets it, and each failure
-//! brings it back.
+//! Kept in memory, and on Postgres shared with the other instances on the
+//! database: the instance that starts a cool-down records it
+//! (`store::cooldowns`), the others adopt it with their next heartbeat
+//! (`workers::instances`), so N instances do not go on hammering a Page
+//! one of them was told to leave alone. A restart forgets the doubling,
+//! and each failure brings it back.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,6 +19,10 @@ use super::GraphError;
 
 /// Server failures in a row that make a burst.
 pub const SERVER_BURST: u32 = 3;
+
+/// How much later than its own a shared cool-down must end to be adopted:
+/// times pass through the database's clock, which adds a few ms.
+const ADOPT_SLOP_MS: i64 = 1_000;
 
 /// What a failed send says about its Page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +112,20 @@ impl PageCooldowns {
         Some(state.until)
     }
 
+    /// Takes on a cool-down another instance started, ending at `until`
+    /// (this instance's clock); true when it makes this instance's own
+    /// last longer than by clock slop (a second), so reading back one's
+    /// own cool-down changes nothing.
+    pub fn adopt(&self, page: &str, until: i64) -> bool {
+        let mut pages = self.pages();
+        let state = pages.entry(page.to_string()).or_default();
+        if until <= state.until + ADOPT_SLOP_MS {
+            return false;
+        }
+        state.until = until;
+        true
+    }
+
     /// A send got through: the Page is healthy again.
     pub fn succeeded(&self, page: &str) {
         self.pages().remove(page);
@@ -177,6 +199,32 @@ mod tests {
             pages.failed("P", Trouble::RateLimited, later + 1),
             Some(later + 1 + 30_000),
             "a success starts the doubling over"
+        );
+    }
+
+    #[test]
+    fn another_instances_cool_down_is_adopted_only_when_it_lasts_longer() {
+        let pages = PageCooldowns::new(Duration::from_secs(30), Duration::from_secs(300));
+        let now = 1_000_000;
+        assert!(pages.adopt("P", now + 20_000));
+        assert_eq!(pages.cooling_until("P", now), Some(now + 20_000));
+        assert_eq!(pages.cooling_until("Q", now), None, "pages apart");
+        // Its own cool-down read back, a few ms off: nothing changes.
+        assert!(!pages.adopt("P", now + 20_005));
+        assert!(!pages.adopt("P", now + 10_000), "never shortened");
+        assert_eq!(pages.cooling_until("P", now), Some(now + 20_000));
+        assert!(pages.adopt("P", now + 60_000));
+        assert_eq!(pages.cooling_until("P", now), Some(now + 60_000));
+        // A failure while cooling adds no strike; the next one doubles from
+        // this instance's own count.
+        assert_eq!(
+            pages.failed("P", Trouble::RateLimited, now + 1),
+            Some(now + 60_000)
+        );
+        let later = now + 60_000;
+        assert_eq!(
+            pages.failed("P", Trouble::RateLimited, later),
+            Some(later + 30_000)
         );
     }
 

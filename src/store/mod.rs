@@ -8,6 +8,7 @@
 pub mod accounts;
 mod chunks;
 pub mod conversations;
+pub mod cooldowns;
 pub mod erasure;
 mod error;
 pub mod failures;

@@ -7,6 +7,9 @@
 //! beats until the other workers have finished, then the instance removes
 //! itself, so the others take its share at once. Not started on SQLite.
 //!
+//! With each beat it also takes on the Page cool-downs the others started
+//! (`store::cooldowns`).
+//!
 //! Taking a silent instance's rows is safe only if it sends nothing more:
 //! an instance judges the others only after reaching the database itself
 //! for `STALE_AFTER_MS` without a break (after an outage everyone was
@@ -49,6 +52,7 @@ pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
                     );
                     shared.limiter.share_among(alive);
                 }
+                adopt_cooldowns(&shared).await;
             }
             // The share stays as it was; sends stop once the last beat is
             // half the staleness limit old.
@@ -64,5 +68,22 @@ pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     }
     if let Err(e) = shared.store.instance_gone(id).await {
         warn!(error = %format!("{e:#}"), "removing this instance failed");
+    }
+}
+
+/// Takes on the Page cool-downs other instances started (see
+/// `facebook::page_cooldown`).
+async fn adopt_cooldowns(shared: &AppState) {
+    match shared.store.shared_cooldowns().await {
+        Ok(pages) => {
+            let now = now_ms();
+            for (page_id, left_ms) in pages {
+                if shared.cooldowns.adopt(&page_id, now + left_ms) {
+                    warn!(page_id = %page_id, cooling_for_ms = left_ms,
+                        "another instance was told to slow this Page down: its sends pause here too");
+                }
+            }
+        }
+        Err(e) => warn!(error = %format!("{e:#}"), "reading the Pages' cool-downs failed"),
     }
 }

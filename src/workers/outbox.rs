@@ -360,6 +360,18 @@ async fn token_refused(
     }
 }
 
+/// Tells the other instances on the database (Postgres) that `page_id`
+/// cools down, without holding up this send's outcome; they adopt it with
+/// their next heartbeat.
+fn share_cooldown(shared: &AppState, page_id: &str, for_ms: i64) {
+    let (store, page_id) = (shared.store.clone(), page_id.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = store.share_cooldown(&page_id, for_ms).await {
+            warn!(page_id = %page_id, error = %format!("{e:#}"), "sharing the Page's cool-down failed");
+        }
+    });
+}
+
 fn classify(
     shared: &AppState,
     row: &OutboxRow,
@@ -372,10 +384,14 @@ fn classify(
             .map_or_else(|| "transport".to_string(), |c| c.to_string()),
     );
     let now = now_ms();
+    let was_cooling = shared.cooldowns.cooling_until(&row.page_id, now).is_some();
     let cooling = shared.cooldowns.failed(&row.page_id, Trouble::of(&e), now);
     if let Some(cooling) = cooling {
         warn!(page_id = %row.page_id, error = %e, cooling_until = %format_timestamp(cooling),
             "Graph is rate-limiting or failing this Page: its sends pause");
+        if !was_cooling {
+            share_cooldown(shared, &row.page_id, cooling - now);
+        }
     }
     let failure = SendFailure {
         code: e.code,

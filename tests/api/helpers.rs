@@ -24,6 +24,8 @@ pub const APP_SECRET: &str = "test-app-secret";
 pub const PAGE_ID: &str = "1111";
 pub const PAGE_TOKEN: &str = "test-page-token";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
+/// The Send API path of the test Page.
+pub const SEND_PATH: &str = "/v25.0/1111/messages";
 /// 32 bytes of 0x01 and 64 bytes of 0x02, base64: test keys, nothing real.
 pub const TOKEN_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 pub const SESSION_KEY: &str =

@@ -275,3 +275,99 @@ async fn an_instance_whose_heartbeat_fails_starts_no_send() {
     assert_eq!(sent_bodies(&app.graph).await.len(), 1);
     app.stop().await;
 }
+
+/// Graph tells one instance to slow a Page down (613): the others stop
+/// sending to that Page too, with their next heartbeat, instead of going on
+/// at their share of the rate.
+#[tokio::test]
+async fn a_page_one_instance_was_told_to_slow_down_pauses_on_the_others() {
+    use lexbridge::store::now_ms;
+    use lexbridge::store::outbox::NewOutboxMessage;
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| matches!(b, Backend::Postgres(_)))
+    else {
+        return;
+    };
+    let cooldown = [("PAGE_COOLDOWN_MS", "30000")];
+    let message = |psid: &str| NewOutboxMessage {
+        public_id: Some(format!("msg_{psid}")),
+        origin: "api",
+        messaging_type: "UPDATE".into(),
+        ..NewOutboxMessage::reply(
+            PAGE_ID,
+            psid,
+            0,
+            json!({"message": {"text": "hi"}}).to_string(),
+        )
+    };
+    let first = spawn_app_with_settings(&backend, &cooldown).await;
+    Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "Calls to this api have exceeded the rate limit.",
+            "type": "OAuthException", "code": 613}})))
+        .mount(&first.graph)
+        .await;
+    first
+        .store
+        .enqueue(&[message("U1")], now_ms())
+        .await
+        .unwrap();
+    wait_until("the first instance cools the Page down", || async {
+        first.count("SELECT COUNT(*) FROM page_cooldowns").await == 1
+    })
+    .await;
+    assert!(first
+        .shared
+        .cooldowns
+        .cooling_until(PAGE_ID, now_ms())
+        .is_some());
+
+    // The second instance's Graph would take every message.
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"recipient_id": "U", "message_id": "m.ok"})),
+        )
+        .mount(&graph)
+        .await;
+    let second = start(
+        first.db.shared_postgres(),
+        graph,
+        Options::default(),
+        &cooldown,
+    )
+    .await;
+    wait_until("the second instance adopts the cool-down", || async {
+        second
+            .shared
+            .cooldowns
+            .cooling_until(PAGE_ID, now_ms())
+            .is_some()
+    })
+    .await;
+    // A message queued now waits out the cool-down on both instances.
+    second
+        .store
+        .enqueue(&[message("U2")], now_ms())
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let requests = second.graph.received_requests().await.unwrap_or_default();
+    let sends = requests
+        .iter()
+        .filter(|r| r.url.path() == SEND_PATH)
+        .count();
+    assert_eq!(sends, 0, "sends during the cool-down");
+    let rows = second.outbox().await;
+    assert!(rows.iter().all(|r| r.state == "queued"), "{rows:?}");
+    second.stop().await;
+    first.stop().await;
+}

@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-const SEND_PATH: &str = "/v25.0/1111/messages";
-
 fn api_message(psid: &str, text: &str) -> NewOutboxMessage {
     NewOutboxMessage {
         public_id: Some(format!("msg_{psid}_{text}")),

@@ -18,7 +18,6 @@ use std::time::Duration;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-const SEND_PATH: &str = "/v25.0/1111/messages";
 const HOUR: i64 = 3_600_000;
 
 /// An app answering with the echo NLU, and a fresh API key for it.

@@ -10,8 +10,6 @@ use std::time::Duration;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-const SEND_PATH: &str = "/v25.0/1111/messages";
-
 fn text(psid: &str, text: &str) -> NewOutboxMessage {
     NewOutboxMessage {
         page_id: PAGE_ID.into(),
