@@ -11,12 +11,18 @@ OUT_DIR/cases.jsonl: every 5th sample utterance of each intent (from the
 references filled with a value of the slot's type (seeded), labelled with its
 intent. With --oos every 10th intent is removed from the bot altogether and
 its utterances become FallbackIntent cases (out-of-scope input the bot never
-saw). Score with `lexbridge nlu eval --bot OUT_DIR/bot --cases OUT_DIR/cases.jsonl`.
+saw). With --unlisted every third value of each custom slot type (from the
+`--fold`th) is removed from the bot too, and the held-out utterances name
+only those: messages naming things the bot's lists lack, the way real ones
+often do (a split whose values all come from the bot's own lists flatters
+any feature built on them).
+Score with `lexbridge nlu eval --bot OUT_DIR/bot --cases OUT_DIR/cases.jsonl`.
 """
 import json, os, random, re, shutil, sys
 
 src, out = sys.argv[1], sys.argv[2]
 oos = "--oos" in sys.argv
+unlisted = "--unlisted" in sys.argv
 fold = int(sys.argv[sys.argv.index("--fold") + 1]) if "--fold" in sys.argv else 4
 rng = random.Random(19)
 shutil.rmtree(out, ignore_errors=True)
@@ -27,8 +33,14 @@ locale = next(
 types = {}
 st_dir = os.path.join(locale, "SlotTypes")
 for name in sorted(os.listdir(st_dir)) if os.path.isdir(st_dir) else []:
-    t = json.load(open(os.path.join(st_dir, name, "SlotType.json")))
-    types[t["name"]] = [v["sampleValue"]["value"] for v in t.get("slotTypeValues") or []]
+    st_path = os.path.join(st_dir, name, "SlotType.json")
+    t = json.load(open(st_path))
+    listed = t.get("slotTypeValues") or []
+    if unlisted and len(listed) >= 3:
+        t["slotTypeValues"] = [v for i, v in enumerate(listed) if i % 3 != fold % 3]
+        json.dump(t, open(st_path, "w"))
+        listed = [v for i, v in enumerate(listed) if i % 3 == fold % 3]
+    types[t["name"]] = [v["sampleValue"]["value"] for v in listed]
 BUILTIN = {"AMAZON.Number": ["3", "twelve"], "AMAZON.Date": ["tomorrow", "next friday"],
            "AMAZON.Time": ["8 pm", "noon"]}
 cases = []

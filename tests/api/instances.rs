@@ -6,12 +6,17 @@ use wiremock::MockServer;
 use crate::helpers::*;
 use lexbridge::startup::Options;
 
-#[tokio::test]
-async fn instances_on_one_postgres_database_share_each_pages_send_rate() {
-    let Some(backend) = backends()
+/// The Postgres backend, when `LEXBRIDGE_TEST_POSTGRES_URL` names one: only
+/// a shared database has several instances.
+fn postgres() -> Option<Backend> {
+    backends()
         .into_iter()
         .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+}
+
+#[tokio::test]
+async fn instances_on_one_postgres_database_share_each_pages_send_rate() {
+    let Some(backend) = postgres() else {
         return;
     };
     let first = spawn_app(&backend).await;
@@ -67,10 +72,7 @@ async fn instances_on_one_postgres_database_share_each_pages_send_rate() {
 /// answers leave in the order they wrote, whichever instance took what.
 #[tokio::test]
 async fn two_instances_answer_every_event_once_in_each_persons_order() {
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some(backend) = postgres() else {
         return;
     };
     let nlu = std::sync::Arc::new(crate::support::nlu::ScriptedNlu {
@@ -157,10 +159,7 @@ async fn two_instances_answer_every_event_once_in_each_persons_order() {
 /// holder was recorded), waits for its lease.
 #[tokio::test]
 async fn rows_held_by_a_killed_instance_are_taken_without_waiting_out_the_lease() {
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some(backend) = postgres() else {
         return;
     };
     let nlu = std::sync::Arc::new(crate::support::nlu::ScriptedNlu::default());
@@ -228,10 +227,7 @@ async fn rows_held_by_a_killed_instance_are_taken_without_waiting_out_the_lease(
 /// Once a beat gets through again, the message goes.
 #[tokio::test]
 async fn an_instance_whose_heartbeat_fails_starts_no_send() {
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some(backend) = postgres() else {
         return;
     };
     let app = spawn_app(&backend).await;
@@ -287,10 +283,7 @@ async fn a_page_one_instance_was_told_to_slow_down_pauses_on_the_others() {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, ResponseTemplate};
 
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some(backend) = postgres() else {
         return;
     };
     let cooldown = [("PAGE_COOLDOWN_MS", "30000")];
@@ -322,11 +315,11 @@ async fn a_page_one_instance_was_told_to_slow_down_pauses_on_the_others() {
         first.count("SELECT COUNT(*) FROM page_cooldowns").await == 1
     })
     .await;
-    assert!(first
-        .shared
-        .cooldowns
-        .cooling_until(PAGE_ID, now_ms())
-        .is_some());
+    let cooling = |app: &TestApp| {
+        let cooldowns = &app.shared.cooldowns;
+        cooldowns.cooling_until(PAGE_ID, now_ms()).is_some()
+    };
+    assert!(cooling(&first));
 
     // The second instance's Graph would take every message.
     let graph = MockServer::start().await;
@@ -346,11 +339,7 @@ async fn a_page_one_instance_was_told_to_slow_down_pauses_on_the_others() {
     )
     .await;
     wait_until("the second instance adopts the cool-down", || async {
-        second
-            .shared
-            .cooldowns
-            .cooling_until(PAGE_ID, now_ms())
-            .is_some()
+        cooling(&second)
     })
     .await;
     // A message queued now waits out the cool-down on both instances.

@@ -1,6 +1,7 @@
-//! TF-IDF over three blocks, each L2-normalised on its own: words (uni- and
-//! bigrams, crude stems), character 2–5-grams within words, and unordered
-//! pairs of the utterance's words (`balance`…`checking` wherever they stand),
+//! TF-IDF over four blocks, each L2-normalised on its own: words (uni- and
+//! bigrams, crude stems), character 2–5-grams within words, unordered pairs
+//! of the utterance's words (`balance`…`checking` wherever they stand), and
+//! marks the caller adds (see `MARK`),
 //! hashed to 64-bit keys and indexed by a vocabulary learned from the training
 //! utterances.
 
@@ -15,10 +16,13 @@ pub enum Block {
     Word,
     Char,
     Pair,
+    /// The caller's marks (`MARK`): normalised apart, so a mark weighs as
+    /// much as all of the words, however many there are.
+    Mark,
 }
 
 impl Block {
-    const ALL: [Block; 3] = [Block::Word, Block::Char, Block::Pair];
+    const ALL: [Block; 4] = [Block::Word, Block::Char, Block::Pair, Block::Mark];
 
     fn index(self) -> usize {
         self as usize
@@ -29,7 +33,7 @@ impl Block {
     /// and memory (each kept feature holds a weight per intent).
     fn min_count(self) -> u32 {
         match self {
-            Block::Word => 1,
+            Block::Word | Block::Mark => 1,
             Block::Char => 2,
             Block::Pair => 3,
         }
@@ -69,10 +73,22 @@ pub fn stem(word: &str) -> &str {
     word
 }
 
+/// Starts a token that is not a word of the text but a mark the caller
+/// added (`LocalBot`'s slot-type marks): one feature of the mark block, with
+/// no character grams, stem, bigram or pair.
+pub const MARK: char = '\u{1}';
+
 /// Raw hashed features of folded tokens.
 pub fn raw(tokens: &[&str], out: &mut Vec<(u64, Block)>) {
     out.clear();
-    let words: Vec<&str> = tokens.iter().copied().filter(|t| !is_punct(t)).collect();
+    for mark in tokens.iter().filter(|t| t.starts_with(MARK)) {
+        out.push((hash(WORD, mark.as_bytes()), Block::Mark));
+    }
+    let words: Vec<&str> = tokens
+        .iter()
+        .copied()
+        .filter(|t| !is_punct(t) && !t.starts_with(MARK))
+        .collect();
     let mut prev = "<s>";
     for w in words.iter().copied().chain(std::iter::once("</s>")) {
         if w != "</s>" {

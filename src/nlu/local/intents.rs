@@ -28,16 +28,26 @@ const PRIOR_STRENGTH: f64 = 20.0;
 
 impl IntentModel {
     /// `docs`: (utterance, intent index, sample utterance it came from);
-    /// `classes` intents in all.
+    /// `classes` intents in all. `marks` gives the tokens added to the
+    /// `i`th utterance's own (see `features::MARK`), as the caller adds them
+    /// to `rank_unscaled`'s input.
     /// `extra` jobs (e.g. slot taggers) share the worker threads.
     pub fn train<'a, T: Send + 'a>(
         docs: &[(String, usize, usize)],
         classes: usize,
+        marks: impl Fn(usize, &[&str]) -> Vec<String>,
         extra: Vec<Job<'a, T>>,
     ) -> (Self, Vec<T>) {
         let tokens: Vec<Vec<String>> = docs
             .iter()
-            .map(|(t, _, _)| tokenize(t).into_iter().map(|t| t.norm).collect())
+            .enumerate()
+            .map(|(i, (t, _, _))| {
+                let mut tokens: Vec<String> = tokenize(t).into_iter().map(|t| t.norm).collect();
+                let folded: Vec<&str> = tokens.iter().map(String::as_str).collect();
+                let marks = marks(i, &folded);
+                tokens.extend(marks);
+                tokens
+            })
             .collect();
         let refs: Vec<Vec<&str>> = tokens
             .iter()
@@ -176,7 +186,7 @@ mod tests {
             .enumerate()
             .map(|(i, &(t, y))| (t.to_string(), y, i))
             .collect();
-        IntentModel::train::<()>(&docs, classes, Vec::new()).0
+        IntentModel::train::<()>(&docs, classes, |_, _| Vec::new(), Vec::new()).0
     }
 
     #[test]

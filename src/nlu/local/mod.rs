@@ -15,6 +15,7 @@ mod gazetteer;
 mod intents;
 mod json;
 mod loader;
+mod marks;
 mod messages;
 mod model;
 mod parallel;
@@ -41,6 +42,7 @@ pub use slots::Slots;
 use crate::nlu::reply::Interpretation;
 use gazetteer::Gazetteer;
 use intents::IntentModel;
+use marks::SlotTypeMarks;
 use model::BotDef;
 use parallel::Job;
 use std::collections::HashSet;
@@ -67,6 +69,7 @@ pub struct LocalBot {
     /// Classifier class -> index in `def.intents`.
     classes: Vec<usize>,
     gaz: Gazetteer,
+    marks: SlotTypeMarks,
     /// Per intent (same order as `def.intents`).
     taggers: Vec<Option<Tagger>>,
 }
@@ -95,6 +98,7 @@ impl LocalBot {
         let loaded = loader::load(files)?;
         let def = loaded.bot;
         let gaz = Gazetteer::build(&def);
+        let marks = SlotTypeMarks::new(&def);
         let classes: Vec<usize> = (0..def.intents.len())
             .filter(|&i| !def.intents[i].fallback && !def.intents[i].utterances.is_empty())
             .collect();
@@ -125,7 +129,18 @@ impl LocalBot {
                     Box::new(move || slots::train(intent, ctx, 1000 + i as u64)) as Job<'_, _>
                 })
                 .collect();
-            IntentModel::train(&docs, classes.len(), jobs)
+            IntentModel::train(
+                &docs,
+                classes.len(),
+                // Every other utterance goes unmarked, as a message naming
+                // a value the list lacks (an open slot's) comes: a mark is
+                // evidence of its intent, its absence none against it.
+                |i, t| match i % 2 {
+                    0 => marks.of(&gaz, t),
+                    _ => Vec::new(),
+                },
+                jobs,
+            )
         };
         Ok(LocalBot {
             def,
@@ -133,6 +148,7 @@ impl LocalBot {
             classifier,
             classes,
             gaz,
+            marks,
             taggers,
         })
     }
@@ -185,7 +201,10 @@ impl LocalBot {
         let mut ranked = if folded.iter().all(|t| text::is_punct(t)) {
             Vec::new()
         } else {
-            self.classifier.rank_unscaled(&folded)
+            let mut marked = folded.clone();
+            let marks = self.marks.of(&self.gaz, &folded);
+            marked.extend(marks.iter().map(String::as_str));
+            self.classifier.rank_unscaled(&marked)
         };
         ranked.retain(|&(class, _)| {
             self.intent_of(class).is_some_and(|intent| {
