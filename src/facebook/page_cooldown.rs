@@ -126,9 +126,14 @@ impl PageCooldowns {
         true
     }
 
-    /// A send got through: the Page is healthy again.
-    pub fn succeeded(&self, page: &str) {
-        self.pages().remove(page);
+    /// A send got through at `now`: the Page is healthy again. True when
+    /// that ends a cool-down still in force (one another instance may share).
+    pub fn succeeded(&self, page: &str, now: i64) -> bool {
+        let mut pages = self.pages();
+        if pages.is_empty() {
+            return false;
+        }
+        pages.remove(page).is_some_and(|state| state.until > now)
     }
 }
 
@@ -193,7 +198,7 @@ mod tests {
             Some(later + 100_000),
             "capped"
         );
-        pages.succeeded("P");
+        assert!(pages.succeeded("P", later + 1), "a cool-down in force ends");
         assert_eq!(pages.cooling_until("P", later + 1), None);
         assert_eq!(
             pages.failed("P", Trouble::RateLimited, later + 1),
@@ -215,6 +220,11 @@ mod tests {
         assert_eq!(pages.cooling_until("P", now), Some(now + 20_000));
         assert!(pages.adopt("P", now + 60_000));
         assert_eq!(pages.cooling_until("P", now), Some(now + 60_000));
+        // A send in flight when it began gets through: the cool-down ends,
+        // and the caller ends it for the others too.
+        assert!(pages.succeeded("P", now));
+        assert_eq!(pages.cooling_until("P", now), None);
+        assert!(pages.adopt("P", now + 60_000));
         // A failure while cooling adds no strike; the next one doubles from
         // this instance's own count.
         assert_eq!(
@@ -252,7 +262,7 @@ mod tests {
         let pages = PageCooldowns::new(Duration::from_secs(30), Duration::from_secs(300));
         pages.failed("P", Trouble::ServerFailure, now);
         pages.failed("P", Trouble::ServerFailure, now);
-        pages.succeeded("P");
+        assert!(!pages.succeeded("P", now), "no cool-down had begun");
         assert_eq!(pages.failed("P", Trouble::ServerFailure, now), None);
         assert_eq!(pages.cooling_until("P", now), None);
     }

@@ -33,6 +33,20 @@ impl Store {
         Ok(())
     }
 
+    /// Ends `page_id`'s cool-down for every instance (a send got through).
+    /// Nothing on SQLite.
+    pub async fn end_cooldown(&self, page_id: &str) -> anyhow::Result<()> {
+        let Store::Postgres(pool) = self else {
+            return Ok(());
+        };
+        sqlx::query("DELETE FROM page_cooldowns WHERE page_id = $1")
+            .bind(page_id)
+            .execute(pool)
+            .await
+            .context("ending a Page's cool-down")?;
+        Ok(())
+    }
+
     /// The Pages cooling down now, each with how long it still has (ms).
     /// Empty on SQLite.
     pub async fn shared_cooldowns(&self) -> anyhow::Result<Vec<(String, i64)>> {

@@ -182,7 +182,9 @@ async fn deliver(
     match sent {
         Ok(response) => {
             shared.metrics.send_outcome("ok");
-            shared.cooldowns.succeeded(&row.page_id);
+            if shared.cooldowns.succeeded(&row.page_id, now_ms()) {
+                end_shared_cooldown(shared, &row.page_id);
+            }
             OutboxOutcome::Sent {
                 id: row.id,
                 attempts,
@@ -368,6 +370,17 @@ fn share_cooldown(shared: &AppState, page_id: &str, for_ms: i64) {
     tokio::spawn(async move {
         if let Err(e) = store.share_cooldown(&page_id, for_ms).await {
             warn!(page_id = %page_id, error = %format!("{e:#}"), "sharing the Page's cool-down failed");
+        }
+    });
+}
+
+/// A send got through while the Page was cooling down: one success ends a
+/// cool-down, on every instance (Postgres).
+fn end_shared_cooldown(shared: &AppState, page_id: &str) {
+    let (store, page_id) = (shared.store.clone(), page_id.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = store.end_cooldown(&page_id).await {
+            warn!(page_id = %page_id, error = %format!("{e:#}"), "ending the Page's shared cool-down failed");
         }
     });
 }

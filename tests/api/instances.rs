@@ -357,6 +357,9 @@ async fn a_page_one_instance_was_told_to_slow_down_pauses_on_the_others() {
     assert_eq!(sends, 0, "sends during the cool-down");
     let rows = second.outbox().await;
     assert!(rows.iter().all(|r| r.state == "queued"), "{rows:?}");
+    // A send that gets through ends it for every instance.
+    first.store.end_cooldown(PAGE_ID).await.unwrap();
+    assert_eq!(first.count("SELECT COUNT(*) FROM page_cooldowns").await, 0);
     second.stop().await;
     first.stop().await;
 }
