@@ -60,7 +60,7 @@ pub struct ThreadControl {
 }
 
 /// An id Meta sends as a string or a number (`None` for null or empty).
-pub fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s),
         serde_json::Value::Number(n) => Some(n.to_string()),

@@ -129,11 +129,9 @@ impl PageCooldowns {
     /// A send got through at `now`: the Page is healthy again. True when
     /// that ends a cool-down still in force (one another instance may share).
     pub fn succeeded(&self, page: &str, now: i64) -> bool {
-        let mut pages = self.pages();
-        if pages.is_empty() {
-            return false;
-        }
-        pages.remove(page).is_some_and(|state| state.until > now)
+        self.pages()
+            .remove(page)
+            .is_some_and(|state| state.until > now)
     }
 }
 

@@ -183,7 +183,7 @@ async fn deliver(
         Ok(response) => {
             shared.metrics.send_outcome("ok");
             if shared.cooldowns.succeeded(&row.page_id, now_ms()) {
-                end_shared_cooldown(shared, &row.page_id);
+                share_cooldown(shared, &row.page_id, None);
             }
             OutboxOutcome::Sent {
                 id: row.id,
@@ -363,24 +363,18 @@ async fn token_refused(
 }
 
 /// Tells the other instances on the database (Postgres) that `page_id`
-/// cools down, without holding up this send's outcome; they adopt it with
-/// their next heartbeat.
-fn share_cooldown(shared: &AppState, page_id: &str, for_ms: i64) {
+/// cools down for `rest_ms` (they adopt it with their next heartbeat), or
+/// with `None` that a send got through and its cool-down is over (one
+/// success ends it everywhere), without holding up the send's outcome.
+fn share_cooldown(shared: &AppState, page_id: &str, rest_ms: Option<i64>) {
     let (store, page_id) = (shared.store.clone(), page_id.to_string());
     tokio::spawn(async move {
-        if let Err(e) = store.share_cooldown(&page_id, for_ms).await {
+        let written = match rest_ms {
+            Some(ms) => store.share_cooldown(&page_id, ms).await,
+            None => store.end_cooldown(&page_id).await,
+        };
+        if let Err(e) = written {
             warn!(page_id = %page_id, error = %format!("{e:#}"), "sharing the Page's cool-down failed");
-        }
-    });
-}
-
-/// A send got through while the Page was cooling down: one success ends a
-/// cool-down, on every instance (Postgres).
-fn end_shared_cooldown(shared: &AppState, page_id: &str) {
-    let (store, page_id) = (shared.store.clone(), page_id.to_string());
-    tokio::spawn(async move {
-        if let Err(e) = store.end_cooldown(&page_id).await {
-            warn!(page_id = %page_id, error = %format!("{e:#}"), "ending the Page's shared cool-down failed");
         }
     });
 }
@@ -403,7 +397,7 @@ fn classify(
         warn!(page_id = %row.page_id, error = %e, cooling_until = %format_timestamp(cooling),
             "Graph is rate-limiting or failing this Page: its sends pause");
         if !was_cooling {
-            share_cooldown(shared, &row.page_id, cooling - now);
+            share_cooldown(shared, &row.page_id, Some(cooling - now));
         }
     }
     let failure = SendFailure {

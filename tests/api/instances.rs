@@ -1,10 +1,15 @@
 //! Instances sharing one Postgres database share each Page's send rate:
 //! together they stay within `SEND_RATE_PER_PAGE` (see `workers::instances`).
 
-use wiremock::MockServer;
+use serde_json::json;
+use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
 use lexbridge::startup::Options;
+use lexbridge::store::now_ms;
+use lexbridge::store::outbox::NewOutboxMessage;
 
 /// The Postgres backend, when `LEXBRIDGE_TEST_POSTGRES_URL` names one: only
 /// a shared database has several instances.
@@ -272,22 +277,9 @@ async fn an_instance_whose_heartbeat_fails_starts_no_send() {
     app.stop().await;
 }
 
-/// Graph tells one instance to slow a Page down (613): the others stop
-/// sending to that Page too, with their next heartbeat, instead of going on
-/// at their share of the rate.
-#[tokio::test]
-async fn a_page_one_instance_was_told_to_slow_down_pauses_on_the_others() {
-    use lexbridge::store::now_ms;
-    use lexbridge::store::outbox::NewOutboxMessage;
-    use serde_json::json;
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, ResponseTemplate};
-
-    let Some(backend) = postgres() else {
-        return;
-    };
-    let cooldown = [("PAGE_COOLDOWN_MS", "30000")];
-    let message = |psid: &str| NewOutboxMessage {
+/// An API message to `psid` on the test Page.
+fn api_message(psid: &str) -> NewOutboxMessage {
+    NewOutboxMessage {
         public_id: Some(format!("msg_{psid}")),
         origin: "api",
         messaging_type: "UPDATE".into(),
@@ -297,40 +289,59 @@ async fn a_page_one_instance_was_told_to_slow_down_pauses_on_the_others() {
             0,
             json!({"message": {"text": "hi"}}).to_string(),
         )
-    };
-    let first = spawn_app_with_settings(&backend, &cooldown).await;
-    Mock::given(method("POST"))
-        .and(path(SEND_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
-            "message": "Calls to this api have exceeded the rate limit.",
-            "type": "OAuthException", "code": 613}})))
-        .mount(&first.graph)
-        .await;
-    first
-        .store
-        .enqueue(&[message("U1")], now_ms())
+    }
+}
+
+async fn queue(app: &TestApp, psid: &str) {
+    app.store
+        .enqueue(&[api_message(psid)], now_ms())
         .await
         .unwrap();
+}
+
+/// Whether `app` holds the test Page's sends back.
+fn cooling(app: &TestApp) -> bool {
+    let cooldowns = &app.shared.cooldowns;
+    cooldowns.cooling_until(PAGE_ID, now_ms()).is_some()
+}
+
+/// `graph` answers every send with `answer`.
+async fn answer_sends(graph: &MockServer, answer: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .respond_with(answer)
+        .mount(graph)
+        .await;
+}
+
+fn delivered() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "U", "message_id": "m.ok"}))
+}
+
+/// Graph tells one instance to slow a Page down (613): the others stop
+/// sending to that Page too, with their next heartbeat, instead of going on
+/// at their share of the rate.
+#[tokio::test]
+async fn a_page_one_instance_was_told_to_slow_down_pauses_on_the_others() {
+    let Some(backend) = postgres() else {
+        return;
+    };
+    let cooldown = [("PAGE_COOLDOWN_MS", "30000")];
+    let first = spawn_app_with_settings(&backend, &cooldown).await;
+    let rate_limited = ResponseTemplate::new(400).set_body_json(json!({"error": {
+        "message": "Calls to this api have exceeded the rate limit.",
+        "type": "OAuthException", "code": 613}}));
+    answer_sends(&first.graph, rate_limited).await;
+    queue(&first, "U1").await;
     wait_until("the first instance cools the Page down", || async {
         first.count("SELECT COUNT(*) FROM page_cooldowns").await == 1
     })
     .await;
-    let cooling = |app: &TestApp| {
-        let cooldowns = &app.shared.cooldowns;
-        cooldowns.cooling_until(PAGE_ID, now_ms()).is_some()
-    };
     assert!(cooling(&first));
 
     // The second instance's Graph would take every message.
     let graph = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(SEND_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"recipient_id": "U", "message_id": "m.ok"})),
-        )
-        .mount(&graph)
-        .await;
+    answer_sends(&graph, delivered()).await;
     let second = start(
         first.db.shared_postgres(),
         graph,
@@ -343,12 +354,8 @@ async fn a_page_one_instance_was_told_to_slow_down_pauses_on_the_others() {
     })
     .await;
     // A message queued now waits out the cool-down on both instances.
-    second
-        .store
-        .enqueue(&[message("U2")], now_ms())
-        .await
-        .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    queue(&second, "U2").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let requests = second.graph.received_requests().await.unwrap_or_default();
     let sends = requests
         .iter()
@@ -362,4 +369,34 @@ async fn a_page_one_instance_was_told_to_slow_down_pauses_on_the_others() {
     assert_eq!(first.count("SELECT COUNT(*) FROM page_cooldowns").await, 0);
     second.stop().await;
     first.stop().await;
+}
+
+/// A send already in flight when another instance's cool-down arrives gets
+/// through: one success ends the cool-down, here and for the others.
+#[tokio::test]
+async fn a_send_that_gets_through_ends_the_cool_down_for_every_instance() {
+    let Some(backend) = postgres() else {
+        return;
+    };
+    // Graph takes 6 s to answer: time for the cool-down to arrive (the
+    // heartbeat reads it within 2 s).
+    let app = spawn_app_with_settings(&backend, &[("GRAPH_REQUEST_TIMEOUT_MS", "10000")]).await;
+    answer_sends(&app.graph, delivered().set_delay(Duration::from_secs(6))).await;
+    queue(&app, "U1").await;
+    wait_until("the send in flight", || async {
+        let requests = app.graph.received_requests().await.unwrap_or_default();
+        requests.iter().any(|r| r.url.path() == SEND_PATH)
+    })
+    .await;
+    // Another instance was told to slow down meanwhile.
+    app.store.share_cooldown(PAGE_ID, 60_000).await.unwrap();
+    wait_until("the cool-down adopted", || async { cooling(&app) }).await;
+    wait_until("the cool-down ended everywhere", || async {
+        app.count("SELECT COUNT(*) FROM page_cooldowns").await == 0
+    })
+    .await;
+    assert!(!cooling(&app));
+    let rows = app.outbox().await;
+    assert!(rows.iter().all(|r| r.state == "sent"), "{rows:?}");
+    app.stop().await;
 }

@@ -245,7 +245,8 @@ impl LocalBot {
             .and_then(|i| self.taggers.get(i))
             .and_then(Option::as_ref);
         let ctx = self.ctx();
-        let extracted = slots::extract(intent, tagger, &ctx, text, today, false);
+        let scanned = slots::Scanned::new(ctx.gaz, text);
+        let extracted = slots::extract(intent, tagger, &ctx, text, &scanned, today, false);
         if let Some(value) = slots::answer(def, &extracted, &ctx, text, today) {
             st.slots.insert(slot.to_string(), Some(value));
             for (name, v) in extracted {

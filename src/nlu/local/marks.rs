@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::expand::{self, Piece};
 use super::features::MARK;
-use super::gazetteer::Gazetteer;
+use super::gazetteer::Match;
 use super::model::BotDef;
 use super::text;
 
@@ -37,10 +37,10 @@ impl SlotTypeMarks {
         SlotTypeMarks { plain }
     }
 
-    /// The marks of the folded tokens of a message.
-    pub fn of(&self, gaz: &Gazetteer, folded: &[&str]) -> Vec<String> {
-        let mut types: Vec<u16> = gaz
-            .matches(folded)
+    /// The marks of a message's folded tokens, given the listed values
+    /// among them (`Gazetteer::matches`).
+    pub fn of(&self, folded: &[&str], matches: &[Match]) -> Vec<String> {
+        let mut types: Vec<u16> = matches
             .iter()
             .filter(|m| {
                 !folded[m.start..m.end]

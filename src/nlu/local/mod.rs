@@ -136,7 +136,7 @@ impl LocalBot {
                 // a value the list lacks (an open slot's) comes: a mark is
                 // evidence of its intent, its absence none against it.
                 |i, t| match i % 2 {
-                    0 => marks.of(&gaz, t),
+                    0 => marks.of(t, &gaz.matches(t)),
                     _ => Vec::new(),
                 },
                 jobs,
@@ -196,13 +196,13 @@ impl LocalBot {
     /// Only intents whose input contexts are all among `active` are
     /// candidates, as in Lex.
     pub fn interpret_in(&self, text: &str, today: Today, active: &[&str]) -> Vec<Interpreted> {
-        let tokens = text::tokenize(text);
-        let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
+        let scanned = slots::Scanned::new(&self.gaz, text);
+        let folded = scanned.folded();
         let mut ranked = if folded.iter().all(|t| text::is_punct(t)) {
             Vec::new()
         } else {
             let mut marked = folded.clone();
-            let marks = self.marks.of(&self.gaz, &folded);
+            let marks = self.marks.of(&folded, &scanned.matches);
             marked.extend(marks.iter().map(String::as_str));
             self.classifier.rank_unscaled(&marked)
         };
@@ -217,7 +217,7 @@ impl LocalBot {
         // The leading intent's slots are found before the confidence is
         // final: the words of their values count as known to the bot.
         let top = ranked.first().and_then(|&(class, _)| self.intent_of(class));
-        let top_slots = top.map(|intent| self.slots_for(intent, text, today));
+        let top_slots = top.map(|intent| self.slots_for(intent, text, &scanned, today));
         // Words of values the tagger missed, as far as the intent's open
         // slots could hold them.
         let unseen_values = top.map_or(0, |intent| {
@@ -260,7 +260,7 @@ impl LocalBot {
             let slots = if let (0, Some(slots)) = (rank, &top_slots) {
                 slots.clone()
             } else if f64::from(p) >= self.def.threshold {
-                self.slots_for(intent, text, today)
+                self.slots_for(intent, text, &scanned, today)
             } else {
                 intent
                     .slots
@@ -293,11 +293,17 @@ impl LocalBot {
         self.def.intents.iter().position(|i| i.name == name)
     }
 
-    fn slots_for(&self, intent: &model::IntentDef, text: &str, today: Today) -> Slots {
+    fn slots_for(
+        &self,
+        intent: &model::IntentDef,
+        text: &str,
+        scanned: &slots::Scanned,
+        today: Today,
+    ) -> Slots {
         let tagger = self
             .intent_index(&intent.name)
             .and_then(|i| self.taggers.get(i))
             .and_then(Option::as_ref);
-        slots::extract(intent, tagger, &self.ctx(), text, today, true)
+        slots::extract(intent, tagger, &self.ctx(), text, scanned, today, true)
     }
 }

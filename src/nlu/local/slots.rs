@@ -13,7 +13,7 @@ pub use values::resolve_default;
 use super::builtins::{self, lists, Today};
 use super::expand::{self, Piece};
 use super::features::hash;
-use super::gazetteer::Gazetteer;
+use super::gazetteer::{Gazetteer, Match};
 use super::model::{BotDef, IntentDef, SlotDef};
 use super::rng::Rng;
 use super::tagger::{self, Sentence, Tagger};
@@ -53,11 +53,35 @@ fn custom_types(intent: &IntentDef, gaz: &Gazetteer) -> Vec<u16> {
     ids
 }
 
-/// Gazetteer hits as tagger features, per token.
-fn marks(gaz: &Gazetteer, types: &[u16], tokens: &[Token]) -> Vec<Vec<u64>> {
-    let folded: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
-    let mut out = vec![Vec::new(); tokens.len()];
-    for m in gaz.matches(&folded) {
+/// A message's tokens and the listed values among them, found once per
+/// message and shared by the intent classifier's slot-type marks and each
+/// intent's slot tagger.
+pub struct Scanned {
+    pub tokens: Vec<Token>,
+    /// `Gazetteer::matches` of the folded tokens.
+    pub matches: Vec<Match>,
+}
+
+impl Scanned {
+    pub fn new(gaz: &Gazetteer, text: &str) -> Scanned {
+        let tokens = tokenize(text);
+        let matches = gaz.matches(&folded(&tokens));
+        Scanned { tokens, matches }
+    }
+
+    pub fn folded(&self) -> Vec<&str> {
+        folded(&self.tokens)
+    }
+}
+
+fn folded(tokens: &[Token]) -> Vec<&str> {
+    tokens.iter().map(|t| t.norm.as_str()).collect()
+}
+
+/// Gazetteer hits of the `types` as tagger features, per token.
+fn marks(types: &[u16], scanned: &Scanned) -> Vec<Vec<u64>> {
+    let mut out = vec![Vec::new(); scanned.tokens.len()];
+    for m in &scanned.matches {
         if !types.contains(&m.type_id) {
             continue;
         }
@@ -92,9 +116,10 @@ pub fn train(intent: &IntentDef, ctx: &Ctx<'_>, seed: u64) -> Option<Tagger> {
         };
         for _ in 0..n {
             let ex = expand::fill(template, intent, ctx.bot, &mut rng);
-            let tokens = tokenize(&ex.text);
+            let scanned = Scanned::new(ctx.gaz, &ex.text);
+            let tokens = &scanned.tokens;
             let mut gold = vec![0u16; tokens.len()];
-            let mut m = marks(ctx.gaz, &types, &tokens);
+            let mut m = marks(&types, &scanned);
             for &(start, end, slot) in &ex.spans {
                 let inside: Vec<usize> = (0..tokens.len())
                     .filter(|&i| tokens[i].start >= start && tokens[i].end <= end)
@@ -108,7 +133,7 @@ pub fn train(intent: &IntentDef, ctx: &Ctx<'_>, seed: u64) -> Option<Tagger> {
                     }
                 }
             }
-            let features = tagger::token_features(&ex.text, &tokens, &m);
+            let features = tagger::token_features(&ex.text, tokens, &m);
             sentences.push(Sentence { features, gold });
         }
     }
@@ -149,6 +174,7 @@ pub fn extract(
     tagger: Option<&Tagger>,
     ctx: &Ctx<'_>,
     text: &str,
+    scanned: &Scanned,
     today: Today,
     scan: bool,
 ) -> Slots {
@@ -158,9 +184,9 @@ pub fn extract(
         .map(|s| (s.name.clone(), None))
         .collect();
     let Some(tagger) = tagger else { return slots };
-    let tokens = tokenize(text);
-    let m = marks(ctx.gaz, &custom_types(intent, ctx.gaz), &tokens);
-    let labels = tagger.tag(&tagger::token_features(text, &tokens, &m));
+    let tokens = &scanned.tokens;
+    let m = marks(&custom_types(intent, ctx.gaz), scanned);
+    let labels = tagger.tag(&tagger::token_features(text, tokens, &m));
     // A multi-valued slot gathers every span tagged for it.
     let mut lists: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
     for (start, end, slot) in tagger::spans(&labels) {
@@ -181,12 +207,12 @@ pub fn extract(
     }
     for (slot, regions) in lists {
         let def = &intent.slots[slot];
-        if let Some(v) = list_value(def, ctx, text, &tokens, &regions, today) {
+        if let Some(v) = list_value(def, ctx, text, tokens, &regions, today) {
             slots.insert(def.name.clone(), Some(v));
         }
     }
     if scan {
-        scan_unfilled(intent, ctx, text, &tokens, today, &mut slots);
+        scan_unfilled(intent, ctx, text, tokens, today, &mut slots);
     }
     slots
 }
