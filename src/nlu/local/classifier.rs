@@ -4,7 +4,7 @@
 //! the intent it ranks first is right, fitted on held-out sample utterances
 //! so that confidences can be compared with `nluConfidenceThreshold`.
 
-use super::features::Sparse;
+use super::features::Features;
 use super::rng::Rng;
 
 const EPOCHS: usize = 16;
@@ -23,7 +23,7 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn train(xs: &[&Sparse], ys: &[usize], classes: usize, dim: usize, seed: u64) -> Self {
+    pub fn train(xs: &[&Features], ys: &[usize], classes: usize, dim: usize, seed: u64) -> Self {
         let rows = dim + 1;
         let lambda = 1.0 / (C * xs.len().max(1) as f64);
         // The weights are `scale * v`, so shrinking them each step is one
@@ -57,11 +57,7 @@ impl Linear {
                 }
                 // Step 1 / (λ t) on the weights is this on `v`.
                 let step = (1.0 / (lambda * t * scale)) as f32;
-                for (f, x) in xs[i]
-                    .iter()
-                    .map(|&(f, x)| (f as usize, x))
-                    .chain([(dim, 1.0)])
-                {
+                for (f, x) in xs[i].each().chain([(dim, 1.0)]) {
                     let row = &mut v.weights[f * classes..][..classes];
                     row[y] += step * x;
                     row[r] -= step * x;
@@ -93,16 +89,16 @@ impl Linear {
     }
 
     /// One score per class (bias included).
-    pub fn logits(&self, x: &Sparse, out: &mut [f32]) {
+    pub fn logits(&self, x: &Features, out: &mut [f32]) {
         if self.classes == 0 {
             return;
         }
         let bias_row = self.weights.len() / self.classes.max(1) - 1;
         let bias = &self.weights[bias_row * self.classes..][..self.classes];
         out.copy_from_slice(bias);
-        for (f, v) in x {
-            if (*f as usize) < bias_row {
-                let row = &self.weights[*f as usize * self.classes..][..self.classes];
+        for (f, v) in x.each() {
+            if f < bias_row {
+                let row = &self.weights[f * self.classes..][..self.classes];
                 for (o, w) in out.iter_mut().zip(row) {
                     *o += v * w;
                 }
@@ -110,7 +106,7 @@ impl Linear {
         }
     }
 
-    pub fn scores(&self, x: &Sparse) -> Vec<f32> {
+    pub fn scores(&self, x: &Features) -> Vec<f32> {
         let mut out = vec![0.0; self.classes];
         self.logits(x, &mut out);
         out
@@ -177,17 +173,22 @@ impl Calibration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nlu::local::features::Sparse;
 
     #[test]
     fn separates_three_classes_with_a_margin() {
-        let xs: Vec<Sparse> = (0..60)
-            .map(|i| vec![((i % 3) as u32, 1.0), (3, 0.5)])
+        let sparse = |s: Sparse| Features {
+            sparse: s,
+            ..Features::default()
+        };
+        let xs: Vec<Features> = (0..60)
+            .map(|i| sparse(vec![((i % 3) as u32, 1.0), (3, 0.5)]))
             .collect();
         let ys: Vec<usize> = (0..60).map(|i| i % 3).collect();
-        let refs: Vec<&Sparse> = xs.iter().collect();
+        let refs: Vec<&Features> = xs.iter().collect();
         let m = Linear::train(&refs, &ys, 3, 4, 7);
         for class in 0..3u32 {
-            let s = m.scores(&vec![(class, 1.0), (3, 0.5)]);
+            let s = m.scores(&sparse(vec![(class, 1.0), (3, 0.5)]));
             let best = s[class as usize];
             // The hinge asks for a margin of 1, and the regularisation keeps
             // the weights from growing past what that needs.

@@ -3,13 +3,41 @@
 //! of the utterance's words (`balance`…`checking` wherever they stand), and
 //! marks the caller adds (see `MARK`),
 //! hashed to 64-bit keys and indexed by a vocabulary learned from the training
-//! utterances.
+//! utterances; then, dense, what the words mean (`sense`).
 
+use super::sense;
 use super::text::is_punct;
 use std::collections::HashMap;
 
 /// Feature index -> weight, L2-normalised per block.
 pub type Sparse = Vec<(u32, f32)>;
+
+/// A message's features: the hashed blocks, then what its words mean
+/// (`sense`), a unit vector times the block's weight (kept apart, without
+/// an index per value: a large bot's training set holds one per utterance).
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    pub sparse: Sparse,
+    /// Feature `dense_from + j` is `dense[j] * dense_scale`.
+    pub dense: Vec<f32>,
+    pub dense_scale: f32,
+    pub dense_from: u32,
+}
+
+impl Features {
+    /// Every (feature index, weight), hashed ones first.
+    pub fn each(&self) -> impl Iterator<Item = (usize, f32)> + '_ {
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .map(|(j, &q)| (self.dense_from as usize + j, q * self.dense_scale));
+        self.sparse
+            .iter()
+            .map(|&(f, v)| (f as usize, v))
+            .chain(dense)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Block {
@@ -142,11 +170,14 @@ pub struct Vectorizer {
     idf: Vec<f32>,
     block: Vec<Block>,
     max_idf: f32,
+    /// What the `sense` block weighs against the others (each weighs 1).
+    sense_weight: f32,
 }
 
 impl Vectorizer {
-    /// Learns the vocabulary and IDF from documents (folded tokens).
-    pub fn fit(docs: &[Vec<&str>]) -> Self {
+    /// Learns the vocabulary and IDF from documents (folded tokens); the
+    /// `sense` block weighs `sense_weight`.
+    pub fn fit(docs: &[Vec<&str>], sense_weight: f32) -> Self {
         let mut df: HashMap<u64, (u32, Block)> = HashMap::new();
         let mut buf = Vec::new();
         for doc in docs {
@@ -162,6 +193,7 @@ impl Vectorizer {
         keys.sort_unstable_by_key(|&(k, _)| k);
         let mut v = Vectorizer {
             max_idf: (1.0 + n).ln() + 1.0,
+            sense_weight,
             ..Vectorizer::default()
         };
         for (k, (count, block)) in keys {
@@ -175,8 +207,14 @@ impl Vectorizer {
         v
     }
 
+    /// Hashed features, then the `sense` block's dense ones.
     pub fn dim(&self) -> usize {
-        self.idf.len()
+        self.idf.len() + sense::table().dims()
+    }
+
+    /// Whether the training utterances had the word.
+    pub fn knows(&self, word: &str) -> bool {
+        self.vocab.contains_key(&hash(WORD, word.as_bytes()))
     }
 
     /// IDF-weighted share of the words that occur in the training
@@ -232,7 +270,9 @@ impl Vectorizer {
         }
     }
 
-    pub fn transform(&self, tokens: &[&str]) -> Sparse {
+    /// The features of folded tokens (marks included); `meaning`: the words
+    /// whose meaning counts (`sense`), e.g. all but a slot value's.
+    pub fn transform(&self, tokens: &[&str], meaning: &[&str]) -> Features {
         let mut buf = Vec::new();
         raw(tokens, &mut buf);
         let mut idx: Vec<u32> = buf
@@ -257,7 +297,21 @@ impl Vectorizer {
         for (i, v) in out.iter_mut() {
             *v *= scales[self.block[*i as usize].index()];
         }
-        out
+        let table = sense::table();
+        let mut meaning_vector = vec![0.0f32; table.dims()];
+        table.sentence(meaning, &mut meaning_vector);
+        let meaning = meaning_vector;
+        let dense = if meaning.iter().any(|&v| v != 0.0) {
+            meaning
+        } else {
+            Vec::new()
+        };
+        Features {
+            sparse: out,
+            dense,
+            dense_scale: self.sense_weight,
+            dense_from: self.idf.len() as u32,
+        }
     }
 }
 
@@ -268,8 +322,8 @@ mod tests {
     #[test]
     fn unseen_words_still_share_character_grams() {
         let docs = vec![vec!["book", "a", "table"], vec!["play", "music"]];
-        let v = Vectorizer::fit(&docs);
-        let x = v.transform(&["booking", "tables"]);
+        let v = Vectorizer::fit(&docs, 1.0);
+        let x = v.transform(&["booking", "tables"], &[]).sparse;
         assert!(!x.is_empty());
         let norm: f32 = x.iter().map(|(_, w)| w * w).sum();
         assert!(norm > 0.0);
@@ -302,7 +356,7 @@ mod tests {
             .into_iter()
             .chain([vec!["transfer", "money"]])
             .collect::<Vec<_>>();
-        let v = Vectorizer::fit(&docs);
+        let v = Vectorizer::fit(&docs, 1.0);
         let seen_thrice = v.vocab.contains_key(&pairs(&["check", "balance"])[0]);
         let seen_once = v.vocab.contains_key(&pairs(&["transfer", "money"])[0]);
         assert!(seen_thrice && !seen_once);

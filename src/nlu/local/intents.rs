@@ -2,9 +2,17 @@
 //! calibration of its scores, trained at load time from the sample utterances.
 
 use super::classifier::{Calibration, Linear};
-use super::features::{Sparse, Vectorizer};
+use super::features::{Features, Vectorizer};
 use super::parallel::{self, Job};
 use super::text::tokenize;
+
+/// What the caller knows of an utterance beyond its words.
+pub struct Notes<'a> {
+    /// Tokens added to its own (see `features::MARK`).
+    pub marks: Vec<String>,
+    /// Its words whose meaning counts (`sense`): all but a slot value's.
+    pub meaning: Vec<&'a str>,
+}
 
 #[derive(Debug)]
 pub struct IntentModel {
@@ -25,36 +33,57 @@ const PRIOR: Calibration = Calibration {
     offset: -2.4,
 };
 const PRIOR_STRENGTH: f64 = 20.0;
+/// The power of the word coverage in a confidence (see `scale`). The meaning
+/// block (`sense`) lifts every input's scores a little, out-of-scope input's
+/// too, so coverage weighs more than it did without it (0.5 and 1.0): the
+/// powers that keep the out-of-scope recall of own-utterance splits where it
+/// was, with in-scope accuracy higher (README, "The embedded NLU engine").
+const COVERAGE_POWER: f32 = 1.0;
+const SMALL_BOT_COVERAGE_POWER: f32 = 1.0;
 
 impl IntentModel {
     /// `docs`: (utterance, intent index, sample utterance it came from);
-    /// `classes` intents in all. `marks` gives the tokens added to the
-    /// `i`th utterance's own (see `features::MARK`), as the caller adds them
-    /// to `rank_unscaled`'s input.
+    /// `classes` intents in all. `notes` tells of the `i`th utterance's
+    /// folded tokens what the caller tells `rank_unscaled` of a message's.
     /// `extra` jobs (e.g. slot taggers) share the worker threads.
     pub fn train<'a, T: Send + 'a>(
         docs: &[(String, usize, usize)],
         classes: usize,
-        marks: impl Fn(usize, &[&str]) -> Vec<String>,
+        notes: impl for<'t> Fn(usize, &[&'t str]) -> Notes<'t>,
         extra: Vec<Job<'a, T>>,
     ) -> (Self, Vec<T>) {
-        let tokens: Vec<Vec<String>> = docs
+        // Each utterance's tokens with its marks after them, and how many of
+        // its own words come first whose meaning counts.
+        let tokens: Vec<(Vec<String>, Vec<String>)> = docs
             .iter()
             .enumerate()
             .map(|(i, (t, _, _))| {
                 let mut tokens: Vec<String> = tokenize(t).into_iter().map(|t| t.norm).collect();
                 let folded: Vec<&str> = tokens.iter().map(String::as_str).collect();
-                let marks = marks(i, &folded);
-                tokens.extend(marks);
-                tokens
+                let notes = notes(i, &folded);
+                let meaning = notes.meaning.into_iter().map(str::to_string).collect();
+                tokens.extend(notes.marks);
+                (tokens, meaning)
             })
             .collect();
         let refs: Vec<Vec<&str>> = tokens
             .iter()
-            .map(|d| d.iter().map(String::as_str).collect())
+            .map(|(d, _)| d.iter().map(String::as_str).collect())
             .collect();
-        let vectorizer = Vectorizer::fit(&refs);
-        let xs: Vec<Sparse> = refs.iter().map(|d| vectorizer.transform(d)).collect();
+        let samples = docs
+            .iter()
+            .map(|(_, _, s)| s)
+            .collect::<std::collections::HashSet<_>>();
+        let per_intent = samples.len() as f32 / classes.max(1) as f32;
+        let vectorizer = Vectorizer::fit(&refs, sense_weight(per_intent));
+        let xs: Vec<Features> = refs
+            .iter()
+            .zip(&tokens)
+            .map(|(d, (_, meaning))| {
+                let meaning: Vec<&str> = meaning.iter().map(String::as_str).collect();
+                vectorizer.transform(d, &meaning)
+            })
+            .collect();
         let ys: Vec<usize> = docs.iter().map(|(_, y, _)| *y).collect();
         let dim = vectorizer.dim();
 
@@ -81,7 +110,7 @@ impl IntentModel {
             Calibration(Calibration),
             Extra(T),
         }
-        let all: Vec<&Sparse> = xs.iter().collect();
+        let all: Vec<&Features> = xs.iter().collect();
         let (xs_ref, ys_ref) = (&all, &ys);
         let mut jobs: Vec<Job<'_, Out<T>>> = vec![
             Box::new(move || Out::Model(Linear::train(xs_ref, ys_ref, classes, dim, 17))),
@@ -113,7 +142,11 @@ impl IntentModel {
         }
         // A small bot's few held-out utterances say little about input from
         // outside its domain: it leans harder on word coverage instead.
-        let coverage_power = if held_out < MIN_CALIBRATION { 1.0 } else { 0.5 };
+        let coverage_power = if held_out < MIN_CALIBRATION {
+            SMALL_BOT_COVERAGE_POWER
+        } else {
+            COVERAGE_POWER
+        };
         let model = IntentModel {
             vectorizer,
             linear,
@@ -129,7 +162,7 @@ impl IntentModel {
     #[cfg(test)]
     pub fn rank(&self, folded: &[&str]) -> Vec<(usize, f32)> {
         let scale = self.scale(folded, |_| false, 0);
-        let mut ranked = self.rank_unscaled(folded);
+        let mut ranked = self.rank_unscaled(folded, folded);
         ranked.iter_mut().for_each(|(_, p)| *p *= scale);
         ranked
     }
@@ -148,9 +181,15 @@ impl IntentModel {
             .powf(self.coverage_power)
     }
 
-    /// `rank` before the word coverage scales it.
-    pub fn rank_unscaled(&self, folded: &[&str]) -> Vec<(usize, f32)> {
-        let x = self.vectorizer.transform(folded);
+    /// Whether the training utterances had the word.
+    pub fn knows(&self, word: &str) -> bool {
+        self.vectorizer.knows(word)
+    }
+
+    /// `rank` before the word coverage scales it; `folded` with the
+    /// caller's marks, `meaning` the words whose meaning counts (`Notes`).
+    pub fn rank_unscaled(&self, folded: &[&str], meaning: &[&str]) -> Vec<(usize, f32)> {
+        let x = self.vectorizer.transform(folded, meaning);
         let mut ranked: Vec<(usize, f32)> =
             self.linear.scores(&x).into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -165,6 +204,17 @@ impl IntentModel {
         }
         ranked
     }
+}
+
+/// A bot with up to this many sample utterances an intent leans on what
+/// its words mean (`sense`) as much as on any block of the words themselves.
+const SENSE_FULL_UNTIL: f32 = 100.0;
+
+/// Borrowed meanings help a bot whose own utterances are few; one with
+/// thousands an intent has seen its users' words already, and the block
+/// steps back (with the square root of the ratio).
+fn sense_weight(per_intent: f32) -> f32 {
+    (SENSE_FULL_UNTIL / per_intent.max(1.0)).sqrt().min(1.0)
 }
 
 /// The best class and its score.
@@ -186,7 +236,13 @@ mod tests {
             .enumerate()
             .map(|(i, &(t, y))| (t.to_string(), y, i))
             .collect();
-        IntentModel::train::<()>(&docs, classes, |_, _| Vec::new(), Vec::new()).0
+        fn notes<'t>(_: usize, t: &[&'t str]) -> Notes<'t> {
+            Notes {
+                marks: Vec::new(),
+                meaning: t.to_vec(),
+            }
+        }
+        IntentModel::train::<()>(&docs, classes, notes, Vec::new()).0
     }
 
     #[test]

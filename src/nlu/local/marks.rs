@@ -37,20 +37,43 @@ impl SlotTypeMarks {
         SlotTypeMarks { plain }
     }
 
+    /// The listed values among a message's folded tokens
+    /// (`Gazetteer::matches`) that count as values: not made only of plain
+    /// words.
+    fn values<'m>(
+        &'m self,
+        folded: &'m [&str],
+        matches: &'m [Match],
+    ) -> impl Iterator<Item = &'m Match> {
+        matches.iter().filter(|m| {
+            !folded[m.start..m.end]
+                .iter()
+                .all(|t| self.plain.contains(*t))
+        })
+    }
+
     /// The marks of a message's folded tokens, given the listed values
     /// among them (`Gazetteer::matches`).
     pub fn of(&self, folded: &[&str], matches: &[Match]) -> Vec<String> {
-        let mut types: Vec<u16> = matches
-            .iter()
-            .filter(|m| {
-                !folded[m.start..m.end]
-                    .iter()
-                    .all(|t| self.plain.contains(*t))
-            })
-            .map(|m| m.type_id)
-            .collect();
+        let mut types: Vec<u16> = self.values(folded, matches).map(|m| m.type_id).collect();
         types.sort_unstable();
         types.dedup();
         types.into_iter().map(|t| format!("{}{t}", MARK)).collect()
+    }
+
+    /// The tokens that are not inside a value (as `of` counts them): what
+    /// a message means is said by these; a value's words mean the value
+    /// ("quiet rivers" is a title, not a wish for calm water).
+    pub fn meaning<'a>(&self, folded: &[&'a str], matches: &[Match]) -> Vec<&'a str> {
+        let mut in_value = vec![false; folded.len()];
+        for m in self.values(folded, matches) {
+            in_value[m.start..m.end].iter_mut().for_each(|v| *v = true);
+        }
+        folded
+            .iter()
+            .zip(in_value)
+            .filter(|&(_, v)| !v)
+            .map(|(t, _)| *t)
+            .collect()
     }
 }

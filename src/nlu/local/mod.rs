@@ -20,6 +20,7 @@ mod messages;
 mod model;
 mod parallel;
 mod rng;
+mod sense;
 mod slots;
 mod tagger;
 mod text;
@@ -41,7 +42,7 @@ pub use slots::Slots;
 
 use crate::nlu::reply::Interpretation;
 use gazetteer::Gazetteer;
-use intents::IntentModel;
+use intents::{IntentModel, Notes};
 use marks::SlotTypeMarks;
 use model::BotDef;
 use parallel::Job;
@@ -64,6 +65,8 @@ pub struct Interpreted {
 
 pub struct LocalBot {
     def: BotDef,
+    /// Whether any intent has a slot that takes values its list lacks.
+    open_slots: bool,
     warnings: Vec<String>,
     classifier: IntentModel,
     /// Classifier class -> index in `def.intents`.
@@ -134,15 +137,30 @@ impl LocalBot {
                 classes.len(),
                 // Every other utterance goes unmarked, as a message naming
                 // a value the list lacks (an open slot's) comes: a mark is
-                // evidence of its intent, its absence none against it.
-                |i, t| match i % 2 {
-                    0 => marks.of(t, &gaz.matches(t)),
-                    _ => Vec::new(),
+                // evidence of its intent, its absence none against it; and
+                // the value's words stay in what it means, as such a
+                // value's do (the list cannot set them apart).
+                |i, t| {
+                    let matches = gaz.matches(t);
+                    match i % 2 {
+                        0 => Notes {
+                            marks: marks.of(t, &matches),
+                            meaning: marks.meaning(t, &matches),
+                        },
+                        _ => Notes {
+                            marks: Vec::new(),
+                            meaning: t.to_vec(),
+                        },
+                    }
                 },
                 jobs,
             )
         };
+        let open_slots = classes
+            .iter()
+            .any(|&i| slots::open_slots(&def.intents[i], &def) > 0);
         Ok(LocalBot {
+            open_slots,
             def,
             warnings: loaded.warnings,
             classifier,
@@ -204,7 +222,14 @@ impl LocalBot {
             let mut marked = folded.clone();
             let marks = self.marks.of(&folded, &scanned.matches);
             marked.extend(marks.iter().map(String::as_str));
-            self.classifier.rank_unscaled(&marked)
+            let mut meaning = self.marks.meaning(&folded, &scanned.matches);
+            // Where an open slot could take them, words never seen in
+            // training are taken for values (as the word coverage takes
+            // them), not for what the message means.
+            if self.open_slots {
+                meaning.retain(|w| self.classifier.knows(w));
+            }
+            self.classifier.rank_unscaled(&marked, &meaning)
         };
         ranked.retain(|&(class, _)| {
             self.intent_of(class).is_some_and(|intent| {

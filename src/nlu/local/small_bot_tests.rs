@@ -251,3 +251,65 @@ fn a_listed_value_the_utterances_never_had_still_tells_its_intent() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// A bank's bot whose two intents share their words but for what the
+/// request is about.
+fn bank() -> LocalBot {
+    let intent = |name: &str, utterances: &[&str]| {
+        let utterances: Vec<String> = utterances
+            .iter()
+            .map(|u| format!(r#"{{"utterance": "{u}"}}"#))
+            .collect();
+        format!(
+            r#"{{"name": "{name}", "sampleUtterances": [{}]}}"#,
+            utterances.join(", ")
+        )
+    };
+    let balance = intent(
+        "CheckBalance",
+        &[
+            "how much money do i have",
+            "tell me my balance",
+            "what is my balance",
+            "show me how much money is in my account",
+        ],
+    );
+    let card = intent(
+        "ReportLostCard",
+        &[
+            "i lost my card",
+            "tell me what to do about my stolen card",
+            "my card is gone",
+            "show me how to block my card",
+        ],
+    );
+    export(
+        "Bank",
+        vec![
+            ("Intents/CheckBalance/Intent.json".into(), balance),
+            ("Intents/ReportLostCard/Intent.json".into(), card),
+        ],
+    )
+}
+
+#[test]
+fn a_word_the_utterances_never_had_still_tells_its_intent_by_what_it_means() {
+    let bot = bank();
+    // The first intent other than the fallback: the unseen words weigh on
+    // the confidence, but they choose the intent.
+    let ranked = |text: &str| {
+        bot.interpret(text)
+            .into_iter()
+            .map(|i| i.interpretation.intent)
+            .find(|i| i != FALLBACK)
+    };
+    for (text, intent) in [
+        ("tell me how much cash i have", "CheckBalance"),
+        ("show me my savings", "CheckBalance"),
+        // Only what "took" and "wallet" mean ties this one to the card
+        // (without it, "my" leans to the balance).
+        ("someone took my wallet", "ReportLostCard"),
+    ] {
+        assert_eq!(ranked(text).as_deref(), Some(intent), "{text}");
+    }
+}
