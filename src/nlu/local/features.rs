@@ -212,9 +212,15 @@ impl Vectorizer {
         self.idf.len() + sense::table().dims()
     }
 
+    /// The IDF of a word the training utterances had.
+    fn word_idf(&self, word: &str) -> Option<f32> {
+        let &i = self.vocab.get(&hash(WORD, word.as_bytes()))?;
+        Some(self.idf.get(i as usize).copied().unwrap_or(self.max_idf))
+    }
+
     /// Whether the training utterances had the word.
     pub fn knows(&self, word: &str) -> bool {
-        self.vocab.contains_key(&hash(WORD, word.as_bytes()))
+        self.word_idf(word).is_some()
     }
 
     /// IDF-weighted share of the words that occur in the training
@@ -240,18 +246,13 @@ impl Vectorizer {
             .filter(|t| !is_punct(t) && !t.chars().any(|c| c.is_ascii_digit()));
         for w in words {
             if is_value(w) {
-                let idf = self
-                    .vocab
-                    .get(&hash(WORD, w.as_bytes()))
-                    .and_then(|&i| self.idf.get(i as usize).copied())
-                    .unwrap_or(self.max_idf);
+                let idf = self.word_idf(w).unwrap_or(self.max_idf);
                 known += idf;
                 total += idf;
                 continue;
             }
-            match self.vocab.get(&hash(WORD, w.as_bytes())) {
-                Some(&i) => {
-                    let idf = self.idf.get(i as usize).copied().unwrap_or(self.max_idf);
+            match self.word_idf(w) {
+                Some(idf) => {
                     known += idf;
                     total += idf;
                 }

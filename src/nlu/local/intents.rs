@@ -19,13 +19,10 @@ pub struct IntentModel {
     vectorizer: Vectorizer,
     linear: Linear,
     calibration: Calibration,
-    /// How hard unseen words pull the confidence down (see `rank`).
-    coverage_power: f32,
 }
 
 /// Every `HOLDOUT`-th sample utterance calibrates the confidences.
 const HOLDOUT: usize = 8;
-const MIN_CALIBRATION: usize = 200;
 /// Where the calibration starts and how many held-out utterances it weighs
 /// (a score of 0.4 is even odds; the large benchmark bots fit near it).
 const PRIOR: Calibration = Calibration {
@@ -33,13 +30,13 @@ const PRIOR: Calibration = Calibration {
     offset: -2.4,
 };
 const PRIOR_STRENGTH: f64 = 20.0;
-/// The power of the word coverage in a confidence (see `scale`). The meaning
-/// block (`sense`) lifts every input's scores a little, out-of-scope input's
-/// too, so coverage weighs more than it did without it (0.5 and 1.0): the
-/// powers that keep the out-of-scope recall of own-utterance splits where it
-/// was, with in-scope accuracy higher (README, "The embedded NLU engine").
+/// How hard unseen words pull the confidence down (see `scale`), whatever
+/// the bot's size. The meaning block (`sense`) lifts every input's scores a
+/// little, out-of-scope input's too, so bots with 200 held-out utterances or
+/// more went from 0.5 to this: it keeps the out-of-scope recall of their
+/// own-utterance splits where it was, with in-scope accuracy higher (README,
+/// Benchmarks, "Word meanings").
 const COVERAGE_POWER: f32 = 1.0;
-const SMALL_BOT_COVERAGE_POWER: f32 = 1.0;
 
 impl IntentModel {
     /// `docs`: (utterance, intent index, sample utterance it came from);
@@ -52,8 +49,8 @@ impl IntentModel {
         notes: impl for<'t> Fn(usize, &[&'t str]) -> Notes<'t>,
         extra: Vec<Job<'a, T>>,
     ) -> (Self, Vec<T>) {
-        // Each utterance's tokens with its marks after them, and how many of
-        // its own words come first whose meaning counts.
+        // Each utterance's tokens with its marks after them, and its words
+        // whose meaning counts (`Notes::meaning`).
         let tokens: Vec<(Vec<String>, Vec<String>)> = docs
             .iter()
             .enumerate()
@@ -104,7 +101,6 @@ impl IntentModel {
             }
         }
 
-        let held_out = cal_y.len();
         enum Out<T> {
             Model(Linear),
             Calibration(Calibration),
@@ -140,18 +136,10 @@ impl IntentModel {
                 Out::Extra(e) => rest.push(e),
             }
         }
-        // A small bot's few held-out utterances say little about input from
-        // outside its domain: it leans harder on word coverage instead.
-        let coverage_power = if held_out < MIN_CALIBRATION {
-            SMALL_BOT_COVERAGE_POWER
-        } else {
-            COVERAGE_POWER
-        };
         let model = IntentModel {
             vectorizer,
             linear,
             calibration,
-            coverage_power,
         };
         (model, rest)
     }
@@ -178,7 +166,7 @@ impl IntentModel {
     ) -> f32 {
         self.vectorizer
             .coverage_with(folded, is_value, unseen_values)
-            .powf(self.coverage_power)
+            .powf(COVERAGE_POWER)
     }
 
     /// Whether the training utterances had the word.

@@ -97,7 +97,7 @@ impl Sense {
     }
 
     /// The summed vectors of the folded words (`what's` or `e-mail` by
-    /// their parts when the table lacks them whole), L2-normalised; all
+    /// their parts), L2-normalised; all
     /// zeros when no word is known. A word the table lacks — a name, a
     /// typo, a place — means nothing here: in a message it is mostly a
     /// slot's value, and its pieces would only add noise.
