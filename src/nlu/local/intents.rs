@@ -19,10 +19,25 @@ pub struct IntentModel {
     vectorizer: Vectorizer,
     linear: Linear,
     calibration: Calibration,
+    /// What share of the best rival's score each score gives up (see
+    /// `contrast`).
+    contrast: f32,
 }
 
 /// Every `HOLDOUT`-th sample utterance calibrates the confidences.
 const HOLDOUT: usize = 8;
+/// A bot with this many held-out utterances or more has its scores
+/// contrasted (`CONTRAST`).
+const MIN_CALIBRATION: usize = 200;
+/// Input from outside a bot scores several intents alike; input for one
+/// stands out. Each score less this share of its best rival's says which,
+/// and the calibration, fitted on such scores, learns how far to trust the
+/// gap. Chosen on clinc150's own-utterance split (fold 4, `--oos`): recall
+/// of held-out intents 0.120 → 0.147 with in-scope accuracy unchanged
+/// (0.963); snips2017's unchanged. Small bots keep plain scores: their few
+/// held-out utterances cannot fit the gap, and on the snips2017-few10 split
+/// it cost 1.3 points of in-scope fallbacks.
+const CONTRAST: f32 = 0.3;
 /// Where the calibration starts and how many held-out utterances it weighs
 /// (a score of 0.4 is even odds; the large benchmark bots fit near it).
 const PRIOR: Calibration = Calibration {
@@ -100,6 +115,11 @@ impl IntentModel {
                 fit_y.push(y);
             }
         }
+        let strength = if cal_y.len() >= MIN_CALIBRATION {
+            CONTRAST
+        } else {
+            0.0
+        };
 
         enum Out<T> {
             Model(Linear),
@@ -116,7 +136,7 @@ impl IntentModel {
                     .iter()
                     .zip(&cal_y)
                     .filter_map(|(x, &y)| {
-                        let (best, score) = top(&m.scores(x))?;
+                        let (best, score) = top(&contrast(m.scores(x), strength))?;
                         Some((score, best == y))
                     })
                     .collect();
@@ -140,6 +160,7 @@ impl IntentModel {
             vectorizer,
             linear,
             calibration,
+            contrast: strength,
         };
         (model, rest)
     }
@@ -178,8 +199,10 @@ impl IntentModel {
     /// caller's marks, `meaning` the words whose meaning counts (`Notes`).
     pub fn rank_unscaled(&self, folded: &[&str], meaning: &[&str]) -> Vec<(usize, f32)> {
         let x = self.vectorizer.transform(folded, meaning);
-        let mut ranked: Vec<(usize, f32)> =
-            self.linear.scores(&x).into_iter().enumerate().collect();
+        let mut ranked: Vec<(usize, f32)> = contrast(self.linear.scores(&x), self.contrast)
+            .into_iter()
+            .enumerate()
+            .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         // A bot of one intent has nothing to tell apart: only the words speak.
         let only_one = self.linear.classes() < 2;
@@ -203,6 +226,27 @@ const SENSE_FULL_UNTIL: f32 = 100.0;
 /// steps back (with the square root of the ratio).
 fn sense_weight(per_intent: f32) -> f32 {
     (SENSE_FULL_UNTIL / per_intent.max(1.0)).sqrt().min(1.0)
+}
+
+/// Each score less `strength` times the best other score.
+fn contrast(mut scores: Vec<f32>, strength: f32) -> Vec<f32> {
+    if strength == 0.0 || scores.len() < 2 {
+        return scores;
+    }
+    let (mut first, mut second) = (f32::MIN, f32::MIN);
+    for &s in &scores {
+        if s > first {
+            second = first;
+            first = s;
+        } else if s > second {
+            second = s;
+        }
+    }
+    for s in scores.iter_mut() {
+        let rival = if *s == first { second } else { first };
+        *s -= strength * rival;
+    }
+    scores
 }
 
 /// The best class and its score.
@@ -231,6 +275,16 @@ mod tests {
             }
         }
         IntentModel::train::<()>(&docs, classes, notes, Vec::new()).0
+    }
+
+    #[test]
+    fn a_score_close_to_its_rivals_counts_for_less_than_one_that_stands_out() {
+        let alone = contrast(vec![1.0, 0.0, 0.0], CONTRAST);
+        let crowded = contrast(vec![1.0, 0.9, 0.0], CONTRAST);
+        assert_eq!(alone[0], 1.0);
+        assert!((crowded[0] - (1.0 - CONTRAST * 0.9)).abs() < 1e-6);
+        assert!((crowded[1] - (0.9 - CONTRAST)).abs() < 1e-6);
+        assert_eq!(contrast(vec![1.0, 0.9], 0.0), vec![1.0, 0.9]);
     }
 
     #[test]
