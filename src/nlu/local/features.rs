@@ -299,14 +299,11 @@ impl Vectorizer {
             *v *= scales[self.block[*i as usize].index()];
         }
         let table = sense::table();
-        let mut meaning_vector = vec![0.0f32; table.dims()];
-        table.sentence(meaning, &mut meaning_vector);
-        let meaning = meaning_vector;
-        let dense = if meaning.iter().any(|&v| v != 0.0) {
-            meaning
-        } else {
-            Vec::new()
-        };
+        let mut dense = vec![0.0f32; table.dims()];
+        table.sentence(meaning, &mut dense);
+        if dense.iter().all(|&v| v == 0.0) {
+            dense = Vec::new();
+        }
         Features {
             sparse: out,
             dense,

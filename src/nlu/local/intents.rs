@@ -278,6 +278,14 @@ mod tests {
     }
 
     #[test]
+    fn word_meanings_weigh_in_full_for_a_small_bot_and_step_back_for_a_large_one() {
+        assert_eq!(sense_weight(10.0), 1.0);
+        assert_eq!(sense_weight(100.0), 1.0);
+        assert!((sense_weight(400.0) - 0.5).abs() < 1e-6);
+        assert!(sense_weight(1900.0) < 0.25);
+    }
+
+    #[test]
     fn a_score_close_to_its_rivals_counts_for_less_than_one_that_stands_out() {
         let alone = contrast(vec![1.0, 0.0, 0.0], CONTRAST);
         let crowded = contrast(vec![1.0, 0.9, 0.0], CONTRAST);

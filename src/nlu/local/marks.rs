@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use super::expand::{self, Piece};
 use super::features::MARK;
 use super::gazetteer::Match;
+use super::intents::Notes;
 use super::model::BotDef;
 use super::text;
 
@@ -52,9 +53,19 @@ impl SlotTypeMarks {
         })
     }
 
+    /// What the intent classifier is told of a message's folded tokens,
+    /// given the listed values among them (`Gazetteer::matches`): its marks,
+    /// and its words outside those values.
+    pub fn notes<'a>(&self, folded: &[&'a str], matches: &[Match]) -> Notes<'a> {
+        Notes {
+            marks: self.of(folded, matches),
+            meaning: self.meaning(folded, matches),
+        }
+    }
+
     /// The marks of a message's folded tokens, given the listed values
     /// among them (`Gazetteer::matches`).
-    pub fn of(&self, folded: &[&str], matches: &[Match]) -> Vec<String> {
+    fn of(&self, folded: &[&str], matches: &[Match]) -> Vec<String> {
         let mut types: Vec<u16> = self.values(folded, matches).map(|m| m.type_id).collect();
         types.sort_unstable();
         types.dedup();
@@ -64,7 +75,7 @@ impl SlotTypeMarks {
     /// The tokens that are not inside a value (as `of` counts them): what
     /// a message means is said by these; a value's words mean the value
     /// ("quiet rivers" is a title, not a wish for calm water).
-    pub fn meaning<'a>(&self, folded: &[&'a str], matches: &[Match]) -> Vec<&'a str> {
+    fn meaning<'a>(&self, folded: &[&'a str], matches: &[Match]) -> Vec<&'a str> {
         let mut in_value = vec![false; folded.len()];
         for m in self.values(folded, matches) {
             in_value[m.start..m.end].iter_mut().for_each(|v| *v = true);

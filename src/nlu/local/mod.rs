@@ -140,18 +140,12 @@ impl LocalBot {
                 // evidence of its intent, its absence none against it; and
                 // the value's words stay in what it means, as such a
                 // value's do (the list cannot set them apart).
-                |i, t| {
-                    let matches = gaz.matches(t);
-                    match i % 2 {
-                        0 => Notes {
-                            marks: marks.of(t, &matches),
-                            meaning: marks.meaning(t, &matches),
-                        },
-                        _ => Notes {
-                            marks: Vec::new(),
-                            meaning: t.to_vec(),
-                        },
-                    }
+                |i, t| match i % 2 {
+                    0 => marks.notes(t, &gaz.matches(t)),
+                    _ => Notes {
+                        marks: Vec::new(),
+                        meaning: t.to_vec(),
+                    },
                 },
                 jobs,
             )
@@ -219,16 +213,15 @@ impl LocalBot {
         let mut ranked = if folded.iter().all(|t| text::is_punct(t)) {
             Vec::new()
         } else {
-            let mut marked = folded.clone();
-            let marks = self.marks.of(&folded, &scanned.matches);
-            marked.extend(marks.iter().map(String::as_str));
-            let mut meaning = self.marks.meaning(&folded, &scanned.matches);
+            let Notes { marks, mut meaning } = self.marks.notes(&folded, &scanned.matches);
             // Where an open slot could take them, words never seen in
             // training are taken for values (as the word coverage takes
             // them), not for what the message means.
             if self.open_slots {
                 meaning.retain(|w| self.classifier.knows(w));
             }
+            let mut marked = folded.clone();
+            marked.extend(marks.iter().map(String::as_str));
             self.classifier.rank_unscaled(&marked, &meaning)
         };
         ranked.retain(|&(class, _)| {

@@ -16,13 +16,16 @@ const MAGIC: &[u8] = b"LBSENSE1";
 #[derive(Debug)]
 pub struct Sense {
     dims: usize,
-    /// Entry -> row.
-    rows: HashMap<&'static str, u32>,
-    /// Row `r`'s values are `scale[r]` times the `dims` bytes (as i8) at
-    /// `at[r]` in the table itself (nothing is copied).
-    scale: Vec<f32>,
-    at: Vec<u32>,
+    rows: HashMap<&'static str, Row>,
     table: &'static [u8],
+}
+
+/// An entry's values: `scale` times the `dims` bytes (as i8) at `at` in the
+/// table itself (nothing is copied).
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    scale: f32,
+    at: u32,
 }
 
 /// The table compiled in, read once.
@@ -54,20 +57,15 @@ impl Sense {
         let mut sense = Sense {
             dims,
             rows: HashMap::with_capacity(count),
-            scale: Vec::with_capacity(count),
-            at: Vec::with_capacity(count),
             table,
         };
-        for row in 0..count {
+        for _ in 0..count {
             let len = usize::from(*take(&mut bytes, 1)?.first()?);
             let entry = std::str::from_utf8(take(&mut bytes, len)?).ok()?;
             let scale = f32::from_le_bytes(take(&mut bytes, 4)?.try_into().ok()?);
-            sense.rows.insert(entry, row as u32);
-            sense.scale.push(scale);
-            sense
-                .at
-                .push(u32::try_from(table.len() - bytes.len()).ok()?);
+            let at = u32::try_from(table.len() - bytes.len()).ok()?;
             take(&mut bytes, dims)?;
+            sense.rows.insert(entry, Row { scale, at });
         }
         bytes.is_empty().then_some(sense)
     }
@@ -76,29 +74,20 @@ impl Sense {
         self.dims
     }
 
-    fn add_row(&self, row: u32, out: &mut [f32]) {
-        let r = row as usize;
-        let s = self.scale[r];
-        let values = &self.table[self.at[r] as usize..][..self.dims];
-        for (o, &v) in out.iter_mut().zip(values) {
-            *o += s * f32::from(v as i8);
-        }
-    }
-
     /// Adds a word's vector; whether the table has the word.
     fn add_word(&self, word: &str, out: &mut [f32]) -> bool {
-        match self.rows.get(word) {
-            Some(&row) => {
-                self.add_row(row, out);
-                true
-            }
-            None => false,
+        let Some(row) = self.rows.get(word) else {
+            return false;
+        };
+        let values = &self.table[row.at as usize..][..self.dims];
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o += row.scale * f32::from(v as i8);
         }
+        true
     }
 
     /// The summed vectors of the folded words (`what's` or `e-mail` by
-    /// their parts), L2-normalised; all
-    /// zeros when no word is known. A word the table lacks — a name, a
+    /// their parts), L2-normalised; all zeros when no word is known. A word the table lacks — a name, a
     /// typo, a place — means nothing here: in a message it is mostly a
     /// slot's value, and its pieces would only add noise.
     pub fn sentence(&self, words: &[&str], out: &mut [f32]) {
