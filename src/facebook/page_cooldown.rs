@@ -54,6 +54,8 @@ struct PageState {
     strikes: u32,
     /// Server failures since the last success or cool-down.
     server_failures: u32,
+    /// The cool-down in force came from another instance (`adopt`).
+    adopted: bool,
 }
 
 pub struct PageCooldowns {
@@ -105,6 +107,7 @@ impl PageCooldowns {
             return Some(state.until);
         }
         state.server_failures = 0;
+        state.adopted = false;
         state.strikes = state.strikes.saturating_add(1);
         let exp = (state.strikes - 1).min(30);
         let pause = self.base.saturating_mul(1u32 << exp).min(self.max);
@@ -123,7 +126,24 @@ impl PageCooldowns {
             return false;
         }
         state.until = until;
+        state.adopted = true;
         true
+    }
+
+    /// Ends the adopted cool-downs (`adopt`) still in force at `now` whose
+    /// Page is no longer among the `shared` ones: a send got through on
+    /// some instance, which ended it for all. Returns their Pages.
+    pub fn end_unshared(&self, shared: &[&str], now: i64) -> Vec<String> {
+        let mut pages = self.pages();
+        let ended: Vec<String> = pages
+            .iter()
+            .filter(|(page, s)| s.adopted && s.until > now && !shared.contains(&page.as_str()))
+            .map(|(page, _)| page.clone())
+            .collect();
+        for page in &ended {
+            pages.remove(page);
+        }
+        ended
     }
 
     /// A send got through at `now`: the Page is healthy again. True when
@@ -203,6 +223,19 @@ mod tests {
             Some(later + 1 + 30_000),
             "a success starts the doubling over"
         );
+    }
+
+    #[test]
+    fn an_adopted_cool_down_ends_when_no_instance_shares_it_any_more() {
+        let pages = PageCooldowns::new(Duration::from_secs(10), Duration::from_secs(60));
+        let now = 1_000_000;
+        assert!(pages.adopt("P", now + 20_000));
+        pages.failed("Q", Trouble::RateLimited, now);
+        assert!(pages.end_unshared(&["P"], now).is_empty(), "still shared");
+        // Its own cool-down is this instance's to end, not the table's.
+        assert_eq!(pages.end_unshared(&[], now), vec!["P".to_string()]);
+        assert_eq!(pages.cooling_until("P", now), None);
+        assert!(pages.cooling_until("Q", now).is_some());
     }
 
     #[test]

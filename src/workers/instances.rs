@@ -71,17 +71,21 @@ pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Takes on the Page cool-downs other instances started (see
-/// `facebook::page_cooldown`).
+/// Takes on the Page cool-downs other instances started, and ends those a
+/// send that got through somewhere has ended (see `facebook::page_cooldown`).
 async fn adopt_cooldowns(shared: &AppState) {
     match shared.store.shared_cooldowns().await {
         Ok(pages) => {
             let now = now_ms();
-            for (page_id, left_ms) in pages {
-                if shared.cooldowns.adopt(&page_id, now + left_ms) {
+            for (page_id, left_ms) in &pages {
+                if shared.cooldowns.adopt(page_id, now + left_ms) {
                     warn!(page_id = %page_id, cooling_for_ms = left_ms,
                         "another instance was told to slow this Page down: its sends pause here too");
                 }
+            }
+            let cooling: Vec<&str> = pages.iter().map(|(page, _)| page.as_str()).collect();
+            for page_id in shared.cooldowns.end_unshared(&cooling, now) {
+                info!(page_id = %page_id, "a send got through on another instance: this Page's sends resume here too");
             }
         }
         Err(e) => warn!(error = %format!("{e:#}"), "reading the Pages' cool-downs failed"),
