@@ -155,17 +155,17 @@ pub struct InboxUpdate {
 
 /// `/metrics` counts on each scrape, so it must not read the whole table:
 /// done rows pile up forever. These counts walk partial indexes that hold
-/// only open rows (`inbox_claimable`) and dead ones (`inbox_dead`), so a
+/// only open rows (`inbox_waiting`, `inbox_leases`) and dead ones (`inbox_dead`), so a
 /// scrape costs what the backlog holds, not what the table does. Counting
 /// in memory instead would be wrong with several instances on Postgres and
 /// lost on every restart; the SQL repeats each index's condition exactly,
 /// so SQLite matches it to the partial index.
-pub const INBOX_DEPTH_SQL: &str =
-    "SELECT state, COUNT(*) FROM inbox WHERE state IN ('pending', 'processing') GROUP BY state";
+pub const INBOX_DEPTH_SQL: &str = "SELECT 'pending', COUNT(*) FROM inbox WHERE state = 'pending'
+     UNION ALL SELECT 'processing', COUNT(*) FROM inbox WHERE state = 'processing'";
 pub const INBOX_DEAD_SQL: &str = "SELECT COUNT(*) FROM inbox WHERE state = 'dead'";
 
 /// The claim statement (see `claim_statement!`).
-pub(crate) fn claim_sql(postgres: bool) -> &'static str {
+pub fn claim_sql(postgres: bool) -> &'static str {
     claim_statement!(
         postgres,
         "inbox",

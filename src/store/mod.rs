@@ -97,6 +97,11 @@ macro_rules! with_reader {
 /// held by an instance no longer in `instances` (killed: silent for
 /// `instances::STALE_AFTER_MS`) is claimable before its lease runs out.
 ///
+/// The two kinds of candidate are looked up apart, each through its own
+/// partial index (migration 0018): rows waiting by id (`*_waiting`), rows in
+/// hand by the end of their lease (`*_leases`), so the rows a worker holds
+/// are not stepped over by every claim.
+///
 /// `$filter`, when given, is a further condition on the candidate row `r`.
 macro_rules! claim_statement {
     ($postgres:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal) => {
@@ -107,23 +112,33 @@ macro_rules! claim_statement {
             $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter,
                 ", claimed_by = $4",
                 " OR (r.claimed_by IS NOT NULL AND r.claimed_by NOT IN (SELECT id FROM instances))",
-                "FOR UPDATE SKIP LOCKED")
+                "FOR UPDATE SKIP LOCKED", "", "")
         } else {
-            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "", "", "")
+            // SQLite would rather walk the table in id order than sort the
+            // few rows in hand (it cannot know how few): named indexes.
+            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "", "", "",
+                concat!(" INDEXED BY ", $table, "_leases"), concat!(" INDEXED BY ", $table, "_waiting"))
         }
     };
     (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
-     $holder:literal, $abandoned:literal, $lock:literal) => {
+     $holder:literal, $abandoned:literal, $lock:literal, $leases:expr, $waiting_index:expr) => {
         concat!(
             "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
-     WHERE id IN (SELECT r.id FROM ", $table, " r
-        WHERE r.state IN ('", $waiting, "', '", $in_hand, "')
-          AND ((r.state = '", $waiting, "' AND r.next_attempt_at <= $2)
-            OR (r.state = '", $in_hand, "' AND (r.locked_until < $2", $abandoned, "))) ", $filter, "
-          AND NOT EXISTS (SELECT 1 FROM ", $table, " p
-                WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
-                  AND p.state IN ('", $waiting, "', '", $in_hand, "'))
-        ORDER BY r.id LIMIT $3 ", $lock, ")
+     WHERE id IN (SELECT c.id FROM (
+        SELECT l.id FROM (SELECT r.id FROM ", $table, " r", $leases, "
+            WHERE r.state = '", $in_hand, "' AND (r.locked_until < $2", $abandoned, ") ", $filter, "
+              AND NOT EXISTS (SELECT 1 FROM ", $table, " p
+                    WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
+                      AND p.state IN ('", $waiting, "', '", $in_hand, "'))
+            ORDER BY r.id LIMIT $3 ", $lock, ") l
+        UNION ALL
+        SELECT d.id FROM (SELECT r.id FROM ", $table, " r", $waiting_index, "
+            WHERE r.state = '", $waiting, "' AND r.next_attempt_at <= $2 ", $filter, "
+              AND NOT EXISTS (SELECT 1 FROM ", $table, " p
+                    WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
+                      AND p.state IN ('", $waiting, "', '", $in_hand, "'))
+            ORDER BY r.id LIMIT $3 ", $lock, ") d
+        ) c ORDER BY c.id LIMIT $3)
      RETURNING ", $columns
         )
     };

@@ -156,7 +156,7 @@ pub(crate) const RECORD_COLUMNS: &str =
 /// without). While some Page is paused, the paused Pages are read once per
 /// claim into a lookup (SQLite's ephemeral index, Postgres's hashed
 /// subplan) that each candidate row is checked against.
-pub(crate) fn claim_sql(postgres: bool) -> &'static str {
+pub fn claim_sql(postgres: bool) -> &'static str {
     claim_statement!(
         postgres,
         "outbox",
@@ -190,10 +190,10 @@ pub const DELIVERED_MID_SQL: &str =
     "UPDATE outbox SET state = 'delivered' WHERE message_id = $1 AND state = 'sent'";
 
 /// `/metrics` counts through partial indexes holding only these rows
-/// (`outbox_claimable`, `outbox_hold_expiry`), never the sent history; see
+/// (`outbox_waiting`, `outbox_leases`, `outbox_hold_expiry`), never the sent history; see
 /// `inbox::INBOX_DEPTH_SQL` for why counting beats gauges kept in memory.
-pub const OUTBOX_DEPTH_SQL: &str =
-    "SELECT state, COUNT(*) FROM outbox WHERE state IN ('queued', 'sending') GROUP BY state";
+pub const OUTBOX_DEPTH_SQL: &str = "SELECT 'queued', COUNT(*) FROM outbox WHERE state = 'queued'
+     UNION ALL SELECT 'sending', COUNT(*) FROM outbox WHERE state = 'sending'";
 pub const OUTBOX_HELD_SQL: &str = "SELECT COUNT(*) FROM outbox WHERE state = 'held'";
 
 /// The statements inserting `messages` into the outbox.

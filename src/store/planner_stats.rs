@@ -3,7 +3,7 @@
 //! `inbox` and `outbox` tables start empty and grow by thousands of rows a
 //! second under load, long before autovacuum's first analyze (it looks once
 //! a minute): the claims kept a plan made for an empty table, checked each
-//! candidate's conversation by walking every open row (`outbox_claimable`
+//! candidate's conversation by walking every open row (the index then kept
 //! by id) instead of its own few (`outbox_open`), and a fresh database
 //! ingested 265 events/s instead of 4,000 (`bench webhook` against a
 //! Postgres-backed server, README). Analyzing a table whose statistics

@@ -1,16 +1,29 @@
 //! The age of each work queue's oldest open row, for `/metrics`: the first
-//! entry of the partial index of open rows (`inbox_claimable`,
-//! `outbox_claimable`, on `id` for the rows still to do), never a scan. Ids
-//! grow with arrival, so the lowest open id is the oldest open row.
+//! entry of the partial index of rows waiting (`inbox_waiting`,
+//! `outbox_waiting`, on `id`) beside the rows in hand (`*_leases`, as many
+//! as the workers hold), never a scan of the table. Ids grow with arrival,
+//! so the lowest open id is the oldest open row. `ORDER BY +id` for the rows
+//! in hand keeps SQLite from walking the whole table in id order rather
+//! than sorting those few.
 
 use anyhow::Context;
 
 use super::{with_reader, Store};
 
-pub const INBOX_OLDEST_SQL: &str = "SELECT received_at FROM inbox
-     WHERE state IN ('pending', 'processing') ORDER BY id LIMIT 1";
-pub const OUTBOX_OLDEST_SQL: &str = "SELECT created_at FROM outbox
-     WHERE state IN ('queued', 'sending') ORDER BY id LIMIT 1";
+pub const INBOX_OLDEST_SQL: &str = "SELECT o.at FROM (
+       SELECT w.id, w.at FROM (SELECT id, received_at AS at FROM inbox
+                               WHERE state = 'pending' ORDER BY id LIMIT 1) w
+       UNION ALL
+       SELECT h.id, h.at FROM (SELECT id, received_at AS at FROM inbox
+                               WHERE state = 'processing' ORDER BY +id LIMIT 1) h
+     ) o ORDER BY o.id LIMIT 1";
+pub const OUTBOX_OLDEST_SQL: &str = "SELECT o.at FROM (
+       SELECT w.id, w.at FROM (SELECT id, created_at AS at FROM outbox
+                               WHERE state = 'queued' ORDER BY id LIMIT 1) w
+       UNION ALL
+       SELECT h.id, h.at FROM (SELECT id, created_at AS at FROM outbox
+                               WHERE state = 'sending' ORDER BY +id LIMIT 1) h
+     ) o ORDER BY o.id LIMIT 1";
 
 impl Store {
     /// Per queue, how long (ms before `now`) its oldest open row has waited;

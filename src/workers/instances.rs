@@ -73,8 +73,14 @@ pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
 
 /// Takes on the Page cool-downs other instances started, and ends those a
 /// send that got through somewhere has ended (see `facebook::page_cooldown`).
+/// Bounded like the beat itself, so a database that stops answering does
+/// not hold the next beat up.
 async fn adopt_cooldowns(shared: &AppState) {
-    match shared.store.shared_cooldowns().await {
+    let read = tokio::time::timeout(EVERY, shared.store.shared_cooldowns()).await;
+    match read
+        .map_err(|_| anyhow::anyhow!("no answer within {EVERY:?}"))
+        .and_then(|r| r)
+    {
         Ok(pages) => {
             let now = now_ms();
             for (page_id, left_ms) in &pages {
