@@ -46,11 +46,23 @@ impl Heartbeat {
     }
 }
 
+/// Ends the leases of rows held by an instance that is not in `instances`
+/// (killed and forgotten, or never recorded). Rows already released are
+/// left alone, so a beat with nothing to release writes nothing.
+const RELEASE_ABANDONED: [&str; 2] = [
+    "UPDATE inbox SET locked_until = 0
+      WHERE state = 'processing' AND locked_until > 0 AND claimed_by IS NOT NULL
+        AND claimed_by NOT IN (SELECT id FROM instances)",
+    "UPDATE outbox SET locked_until = 0
+      WHERE state = 'sending' AND locked_until > 0 AND claimed_by IS NOT NULL
+        AND claimed_by NOT IN (SELECT id FROM instances)",
+];
+
 impl Store {
     /// Records that instance `id` is alive and answers how many are (heard
     /// from within `STALE_AFTER_MS`), this one included. With
-    /// `forget_silent`, the silent ones are removed, which makes the rows
-    /// they hold claimable: only an instance that has itself reached the
+    /// `forget_silent`, the silent ones are removed. The rows of an instance
+    /// no longer in the table are made claimable: only an instance that has itself reached the
     /// database for `STALE_AFTER_MS` may judge (after an outage everyone is
     /// silent for a while). Always 1 on SQLite.
     pub async fn instance_alive(&self, id: &str, forget_silent: bool) -> anyhow::Result<u32> {
@@ -75,6 +87,11 @@ impl Store {
             .bind(STALE_AFTER_MS)
             .execute(&mut *tx)
             .await?;
+        }
+        // The rows of an instance no longer here are claimable at once: their
+        // lease ends now, so a claim finds them by the lease's end alone.
+        for release in RELEASE_ABANDONED {
+            sqlx::query(release).execute(&mut *tx).await?;
         }
         let (alive,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM instances

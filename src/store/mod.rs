@@ -93,9 +93,11 @@ macro_rules! with_reader {
 /// On Postgres several instances may claim at once: SKIP LOCKED lets each
 /// take other rows, and the NOT EXISTS keeps a conversation's later rows
 /// behind its earlier ones whether those are locked, waiting or in hand
-/// elsewhere. A row names the instance holding it (`claimed_by`), and a row
+/// elsewhere. A row names the instance holding it (`claimed_by`); a row
 /// held by an instance no longer in `instances` (killed: silent for
-/// `instances::STALE_AFTER_MS`) is claimable before its lease runs out.
+/// `instances::STALE_AFTER_MS`) has its lease ended by the next heartbeat
+/// of any instance (`instances::RELEASE_ABANDONED`), so a claim asks only
+/// whether a lease has ended.
 ///
 /// The two kinds of candidate are looked up apart, each through its own
 /// partial index (migration 0018): rows waiting by id (`*_waiting`), rows in
@@ -110,23 +112,21 @@ macro_rules! claim_statement {
     ($postgres:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal) => {
         if $postgres {
             $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter,
-                ", claimed_by = $4",
-                " OR (r.claimed_by IS NOT NULL AND r.claimed_by NOT IN (SELECT id FROM instances))",
-                "FOR UPDATE SKIP LOCKED", "", "")
+                ", claimed_by = $4", "FOR UPDATE SKIP LOCKED", "", "")
         } else {
             // SQLite would rather walk the table in id order than sort the
             // few rows in hand (it cannot know how few): named indexes.
-            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "", "", "",
+            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "", "",
                 concat!(" INDEXED BY ", $table, "_leases"), concat!(" INDEXED BY ", $table, "_waiting"))
         }
     };
     (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
-     $holder:literal, $abandoned:literal, $lock:literal, $leases:expr, $waiting_index:expr) => {
+     $holder:literal, $lock:literal, $leases:expr, $waiting_index:expr) => {
         concat!(
             "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
      WHERE id IN (SELECT c.id FROM (
         SELECT l.id FROM (SELECT r.id FROM ", $table, " r", $leases, "
-            WHERE r.state = '", $in_hand, "' AND (r.locked_until < $2", $abandoned, ") ", $filter, "
+            WHERE r.state = '", $in_hand, "' AND r.locked_until < $2 ", $filter, "
               AND NOT EXISTS (SELECT 1 FROM ", $table, " p
                     WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
                       AND p.state IN ('", $waiting, "', '", $in_hand, "'))
