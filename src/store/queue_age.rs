@@ -10,20 +10,39 @@ use anyhow::Context;
 
 use super::{with_reader, Store};
 
-pub const INBOX_OLDEST_SQL: &str = "SELECT o.at FROM (
-       SELECT w.id, w.at FROM (SELECT id, received_at AS at FROM inbox
-                               WHERE state = 'pending' ORDER BY id LIMIT 1) w
-       UNION ALL
-       SELECT h.id, h.at FROM (SELECT id, received_at AS at FROM inbox
-                               WHERE state = 'processing' ORDER BY +id LIMIT 1) h
-     ) o ORDER BY o.id LIMIT 1";
-pub const OUTBOX_OLDEST_SQL: &str = "SELECT o.at FROM (
-       SELECT w.id, w.at FROM (SELECT id, created_at AS at FROM outbox
-                               WHERE state = 'queued' ORDER BY id LIMIT 1) w
-       UNION ALL
-       SELECT h.id, h.at FROM (SELECT id, created_at AS at FROM outbox
-                               WHERE state = 'sending' ORDER BY +id LIMIT 1) h
-     ) o ORDER BY o.id LIMIT 1";
+/// The first row of `$table` in `$state` by `$order`, with its `$at`.
+macro_rules! first_in {
+    ($table:literal, $at:literal, $state:literal, $order:literal) => {
+        concat!(
+            "SELECT id, ",
+            $at,
+            " AS at FROM ",
+            $table,
+            " WHERE state = '",
+            $state,
+            "' ORDER BY ",
+            $order,
+            " LIMIT 1"
+        )
+    };
+}
+
+/// The oldest open row's `$at` of `$table`: the first row waiting, or the
+/// first in hand, whichever came first.
+macro_rules! oldest_sql {
+    ($table:literal, $at:literal, $waiting:literal, $in_hand:literal) => {
+        concat!(
+            "SELECT o.at FROM (SELECT w.id, w.at FROM (",
+            first_in!($table, $at, $waiting, "id"),
+            ") w UNION ALL SELECT h.id, h.at FROM (",
+            first_in!($table, $at, $in_hand, "+id"),
+            ") h) o ORDER BY o.id LIMIT 1"
+        )
+    };
+}
+
+pub const INBOX_OLDEST_SQL: &str = oldest_sql!("inbox", "received_at", "pending", "processing");
+pub const OUTBOX_OLDEST_SQL: &str = oldest_sql!("outbox", "created_at", "queued", "sending");
 
 impl Store {
     /// Per queue, how long (ms before `now`) its oldest open row has waited;
