@@ -61,10 +61,11 @@ const RELEASE_ABANDONED: [&str; 2] = [
 impl Store {
     /// Records that instance `id` is alive and answers how many are (heard
     /// from within `STALE_AFTER_MS`), this one included. With
-    /// `forget_silent`, the silent ones are removed. The rows of an instance
-    /// no longer in the table are made claimable: only an instance that has itself reached the
-    /// database for `STALE_AFTER_MS` may judge (after an outage everyone is
-    /// silent for a while). Always 1 on SQLite.
+    /// `forget_silent`, the silent ones are removed: only an instance that
+    /// has itself reached the database for `STALE_AFTER_MS` may judge (after
+    /// an outage everyone is silent for a while). Every beat ends the leases
+    /// of rows whose holder is no longer in the table (`RELEASE_ABANDONED`).
+    /// Always 1 on SQLite.
     pub async fn instance_alive(&self, id: &str, forget_silent: bool) -> anyhow::Result<u32> {
         let Store::Postgres(pool) = self else {
             return Ok(1);

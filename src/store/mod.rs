@@ -124,22 +124,27 @@ macro_rules! claim_statement {
      $holder:literal, $lock:literal, $leases:expr, $waiting_index:expr) => {
         concat!(
             "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
-     WHERE id IN (SELECT c.id FROM (
-        SELECT l.id FROM (SELECT r.id FROM ", $table, " r", $leases, "
-            WHERE r.state = '", $in_hand, "' AND r.locked_until < $2 ", $filter, "
-              AND NOT EXISTS (SELECT 1 FROM ", $table, " p
-                    WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
-                      AND p.state IN ('", $waiting, "', '", $in_hand, "'))
-            ORDER BY r.id LIMIT $3 ", $lock, ") l
-        UNION ALL
-        SELECT d.id FROM (SELECT r.id FROM ", $table, " r", $waiting_index, "
-            WHERE r.state = '", $waiting, "' AND r.next_attempt_at <= $2 ", $filter, "
-              AND NOT EXISTS (SELECT 1 FROM ", $table, " p
-                    WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
-                      AND p.state IN ('", $waiting, "', '", $in_hand, "'))
-            ORDER BY r.id LIMIT $3 ", $lock, ") d
-        ) c ORDER BY c.id LIMIT $3)
+     WHERE id IN (SELECT c.id FROM (",
+            $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $leases,
+                "l", concat!("r.state = '", $in_hand, "' AND r.locked_until < $2")),
+            " UNION ALL ",
+            $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $waiting_index,
+                "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2")),
+            ") c ORDER BY c.id LIMIT $3)
      RETURNING ", $columns
+        )
+    };
+    // One kind of candidate (`$due`), oldest first, each the oldest open row
+    // of its conversation.
+    (@arm $table:literal, $waiting:literal, $in_hand:literal, $filter:literal, $lock:literal,
+     $index:expr, $alias:literal, $due:expr) => {
+        concat!(
+            "SELECT ", $alias, ".id FROM (SELECT r.id FROM ", $table, " r", $index, "
+            WHERE ", $due, " ", $filter, "
+              AND NOT EXISTS (SELECT 1 FROM ", $table, " p
+                    WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
+                      AND p.state IN ('", $waiting, "', '", $in_hand, "'))
+            ORDER BY r.id LIMIT $3 ", $lock, ") ", $alias
         )
     };
 }

@@ -36,11 +36,7 @@ pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     let mut reachable_since = Some(Instant::now());
     loop {
         let judge = reachable_since.is_some_and(|since| since.elapsed() >= judge_after);
-        let beat = tokio::time::timeout(EVERY, shared.store.instance_alive(id, judge)).await;
-        match beat
-            .map_err(|_| anyhow::anyhow!("no answer within {EVERY:?}"))
-            .and_then(|r| r)
-        {
+        match within_a_beat(shared.store.instance_alive(id, judge)).await {
             Ok(alive) => {
                 shared.heartbeat.beat(now_ms());
                 reachable_since.get_or_insert_with(Instant::now);
@@ -71,16 +67,21 @@ pub async fn run(shared: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Takes on the Page cool-downs other instances started, and ends those a
-/// send that got through somewhere has ended (see `facebook::page_cooldown`).
-/// Bounded like the beat itself, so a database that stops answering does
-/// not hold the next beat up.
-async fn adopt_cooldowns(shared: &AppState) {
-    let read = tokio::time::timeout(EVERY, shared.store.shared_cooldowns()).await;
-    match read
+/// A database call of the heartbeat, given up after one beat: a database
+/// that stops answering must not hold the next beat up.
+async fn within_a_beat<T>(
+    call: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(EVERY, call)
+        .await
         .map_err(|_| anyhow::anyhow!("no answer within {EVERY:?}"))
         .and_then(|r| r)
-    {
+}
+
+/// Takes on the Page cool-downs other instances started, and ends those a
+/// send that got through somewhere has ended (see `facebook::page_cooldown`).
+async fn adopt_cooldowns(shared: &AppState) {
+    match within_a_beat(shared.store.shared_cooldowns()).await {
         Ok(pages) => {
             let now = now_ms();
             for (page_id, left_ms) in &pages {
