@@ -160,9 +160,8 @@ async fn two_instances_answer_every_event_once_in_each_persons_order() {
 
 /// A row held by an instance that is gone (killed, so no longer in
 /// `instances`) is taken within a heartbeat, not when its two-minute lease
-/// runs out; a
-/// row held by a live instance, or naming no holder (claimed before the
-/// holder was recorded), waits for its lease.
+/// runs out; a row held by a live instance, or naming no holder (claimed
+/// before the holder was recorded), waits for its lease.
 #[tokio::test]
 async fn rows_held_by_a_killed_instance_are_taken_without_waiting_out_the_lease() {
     let Some(backend) = postgres() else {

@@ -87,9 +87,10 @@ impl Sense {
     }
 
     /// The summed vectors of the folded words (`what's` or `e-mail` by
-    /// their parts), L2-normalised; all zeros when no word is known. A word the table lacks — a name, a
-    /// typo, a place — means nothing here: in a message it is mostly a
-    /// slot's value, and its pieces would only add noise.
+    /// their parts), L2-normalised; all zeros when no word is known. A word
+    /// the table lacks (a name, a typo, a place) means nothing here: in a
+    /// message it is mostly a slot's value, and its pieces would only add
+    /// noise.
     pub fn sentence(&self, words: &[&str], out: &mut [f32]) {
         out.iter_mut().for_each(|o| *o = 0.0);
         for word in words {
