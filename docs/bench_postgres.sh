@@ -7,6 +7,8 @@
 set -u
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 BIN=${BIN:-./target/release/lexbridge}
+# SERVER: the binary the servers run (default BIN), to measure another build with this client.
+SERVER=${SERVER:-$BIN}
 EVENTS=${1:-50000}; N=${2:-1}
 DB=lb_bench_$$
 psql "$PG/postgres" -qc "CREATE DATABASE $DB"
@@ -19,7 +21,7 @@ for i in $(seq 1 $N); do
     MESSENGER_VERIFY_TOKEN=verify-me GRAPH_API_URL=http://127.0.0.1:5090 \
     TOKEN_ENCRYPTION_KEY=YmVuY2gtdG9rZW4ta2V5LTMyLWJ5dGVzLWxvbmchISE= \
     SESSION_KEY=YmVuY2gtc2Vzc2lvbi1rZXktNjQtYnl0ZXMtbG9uZy4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLg== \
-    RUST_LOG=warn "$BIN" serve > /dev/null 2>&1 &
+    RUST_LOG=warn "$SERVER" serve > /dev/null 2>&1 &
   PIDS+=($!); ADDRS+=(--addr 127.0.0.1:$port)
   for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:$port/health && break; sleep 0.1; done
 done

@@ -120,6 +120,15 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         "  ack latency p99    : {:.2} ms",
         percentile(&latencies, 99.0) as f64 / 1000.0
     );
+    // Acknowledged is not answered: the rate that holds up under a
+    // sustained load is the slower of storing and processing.
+    match processed_after(&addrs[0], started).await {
+        Ok(took) => println!(
+            "  processed events/s : {:.0} (the last event processed {took:.1} s after the first was sent)",
+            args.events as f64 / took
+        ),
+        Err(e) => println!("  processed events/s : unknown ({e:#})"),
+    }
     if let (Some(c), Some(before)) = (&child, &cpu_before) {
         print_cpu_per_event(before, &c.cpu_ticks_by_thread(), args.events);
         super::print_time_per_event(&addrs[0], args.events).await;
@@ -145,6 +154,25 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Seconds from `started` until the servers' inbox (one database, so any
+/// server's `/metrics` tells) holds no event waiting or in hand.
+async fn processed_after(addr: &str, started: Instant) -> anyhow::Result<f64> {
+    let depth = |state: &'static str| {
+        let name = format!("lexbridge_inbox_depth{{state=\"{state}\"}}");
+        async move { super::metric::<u64>(addr, &name).await }
+    };
+    let give_up = Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        if depth("pending").await? + depth("processing").await? == 0 {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        if Instant::now() > give_up {
+            bail!("events still open 10 minutes after the last was acknowledged");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The server's CPU per event over the run, by thread: where the cost of

@@ -312,9 +312,9 @@ impl Settings {
             r.problems
                 .push("DATABASE_URL must start with sqlite:// or postgres://".to_string());
         }
-        if settings.database.is_postgres() && settings.database.pool_size < 2 {
+        if settings.database.is_postgres() && settings.database.pool_size < 3 {
             r.problems.push(
-                "DATABASE_POOL_SIZE must be at least 2 on Postgres (the group committer keeps one connection)"
+                "DATABASE_POOL_SIZE must be at least 3 on Postgres (the two group committers keep one connection each)"
                     .to_string(),
             );
         }

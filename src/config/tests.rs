@@ -46,15 +46,19 @@ fn the_postgres_pool_holds_16_connections_unless_set() {
             "{bad}: {err}"
         );
     }
-    // The group committer keeps one Postgres connection for itself.
+    // The two group committers keep a Postgres connection each.
     map.insert("DATABASE_POOL_SIZE", "1");
     assert_eq!(read(&map).expect("valid on SQLite").database.pool_size, 1);
     map.insert("DATABASE_URL", "postgres://db.example.com/lexbridge");
     let err = read(&map).unwrap_err().to_string();
     assert!(
-        err.contains("DATABASE_POOL_SIZE must be at least 2 on Postgres"),
+        err.contains("DATABASE_POOL_SIZE must be at least 3 on Postgres"),
         "{err}"
     );
+    map.insert("DATABASE_POOL_SIZE", "2");
+    assert!(read(&map).is_err(), "two leave no connection for reads");
+    map.insert("DATABASE_POOL_SIZE", "3");
+    assert_eq!(read(&map).expect("valid").database.pool_size, 3);
 }
 
 #[test]

@@ -408,3 +408,56 @@ async fn stickers_are_told_from_images() {
     })
     .await;
 }
+
+/// The committer claims stored events for the inbox worker and hands them
+/// over without the worker asking: no worker runs here, so nothing else
+/// would claim them. On Postgres the events are stored by a committer of
+/// their own (`writer::Writer::start`), which must tell the main one.
+#[tokio::test]
+async fn stored_events_reach_the_inbox_worker_without_its_poll() {
+    use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
+    use lexbridge::store::writer::{feed, Feeds, Write, Writer};
+    on_every_backend(|backend| async move {
+        let db = TestDb::new(&backend).await;
+        let store = lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(
+            db.url.clone(),
+        ))
+        .await
+        .expect("connect");
+        store.migrate().await.expect("migrate");
+        let (inbox, mut worker) = feed(16);
+        let feeds = Feeds {
+            inbox: Some(inbox),
+            outbox: None,
+        };
+        let writer = Writer::start(store.clone(), feeds, "this-instance".into());
+        let event = |psid: &str| NewInboxEvent {
+            object: "page".into(),
+            page_id: "p1".into(),
+            psid: psid.into(),
+            kind: "message",
+            thread: ThreadOwner::ThisApp,
+            dedupe_key: format!("m.{psid}"),
+            event: "{}".into(),
+            received_at: lexbridge::store::now_ms(),
+        };
+        let stored = writer
+            .write(Write::InsertInbox(vec![event("u1"), event("u2")]))
+            .await
+            .expect("stored");
+        assert_eq!(stored, 2);
+        let mut handed = Vec::new();
+        while handed.len() < 2 {
+            let rows = tokio::time::timeout(Duration::from_secs(20), worker.rows.recv())
+                .await
+                .expect("the stored events are handed over")
+                .expect("the feed is open");
+            handed.extend(rows.into_iter().map(|r| r.psid));
+        }
+        handed.sort();
+        assert_eq!(handed, ["u1", "u2"]);
+        drop(writer);
+        store.close().await;
+    })
+    .await;
+}

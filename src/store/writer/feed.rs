@@ -110,7 +110,7 @@ impl Write {
     pub(super) fn frees_inbox(&self) -> bool {
         match self {
             Write::InsertInbox(events) => !events.is_empty(),
-            Write::FinishInbox(_) => true,
+            Write::FinishInbox(_) | Write::Arrived => true,
             _ => false,
         }
     }

@@ -7,9 +7,10 @@ use tokio::sync::mpsc;
 
 use super::apply::{apply, BatchResult};
 use super::feed::{charge, hand_over, WorkerClaims};
-use super::{CommitStats, Feeds, Job, Write};
+use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::statement::Sqlx;
 use crate::store::Store;
+use std::sync::Arc;
 
 /// Most writes one transaction takes.
 const MAX_BATCH: usize = 1024;
@@ -19,8 +20,10 @@ pub(super) async fn run(
     feeds: Feeds,
     holder: String,
     mut rx: mpsc::Receiver<Job>,
-    stats: &CommitStats,
+    stats: Arc<CommitStats>,
+    nudge: Option<mpsc::Sender<Job>>,
 ) {
+    let stats = &*stats;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The committer keeps its own connection: no pool round trip per batch.
     let mut held: Option<CommitConnection> = None;
@@ -32,6 +35,9 @@ pub(super) async fn run(
             Ok(applied) => {
                 for written in &applied.written {
                     charge(&feeds, written);
+                }
+                if let Some(nudge) = &nudge {
+                    tell_stored(nudge, &writes, &applied.written);
                 }
                 hand_over(&feeds.inbox, applied.inbox);
                 hand_over(&feeds.outbox, applied.outbox);
@@ -81,6 +87,22 @@ pub(super) async fn run(
     // the pool does not wait for it.
     if let Some(CommitConnection::Postgres(conn)) = held {
         let _ = conn.close().await;
+    }
+}
+
+/// Asks the main committer to claim the events an intake batch stored
+/// (`Write::Arrived`), unless it has a full queue (then it is busy
+/// finishing rows, and each finish claims too).
+fn tell_stored(nudge: &mpsc::Sender<Job>, writes: &[&Write], written: &[WriteOutput]) {
+    let stored = writes.iter().zip(written).any(|(write, written)| {
+        matches!(write, Write::InsertInbox(_)) && matches!(written, WriteOutput::Rows(n) if *n > 0)
+    });
+    if stored {
+        let (done, _) = tokio::sync::oneshot::channel();
+        let _ = nudge.try_send(Job {
+            write: Arc::new(Write::Arrived),
+            done,
+        });
     }
 }
 
