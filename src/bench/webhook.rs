@@ -157,7 +157,9 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
 }
 
 /// Seconds from `started` until the servers' inbox (one database, so any
-/// server's `/metrics` tells) holds no event waiting or in hand.
+/// server's `/metrics` tells) holds no event waiting or in hand. Each look
+/// counts the backlog (on Postgres some 13 ms for 20,000 rows waiting), so
+/// it looks four times a second, not more: the figure is good to 0.25 s.
 async fn processed_after(addr: &str, started: Instant) -> anyhow::Result<f64> {
     let depth = |state: &'static str| {
         let name = format!("lexbridge_inbox_depth{{state=\"{state}\"}}");
@@ -171,7 +173,7 @@ async fn processed_after(addr: &str, started: Instant) -> anyhow::Result<f64> {
         if Instant::now() > give_up {
             bail!("events still open 10 minutes after the last was acknowledged");
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
 

@@ -11,6 +11,7 @@ use crate::store::conversations::{self, MergedConversationUpdate};
 use crate::store::inbox::{self, InboxRow};
 use crate::store::outbound_api::touch_key_statement;
 use crate::store::outbox::{self, NewOutboxMessage, OutboxOutcome, OutboxRow, OutboxState};
+use crate::store::psid_lookups;
 use crate::store::statement::{Arg, Columns, Exec, Stmt};
 
 /// What one batch produced.
@@ -181,8 +182,7 @@ pub(super) async fn apply<E: Exec>(
             exec.run(&stmt).await?;
         }
     }
-    for lookup in &lookups {
-        let remember = lookup.statement();
+    for remember in psid_lookups::remember_statements(&lookups) {
         exec.run(&remember).await?;
     }
     // A piggybacked claim fills the room a worker's own claim in this batch
@@ -350,5 +350,61 @@ mod tests {
             .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
             .expect("outbox rows");
         assert_eq!(order, ["api", "reply"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_remembers_every_lookup_in_one_statement_the_later_of_two_counting() {
+        use crate::store::inbox::{InboxState, InboxUpdate, PsidLookup};
+        let mut conn = schema();
+        conn.execute_batch(
+            "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state, next_attempt_at, received_at)
+             VALUES ('P', 'U1', 'message', 'm.1', '{}', 'processing', 0, 0),
+                    ('P', 'U2', 'message', 'm.2', '{}', 'processing', 0, 0),
+                    ('P', 'U1', 'message', 'm.3', '{}', 'processing', 0, 0)",
+        )
+        .expect("rows in hand");
+        let finished = |id: i64, psid: &str, at: i64, account: Option<&str>| {
+            Write::FinishInbox(Box::new(InboxUpdate {
+                id,
+                state: InboxState::Done,
+                outcome: None,
+                attempts: 1,
+                next_attempt_at: 0,
+                last_error: None,
+                replies: Vec::new(),
+                conversation: None,
+                receipt: None,
+                lookup: Some(PsidLookup {
+                    page_id: "P".into(),
+                    psid: psid.into(),
+                    account_id: account.map(str::to_string),
+                    at,
+                }),
+            }))
+        };
+        // The later answer about U1 comes first in the batch.
+        let writes = [
+            finished(1, "U1", 20, Some("acct-new")),
+            finished(2, "U2", 10, None),
+            finished(3, "U1", 10, Some("acct-old")),
+        ];
+        let writes: Vec<&Write> = writes.iter().collect();
+        apply(&mut conn, false, "", &writes, WorkerClaims::default())
+            .await
+            .expect("applied");
+        let remembered: Vec<(String, Option<String>, i64)> = conn
+            .prepare("SELECT psid, account_id, looked_up_at FROM psid_lookups ORDER BY psid")
+            .and_then(|mut q| {
+                q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .expect("lookups");
+        assert_eq!(
+            remembered,
+            [
+                ("U1".to_string(), Some("acct-new".to_string()), 20),
+                ("U2".to_string(), None, 10)
+            ]
+        );
     }
 }
