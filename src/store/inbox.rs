@@ -234,15 +234,34 @@ pub(crate) fn finish_statement<T>(
 /// Each claimed row's conversation, read with the claim.
 pub(crate) async fn attach_contexts<E: Exec>(
     exec: &mut E,
+    postgres: bool,
     rows: &mut [InboxRow],
 ) -> anyhow::Result<()> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    // Postgres reads them all in one statement, the ids as one array (each
+    // statement is a round trip and a plan); SQLite, with no arrays, in
+    // lists of a few fixed lengths.
+    let reads: Vec<Stmt> = match postgres {
+        true => {
+            let array = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let mut read = Stmt::new(INBOX_CONTEXT_SQL);
+            read.push(" WHERE k.id = ANY(CAST(")
+                .bind(Arg::Text(format!("{{{array}}}")))
+                .push(" AS BIGINT[]))");
+            vec![read]
+        }
+        false => chunks(&ids)
+            .map(|chunk| {
+                let mut read = Stmt::new(INBOX_CONTEXT_SQL);
+                read.push(" WHERE k.id IN ")
+                    .list(chunk.iter().map(|id| Arg::Int(*id)));
+                read
+            })
+            .collect(),
+    };
     let mut contexts = std::collections::HashMap::new();
-    for chunk in chunks(&ids) {
-        let mut read = Stmt::new(INBOX_CONTEXT_SQL);
-        read.push(" WHERE k.id IN ")
-            .list(chunk.iter().map(|id| Arg::Int(*id)));
-        for row in exec.rows(&read).await? {
+    for read in &reads {
+        for row in exec.rows(read).await? {
             let mut c = Columns::new(row);
             let id = c.take()?.int()?;
             let page_paused = c.take()?.int()? != 0;

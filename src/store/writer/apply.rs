@@ -213,7 +213,7 @@ pub(super) async fn apply<E: Exec>(
                 .into_iter()
                 .map(InboxRow::from_columns)
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            inbox::attach_contexts(exec, &mut rows).await?;
+            inbox::attach_contexts(exec, postgres, &mut rows).await?;
             WriteOutput::Inbox(rows)
         } else {
             let rows = found.into_iter().map(OutboxRow::from_columns);
