@@ -237,6 +237,11 @@ pub(crate) async fn attach_contexts<E: Exec>(
     postgres: bool,
     rows: &mut [InboxRow],
 ) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        // An empty claim reads nothing (on Postgres it would still cost a
+        // statement).
+        return Ok(());
+    }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     // Postgres reads them all in one statement, the ids as one array (each
     // statement is a round trip and a plan); SQLite, with no arrays, in

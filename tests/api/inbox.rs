@@ -461,3 +461,104 @@ async fn stored_events_reach_the_inbox_worker_without_its_poll() {
     })
     .await;
 }
+
+/// Polls `future` once: far enough for a write to reach the writer's queue.
+async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) {
+    std::future::poll_fn(|cx| {
+        let _ = std::pin::Pin::new(&mut *future).poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await
+}
+
+/// On Postgres the intake committer stores webhook events apart from the
+/// one that claims them and tells it what it stored. A batch that fails for
+/// one bad event is redone event by event; what that stored is told too,
+/// or it would wait for the inbox worker's poll.
+#[tokio::test]
+async fn events_stored_by_a_redone_intake_batch_reach_the_inbox_worker_without_its_poll() {
+    use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
+    use lexbridge::store::writer::{feed, Feeds, Write, Writer};
+    use sqlx::Connection;
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| matches!(b, Backend::Postgres(_)))
+    else {
+        return;
+    };
+    let db = TestDb::new(&backend).await;
+    let store =
+        lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(db.url.clone()))
+            .await
+            .expect("connect");
+    store.migrate().await.expect("migrate");
+    let (inbox, mut worker) = feed(16);
+    let feeds = Feeds {
+        inbox: Some(inbox),
+        outbox: None,
+    };
+    let writer = Writer::start(store.clone(), feeds, "this-instance".into());
+    let event = |psid: &str| NewInboxEvent {
+        object: "page".into(),
+        page_id: "p1".into(),
+        psid: psid.into(),
+        kind: "message",
+        thread: ThreadOwner::ThisApp,
+        dedupe_key: format!("m.{}", psid.replace('\0', "0")),
+        event: "{}".into(),
+        received_at: lexbridge::store::now_ms(),
+    };
+    let mut handed_over = async |want: &str| {
+        let mut handed = Vec::new();
+        while !handed.iter().any(|p| p == want) {
+            let rows = tokio::time::timeout(Duration::from_secs(20), worker.rows.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{want} is handed over without a poll"))
+                .expect("the feed is open");
+            handed.extend(rows.into_iter().map(|r| r.psid));
+        }
+        handed
+    };
+    let stored = writer.write(Write::InsertInbox(vec![event("u0")])).await;
+    assert_eq!(stored.expect("stored"), 1);
+    handed_over("u0").await;
+
+    // Hold the intake committer on a redelivery (it stores nothing, so it
+    // tells nothing) while a good and a bad event queue up behind it: they
+    // then go in one batch, which Postgres refuses (a NUL in text).
+    let mut lock = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::raw_sql("BEGIN; LOCK TABLE inbox IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .expect("lock the inbox");
+    let redelivery = {
+        let (writer, write) = (writer.clone(), Write::InsertInbox(vec![event("u0")]));
+        tokio::spawn(async move { writer.write(write).await })
+    };
+    wait_until("the intake committer waits on the lock", || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE d.datname = current_database() AND NOT l.granted",
+        )
+        .fetch_one(&mut sqlx::PgConnection::connect(&db.url).await.expect("connect"))
+        .await
+        .expect("pg_locks");
+        waiting > 0
+    })
+    .await;
+    let mut good = Box::pin(writer.write(Write::InsertInbox(vec![event("u1")])));
+    let mut bad = Box::pin(writer.write(Write::InsertInbox(vec![event("u\0bad")])));
+    poll_once(&mut good).await;
+    poll_once(&mut bad).await;
+    sqlx::query("COMMIT")
+        .execute(&mut lock)
+        .await
+        .expect("unlock");
+
+    assert_eq!(redelivery.await.expect("joined").expect("stored"), 0);
+    assert_eq!(good.await.expect("the good event is stored"), 1);
+    bad.await.expect_err("Postgres refuses a NUL");
+    handed_over("u1").await;
+    drop(writer);
+    store.close().await;
+}

@@ -37,7 +37,9 @@ pub(super) async fn run(
                     charge(&feeds, written);
                 }
                 if let Some(nudge) = &nudge {
-                    tell_stored(nudge, &writes, &applied.written);
+                    if writes.iter().zip(&applied.written).any(stored_events) {
+                        tell_stored(nudge);
+                    }
                 }
                 hand_over(&feeds.inbox, applied.inbox);
                 hand_over(&feeds.outbox, applied.outbox);
@@ -47,6 +49,7 @@ pub(super) async fn run(
             }
             // One bad write must not fail its neighbours: redo them alone.
             Err(_) if jobs.len() > 1 => {
+                let mut stored_any = false;
                 for job in jobs {
                     // Each still claims what it frees for the workers.
                     let extra = WorkerClaims::for_writes(&feeds, &[&*job.write]);
@@ -66,12 +69,16 @@ pub(super) async fn run(
                     }
                     let result = applied.and_then(|mut applied| {
                         let written = applied.written.pop().context("no result")?;
+                        stored_any |= stored_events((&&*job.write, &written));
                         charge(&feeds, &written);
                         hand_over(&feeds.inbox, applied.inbox);
                         hand_over(&feeds.outbox, applied.outbox);
                         Ok(written)
                     });
                     let _ = job.done.send(result);
+                }
+                if let (Some(nudge), true) = (&nudge, stored_any) {
+                    tell_stored(nudge);
                 }
             }
             // A write alone: its caller gets the error itself (see
@@ -90,20 +97,22 @@ pub(super) async fn run(
     }
 }
 
-/// Asks the main committer to claim the events an intake batch stored
-/// (`Write::Arrived`), unless it has a full queue (then it is busy
-/// finishing rows, and each finish claims too).
-fn tell_stored(nudge: &mpsc::Sender<Job>, writes: &[&Write], written: &[WriteOutput]) {
-    let stored = writes.iter().zip(written).any(|(write, written)| {
-        matches!(write, Write::InsertInbox(_)) && matches!(written, WriteOutput::Rows(n) if *n > 0)
+/// Whether a write stored new webhook events (rows the inbox worker has
+/// not seen).
+fn stored_events((write, written): (&&Write, &WriteOutput)) -> bool {
+    matches!(write, Write::InsertInbox(_)) && matches!(written, WriteOutput::Rows(n) if *n > 0)
+}
+
+/// Asks the main committer to claim the events the intake just stored
+/// (`Write::Arrived`). When its queue is full the ask is dropped: those
+/// events then wait for the next finish or arrival that claims, or at the
+/// latest for the inbox worker's own poll.
+fn tell_stored(nudge: &mpsc::Sender<Job>) {
+    let (done, _) = tokio::sync::oneshot::channel();
+    let _ = nudge.try_send(Job {
+        write: Arc::new(Write::Arrived),
+        done,
     });
-    if stored {
-        let (done, _) = tokio::sync::oneshot::channel();
-        let _ = nudge.try_send(Job {
-            write: Arc::new(Write::Arrived),
-            done,
-        });
-    }
 }
 
 /// The committer's connection: SQLite's its own, run on this thread.
