@@ -3,7 +3,8 @@
 # `lexbridge serve` processes (ports 5011, 5012, ...) sharing a fresh Postgres database, their
 # answers going to ../shared/bench/fakegraph.js. Run from the project root after
 # `cargo build --release`. PG: the server (default postgres://postgres@127.0.0.1:5432).
-# KEEP=1 leaves the servers and the database running.
+# KEEP=1 leaves the servers and the database running. PRELOAD=N first stores N finished events
+# (inbox rows done, their replies sent) and analyzes, as a database after a quiet spell.
 set -u
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 BIN=${BIN:-./target/release/lexbridge}
@@ -25,6 +26,17 @@ for i in $(seq 1 $N); do
   PIDS+=($!); ADDRS+=(--addr 127.0.0.1:$port)
   for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:$port/health && break; sleep 0.1; done
 done
+if [ -n "${PRELOAD:-}" ]; then
+  psql "$PG/$DB" -q <<SQL
+INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state, next_attempt_at, received_at, processed_at)
+  SELECT '111222333444555', 'old' || (g % 20000), 'message', 'old.' || g, '{}', 'done', 0, 0, 0
+  FROM generate_series(1, $PRELOAD) g;
+INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state, next_attempt_at, created_at, sent_at)
+  SELECT '111222333444555', 'old' || (g % 20000), '{}', 'RESPONSE', 'reply', 'sent', 0, 0, 0
+  FROM generate_series(1, $PRELOAD) g;
+ANALYZE inbox; ANALYZE outbox;
+SQL
+fi
 "$BIN" bench webhook "${ADDRS[@]}" --app-secret s3cr3t-app-secret --page-id 111222333444555 --events "$EVENTS" --concurrency 64
 sleep ${SETTLE:-0}
 [ -n "${KEEP:-}" ] && { echo "server pids ${PIDS[*]} db $DB"; exit 0; }

@@ -164,10 +164,12 @@ pub const INBOX_DEPTH_SQL: &str = "SELECT 'pending', COUNT(*) FROM inbox WHERE s
      UNION ALL SELECT 'processing', COUNT(*) FROM inbox WHERE state = 'processing'";
 pub const INBOX_DEAD_SQL: &str = "SELECT COUNT(*) FROM inbox WHERE state = 'dead'";
 
-/// The claim statement (see `claim_statement!`).
-pub fn claim_sql(postgres: bool) -> &'static str {
+/// The claim statement (see `claim_statement!`); `lapsed`: also rows whose
+/// lease ran out.
+pub fn claim_sql(postgres: bool, lapsed: bool) -> &'static str {
     claim_statement!(
         postgres,
+        lapsed,
         "inbox",
         "pending",
         "processing",

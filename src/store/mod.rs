@@ -91,33 +91,50 @@ macro_rules! with_reader {
 /// Postgres `$4` the claiming instance.
 ///
 /// On Postgres several instances may claim at once: SKIP LOCKED lets each
-/// take other rows, and the NOT EXISTS keeps a conversation's later rows
-/// behind its earlier ones whether those are locked, waiting or in hand
-/// elsewhere. A row names the instance holding it (`claimed_by`); a row
+/// take other rows, and the conversation check keeps a conversation's later
+/// rows behind its earlier ones whether those are locked, waiting or in
+/// hand elsewhere. A row names the instance holding it (`claimed_by`); a row
 /// held by an instance no longer in `instances` (killed: silent for
 /// `instances::STALE_AFTER_MS`) has its lease ended by the next heartbeat
 /// of any instance (`instances::RELEASE_ABANDONED`), so a claim asks only
 /// whether a lease has ended.
 ///
-/// The two kinds of candidate are looked up apart, each through its own
-/// partial index (migration 0018): rows waiting by id (`*_waiting`), rows in
-/// hand by the end of their lease (`*_leases`), so the rows a worker holds
-/// are not stepped over by every claim.
+/// Two kinds of candidate, each through its own partial index (migration
+/// 0018): rows waiting, by id (`*_waiting`), and rows whose lease ran out,
+/// by the end of their lease (`*_leases`), so the rows a worker holds are
+/// not stepped over. The `waiting` form looks only at the first kind: the
+/// claims the committer makes on a worker's behalf in every batch use it,
+/// and leave lapsed leases to the worker's own claims and to a periodic
+/// one (`feed::LAPSED_EVERY`).
+///
+/// Each candidate's conversation check is a lookup of the conversation's
+/// oldest open row (`*_open` is by conversation, then id), written as a
+/// scalar subquery so that it can only run once per candidate, through the
+/// index. As a `NOT EXISTS` anti-join, Postgres planned it from the
+/// statistics of `state`: taken while nearly every row was done (a table
+/// after a quiet hour), they made it read every open row for every
+/// candidate, and a burst's backlog of 20,000 rows made one claim take
+/// 2 s. The leases kind stays behind its own form for the same reason:
+/// under such statistics Postgres read it through `*_open`, the whole open
+/// set (10–14 ms a claim).
 ///
 /// `$filter`, when given, is a further condition on the candidate row `r`.
 macro_rules! claim_statement {
-    ($postgres:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal) => {
-        $crate::store::claim_statement!($postgres, $table, $waiting, $in_hand, $columns, "")
+    ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal) => {
+        $crate::store::claim_statement!($postgres, $lapsed, $table, $waiting, $in_hand, $columns, "")
     };
-    ($postgres:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal) => {
-        if $postgres {
-            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter,
-                ", claimed_by = $4", "FOR UPDATE SKIP LOCKED", "", "")
-        } else {
+    ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal) => {
+        match ($postgres, $lapsed) {
+            (true, true) => $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter,
+                ", claimed_by = $4", "FOR UPDATE SKIP LOCKED", "", ""),
+            (true, false) => $crate::store::claim_statement!(@waiting $table, $waiting, $in_hand, $columns, $filter,
+                ", claimed_by = $4", "FOR UPDATE SKIP LOCKED", ""),
             // SQLite would rather walk the table in id order than sort the
             // few rows in hand (it cannot know how few): named indexes.
-            $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "", "",
-                concat!(" INDEXED BY ", $table, "_leases"), concat!(" INDEXED BY ", $table, "_waiting"))
+            (false, true) => $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "", "",
+                concat!(" INDEXED BY ", $table, "_leases"), concat!(" INDEXED BY ", $table, "_waiting")),
+            (false, false) => $crate::store::claim_statement!(@waiting $table, $waiting, $in_hand, $columns, $filter, "", "",
+                concat!(" INDEXED BY ", $table, "_waiting")),
         }
     };
     (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
@@ -134,6 +151,17 @@ macro_rules! claim_statement {
      RETURNING ", $columns
         )
     };
+    (@waiting $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
+     $holder:literal, $lock:literal, $waiting_index:expr) => {
+        concat!(
+            "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
+     WHERE id IN (",
+            $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $waiting_index,
+                "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2")),
+            ")
+     RETURNING ", $columns
+        )
+    };
     // One kind of candidate (`$due`), oldest first, each the oldest open row
     // of its conversation.
     (@arm $table:literal, $waiting:literal, $in_hand:literal, $filter:literal, $lock:literal,
@@ -141,9 +169,10 @@ macro_rules! claim_statement {
         concat!(
             "SELECT ", $alias, ".id FROM (SELECT r.id FROM ", $table, " r", $index, "
             WHERE ", $due, " ", $filter, "
-              AND NOT EXISTS (SELECT 1 FROM ", $table, " p
-                    WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
-                      AND p.state IN ('", $waiting, "', '", $in_hand, "'))
+              AND r.id = (SELECT p.id FROM ", $table, " p
+                    WHERE p.page_id = r.page_id AND p.psid = r.psid
+                      AND p.state IN ('", $waiting, "', '", $in_hand, "')
+                    ORDER BY p.id LIMIT 1)
             ORDER BY r.id LIMIT $3 ", $lock, ") ", $alias
         )
     };

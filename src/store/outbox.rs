@@ -148,7 +148,8 @@ pub(crate) const RECORD_COLUMNS: &str =
      state, attempts, error_code, error_subcode, error_message, message_id, created_at, sent_at,
      hold_until";
 
-/// The claim statement (see `claim_statement!`). Messages of a paused Page
+/// The claim statement (see `claim_statement!`; `lapsed`: also rows whose
+/// lease ran out). Messages of a paused Page
 /// (any row in `page_pauses`, see `store::pauses`) stay queued and are
 /// passed over. The check costs unpaused Pages nothing while no Page is
 /// paused: the uncorrelated `NOT EXISTS` is evaluated once per claim (a
@@ -156,9 +157,10 @@ pub(crate) const RECORD_COLUMNS: &str =
 /// without). While some Page is paused, the paused Pages are read once per
 /// claim into a lookup (SQLite's ephemeral index, Postgres's hashed
 /// subplan) that each candidate row is checked against.
-pub fn claim_sql(postgres: bool) -> &'static str {
+pub fn claim_sql(postgres: bool, lapsed: bool) -> &'static str {
     claim_statement!(
         postgres,
+        lapsed,
         "outbox",
         "queued",
         "sending",

@@ -562,3 +562,81 @@ async fn events_stored_by_a_redone_intake_batch_reach_the_inbox_worker_without_i
     drop(writer);
     store.close().await;
 }
+
+/// The claims the committer makes on the inbox worker's behalf in every
+/// batch look at waiting rows only, and the worker claims for itself
+/// (lapsed leases included) only when its feed is quiet. Under a steady
+/// load, a row whose lease ran out is still taken again: every so often
+/// those claims look at lapsed leases too.
+#[tokio::test]
+async fn a_lapsed_lease_is_taken_again_under_a_steady_load() {
+    use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
+    use lexbridge::store::writer::{feed, Feeds, Write, Writer};
+    on_every_backend(|backend| async move {
+        let db = TestDb::new(&backend).await;
+        let store = lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(
+            db.url.clone(),
+        ))
+        .await
+        .expect("connect");
+        store.migrate().await.expect("migrate");
+        let (inbox, mut worker) = feed(1_000);
+        let feeds = Feeds {
+            inbox: Some(inbox),
+            outbox: None,
+        };
+        let writer = Writer::start(store.clone(), feeds, "this-instance".into());
+        let event = |psid: String| NewInboxEvent {
+            object: "page".into(),
+            page_id: "p1".into(),
+            dedupe_key: format!("m.{psid}"),
+            psid,
+            kind: "message",
+            thread: ThreadOwner::ThisApp,
+            event: "{}".into(),
+            received_at: lexbridge::store::now_ms(),
+        };
+        writer
+            .write(Write::InsertInbox(vec![event("stalled".into())]))
+            .await
+            .expect("stored");
+        let first = tokio::time::timeout(Duration::from_secs(20), worker.rows.recv())
+            .await
+            .expect("handed over")
+            .expect("open");
+        assert_eq!(first[0].psid, "stalled");
+        // Its holder stalls: the lease runs out.
+        let sql = "UPDATE inbox SET locked_until = 0 WHERE psid = 'stalled'";
+        match &store {
+            lexbridge::store::Store::Sqlite { writer: pool, .. } => {
+                sqlx::query(sql).execute(pool).await.expect("lapse");
+            }
+            lexbridge::store::Store::Postgres(pool) => {
+                sqlx::query(sql).execute(pool).await.expect("lapse");
+            }
+        }
+        // New events keep arriving, each batch claiming for the worker.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut n = 0;
+        'load: loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the lapsed row was not taken again"
+            );
+            n += 1;
+            writer
+                .write(Write::InsertInbox(vec![event(format!("u{n}"))]))
+                .await
+                .expect("stored");
+            while let Ok(rows) = worker.rows.try_recv() {
+                if rows.iter().any(|r| r.psid == "stalled") {
+                    break 'load;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(writer);
+        store.close().await;
+    })
+    .await;
+}

@@ -201,9 +201,12 @@ pub(super) async fn apply<E: Exec>(
         if postgres {
             args.push(Arg::Text(holder.to_string()));
         }
+        // A worker's own claim also takes rows whose lease ran out; one
+        // made on its behalf only now and then (`WorkerClaims::lapsed`).
+        let lapsed = *job != PIGGYBACK || extra.lapsed;
         let sql = match for_inbox {
-            true => inbox::claim_sql(postgres),
-            false => outbox::claim_sql(postgres),
+            true => inbox::claim_sql(postgres, lapsed),
+            false => outbox::claim_sql(postgres, lapsed),
         };
         let mut found = exec.rows(&Stmt::with_args(sql, args)).await?;
         // `RETURNING` has no order; rows go out oldest (lowest id) first.
@@ -281,6 +284,7 @@ mod tests {
         let extra = WorkerClaims {
             inbox: Some(claim),
             outbox: None,
+            lapsed: false,
         };
         let own = Write::ClaimInbox(claim);
         let applied = apply(&mut conn, false, "", &[&own], extra)

@@ -88,21 +88,58 @@ pub(super) fn hand_over<T>(feed: &Option<Feed<T>>, rows: Vec<T>) {
 /// The job number of a claim made on a worker's behalf.
 pub(super) const PIGGYBACK: usize = usize::MAX;
 
+/// How often the claims made on the workers' behalf also look for rows
+/// whose lease ran out. A worker claims for itself (lapsed leases
+/// included) only when its feed has been quiet for a poll, which a steady
+/// load never allows.
+pub(super) const LAPSED_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Claims added to a batch on the workers' behalf.
 #[derive(Default, Clone, Copy)]
 pub(super) struct WorkerClaims {
     pub(super) inbox: Option<Claim>,
     pub(super) outbox: Option<Claim>,
+    /// Whether they also take rows whose lease ran out (see
+    /// `claim_statement!`).
+    pub(super) lapsed: bool,
 }
 
 impl WorkerClaims {
-    /// The claims for rows that `writes` may free.
-    pub(super) fn for_writes(feeds: &Feeds, writes: &[&Write]) -> WorkerClaims {
+    /// The claims for rows that `writes` may free; `lapsed_due`, when the
+    /// last look at lapsed leases is `LAPSED_EVERY` old, is reset when this
+    /// one looks.
+    pub(super) fn for_writes(
+        feeds: &Feeds,
+        writes: &[&Write],
+        lapsed_due: &mut LapsedLeases,
+    ) -> WorkerClaims {
         let now = crate::store::now_ms();
+        let inbox = piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now);
+        let outbox = piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now);
+        let lapsed = (inbox.is_some() || outbox.is_some()) && lapsed_due.take();
         WorkerClaims {
-            inbox: piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now),
-            outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
+            inbox,
+            outbox,
+            lapsed,
         }
+    }
+}
+
+/// When a committer's claims last looked for lapsed leases.
+pub(super) struct LapsedLeases(Option<std::time::Instant>);
+
+impl LapsedLeases {
+    pub(super) fn new() -> LapsedLeases {
+        LapsedLeases(None)
+    }
+
+    /// Whether it is time to look again; if so, the clock restarts.
+    fn take(&mut self) -> bool {
+        let due = self.0.is_none_or(|at| at.elapsed() >= LAPSED_EVERY);
+        if due {
+            self.0 = Some(std::time::Instant::now());
+        }
+        due
     }
 }
 

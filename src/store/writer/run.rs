@@ -6,7 +6,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use super::apply::{apply, BatchResult};
-use super::feed::{charge, hand_over, WorkerClaims};
+use super::feed::{charge, hand_over, LapsedLeases, WorkerClaims};
 use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::statement::Sqlx;
 use crate::store::Store;
@@ -27,10 +27,11 @@ pub(super) async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The committer keeps its own connection: no pool round trip per batch.
     let mut held: Option<CommitConnection> = None;
+    let mut lapsed = LapsedLeases::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let writes: Vec<&Write> = jobs.iter().map(|j| &*j.write).collect();
-        let extra = WorkerClaims::for_writes(&feeds, &writes);
+        let extra = WorkerClaims::for_writes(&feeds, &writes, &mut lapsed);
         match apply_held(&store, &mut held, &holder, &writes, extra, stats).await {
             Ok(applied) => {
                 for written in &applied.written {
@@ -52,7 +53,7 @@ pub(super) async fn run(
                 let mut stored_any = false;
                 for job in jobs {
                     // Each still claims what it frees for the workers.
-                    let extra = WorkerClaims::for_writes(&feeds, &[&*job.write]);
+                    let extra = WorkerClaims::for_writes(&feeds, &[&*job.write], &mut lapsed);
                     let mut applied =
                         apply_held(&store, &mut held, &holder, &[&*job.write], extra, stats).await;
                     if applied.is_err() && (extra.inbox.is_some() || extra.outbox.is_some()) {
