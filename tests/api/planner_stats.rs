@@ -45,3 +45,83 @@ async fn a_grown_outbox_is_analyzed_within_seconds_on_postgres() {
     })
     .await;
 }
+
+/// A large table's statistics say what share of its rows is open, and a
+/// burst changes that share long before it changes a tenth of the table:
+/// 1,000 changed rows are enough for an analyze, however large the table.
+#[tokio::test]
+async fn a_burst_in_a_large_table_is_analyzed_on_postgres() {
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| matches!(b, Backend::Postgres(_)))
+    else {
+        return;
+    };
+    // A store without a service: no worker analyzes behind the test's back.
+    let db = TestDb::new(&backend).await;
+    let store =
+        lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(db.url.clone()))
+            .await
+            .expect("connect");
+    store.migrate().await.expect("migrate");
+    let lexbridge::store::Store::Postgres(pool) = &store else {
+        unreachable!("a Postgres database");
+    };
+    let exec = |sql: String| async move {
+        sqlx::query(&sql)
+            .execute(pool)
+            .await
+            .expect("test statement");
+    };
+    let insert = |from: u32, to: u32, state: &str| {
+        format!(
+            "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state, next_attempt_at, received_at)
+             SELECT 'p', 'u' || g, 'message', 'k' || g, '{{}}', '{state}', 0, 0
+               FROM generate_series({from}, {to}) g"
+        )
+    };
+    // Counters reach the statistics a moment after the transaction.
+    let changed_at_least = |n: i64| async move {
+        let (changed,): (i64,) = sqlx::query_as(
+            "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'inbox'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("statistics");
+        changed >= n
+    };
+    exec("ALTER TABLE inbox SET (autovacuum_enabled = false)".into()).await;
+    exec(insert(1, 30_000, "done")).await;
+    wait_until("the rows counted", || changed_at_least(30_000)).await;
+    exec("ANALYZE inbox".into()).await;
+    // A twentieth of the table arrives.
+    exec(insert(30_001, 31_500, "pending")).await;
+    wait_until("the burst counted", || changed_at_least(1_500)).await;
+    let analyzed = store.refresh_planner_stats().await.expect("refresh");
+    assert_eq!(analyzed, ["inbox"]);
+    store.close().await;
+}
+
+/// Every column of the work tables keeps the small sample (migration
+/// 0019), so the frequent analyzes stay cheap: a column added later needs
+/// it too.
+#[tokio::test]
+async fn the_work_tables_are_analyzed_from_a_small_sample_on_postgres() {
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| matches!(b, Backend::Postgres(_)))
+    else {
+        return;
+    };
+    let app = spawn_app(&backend).await;
+    let wide = app
+        .count(
+            "SELECT COUNT(*) FROM pg_attribute
+              WHERE attrelid IN (CAST('inbox' AS regclass), CAST('outbox' AS regclass))
+                AND attnum > 0 AND NOT attisdropped
+                AND (attstattarget < 0 OR attstattarget > 10)",
+        )
+        .await;
+    assert_eq!(wide, 0, "columns analyzed from the default sample");
+    app.stop().await;
+}
