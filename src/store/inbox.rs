@@ -178,9 +178,61 @@ pub fn claim_sql(postgres: bool, lapsed: bool) -> &'static str {
     )
 }
 
+/// The statements inserting `events`, skipping those already stored (same
+/// dedupe key); each returns the dedupe keys it inserted. On Postgres one
+/// statement takes the whole batch, its columns bound as arrays (a batch
+/// cut into power-of-two chunks cost some four statements, each bound and
+/// planned, and the intake commits hundreds of batches a second); SQLite
+/// has no arrays and takes the chunks.
+pub(crate) fn insert_statements<T>(
+    events: &[T],
+    event: impl Fn(&T) -> &NewInboxEvent,
+    postgres: bool,
+) -> Vec<Stmt> {
+    match (postgres, events.is_empty()) {
+        (_, true) => Vec::new(),
+        (true, false) => vec![insert_unnest(events, event)],
+        (false, false) => chunks(events)
+            .map(|chunk| insert_statement(chunk, &event))
+            .collect(),
+    }
+}
+
+/// One statement for any number of events, each column an array.
+fn insert_unnest<T>(events: &[T], event: impl Fn(&T) -> &NewInboxEvent) -> Stmt {
+    let texts = |column: &dyn Fn(&NewInboxEvent) -> &str| {
+        Arg::Texts(
+            events
+                .iter()
+                .map(|e| column(event(e)).to_string())
+                .collect(),
+        )
+    };
+    let ints = |column: &dyn Fn(&NewInboxEvent) -> i64| {
+        Arg::Ints(events.iter().map(|e| column(event(e))).collect())
+    };
+    Stmt::with_args(
+        "INSERT INTO inbox (object, page_id, psid, kind, standby, dedupe_key, event, next_attempt_at, received_at)
+         SELECT * FROM UNNEST(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS TEXT[]),
+                              CAST($4 AS TEXT[]), CAST($5 AS BIGINT[]), CAST($6 AS TEXT[]),
+                              CAST($7 AS TEXT[]), CAST($8 AS BIGINT[]), CAST($8 AS BIGINT[]))
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
+        vec![
+            texts(&|e| &e.object),
+            texts(&|e| &e.page_id),
+            texts(&|e| &e.psid),
+            texts(&|e| e.kind),
+            ints(&|e| e.thread.column()),
+            texts(&|e| &e.dedupe_key),
+            texts(&|e| &e.event),
+            ints(&|e| e.received_at),
+        ],
+    )
+}
+
 /// Inserts a chunk of events, skipping those already stored (same dedupe
 /// key); returns the dedupe keys it inserted.
-pub(crate) fn insert_statement<T>(chunk: &[T], event: impl Fn(&T) -> &NewInboxEvent) -> Stmt {
+fn insert_statement<T>(chunk: &[T], event: impl Fn(&T) -> &NewInboxEvent) -> Stmt {
     let mut insert = Stmt::new(
         "INSERT INTO inbox (object, page_id, psid, kind, standby, dedupe_key, event, next_attempt_at, received_at) ",
     );

@@ -19,6 +19,10 @@ pub enum Arg {
     Int(i64),
     Null,
     NullInt,
+    /// An array, bound whole: Postgres only (one statement for a whole
+    /// batch, through `UNNEST`).
+    Texts(Vec<String>),
+    Ints(Vec<i64>),
 }
 
 impl From<i64> for Arg {
@@ -207,13 +211,13 @@ macro_rules! sqlx_exec {
     ($conn:ty, $row:ty, $value:expr) => {
         impl Exec for Sqlx<'_, $conn> {
             async fn run(&mut self, stmt: &Stmt) -> anyhow::Result<u64> {
-                let query = bind_all(sqlx::query(&stmt.sql), &stmt.args);
+                let query = bind_all(sqlx::query(&stmt.sql), &stmt.args)?;
                 Ok(query.execute(&mut *self.0).await?.rows_affected())
             }
 
             async fn rows(&mut self, stmt: &Stmt) -> anyhow::Result<Vec<Vec<Value>>> {
                 use sqlx::Row;
-                let query = bind_all(sqlx::query(&stmt.sql), &stmt.args);
+                let query = bind_all(sqlx::query(&stmt.sql), &stmt.args)?;
                 let rows: Vec<$row> = query.fetch_all(&mut *self.0).await?;
                 rows.iter()
                     .map(|row| (0..row.len()).map(|i| $value(row, i)).collect())
@@ -227,9 +231,9 @@ macro_rules! sqlx_exec {
 fn bind_all<'q, DB>(
     mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     args: &'q [Arg],
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+) -> anyhow::Result<sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>>
 where
-    DB: sqlx::Database,
+    DB: BindArrays,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -241,9 +245,40 @@ where
             Arg::Int(v) => query.bind(*v),
             Arg::Null => query.bind(None::<&str>),
             Arg::NullInt => query.bind(None::<i64>),
+            Arg::Texts(_) | Arg::Ints(_) => DB::bind_array(query, arg)?,
         };
     }
-    query
+    Ok(query)
+}
+
+/// Binding an array argument: Postgres has arrays, SQLite has none.
+trait BindArrays: sqlx::Database {
+    fn bind_array<'q>(
+        query: sqlx::query::Query<'q, Self, <Self as sqlx::Database>::Arguments<'q>>,
+        array: &'q Arg,
+    ) -> anyhow::Result<sqlx::query::Query<'q, Self, <Self as sqlx::Database>::Arguments<'q>>>;
+}
+
+impl BindArrays for sqlx::Postgres {
+    fn bind_array<'q>(
+        query: sqlx::query::Query<'q, Self, sqlx::postgres::PgArguments>,
+        array: &'q Arg,
+    ) -> anyhow::Result<sqlx::query::Query<'q, Self, sqlx::postgres::PgArguments>> {
+        match array {
+            Arg::Texts(v) => Ok(query.bind(v.as_slice())),
+            Arg::Ints(v) => Ok(query.bind(v.as_slice())),
+            other => Err(anyhow!("not an array: {other:?}")),
+        }
+    }
+}
+
+impl BindArrays for sqlx::Sqlite {
+    fn bind_array<'q>(
+        _: sqlx::query::Query<'q, Self, sqlx::sqlite::SqliteArguments<'q>>,
+        _: &'q Arg,
+    ) -> anyhow::Result<sqlx::query::Query<'q, Self, sqlx::sqlite::SqliteArguments<'q>>> {
+        Err(anyhow!("SQLite has no arrays to bind"))
+    }
 }
 
 sqlx_exec!(
@@ -356,6 +391,7 @@ fn bind_rusqlite(
             Arg::Text(v) => statement.raw_bind_parameter(at, v.as_str())?,
             Arg::Int(v) => statement.raw_bind_parameter(at, v)?,
             Arg::Null | Arg::NullInt => statement.raw_bind_parameter(at, rusqlite::types::Null)?,
+            Arg::Texts(_) | Arg::Ints(_) => anyhow::bail!("SQLite has no arrays to bind"),
         }
     }
     Ok(())

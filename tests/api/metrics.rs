@@ -211,6 +211,9 @@ async fn a_claim_after_a_quiet_spell_looks_up_each_conversation_through_its_inde
     let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
     let people = "'u' || (g % 300)";
     let quiet_then_burst = [
+        // Autovacuum would analyze the burst before the test looks.
+        "ALTER TABLE inbox SET (autovacuum_enabled = false)".to_string(),
+        "ALTER TABLE outbox SET (autovacuum_enabled = false)".to_string(),
         format!(
             "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state, next_attempt_at, received_at)
              SELECT 'P1', {people}, 'message', 'd' || g, '{{}}', 'done', 0, 0 FROM generate_series(1, 3000) g"
@@ -259,10 +262,11 @@ async fn a_claim_after_a_quiet_spell_looks_up_each_conversation_through_its_inde
                 .collect();
             assert!(!checks.is_empty(), "{table}\n{text}");
             for i in checks {
+                let condition = lines.get(i + 1).map_or("", String::as_str);
                 assert!(
                     lines[i].contains(&format!("{table}_open"))
-                        && lines[i + 1].contains("Index Cond: ((page_id = r")
-                        && lines[i + 1].contains("(psid = r"),
+                        && condition.contains("Index Cond: ((page_id = r")
+                        && condition.contains("(psid = r"),
                     "{table}, lapsed leases {lapsed}: a conversation check not by conversation\n{text}"
                 );
             }

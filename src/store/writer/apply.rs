@@ -19,6 +19,9 @@ pub(super) struct BatchResult {
     pub(super) written: Vec<WriteOutput>,
     pub(super) inbox: Vec<InboxRow>,
     pub(super) outbox: Vec<OutboxRow>,
+    /// Per table (inbox, outbox): a claim looked at lapsed leases and took
+    /// fewer rows than it could, so it left none (see `LapsedLeases`).
+    pub(super) lapsed_drained: [bool; 2],
 }
 
 /// Applies `writes` in the open transaction of `exec` with set-based
@@ -71,16 +74,15 @@ pub(super) async fn apply<E: Exec>(
     claims.extend(extra.inbox.map(|c| (PIGGYBACK, true, c)));
     claims.extend(extra.outbox.map(|c| (PIGGYBACK, false, c)));
     let now = crate::store::now_ms();
-    for chunk in chunks(&events) {
-        let insert = inbox::insert_statement(chunk, |(_, e)| *e);
-        let mut inserted = HashSet::new();
+    let mut inserted = HashSet::new();
+    for insert in inbox::insert_statements(&events, |(_, e)| *e, postgres) {
         for row in exec.rows(&insert).await? {
             inserted.insert(Columns::new(row).take()?.text()?);
         }
-        for (job, e) in chunk {
-            if inserted.remove(&e.dedupe_key) {
-                counts[*job] += 1;
-            }
+    }
+    for (job, e) in &events {
+        if inserted.remove(&e.dedupe_key) {
+            counts[*job] += 1;
         }
     }
     // A result counts only for the attempt in hand (a claim leaves
@@ -188,6 +190,7 @@ pub(super) async fn apply<E: Exec>(
     // A piggybacked claim fills the room a worker's own claim in this batch
     // left: both were sized to the same budget.
     let mut taken = [0i64; 2];
+    let mut lapsed_drained = [false; 2];
     for (job, for_inbox, c) in &claims {
         let kind = usize::from(!*for_inbox);
         let limit = match *job == PIGGYBACK {
@@ -203,12 +206,15 @@ pub(super) async fn apply<E: Exec>(
         }
         // A worker's own claim also takes rows whose lease ran out; one
         // made on its behalf only now and then (`WorkerClaims::lapsed`).
-        let lapsed = *job != PIGGYBACK || extra.lapsed;
+        let lapsed = *job != PIGGYBACK || extra.lapsed[kind];
         let sql = match for_inbox {
             true => inbox::claim_sql(postgres, lapsed),
             false => outbox::claim_sql(postgres, lapsed),
         };
         let mut found = exec.rows(&Stmt::with_args(sql, args)).await?;
+        if lapsed && (found.len() as i64) < limit {
+            lapsed_drained[kind] = true;
+        }
         // `RETURNING` has no order; rows go out oldest (lowest id) first.
         found.sort_by_key(|row| row.first().and_then(|id| id.int().ok()));
         let written = if *for_inbox {
@@ -246,6 +252,7 @@ pub(super) async fn apply<E: Exec>(
             .collect(),
         inbox,
         outbox,
+        lapsed_drained,
     })
 }
 
@@ -284,7 +291,7 @@ mod tests {
         let extra = WorkerClaims {
             inbox: Some(claim),
             outbox: None,
-            lapsed: false,
+            lapsed: [false; 2],
         };
         let own = Write::ClaimInbox(claim);
         let applied = apply(&mut conn, false, "", &[&own], extra)

@@ -99,47 +99,56 @@ pub(super) const LAPSED_EVERY: std::time::Duration = std::time::Duration::from_m
 pub(super) struct WorkerClaims {
     pub(super) inbox: Option<Claim>,
     pub(super) outbox: Option<Claim>,
-    /// Whether they also take rows whose lease ran out (see
-    /// `claim_statement!`).
-    pub(super) lapsed: bool,
+    /// Whether each (inbox, outbox) also takes rows whose lease ran out
+    /// (see `claim_statement!`).
+    pub(super) lapsed: [bool; 2],
 }
 
 impl WorkerClaims {
-    /// The claims for rows that `writes` may free; `lapsed_due`, when the
-    /// last look at lapsed leases is `LAPSED_EVERY` old, is reset when this
-    /// one looks.
+    /// The claims for rows that `writes` may free; those whose table is due
+    /// a look at lapsed leases (`lapsed`) look at them too.
     pub(super) fn for_writes(
         feeds: &Feeds,
         writes: &[&Write],
-        lapsed_due: &mut LapsedLeases,
+        lapsed: &LapsedLeases,
     ) -> WorkerClaims {
         let now = crate::store::now_ms();
-        let inbox = piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now);
-        let outbox = piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now);
-        let lapsed = (inbox.is_some() || outbox.is_some()) && lapsed_due.take();
         WorkerClaims {
-            inbox,
-            outbox,
-            lapsed,
+            inbox: piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now),
+            outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
+            lapsed: [lapsed.due(INBOX), lapsed.due(OUTBOX)],
         }
     }
 }
 
-/// When a committer's claims last looked for lapsed leases.
-pub(super) struct LapsedLeases(Option<std::time::Instant>);
+/// Index of the inbox in per-table pairs.
+pub(super) const INBOX: usize = 0;
+/// Index of the outbox in per-table pairs.
+pub(super) const OUTBOX: usize = 1;
+
+/// When a committer's claims last took every lapsed lease they could see,
+/// per table (inbox, outbox). A look that filled its claim may have left
+/// some: the next batch looks again, so the rows an instance left behind
+/// come back at the pace of the batches, not one look per `LAPSED_EVERY`.
+pub(super) struct LapsedLeases([Option<std::time::Instant>; 2]);
 
 impl LapsedLeases {
     pub(super) fn new() -> LapsedLeases {
-        LapsedLeases(None)
+        LapsedLeases([None, None])
     }
 
-    /// Whether it is time to look again; if so, the clock restarts.
-    fn take(&mut self) -> bool {
-        let due = self.0.is_none_or(|at| at.elapsed() >= LAPSED_EVERY);
-        if due {
-            self.0 = Some(std::time::Instant::now());
+    fn due(&self, table: usize) -> bool {
+        self.0[table].is_none_or(|at| at.elapsed() >= LAPSED_EVERY)
+    }
+
+    /// After a committed batch: the tables whose claim looked at lapsed
+    /// leases and took fewer rows than it could (so none was left).
+    pub(super) fn drained(&mut self, tables: [bool; 2]) {
+        for (at, drained) in self.0.iter_mut().zip(tables) {
+            if drained {
+                *at = Some(std::time::Instant::now());
+            }
         }
-        due
     }
 }
 

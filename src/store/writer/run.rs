@@ -31,9 +31,10 @@ pub(super) async fn run(
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let writes: Vec<&Write> = jobs.iter().map(|j| &*j.write).collect();
-        let extra = WorkerClaims::for_writes(&feeds, &writes, &mut lapsed);
+        let extra = WorkerClaims::for_writes(&feeds, &writes, &lapsed);
         match apply_held(&store, &mut held, &holder, &writes, extra, stats).await {
             Ok(applied) => {
+                lapsed.drained(applied.lapsed_drained);
                 for written in &applied.written {
                     charge(&feeds, written);
                 }
@@ -53,7 +54,7 @@ pub(super) async fn run(
                 let mut stored_any = false;
                 for job in jobs {
                     // Each still claims what it frees for the workers.
-                    let extra = WorkerClaims::for_writes(&feeds, &[&*job.write], &mut lapsed);
+                    let extra = WorkerClaims::for_writes(&feeds, &[&*job.write], &lapsed);
                     let mut applied =
                         apply_held(&store, &mut held, &holder, &[&*job.write], extra, stats).await;
                     if applied.is_err() && (extra.inbox.is_some() || extra.outbox.is_some()) {
@@ -69,6 +70,7 @@ pub(super) async fn run(
                         .await;
                     }
                     let result = applied.and_then(|mut applied| {
+                        lapsed.drained(applied.lapsed_drained);
                         let written = applied.written.pop().context("no result")?;
                         stored_any |= stored_events((&&*job.write, &written));
                         charge(&feeds, &written);
