@@ -107,10 +107,11 @@ macro_rules! with_reader {
 /// and leave lapsed leases to the worker's own claims and to a periodic
 /// one (`feed::LAPSED_EVERY`).
 ///
-/// Each candidate's conversation check is a lookup of the conversation's
-/// oldest open row (`*_open` is by conversation, then id), written as a
-/// scalar subquery so that it can only run once per candidate, through the
-/// index. As a `NOT EXISTS` anti-join, Postgres planned it from the
+/// Each candidate's conversation check is, on Postgres, a lookup of the
+/// conversation's oldest open row (`*_open` is by conversation, then id),
+/// written as a scalar subquery so that it can only run once per
+/// candidate, through the index (SQLite, which plans from its indexes
+/// alone, keeps the `NOT EXISTS`). As a `NOT EXISTS` anti-join, Postgres planned it from the
 /// statistics of `state`: taken while nearly every row was done (a table
 /// after a quiet hour), they made it read every open row for every
 /// candidate, and a burst's backlog of 20,000 rows made one claim take
@@ -126,38 +127,38 @@ macro_rules! claim_statement {
     ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal) => {
         match ($postgres, $lapsed) {
             (true, true) => $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter,
-                ", claimed_by = $4", "FOR UPDATE SKIP LOCKED", "", ""),
+                ", claimed_by = $4", "FOR UPDATE SKIP LOCKED", "", "", lookup),
             (true, false) => $crate::store::claim_statement!(@waiting $table, $waiting, $in_hand, $columns, $filter,
-                ", claimed_by = $4", "FOR UPDATE SKIP LOCKED", ""),
+                ", claimed_by = $4", "FOR UPDATE SKIP LOCKED", "", lookup),
             // SQLite would rather walk the table in id order than sort the
             // few rows in hand (it cannot know how few): named indexes.
             (false, true) => $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "", "",
-                concat!(" INDEXED BY ", $table, "_leases"), concat!(" INDEXED BY ", $table, "_waiting")),
+                concat!(" INDEXED BY ", $table, "_leases"), concat!(" INDEXED BY ", $table, "_waiting"), anti),
             (false, false) => $crate::store::claim_statement!(@waiting $table, $waiting, $in_hand, $columns, $filter, "", "",
-                concat!(" INDEXED BY ", $table, "_waiting")),
+                concat!(" INDEXED BY ", $table, "_waiting"), anti),
         }
     };
     (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
-     $holder:literal, $lock:literal, $leases:expr, $waiting_index:expr) => {
+     $holder:literal, $lock:literal, $leases:expr, $waiting_index:expr, $check:ident) => {
         concat!(
             "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
      WHERE id IN (SELECT c.id FROM (",
             $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $leases,
-                "l", concat!("r.state = '", $in_hand, "' AND r.locked_until < $2")),
+                "l", concat!("r.state = '", $in_hand, "' AND r.locked_until < $2"), $check),
             " UNION ALL ",
             $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $waiting_index,
-                "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2")),
+                "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2"), $check),
             ") c ORDER BY c.id LIMIT $3)
      RETURNING ", $columns
         )
     };
     (@waiting $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
-     $holder:literal, $lock:literal, $waiting_index:expr) => {
+     $holder:literal, $lock:literal, $waiting_index:expr, $check:ident) => {
         concat!(
             "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
      WHERE id IN (",
             $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $waiting_index,
-                "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2")),
+                "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2"), $check),
             ")
      RETURNING ", $columns
         )
@@ -165,15 +166,30 @@ macro_rules! claim_statement {
     // One kind of candidate (`$due`), oldest first, each the oldest open row
     // of its conversation.
     (@arm $table:literal, $waiting:literal, $in_hand:literal, $filter:literal, $lock:literal,
-     $index:expr, $alias:literal, $due:expr) => {
+     $index:expr, $alias:literal, $due:expr, $check:ident) => {
         concat!(
             "SELECT ", $alias, ".id FROM (SELECT r.id FROM ", $table, " r", $index, "
             WHERE ", $due, " ", $filter, "
-              AND r.id = (SELECT p.id FROM ", $table, " p
+              AND ", $crate::store::claim_statement!(@$check $table, $waiting, $in_hand), "
+            ORDER BY r.id LIMIT $3 ", $lock, ") ", $alias
+        )
+    };
+    // The conversation check on Postgres: the conversation's oldest open
+    // row, looked up (see above).
+    (@lookup $table:literal, $waiting:literal, $in_hand:literal) => {
+        concat!(
+            "r.id = (SELECT p.id FROM ", $table, " p
                     WHERE p.page_id = r.page_id AND p.psid = r.psid
                       AND p.state IN ('", $waiting, "', '", $in_hand, "')
-                    ORDER BY p.id LIMIT 1)
-            ORDER BY r.id LIMIT $3 ", $lock, ") ", $alias
+                    ORDER BY p.id LIMIT 1)"
+        )
+    };
+    // On SQLite, which plans from its indexes alone: no earlier open row.
+    (@anti $table:literal, $waiting:literal, $in_hand:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM ", $table, " p
+                    WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.id < r.id
+                      AND p.state IN ('", $waiting, "', '", $in_hand, "'))"
         )
     };
 }
@@ -307,5 +323,30 @@ mod tests {
             error.to_string().contains("must name a SQLite file"),
             "{error:#}"
         );
+    }
+
+    /// Each backend's claims check a candidate's conversation their own way
+    /// (see `claim_statement!`), in every form of the claim.
+    #[test]
+    fn claims_check_the_conversation_as_each_backend_plans_best() {
+        for lapsed in [true, false] {
+            for postgres in [true, false] {
+                for sql in [
+                    inbox::claim_sql(postgres, lapsed),
+                    outbox::claim_sql(postgres, lapsed),
+                ] {
+                    let arms = 1 + usize::from(lapsed);
+                    let (lookups, antis) = (
+                        sql.matches("r.id = (SELECT p.id").count(),
+                        sql.matches("AND p.id < r.id").count(),
+                    );
+                    match postgres {
+                        true => assert_eq!((lookups, antis), (arms, 0), "{sql}"),
+                        false => assert_eq!((lookups, antis), (0, arms), "{sql}"),
+                    }
+                    assert_eq!(sql.matches("UNION ALL").count(), arms - 1, "{sql}");
+                }
+            }
+        }
     }
 }
