@@ -62,6 +62,14 @@ pub fn backends() -> Vec<Backend> {
     all
 }
 
+/// The Postgres backend, when `LEXBRIDGE_TEST_POSTGRES_URL` names one (for
+/// what only Postgres does: several instances, planner statistics).
+pub fn postgres() -> Option<Backend> {
+    backends()
+        .into_iter()
+        .find(|b| matches!(b, Backend::Postgres(_)))
+}
+
 /// Runs `scenario` once per backend.
 pub async fn on_every_backend<F, Fut>(scenario: F)
 where
@@ -88,6 +96,15 @@ impl TestDb {
             url: self.url.clone(),
             _dir: None,
         }
+    }
+
+    /// A migrated store on this database with no service around it: no
+    /// worker claims, polls or analyzes behind the test's back.
+    pub async fn store(&self) -> Store {
+        let settings = lexbridge::config::DatabaseSettings::new(self.url.clone());
+        let store = Store::connect(&settings).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        store
     }
 
     pub async fn new(backend: &Backend) -> TestDb {

@@ -3,6 +3,11 @@
 use crate::helpers::*;
 use crate::support::nlu::ScriptedNlu;
 use lexbridge::startup::Options;
+use lexbridge::store::inbox::{
+    ConversationUpdate, InboxRow, InboxUpdate, NewInboxEvent, ThreadOwner,
+};
+use lexbridge::store::writer::{feed, Acceptance, FeedReceiver, Feeds, Write, Writer};
+use lexbridge::store::Store;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -220,7 +225,6 @@ fn finish(
     attempts: i64,
     dialog: &str,
 ) -> lexbridge::store::writer::Write {
-    use lexbridge::store::inbox::{ConversationUpdate, InboxUpdate};
     use lexbridge::store::outbox::NewOutboxMessage;
     lexbridge::store::writer::Write::FinishInbox(Box::new(InboxUpdate {
         id,
@@ -314,7 +318,6 @@ async fn a_late_copy_of_a_result_cannot_land_on_the_next_attempt() {
 #[tokio::test]
 async fn a_failing_write_does_not_fail_the_writes_committed_with_it() {
     use lexbridge::store::outbox::NewOutboxMessage;
-    use lexbridge::store::writer::{Acceptance, Write};
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
         // Messages the API accepted, each with the id its caller knows it
@@ -415,32 +418,11 @@ async fn stickers_are_told_from_images() {
 /// their own (`writer::Writer::start`), which must tell the main one.
 #[tokio::test]
 async fn stored_events_reach_the_inbox_worker_without_its_poll() {
-    use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
-    use lexbridge::store::writer::{feed, Feeds, Write, Writer};
     on_every_backend(|backend| async move {
         let db = TestDb::new(&backend).await;
-        let store = lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(
-            db.url.clone(),
-        ))
-        .await
-        .expect("connect");
-        store.migrate().await.expect("migrate");
-        let (inbox, mut worker) = feed(16);
-        let feeds = Feeds {
-            inbox: Some(inbox),
-            outbox: None,
-        };
-        let writer = Writer::start(store.clone(), feeds, "this-instance".into());
-        let event = |psid: &str| NewInboxEvent {
-            object: "page".into(),
-            page_id: "p1".into(),
-            psid: psid.into(),
-            kind: "message",
-            thread: ThreadOwner::ThisApp,
-            dedupe_key: format!("m.{psid}"),
-            event: "{}".into(),
-            received_at: lexbridge::store::now_ms(),
-        };
+        let store = db.store().await;
+        let (writer, mut worker) = inbox_writer(&store, 16);
+        let event = new_event;
         let stored = writer
             .write(Write::InsertInbox(vec![event("u1"), event("u2")]))
             .await
@@ -477,37 +459,14 @@ async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) {
 /// or it would wait for the inbox worker's poll.
 #[tokio::test]
 async fn events_stored_by_a_redone_intake_batch_reach_the_inbox_worker_without_its_poll() {
-    use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
-    use lexbridge::store::writer::{feed, Feeds, Write, Writer};
     use sqlx::Connection;
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some(backend) = postgres() else {
         return;
     };
     let db = TestDb::new(&backend).await;
-    let store =
-        lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(db.url.clone()))
-            .await
-            .expect("connect");
-    store.migrate().await.expect("migrate");
-    let (inbox, mut worker) = feed(16);
-    let feeds = Feeds {
-        inbox: Some(inbox),
-        outbox: None,
-    };
-    let writer = Writer::start(store.clone(), feeds, "this-instance".into());
-    let event = |psid: &str| NewInboxEvent {
-        object: "page".into(),
-        page_id: "p1".into(),
-        psid: psid.into(),
-        kind: "message",
-        thread: ThreadOwner::ThisApp,
-        dedupe_key: format!("m.{}", psid.replace('\0', "0")),
-        event: "{}".into(),
-        received_at: lexbridge::store::now_ms(),
-    };
+    let store = db.store().await;
+    let (writer, mut worker) = inbox_writer(&store, 16);
+    let event = new_event;
     let mut handed_over = async |want: &str| {
         let mut handed = Vec::new();
         while !handed.iter().any(|p| p == want) {
@@ -570,32 +529,11 @@ async fn events_stored_by_a_redone_intake_batch_reach_the_inbox_worker_without_i
 /// those claims look at lapsed leases too.
 #[tokio::test]
 async fn a_lapsed_lease_is_taken_again_under_a_steady_load() {
-    use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
-    use lexbridge::store::writer::{feed, Feeds, Write, Writer};
     on_every_backend(|backend| async move {
         let db = TestDb::new(&backend).await;
-        let store = lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(
-            db.url.clone(),
-        ))
-        .await
-        .expect("connect");
-        store.migrate().await.expect("migrate");
-        let (inbox, mut worker) = feed(1_000);
-        let feeds = Feeds {
-            inbox: Some(inbox),
-            outbox: None,
-        };
-        let writer = Writer::start(store.clone(), feeds, "this-instance".into());
-        let event = |psid: String| NewInboxEvent {
-            object: "page".into(),
-            page_id: "p1".into(),
-            dedupe_key: format!("m.{psid}"),
-            psid,
-            kind: "message",
-            thread: ThreadOwner::ThisApp,
-            event: "{}".into(),
-            received_at: lexbridge::store::now_ms(),
-        };
+        let store = db.store().await;
+        let (writer, mut worker) = inbox_writer(&store, 1_000);
+        let event = |psid: String| new_event(&psid);
         writer
             .write(Write::InsertInbox(vec![event("stalled".into())]))
             .await
@@ -647,26 +585,16 @@ async fn a_lapsed_lease_is_taken_again_under_a_steady_load() {
 /// and events keep the order they came in.
 #[tokio::test]
 async fn a_batch_of_events_is_stored_as_it_came_once_each_in_order() {
-    use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
-    use lexbridge::store::writer::{Feeds, Write, Writer};
     on_every_backend(|backend| async move {
         let db = TestDb::new(&backend).await;
-        let store = lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(
-            db.url.clone(),
-        ))
-        .await
-        .expect("connect");
-        store.migrate().await.expect("migrate");
+        let store = db.store().await;
         let writer = Writer::start(store.clone(), Feeds::default(), "this-instance".into());
         let event = |key: &str, text: &str, thread: ThreadOwner| NewInboxEvent {
-            object: "page".into(),
-            page_id: "p1".into(),
-            psid: "u1".into(),
-            kind: "message",
             thread,
             dedupe_key: key.into(),
             event: text.into(),
             received_at: 1_700_000_000_000,
+            ..new_event("u1")
         };
         let tricky = [
             r#"{"text":"quote \" backslash \\ brace { } comma , NULL"}"#,
@@ -732,17 +660,10 @@ async fn a_batch_of_events_is_stored_as_it_came_once_each_in_order() {
 /// rather than a quarter-second later.
 #[tokio::test]
 async fn many_lapsed_leases_are_taken_again_batch_after_batch() {
-    use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
-    use lexbridge::store::writer::{feed, Feeds, Write, Writer};
     use std::sync::atomic::Ordering;
     on_every_backend(|backend| async move {
         let db = TestDb::new(&backend).await;
-        let store = lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(
-            db.url.clone(),
-        ))
-        .await
-        .expect("connect");
-        store.migrate().await.expect("migrate");
+        let store = db.store().await;
         let left_behind = "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state,
                                               next_attempt_at, locked_until, received_at)
                            VALUES ('p1', $1, 'message', $1, '{}', 'processing', 0, 0, 0)";
@@ -763,22 +684,8 @@ async fn many_lapsed_leases_are_taken_again_batch_after_batch() {
             .expect("a row left behind");
         }
         // A worker with room for 4 rows, which it hands back at once.
-        let (inbox, mut worker) = feed(4);
-        let feeds = Feeds {
-            inbox: Some(inbox),
-            outbox: None,
-        };
-        let writer = Writer::start(store.clone(), feeds, "this-instance".into());
-        let event = |n: usize| NewInboxEvent {
-            object: "page".into(),
-            page_id: "p1".into(),
-            psid: format!("u{n}"),
-            kind: "message",
-            thread: ThreadOwner::ThisApp,
-            dedupe_key: format!("m.{n}"),
-            event: "{}".into(),
-            received_at: lexbridge::store::now_ms(),
-        };
+        let (writer, mut worker) = inbox_writer(&store, 4);
+        let event = |n: usize| new_event(&format!("u{n}"));
         let mut taken = std::collections::BTreeSet::new();
         for n in 0..12 {
             writer
@@ -809,4 +716,31 @@ async fn many_lapsed_leases_are_taken_again_batch_after_batch() {
         store.close().await;
     })
     .await;
+}
+
+/// A message event from `psid` on Page `p1`, stored now.
+fn new_event(psid: &str) -> NewInboxEvent {
+    NewInboxEvent {
+        object: "page".into(),
+        page_id: "p1".into(),
+        psid: psid.into(),
+        kind: "message",
+        thread: ThreadOwner::ThisApp,
+        // A NUL has no place in a key (tests store one in a psid).
+        dedupe_key: format!("m.{}", psid.replace('\0', "0")),
+        event: "{}".into(),
+        received_at: lexbridge::store::now_ms(),
+    }
+}
+
+/// A writer with no service around it, feeding an inbox worker that can
+/// hold `capacity` rows: the test is the worker.
+fn inbox_writer(store: &Store, capacity: i64) -> (Writer, FeedReceiver<InboxRow>) {
+    let (inbox, worker) = feed(capacity);
+    let feeds = Feeds {
+        inbox: Some(inbox),
+        outbox: None,
+    };
+    let writer = Writer::start(store.clone(), feeds, "this-instance".into());
+    (writer, worker)
 }

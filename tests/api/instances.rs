@@ -11,14 +11,6 @@ use lexbridge::startup::Options;
 use lexbridge::store::now_ms;
 use lexbridge::store::outbox::NewOutboxMessage;
 
-/// The Postgres backend, when `LEXBRIDGE_TEST_POSTGRES_URL` names one: only
-/// a shared database has several instances.
-fn postgres() -> Option<Backend> {
-    backends()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-}
-
 #[tokio::test]
 async fn instances_on_one_postgres_database_share_each_pages_send_rate() {
     let Some(backend) = postgres() else {

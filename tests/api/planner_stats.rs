@@ -51,19 +51,11 @@ async fn a_grown_outbox_is_analyzed_within_seconds_on_postgres() {
 /// 1,000 changed rows are enough for an analyze, however large the table.
 #[tokio::test]
 async fn a_burst_in_a_large_table_is_analyzed_on_postgres() {
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some(backend) = postgres() else {
         return;
     };
-    // A store without a service: no worker analyzes behind the test's back.
     let db = TestDb::new(&backend).await;
-    let store =
-        lexbridge::store::Store::connect(&lexbridge::config::DatabaseSettings::new(db.url.clone()))
-            .await
-            .expect("connect");
-    store.migrate().await.expect("migrate");
+    let store = db.store().await;
     let lexbridge::store::Store::Postgres(pool) = &store else {
         unreachable!("a Postgres database");
     };
@@ -107,10 +99,7 @@ async fn a_burst_in_a_large_table_is_analyzed_on_postgres() {
 /// it too.
 #[tokio::test]
 async fn the_work_tables_are_analyzed_from_a_small_sample_on_postgres() {
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some(backend) = postgres() else {
         return;
     };
     let app = spawn_app(&backend).await;
