@@ -3,6 +3,7 @@
 
 pub mod attachment;
 pub mod handover;
+pub mod in_flight;
 pub mod inbox;
 pub mod instagram;
 pub mod instances;

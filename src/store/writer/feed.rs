@@ -24,6 +24,8 @@ pub struct FeedReceiver<T> {
     /// Rows the worker can still take; it adds one back per finished row.
     pub budget: Arc<AtomicI64>,
     pub rows: mpsc::UnboundedReceiver<Vec<T>>,
+    /// The rows it can hold at once, as the feed was made.
+    pub capacity: i64,
 }
 
 /// A feed for a worker that can hold `capacity` rows at once.
@@ -35,7 +37,11 @@ pub fn feed<T>(capacity: i64) -> (Feed<T>, FeedReceiver<T>) {
             budget: Arc::clone(&budget),
             rows: tx,
         },
-        FeedReceiver { budget, rows: rx },
+        FeedReceiver {
+            budget,
+            rows: rx,
+            capacity,
+        },
     )
 }
 
