@@ -400,3 +400,48 @@ async fn a_send_that_gets_through_ends_the_cool_down_for_every_instance() {
     .await;
     app.stop().await;
 }
+
+/// Instances on one database share the rows in flight as they share a
+/// Page's send rate: with another instance alive, this one's inbox worker
+/// holds at most half of its 512 rows at once.
+#[tokio::test]
+async fn each_instance_holds_its_share_of_the_rows_in_flight() {
+    let Some(backend) = postgres() else {
+        return;
+    };
+    let nlu = std::sync::Arc::new(crate::support::nlu::ScriptedNlu {
+        delay: Duration::from_secs(3),
+        ..Default::default()
+    });
+    let app = spawn_app_with(&backend, Some(nlu.clone())).await;
+    mount_send(&app.graph).await;
+    // Heard from an hour ahead: alive for the whole test.
+    app.exec(
+        "INSERT INTO instances (id, started_at, seen_at)
+         VALUES ('other', 0, CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) + 3600000)",
+    )
+    .await;
+    wait_until("two instances counted", || async {
+        app.shared.limiter.shared_among() == 2
+    })
+    .await;
+    // The share follows the count within a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let people = 300;
+    let events: Vec<_> = (0..people)
+        .map(|i| text_event(&format!("P{i}"), &format!("m.share.{i}"), "hello"))
+        .collect();
+    let body = webhook_body(&[(PAGE_ID, events)]);
+    assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
+    wait_until("every message reached the NLU", || async {
+        nlu.calls() == people
+    })
+    .await;
+    let most = nlu.most_at_once.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most <= 256, "{most} messages in flight at once");
+    assert!(
+        most >= 128,
+        "only {most} in flight: the share is far too small"
+    );
+    app.stop().await;
+}

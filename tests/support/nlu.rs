@@ -19,6 +19,8 @@ pub struct ScriptedNlu {
     pub turns: Mutex<Vec<NluTurn>>,
     pub in_flight: Mutex<Vec<String>>,
     pub overlaps: AtomicUsize,
+    /// The most calls that ran at once.
+    pub most_at_once: AtomicUsize,
 }
 
 impl ScriptedNlu {
@@ -46,6 +48,8 @@ impl Nlu for ScriptedNlu {
                 self.overlaps.fetch_add(1, Ordering::SeqCst);
             }
             in_flight.push(turn.session_id.clone());
+            self.most_at_once
+                .fetch_max(in_flight.len(), Ordering::SeqCst);
         }
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
