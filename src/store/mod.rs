@@ -111,11 +111,11 @@ macro_rules! with_reader {
 /// conversation's oldest open row (`*_open` is by conversation, then id),
 /// written as a scalar subquery so that it can only run once per
 /// candidate, through the index (SQLite, which plans from its indexes
-/// alone, keeps the `NOT EXISTS`). As a `NOT EXISTS` anti-join, Postgres planned it from the
-/// statistics of `state`: taken while nearly every row was done (a table
-/// after a quiet hour), they made it read every open row for every
-/// candidate, and a burst's backlog of 20,000 rows made one claim take
-/// 2 s. The leases kind stays behind its own form for the same reason:
+/// alone, keeps the `NOT EXISTS`). As a `NOT EXISTS` anti-join, Postgres
+/// planned it from the statistics of `state`: taken while nearly every row
+/// was done (a table after a quiet hour), they made it read every open row
+/// for every candidate, and a burst's backlog of 20,000 rows made one
+/// claim take 2 s. The leases kind stays behind its own form for the same reason:
 /// under such statistics Postgres read it through `*_open`, the whole open
 /// set (10–14 ms a claim).
 ///
@@ -138,28 +138,30 @@ macro_rules! claim_statement {
                 concat!(" INDEXED BY ", $table, "_waiting"), anti),
         }
     };
+    // Both kinds of candidate, the oldest `$3` of them.
     (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
      $holder:literal, $lock:literal, $leases:expr, $waiting_index:expr, $check:ident) => {
-        concat!(
-            "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
-     WHERE id IN (SELECT c.id FROM (",
+        $crate::store::claim_statement!(@update $table, $in_hand, $holder, $columns, concat!(
+            "SELECT c.id FROM (",
             $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $leases,
                 "l", concat!("r.state = '", $in_hand, "' AND r.locked_until < $2"), $check),
             " UNION ALL ",
             $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $waiting_index,
                 "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2"), $check),
-            ") c ORDER BY c.id LIMIT $3)
-     RETURNING ", $columns
-        )
+            ") c ORDER BY c.id LIMIT $3"))
     };
+    // Waiting rows only.
     (@waiting $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
      $holder:literal, $lock:literal, $waiting_index:expr, $check:ident) => {
+        $crate::store::claim_statement!(@update $table, $in_hand, $holder, $columns,
+            $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $waiting_index,
+                "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2"), $check))
+    };
+    // Moves the rows `$candidates` selects into hand.
+    (@update $table:literal, $in_hand:literal, $holder:literal, $columns:literal, $candidates:expr) => {
         concat!(
             "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
-     WHERE id IN (",
-            $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $waiting_index,
-                "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2"), $check),
-            ")
+     WHERE id IN (", $candidates, ")
      RETURNING ", $columns
         )
     };

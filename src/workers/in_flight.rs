@@ -35,7 +35,8 @@ pub fn resize(budget: &AtomicI64, from: i64, to: i64) {
 }
 
 /// Keeps the inbox worker's capacity (its `budget` out of `allowance`) at
-/// this instance's share until `stop`.
+/// this instance's share until `stop`; runs beside the worker and ends
+/// with it.
 pub async fn follow_instances(
     shared: Arc<AppState>,
     budget: Arc<AtomicI64>,
@@ -49,7 +50,8 @@ pub async fn follow_instances(
         held = want;
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
-            _ = stop.changed() => {}
+            // Stopping, or nobody left to say so.
+            changed = stop.changed() => if changed.is_err() { break },
         }
     }
 }

@@ -40,14 +40,13 @@ pub async fn run(
     };
     let writer = shared.writer.clone();
     // Several instances on one database each hold their share.
-    let share = tokio::spawn(super::in_flight::follow_instances(
+    tokio::spawn(super::in_flight::follow_instances(
         Arc::clone(&shared),
         Arc::clone(&feed.budget),
         feed.capacity,
         shutdown.clone(),
     ));
     super::work(feed, writer, shutdown, claim, handle).await;
-    share.abort();
     info!("inbox worker stopped");
 }
 

@@ -70,6 +70,14 @@ pub fn postgres() -> Option<Backend> {
         .find(|b| matches!(b, Backend::Postgres(_)))
 }
 
+/// A fresh, migrated Postgres database and a store on it with no service
+/// around it, when `LEXBRIDGE_TEST_POSTGRES_URL` names a server.
+pub async fn postgres_store() -> Option<(TestDb, Store)> {
+    let db = TestDb::new(&postgres()?).await;
+    let store = db.store().await;
+    Some((db, store))
+}
+
 /// Runs `scenario` once per backend.
 pub async fn on_every_backend<F, Fut>(scenario: F)
 where
@@ -262,6 +270,16 @@ impl TestApp {
         let bytes = serde_json::to_vec(body).expect("json");
         let sig = sign(APP_SECRET.as_bytes(), &bytes);
         self.post_webhook(&bytes, Some(&sig)).await
+    }
+
+    /// Records another instance on this Postgres database, heard from an
+    /// hour ahead: alive for the whole test, however slow.
+    pub async fn add_live_instance(&self, id: &str) {
+        self.exec(&format!(
+            "INSERT INTO instances (id, started_at, seen_at)
+             VALUES ('{id}', 0, CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) + 3600000)"
+        ))
+        .await;
     }
 
     /// Runs a statement directly (test setup).

@@ -460,11 +460,9 @@ async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) {
 #[tokio::test]
 async fn events_stored_by_a_redone_intake_batch_reach_the_inbox_worker_without_its_poll() {
     use sqlx::Connection;
-    let Some(backend) = postgres() else {
+    let Some((db, store)) = postgres_store().await else {
         return;
     };
-    let db = TestDb::new(&backend).await;
-    let store = db.store().await;
     let (writer, mut worker) = inbox_writer(&store, 16);
     let event = new_event;
     let mut handed_over = async |want: &str| {

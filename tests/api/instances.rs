@@ -162,12 +162,7 @@ async fn rows_held_by_a_killed_instance_are_taken_without_waiting_out_the_lease(
     let nlu = std::sync::Arc::new(crate::support::nlu::ScriptedNlu::default());
     let app = spawn_app_with(&backend, Some(nlu.clone())).await;
     mount_send(&app.graph).await;
-    // Heard from an hour ahead: alive for the whole test, however slow.
-    app.exec(
-        "INSERT INTO instances (id, started_at, seen_at)
-         VALUES ('alive', 0, CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) + 3600000)",
-    )
-    .await;
+    app.add_live_instance("alive").await;
     // Silent for a minute, but this instance has not yet reached the
     // database long enough to judge it (a database outage silences all).
     app.exec(
@@ -415,12 +410,7 @@ async fn each_instance_holds_its_share_of_the_rows_in_flight() {
     });
     let app = spawn_app_with(&backend, Some(nlu.clone())).await;
     mount_send(&app.graph).await;
-    // Heard from an hour ahead: alive for the whole test.
-    app.exec(
-        "INSERT INTO instances (id, started_at, seen_at)
-         VALUES ('other', 0, CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) + 3600000)",
-    )
-    .await;
+    app.add_live_instance("other").await;
     wait_until("two instances counted", || async {
         app.shared.limiter.shared_among() == 2
     })

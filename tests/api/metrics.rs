@@ -196,11 +196,9 @@ async fn a_claim_reads_the_waiting_rows_and_the_leases_apart() {
 #[tokio::test]
 async fn a_claim_after_a_quiet_spell_looks_up_each_conversation_through_its_index() {
     use sqlx::Connection;
-    let Some(backend) = postgres() else {
+    let Some((db, store)) = postgres_store().await else {
         return;
     };
-    let db = TestDb::new(&backend).await;
-    let store = db.store().await;
     store.close().await;
     let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
     let people = "'u' || (g % 300)";

@@ -51,11 +51,9 @@ async fn a_grown_outbox_is_analyzed_within_seconds_on_postgres() {
 /// 1,000 changed rows are enough for an analyze, however large the table.
 #[tokio::test]
 async fn a_burst_in_a_large_table_is_analyzed_on_postgres() {
-    let Some(backend) = postgres() else {
+    let Some((_db, store)) = postgres_store().await else {
         return;
     };
-    let db = TestDb::new(&backend).await;
-    let store = db.store().await;
     let lexbridge::store::Store::Postgres(pool) = &store else {
         unreachable!("a Postgres database");
     };

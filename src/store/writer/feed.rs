@@ -179,3 +179,24 @@ impl Write {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each table has its own clock, and only a look that left no lapsed
+    /// lease restarts it.
+    #[test]
+    fn lapsed_leases_are_looked_for_per_table_until_a_look_leaves_none() {
+        let mut lapsed = LapsedLeases::new();
+        assert!(lapsed.due(INBOX) && lapsed.due(OUTBOX), "at first, both");
+        lapsed.drained([false, false]);
+        assert!(
+            lapsed.due(INBOX) && lapsed.due(OUTBOX),
+            "a full look: again"
+        );
+        lapsed.drained([true, false]);
+        assert!(!lapsed.due(INBOX), "the inbox waits its turn");
+        assert!(lapsed.due(OUTBOX), "the outbox's clock is its own");
+    }
+}
