@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::feed::{WorkerClaims, PIGGYBACK};
+use super::feed::{WorkerClaims, INBOX, OUTBOX, PIGGYBACK};
 use super::{Write, WriteOutput};
 use crate::store::chunks::chunks;
 use crate::store::conversations::{self, MergedConversationUpdate};
@@ -192,7 +192,7 @@ pub(super) async fn apply<E: Exec>(
     let mut taken = [0i64; 2];
     let mut lapsed_drained = [false; 2];
     for (job, for_inbox, c) in &claims {
-        let kind = usize::from(!*for_inbox);
+        let kind = if *for_inbox { INBOX } else { OUTBOX };
         let limit = match *job == PIGGYBACK {
             true => c.limit - taken[kind],
             false => c.limit,
