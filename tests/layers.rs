@@ -1,9 +1,9 @@
 //! Which way the library's dependencies run, checked on its source (comments
 //! and string literals left out): the vendor client and the NLU know nothing
 //! of the store; the NLU knows nothing of the channel; only the start-up
-//! reaches the workers; the embedded NLU engine takes nothing from the rest
-//! of the crate but the reply types; the load generators are not in the
-//! library.
+//! reaches the workers; routes hold neither the Graph client nor the NLU; the
+//! embedded NLU engine takes nothing from the rest of the crate but the reply
+//! types; the load generators are not in the library.
 
 use std::path::{Path, PathBuf};
 
@@ -57,6 +57,44 @@ fn the_embedded_engine_takes_only_the_reply_types_from_the_crate() {
         }
     }
     assert_eq!(stray, Vec::<String>::new());
+}
+
+/// Routes answer from what is stored and queue the rest for the workers:
+/// none holds the Graph client or the NLU, or names their modules. The login
+/// callback, whose answer is what Graph says about the person, is the one
+/// route that waits on Meta, and it does so through `linking::login`.
+#[test]
+fn routes_call_neither_meta_nor_the_nlu() {
+    let mut inline = Vec::new();
+    for file in rust_files(&src().join("routes")) {
+        let name = relative(&file);
+        let code = code_of(&file);
+        for (path, _) in paths(&code) {
+            let client = ["facebook::graph", "facebook::GraphClient", "nlu"]
+                .iter()
+                .any(|m| {
+                    path.strip_prefix("crate::")
+                        .is_some_and(|p| p.starts_with(m))
+                });
+            if client {
+                inline.push(format!("{name}: {path}"));
+            }
+        }
+        // The clients as the application state carries them.
+        for field in [".graph", ".nlu"] {
+            let uses = code.match_indices(field).any(|(at, _)| {
+                !code[at + field.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            if uses {
+                inline.push(format!("{name}: state{field}"));
+            }
+        }
+    }
+    assert_eq!(inline, Vec::<String>::new());
+    // The check sees what it looks for.
+    let code = strip("let r = state.graph.send(x); use crate::nlu::Nlu;");
+    assert_eq!(paths(&code).len(), 1);
+    assert!(code.contains(".graph."));
 }
 
 #[test]
