@@ -17,6 +17,9 @@ const CLAIM_MAX: i64 = 256;
 pub struct Feed<T> {
     budget: Arc<AtomicI64>,
     rows: mpsc::UnboundedSender<Vec<T>>,
+    /// The fewest rows a claim on the worker's behalf takes (see
+    /// `piggyback`).
+    min_claim: i64,
 }
 
 /// A worker's end of a `Feed`.
@@ -36,6 +39,7 @@ pub fn feed<T>(capacity: i64) -> (Feed<T>, FeedReceiver<T>) {
         Feed {
             budget: Arc::clone(&budget),
             rows: tx,
+            min_claim: (capacity / MIN_CLAIM_SHARE).max(1),
         },
         FeedReceiver {
             budget,
@@ -55,12 +59,21 @@ pub struct Feeds {
     pub outbox: Option<Feed<OutboxRow>>,
 }
 
+/// A worker's room is topped up once it has this share of its capacity
+/// free (see `piggyback`).
+const MIN_CLAIM_SHARE: i64 = 8;
+
 /// A claim on a worker's behalf, when the batch may have freed rows and the
-/// worker has room.
+/// worker has room for at least `min_claim` of them. A claim walks the
+/// waiting rows in order past those whose conversation already has one in
+/// hand, and under a backlog that walk, not the rows it takes, is most of
+/// its cost: topping a busy worker up by a few rows in every batch paid it
+/// again and again. An idle worker has all its room free and gets new rows
+/// at once; a busy one still holds most of its capacity meanwhile.
 fn piggyback<T>(feed: &Option<Feed<T>>, wanted: bool, now: i64) -> Option<Claim> {
     let feed = feed.as_ref().filter(|_| wanted)?;
     let limit = feed.budget.load(Ordering::Acquire).min(CLAIM_MAX);
-    (limit > 0).then_some(Claim {
+    (limit >= feed.min_claim.min(CLAIM_MAX)).then_some(Claim {
         now,
         lease_until: now + LEASE_MS,
         limit,
@@ -183,6 +196,26 @@ impl Write {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A busy worker is topped up an eighth of its room at a time; an idle
+    /// or small one at once.
+    #[test]
+    fn claims_on_a_workers_behalf_wait_for_an_eighth_of_its_room() {
+        let limit = |capacity: i64, free: i64| {
+            let (feed, _worker) = feed::<InboxRow>(capacity);
+            feed.budget.store(free, Ordering::Release);
+            piggyback(&Some(feed), true, 0).map(|c| c.limit)
+        };
+        assert_eq!(limit(512, 63), None, "a few rows free: not yet");
+        assert_eq!(limit(512, 64), Some(64));
+        assert_eq!(limit(512, 512), Some(CLAIM_MAX), "idle: at once");
+        assert_eq!(limit(128, 15), None);
+        assert_eq!(limit(128, 16), Some(16));
+        assert_eq!(limit(4, 1), Some(1), "a small worker: one row is enough");
+        assert_eq!(limit(512, 0), None);
+        let (feed, _worker) = feed::<InboxRow>(512);
+        assert!(piggyback(&Some(feed), false, 0).is_none(), "nothing freed");
+    }
 
     /// Each table has its own clock, and only a look that left no lapsed
     /// lease restarts it.
