@@ -734,7 +734,7 @@ fn new_event(psid: &str) -> NewInboxEvent {
 /// A writer with no service around it, feeding an inbox worker that can
 /// hold `capacity` rows: the test is the worker.
 fn inbox_writer(store: &Store, capacity: i64) -> (Writer, FeedReceiver<InboxRow>) {
-    let (inbox, worker) = feed(capacity);
+    let (inbox, worker) = feed(capacity, 1);
     let feeds = Feeds {
         inbox: Some(inbox),
         outbox: None,

@@ -31,15 +31,16 @@ pub struct FeedReceiver<T> {
     pub capacity: i64,
 }
 
-/// A feed for a worker that can hold `capacity` rows at once.
-pub fn feed<T>(capacity: i64) -> (Feed<T>, FeedReceiver<T>) {
+/// A feed for a worker that can hold `capacity` rows at once; the committer
+/// claims for it once it has room for `min_claim` rows (see `piggyback`).
+pub fn feed<T>(capacity: i64, min_claim: i64) -> (Feed<T>, FeedReceiver<T>) {
     let budget = Arc::new(AtomicI64::new(capacity));
     let (tx, rx) = mpsc::unbounded_channel();
     (
         Feed {
             budget: Arc::clone(&budget),
             rows: tx,
-            min_claim: (capacity / MIN_CLAIM_SHARE).max(1),
+            min_claim: min_claim.max(1),
         },
         FeedReceiver {
             budget,
@@ -59,17 +60,13 @@ pub struct Feeds {
     pub outbox: Option<Feed<OutboxRow>>,
 }
 
-/// A worker's room is topped up once it has this share of its capacity
-/// free (see `piggyback`).
-const MIN_CLAIM_SHARE: i64 = 8;
-
 /// A claim on a worker's behalf, when the batch may have freed rows and the
-/// worker has room for at least `min_claim` of them. A claim walks the
-/// waiting rows in order past those whose conversation already has one in
-/// hand, and under a backlog that walk, not the rows it takes, is most of
-/// its cost: topping a busy worker up by a few rows in every batch paid it
-/// again and again. An idle worker has all its room free and gets new rows
-/// at once; a busy one still holds most of its capacity meanwhile.
+/// worker has room for at least `min_claim` of them (`startup` sets it: on
+/// Postgres an eighth of the room, since a claim walks the waiting rows in
+/// order past those whose conversation already has one in hand, and under
+/// a backlog that walk, not the rows it takes, is most of its cost). An
+/// idle worker has all its room free and gets new rows at once; a busy one
+/// still holds most of its capacity meanwhile.
 fn piggyback<T>(feed: &Option<Feed<T>>, wanted: bool, now: i64) -> Option<Claim> {
     let feed = feed.as_ref().filter(|_| wanted)?;
     let limit = feed.budget.load(Ordering::Acquire).min(CLAIM_MAX);
@@ -197,23 +194,22 @@ impl Write {
 mod tests {
     use super::*;
 
-    /// A busy worker is topped up an eighth of its room at a time; an idle
-    /// or small one at once.
+    /// A busy worker is topped up `min_claim` rows at a time at least; an
+    /// idle one at once.
     #[test]
-    fn claims_on_a_workers_behalf_wait_for_an_eighth_of_its_room() {
-        let limit = |capacity: i64, free: i64| {
-            let (feed, _worker) = feed::<InboxRow>(capacity);
+    fn claims_on_a_workers_behalf_wait_for_room_for_min_claim_rows() {
+        let limit = |capacity: i64, min_claim: i64, free: i64| {
+            let (feed, _worker) = feed::<InboxRow>(capacity, min_claim);
             feed.budget.store(free, Ordering::Release);
             piggyback(&Some(feed), true, 0).map(|c| c.limit)
         };
-        assert_eq!(limit(512, 63), None, "a few rows free: not yet");
-        assert_eq!(limit(512, 64), Some(64));
-        assert_eq!(limit(512, 512), Some(CLAIM_MAX), "idle: at once");
-        assert_eq!(limit(128, 15), None);
-        assert_eq!(limit(128, 16), Some(16));
-        assert_eq!(limit(4, 1), Some(1), "a small worker: one row is enough");
-        assert_eq!(limit(512, 0), None);
-        let (feed, _worker) = feed::<InboxRow>(512);
+        assert_eq!(limit(512, 64, 63), None, "a few rows free: not yet");
+        assert_eq!(limit(512, 64, 64), Some(64));
+        assert_eq!(limit(512, 64, 512), Some(CLAIM_MAX), "idle: at once");
+        assert_eq!(limit(128, 1, 1), Some(1), "one row at a time");
+        assert_eq!(limit(128, 0, 1), Some(1), "at least one");
+        assert_eq!(limit(128, 1, 0), None, "no room");
+        let (feed, _worker) = feed::<InboxRow>(512, 64);
         assert!(piggyback(&Some(feed), false, 0).is_none(), "nothing freed");
     }
 
