@@ -292,10 +292,12 @@ fn cooling(app: &TestApp) -> bool {
     cooldowns.cooling_until(PAGE_ID, now_ms()).is_some()
 }
 
-/// `graph` answers every send with `answer`.
+/// `graph` answers every send that carries a valid `appsecret_proof` with
+/// `answer`.
 async fn answer_sends(graph: &MockServer, answer: ResponseTemplate) {
     Mock::given(method("POST"))
         .and(path(SEND_PATH))
+        .and(ValidProof)
         .respond_with(answer)
         .mount(graph)
         .await;
