@@ -39,13 +39,16 @@ pub async fn run(
         async move { Write::FinishInbox(Box::new(process(&shared, row).await)) }
     };
     let writer = shared.writer.clone();
-    // Several instances on one database each hold their share.
-    tokio::spawn(super::in_flight::follow_instances(
-        Arc::clone(&shared),
-        Arc::clone(&feed.budget),
-        feed.capacity,
-        shutdown.clone(),
-    ));
+    // Several instances on one database each hold their share (a SQLite
+    // file has one instance: nothing to follow).
+    if shared.store.is_postgres() {
+        tokio::spawn(super::in_flight::follow_instances(
+            Arc::clone(&shared),
+            Arc::clone(&feed.budget),
+            feed.capacity,
+            shutdown.clone(),
+        ));
+    }
     super::work(feed, writer, shutdown, claim, handle).await;
     info!("inbox worker stopped");
 }

@@ -18,7 +18,7 @@ pub struct Feed<T> {
     budget: Arc<AtomicI64>,
     rows: mpsc::UnboundedSender<Vec<T>>,
     /// The fewest rows a claim on the worker's behalf takes (see
-    /// `piggyback`).
+    /// `piggyback`), from 1 to `CLAIM_MAX`.
     min_claim: i64,
 }
 
@@ -40,7 +40,7 @@ pub fn feed<T>(capacity: i64, min_claim: i64) -> (Feed<T>, FeedReceiver<T>) {
         Feed {
             budget: Arc::clone(&budget),
             rows: tx,
-            min_claim: min_claim.max(1),
+            min_claim: min_claim.clamp(1, CLAIM_MAX),
         },
         FeedReceiver {
             budget,
@@ -70,7 +70,7 @@ pub struct Feeds {
 fn piggyback<T>(feed: &Option<Feed<T>>, wanted: bool, now: i64) -> Option<Claim> {
     let feed = feed.as_ref().filter(|_| wanted)?;
     let limit = feed.budget.load(Ordering::Acquire).min(CLAIM_MAX);
-    (limit >= feed.min_claim.min(CLAIM_MAX)).then_some(Claim {
+    (limit >= feed.min_claim).then_some(Claim {
         now,
         lease_until: now + LEASE_MS,
         limit,
@@ -209,6 +209,12 @@ mod tests {
         assert_eq!(limit(128, 1, 1), Some(1), "one row at a time");
         assert_eq!(limit(128, 0, 1), Some(1), "at least one");
         assert_eq!(limit(128, 1, 0), None, "no room");
+        let most = CLAIM_MAX;
+        assert_eq!(
+            limit(4 * most, 2 * most, 4 * most),
+            Some(most),
+            "no more than a claim takes"
+        );
         let (feed, _worker) = feed::<InboxRow>(512, 64);
         assert!(piggyback(&Some(feed), false, 0).is_none(), "nothing freed");
     }
