@@ -78,6 +78,30 @@ pub async fn postgres_store() -> Option<(TestDb, Store)> {
     Some((db, store))
 }
 
+/// Runs a statement directly on `store`, whichever backend (test setup).
+pub async fn exec_on(store: &Store, sql: &str) {
+    match store {
+        Store::Sqlite { writer, .. } => sqlx::query(sql).execute(writer).await.map(|_| ()),
+        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+    }
+    .expect("test statement");
+}
+
+/// The rows a query on `store` answers, whichever backend.
+pub async fn rows_on<T>(store: &Store, sql: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    match store {
+        Store::Sqlite { reader, .. } => sqlx::query_as(sql).fetch_all(reader).await,
+        Store::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+    }
+    .expect("test query")
+}
+
 /// Runs `scenario` once per backend.
 pub async fn on_every_backend<F, Fut>(scenario: F)
 where
@@ -284,21 +308,13 @@ impl TestApp {
 
     /// Runs a statement directly (test setup).
     pub async fn exec(&self, sql: &str) {
-        match &self.store {
-            Store::Sqlite { writer, .. } => sqlx::query(sql).execute(writer).await.map(|_| ()),
-            Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        }
-        .expect("test statement");
+        exec_on(&self.store, sql).await;
     }
 
     /// The number a `SELECT COUNT(*) …` answers.
     pub async fn count(&self, sql: &str) -> i64 {
-        let (n,): (i64,) = match &self.store {
-            Store::Sqlite { reader, .. } => sqlx::query_as(sql).fetch_one(reader).await,
-            Store::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await,
-        }
-        .expect("test count");
-        n
+        let rows: Vec<(i64,)> = rows_on(&self.store, sql).await;
+        rows.first().expect("test count").0
     }
 
     pub async fn inbox(&self) -> Vec<InboxRecord> {

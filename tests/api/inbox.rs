@@ -542,15 +542,11 @@ async fn a_lapsed_lease_is_taken_again_under_a_steady_load() {
             .expect("open");
         assert_eq!(first[0].psid, "stalled");
         // Its holder stalls: the lease runs out.
-        let sql = "UPDATE inbox SET locked_until = 0 WHERE psid = 'stalled'";
-        match &store {
-            lexbridge::store::Store::Sqlite { writer: pool, .. } => {
-                sqlx::query(sql).execute(pool).await.expect("lapse");
-            }
-            lexbridge::store::Store::Postgres(pool) => {
-                sqlx::query(sql).execute(pool).await.expect("lapse");
-            }
-        }
+        exec_on(
+            &store,
+            "UPDATE inbox SET locked_until = 0 WHERE psid = 'stalled'",
+        )
+        .await;
         // New events keep arriving, each batch claiming for the worker.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut n = 0;
@@ -624,20 +620,11 @@ async fn a_batch_of_events_is_stored_as_it_came_once_each_in_order() {
             .expect("stored");
         assert_eq!(stored, tricky.len() as u64);
 
-        let rows: Vec<(String, String, i64, i64)> = match &store {
-            lexbridge::store::Store::Sqlite { reader, .. } => sqlx::query_as(
-                "SELECT dedupe_key, event, standby, next_attempt_at FROM inbox ORDER BY id",
-            )
-            .fetch_all(reader)
-            .await
-            .expect("read"),
-            lexbridge::store::Store::Postgres(pool) => sqlx::query_as(
-                "SELECT dedupe_key, event, standby, next_attempt_at FROM inbox ORDER BY id",
-            )
-            .fetch_all(pool)
-            .await
-            .expect("read"),
-        };
+        let rows: Vec<(String, String, i64, i64)> = rows_on(
+            &store,
+            "SELECT dedupe_key, event, standby, next_attempt_at FROM inbox ORDER BY id",
+        )
+        .await;
         let keys: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
         assert_eq!(keys, ["m.0", "m.1", "m.2", "m.3", "m.4", "m.5"]);
         assert_eq!(rows[0].1, "{}");
@@ -662,24 +649,14 @@ async fn many_lapsed_leases_are_taken_again_batch_after_batch() {
     on_every_backend(|backend| async move {
         let db = TestDb::new(&backend).await;
         let store = db.store().await;
-        let left_behind = "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state,
-                                              next_attempt_at, locked_until, received_at)
-                           VALUES ('p1', $1, 'message', $1, '{}', 'processing', 0, 0, 0)";
         for i in 0..20 {
             let psid = format!("lapsed{i:02}");
-            match &store {
-                lexbridge::store::Store::Sqlite { writer, .. } => sqlx::query(left_behind)
-                    .bind(&psid)
-                    .execute(writer)
-                    .await
-                    .map(|_| ()),
-                lexbridge::store::Store::Postgres(pool) => sqlx::query(left_behind)
-                    .bind(&psid)
-                    .execute(pool)
-                    .await
-                    .map(|_| ()),
-            }
-            .expect("a row left behind");
+            let left_behind = format!(
+                "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state,
+                                    next_attempt_at, locked_until, received_at)
+                 VALUES ('p1', '{psid}', 'message', '{psid}', '{{}}', 'processing', 0, 0, 0)"
+            );
+            exec_on(&store, &left_behind).await;
         }
         // A worker with room for 4 rows, which it hands back at once.
         let (writer, mut worker) = inbox_writer(&store, 4);

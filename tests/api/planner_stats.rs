@@ -54,15 +54,7 @@ async fn a_burst_in_a_large_table_is_analyzed_on_postgres() {
     let Some((_db, store)) = postgres_store().await else {
         return;
     };
-    let lexbridge::store::Store::Postgres(pool) = &store else {
-        unreachable!("a Postgres database");
-    };
-    let exec = |sql: String| async move {
-        sqlx::query(&sql)
-            .execute(pool)
-            .await
-            .expect("test statement");
-    };
+    let store = &store;
     let insert = |from: u32, to: u32, state: &str| {
         format!(
             "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state, next_attempt_at, received_at)
@@ -72,20 +64,19 @@ async fn a_burst_in_a_large_table_is_analyzed_on_postgres() {
     };
     // Counters reach the statistics a moment after the transaction.
     let changed_at_least = |n: i64| async move {
-        let (changed,): (i64,) = sqlx::query_as(
+        let changed: Vec<(i64,)> = rows_on(
+            store,
             "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'inbox'",
         )
-        .fetch_one(pool)
-        .await
-        .expect("statistics");
-        changed >= n
+        .await;
+        changed.first().expect("statistics").0 >= n
     };
-    exec("ALTER TABLE inbox SET (autovacuum_enabled = false)".into()).await;
-    exec(insert(1, 30_000, "done")).await;
+    exec_on(store, "ALTER TABLE inbox SET (autovacuum_enabled = false)").await;
+    exec_on(store, &insert(1, 30_000, "done")).await;
     wait_until("the rows counted", || changed_at_least(30_000)).await;
-    exec("ANALYZE inbox".into()).await;
+    exec_on(store, "ANALYZE inbox").await;
     // A twentieth of the table arrives.
-    exec(insert(30_001, 31_500, "pending")).await;
+    exec_on(store, &insert(30_001, 31_500, "pending")).await;
     wait_until("the burst counted", || changed_at_least(1_500)).await;
     let analyzed = store.refresh_planner_stats().await.expect("refresh");
     assert_eq!(analyzed, ["inbox"]);
