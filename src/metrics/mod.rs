@@ -265,7 +265,7 @@ impl Metrics {
 mod tests {
     use super::*;
     use crate::store::pauses::PagePause;
-    use crate::store::writer::CommitStats;
+    use crate::store::writer::{CheckpointStats, CommitStats};
 
     #[test]
     fn counters_depths_and_pauses_are_written_with_escaped_labels() {
@@ -287,6 +287,7 @@ mod tests {
         metrics.outbox_retried.inc();
         let text = metrics.render(&Scrape {
             commits: &CommitStats::default(),
+            checkpoints: Some(&CheckpointStats::default()),
             depths: &[("inbox", vec![("pending".into(), 4)])],
             oldest_ms: &[("inbox", Some(2_500)), ("outbox", None)],
             pauses: &pauses,
@@ -312,6 +313,7 @@ mod tests {
             "lexbridge_outbox_failed_total 0\n",
             "lexbridge_inbox_oldest_open_age_seconds 2.5\n",
             "lexbridge_outbox_oldest_open_age_seconds 0.0\n",
+            "lexbridge_sqlite_checkpoints_total 0\n",
         ] {
             assert!(text.contains(line), "{line:?} missing from\n{text}");
         }

@@ -12,11 +12,13 @@ use prometheus_client::registry::Registry;
 
 use super::{Labels, Metrics};
 use crate::store::pauses::PagePause;
-use crate::store::writer::CommitStats;
+use crate::store::writer::{CheckpointStats, CommitStats};
 
 /// One scrape's figures read from the database and the committer.
 pub struct Scrape<'a> {
     pub commits: &'a CommitStats,
+    /// SQLite's checkpoints (`None` on Postgres).
+    pub checkpoints: Option<&'a CheckpointStats>,
     /// Open rows by state, per queue (`inbox`, `outbox`).
     pub depths: &'a [(&'a str, Vec<(String, i64)>)],
     /// Per queue, the age in milliseconds of its oldest open row (`None`
@@ -60,6 +62,18 @@ impl Metrics {
             "The slowest committed transaction since start",
             ConstGauge::new(i64::try_from(read(&commits.slowest_micros)).unwrap_or(i64::MAX)),
         );
+        if let Some(checkpoints) = scrape.checkpoints {
+            now.register(
+                "lexbridge_sqlite_checkpoints",
+                "Copies of SQLite's log into the database file",
+                ConstCounter::new(read(&checkpoints.checkpoints)),
+            );
+            now.register(
+                "lexbridge_sqlite_checkpointed_pages",
+                "Log pages copied into the database file",
+                ConstCounter::new(read(&checkpoints.frames)),
+            );
+        }
         for (queue, rows) in scrape.depths {
             let family = Family::<Labels, Gauge>::default();
             for (state, n) in rows {

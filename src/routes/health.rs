@@ -65,6 +65,7 @@ pub async fn metrics(req: HttpRequest, shared: web::Data<AppState>) -> HttpRespo
     let oldest = shared.store.oldest_open(now_ms()).await.unwrap_or_default();
     let body = shared.metrics.render(&Scrape {
         commits: shared.writer.stats(),
+        checkpoints: shared.writer.checkpoints(),
         depths: &[("inbox", inbox), ("outbox", outbox)],
         oldest_ms: &oldest,
         pauses: &pauses,

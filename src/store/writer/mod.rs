@@ -13,6 +13,7 @@
 //! which know nothing of the committer).
 
 mod apply;
+mod checkpoint;
 mod feed;
 mod run;
 
@@ -20,6 +21,8 @@ use anyhow::anyhow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+
+use checkpoint::Cadence;
 
 use super::conversations::ThreadChange;
 use super::idempotency::Remember;
@@ -29,6 +32,7 @@ use super::pauses::PauseChange;
 use super::sweeps::Sweep;
 use super::{Store, StoreError};
 
+pub use checkpoint::CheckpointStats;
 pub use feed::{feed, Feed, FeedReceiver, Feeds};
 
 /// A write the group committer performs.
@@ -105,6 +109,8 @@ pub struct Writer {
     /// `start`).
     intake: Option<mpsc::Sender<Job>>,
     stats: Arc<CommitStats>,
+    /// On SQLite, the checkpoints made off the committer's thread.
+    checkpoints: Option<Arc<CheckpointStats>>,
 }
 
 /// The committer's committed transactions, for `/metrics` (the slowest,
@@ -153,25 +159,42 @@ impl Writer {
                         intake_rx,
                         recorder,
                         nudge,
+                        None,
                     )
                 });
                 Some(intake)
             }
             Store::Sqlite { .. } => None,
         };
+        let checkpoints = match &store {
+            Store::Sqlite { writer, .. } => {
+                let checkpoints = Arc::new(CheckpointStats::default());
+                let path = writer.connect_options().get_filename().to_path_buf();
+                checkpoint::start(path, Cadence::default(), Arc::clone(&checkpoints));
+                Some(checkpoints)
+            }
+            Store::Postgres(_) => None,
+        };
         let recorder = Arc::clone(&stats);
+        let committed = checkpoints.clone();
         spawn_committer("lexbridge-writer", move || {
-            run::run(store, feeds, holder, rx, recorder, None)
+            run::run(store, feeds, holder, rx, recorder, None, committed)
         });
         Writer {
             jobs,
             intake,
             stats,
+            checkpoints,
         }
     }
 
     pub fn stats(&self) -> &CommitStats {
         &self.stats
+    }
+
+    /// SQLite's checkpoints (none on Postgres).
+    pub fn checkpoints(&self) -> Option<&CheckpointStats> {
+        self.checkpoints.as_deref()
     }
 
     async fn submit(&self, write: impl Into<Arc<Write>>) -> Result<WriteOutput, StoreError> {

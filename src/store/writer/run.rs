@@ -6,6 +6,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use super::apply::{apply, BatchResult};
+use super::checkpoint::{self, Cadence, CheckpointStats};
 use super::feed::{charge, hand_over, LapsedLeases, WorkerClaims};
 use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::statement::Sqlx;
@@ -22,6 +23,7 @@ pub(super) async fn run(
     mut rx: mpsc::Receiver<Job>,
     stats: Arc<CommitStats>,
     nudge: Option<mpsc::Sender<Job>>,
+    checkpoints: Option<Arc<CheckpointStats>>,
 ) {
     let stats = &*stats;
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -47,6 +49,13 @@ pub(super) async fn run(
                 hand_over(&feeds.outbox, applied.outbox);
                 for (job, written) in jobs.into_iter().zip(applied.written) {
                     let _ = job.done.send(Ok(written));
+                }
+                // Answered first: a finishing copy delays the next batch only.
+                if let (Some(checkpoints), Some(CommitConnection::Sqlite(conn))) =
+                    (&checkpoints, &held)
+                {
+                    checkpoints.committed();
+                    checkpoints.finish(conn);
                 }
             }
             // One bad write must not fail its neighbours: redo them alone.
@@ -191,6 +200,8 @@ fn open_sqlite(pool: &sqlx::SqlitePool) -> anyhow::Result<rusqlite::Connection> 
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )?;
+    // Checkpoints run on a thread of their own (`checkpoint`).
+    checkpoint::configure(&conn, Cadence::default())?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)

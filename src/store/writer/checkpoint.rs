@@ -1,0 +1,276 @@
+//! SQLite's checkpoints, off the committer's thread.
+//!
+//! In WAL mode every commit appends the pages it changed to the log, and a
+//! checkpoint copies them back into the database file. SQLite's own
+//! checkpoint runs inside the commit that takes the log past 1,000 pages,
+//! so the committer paid it some thirty times a second under load, and a
+//! page changed by every batch (a conversation, an index's busy leaf) was
+//! copied back every time. Here a thread of its own copies the log every
+//! `interval` while commits come in; once a copy leaves the log at
+//! `finish_frames` or more, the committer copies what was committed in the
+//! meantime (little) between two batches, so the next commit starts the log
+//! from its beginning again and the file stays bounded. The connection's
+//! own checkpoint stays on as a backstop at `backstop_frames` (a stalled
+//! disk, a checkpointer that could not open the file).
+//!
+//! Measured with `../shared/bench/run.sh` (README, Benchmarks): SQLite's
+//! checkpoint at 1,000 pages wrote some 24 KB per webhook event; here, 19.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// When the checkpoints run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cadence {
+    /// How often the checkpointer copies the log while commits come in.
+    pub interval: Duration,
+    /// A log this long after a copy is finished by the committer.
+    pub finish_frames: i64,
+    /// SQLite's own checkpoint on the committer's connection.
+    pub backstop_frames: i64,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        // At 10,000 events a second the log grows by some 36,000 pages a
+        // second; a quarter second's worth is copied at once.
+        Cadence {
+            interval: Duration::from_millis(250),
+            finish_frames: 2_000,
+            backstop_frames: 40_000,
+        }
+    }
+}
+
+/// What the committer and the checkpointer share; also read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct CheckpointStats {
+    /// Transactions committed (the checkpointer idles while none come).
+    commits: AtomicU64,
+    /// The checkpointer asks the committer to finish a copy.
+    finish: AtomicBool,
+    /// Copies completed, by the checkpointer or the committer.
+    pub checkpoints: AtomicU64,
+    /// Log pages copied back into the database file.
+    pub frames: AtomicU64,
+}
+
+impl CheckpointStats {
+    /// A transaction was committed on the committer's connection.
+    pub(super) fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Between batches: copies what the checkpointer left, when it asked,
+    /// so the next commit starts the log again. A copy that could not take
+    /// everything (the checkpointer busy at the same time) is retried after
+    /// the next batch.
+    pub(super) fn finish(&self, conn: &rusqlite::Connection) {
+        if !self.finish.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Ok((log, copied)) = checkpoint(conn) {
+            self.count(copied);
+            if log == copied {
+                self.finish.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn count(&self, copied: i64) {
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.frames
+            .fetch_add(u64::try_from(copied).unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+/// The settings the committer's connection takes from the cadence.
+pub(super) fn configure(conn: &rusqlite::Connection, cadence: Cadence) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "wal_autocheckpoint", cadence.backstop_frames)
+}
+
+/// Starts the checkpointer thread for the database file at `path`. It
+/// stops when the committer does (when `stats` has no other owner).
+pub(super) fn start(path: PathBuf, cadence: Cadence, stats: Arc<CheckpointStats>) {
+    let spawned = std::thread::Builder::new()
+        .name("lexbridge-ckpt".into())
+        .spawn(move || run(&path, cadence, &stats));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "the SQLite checkpointer cannot start; the committer checkpoints");
+    }
+}
+
+fn run(path: &std::path::Path, cadence: Cadence, stats: &Arc<CheckpointStats>) {
+    let mut conn: Option<rusqlite::Connection> = None;
+    let mut seen = stats.commits.load(Ordering::Relaxed);
+    loop {
+        std::thread::sleep(cadence.interval);
+        if Arc::strong_count(stats) == 1 {
+            return;
+        }
+        let commits = stats.commits.load(Ordering::Relaxed);
+        if commits == seen {
+            continue;
+        }
+        seen = commits;
+        if conn.is_none() {
+            match open(path) {
+                Ok(opened) => conn = Some(opened),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the SQLite checkpointer cannot open the database");
+                    continue;
+                }
+            }
+        }
+        let Some(c) = &conn else { continue };
+        match checkpoint(c) {
+            Ok((log, copied)) => {
+                stats.count(copied);
+                if log >= cadence.finish_frames {
+                    stats.finish.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "SQLite checkpoint failed");
+                conn = None;
+            }
+        }
+    }
+}
+
+fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    // Copies flushed as the committer's commits are; it never checkpoints
+    // on its own commits (it makes none).
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;")?;
+    conn.busy_timeout(Duration::from_millis(100))?;
+    Ok(conn)
+}
+
+/// A passive checkpoint (it never waits for the writer); the log's length
+/// and how much of it is now in the database file, in pages.
+fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committer(path: &std::path::Path, cadence: Cadence) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, k TEXT, v TEXT);
+             CREATE INDEX IF NOT EXISTS t_k ON t (k);",
+        )
+        .unwrap();
+        configure(&conn, cadence).unwrap();
+        conn
+    }
+
+    /// Commits `batches` transactions of scattered rows, as the committer
+    /// would, finishing the checkpointer's copies between them when told
+    /// to; the largest log seen, in bytes.
+    fn write(conn: &rusqlite::Connection, stats: &CheckpointStats, batches: usize) -> u64 {
+        let wal = format!("{}-wal", conn.path().unwrap());
+        let mut largest = 0;
+        for b in 0..batches {
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            for i in 0..20 {
+                conn.execute(
+                    "INSERT INTO t (k, v) VALUES (?1, ?2)",
+                    (
+                        format!("{:08}", (b * 7919 + i * 104_729) % 1_000_003),
+                        "x".repeat(200),
+                    ),
+                )
+                .unwrap();
+            }
+            conn.execute_batch("COMMIT").unwrap();
+            stats.committed();
+            stats.finish(conn);
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        largest
+    }
+
+    #[test]
+    fn the_log_is_copied_off_the_committer_and_starts_again_once_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        // A backstop far above what the test writes: only the checkpointer
+        // and the committer's finishing copies keep the log short.
+        let cadence = Cadence {
+            interval: Duration::from_millis(20),
+            finish_frames: 50,
+            backstop_frames: 1_000_000,
+        };
+        let conn = committer(&path, cadence);
+        let stats = Arc::new(CheckpointStats::default());
+        start(path.clone(), cadence, Arc::clone(&stats));
+        let largest = write(&conn, &stats, 3_000);
+        assert!(stats.checkpoints.load(Ordering::Relaxed) > 0);
+        // Some 60,000 rows with a scattered index: unchecked, the log would
+        // hold tens of megabytes; restarted, it stays within a few copies.
+        assert!(largest < 8 << 20, "the log grew to {largest} bytes");
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 60_000);
+    }
+
+    /// The log's length in pages, read off the shared index's header
+    /// (`mxFrame`, native order) without copying anything.
+    fn log_pages(path: &std::path::Path) -> i64 {
+        let shm = std::fs::read(format!("{}-shm", path.display())).unwrap();
+        i64::from(u32::from_ne_bytes(shm[16..20].try_into().unwrap()))
+    }
+
+    #[test]
+    fn the_committers_finishing_copy_lets_the_next_commit_start_the_log_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let cadence = Cadence {
+            interval: Duration::from_secs(3600),
+            finish_frames: 1,
+            backstop_frames: 1_000_000,
+        };
+        let conn = committer(&path, cadence);
+        let stats = CheckpointStats::default();
+        write(&conn, &stats, 100);
+        // The committer writes on while the checkpointer copies: a reader
+        // holding the log as it was stands for the copy in progress, which
+        // takes only what was there when it began.
+        let reader = open(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        write(&conn, &stats, 10);
+        let (before, copied) = checkpoint(&open(&path).unwrap()).unwrap();
+        reader.execute_batch("COMMIT").unwrap();
+        assert!(copied < before, "{copied} of {before} pages copied");
+        // Not asked to: the committer leaves the log alone, and it only grows.
+        stats.finish(&conn);
+        write(&conn, &stats, 1);
+        assert!(log_pages(&path) > before);
+        // Asked to: it copies the rest, and the next commit starts over.
+        stats.finish.store(true, Ordering::Relaxed);
+        stats.finish(&conn);
+        assert!(!stats.finish.load(Ordering::Relaxed));
+        write(&conn, &stats, 1);
+        let after = log_pages(&path);
+        assert!(
+            after < before / 10,
+            "{after} pages after a restart, {before} before"
+        );
+    }
+}
