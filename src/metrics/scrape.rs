@@ -71,7 +71,7 @@ impl Metrics {
             now.register(
                 "lexbridge_sqlite_checkpointed_pages",
                 "Log pages copied into the database file",
-                ConstCounter::new(read(&checkpoints.frames)),
+                ConstCounter::new(read(&checkpoints.pages)),
             );
         }
         for (queue, rows) in scrape.depths {

@@ -218,7 +218,13 @@ impl Store {
             // An acknowledged event must survive power loss.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // The log is copied by a thread of its own (`writer::checkpoint`);
+            // a rare write here must not copy it inside its commit.
+            .pragma(
+                "wal_autocheckpoint",
+                writer::CHECKPOINT_BACKSTOP.to_string(),
+            );
         // A local file needs no liveness ping before each use. The group
         // committer has a connection of its own (`writer/run.rs`); these serve
         // the rare writes outside it (migrations, start-up, operators).

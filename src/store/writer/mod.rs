@@ -32,7 +32,7 @@ use super::pauses::PauseChange;
 use super::sweeps::Sweep;
 use super::{Store, StoreError};
 
-pub use checkpoint::CheckpointStats;
+pub use checkpoint::{CheckpointStats, CHECKPOINT_BACKSTOP};
 pub use feed::{feed, Feed, FeedReceiver, Feeds};
 
 /// A write the group committer performs.

@@ -51,12 +51,10 @@ pub(super) async fn run(
                     let _ = job.done.send(Ok(written));
                 }
                 // Answered first: a finishing copy delays the next batch only.
-                if let (Some(checkpoints), Some(CommitConnection::Sqlite(conn))) =
-                    (&checkpoints, &held)
-                {
+                if let Some(checkpoints) = &checkpoints {
                     checkpoints.committed();
-                    checkpoints.finish(conn);
                 }
+                finish_checkpoint(&checkpoints, &held);
             }
             // One bad write must not fail its neighbours: redo them alone.
             Err(_) if jobs.len() > 1 => {
@@ -78,6 +76,9 @@ pub(super) async fn run(
                         )
                         .await;
                     }
+                    if let (Some(checkpoints), Ok(_)) = (&checkpoints, &applied) {
+                        checkpoints.committed();
+                    }
                     let result = applied.and_then(|mut applied| {
                         lapsed.drained(applied.lapsed_drained);
                         let written = applied.written.pop().context("no result")?;
@@ -92,6 +93,7 @@ pub(super) async fn run(
                 if let (Some(nudge), true) = (&nudge, stored_any) {
                     tell_stored(nudge);
                 }
+                finish_checkpoint(&checkpoints, &held);
             }
             // A write alone: its caller gets the error itself (see
             // `refused`).
@@ -106,6 +108,14 @@ pub(super) async fn run(
     // the pool does not wait for it.
     if let Some(CommitConnection::Postgres(conn)) = held {
         let _ = conn.close().await;
+    }
+}
+
+/// On SQLite, copies what the checkpointer left when it asked (see
+/// `checkpoint`).
+fn finish_checkpoint(checkpoints: &Option<Arc<CheckpointStats>>, held: &Option<CommitConnection>) {
+    if let (Some(checkpoints), Some(CommitConnection::Sqlite(conn))) = (checkpoints, held) {
+        checkpoints.finish(conn);
     }
 }
 
