@@ -183,16 +183,29 @@ fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<Option<(i64, i64)
 mod tests {
     use super::*;
 
-    fn committer(path: &std::path::Path, cadence: Cadence) -> rusqlite::Connection {
-        let conn = rusqlite::Connection::open(path).unwrap();
+    /// A committer's connection on a new database, checkpointed at
+    /// `interval`, asked to finish a copy at `finish_frames`, with a backstop
+    /// far above what a test writes (only the copies keep the log short).
+    fn committer(
+        interval: Duration,
+        finish_frames: i64,
+    ) -> (tempfile::TempDir, PathBuf, Cadence, rusqlite::Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let cadence = Cadence {
+            interval,
+            finish_frames,
+            backstop_frames: 1_000_000,
+        };
+        let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-             CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, k TEXT, v TEXT);
-             CREATE INDEX IF NOT EXISTS t_k ON t (k);",
+             CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT, v TEXT);
+             CREATE INDEX t_k ON t (k);",
         )
         .unwrap();
         configure(&conn, cadence).unwrap();
-        conn
+        (dir, path, cadence, conn)
     }
 
     /// Commits `batches` transactions of scattered rows, as the committer
@@ -224,16 +237,7 @@ mod tests {
 
     #[test]
     fn the_log_is_copied_off_the_committer_and_starts_again_once_finished() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        // A backstop far above what the test writes: only the checkpointer
-        // and the committer's finishing copies keep the log short.
-        let cadence = Cadence {
-            interval: Duration::from_millis(20),
-            finish_frames: 50,
-            backstop_frames: 1_000_000,
-        };
-        let conn = committer(&path, cadence);
+        let (_dir, path, cadence, conn) = committer(Duration::from_millis(20), 50);
         let stats = Arc::new(CheckpointStats::default());
         start(path.clone(), cadence, Arc::clone(&stats));
         let largest = write(&conn, &stats, 3_000);
@@ -257,14 +261,7 @@ mod tests {
 
     #[test]
     fn the_committers_finishing_copy_lets_the_next_commit_start_the_log_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let cadence = Cadence {
-            interval: Duration::from_secs(3600),
-            finish_frames: 1,
-            backstop_frames: 1_000_000,
-        };
-        let conn = committer(&path, cadence);
+        let (_dir, path, _, conn) = committer(Duration::from_secs(3600), 1);
         let stats = CheckpointStats::default();
         write(&conn, &stats, 100);
         // The committer writes on while the checkpointer copies: a reader
