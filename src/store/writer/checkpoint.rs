@@ -10,16 +10,19 @@
 //! `finish_frames` or more, the committer copies what was committed in the
 //! meantime (little) between two batches, so the next commit starts the log
 //! from its beginning again and the file stays bounded. The connection's
-//! own checkpoint stays on as a backstop at `backstop_frames` (a stalled
-//! disk, a checkpointer that could not open the file).
+//! own checkpoint stays on as a backstop at `CHECKPOINT_BACKSTOP` pages (a
+//! stalled disk, a checkpointer that could not open the file).
 //!
-//! Measured with `../shared/bench/run.sh` (README, Benchmarks): SQLite's
-//! checkpoint at 1,000 pages wrote some 24 KB per webhook event; here, 19.
+//! Measured with the webhook recipe under `wrk` (README, Benchmarks):
+//! SQLite's checkpoint at 1,000 pages wrote some 24 KB per webhook event;
+//! here, 19.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use super::CommitStats;
 
 /// When the checkpoints run.
 #[derive(Debug, Clone, Copy)]
@@ -28,8 +31,6 @@ pub(crate) struct Cadence {
     pub interval: Duration,
     /// A log this long after a copy is finished by the committer.
     pub finish_frames: i64,
-    /// SQLite's own checkpoint on the committer's connection.
-    pub backstop_frames: i64,
 }
 
 /// SQLite's own checkpoint, on every connection that writes: a backstop.
@@ -42,7 +43,6 @@ impl Default for Cadence {
         Cadence {
             interval: Duration::from_millis(250),
             finish_frames: 2_000,
-            backstop_frames: CHECKPOINT_BACKSTOP,
         }
     }
 }
@@ -50,8 +50,6 @@ impl Default for Cadence {
 /// What the committer and the checkpointer share; also read by `/metrics`.
 #[derive(Debug, Default)]
 pub struct CheckpointStats {
-    /// Transactions committed (the checkpointer idles while none come).
-    commits: AtomicU64,
     /// The checkpointer asks the committer to finish a copy.
     finish_requested: AtomicBool,
     /// Copies completed, by the checkpointer or the committer.
@@ -61,11 +59,6 @@ pub struct CheckpointStats {
 }
 
 impl CheckpointStats {
-    /// A transaction was committed on the committer's connection.
-    pub(super) fn committed(&self) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Between batches: copies what the checkpointer left, when it asked,
     /// so the next commit starts the log again. A copy that could not take
     /// everything (the checkpointer busy at the same time) is retried after
@@ -89,17 +82,18 @@ impl CheckpointStats {
     }
 }
 
-/// The settings the committer's connection takes from the cadence.
-pub(super) fn configure(conn: &rusqlite::Connection, cadence: Cadence) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "wal_autocheckpoint", cadence.backstop_frames)
-}
-
-/// Starts the checkpointer thread for the database file at `path`. It
-/// stops when the committer does (when `stats` has no other owner).
-pub(super) fn start(path: PathBuf, cadence: Cadence, stats: Arc<CheckpointStats>) {
+/// Starts the checkpointer thread for the database file at `path`; it
+/// copies while the committer's `commits` count. It stops when the
+/// committer does (when `stats` has no other owner).
+pub(super) fn start(
+    path: PathBuf,
+    cadence: Cadence,
+    stats: Arc<CheckpointStats>,
+    commits: Arc<CommitStats>,
+) {
     let spawned = std::thread::Builder::new()
         .name("lexbridge-ckpt".into())
-        .spawn(move || run(&path, cadence, &stats));
+        .spawn(move || run(&path, cadence, &stats, &commits.commits));
     if let Err(e) = spawned {
         tracing::error!(
             error = %e,
@@ -108,20 +102,25 @@ pub(super) fn start(path: PathBuf, cadence: Cadence, stats: Arc<CheckpointStats>
     }
 }
 
-fn run(path: &std::path::Path, cadence: Cadence, stats: &Arc<CheckpointStats>) {
+fn run(
+    path: &std::path::Path,
+    cadence: Cadence,
+    stats: &Arc<CheckpointStats>,
+    commits: &AtomicU64,
+) {
     let mut conn: Option<rusqlite::Connection> = None;
-    let mut seen = stats.commits.load(Ordering::Relaxed);
+    let mut seen = commits.load(Ordering::Relaxed);
     let mut warned = false;
     loop {
         std::thread::sleep(cadence.interval);
         if Arc::strong_count(stats) == 1 {
             return;
         }
-        let commits = stats.commits.load(Ordering::Relaxed);
-        if commits == seen {
+        let now = commits.load(Ordering::Relaxed);
+        if now == seen {
             continue;
         }
-        seen = commits;
+        seen = now;
         if conn.is_none() {
             match open(path) {
                 Ok(opened) => conn = Some(opened),
@@ -184,8 +183,9 @@ mod tests {
     use super::*;
 
     /// A committer's connection on a new database, checkpointed at
-    /// `interval`, asked to finish a copy at `finish_frames`, with a backstop
-    /// far above what a test writes (only the copies keep the log short).
+    /// `interval` and asked to finish a copy at `finish_frames`; its
+    /// backstop is far above what a test writes (only the copies keep the
+    /// log short).
     fn committer(
         interval: Duration,
         finish_frames: i64,
@@ -195,23 +195,27 @@ mod tests {
         let cadence = Cadence {
             interval,
             finish_frames,
-            backstop_frames: 1_000_000,
         };
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             PRAGMA wal_autocheckpoint = {CHECKPOINT_BACKSTOP};
              CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT, v TEXT);
-             CREATE INDEX t_k ON t (k);",
-        )
+             CREATE INDEX t_k ON t (k);"
+        ))
         .unwrap();
-        configure(&conn, cadence).unwrap();
         (dir, path, cadence, conn)
     }
 
     /// Commits `batches` transactions of scattered rows, as the committer
     /// would, finishing the checkpointer's copies between them when told
     /// to; the largest log seen, in bytes.
-    fn write(conn: &rusqlite::Connection, stats: &CheckpointStats, batches: usize) -> u64 {
+    fn write(
+        conn: &rusqlite::Connection,
+        stats: &CheckpointStats,
+        commits: &CommitStats,
+        batches: usize,
+    ) -> u64 {
         let wal = format!("{}-wal", conn.path().unwrap());
         let mut largest = 0;
         for b in 0..batches {
@@ -227,7 +231,7 @@ mod tests {
                 .unwrap();
             }
             conn.execute_batch("COMMIT").unwrap();
-            stats.committed();
+            commits.record(Duration::ZERO);
             stats.finish(conn);
             largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
             std::thread::sleep(Duration::from_micros(300));
@@ -239,8 +243,14 @@ mod tests {
     fn the_log_is_copied_off_the_committer_and_starts_again_once_finished() {
         let (_dir, path, cadence, conn) = committer(Duration::from_millis(20), 50);
         let stats = Arc::new(CheckpointStats::default());
-        start(path.clone(), cadence, Arc::clone(&stats));
-        let largest = write(&conn, &stats, 3_000);
+        let commits = Arc::new(CommitStats::default());
+        start(
+            path.clone(),
+            cadence,
+            Arc::clone(&stats),
+            Arc::clone(&commits),
+        );
+        let largest = write(&conn, &stats, &commits, 3_000);
         assert!(stats.checkpoints.load(Ordering::Relaxed) > 0);
         // Some 60,000 rows with a scattered index: unchecked, the log would
         // hold some 50 MB; restarted, it stays within a few copies (2.6–4.2
@@ -262,8 +272,8 @@ mod tests {
     #[test]
     fn the_committers_finishing_copy_lets_the_next_commit_start_the_log_again() {
         let (_dir, path, _, conn) = committer(Duration::from_secs(3600), 1);
-        let stats = CheckpointStats::default();
-        write(&conn, &stats, 100);
+        let (stats, commits) = (CheckpointStats::default(), CommitStats::default());
+        write(&conn, &stats, &commits, 100);
         // The committer writes on while the checkpointer copies: a reader
         // holding the log as it was stands for the copy in progress, which
         // takes only what was there when it began.
@@ -272,19 +282,19 @@ mod tests {
         let _: i64 = reader
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
-        write(&conn, &stats, 10);
+        write(&conn, &stats, &commits, 10);
         let (before, copied) = checkpoint(&open(&path).unwrap()).unwrap().unwrap();
         reader.execute_batch("COMMIT").unwrap();
         assert!(copied < before, "{copied} of {before} pages copied");
         // Not asked to: the committer leaves the log alone, and it only grows.
         stats.finish(&conn);
-        write(&conn, &stats, 1);
+        write(&conn, &stats, &commits, 1);
         assert!(log_pages(&path) > before);
         // Asked to: it copies the rest, and the next commit starts over.
         stats.finish_requested.store(true, Ordering::Relaxed);
         stats.finish(&conn);
         assert!(!stats.finish_requested.load(Ordering::Relaxed));
-        write(&conn, &stats, 1);
+        write(&conn, &stats, &commits, 1);
         let after = log_pages(&path);
         assert!(
             after < before / 10,

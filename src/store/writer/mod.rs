@@ -170,7 +170,8 @@ impl Writer {
             Store::Sqlite { writer, .. } => {
                 let checkpoints = Arc::new(CheckpointStats::default());
                 let path = writer.connect_options().get_filename().to_path_buf();
-                checkpoint::start(path, Cadence::default(), Arc::clone(&checkpoints));
+                let commits = Arc::clone(&stats);
+                checkpoint::start(path, Cadence::default(), Arc::clone(&checkpoints), commits);
                 Some(checkpoints)
             }
             Store::Postgres(_) => None,

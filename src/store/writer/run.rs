@@ -6,7 +6,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use super::apply::{apply, BatchResult};
-use super::checkpoint::{self, Cadence, CheckpointStats};
+use super::checkpoint::{CheckpointStats, CHECKPOINT_BACKSTOP};
 use super::feed::{charge, hand_over, LapsedLeases, WorkerClaims};
 use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::statement::Sqlx;
@@ -51,9 +51,6 @@ pub(super) async fn run(
                     let _ = job.done.send(Ok(written));
                 }
                 // Answered first: a finishing copy delays the next batch only.
-                if let Some(checkpoints) = &checkpoints {
-                    checkpoints.committed();
-                }
                 finish_checkpoint(&checkpoints, &held);
             }
             // One bad write must not fail its neighbours: redo them alone.
@@ -75,9 +72,6 @@ pub(super) async fn run(
                             stats,
                         )
                         .await;
-                    }
-                    if let (Some(checkpoints), Ok(_)) = (&checkpoints, &applied) {
-                        checkpoints.committed();
                     }
                     let result = applied.and_then(|mut applied| {
                         lapsed.drained(applied.lapsed_drained);
@@ -207,11 +201,11 @@ fn open_sqlite(pool: &sqlx::SqlitePool) -> anyhow::Result<rusqlite::Connection> 
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(options.get_filename(), flags)
         .context("opening the SQLite database for the group committer")?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-    )?;
     // Checkpoints run on a thread of their own (`checkpoint`).
-    checkpoint::configure(&conn, Cadence::default())?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         PRAGMA wal_autocheckpoint = {CHECKPOINT_BACKSTOP};"
+    ))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
