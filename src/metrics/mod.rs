@@ -314,6 +314,7 @@ mod tests {
             "lexbridge_inbox_oldest_open_age_seconds 2.5\n",
             "lexbridge_outbox_oldest_open_age_seconds 0.0\n",
             "lexbridge_sqlite_checkpoints_total 0\n",
+            "lexbridge_sqlite_log_flushes_total 0\n",
         ] {
             assert!(text.contains(line), "{line:?} missing from\n{text}");
         }

@@ -69,6 +69,11 @@ impl Metrics {
                 ConstCounter::new(read(&checkpoints.checkpoints)),
             );
             now.register(
+                "lexbridge_sqlite_log_flushes",
+                "Flushes of SQLite's log after which committed writes were answered",
+                ConstCounter::new(read(&commits.log_flushes)),
+            );
+            now.register(
                 "lexbridge_sqlite_checkpointed_pages",
                 "Log pages copied into the database file",
                 ConstCounter::new(read(&checkpoints.pages)),

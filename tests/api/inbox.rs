@@ -573,6 +573,38 @@ async fn a_lapsed_lease_is_taken_again_under_a_steady_load() {
     .await;
 }
 
+/// On SQLite the committer commits without flushing and the flusher
+/// flushes the log before any write is answered: an answered write means a
+/// flush happened after its commit. Postgres flushes in its commit.
+#[tokio::test]
+async fn a_write_is_answered_only_after_a_flush_of_the_log_that_holds_it() {
+    use std::sync::atomic::Ordering;
+    on_every_backend(|backend| async move {
+        let db = TestDb::new(&backend).await;
+        let store = db.store().await;
+        let writer = Writer::start(store.clone(), Feeds::default(), "this-instance".into());
+        for n in 0..3 {
+            let before = writer.stats().log_flushes.load(Ordering::SeqCst);
+            let stored = writer
+                .write(Write::InsertInbox(vec![NewInboxEvent {
+                    dedupe_key: format!("m.{n}"),
+                    ..new_event("u1")
+                }]))
+                .await
+                .expect("stored");
+            assert_eq!(stored, 1);
+            let after = writer.stats().log_flushes.load(Ordering::SeqCst);
+            match store.is_postgres() {
+                true => assert_eq!(after, 0, "Postgres commits flush themselves"),
+                false => assert!(after > before, "write {n} answered before a flush"),
+            }
+        }
+        drop(writer);
+        store.close().await;
+    })
+    .await;
+}
+
 /// On Postgres a batch of events is one statement, its columns bound as
 /// arrays; on SQLite, chunks. Either way every character is stored as it
 /// came, a redelivery in the same batch or of an earlier one is skipped,

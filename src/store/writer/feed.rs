@@ -80,24 +80,28 @@ fn piggyback<T>(feed: &Option<Feed<T>>, wanted: bool, now: i64) -> Option<Claim>
 /// Rows a worker claimed itself count against its budget.
 pub(super) fn charge(feeds: &Feeds, written: &WriteOutput) {
     match written {
-        WriteOutput::Inbox(rows) => take_budget(&feeds.inbox, rows.len()),
-        WriteOutput::Outbox(rows) => take_budget(&feeds.outbox, rows.len()),
+        WriteOutput::Inbox(rows) => reserve(&feeds.inbox, rows.len()),
+        WriteOutput::Outbox(rows) => reserve(&feeds.outbox, rows.len()),
         WriteOutput::Rows(_) => {}
     }
 }
 
-fn take_budget<T>(feed: &Option<Feed<T>>, n: usize) {
+/// Takes the room of `n` rows claimed for a worker, before they are handed
+/// over (after the flush, see `flush`), so the next batch's claims see it
+/// taken.
+pub(super) fn reserve<T>(feed: &Option<Feed<T>>, n: usize) {
     if let Some(feed) = feed {
         feed.budget.fetch_sub(n as i64, Ordering::AcqRel);
     }
 }
 
-pub(super) fn hand_over<T>(feed: &Option<Feed<T>>, rows: Vec<T>) {
-    if let (Some(feed), false) = (feed, rows.is_empty()) {
-        feed.budget.fetch_sub(rows.len() as i64, Ordering::AcqRel);
-        // A closed feed means the worker stopped: the leases run out and
-        // the rows are claimed again later.
-        let _ = feed.rows.send(rows);
+impl<T> Feed<T> {
+    pub(super) fn budget(&self) -> Arc<AtomicI64> {
+        Arc::clone(&self.budget)
+    }
+
+    pub(super) fn rows(&self) -> mpsc::UnboundedSender<Vec<T>> {
+        self.rows.clone()
     }
 }
 

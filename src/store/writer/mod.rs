@@ -8,13 +8,16 @@
 //! 6,300-7,400, README Benchmarks); SQLite has one writer at a time.
 //!
 //! The committer's parts: `feed` hands claimed rows to the workers, `run`
-//! is the commit loop on its own thread and connection, `apply` turns a
+//! is the commit loop on its own thread and connection, `flush` answers a
+//! committed batch once it is on disk (on SQLite, a thread flushing the log
+//! while the next batch is applied), `apply` turns a
 //! batch of writes into each table's statements (built by the table modules,
 //! which know nothing of the committer).
 
 mod apply;
 mod checkpoint;
 mod feed;
+mod flush;
 mod run;
 
 use anyhow::anyhow;
@@ -120,6 +123,9 @@ pub struct CommitStats {
     pub commits: AtomicU64,
     pub micros: AtomicU64,
     pub slowest_micros: AtomicU64,
+    /// SQLite: flushes of the log after which committed batches were
+    /// answered (see `flush`; none on Postgres, whose commits flush).
+    pub log_flushes: AtomicU64,
 }
 
 impl CommitStats {

@@ -7,7 +7,8 @@ use tokio::sync::mpsc;
 
 use super::apply::{apply, BatchResult};
 use super::checkpoint::{CheckpointStats, CHECKPOINT_BACKSTOP};
-use super::feed::{charge, hand_over, LapsedLeases, WorkerClaims};
+use super::feed::{charge, reserve, LapsedLeases, WorkerClaims};
+use super::flush::{self, Answer, Answers, Outlets};
 use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::statement::Sqlx;
 use crate::store::Store;
@@ -25,11 +26,26 @@ pub(super) async fn run(
     nudge: Option<mpsc::Sender<Job>>,
     checkpoints: Option<Arc<CheckpointStats>>,
 ) {
+    let recorder = Arc::clone(&stats);
     let stats = &*stats;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The committer keeps its own connection: no pool round trip per batch.
     let mut held: Option<CommitConnection> = None;
     let mut lapsed = LapsedLeases::new();
+    let outlets = Outlets::new(&feeds, nudge);
+    // On SQLite the flusher answers once the log is on disk (see `flush`).
+    let answers = match &store {
+        Store::Sqlite { writer, .. } => {
+            let mut wal = writer
+                .connect_options()
+                .get_filename()
+                .as_os_str()
+                .to_owned();
+            wal.push("-wal");
+            flush::start(wal.into(), outlets, recorder)
+        }
+        Store::Postgres(_) => Answers::Now(outlets),
+    };
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let writes: Vec<&Write> = jobs.iter().map(|j| &*j.write).collect();
@@ -40,22 +56,21 @@ pub(super) async fn run(
                 for written in &applied.written {
                     charge(&feeds, written);
                 }
-                if let Some(nudge) = &nudge {
-                    if writes.iter().zip(&applied.written).any(stored_events) {
-                        tell_stored(nudge);
-                    }
-                }
-                hand_over(&feeds.inbox, applied.inbox);
-                hand_over(&feeds.outbox, applied.outbox);
-                for (job, written) in jobs.into_iter().zip(applied.written) {
-                    let _ = job.done.send(Ok(written));
-                }
+                reserve(&feeds.inbox, applied.inbox.len());
+                reserve(&feeds.outbox, applied.outbox.len());
+                let stored = writes.iter().zip(&applied.written).any(stored_events);
+                let jobs = jobs.into_iter().map(|job| job.done);
+                answers.send(Answer {
+                    jobs: jobs.zip(applied.written.into_iter().map(Ok)).collect(),
+                    inbox: applied.inbox,
+                    outbox: applied.outbox,
+                    stored,
+                });
                 // Answered first: a finishing copy delays the next batch only.
                 finish_checkpoint(&checkpoints, &held);
             }
             // One bad write must not fail its neighbours: redo them alone.
             Err(_) if jobs.len() > 1 => {
-                let mut stored_any = false;
                 for job in jobs {
                     // Each still claims what it frees for the workers.
                     let extra = WorkerClaims::for_writes(&feeds, &[&*job.write], &lapsed);
@@ -73,19 +88,25 @@ pub(super) async fn run(
                         )
                         .await;
                     }
+                    let mut answer = Answer {
+                        jobs: Vec::new(),
+                        inbox: Vec::new(),
+                        outbox: Vec::new(),
+                        stored: false,
+                    };
                     let result = applied.and_then(|mut applied| {
                         lapsed.drained(applied.lapsed_drained);
                         let written = applied.written.pop().context("no result")?;
-                        stored_any |= stored_events((&&*job.write, &written));
+                        answer.stored = stored_events((&&*job.write, &written));
                         charge(&feeds, &written);
-                        hand_over(&feeds.inbox, applied.inbox);
-                        hand_over(&feeds.outbox, applied.outbox);
+                        reserve(&feeds.inbox, applied.inbox.len());
+                        reserve(&feeds.outbox, applied.outbox.len());
+                        answer.inbox = applied.inbox;
+                        answer.outbox = applied.outbox;
                         Ok(written)
                     });
-                    let _ = job.done.send(result);
-                }
-                if let (Some(nudge), true) = (&nudge, stored_any) {
-                    tell_stored(nudge);
+                    answer.jobs.push((job.done, result));
+                    answers.send(answer);
                 }
                 finish_checkpoint(&checkpoints, &held);
             }
@@ -117,18 +138,6 @@ fn finish_checkpoint(checkpoints: &Option<Arc<CheckpointStats>>, held: &Option<C
 /// not seen).
 fn stored_events((write, written): (&&Write, &WriteOutput)) -> bool {
     matches!(write, Write::InsertInbox(_)) && matches!(written, WriteOutput::Rows(n) if *n > 0)
-}
-
-/// Asks the main committer to claim the events the intake just stored
-/// (`Write::Arrived`). When its queue is full the ask is dropped: those
-/// events then wait for the next finish or arrival that claims, or at the
-/// latest for the inbox worker's own poll.
-fn tell_stored(nudge: &mpsc::Sender<Job>) {
-    let (done, _) = tokio::sync::oneshot::channel();
-    let _ = nudge.try_send(Job {
-        write: Arc::new(Write::Arrived),
-        done,
-    });
 }
 
 /// The committer's connection: SQLite's its own, run on this thread.
@@ -192,8 +201,10 @@ async fn apply_held(
     result
 }
 
-/// The committer's SQLite connection, on the file of the pools and with
-/// their settings: every acknowledged write is flushed (`synchronous=FULL`).
+/// The committer's SQLite connection, on the file of the pools. It commits
+/// without flushing (`synchronous = NORMAL`): the flusher flushes the log
+/// before any write is answered (see `flush`), so every acknowledged write
+/// is on disk while the next batch is being applied.
 fn open_sqlite(pool: &sqlx::SqlitePool) -> anyhow::Result<rusqlite::Connection> {
     let options = pool.connect_options();
     // The file exists (`Store::connect` made sure): never create another.
@@ -208,7 +219,7 @@ fn open_sqlite(pool: &sqlx::SqlitePool) -> anyhow::Result<rusqlite::Connection> 
     // file that journal cost the committer an eighth of its time and a
     // quarter of its disk writes (`temp_store = MEMORY` keeps it in memory).
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
          PRAGMA wal_autocheckpoint = {CHECKPOINT_BACKSTOP}; PRAGMA temp_store = MEMORY;"
     ))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -221,10 +232,12 @@ mod tests {
     use super::open_sqlite;
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-    /// The committer's connection flushes every commit and keeps statement
-    /// journals in memory (a batch's would otherwise spill to a file).
+    /// The committer's connection leaves flushing to the flusher (which
+    /// flushes before answering, see `flush`) and keeps statement journals
+    /// in memory (a batch's would otherwise spill to a file).
     #[tokio::test]
-    async fn the_committers_connection_flushes_commits_and_keeps_statement_journals_in_memory() {
+    async fn the_committers_connection_leaves_flushes_to_the_flusher_and_keeps_statement_journals_in_memory(
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let options = SqliteConnectOptions::new()
             .filename(dir.path().join("c.db"))
@@ -242,7 +255,7 @@ mod tests {
             .unwrap()
         };
         assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
-        assert_eq!(pragma("synchronous"), "Integer(2)", "FULL");
+        assert_eq!(pragma("synchronous"), "Integer(1)", "NORMAL");
         assert_eq!(pragma("temp_store"), "Integer(2)", "MEMORY");
     }
 }
