@@ -101,6 +101,12 @@ pub(crate) async fn work<T, C, CF, H, HF>(
         spawn(&mut tasks, rows);
     }
     feed.budget.fetch_sub(i64::MAX / 2, Ordering::AcqRel);
+    // Rows claimed for this worker before now reach its feed only once
+    // their batch is on disk (`store::writer::flush`): wait for that, so
+    // the last look below finds them rather than leaving them leased.
+    if let Err(e) = writer.barrier().await {
+        warn!(error = %e, "the last rows claimed for a stopping worker may stay leased");
+    }
     loop {
         while let Ok(rows) = feed.rows.try_recv() {
             spawn(&mut tasks, rows);

@@ -599,6 +599,14 @@ async fn a_write_is_answered_only_after_a_flush_of_the_log_that_holds_it() {
                 false => assert!(after > before, "write {n} answered before a flush"),
             }
         }
+        // A barrier (what a replayed answer waits for) likewise.
+        let before = writer.stats().log_flushes.load(Ordering::SeqCst);
+        writer.barrier().await.expect("barrier");
+        let after = writer.stats().log_flushes.load(Ordering::SeqCst);
+        assert!(
+            store.is_postgres() || after > before,
+            "barrier before a flush"
+        );
         drop(writer);
         store.close().await;
     })

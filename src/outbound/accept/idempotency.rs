@@ -20,6 +20,10 @@ impl Outbound<'_> {
         let Some(first) = self.store.remembered_answer(key_id, key).await? else {
             return Ok(None);
         };
+        // The remembered answer was read outside the committer: its
+        // messages may be committed but not yet on disk (see
+        // `store::writer::flush`); repeat a 202 only once they are.
+        self.writer.barrier().await?;
         if first.request_hash != hash {
             return Ok(Some(self.refusal(ApiError::new(
                 ErrorCode::IdempotencyConflict,

@@ -65,7 +65,7 @@ pub(super) async fn apply<E: Exec>(
             Write::ClaimInbox(c) => claims.push((job, true, *c)),
             Write::ClaimOutbox(c) => claims.push((job, false, *c)),
             Write::Accept(a) => acceptances.push((job, a.as_ref())),
-            Write::Arrived => {}
+            Write::Arrived | Write::Barrier => {}
         }
     }
     let mut piggybacked_inbox = Vec::new();

@@ -14,7 +14,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 
@@ -81,9 +81,9 @@ impl Outlets {
 
     /// The log holding `answer` could not be flushed: its writes are
     /// committed but perhaps not on disk, so each caller gets the error (a
-    /// webhook answers 500 and Meta redelivers, which the dedupe key then
-    /// answers), and its rows stay with their lease, to be claimed again
-    /// once it runs out; the workers get their room back.
+    /// webhook answers 500 and Meta redelivers), and its rows stay with
+    /// their lease, to be claimed again once it runs out; the workers get
+    /// their room back.
     fn refuse(&self, answer: Answer, why: &io::Error) {
         give_back(&self.inbox, answer.inbox.len());
         give_back(&self.outbox, answer.outbox.len());
@@ -131,36 +131,40 @@ fn tell_stored(nudge: &mpsc::Sender<Job>) {
 /// flush.
 pub(super) enum Answers {
     Now(Outlets),
-    AfterFlush(std_mpsc::Sender<Answer>),
+    AfterFlush {
+        flusher: std_mpsc::Sender<Answer>,
+        outlets: Arc<Outlets>,
+    },
 }
 
 impl Answers {
     pub(super) fn send(&self, answer: Answer) {
         match self {
             Answers::Now(outlets) => outlets.deliver(answer),
-            Answers::AfterFlush(flusher) => {
+            Answers::AfterFlush { flusher, outlets } => {
                 if let Err(std_mpsc::SendError(answer)) = flusher.send(answer) {
                     // The flusher is gone (it could not start): nothing
                     // can say these writes reached the disk.
-                    let gone = io::Error::other("the log flusher has stopped");
-                    for (done, _) in answer.jobs {
-                        let _ = done.send(Err(anyhow!("{gone}")));
-                    }
+                    outlets.refuse(answer, &io::Error::other("the log flusher has stopped"));
                 }
             }
         }
     }
 }
 
-/// Starts the flusher of the SQLite write-ahead log at `wal` on a thread of
-/// its own.
-pub(super) fn start(wal: PathBuf, outlets: Outlets, stats: Arc<CommitStats>) -> Answers {
+/// Starts the flusher of the SQLite database at `database` (its log is
+/// beside it: `-wal` after the path with its links resolved, as SQLite
+/// resolves them) on a thread of its own.
+pub(super) fn start(database: &Path, outlets: Outlets, stats: Arc<CommitStats>) -> Answers {
     let (tx, rx) = std_mpsc::channel();
+    let outlets = Arc::new(outlets);
+    let theirs = Arc::clone(&outlets);
+    let wal = wal_path(database);
     let spawned = std::thread::Builder::new()
         .name("lexbridge-flush".into())
         .spawn(move || {
             let mut log = WalFile::new(wal);
-            flush_loop(&rx, &outlets, || {
+            flush_loop(&rx, &theirs, || {
                 log.sync()?;
                 stats.log_flushes.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -169,26 +173,50 @@ pub(super) fn start(wal: PathBuf, outlets: Outlets, stats: Arc<CommitStats>) -> 
     if let Err(e) = spawned {
         tracing::error!(error = %e, "the log flusher thread cannot start");
     }
-    Answers::AfterFlush(tx)
+    Answers::AfterFlush {
+        flusher: tx,
+        outlets,
+    }
+}
+
+/// Where SQLite keeps the log of the database at `database`: beside the
+/// file its path leads to, once every link on the way is followed.
+fn wal_path(database: &Path) -> PathBuf {
+    let real = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_path_buf());
+    let mut wal = real.into_os_string();
+    wal.push("-wal");
+    wal.into()
 }
 
 /// Until the committer stops: takes every answer waiting, flushes once,
 /// then answers them all in the order they were committed (one flush
-/// covers every commit written before it).
+/// covers every commit written before it). A failed flush is final: the
+/// kernel may have dropped the pages it could not write and a later flush
+/// would succeed without them, so from then on every write is refused
+/// (each caller gets the error) until the service is restarted and SQLite
+/// recovers the log up to its last whole commit.
 fn flush_loop(
     rx: &std_mpsc::Receiver<Answer>,
     outlets: &Outlets,
     mut sync: impl FnMut() -> io::Result<()>,
 ) {
+    let mut failed: Option<io::Error> = None;
     while let Ok(first) = rx.recv() {
         let mut waiting = vec![first];
         waiting.extend(rx.try_iter());
-        match sync() {
-            Ok(()) => waiting.into_iter().for_each(|a| outlets.deliver(a)),
-            Err(e) => {
-                tracing::error!(error = %e, "the database log could not be flushed to disk");
-                waiting.into_iter().for_each(|a| outlets.refuse(a, &e));
+        if failed.is_none() {
+            if let Err(e) = sync() {
+                tracing::error!(
+                    error = %e,
+                    "the database log could not be flushed to disk: every write is refused \
+                     from now on; restart the service"
+                );
+                failed = Some(e);
             }
+        }
+        match &failed {
+            None => waiting.into_iter().for_each(|a| outlets.deliver(a)),
+            Some(e) => waiting.into_iter().for_each(|a| outlets.refuse(a, e)),
         }
     }
 }
@@ -296,13 +324,92 @@ mod tests {
         let (tx, rx) = std_mpsc::channel();
         let (refused, mut answered) = answer(3);
         tx.send(refused).unwrap();
+        // A worker's own claim of 2 rows, charged when it was committed.
+        inbox_rx.budget.fetch_sub(2, Ordering::AcqRel);
+        let (own, mut own_answered) = answer(0);
+        let (claimed, _) = answer(2);
+        let own = Answer {
+            jobs: vec![(
+                own.jobs.into_iter().next().unwrap().0,
+                Ok(WriteOutput::Inbox(claimed.inbox)),
+            )],
+            ..own
+        };
+        tx.send(own).unwrap();
         drop(tx);
-        flush_loop(&rx, &outlets, || Err(io::Error::other("disk gone")));
+        let mut flushes = 0;
+        flush_loop(&rx, &outlets, || {
+            flushes += 1;
+            Err(io::Error::other("disk gone"))
+        });
         let result = answered.try_recv().expect("answered");
         let error = result.expect_err("a failed flush is an error").to_string();
         assert!(error.contains("disk gone"), "{error}");
+        assert!(own_answered.try_recv().expect("answered").is_err());
         assert!(inbox_rx.rows.try_recv().is_err(), "rows handed over");
         assert_eq!(inbox_rx.budget.load(Ordering::Acquire), 8);
+        assert_eq!(flushes, 1);
+    }
+
+    /// After a failed flush a later one may succeed without the pages the
+    /// first could not write: no write is answered as stored again.
+    #[test]
+    fn after_a_failed_flush_every_later_write_is_refused_without_flushing_again() {
+        let feeds = Feeds::default();
+        let outlets = Outlets::new(&feeds, None);
+        let (tx, rx) = std_mpsc::channel();
+        let (go, gone) = std_mpsc::channel::<()>();
+        let (first, mut first_answered) = answer(0);
+        tx.send(first).unwrap();
+        let flusher = std::thread::spawn(move || {
+            let mut calls = 0;
+            flush_loop(&rx, &outlets, || {
+                calls += 1;
+                go.send(()).unwrap();
+                match calls {
+                    1 => Err(io::Error::other("I/O error")),
+                    _ => Ok(()),
+                }
+            });
+            calls
+        });
+        gone.recv().unwrap();
+        let (later, mut later_answered) = answer(0);
+        tx.send(later).unwrap();
+        drop(tx);
+        assert_eq!(flusher.join().unwrap(), 1, "flushed again after a failure");
+        assert!(first_answered.try_recv().unwrap().is_err());
+        let later = later_answered.try_recv().expect("answered");
+        assert!(later
+            .expect_err("refused")
+            .to_string()
+            .contains("I/O error"));
+    }
+
+    /// SQLite keeps the log beside the file a linked path leads to; the
+    /// flusher flushes that one.
+    #[test]
+    fn the_log_flushed_is_the_one_sqlite_writes_beside_a_linked_database() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("volume")).unwrap();
+        let real = dir.path().join("volume/app.db");
+        let link = dir.path().join("app.db");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let conn = rusqlite::Connection::open(&real).unwrap();
+        drop(conn);
+        let conn = rusqlite::Connection::open(&link).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);",
+        )
+        .unwrap();
+        let wal = wal_path(&link);
+        assert!(wal.exists(), "{wal:?} is not SQLite's log");
+        assert_eq!(
+            wal,
+            dir.path().canonicalize().unwrap().join("volume/app.db-wal")
+        );
+        assert!(WalFile::new(wal).sync().is_ok());
+        drop(conn);
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub enum Write {
     /// The intake committer stored new events (Postgres): claim them for
     /// the inbox worker. Writes nothing itself.
     Arrived,
+    /// Writes nothing; answered once every write committed before it is on
+    /// disk and every row claimed before it handed over (see `flush`).
+    Barrier,
 }
 
 /// Messages the outbound API accepted, committed together with the answer
@@ -229,6 +232,15 @@ impl Writer {
             WriteOutput::Inbox(rows) => Ok(rows.len() as u64),
             WriteOutput::Outbox(rows) => Ok(rows.len() as u64),
         }
+    }
+
+    /// Returns once every write committed before it is on disk and every
+    /// row claimed for a worker before it handed over: before something
+    /// read outside the committer (an earlier request's remembered answer)
+    /// is repeated to a caller, or before a stopping worker's last look at
+    /// its feed.
+    pub async fn barrier(&self) -> Result<(), StoreError> {
+        self.submit(Write::Barrier).await.map(|_| ())
     }
 
     /// Claims due inbox rows: at most the oldest open row per conversation.

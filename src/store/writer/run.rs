@@ -36,13 +36,7 @@ pub(super) async fn run(
     // On SQLite the flusher answers once the log is on disk (see `flush`).
     let answers = match &store {
         Store::Sqlite { writer, .. } => {
-            let mut wal = writer
-                .connect_options()
-                .get_filename()
-                .as_os_str()
-                .to_owned();
-            wal.push("-wal");
-            flush::start(wal.into(), outlets, recorder)
+            flush::start(writer.connect_options().get_filename(), outlets, recorder)
         }
         Store::Postgres(_) => Answers::Now(outlets),
     };
