@@ -120,6 +120,19 @@ pub async fn check(shared: &AppState) -> Vec<Failing> {
             detail: format!("no answer within {DATABASE_TIMEOUT:?}"),
         }),
     }
+    if shared
+        .writer
+        .stats()
+        .log_flush_failed
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        failing.push(Failing {
+            reason: "database",
+            detail: "the database log could not be flushed to disk: every write is refused \
+                     until the service is restarted"
+                .into(),
+        });
+    }
     if let Some(detail) = shared.workers.failing() {
         failing.push(Failing {
             reason: "workers",

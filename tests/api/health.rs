@@ -142,6 +142,24 @@ async fn healthz_is_alive_and_readyz_names_each_failing_reason() {
     .await;
 }
 
+/// A failed flush of SQLite's log (after which every write is refused)
+/// makes the instance not ready.
+#[tokio::test]
+async fn a_failed_flush_of_the_log_makes_the_instance_not_ready() {
+    let app = spawn_app(&Backend::Sqlite).await;
+    wait_ready(&app).await;
+    app.writer
+        .stats()
+        .log_flush_failed
+        .store(true, std::sync::atomic::Ordering::Release);
+    let (status, body) = get(&app, "/readyz").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["failing"][0]["reason"], "database");
+    let detail = body["failing"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("flushed"), "{detail}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn without_workers_or_database_the_instance_is_not_ready() {
     let db = TestDb::new(&Backend::Sqlite).await;

@@ -164,11 +164,7 @@ pub(super) fn start(database: &Path, outlets: Outlets, stats: Arc<CommitStats>) 
         .name("lexbridge-flush".into())
         .spawn(move || {
             let mut log = WalFile::new(wal);
-            flush_loop(&rx, &theirs, || {
-                log.sync()?;
-                stats.log_flushes.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            });
+            flush_loop(&rx, &theirs, &stats, || log.sync());
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "the log flusher thread cannot start");
@@ -198,6 +194,7 @@ fn wal_path(database: &Path) -> PathBuf {
 fn flush_loop(
     rx: &std_mpsc::Receiver<Answer>,
     outlets: &Outlets,
+    stats: &CommitStats,
     mut sync: impl FnMut() -> io::Result<()>,
 ) {
     let mut failed: Option<io::Error> = None;
@@ -205,13 +202,19 @@ fn flush_loop(
         let mut waiting = vec![first];
         waiting.extend(rx.try_iter());
         if failed.is_none() {
-            if let Err(e) = sync() {
-                tracing::error!(
-                    error = %e,
-                    "the database log could not be flushed to disk: every write is refused \
-                     from now on; restart the service"
-                );
-                failed = Some(e);
+            match sync() {
+                Ok(()) => {
+                    stats.log_flushes.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::error!(
+                        error = %e,
+                        "the database log could not be flushed to disk: every write is refused \
+                         from now on; restart the service"
+                    );
+                    stats.log_flush_failed.store(true, Ordering::Release);
+                    failed = Some(e);
+                }
             }
         }
         match &failed {
@@ -292,7 +295,7 @@ mod tests {
         let (entered_tx, entered) = std_mpsc::channel();
         let (release, released) = std_mpsc::channel::<()>();
         let flusher = std::thread::spawn(move || {
-            flush_loop(&rx, &outlets, || {
+            flush_loop(&rx, &outlets, &CommitStats::default(), || {
                 entered_tx.send(()).unwrap();
                 released.recv().unwrap();
                 Ok(())
@@ -338,10 +341,16 @@ mod tests {
         tx.send(own).unwrap();
         drop(tx);
         let mut flushes = 0;
-        flush_loop(&rx, &outlets, || {
+        let stats = CommitStats::default();
+        flush_loop(&rx, &outlets, &stats, || {
             flushes += 1;
             Err(io::Error::other("disk gone"))
         });
+        assert!(
+            stats.log_flush_failed.load(Ordering::Acquire),
+            "told /readyz"
+        );
+        assert_eq!(stats.log_flushes.load(Ordering::Acquire), 0);
         let result = answered.try_recv().expect("answered");
         let error = result.expect_err("a failed flush is an error").to_string();
         assert!(error.contains("disk gone"), "{error}");
@@ -363,7 +372,7 @@ mod tests {
         tx.send(first).unwrap();
         let flusher = std::thread::spawn(move || {
             let mut calls = 0;
-            flush_loop(&rx, &outlets, || {
+            flush_loop(&rx, &outlets, &CommitStats::default(), || {
                 calls += 1;
                 go.send(()).unwrap();
                 match calls {

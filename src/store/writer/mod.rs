@@ -21,7 +21,7 @@ mod flush;
 mod run;
 
 use anyhow::anyhow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -129,6 +129,9 @@ pub struct CommitStats {
     /// SQLite: flushes of the log after which committed batches were
     /// answered (see `flush`; none on Postgres, whose commits flush).
     pub log_flushes: AtomicU64,
+    /// SQLite: a flush of the log failed, and every write since is refused
+    /// until a restart (see `flush`); `/readyz` says so.
+    pub log_flush_failed: AtomicBool,
 }
 
 impl CommitStats {
