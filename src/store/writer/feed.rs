@@ -54,7 +54,7 @@ pub fn feed<T>(capacity: i64, min_claim: i64) -> (Feed<T>, FeedReceiver<T>) {
 /// rows claimable (new events, finished rows, queued replies), it claims in
 /// the same transaction and hands the rows over, so a message moves from
 /// webhook to NLU to Send API without waiting for a poll or a claim commit.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Feeds {
     pub inbox: Option<Feed<InboxRow>>,
     pub outbox: Option<Feed<OutboxRow>>,
@@ -95,13 +95,31 @@ pub(super) fn reserve<T>(feed: &Option<Feed<T>>, n: usize) {
     }
 }
 
-impl<T> Feed<T> {
-    pub(super) fn budget(&self) -> Arc<AtomicI64> {
-        Arc::clone(&self.budget)
+/// Gives a worker back the room of `n` rows taken by `reserve` that will
+/// never reach it (their batch could not be flushed, see `flush`).
+pub(super) fn give_back<T>(feed: &Option<Feed<T>>, n: usize) {
+    if let Some(feed) = feed {
+        feed.budget.fetch_add(n as i64, Ordering::AcqRel);
     }
+}
 
-    pub(super) fn rows(&self) -> mpsc::UnboundedSender<Vec<T>> {
-        self.rows.clone()
+/// Hands rows claimed (and reserved) for a worker over to it.
+pub(super) fn hand_over<T>(feed: &Option<Feed<T>>, rows: Vec<T>) {
+    if let (Some(feed), false) = (feed, rows.is_empty()) {
+        // A closed feed means the worker stopped: the leases run out and
+        // the rows are claimed again later.
+        let _ = feed.rows.send(rows);
+    }
+}
+
+// By hand: a derived `Clone` would ask the rows themselves to be `Clone`.
+impl<T> Clone for Feed<T> {
+    fn clone(&self) -> Self {
+        Feed {
+            budget: Arc::clone(&self.budget),
+            rows: self.rows.clone(),
+            min_claim: self.min_claim,
+        }
     }
 }
 

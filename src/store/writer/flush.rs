@@ -15,17 +15,19 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc as std_mpsc, Arc};
 
 use anyhow::anyhow;
 use tokio::sync::{mpsc, oneshot};
 
+use super::feed::{give_back, hand_over};
 use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::inbox::InboxRow;
 use crate::store::outbox::OutboxRow;
 
 /// What one committed batch (or a write redone alone) answers.
+#[derive(Default)]
 pub(super) struct Answer {
     pub(super) jobs: Vec<(
         oneshot::Sender<anyhow::Result<WriteOutput>>,
@@ -38,39 +40,26 @@ pub(super) struct Answer {
     pub(super) stored: bool,
 }
 
-/// Where answers go: the workers' row channels (with their budgets, given
-/// back when rows cannot be handed over) and, for the intake, the main
+/// Where answers go: the workers' feeds and, for the intake, the main
 /// committer.
+#[derive(Clone)]
 pub(super) struct Outlets {
-    inbox: Option<Outlet<InboxRow>>,
-    outbox: Option<Outlet<OutboxRow>>,
+    feeds: Feeds,
     nudge: Option<mpsc::Sender<Job>>,
-}
-
-struct Outlet<T> {
-    budget: Arc<AtomicI64>,
-    rows: mpsc::UnboundedSender<Vec<T>>,
 }
 
 impl Outlets {
     pub(super) fn new(feeds: &Feeds, nudge: Option<mpsc::Sender<Job>>) -> Outlets {
         Outlets {
-            inbox: feeds.inbox.as_ref().map(|f| Outlet {
-                budget: f.budget(),
-                rows: f.rows(),
-            }),
-            outbox: feeds.outbox.as_ref().map(|f| Outlet {
-                budget: f.budget(),
-                rows: f.rows(),
-            }),
+            feeds: feeds.clone(),
             nudge,
         }
     }
 
     /// Answers every write of `answer` and hands its rows over.
     pub(super) fn deliver(&self, answer: Answer) {
-        hand(&self.inbox, answer.inbox);
-        hand(&self.outbox, answer.outbox);
+        hand_over(&self.feeds.inbox, answer.inbox);
+        hand_over(&self.feeds.outbox, answer.outbox);
         for (done, result) in answer.jobs {
             let _ = done.send(result);
         }
@@ -85,33 +74,20 @@ impl Outlets {
     /// their lease, to be claimed again once it runs out; the workers get
     /// their room back.
     fn refuse(&self, answer: Answer, why: &io::Error) {
-        give_back(&self.inbox, answer.inbox.len());
-        give_back(&self.outbox, answer.outbox.len());
+        let feeds = &self.feeds;
+        give_back(&feeds.inbox, answer.inbox.len());
+        give_back(&feeds.outbox, answer.outbox.len());
         for (done, result) in answer.jobs {
             // A worker's own claim was charged too.
             match result {
-                Ok(WriteOutput::Inbox(rows)) => give_back(&self.inbox, rows.len()),
-                Ok(WriteOutput::Outbox(rows)) => give_back(&self.outbox, rows.len()),
+                Ok(WriteOutput::Inbox(rows)) => give_back(&feeds.inbox, rows.len()),
+                Ok(WriteOutput::Outbox(rows)) => give_back(&feeds.outbox, rows.len()),
                 _ => {}
             }
             let _ = done.send(Err(anyhow!(
                 "the database log could not be flushed to disk: {why}"
             )));
         }
-    }
-}
-
-fn hand<T>(outlet: &Option<Outlet<T>>, rows: Vec<T>) {
-    if let (Some(outlet), false) = (outlet, rows.is_empty()) {
-        // A closed channel means the worker stopped: the leases run out
-        // and the rows are claimed again later.
-        let _ = outlet.rows.send(rows);
-    }
-}
-
-fn give_back<T>(outlet: &Option<Outlet<T>>, n: usize) {
-    if let Some(outlet) = outlet {
-        outlet.budget.fetch_add(n as i64, Ordering::AcqRel);
     }
 }
 
@@ -133,7 +109,7 @@ pub(super) enum Answers {
     Now(Outlets),
     AfterFlush {
         flusher: std_mpsc::Sender<Answer>,
-        outlets: Arc<Outlets>,
+        outlets: Outlets,
     },
 }
 
@@ -157,8 +133,7 @@ impl Answers {
 /// resolves them) on a thread of its own.
 pub(super) fn start(database: &Path, outlets: Outlets, stats: Arc<CommitStats>) -> Answers {
     let (tx, rx) = std_mpsc::channel();
-    let outlets = Arc::new(outlets);
-    let theirs = Arc::clone(&outlets);
+    let theirs = outlets.clone();
     let wal = wal_path(database);
     let spawned = std::thread::Builder::new()
         .name("lexbridge-flush".into())

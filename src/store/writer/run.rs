@@ -82,12 +82,7 @@ pub(super) async fn run(
                         )
                         .await;
                     }
-                    let mut answer = Answer {
-                        jobs: Vec::new(),
-                        inbox: Vec::new(),
-                        outbox: Vec::new(),
-                        stored: false,
-                    };
+                    let mut answer = Answer::default();
                     let result = applied.and_then(|mut applied| {
                         lapsed.drained(applied.lapsed_drained);
                         let written = applied.written.pop().context("no result")?;
