@@ -34,6 +34,7 @@ use crate::store::writer::{feed, FeedReceiver, Feeds, Writer};
 use crate::store::{now_ms, Store};
 use crate::telemetry::RedactedRootSpan;
 use crate::workers;
+use crate::workers::pacing;
 
 /// What `build` may be given besides settings.
 #[derive(Default)]
@@ -151,7 +152,7 @@ impl Application {
             None => nlu_from_settings(&settings).await?,
         };
         let rate = settings.workers.send_rate_per_page;
-        let limiter = RateLimiter::new(rate, (rate / 20).max(1));
+        let limiter = Arc::new(RateLimiter::new(rate, (rate / 20).max(1)));
         let pages = Pages::load(
             &settings,
             &added,
@@ -169,6 +170,7 @@ impl Application {
             false => Feeds {
                 inbox: Some(inbox_feed),
                 outbox: Some(outbox_feed),
+                inbox_paced: Some(pacing::paced(Arc::clone(&limiter), pages.ids().to_vec())),
             },
         };
         // Known to the other instances before it claims anything: a row

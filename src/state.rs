@@ -34,7 +34,7 @@ pub struct AppState {
     /// The Pages answered for, with their own NLUs.
     pub pages: crate::pages::Pages,
     pub metrics: Metrics,
-    pub limiter: RateLimiter,
+    pub limiter: Arc<RateLimiter>,
     /// Pages whose sends wait out a rate limit or a burst of Graph failures.
     pub cooldowns: PageCooldowns,
     pub cipher: TokenCipher,

@@ -40,10 +40,19 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         bail!("--batch and --concurrency must be at least 1");
     }
     // The server answers with its default (embedded) NLU; its replies go to
-    // an in-process Graph stand-in.
+    // an in-process Graph stand-in, with no send rate to keep to: at Meta's
+    // pace (`SEND_RATE_PER_PAGE`) the server would process only as fast as
+    // its answers can leave (`workers::pacing`), and this benchmark
+    // measures what processing can do.
     let fakes = FakeServers::start()?;
     let child = if args.addr.is_empty() {
-        Some(ChildServer::start(&[("GRAPH_API_URL", fakes.graph_url.clone())]).await?)
+        Some(
+            ChildServer::start(&[
+                ("GRAPH_API_URL", fakes.graph_url.clone()),
+                ("SEND_RATE_PER_PAGE", "1000000".to_string()),
+            ])
+            .await?,
+        )
     } else {
         None
     };

@@ -32,6 +32,9 @@ pub struct WebhookEvent {
     pub dedupe_key: String,
     pub event: String,
     pub received_at: i64,
+    /// A person's message or postback to a Page: when they wrote (opens
+    /// the 24-hour window as soon as it is stored).
+    pub inbound_at: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,8 +159,10 @@ fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -
             }
         },
     };
+    let wrote = object == "page" && matches!(kind, "message" | "postback");
     WebhookEvent {
         dedupe_key: scoped(&object, key),
+        inbound_at: wrote.then(|| event.timestamp.unwrap_or(at)),
         object,
         page_id: page_id.to_string(),
         psid,
@@ -179,6 +184,7 @@ fn kept(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> Webhook
         standby: false,
         event: raw.to_string(),
         received_at: at,
+        inbound_at: None,
     }
 }
 

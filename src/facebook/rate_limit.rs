@@ -81,6 +81,15 @@ impl RateLimiter {
         Some(wait)
     }
 
+    /// How far ahead `key`'s calls are already booked: the wait a call
+    /// reserved now would have, burst aside (zero when none is waiting).
+    pub fn booked_ahead(&self, key: &str, now: Instant) -> Duration {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .get(key)
+            .map_or(Duration::ZERO, |next| next.saturating_duration_since(now))
+    }
+
     pub async fn acquire(&self, key: &str) {
         let wait = self.reserve(key, Instant::now());
         if !wait.is_zero() {
@@ -101,6 +110,31 @@ mod tests {
         assert!(waits[..5].iter().all(|w| w.is_zero()), "{waits:?}");
         assert_eq!(waits[5], Duration::from_millis(10));
         assert_eq!(waits[7], Duration::from_millis(30));
+    }
+
+    #[test]
+    fn the_calls_booked_for_a_key_say_how_far_ahead_it_is_busy() {
+        let limiter = RateLimiter::new(100, 1);
+        limiter.set_rate("slow", 10);
+        let now = Instant::now();
+        assert_eq!(limiter.booked_ahead("p", now), Duration::ZERO);
+        for _ in 0..5 {
+            limiter.reserve("p", now);
+            limiter.reserve("slow", now);
+        }
+        assert_eq!(limiter.booked_ahead("p", now), Duration::from_millis(50));
+        assert_eq!(
+            limiter.booked_ahead("slow", now),
+            Duration::from_millis(500)
+        );
+        // Time passing uses the booking up.
+        let later = now + Duration::from_millis(30);
+        assert_eq!(limiter.booked_ahead("p", later), Duration::from_millis(20));
+        assert_eq!(
+            limiter.booked_ahead("p", now + Duration::from_secs(1)),
+            Duration::ZERO
+        );
+        assert_eq!(limiter.booked_ahead("other", now), Duration::ZERO);
     }
 
     #[test]

@@ -155,5 +155,6 @@ fn inbox_row(e: WebhookEvent) -> NewInboxEvent {
         dedupe_key: e.dedupe_key,
         event: e.event,
         received_at: e.received_at,
+        inbound_at: e.inbound_at,
     }
 }

@@ -51,6 +51,11 @@ pub(crate) struct MergedConversationUpdate {
 }
 
 impl MergedConversationUpdate {
+    /// The person wrote at `at` (an event stored in this batch).
+    pub(crate) fn wrote_at(&mut self, at: i64) {
+        self.inbound_at = self.inbound_at.max(Some(at));
+    }
+
     pub(crate) fn merge(&mut self, c: &ConversationUpdate) {
         self.inbound_at = self.inbound_at.max(c.inbound_at);
         self.release_held |= c.release_held;

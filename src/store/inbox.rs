@@ -50,6 +50,10 @@ pub struct NewInboxEvent {
     pub dedupe_key: String,
     pub event: String,
     pub received_at: i64,
+    /// A person's message or postback: when they wrote. The conversation's
+    /// 24-hour window opens in the batch that stores the event, not when it
+    /// is processed (which may wait its turn, see `workers::pacing`).
+    pub inbound_at: Option<i64>,
 }
 
 /// A claimed row.
@@ -64,8 +68,8 @@ pub struct InboxRow {
     pub thread: ThreadOwner,
     pub event: String,
     pub attempts: i64,
-    /// When the row's retry budget started: its arrival, or an operator's
-    /// `inbox retry`.
+    /// When the row's retry budget started: its first claim, or an
+    /// operator's `inbox retry`.
     pub since: i64,
     /// Names the event for good (the same on every claim of the row).
     pub dedupe_key: String,
@@ -174,7 +178,11 @@ pub fn claim_sql(postgres: bool, lapsed: bool) -> &'static str {
         "pending",
         "processing",
         "id, object, page_id, psid, kind, standby, event, attempts, dedupe_key,
-         COALESCE(retry_since, received_at)"
+         retry_since",
+        "",
+        // The retry budget starts at the first attempt: a row may wait its
+        // turn well past its arrival (`workers::pacing`).
+        ", retry_since = COALESCE(retry_since, $2)"
     )
 }
 

@@ -119,28 +119,32 @@ macro_rules! with_reader {
 /// under such statistics Postgres read it through `*_open`, the whole open
 /// set (10–14 ms a claim).
 ///
-/// `$filter`, when given, is a further condition on the candidate row `r`.
+/// `$filter`, when given, is a further condition on the candidate row `r`;
+/// `$set`, further assignments to the rows claimed.
 macro_rules! claim_statement {
     ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal) => {
-        $crate::store::claim_statement!($postgres, $lapsed, $table, $waiting, $in_hand, $columns, "")
+        $crate::store::claim_statement!($postgres, $lapsed, $table, $waiting, $in_hand, $columns, "", "")
     };
     ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal) => {
+        $crate::store::claim_statement!($postgres, $lapsed, $table, $waiting, $in_hand, $columns, $filter, "")
+    };
+    ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal, $set:literal) => {
         match ($postgres, $lapsed) {
             (true, true) => $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter,
-                ", claimed_by = $4", "FOR UPDATE SKIP LOCKED", "", "", lookup),
+                concat!(", claimed_by = $4", $set), "FOR UPDATE SKIP LOCKED", "", "", lookup),
             (true, false) => $crate::store::claim_statement!(@waiting $table, $waiting, $in_hand, $columns, $filter,
-                ", claimed_by = $4", "FOR UPDATE SKIP LOCKED", "", lookup),
+                concat!(", claimed_by = $4", $set), "FOR UPDATE SKIP LOCKED", "", lookup),
             // SQLite would rather walk the table in id order than sort the
             // few rows in hand (it cannot know how few): named indexes.
-            (false, true) => $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, "", "",
+            (false, true) => $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter, $set, "",
                 concat!(" INDEXED BY ", $table, "_leases"), concat!(" INDEXED BY ", $table, "_waiting"), anti),
-            (false, false) => $crate::store::claim_statement!(@waiting $table, $waiting, $in_hand, $columns, $filter, "", "",
+            (false, false) => $crate::store::claim_statement!(@waiting $table, $waiting, $in_hand, $columns, $filter, $set, "",
                 concat!(" INDEXED BY ", $table, "_waiting"), anti),
         }
     };
     // Both kinds of candidate, the oldest `$3` of them.
     (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
-     $holder:literal, $lock:literal, $leases:expr, $waiting_index:expr, $check:ident) => {
+     $holder:expr, $lock:literal, $leases:expr, $waiting_index:expr, $check:ident) => {
         $crate::store::claim_statement!(@update $table, $in_hand, $holder, $columns, concat!(
             "SELECT c.id FROM (",
             $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $leases,
@@ -152,13 +156,13 @@ macro_rules! claim_statement {
     };
     // Waiting rows only.
     (@waiting $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
-     $holder:literal, $lock:literal, $waiting_index:expr, $check:ident) => {
+     $holder:expr, $lock:literal, $waiting_index:expr, $check:ident) => {
         $crate::store::claim_statement!(@update $table, $in_hand, $holder, $columns,
             $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $waiting_index,
                 "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2"), $check))
     };
     // Moves the rows `$candidates` selects into hand.
-    (@update $table:literal, $in_hand:literal, $holder:literal, $columns:literal, $candidates:expr) => {
+    (@update $table:literal, $in_hand:literal, $holder:expr, $columns:literal, $candidates:expr) => {
         concat!(
             "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
      WHERE id IN (", $candidates, ")

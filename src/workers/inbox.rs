@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::handover;
 use super::linking;
+use super::pacing;
 use super::retry::{deadline, next_attempt_within};
 use crate::facebook::events::{
     MessagingEvent, Read, PASS_THREAD_CONTROL, POLICY_ENFORCEMENT, REQUEST_THREAD_CONTROL,
@@ -32,7 +33,14 @@ pub async fn run(
 ) {
     let claim = |claim: Claim| {
         let shared = Arc::clone(&shared);
-        async move { shared.writer.claim_inbox(claim).await }
+        async move {
+            // Paced like the claims made on the worker's behalf.
+            let now = tokio::time::Instant::now();
+            match pacing::sends_booked_ahead(&shared.limiter, shared.pages.ids(), now) {
+                true => Ok(Vec::new()),
+                false => shared.writer.claim_inbox(claim).await,
+            }
+        }
     };
     let handle = |row: InboxRow| {
         let shared = Arc::clone(&shared);
@@ -487,7 +495,7 @@ fn session_attributes(row: &InboxRow, account: Option<LinkedAccount>) -> BTreeMa
 }
 
 /// A failed attempt: retried with backoff while the row's time budget
-/// (`INBOX_RETRY_BUDGET_MS` from its arrival or an operator's retry) lasts,
+/// (`INBOX_RETRY_BUDGET_MS` from its first attempt or an operator's retry) lasts,
 /// dead-lettered with one apology after it.
 fn fail(
     shared: &AppState,

@@ -9,6 +9,7 @@ pub mod instagram;
 pub mod instances;
 pub mod linking;
 pub mod outbox;
+pub mod pacing;
 pub mod planner_stats;
 pub mod policy;
 pub mod retention;

@@ -745,6 +745,7 @@ fn new_event(psid: &str) -> NewInboxEvent {
         dedupe_key: format!("m.{}", psid.replace('\0', "0")),
         event: "{}".into(),
         received_at: lexbridge::store::now_ms(),
+        inbound_at: None,
     }
 }
 
@@ -754,7 +755,7 @@ fn inbox_writer(store: &Store, capacity: i64) -> (Writer, FeedReceiver<InboxRow>
     let (inbox, worker) = feed(capacity, 1);
     let feeds = Feeds {
         inbox: Some(inbox),
-        outbox: None,
+        ..Feeds::default()
     };
     let writer = Writer::start(store.clone(), feeds, "this-instance".into());
     (writer, worker)

@@ -24,6 +24,7 @@ mod metrics;
 mod outages;
 mod outbound;
 mod outbox;
+mod pacing;
 mod sandbox;
 mod sessions;
 mod tolerance;

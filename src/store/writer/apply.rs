@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::feed::{WorkerClaims, INBOX, OUTBOX, PIGGYBACK};
+use super::windows::{Opened, Windows};
 use super::{Write, WriteOutput};
 use crate::store::chunks::chunks;
 use crate::store::conversations::{self, MergedConversationUpdate};
@@ -22,6 +23,8 @@ pub(super) struct BatchResult {
     /// Per table (inbox, outbox): a claim looked at lapsed leases and took
     /// fewer rows than it could, so it left none (see `LapsedLeases`).
     pub(super) lapsed_drained: [bool; 2],
+    /// The windows stored events opened (to remember once committed).
+    pub(super) opened: Vec<Opened>,
 }
 
 /// Applies `writes` in the open transaction of `exec` with set-based
@@ -35,6 +38,7 @@ pub(super) async fn apply<E: Exec>(
     holder: &str,
     writes: &[&Write],
     extra: WorkerClaims,
+    windows: &Windows,
 ) -> anyhow::Result<BatchResult> {
     let mut counts = vec![0u64; writes.len()];
     let mut claimed: BTreeMap<usize, WriteOutput> = BTreeMap::new();
@@ -75,6 +79,7 @@ pub(super) async fn apply<E: Exec>(
     claims.extend(extra.outbox.map(|c| (PIGGYBACK, false, c)));
     let now = crate::store::now_ms();
     let mut inserted = HashSet::new();
+    let mut opened = Vec::new();
     for insert in inbox::insert_statements(&events, |(_, e)| *e, postgres) {
         for row in exec.rows(&insert).await? {
             inserted.insert(Columns::new(row).take()?.text()?);
@@ -83,6 +88,16 @@ pub(super) async fn apply<E: Exec>(
     for (job, e) in &events {
         if inserted.remove(&e.dedupe_key) {
             counts[*job] += 1;
+            match e.inbound_at {
+                Some(at) if windows.needs(&e.page_id, &e.psid, at) => {
+                    touches
+                        .entry((e.page_id.as_str(), e.psid.as_str()))
+                        .or_default()
+                        .wrote_at(at);
+                    opened.push((e.page_id.clone(), e.psid.clone(), at));
+                }
+                _ => {}
+            }
         }
     }
     // A result counts only for the attempt in hand (a claim leaves
@@ -253,6 +268,7 @@ pub(super) async fn apply<E: Exec>(
         inbox,
         outbox,
         lapsed_drained,
+        opened,
     })
 }
 
@@ -294,7 +310,7 @@ mod tests {
             lapsed: [false; 2],
         };
         let own = Write::ClaimInbox(claim);
-        let applied = apply(&mut conn, false, "", &[&own], extra)
+        let applied = apply(&mut conn, false, "", &[&own], extra, &Windows::default())
             .await
             .expect("applied");
         let Some(WriteOutput::Inbox(claimed)) = applied.written.first() else {
@@ -308,7 +324,7 @@ mod tests {
 
         // With room left over, the piggybacked claim takes only that.
         let own = Write::ClaimInbox(Claim { limit: 1, ..claim });
-        let applied = apply(&mut conn, false, "", &[&own], extra)
+        let applied = apply(&mut conn, false, "", &[&own], extra, &Windows::default())
             .await
             .expect("applied");
         assert_eq!(applied.inbox.len(), 3);
@@ -353,6 +369,7 @@ mod tests {
             "",
             &[&accepted, &finished],
             WorkerClaims::default(),
+            &Windows::default(),
         )
         .await
         .expect("applied");
@@ -400,9 +417,16 @@ mod tests {
             finished(3, "U1", 10, Some("acct-old")),
         ];
         let writes: Vec<&Write> = writes.iter().collect();
-        apply(&mut conn, false, "", &writes, WorkerClaims::default())
-            .await
-            .expect("applied");
+        apply(
+            &mut conn,
+            false,
+            "",
+            &writes,
+            WorkerClaims::default(),
+            &Windows::default(),
+        )
+        .await
+        .expect("applied");
         let remembered: Vec<(String, Option<String>, i64)> = conn
             .prepare("SELECT psid, account_id, looked_up_at FROM psid_lookups ORDER BY psid")
             .and_then(|mut q| {

@@ -58,6 +58,18 @@ pub fn feed<T>(capacity: i64, min_claim: i64) -> (Feed<T>, FeedReceiver<T>) {
 pub struct Feeds {
     pub inbox: Option<Feed<InboxRow>>,
     pub outbox: Option<Feed<OutboxRow>>,
+    /// While it says so, no inbox row is claimed on the worker's behalf:
+    /// the answers already queued keep the Send API busy (see
+    /// `workers::pacing`), and stored events wait their turn.
+    pub inbox_paced: Option<Paced>,
+}
+
+/// Asked before each inbox claim: `true` holds the claim back.
+pub type Paced = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Whether inbox claims are held back now.
+pub(crate) fn paced(feeds: &Feeds) -> bool {
+    feeds.inbox_paced.as_ref().is_some_and(|paced| paced())
 }
 
 /// A claim on a worker's behalf, when the batch may have freed rows and the
@@ -151,8 +163,13 @@ impl WorkerClaims {
         lapsed: &LapsedLeases,
     ) -> WorkerClaims {
         let now = crate::store::now_ms();
+        // A sent answer may make room for more processing (a paced inbox
+        // waits for the answers ahead of it to go).
+        let frees_inbox = writes.iter().any(|w| {
+            w.frees_inbox() || (feeds.inbox_paced.is_some() && matches!(w, Write::FinishOutbox(_)))
+        });
         WorkerClaims {
-            inbox: piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now),
+            inbox: piggyback(&feeds.inbox, frees_inbox && !paced(feeds), now),
             outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
             lapsed: [lapsed.due(INBOX), lapsed.due(OUTBOX)],
         }

@@ -263,7 +263,7 @@ mod tests {
         let (inbox, mut inbox_rx) = feed::<InboxRow>(8, 1);
         let feeds = Feeds {
             inbox: Some(inbox),
-            outbox: None,
+            ..Feeds::default()
         };
         let outlets = Outlets::new(&feeds, None);
         let (tx, rx) = std_mpsc::channel();
@@ -296,7 +296,7 @@ mod tests {
         inbox_rx.budget.fetch_sub(3, Ordering::AcqRel);
         let feeds = Feeds {
             inbox: Some(inbox),
-            outbox: None,
+            ..Feeds::default()
         };
         let outlets = Outlets::new(&feeds, None);
         let (tx, rx) = std_mpsc::channel();

@@ -19,6 +19,7 @@ mod checkpoint;
 mod feed;
 mod flush;
 mod run;
+mod windows;
 
 use anyhow::anyhow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,7 +37,7 @@ use super::sweeps::Sweep;
 use super::{Store, StoreError};
 
 pub use checkpoint::{CheckpointStats, CHECKPOINT_BACKSTOP};
-pub use feed::{feed, Feed, FeedReceiver, Feeds};
+pub use feed::{feed, Feed, FeedReceiver, Feeds, Paced};
 
 /// A write the group committer performs.
 #[derive(Debug)]

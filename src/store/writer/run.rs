@@ -9,6 +9,7 @@ use super::apply::{apply, BatchResult};
 use super::checkpoint::{CheckpointStats, CHECKPOINT_BACKSTOP};
 use super::feed::{charge, reserve, LapsedLeases, WorkerClaims};
 use super::flush::{self, Answer, Answers, Outlets};
+use super::windows::Windows;
 use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::statement::Sqlx;
 use crate::store::Store;
@@ -32,6 +33,7 @@ pub(super) async fn run(
     // The committer keeps its own connection: no pool round trip per batch.
     let mut held: Option<CommitConnection> = None;
     let mut lapsed = LapsedLeases::new();
+    let mut windows = Windows::default();
     let outlets = Outlets::new(&feeds, nudge);
     // On SQLite the flusher answers once the log is on disk (see `flush`).
     let answers = match &store {
@@ -44,9 +46,10 @@ pub(super) async fn run(
         let jobs = std::mem::take(&mut batch);
         let writes: Vec<&Write> = jobs.iter().map(|j| &*j.write).collect();
         let extra = WorkerClaims::for_writes(&feeds, &writes, &lapsed);
-        match apply_held(&store, &mut held, &holder, &writes, extra, stats).await {
-            Ok(applied) => {
+        match apply_held(&store, &mut held, &holder, &writes, extra, &windows, stats).await {
+            Ok(mut applied) => {
                 lapsed.drained(applied.lapsed_drained);
+                windows.record(std::mem::take(&mut applied.opened));
                 for written in &applied.written {
                     charge(&feeds, written);
                 }
@@ -68,8 +71,16 @@ pub(super) async fn run(
                 for job in jobs {
                     // Each still claims what it frees for the workers.
                     let extra = WorkerClaims::for_writes(&feeds, &[&*job.write], &lapsed);
-                    let mut applied =
-                        apply_held(&store, &mut held, &holder, &[&*job.write], extra, stats).await;
+                    let mut applied = apply_held(
+                        &store,
+                        &mut held,
+                        &holder,
+                        &[&*job.write],
+                        extra,
+                        &windows,
+                        stats,
+                    )
+                    .await;
                     if applied.is_err() && (extra.inbox.is_some() || extra.outbox.is_some()) {
                         // The claim may be what failed.
                         applied = apply_held(
@@ -78,6 +89,7 @@ pub(super) async fn run(
                             &holder,
                             &[&*job.write],
                             WorkerClaims::default(),
+                            &windows,
                             stats,
                         )
                         .await;
@@ -85,6 +97,7 @@ pub(super) async fn run(
                     let mut answer = Answer::default();
                     let result = applied.and_then(|mut applied| {
                         lapsed.drained(applied.lapsed_drained);
+                        windows.record(std::mem::take(&mut applied.opened));
                         let written = applied.written.pop().context("no result")?;
                         answer.stored = stored_events((&&*job.write, &written));
                         charge(&feeds, &written);
@@ -144,6 +157,7 @@ async fn apply_held(
     holder: &str,
     writes: &[&Write],
     extra: WorkerClaims,
+    windows: &Windows,
     stats: &CommitStats,
 ) -> anyhow::Result<BatchResult> {
     let started = std::time::Instant::now();
@@ -160,7 +174,7 @@ async fn apply_held(
     let result = match &mut conn {
         CommitConnection::Sqlite(conn) => {
             conn.execute_batch("BEGIN IMMEDIATE")?;
-            let applied = apply(&mut **conn, false, holder, writes, extra).await;
+            let applied = apply(&mut **conn, false, holder, writes, extra, windows).await;
             let outcome = applied.and_then(|applied| {
                 conn.execute_batch("COMMIT")?;
                 Ok(applied)
@@ -175,7 +189,7 @@ async fn apply_held(
         }
         CommitConnection::Postgres(conn) => {
             let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-            let applied = apply(&mut Sqlx(&mut *tx), true, holder, writes, extra).await?;
+            let applied = apply(&mut Sqlx(&mut *tx), true, holder, writes, extra, windows).await?;
             tx.commit().await?;
             Ok(applied)
         }

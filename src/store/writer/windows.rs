@@ -1,0 +1,74 @@
+//! The 24-hour windows the committer opened from stored events (see
+//! `NewInboxEvent::inbound_at`). A person writing several times a minute
+//! would otherwise cost a conversation write with each event; within
+//! `COARSE_MS` of the time last written for them, the stored event
+//! changes nothing, and the exact time is written when it is processed.
+//! Only committed batches are remembered; another instance's writes only
+//! move the stored time later, so what is remembered never overstates it.
+
+use std::collections::HashMap;
+
+/// How much later than the last time written an event must be to be
+/// written again when stored.
+pub(crate) const COARSE_MS: i64 = 10_000;
+
+/// Most people remembered; past it, the memory starts over.
+const MOST: usize = 100_000;
+
+/// When each person (by Page, then PSID) was last written as having
+/// written, by this committer.
+#[derive(Default)]
+pub(crate) struct Windows {
+    people: HashMap<String, HashMap<String, i64>>,
+    count: usize,
+}
+
+/// A window opened in a batch: Page, PSID and time.
+pub(crate) type Opened = (String, String, i64);
+
+impl Windows {
+    /// Whether an event of `at` should write the person's window.
+    pub(crate) fn needs(&self, page_id: &str, psid: &str, at: i64) -> bool {
+        let known = self.people.get(page_id).and_then(|p| p.get(psid));
+        known.is_none_or(|&written| at > written + COARSE_MS)
+    }
+
+    /// Remembers the windows of a committed batch.
+    pub(crate) fn record(&mut self, opened: Vec<Opened>) {
+        if self.count + opened.len() > MOST {
+            self.people.clear();
+            self.count = 0;
+        }
+        for (page_id, psid, at) in opened {
+            let page = self.people.entry(page_id).or_default();
+            match page.get_mut(&psid) {
+                Some(written) => *written = (*written).max(at),
+                None => {
+                    page.insert(psid, at);
+                    self.count += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_is_written_again_only_when_it_moves_by_more_than_the_coarseness() {
+        let mut windows = Windows::default();
+        assert!(windows.needs("P", "U", 1_000), "never written");
+        windows.record(vec![("P".into(), "U".into(), 1_000)]);
+        assert!(!windows.needs("P", "U", 1_000));
+        assert!(!windows.needs("P", "U", 1_000 + COARSE_MS));
+        assert!(windows.needs("P", "U", 1_001 + COARSE_MS));
+        assert!(!windows.needs("P", "U", 500), "an older event");
+        assert!(windows.needs("P", "V", 1_000), "another person");
+        assert!(windows.needs("Q", "U", 1_000), "another Page");
+        // A later record never moves a window back.
+        windows.record(vec![("P".into(), "U".into(), 900)]);
+        assert!(windows.needs("P", "U", 1_001 + COARSE_MS));
+    }
+}
