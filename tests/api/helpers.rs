@@ -448,3 +448,21 @@ pub async fn mount_send(graph: &MockServer) {
         .mount(graph)
         .await;
 }
+
+/// The PSIDs of the next `n` rows handed to an inbox worker's feed, sorted.
+pub async fn handed_psids(
+    worker: &mut lexbridge::store::writer::FeedReceiver<lexbridge::store::inbox::InboxRow>,
+    n: usize,
+    what: &str,
+) -> Vec<String> {
+    let mut handed = Vec::new();
+    while handed.len() < n {
+        let rows = tokio::time::timeout(std::time::Duration::from_secs(20), worker.rows.recv())
+            .await
+            .expect(what)
+            .expect("the feed is open");
+        handed.extend(rows.into_iter().map(|r| r.psid));
+    }
+    handed.sort();
+    handed
+}

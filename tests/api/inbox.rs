@@ -428,15 +428,7 @@ async fn stored_events_reach_the_inbox_worker_without_its_poll() {
             .await
             .expect("stored");
         assert_eq!(stored, 2);
-        let mut handed = Vec::new();
-        while handed.len() < 2 {
-            let rows = tokio::time::timeout(Duration::from_secs(20), worker.rows.recv())
-                .await
-                .expect("the stored events are handed over")
-                .expect("the feed is open");
-            handed.extend(rows.into_iter().map(|r| r.psid));
-        }
-        handed.sort();
+        let handed = handed_psids(&mut worker, 2, "the stored events are handed over").await;
         assert_eq!(handed, ["u1", "u2"]);
         drop(writer);
         store.close().await;

@@ -55,15 +55,12 @@ async fn stored_events_wait_while_sends_are_booked_ahead_and_go_once_they_drain(
             .write(Write::InsertInbox(vec![event("u2", now)]))
             .await
             .expect("stored");
-        let mut handed = Vec::new();
-        while handed.len() < 2 {
-            let rows = tokio::time::timeout(Duration::from_secs(20), worker.rows.recv())
-                .await
-                .expect("the waiting rows are handed over once the sends drain")
-                .expect("the feed is open");
-            handed.extend(rows.into_iter().map(|r| r.psid));
-        }
-        handed.sort();
+        let handed = handed_psids(
+            &mut worker,
+            2,
+            "the waiting rows are handed over once the sends drain",
+        )
+        .await;
         assert_eq!(handed, ["u1", "u2"]);
         drop(writer);
         store.close().await;
