@@ -163,11 +163,9 @@ impl WorkerClaims {
         lapsed: &LapsedLeases,
     ) -> WorkerClaims {
         let now = crate::store::now_ms();
-        // A sent answer may make room for more processing (a paced inbox
-        // waits for the answers ahead of it to go).
-        let frees_inbox = writes.iter().any(|w| {
-            w.frees_inbox() || (feeds.inbox_paced.is_some() && matches!(w, Write::FinishOutbox(_)))
-        });
+        // A paced inbox resumes with the worker's own poll (every
+        // `workers::POLL`, well within the second of sends booked ahead).
+        let frees_inbox = writes.iter().any(|w| w.frees_inbox());
         WorkerClaims {
             inbox: piggyback(&feeds.inbox, frees_inbox && !paced(feeds), now),
             outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
