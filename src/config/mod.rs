@@ -158,8 +158,8 @@ pub const PAGE_INBOX_APP_ID: &str = "263902037430900";
 pub struct WorkerSettings {
     /// Send API calls per second per Page (token bucket).
     pub send_rate_per_page: u32,
-    /// How long an inbound message keeps being retried (from its arrival,
-    /// or from an operator's `inbox retry`) before it is dead-lettered with
+    /// How long an inbound message keeps being retried (from its first
+    /// attempt, or from an operator's `inbox retry`) before it is dead-lettered with
     /// one apology to the person.
     pub inbox_retry_budget: Duration,
     /// A bot reply (or apology-worthy notice) not sent this long after it

@@ -17,6 +17,8 @@ pub struct RateLimiter {
     /// How many instances the rate is shared among (at least 1).
     share: AtomicU32,
     slots: Mutex<HashMap<String, Instant>>,
+    /// When the last bot answer that waited for each key's rate goes.
+    replies: Mutex<HashMap<String, Instant>>,
     /// Keys with a rate of their own (a Page added with `--rate`).
     own_intervals: Mutex<HashMap<String, Duration>>,
 }
@@ -29,6 +31,7 @@ impl RateLimiter {
             burst,
             share: AtomicU32::new(1),
             slots: Mutex::new(HashMap::new()),
+            replies: Mutex::new(HashMap::new()),
             own_intervals: Mutex::new(HashMap::new()),
         }
     }
@@ -81,20 +84,38 @@ impl RateLimiter {
         Some(wait)
     }
 
-    /// How far ahead `key`'s calls are already booked: the wait a call
-    /// reserved now would have, burst aside (zero when none is waiting).
-    pub fn booked_ahead(&self, key: &str, now: Instant) -> Duration {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots
-            .get(key)
-            .map_or(Duration::ZERO, |next| next.saturating_duration_since(now))
-    }
-
-    pub async fn acquire(&self, key: &str) {
-        let wait = self.reserve(key, Instant::now());
+    /// Waits for a call to `key`; `reply`: a bot's answer, whose send time
+    /// is remembered (see `replies_booked_ahead`).
+    pub async fn acquire_for(&self, key: &str, reply: bool) {
+        let wait = self.reserve_for(key, Instant::now(), reply);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// `reserve`, remembering when a bot's answer (`reply`) goes.
+    pub fn reserve_for(&self, key: &str, now: Instant, reply: bool) -> Duration {
+        let wait = self.reserve(key, now);
+        if reply {
+            let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
+            let goes = replies.entry(key.to_string()).or_insert(now);
+            *goes = (*goes).max(now + wait);
+        }
+        wait
+    }
+
+    pub async fn acquire(&self, key: &str) {
+        self.acquire_for(key, false).await
+    }
+
+    /// How long until the last bot answer already waiting for `key`'s rate
+    /// goes (zero when none waits): an answer produced now would wait at
+    /// least that long behind them.
+    pub fn replies_booked_ahead(&self, key: &str, now: Instant) -> Duration {
+        let replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
+        replies
+            .get(key)
+            .map_or(Duration::ZERO, |goes| goes.saturating_duration_since(now))
     }
 }
 
@@ -113,28 +134,26 @@ mod tests {
     }
 
     #[test]
-    fn the_calls_booked_for_a_key_say_how_far_ahead_it_is_busy() {
-        let limiter = RateLimiter::new(100, 1);
-        limiter.set_rate("slow", 10);
+    fn the_answers_waiting_for_a_key_say_how_long_until_the_last_goes() {
+        let limiter = RateLimiter::new(100, 5);
         let now = Instant::now();
-        assert_eq!(limiter.booked_ahead("p", now), Duration::ZERO);
-        for _ in 0..5 {
+        assert_eq!(limiter.replies_booked_ahead("p", now), Duration::ZERO);
+        // Other calls book the rate but are no answers; the burst goes at
+        // once.
+        for _ in 0..20 {
             limiter.reserve("p", now);
-            limiter.reserve("slow", now);
         }
-        assert_eq!(limiter.booked_ahead("p", now), Duration::from_millis(50));
+        assert_eq!(limiter.replies_booked_ahead("p", now), Duration::ZERO);
+        limiter.reserve_for("p", now, true);
+        // The 21st call past a burst of 5 goes 160 ms on.
+        let after = limiter.replies_booked_ahead("p", now);
+        assert_eq!(after, Duration::from_millis(160), "{after:?}");
+        assert_eq!(limiter.replies_booked_ahead("q", now), Duration::ZERO);
         assert_eq!(
-            limiter.booked_ahead("slow", now),
-            Duration::from_millis(500)
+            limiter.replies_booked_ahead("p", now + Duration::from_secs(1)),
+            Duration::ZERO,
+            "sent by then"
         );
-        // Time passing uses the booking up.
-        let later = now + Duration::from_millis(30);
-        assert_eq!(limiter.booked_ahead("p", later), Duration::from_millis(20));
-        assert_eq!(
-            limiter.booked_ahead("p", now + Duration::from_secs(1)),
-            Duration::ZERO
-        );
-        assert_eq!(limiter.booked_ahead("other", now), Duration::ZERO);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use tracing::{error, warn};
 
 use crate::facebook::events::{inbox_events, PayloadError, WebhookEvent};
 use crate::facebook::signature::{verify_signature, SignatureError};
+use crate::pages::Pages;
 use crate::state::AppState;
 use crate::store::inbox::{NewInboxEvent, ThreadOwner};
 use crate::store::writer::Write;
@@ -122,7 +123,10 @@ async fn store_events(
     // only a body that is not JSON is refused (JSON that is no envelope is
     // kept as one `unrecognised` row).
     let rows: Vec<NewInboxEvent> = match inbox_events(body, now_ms()) {
-        Ok(events) => events.into_iter().map(inbox_row).collect(),
+        Ok(events) => events
+            .into_iter()
+            .map(|e| inbox_row(e, &shared.pages))
+            .collect(),
         Err(e @ PayloadError::Malformed(_)) => {
             metrics.webhook_rejected.inc();
             return Err(e.into());
@@ -144,8 +148,10 @@ async fn store_events(
         .body("EVENT_RECEIVED"))
 }
 
-/// The inbox row that keeps a webhook event.
-fn inbox_row(e: WebhookEvent) -> NewInboxEvent {
+/// The inbox row that keeps a webhook event. Only a Page this deployment
+/// answers for has its people's windows opened (as processing would).
+fn inbox_row(e: WebhookEvent, pages: &Pages) -> NewInboxEvent {
+    let inbound_at = e.inbound_at.filter(|_| pages.contains(&e.page_id));
     NewInboxEvent {
         object: e.object,
         page_id: e.page_id,
@@ -155,6 +161,6 @@ fn inbox_row(e: WebhookEvent) -> NewInboxEvent {
         dedupe_key: e.dedupe_key,
         event: e.event,
         received_at: e.received_at,
-        inbound_at: e.inbound_at,
+        inbound_at,
     }
 }

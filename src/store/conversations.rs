@@ -69,16 +69,19 @@ impl MergedConversationUpdate {
 }
 
 /// The statements writing a batch's merged changes, keyed by `(page_id,
-/// psid)`: those that set the dialog state, then those that keep it.
+/// psid)`, in key order: a run of rows that set the dialog state, then a
+/// run of rows that keep it, and so on. On Postgres the intake committer
+/// writes windows into the same rows (in key order too); locked in one
+/// order by both, the rows cannot deadlock the two.
 pub(crate) fn upsert_statements(
     touches: &BTreeMap<(&str, &str), MergedConversationUpdate>,
     now: i64,
 ) -> Vec<Stmt> {
     let mut statements = Vec::new();
-    let (with_state, without_state): (Vec<_>, Vec<_>) =
-        touches.iter().partition(|(_, t)| t.nlu_state.is_some());
-    for (rows, sets_state) in [(&with_state, true), (&without_state, false)] {
-        for chunk in chunks(rows) {
+    let rows: Vec<_> = touches.iter().collect();
+    for run in rows.chunk_by(|a, b| a.1.nlu_state.is_some() == b.1.nlu_state.is_some()) {
+        let sets_state = run[0].1.nlu_state.is_some();
+        for chunk in chunks(run) {
             let mut upsert =
                 Stmt::new("INSERT INTO conversations (page_id, psid, last_inbound_at, nlu_state, updated_at) ");
             upsert.values(chunk, |row, ((page_id, psid), t)| {

@@ -36,7 +36,7 @@ pub async fn run(
         async move {
             // Paced like the claims made on the worker's behalf.
             let now = tokio::time::Instant::now();
-            match pacing::sends_booked_ahead(&shared.limiter, shared.pages.ids(), now) {
+            match pacing::replies_booked_ahead(&shared.limiter, shared.pages.ids(), now) {
                 true => Ok(Vec::new()),
                 false => shared.writer.claim_inbox(claim).await,
             }

@@ -144,7 +144,7 @@ async fn deliver(
     tokio::select! {
         biased;
         Ok(_) = stopping.wait_for(|stop| *stop) => return defer(row, now_ms(), Duration::ZERO),
-        () = shared.limiter.acquire(&row.page_id) => {}
+        () = shared.limiter.acquire_for(&row.page_id, row.origin == "reply") => {}
     }
     if !shared.heartbeat.may_send(now_ms()) {
         // Cut off from the database long enough that another instance

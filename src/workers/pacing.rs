@@ -2,10 +2,12 @@
 //! API's pace (`SEND_RATE_PER_PAGE`), so under a burst bigger than that,
 //! processing stored events as fast as they arrive only moves the backlog
 //! from the inbox to the outbox, and takes the CPU and commits the webhook
-//! needs to store what keeps arriving. While every Page's sends are booked
-//! `AHEAD` or more (the outbox worker already holds that much to send),
-//! no inbox row is claimed; once the queued answers drain below it,
-//! processing resumes. The time to the last answer stays what the send
+//! needs to store what keeps arriving. While every Page has answers
+//! waiting for its send rate that go `AHEAD` or more from now (the answers
+//! processing made already keep its sends busy that long), no inbox row is
+//! claimed; once they drain below it, processing resumes. Only the bot's
+//! answers count: a backlog of API messages does not hold processing (and
+//! the receipts, handovers and links it does) back. The time to the last answer stays what the send
 //! rate makes it. A deployment with some Pages behind and others not is
 //! not paced (claims walk the inbox in id order, and stepping over one
 //! Page's backlog would cost more than processing it).
@@ -23,49 +25,48 @@ use crate::store::writer::Paced;
 /// it can leave.
 pub const AHEAD: Duration = Duration::from_secs(1);
 
-/// Whether every one of `pages` has its sends booked `AHEAD` or more.
-pub fn sends_booked_ahead(limiter: &RateLimiter, pages: &[String], now: Instant) -> bool {
+/// Whether every one of `pages` has answers waiting that go `AHEAD` or
+/// more from now.
+pub fn replies_booked_ahead(limiter: &RateLimiter, pages: &[String], now: Instant) -> bool {
     !pages.is_empty()
         && pages
             .iter()
-            .all(|page| limiter.booked_ahead(page, now) >= AHEAD)
+            .all(|page| limiter.replies_booked_ahead(page, now) >= AHEAD)
 }
 
 /// The committer's question (`Feeds::inbox_paced`) for these Pages.
 pub fn paced(limiter: Arc<RateLimiter>, pages: Vec<String>) -> Paced {
-    Arc::new(move || sends_booked_ahead(&limiter, &pages, Instant::now()))
+    Arc::new(move || replies_booked_ahead(&limiter, &pages, Instant::now()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn book(limiter: &RateLimiter, page: &str, calls: u32, now: Instant) {
-        for _ in 0..calls {
-            limiter.reserve(page, now);
-        }
-    }
-
     #[test]
-    fn processing_is_held_only_while_every_page_has_a_second_of_sends_booked() {
+    fn processing_is_held_only_while_every_page_has_a_second_of_answers_waiting() {
         let limiter = RateLimiter::new(100, 1);
         let pages = vec!["A".to_string(), "B".to_string()];
         let now = Instant::now();
-        assert!(!sends_booked_ahead(&limiter, &pages, now), "nothing booked");
-        book(&limiter, "A", 150, now);
         assert!(
-            !sends_booked_ahead(&limiter, &pages, now),
-            "B has room: nothing held"
+            !replies_booked_ahead(&limiter, &pages, now),
+            "nothing waits"
         );
-        book(&limiter, "B", 99, now);
-        assert!(!sends_booked_ahead(&limiter, &pages, now), "B: 0.99 s");
-        book(&limiter, "B", 1, now);
-        assert!(sends_booked_ahead(&limiter, &pages, now), "both a second");
-        // As the sends go, the booking drains and processing resumes.
-        let later = now + Duration::from_millis(10);
-        assert!(!sends_booked_ahead(&limiter, &pages, later));
+        // A backlog of other messages (API, notices) holds nothing.
+        for _ in 0..500 {
+            limiter.reserve("A", now);
+            limiter.reserve("B", now);
+        }
+        assert!(!replies_booked_ahead(&limiter, &pages, now), "no answers");
+        limiter.reserve_for("A", now, true);
+        assert!(!replies_booked_ahead(&limiter, &pages, now), "B has none");
+        limiter.reserve_for("B", now, true);
+        assert!(replies_booked_ahead(&limiter, &pages, now), "both behind");
+        // As time goes, the answers leave and processing resumes.
+        let later = now + Duration::from_secs(10);
+        assert!(!replies_booked_ahead(&limiter, &pages, later));
         assert!(
-            !sends_booked_ahead(&limiter, &[], now),
+            !replies_booked_ahead(&limiter, &[], now),
             "no Page: never held"
         );
     }

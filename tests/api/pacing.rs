@@ -4,6 +4,7 @@
 //! 24-hour window, the retry budget) does not wait with them.
 
 use crate::helpers::*;
+use crate::support::nlu::ScriptedNlu;
 use lexbridge::startup::Options;
 use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
 use lexbridge::store::writer::{feed, Feeds, Write, Writer};
@@ -46,6 +47,9 @@ async fn stored_events_wait_while_sends_are_booked_ahead_and_go_once_they_drain(
             .expect("stored while paced");
         assert_eq!(stored, 1, "stored and acknowledged all the same");
         writer.barrier().await.expect("flushed");
+        // On Postgres the intake tells the main committer of new rows after
+        // answering: give that time to claim, were it allowed to.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
             worker.rows.try_recv().is_err(),
             "no row is claimed while every Page's sends are booked ahead"
@@ -100,6 +104,10 @@ async fn a_persons_message_opens_the_window_as_it_is_stored_before_it_is_process
             app.store.last_inbound_at(PAGE_ID, "U2").await.unwrap(),
             None
         );
+        // Nor a message to a Page this deployment does not answer for.
+        let elsewhere = webhook_body(&[("9999", vec![text_event("U3", "m.x1", "hi")])]);
+        assert_eq!(app.post_signed_webhook(&elsewhere).await.status(), 200);
+        assert_eq!(app.store.last_inbound_at("9999", "U3").await.unwrap(), None);
         app.stop().await;
     })
     .await;
@@ -133,6 +141,60 @@ async fn the_retry_budget_of_a_row_that_waited_its_turn_starts_at_its_first_clai
         );
         drop(writer);
         store.close().await;
+    })
+    .await;
+}
+
+/// Waits (at most 30 s) until `done` holds.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not within 30 s");
+}
+
+#[tokio::test]
+async fn a_server_whose_answers_wait_for_the_send_rate_processes_no_more_until_they_go() {
+    on_every_backend(|backend| async move {
+        let db = TestDb::new(&backend).await;
+        let graph = wiremock::MockServer::start().await;
+        let nlu = Arc::new(ScriptedNlu::default());
+        let options = Options {
+            nlu: Some(nlu.clone()),
+            ..Options::default()
+        };
+        let app = start(db, graph, options, &[("SEND_RATE_PER_PAGE", "2")]).await;
+        mount_send(&app.graph).await;
+        // Ten answers at two a second (sender actions take some of the
+        // rate too): the last goes seconds after the first.
+        for i in 0..10 {
+            let body = text_message(&format!("U{i}"), &format!("m.p{i}"), "hello");
+            assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
+        }
+        until("the first ten answered by the NLU", || nlu.calls() == 10).await;
+        for i in 10..12 {
+            let body = text_message(&format!("U{i}"), &format!("m.p{i}"), "hello");
+            assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
+        }
+        // Longer than the worker's own poll (250 ms): neither the claims
+        // made as the events are stored nor the worker's own may take them.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(
+            nlu.calls(),
+            10,
+            "processing waits while the answers are booked a second ahead"
+        );
+        let pending = app.inbox().await;
+        assert_eq!(
+            pending.iter().filter(|r| r.state == "pending").count(),
+            2,
+            "stored all the same: {pending:?}"
+        );
+        until("the rest processed as the answers go", || nlu.calls() == 12).await;
+        app.stop().await;
     })
     .await;
 }
