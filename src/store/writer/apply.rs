@@ -79,7 +79,8 @@ pub(super) async fn apply<E: Exec>(
     claims.extend(extra.outbox.map(|c| (PIGGYBACK, false, c)));
     let now = crate::store::now_ms();
     let mut inserted = HashSet::new();
-    let mut opened = Vec::new();
+    // Stored events whose person's window may need opening (see below).
+    let mut wrote = Vec::new();
     for insert in inbox::insert_statements(&events, |(_, e)| *e, postgres) {
         for row in exec.rows(&insert).await? {
             inserted.insert(Columns::new(row).take()?.text()?);
@@ -89,13 +90,7 @@ pub(super) async fn apply<E: Exec>(
         if inserted.remove(&e.dedupe_key) {
             counts[*job] += 1;
             match e.inbound_at {
-                Some(at) if windows.needs(&e.page_id, &e.psid, at) => {
-                    touches
-                        .entry((e.page_id.as_str(), e.psid.as_str()))
-                        .or_default()
-                        .wrote_at(at);
-                    opened.push((e.page_id.clone(), e.psid.clone(), at));
-                }
+                Some(at) if windows.needs(&e.page_id, &e.psid, at) => wrote.push((*e, at)),
                 _ => {}
             }
         }
@@ -257,6 +252,33 @@ pub(super) async fn apply<E: Exec>(
                 claimed.insert(*job, written);
             }
         }
+    }
+    // The window of a person whose stored event waits (not claimed in
+    // this batch: the worker is busy, or paced, or it is Postgres's intake)
+    // opens now; one claimed now is processed at once, and the window with
+    // it, as before pacing.
+    let handed: HashSet<&str> = piggybacked_inbox
+        .iter()
+        .chain(claimed.values().flat_map(|w| match w {
+            WriteOutput::Inbox(rows) => rows.as_slice(),
+            _ => &[],
+        }))
+        .map(|row| row.dedupe_key.as_str())
+        .collect();
+    let mut waiting: BTreeMap<(&str, &str), MergedConversationUpdate> = BTreeMap::new();
+    let mut opened = Vec::new();
+    for (e, at) in wrote
+        .into_iter()
+        .filter(|(e, _)| !handed.contains(e.dedupe_key.as_str()))
+    {
+        waiting
+            .entry((e.page_id.as_str(), e.psid.as_str()))
+            .or_default()
+            .wrote_at(at);
+        opened.push((e.page_id.clone(), e.psid.clone(), at));
+    }
+    for upsert in conversations::upsert_statements(&waiting, now) {
+        exec.run(&upsert).await?;
     }
     let (inbox, outbox) = (piggybacked_inbox, piggybacked_outbox);
     Ok(BatchResult {
