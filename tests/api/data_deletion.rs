@@ -7,7 +7,6 @@ use crate::helpers::*;
 use crate::outbound::person;
 use crate::retention::{conversation, inbox_row, outbox_row, psid_lookup};
 use lexbridge::facebook::signed_request::sign;
-use lexbridge::startup::Options;
 use lexbridge::store::now_ms;
 use serde_json::{json, Value};
 
@@ -108,20 +107,8 @@ async fn traces_of(app: &TestApp, account: &str) -> i64 {
     n
 }
 
-async fn quiet_app(backend: &Backend) -> TestApp {
-    let db = TestDb::new(backend).await;
-    let graph = wiremock::MockServer::start().await;
-    let options = Options {
-        without_workers: true,
-        ..Options::default()
-    };
-    start(
-        db,
-        graph,
-        options,
-        &[("PUBLIC_URL", "https://bridge.example.com/")],
-    )
-    .await
+async fn public_app(backend: &Backend) -> TestApp {
+    quiet_app(backend, &[("PUBLIC_URL", "https://bridge.example.com/")]).await
 }
 
 /// Meta's POST: `signed_request` as a form field.
@@ -171,7 +158,7 @@ fn code_of(answer: &Value) -> String {
 #[tokio::test]
 async fn a_verified_request_erases_the_person_and_no_one_else() {
     on_every_backend(|backend| async move {
-        let app = quiet_app(&backend).await;
+        let app = public_app(&backend).await;
         someone(&app, "acc-gone").await;
         someone(&app, "acc-stays").await;
         let before = fingerprint(&app).await;
@@ -243,7 +230,7 @@ async fn a_forged_or_malformed_request_erases_nothing() {
     use base64::Engine;
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     on_every_backend(|backend| async move {
-        let app = quiet_app(&backend).await;
+        let app = public_app(&backend).await;
         someone(&app, "acc-target").await;
         let before = fingerprint(&app).await;
 
@@ -312,7 +299,7 @@ async fn a_forged_or_malformed_request_erases_nothing() {
 #[tokio::test]
 async fn a_status_page_shows_its_own_request_and_nothing_of_another() {
     on_every_backend(|backend| async move {
-        let app = quiet_app(&backend).await;
+        let app = public_app(&backend).await;
         someone(&app, "acc-one").await;
         someone(&app, "acc-two").await;
         inbox_row(&app, "acc-two-psid", "done", now_ms() - 10_000).await;
@@ -367,7 +354,7 @@ async fn a_status_page_shows_its_own_request_and_nothing_of_another() {
 async fn the_accounts_cli_erases_an_account_and_prints_its_code() {
     use lexbridge::linking::admin::{run, AccountsCommand};
     on_every_backend(|backend| async move {
-        let app = quiet_app(&backend).await;
+        let app = public_app(&backend).await;
         someone(&app, "acc-cli").await;
         someone(&app, "acc-kept").await;
         let before = fingerprint(&app).await;

@@ -162,13 +162,7 @@ async fn a_failed_flush_of_the_log_makes_the_instance_not_ready() {
 
 #[tokio::test]
 async fn without_workers_or_database_the_instance_is_not_ready() {
-    let db = TestDb::new(&Backend::Sqlite).await;
-    let graph = MockServer::start().await;
-    let options = Options {
-        without_workers: true,
-        ..Options::default()
-    };
-    let app = start(db, graph, options, &[]).await;
+    let app = quiet_app(&Backend::Sqlite, &[]).await;
     assert_eq!(not_ready(&app).await, ["workers"]);
     app.store.close().await;
     let (status, body) = get(&app, "/readyz").await;

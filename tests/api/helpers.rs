@@ -466,3 +466,15 @@ pub async fn handed_psids(
     handed.sort();
     handed
 }
+
+/// An app that stores and answers but runs no workers: nothing is claimed,
+/// processed or sent, so a test sees what was stored as it was stored.
+pub async fn quiet_app(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let graph = MockServer::start().await;
+    let options = Options {
+        without_workers: true,
+        ..Options::default()
+    };
+    start(db, graph, options, extra).await
+}

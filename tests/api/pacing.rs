@@ -75,13 +75,7 @@ async fn stored_events_wait_while_sends_are_booked_ahead_and_go_once_they_drain(
 #[tokio::test]
 async fn a_persons_message_opens_the_window_as_it_is_stored_before_it_is_processed() {
     on_every_backend(|backend| async move {
-        let db = TestDb::new(&backend).await;
-        let graph = wiremock::MockServer::start().await;
-        let options = Options {
-            without_workers: true,
-            ..Options::default()
-        };
-        let app = start(db, graph, options, &[]).await;
+        let app = quiet_app(&backend, &[]).await;
         let body = text_message("U1", "m.w1", "hello");
         let wrote = body["entry"][0]["messaging"][0]["timestamp"]
             .as_i64()

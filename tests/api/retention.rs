@@ -85,16 +85,6 @@ async fn conversations(app: &TestApp) -> Vec<String> {
     kept
 }
 
-async fn quiet_app(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
-    let db = TestDb::new(backend).await;
-    let graph = wiremock::MockServer::start().await;
-    let options = Options {
-        without_workers: true,
-        ..Options::default()
-    };
-    start(db, graph, options, extra).await
-}
-
 const PACE: Pace = Pace {
     batch: 500,
     pause: Duration::from_millis(1),

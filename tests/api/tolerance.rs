@@ -291,13 +291,7 @@ async fn a_policy_block_pauses_the_pages_sends_until_its_unblock() {
 #[tokio::test]
 async fn pause_reasons_form_a_set_and_the_claim_skips_a_paused_page() {
     on_every_backend(|backend| async move {
-        let db = TestDb::new(&backend).await;
-        let graph = wiremock::MockServer::start().await;
-        let options = lexbridge::startup::Options {
-            without_workers: true,
-            ..Default::default()
-        };
-        let app = start(db, graph, options, &[]).await;
+        let app = quiet_app(&backend, &[]).await;
         let store = &app.store;
         store
             .enqueue(&[message(PAGE_ID, "hello")], now_ms())
