@@ -93,24 +93,45 @@ impl RateLimiter {
         }
     }
 
-    /// `reserve`, remembering when a bot's answer (`reply`) goes.
+    /// `reserve`; a bot's answer (`reply`) also adds its turn to the
+    /// key's schedule of answers (see `replies_booked_ahead`).
     pub fn reserve_for(&self, key: &str, now: Instant, reply: bool) -> Duration {
         let wait = self.reserve(key, now);
         if reply {
+            let turn = self.interval_of(key);
             let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
-            let goes = replies.entry(key.to_string()).or_insert(now);
-            *goes = (*goes).max(now + wait);
+            let last = replies.entry(key.to_string()).or_insert(now);
+            *last = (*last).max(now) + turn;
         }
         wait
+    }
+
+    /// No answer for `key` goes before `until` (its sends are cooling
+    /// down): answers waiting count as booked until then.
+    pub fn hold_replies_until(&self, key: &str, until: Instant) {
+        let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
+        let last = replies.entry(key.to_string()).or_insert(until);
+        *last = (*last).max(until);
+    }
+
+    /// Between two calls to `key` at this instance's share of its rate.
+    fn interval_of(&self, key: &str) -> Duration {
+        let own = self
+            .own_intervals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied();
+        own.unwrap_or(self.interval) * self.shared_among()
     }
 
     pub async fn acquire(&self, key: &str) {
         self.acquire_for(key, false).await
     }
 
-    /// How long until the last bot answer already waiting for `key`'s rate
-    /// goes (zero when none waits): an answer produced now would wait at
-    /// least that long behind them.
+    /// How long the bot answers waiting for `key`'s rate take to go at
+    /// that rate, other calls aside (zero when none waits): the answers
+    /// processing made keep the key's sends busy that long.
     pub fn replies_booked_ahead(&self, key: &str, now: Instant) -> Duration {
         let replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
         replies
@@ -134,25 +155,46 @@ mod tests {
     }
 
     #[test]
-    fn the_answers_waiting_for_a_key_say_how_long_until_the_last_goes() {
+    fn the_answers_waiting_for_a_key_say_how_long_they_take_at_its_rate() {
         let limiter = RateLimiter::new(100, 5);
+        limiter.set_rate("slow", 10);
         let now = Instant::now();
         assert_eq!(limiter.replies_booked_ahead("p", now), Duration::ZERO);
-        // Other calls book the rate but are no answers; the burst goes at
-        // once.
+        // Other calls book the rate but are no answers.
         for _ in 0..20 {
             limiter.reserve("p", now);
         }
         assert_eq!(limiter.replies_booked_ahead("p", now), Duration::ZERO);
-        limiter.reserve_for("p", now, true);
-        // The 21st call past a burst of 5 goes 160 ms on.
-        let after = limiter.replies_booked_ahead("p", now);
-        assert_eq!(after, Duration::from_millis(160), "{after:?}");
-        assert_eq!(limiter.replies_booked_ahead("q", now), Duration::ZERO);
+        for _ in 0..3 {
+            limiter.reserve_for("p", now, true);
+            limiter.reserve_for("slow", now, true);
+        }
         assert_eq!(
-            limiter.replies_booked_ahead("p", now + Duration::from_secs(1)),
-            Duration::ZERO,
-            "sent by then"
+            limiter.replies_booked_ahead("p", now),
+            Duration::from_millis(30)
+        );
+        assert_eq!(
+            limiter.replies_booked_ahead("slow", now),
+            Duration::from_millis(300)
+        );
+        assert_eq!(limiter.replies_booked_ahead("q", now), Duration::ZERO);
+        let later = now + Duration::from_millis(20);
+        assert_eq!(
+            limiter.replies_booked_ahead("p", later),
+            Duration::from_millis(10)
+        );
+        // An answer after a quiet spell counts from then.
+        let quiet = now + Duration::from_secs(1);
+        limiter.reserve_for("p", quiet, true);
+        assert_eq!(
+            limiter.replies_booked_ahead("p", quiet),
+            Duration::from_millis(10)
+        );
+        // A cool-down holds the answers until it ends.
+        limiter.hold_replies_until("p", quiet + Duration::from_secs(30));
+        assert_eq!(
+            limiter.replies_booked_ahead("p", quiet),
+            Duration::from_secs(30)
         );
     }
 

@@ -92,6 +92,13 @@ async fn deliver(
         return out_of_time(shared, row, row.attempts, false, last);
     }
     if let Some(cooling) = shared.cooldowns.cooling_until(&row.page_id, now) {
+        if row.origin == "reply" {
+            // Processing waits too: its answers could not go before then.
+            let left = Duration::from_millis(cooling.saturating_sub(now) as u64);
+            shared
+                .limiter
+                .hold_replies_until(&row.page_id, tokio::time::Instant::now() + left);
+        }
         return defer(row, cooling, workers.retry_base);
     }
     let (messaging_type, tag) = match row.window {

@@ -3,9 +3,10 @@
 //! processing stored events as fast as they arrive only moves the backlog
 //! from the inbox to the outbox, and takes the CPU and commits the webhook
 //! needs to store what keeps arriving. While every Page has answers
-//! waiting for its send rate that go `AHEAD` or more from now (the answers
-//! processing made already keep its sends busy that long), no inbox row is
-//! claimed; once they drain below it, processing resumes. Only the bot's
+//! waiting that take `AHEAD` or more to go at its send rate (the answers
+//! processing made already keep its sends busy that long), or its sends
+//! are cooling down, no inbox row is claimed; once they drain below it,
+//! processing resumes. Only the bot's
 //! answers count: a backlog of API messages does not hold processing (and
 //! the receipts, handovers and links it does) back. The time to the last answer stays what the send
 //! rate makes it. A deployment with some Pages behind and others not is
@@ -58,8 +59,14 @@ mod tests {
             limiter.reserve("B", now);
         }
         assert!(!replies_booked_ahead(&limiter, &pages, now), "no answers");
-        limiter.reserve_for("A", now, true);
+        for _ in 0..100 {
+            limiter.reserve_for("A", now, true);
+        }
         assert!(!replies_booked_ahead(&limiter, &pages, now), "B has none");
+        for _ in 0..99 {
+            limiter.reserve_for("B", now, true);
+        }
+        assert!(!replies_booked_ahead(&limiter, &pages, now), "B: 0.99 s");
         limiter.reserve_for("B", now, true);
         assert!(replies_booked_ahead(&limiter, &pages, now), "both behind");
         // As time goes, the answers leave and processing resumes.

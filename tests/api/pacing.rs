@@ -162,12 +162,12 @@ async fn a_server_whose_answers_wait_for_the_send_rate_processes_no_more_until_t
         };
         let app = start(db, graph, options, &[("SEND_RATE_PER_PAGE", "2")]).await;
         mount_send(&app.graph).await;
-        // Ten answers at two a second (sender actions take some of the
-        // rate too): the last goes seconds after the first.
-        for i in 0..10 {
-            let body = text_message(&format!("U{i}"), &format!("m.p{i}"), "hello");
-            assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
-        }
+        // Ten answers at two a second: 5 s of sends, claimed together.
+        let first: Vec<_> = (0..10)
+            .map(|i| text_event(&format!("U{i}"), &format!("m.p{i}"), "hello"))
+            .collect();
+        let body = webhook_body(&[(PAGE_ID, first)]);
+        assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
         until("the first ten answered by the NLU", || nlu.calls() == 10).await;
         for i in 10..12 {
             let body = text_message(&format!("U{i}"), &format!("m.p{i}"), "hello");
