@@ -169,6 +169,16 @@ async fn a_server_whose_answers_wait_for_the_send_rate_processes_no_more_until_t
         let body = webhook_body(&[(PAGE_ID, first)]);
         assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
         until("the first ten answered by the NLU", || nlu.calls() == 10).await;
+        // Every answer handed to the outbox worker, which books its turn
+        // at the rate as it gets it.
+        for _ in 0..600 {
+            let answers = app.outbox().await;
+            if answers.len() == 10 && answers.iter().all(|a| a.state != "queued") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
         for i in 10..12 {
             let body = text_message(&format!("U{i}"), &format!("m.p{i}"), "hello");
             assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
