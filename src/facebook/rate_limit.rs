@@ -66,13 +66,7 @@ impl RateLimiter {
     pub fn try_reserve(&self, key: &str, now: Instant, max_wait: Duration) -> Option<Duration> {
         // Each instance keeps its share of the rate and of the burst.
         let share = self.shared_among();
-        let own = self
-            .own_intervals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .copied();
-        let interval = own.unwrap_or(self.interval) * share;
+        let interval = self.interval_of(key);
         let tolerance = interval * self.burst.div_ceil(share).saturating_sub(1);
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let theoretical = slots.get(key).copied().unwrap_or(now).max(now);

@@ -9,7 +9,6 @@ use tracing::{info, warn};
 
 use super::handover;
 use super::linking;
-use super::pacing;
 use super::retry::{deadline, next_attempt_within};
 use crate::facebook::events::{
     MessagingEvent, Read, PASS_THREAD_CONTROL, POLICY_ENFORCEMENT, REQUEST_THREAD_CONTROL,
@@ -33,14 +32,7 @@ pub async fn run(
 ) {
     let claim = |claim: Claim| {
         let shared = Arc::clone(&shared);
-        async move {
-            // Paced like the claims made on the worker's behalf.
-            let now = tokio::time::Instant::now();
-            match pacing::replies_booked_ahead(&shared.limiter, shared.pages.ids(), now) {
-                true => Ok(Vec::new()),
-                false => shared.writer.claim_inbox(claim).await,
-            }
-        }
+        async move { shared.writer.claim_inbox(claim).await }
     };
     let handle = |row: InboxRow| {
         let shared = Arc::clone(&shared);

@@ -5,13 +5,14 @@
 //! needs to store what keeps arriving. While every Page has answers
 //! waiting that take `AHEAD` or more to go at its send rate (the answers
 //! processing made already keep its sends busy that long), or its sends
-//! are cooling down, no inbox row is claimed; once they drain below it,
-//! processing resumes. Only the bot's
-//! answers count: a backlog of API messages does not hold processing (and
-//! the receipts, handovers and links it does) back. The time to the last answer stays what the send
-//! rate makes it. A deployment with some Pages behind and others not is
-//! not paced (claims walk the inbox in id order, and stepping over one
-//! Page's backlog would cost more than processing it).
+//! are cooling down, the committer claims no inbox row (`Feeds::
+//! inbox_paced`, asked for its own claims and the worker's); once they
+//! drain below it, processing resumes. Only the bot's answers count: a
+//! backlog of API messages does not hold processing (and the receipts,
+//! handovers and links it records) back. The time to the last answer stays
+//! what the send rate makes it. A deployment with some Pages behind and
+//! others not is not paced (claims walk the inbox in id order, and
+//! stepping over one Page's backlog would cost more than processing it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub const AHEAD: Duration = Duration::from_secs(1);
 
 /// Whether every one of `pages` has answers waiting that go `AHEAD` or
 /// more from now.
-pub fn replies_booked_ahead(limiter: &RateLimiter, pages: &[String], now: Instant) -> bool {
+fn replies_booked_ahead(limiter: &RateLimiter, pages: &[String], now: Instant) -> bool {
     !pages.is_empty()
         && pages
             .iter()

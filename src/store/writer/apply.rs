@@ -66,6 +66,10 @@ pub(super) async fn apply<E: Exec>(
             Write::Thread(change) => {
                 statements.extend(change.statements().into_iter().map(|s| (job, s)))
             }
+            // Paced: the worker's own claim finds nothing either.
+            Write::ClaimInbox(_) if extra.inbox_paced => {
+                claimed.insert(job, WriteOutput::Inbox(Vec::new()));
+            }
             Write::ClaimInbox(c) => claims.push((job, true, *c)),
             Write::ClaimOutbox(c) => claims.push((job, false, *c)),
             Write::Accept(a) => acceptances.push((job, a.as_ref())),
@@ -257,14 +261,17 @@ pub(super) async fn apply<E: Exec>(
     // this batch: the worker is busy, or paced, or it is Postgres's intake)
     // opens now; one claimed now is processed at once, and the window with
     // it, as before pacing.
-    let handed: HashSet<&str> = piggybacked_inbox
-        .iter()
-        .chain(claimed.values().flat_map(|w| match w {
-            WriteOutput::Inbox(rows) => rows.as_slice(),
-            _ => &[],
-        }))
-        .map(|row| row.dedupe_key.as_str())
-        .collect();
+    let handed: HashSet<&str> = match wrote.is_empty() {
+        true => HashSet::new(),
+        false => piggybacked_inbox
+            .iter()
+            .chain(claimed.values().flat_map(|w| match w {
+                WriteOutput::Inbox(rows) => rows.as_slice(),
+                _ => &[],
+            }))
+            .map(|row| row.dedupe_key.as_str())
+            .collect(),
+    };
     let mut waiting: BTreeMap<(&str, &str), MergedConversationUpdate> = BTreeMap::new();
     let mut opened = Vec::new();
     for (e, at) in wrote
@@ -330,6 +337,7 @@ mod tests {
             inbox: Some(claim),
             outbox: None,
             lapsed: [false; 2],
+            inbox_paced: false,
         };
         let own = Write::ClaimInbox(claim);
         let applied = apply(&mut conn, false, "", &[&own], extra, &Windows::default())

@@ -68,7 +68,7 @@ pub struct Feeds {
 pub type Paced = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// Whether inbox claims are held back now.
-pub(crate) fn paced(feeds: &Feeds) -> bool {
+fn paced(feeds: &Feeds) -> bool {
     feeds.inbox_paced.as_ref().is_some_and(|paced| paced())
 }
 
@@ -152,6 +152,9 @@ pub(super) struct WorkerClaims {
     /// Whether each (inbox, outbox) also takes rows whose lease ran out
     /// (see `claim_statement!`).
     pub(super) lapsed: [bool; 2],
+    /// No inbox row is claimed in this batch, not even by the worker's own
+    /// claim (see `Feeds::inbox_paced`).
+    pub(super) inbox_paced: bool,
 }
 
 impl WorkerClaims {
@@ -163,13 +166,17 @@ impl WorkerClaims {
         lapsed: &LapsedLeases,
     ) -> WorkerClaims {
         let now = crate::store::now_ms();
-        // A paced inbox resumes with the worker's own poll (every
-        // `workers::POLL`, well within the second of sends booked ahead).
-        let frees_inbox = writes.iter().any(|w| w.frees_inbox());
+        let inbox = piggyback(&feeds.inbox, writes.iter().any(|w| w.frees_inbox()), now);
+        // Asked only when an inbox claim would be made. A paced inbox
+        // resumes with the worker's own poll (every `workers::POLL`, well
+        // within the second of answers booked ahead).
+        let own = writes.iter().any(|w| matches!(w, Write::ClaimInbox(_)));
+        let inbox_paced = (inbox.is_some() || own) && paced(feeds);
         WorkerClaims {
-            inbox: piggyback(&feeds.inbox, frees_inbox && !paced(feeds), now),
+            inbox: inbox.filter(|_| !inbox_paced),
             outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
             lapsed: [lapsed.due(INBOX), lapsed.due(OUTBOX)],
+            inbox_paced,
         }
     }
 }

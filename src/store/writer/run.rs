@@ -83,12 +83,17 @@ pub(super) async fn run(
                     .await;
                     if applied.is_err() && (extra.inbox.is_some() || extra.outbox.is_some()) {
                         // The claim may be what failed.
+                        let alone = WorkerClaims {
+                            inbox: None,
+                            outbox: None,
+                            ..extra
+                        };
                         applied = apply_held(
                             &store,
                             &mut held,
                             &holder,
                             &[&*job.write],
-                            WorkerClaims::default(),
+                            alone,
                             &windows,
                             stats,
                         )
