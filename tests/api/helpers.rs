@@ -478,3 +478,24 @@ pub async fn quiet_app(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
     };
     start(db, graph, options, extra).await
 }
+
+/// A writer with no service around it, feeding an inbox worker that can
+/// hold `capacity` rows (the test is the worker), its claims held back
+/// while `paced` says so.
+pub fn inbox_writer(
+    store: &Store,
+    capacity: i64,
+    paced: Option<lexbridge::store::writer::Paced>,
+) -> (
+    Writer,
+    lexbridge::store::writer::FeedReceiver<lexbridge::store::inbox::InboxRow>,
+) {
+    let (inbox, worker) = lexbridge::store::writer::feed(capacity, 1);
+    let feeds = lexbridge::store::writer::Feeds {
+        inbox: Some(inbox),
+        inbox_paced: paced,
+        ..Default::default()
+    };
+    let writer = Writer::start(store.clone(), feeds, "this-instance".into());
+    (writer, worker)
+}

@@ -3,11 +3,8 @@
 use crate::helpers::*;
 use crate::support::nlu::ScriptedNlu;
 use lexbridge::startup::Options;
-use lexbridge::store::inbox::{
-    ConversationUpdate, InboxRow, InboxUpdate, NewInboxEvent, ThreadOwner,
-};
-use lexbridge::store::writer::{feed, Acceptance, FeedReceiver, Feeds, Write, Writer};
-use lexbridge::store::Store;
+use lexbridge::store::inbox::{ConversationUpdate, InboxUpdate, NewInboxEvent, ThreadOwner};
+use lexbridge::store::writer::{Acceptance, Feeds, Write, Writer};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -421,7 +418,7 @@ async fn stored_events_reach_the_inbox_worker_without_its_poll() {
     on_every_backend(|backend| async move {
         let db = TestDb::new(&backend).await;
         let store = db.store().await;
-        let (writer, mut worker) = inbox_writer(&store, 16);
+        let (writer, mut worker) = inbox_writer(&store, 16, None);
         let event = new_event;
         let stored = writer
             .write(Write::InsertInbox(vec![event("u1"), event("u2")]))
@@ -455,7 +452,7 @@ async fn events_stored_by_a_redone_intake_batch_reach_the_inbox_worker_without_i
     let Some((db, store)) = postgres_store().await else {
         return;
     };
-    let (writer, mut worker) = inbox_writer(&store, 16);
+    let (writer, mut worker) = inbox_writer(&store, 16, None);
     let event = new_event;
     let mut handed_over = async |want: &str| {
         let mut handed = Vec::new();
@@ -522,7 +519,7 @@ async fn a_lapsed_lease_is_taken_again_under_a_steady_load() {
     on_every_backend(|backend| async move {
         let db = TestDb::new(&backend).await;
         let store = db.store().await;
-        let (writer, mut worker) = inbox_writer(&store, 1_000);
+        let (writer, mut worker) = inbox_writer(&store, 1_000, None);
         let event = |psid: String| new_event(&psid);
         writer
             .write(Write::InsertInbox(vec![event("stalled".into())]))
@@ -691,7 +688,7 @@ async fn many_lapsed_leases_are_taken_again_batch_after_batch() {
             exec_on(&store, &left_behind).await;
         }
         // A worker with room for 4 rows, which it hands back at once.
-        let (writer, mut worker) = inbox_writer(&store, 4);
+        let (writer, mut worker) = inbox_writer(&store, 4, None);
         let event = |n: usize| new_event(&format!("u{n}"));
         let mut taken = std::collections::BTreeSet::new();
         for n in 0..12 {
@@ -739,16 +736,4 @@ fn new_event(psid: &str) -> NewInboxEvent {
         received_at: lexbridge::store::now_ms(),
         inbound_at: None,
     }
-}
-
-/// A writer with no service around it, feeding an inbox worker that can
-/// hold `capacity` rows: the test is the worker.
-fn inbox_writer(store: &Store, capacity: i64) -> (Writer, FeedReceiver<InboxRow>) {
-    let (inbox, worker) = feed(capacity, 1);
-    let feeds = Feeds {
-        inbox: Some(inbox),
-        ..Feeds::default()
-    };
-    let writer = Writer::start(store.clone(), feeds, "this-instance".into());
-    (writer, worker)
 }

@@ -7,7 +7,7 @@ use crate::helpers::*;
 use crate::support::nlu::ScriptedNlu;
 use lexbridge::startup::Options;
 use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
-use lexbridge::store::writer::{feed, Feeds, Write, Writer};
+use lexbridge::store::writer::{Paced, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,15 +31,10 @@ async fn stored_events_wait_while_sends_are_booked_ahead_and_go_once_they_drain(
     on_every_backend(|backend| async move {
         let db = TestDb::new(&backend).await;
         let store = db.store().await;
-        let (inbox, mut worker) = feed(16, 1);
         let behind = Arc::new(AtomicBool::new(true));
         let paced = Arc::clone(&behind);
-        let feeds = Feeds {
-            inbox: Some(inbox),
-            inbox_paced: Some(Arc::new(move || paced.load(Ordering::SeqCst))),
-            ..Feeds::default()
-        };
-        let writer = Writer::start(store.clone(), feeds, "this-instance".into());
+        let paced: Paced = Arc::new(move || paced.load(Ordering::SeqCst));
+        let (writer, mut worker) = inbox_writer(&store, 16, Some(paced));
         let now = lexbridge::store::now_ms();
         let stored = writer
             .write(Write::InsertInbox(vec![event("u1", now)]))
@@ -112,12 +107,7 @@ async fn the_retry_budget_of_a_row_that_waited_its_turn_starts_at_its_first_clai
     on_every_backend(|backend| async move {
         let db = TestDb::new(&backend).await;
         let store = db.store().await;
-        let (inbox, mut worker) = feed(16, 1);
-        let feeds = Feeds {
-            inbox: Some(inbox),
-            ..Feeds::default()
-        };
-        let writer = Writer::start(store.clone(), feeds, "this-instance".into());
+        let (writer, mut worker) = inbox_writer(&store, 16, None);
         let hour_ago = lexbridge::store::now_ms() - 3_600_000;
         let before_claim = lexbridge::store::now_ms();
         writer
