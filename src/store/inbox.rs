@@ -51,8 +51,9 @@ pub struct NewInboxEvent {
     pub event: String,
     pub received_at: i64,
     /// A person's message or postback: when they wrote. The conversation's
-    /// 24-hour window opens in the batch that stores the event, not when it
-    /// is processed (which may wait its turn, see `workers::pacing`).
+    /// 24-hour window opens as the event is stored (on Postgres in the main
+    /// committer's next batch), not when it is processed (which may wait
+    /// its turn, see `workers::pacing`).
     pub inbound_at: Option<i64>,
 }
 

@@ -8,6 +8,7 @@ use crate::support::nlu::ScriptedNlu;
 use lexbridge::startup::Options;
 use lexbridge::store::inbox::{NewInboxEvent, ThreadOwner};
 use lexbridge::store::writer::{Paced, Write};
+use lexbridge::store::Store;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +77,9 @@ async fn a_persons_message_opens_the_window_as_it_is_stored_before_it_is_process
             .as_i64()
             .expect("a timestamp");
         assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
+        // On Postgres the main committer writes the window the intake
+        // stored the event with: in its next batch.
+        app.writer.barrier().await.expect("the next batch");
         assert_eq!(app.inbox().await[0].state, "pending", "not processed");
         let window = app.store.last_inbound_at(PAGE_ID, "U1").await.unwrap();
         assert_eq!(window, Some(wrote));
@@ -89,6 +93,7 @@ async fn a_persons_message_opens_the_window_as_it_is_stored_before_it_is_process
             })],
         )]);
         assert_eq!(app.post_signed_webhook(&echo).await.status(), 200);
+        app.writer.barrier().await.expect("the next batch");
         assert_eq!(
             app.store.last_inbound_at(PAGE_ID, "U2").await.unwrap(),
             None
@@ -96,6 +101,7 @@ async fn a_persons_message_opens_the_window_as_it_is_stored_before_it_is_process
         // Nor a message to a Page this deployment does not answer for.
         let elsewhere = webhook_body(&[("9999", vec![text_event("U3", "m.x1", "hi")])]);
         assert_eq!(app.post_signed_webhook(&elsewhere).await.status(), 200);
+        app.writer.barrier().await.expect("the next batch");
         assert_eq!(app.store.last_inbound_at("9999", "U3").await.unwrap(), None);
         app.stop().await;
     })
@@ -191,4 +197,52 @@ async fn a_server_whose_answers_wait_for_the_send_rate_processes_no_more_until_t
         app.stop().await;
     })
     .await;
+}
+
+/// On Postgres the intake committer, which a webhook's answer waits for,
+/// writes no conversation row: a person's window goes to the main
+/// committer's next batch, so an answer never waits for a row that another
+/// transaction (the main committer's results, say) holds.
+#[tokio::test]
+async fn on_postgres_storing_an_event_waits_for_no_conversation_row() {
+    let Some(backend) = postgres() else {
+        return;
+    };
+    let app = quiet_app(&backend, &[]).await;
+    let first = text_message("U1", "m.l1", "hello");
+    let wrote = first["entry"][0]["messaging"][0]["timestamp"]
+        .as_i64()
+        .expect("a timestamp");
+    assert_eq!(app.post_signed_webhook(&first).await.status(), 200);
+    app.writer.barrier().await.expect("the next batch");
+    assert_eq!(
+        app.store.last_inbound_at(PAGE_ID, "U1").await.unwrap(),
+        Some(wrote)
+    );
+    // Another transaction holds the person's row.
+    let Store::Postgres(pool) = &app.store else {
+        panic!("a Postgres store");
+    };
+    let mut holder = pool.begin().await.expect("a transaction");
+    sqlx::query("SELECT 1 FROM conversations WHERE page_id = $1 AND psid = $2 FOR UPDATE")
+        .bind(PAGE_ID)
+        .bind("U1")
+        .execute(&mut *holder)
+        .await
+        .expect("the row locked");
+    // Written a minute later: a window to move.
+    let mut later = text_message("U1", "m.l2", "still there?");
+    later["entry"][0]["messaging"][0]["timestamp"] = (wrote + 60_000).into();
+    let answered = tokio::time::timeout(Duration::from_secs(10), app.post_signed_webhook(&later))
+        .await
+        .expect("answered while the row is held");
+    assert_eq!(answered.status(), 200);
+    holder.rollback().await.expect("released");
+    app.writer.barrier().await.expect("the next batch");
+    assert_eq!(
+        app.store.last_inbound_at(PAGE_ID, "U1").await.unwrap(),
+        Some(wrote + 60_000),
+        "the main committer wrote the window"
+    );
+    app.stop().await;
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::feed::{WorkerClaims, INBOX, OUTBOX, PIGGYBACK};
-use super::windows::{Opened, Windows};
+use super::windows::{Opened, Waiting, WindowPlan};
 use super::{Write, WriteOutput};
 use crate::store::chunks::chunks;
 use crate::store::conversations::{self, MergedConversationUpdate};
@@ -25,6 +25,8 @@ pub(super) struct BatchResult {
     pub(super) lapsed_drained: [bool; 2],
     /// The windows stored events opened (to remember once committed).
     pub(super) opened: Vec<Opened>,
+    /// The intake's batch: the windows for the main committer to write.
+    pub(super) handed_over: Vec<Waiting>,
 }
 
 /// Applies `writes` in the open transaction of `exec` with set-based
@@ -38,7 +40,7 @@ pub(super) async fn apply<E: Exec>(
     holder: &str,
     writes: &[&Write],
     extra: WorkerClaims,
-    windows: &Windows,
+    plan: WindowPlan<'_>,
 ) -> anyhow::Result<BatchResult> {
     let mut counts = vec![0u64; writes.len()];
     let mut claimed: BTreeMap<usize, WriteOutput> = BTreeMap::new();
@@ -83,8 +85,9 @@ pub(super) async fn apply<E: Exec>(
     claims.extend(extra.outbox.map(|c| (PIGGYBACK, false, c)));
     let now = crate::store::now_ms();
     let mut inserted = HashSet::new();
-    // Stored events whose person's window may need opening (see below).
-    let mut wrote = Vec::new();
+    // Stored events whose person's window may need opening (see below):
+    // Page, PSID, dedupe key, when they wrote.
+    let mut wrote: Vec<(&str, &str, &str, i64)> = Vec::new();
     for insert in inbox::insert_statements(&events, |(_, e)| *e, postgres) {
         for row in exec.rows(&insert).await? {
             inserted.insert(Columns::new(row).take()?.text()?);
@@ -94,7 +97,9 @@ pub(super) async fn apply<E: Exec>(
         if inserted.remove(&e.dedupe_key) {
             counts[*job] += 1;
             match e.inbound_at {
-                Some(at) if windows.needs(&e.page_id, &e.psid, at) => wrote.push((*e, at)),
+                Some(at) if plan.known.needs(&e.page_id, &e.psid, at) => {
+                    wrote.push((&e.page_id, &e.psid, &e.dedupe_key, at))
+                }
                 _ => {}
             }
         }
@@ -258,9 +263,47 @@ pub(super) async fn apply<E: Exec>(
         }
     }
     // The window of a person whose stored event waits (not claimed in
-    // this batch: the worker is busy, or paced, or it is Postgres's intake)
-    // opens now; one claimed now is processed at once, and the window with
-    // it, as before pacing.
+    // this batch: the worker is busy, or paced) opens now; one claimed now
+    // is processed at once, and the window with it, as before pacing.
+    // Postgres's intake claims nothing: it hands its windows to the main
+    // committer, whose next batch writes them or claims their events.
+    wrote.extend(
+        plan.arrived
+            .iter()
+            .filter(|w| plan.known.needs(&w.page_id, &w.psid, w.at))
+            .map(|w| {
+                (
+                    w.page_id.as_str(),
+                    w.psid.as_str(),
+                    w.dedupe_key.as_str(),
+                    w.at,
+                )
+            }),
+    );
+    if plan.hand_over {
+        let (inbox, outbox) = (piggybacked_inbox, piggybacked_outbox);
+        let handed_over: Vec<Waiting> = wrote
+            .into_iter()
+            .map(|(page_id, psid, key, at)| Waiting {
+                page_id: page_id.to_string(),
+                psid: psid.to_string(),
+                at,
+                dedupe_key: key.to_string(),
+            })
+            .collect();
+        let opened = handed_over
+            .iter()
+            .map(|w| (w.page_id.clone(), w.psid.clone(), w.at))
+            .collect();
+        return Ok(BatchResult {
+            written: outputs(counts, claimed),
+            inbox,
+            outbox,
+            lapsed_drained,
+            opened,
+            handed_over,
+        });
+    }
     let handed: HashSet<&str> = match wrote.is_empty() {
         true => HashSet::new(),
         false => piggybacked_inbox
@@ -274,36 +317,40 @@ pub(super) async fn apply<E: Exec>(
     };
     let mut waiting: BTreeMap<(&str, &str), MergedConversationUpdate> = BTreeMap::new();
     let mut opened = Vec::new();
-    for (e, at) in wrote
+    for (page_id, psid, _, at) in wrote
         .into_iter()
-        .filter(|(e, _)| !handed.contains(e.dedupe_key.as_str()))
+        .filter(|(_, _, key, _)| !handed.contains(key))
     {
-        waiting
-            .entry((e.page_id.as_str(), e.psid.as_str()))
-            .or_default()
-            .wrote_at(at);
-        opened.push((e.page_id.clone(), e.psid.clone(), at));
+        waiting.entry((page_id, psid)).or_default().wrote_at(at);
+        opened.push((page_id.to_string(), psid.to_string(), at));
     }
     for upsert in conversations::upsert_statements(&waiting, now) {
         exec.run(&upsert).await?;
     }
     let (inbox, outbox) = (piggybacked_inbox, piggybacked_outbox);
     Ok(BatchResult {
-        written: counts
-            .into_iter()
-            .enumerate()
-            .map(|(job, n)| claimed.remove(&job).unwrap_or(WriteOutput::Rows(n)))
-            .collect(),
+        written: outputs(counts, claimed),
         inbox,
         outbox,
         lapsed_drained,
         opened,
+        handed_over: Vec::new(),
     })
+}
+
+/// Each write's output: the rows claimed for it, else how many it changed.
+fn outputs(counts: Vec<u64>, mut claimed: BTreeMap<usize, WriteOutput>) -> Vec<WriteOutput> {
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(job, n)| claimed.remove(&job).unwrap_or(WriteOutput::Rows(n)))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::writer::windows::Windows;
     use crate::store::writer::{Acceptance, Claim, LEASE_MS};
 
     /// An in-memory database with the SQLite schema, for `apply` itself.
@@ -340,9 +387,16 @@ mod tests {
             inbox_paced: false,
         };
         let own = Write::ClaimInbox(claim);
-        let applied = apply(&mut conn, false, "", &[&own], extra, &Windows::default())
-            .await
-            .expect("applied");
+        let applied = apply(
+            &mut conn,
+            false,
+            "",
+            &[&own],
+            extra,
+            WindowPlan::writing(&Windows::default()),
+        )
+        .await
+        .expect("applied");
         let Some(WriteOutput::Inbox(claimed)) = applied.written.first() else {
             panic!("the worker's claim answers with rows");
         };
@@ -354,10 +408,87 @@ mod tests {
 
         // With room left over, the piggybacked claim takes only that.
         let own = Write::ClaimInbox(Claim { limit: 1, ..claim });
-        let applied = apply(&mut conn, false, "", &[&own], extra, &Windows::default())
+        let applied = apply(
+            &mut conn,
+            false,
+            "",
+            &[&own],
+            extra,
+            WindowPlan::writing(&Windows::default()),
+        )
+        .await
+        .expect("applied");
+        assert_eq!(applied.inbox.len(), 3);
+    }
+
+    /// Postgres's intake hands the windows of the events it stores to the
+    /// main committer, writing none itself; the main committer writes them,
+    /// except for an event it claims in the same batch (its processing
+    /// writes the window).
+    #[tokio::test]
+    async fn the_intake_hands_its_windows_over_and_the_main_batch_writes_those_it_does_not_claim() {
+        use crate::store::inbox::{NewInboxEvent, ThreadOwner};
+        let mut conn = schema();
+        let event = |psid: &str, at: i64| NewInboxEvent {
+            object: "page".into(),
+            page_id: "P".into(),
+            psid: psid.into(),
+            kind: "message",
+            thread: ThreadOwner::ThisApp,
+            dedupe_key: format!("m.{psid}"),
+            event: "{}".into(),
+            received_at: at,
+            inbound_at: Some(at),
+        };
+        let insert = Write::InsertInbox(vec![event("U1", 100), event("U2", 200)]);
+        let known = Windows::default();
+        let intake = WindowPlan {
+            known: &known,
+            arrived: &[],
+            hand_over: true,
+        };
+        let stored = apply(
+            &mut conn,
+            false,
+            "",
+            &[&insert],
+            WorkerClaims::default(),
+            intake,
+        )
+        .await
+        .expect("stored");
+        let windows = |conn: &rusqlite::Connection| -> Vec<(String, i64)> {
+            conn.prepare("SELECT psid, last_inbound_at FROM conversations ORDER BY psid")
+                .and_then(|mut q| q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                .expect("conversations")
+        };
+        assert!(windows(&conn).is_empty(), "the intake writes no window");
+        assert_eq!(stored.handed_over.len(), 2);
+        assert_eq!(stored.opened.len(), 2, "remembered as handed over");
+
+        // The main committer's next batch claims one row (U1's, the
+        // oldest) for the worker and writes the other's window.
+        let claim = Claim {
+            now: 1_000,
+            lease_until: 1_000 + LEASE_MS,
+            limit: 1,
+        };
+        let extra = WorkerClaims {
+            inbox: Some(claim),
+            ..WorkerClaims::default()
+        };
+        let main = WindowPlan {
+            known: &known,
+            arrived: &stored.handed_over,
+            hand_over: false,
+        };
+        let applied = apply(&mut conn, false, "", &[], extra, main)
             .await
             .expect("applied");
-        assert_eq!(applied.inbox.len(), 3);
+        assert_eq!(applied.inbox.len(), 1);
+        assert_eq!(applied.inbox[0].psid, "U1");
+        assert_eq!(windows(&conn), [("U2".to_string(), 200)]);
+        assert!(applied.handed_over.is_empty());
     }
 
     #[tokio::test]
@@ -399,7 +530,7 @@ mod tests {
             "",
             &[&accepted, &finished],
             WorkerClaims::default(),
-            &Windows::default(),
+            WindowPlan::writing(&Windows::default()),
         )
         .await
         .expect("applied");
@@ -453,7 +584,7 @@ mod tests {
             "",
             &writes,
             WorkerClaims::default(),
-            &Windows::default(),
+            WindowPlan::writing(&Windows::default()),
         )
         .await
         .expect("applied");

@@ -22,6 +22,7 @@ use anyhow::anyhow;
 use tokio::sync::{mpsc, oneshot};
 
 use super::feed::{give_back, hand_over};
+use super::windows::{Arrivals, Waiting};
 use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::inbox::InboxRow;
 use crate::store::outbox::OutboxRow;
@@ -38,6 +39,9 @@ pub(super) struct Answer {
     pub(super) outbox: Vec<OutboxRow>,
     /// New webhook events were stored (the intake tells the committer).
     pub(super) stored: bool,
+    /// The windows they open, for the main committer to write (the
+    /// intake's).
+    pub(super) windows: Vec<Waiting>,
 }
 
 /// Where answers go: the workers' feeds and, for the intake, the main
@@ -45,11 +49,19 @@ pub(super) struct Answer {
 #[derive(Clone)]
 pub(super) struct Outlets {
     feeds: Feeds,
-    nudge: Option<mpsc::Sender<Job>>,
+    nudge: Option<Nudge>,
+}
+
+/// The intake's way to the main committer: the windows its events open,
+/// and a job that wakes it.
+#[derive(Clone)]
+pub(super) struct Nudge {
+    pub(super) jobs: mpsc::Sender<Job>,
+    pub(super) arrivals: Arc<Arrivals>,
 }
 
 impl Outlets {
-    pub(super) fn new(feeds: &Feeds, nudge: Option<mpsc::Sender<Job>>) -> Outlets {
+    pub(super) fn new(feeds: &Feeds, nudge: Option<Nudge>) -> Outlets {
         Outlets {
             feeds: feeds.clone(),
             nudge,
@@ -60,11 +72,16 @@ impl Outlets {
     pub(super) fn deliver(&self, answer: Answer) {
         hand_over(&self.feeds.inbox, answer.inbox);
         hand_over(&self.feeds.outbox, answer.outbox);
+        // The windows before any answer: a write submitted to the main
+        // committer once a webhook is answered goes with them (or after).
+        if let Some(nudge) = &self.nudge {
+            nudge.arrivals.add(answer.windows);
+        }
         for (done, result) in answer.jobs {
             let _ = done.send(result);
         }
         if let (Some(nudge), true) = (&self.nudge, answer.stored) {
-            tell_stored(nudge);
+            tell_stored(&nudge.jobs);
         }
     }
 
@@ -252,6 +269,7 @@ mod tests {
             inbox: (0..inbox_rows as i64).map(row).collect(),
             outbox: Vec::new(),
             stored: true,
+            windows: Vec::new(),
         };
         (answer, answered)
     }

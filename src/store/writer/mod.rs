@@ -157,10 +157,14 @@ impl Writer {
         // does not queue behind the claims and results of the same batch:
         // an intake committer on a connection of its own stores them, and
         // tells the main one to claim them. SQLite has one writer at a time.
-        let intake = match store {
+        let (intake, arrivals) = match store {
             Store::Postgres(_) => {
                 let (intake, intake_rx) = mpsc::channel(4096);
-                let nudge = Some(jobs.clone());
+                let arrivals = Arc::new(windows::Arrivals::default());
+                let nudge = flush::Nudge {
+                    jobs: jobs.clone(),
+                    arrivals: Arc::clone(&arrivals),
+                };
                 let store = store.clone();
                 let recorder = Arc::clone(&stats);
                 spawn_committer("lexbridge-intake", move || {
@@ -171,13 +175,13 @@ impl Writer {
                         String::new(),
                         intake_rx,
                         recorder,
-                        nudge,
+                        run::Role::Intake(nudge),
                         None,
                     )
                 });
-                Some(intake)
+                (Some(intake), Some(arrivals))
             }
-            Store::Sqlite { .. } => None,
+            Store::Sqlite { .. } => (None, None),
         };
         let checkpoints = match &store {
             Store::Sqlite { writer, .. } => {
@@ -192,7 +196,15 @@ impl Writer {
         let recorder = Arc::clone(&stats);
         let committed = checkpoints.clone();
         spawn_committer("lexbridge-writer", move || {
-            run::run(store, feeds, holder, rx, recorder, None, committed)
+            run::run(
+                store,
+                feeds,
+                holder,
+                rx,
+                recorder,
+                run::Role::Main(arrivals),
+                committed,
+            )
         });
         Writer {
             jobs,

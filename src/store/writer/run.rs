@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 use super::apply::{apply, BatchResult};
 use super::checkpoint::{CheckpointStats, CHECKPOINT_BACKSTOP};
 use super::feed::{charge, reserve, LapsedLeases, WorkerClaims};
-use super::flush::{self, Answer, Answers, Outlets};
-use super::windows::Windows;
+use super::flush::{self, Answer, Answers, Nudge, Outlets};
+use super::windows::{Arrivals, Waiting, WindowPlan, Windows};
 use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::statement::Sqlx;
 use crate::store::Store;
@@ -24,7 +24,7 @@ pub(super) async fn run(
     holder: String,
     mut rx: mpsc::Receiver<Job>,
     stats: Arc<CommitStats>,
-    nudge: Option<mpsc::Sender<Job>>,
+    role: Role,
     checkpoints: Option<Arc<CheckpointStats>>,
 ) {
     let recorder = Arc::clone(&stats);
@@ -34,6 +34,11 @@ pub(super) async fn run(
     let mut held: Option<CommitConnection> = None;
     let mut lapsed = LapsedLeases::new();
     let mut windows = Windows::default();
+    let (arrivals, nudge) = match role {
+        Role::Main(arrivals) => (arrivals, None),
+        Role::Intake(nudge) => (None, Some(nudge)),
+    };
+    let hand_over = nudge.is_some();
     let outlets = Outlets::new(&feeds, nudge);
     // On SQLite the flusher answers once the log is on disk (see `flush`).
     let answers = match &store {
@@ -46,7 +51,15 @@ pub(super) async fn run(
         let jobs = std::mem::take(&mut batch);
         let writes: Vec<&Write> = jobs.iter().map(|j| &*j.write).collect();
         let extra = WorkerClaims::for_writes(&feeds, &writes, &lapsed);
-        match apply_held(&store, &mut held, &holder, &writes, extra, &windows, stats).await {
+        // The intake's windows go with this batch (should it fail, once
+        // more on their own after its writes).
+        let arrived = arrivals.as_ref().map(|a| a.take()).unwrap_or_default();
+        let plan = WindowPlan {
+            known: &windows,
+            arrived: &arrived,
+            hand_over,
+        };
+        match apply_held(&store, &mut held, &holder, &writes, extra, plan, stats).await {
             Ok(mut applied) => {
                 lapsed.drained(applied.lapsed_drained);
                 windows.record(std::mem::take(&mut applied.opened));
@@ -62,6 +75,7 @@ pub(super) async fn run(
                     inbox: applied.inbox,
                     outbox: applied.outbox,
                     stored,
+                    windows: applied.handed_over,
                 });
                 // Answered first: a finishing copy delays the next batch only.
                 finish_checkpoint(&checkpoints, &held);
@@ -77,7 +91,7 @@ pub(super) async fn run(
                         &holder,
                         &[&*job.write],
                         extra,
-                        &windows,
+                        plan_alone(&windows, hand_over),
                         stats,
                     )
                     .await;
@@ -94,7 +108,7 @@ pub(super) async fn run(
                             &holder,
                             &[&*job.write],
                             alone,
-                            &windows,
+                            plan_alone(&windows, hand_over),
                             stats,
                         )
                         .await;
@@ -105,6 +119,7 @@ pub(super) async fn run(
                         windows.record(std::mem::take(&mut applied.opened));
                         let written = applied.written.pop().context("no result")?;
                         answer.stored = stored_events((&&*job.write, &written));
+                        answer.windows = applied.handed_over;
                         charge(&feeds, &written);
                         reserve(&feeds.inbox, applied.inbox.len());
                         reserve(&feeds.outbox, applied.outbox.len());
@@ -115,6 +130,7 @@ pub(super) async fn run(
                     answer.jobs.push((job.done, result));
                     answers.send(answer);
                 }
+                write_alone(&store, &mut held, &mut windows, &arrived, stats).await;
                 finish_checkpoint(&checkpoints, &held);
             }
             // A write alone: its caller gets the error itself (see
@@ -123,6 +139,7 @@ pub(super) async fn run(
                 if let Some(job) = jobs.into_iter().next() {
                     let _ = job.done.send(Err(e));
                 }
+                write_alone(&store, &mut held, &mut windows, &arrived, stats).await;
             }
         }
     }
@@ -130,6 +147,45 @@ pub(super) async fn run(
     // the pool does not wait for it.
     if let Some(CommitConnection::Postgres(conn)) = held {
         let _ = conn.close().await;
+    }
+}
+
+/// Which committer a loop is (see `Writer::start`).
+pub(super) enum Role {
+    /// The main one; on Postgres, with the windows the intake hands over.
+    Main(Option<Arc<Arrivals>>),
+    /// Postgres's intake, which stores new events and tells the main one.
+    Intake(Nudge),
+}
+
+/// Writes the windows the intake handed over to a batch that failed, on
+/// their own; should that fail too, each event's processing writes its
+/// window.
+async fn write_alone(
+    store: &Store,
+    held: &mut Option<CommitConnection>,
+    windows: &mut Windows,
+    arrived: &[Waiting],
+    stats: &CommitStats,
+) {
+    if arrived.is_empty() {
+        return;
+    }
+    let plan = WindowPlan {
+        arrived,
+        ..WindowPlan::writing(windows)
+    };
+    let claims = WorkerClaims::default();
+    if let Ok(mut applied) = apply_held(store, held, "", &[], claims, plan, stats).await {
+        windows.record(std::mem::take(&mut applied.opened));
+    }
+}
+
+/// The windows of a write redone alone: none handed over to it.
+fn plan_alone(windows: &Windows, hand_over: bool) -> WindowPlan<'_> {
+    WindowPlan {
+        hand_over,
+        ..WindowPlan::writing(windows)
     }
 }
 
@@ -162,7 +218,7 @@ async fn apply_held(
     holder: &str,
     writes: &[&Write],
     extra: WorkerClaims,
-    windows: &Windows,
+    windows: WindowPlan<'_>,
     stats: &CommitStats,
 ) -> anyhow::Result<BatchResult> {
     let started = std::time::Instant::now();

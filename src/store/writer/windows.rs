@@ -5,8 +5,15 @@
 //! changes nothing, and the exact time is written when it is processed.
 //! Only committed batches are remembered; another instance's writes only
 //! move the stored time later, so what is remembered never overstates it.
+//!
+//! On Postgres the intake committer writes no window: it hands them to the
+//! main committer (`Arrivals`), which writes them with its own batch, so
+//! storing an event takes no lock on a conversation row (the main
+//! committer's results write the same rows) and a window whose event the
+//! main committer claims in that batch is not written twice.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// How much later than the last time written an event must be to be
 /// written again when stored.
@@ -25,6 +32,58 @@ pub(crate) struct Windows {
 
 /// A window opened in a batch: Page, PSID and time.
 pub(crate) type Opened = (String, String, i64);
+
+/// A stored event that may open its person's window: the person, when they
+/// wrote, and the event's dedupe key (a batch that claims the event leaves
+/// the window to its processing).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Waiting {
+    pub(crate) page_id: String,
+    pub(crate) psid: String,
+    pub(crate) at: i64,
+    pub(crate) dedupe_key: String,
+}
+
+/// The windows the intake committer's stored events open, waiting for the
+/// main committer's next batch.
+#[derive(Default)]
+pub(crate) struct Arrivals(Mutex<Vec<Waiting>>);
+
+impl Arrivals {
+    pub(crate) fn add(&self, waiting: Vec<Waiting>) {
+        if waiting.is_empty() {
+            return;
+        }
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.extend(waiting);
+    }
+
+    /// Everything added since the last take.
+    pub(crate) fn take(&self) -> Vec<Waiting> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// How a batch treats the windows its stored events open.
+pub(crate) struct WindowPlan<'a> {
+    /// What this committer already wrote.
+    pub(crate) known: &'a Windows,
+    /// Windows the intake committer handed over, to write with this batch.
+    pub(crate) arrived: &'a [Waiting],
+    /// The intake's batch: hand the windows over rather than write them.
+    pub(crate) hand_over: bool,
+}
+
+impl WindowPlan<'_> {
+    /// A batch that writes its windows and has none handed over.
+    pub(crate) fn writing(known: &Windows) -> WindowPlan<'_> {
+        WindowPlan {
+            known,
+            arrived: &[],
+            hand_over: false,
+        }
+    }
+}
 
 impl Windows {
     /// Whether an event of `at` should write the person's window.
