@@ -202,6 +202,7 @@ impl Application {
             link_tokens: LinkTokens::from_session_key(&settings.session_key),
             api_keys: Default::default(),
             workers: Default::default(),
+            seen: Default::default(),
             settings,
         });
         shared.limiter.share_among(instances);

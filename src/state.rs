@@ -52,6 +52,8 @@ pub struct AppState {
     pub instance_id: String,
     /// When its heartbeat last reached the database.
     pub heartbeat: crate::store::instances::Heartbeat,
+    /// `mark_seen` calls waiting to go in batches (`mark_seen`).
+    pub seen: crate::facebook::seen_queue::SeenQueue,
 }
 
 impl AppState {
@@ -157,6 +159,77 @@ impl AppState {
             .await
         {
             debug!(action = action.as_str(), error = %e, "sender action failed");
+        }
+    }
+
+    /// `mark_seen` for a person, best effort: in a Graph batch request
+    /// with the others of the Page waiting at the time, or alone
+    /// (`facebook::seen_queue`).
+    pub fn mark_seen(self: &Arc<Self>, page_id: &str, psid: &str) {
+        use crate::facebook::seen_queue::Pushed;
+        match self.seen.push(page_id, psid) {
+            Pushed::StartFlusher => {
+                let shared = Arc::clone(self);
+                tokio::spawn(async move {
+                    while let Some((page_id, psids)) = shared.seen.next() {
+                        shared
+                            .sender_actions(&page_id, &psids, SenderAction::MarkSeen)
+                            .await;
+                    }
+                });
+            }
+            Pushed::Queued => {}
+            Pushed::Skipped => debug!("mark_seen skipped: too many wait"),
+        }
+    }
+
+    /// `sender_action` for several people of one Page (at most
+    /// `BATCH_MAX`), in one Graph batch request when more than one is
+    /// within the Page's budget. Each call takes its own share of the
+    /// budget, as Meta counts it.
+    pub async fn sender_actions(&self, page_id: &str, psids: &[String], action: SenderAction) {
+        let Some(token) = self.page_token(page_id).await else {
+            return;
+        };
+        let now = tokio::time::Instant::now();
+        let mut wait = std::time::Duration::ZERO;
+        let mut within = Vec::with_capacity(psids.len());
+        for psid in psids {
+            match self
+                .limiter
+                .try_reserve(page_id, now, SENDER_ACTION_MAX_WAIT)
+            {
+                Some(w) => {
+                    wait = wait.max(w);
+                    within.push(psid.clone());
+                }
+                None => debug!(
+                    action = action.as_str(),
+                    "sender action skipped: the page's send budget is spent"
+                ),
+            }
+        }
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let failed = match within.as_slice() {
+            [] => return,
+            [psid] => self
+                .graph
+                .sender_action(page_id, &token, psid, action)
+                .await
+                .err(),
+            _ => match self
+                .graph
+                .sender_action_batch(page_id, &token, &within, action)
+                .await
+            {
+                Ok(outcomes) => outcomes.into_iter().find_map(Result::err),
+                Err(e) => Some(e),
+            },
+        };
+        if let Some(e) = failed {
+            debug!(action = action.as_str(), calls = within.len(), error = %e, "sender action failed");
         }
     }
 }

@@ -110,6 +110,22 @@ async fn graph_handler(
     arrivals: web::Data<Mutex<Arrivals>>,
 ) -> HttpResponse {
     let now = Instant::now();
+    // A batch request (the service's `mark_seen`s): a call each, answered
+    // in order.
+    let batch = url::form_urlencoded::parse(&body)
+        .find(|(name, _)| name == "batch")
+        .and_then(|(_, calls)| serde_json::from_str::<Vec<Value>>(&calls).ok());
+    if let Some(calls) = batch {
+        if let Ok(mut a) = arrivals.lock() {
+            for call in &calls {
+                let relative = call["relative_url"].as_str().unwrap_or_default();
+                let page = relative.split('/').next().unwrap_or_default();
+                a.per_page.entry(page.to_string()).or_default().push(now);
+            }
+        }
+        let answers = vec![serde_json::json!({"code": 200, "body": "{}"}); calls.len()];
+        return HttpResponse::Ok().json(answers);
+    }
     let page = req
         .path()
         .split('/')

@@ -7,6 +7,9 @@ use serde::Deserialize;
 use std::time::Duration;
 use url::Url;
 
+mod batch;
+pub use batch::BATCH_MAX;
+
 /// A Graph API failure: Meta's error object, or a transport failure.
 #[derive(Debug, Clone, Default, PartialEq, thiserror::Error)]
 #[error("Graph API error (HTTP {http_status:?}, code {code:?}, subcode {subcode:?}, fbtrace_id {fbtrace_id:?}): {message}")]

@@ -9,6 +9,7 @@ pub mod messenger_profile;
 pub mod page_cooldown;
 pub mod rate_limit;
 pub mod render;
+pub mod seen_queue;
 pub mod signature;
 pub mod signed_request;
 pub mod thread_control;

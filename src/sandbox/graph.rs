@@ -72,6 +72,7 @@ async fn graph(req: HttpRequest, body: web::Bytes, sandbox: web::Data<Sandbox>) 
         (true, [page, edge @ ("pass_thread_control" | "take_thread_control")]) => {
             page_call(&sandbox, &params, page).and_then(|()| thread_control(&sandbox, edge, &body))
         }
+        (true, []) if params.contains_key("batch") => batch(&sandbox, &params).await,
         (true, [page, "subscribed_apps"]) => {
             page_call(&sandbox, &params, page).and_then(|()| super::profile::subscribe(&body))
         }
@@ -359,6 +360,52 @@ fn thread_control(sandbox: &Sandbox, edge: &str, body: &[u8]) -> Result<Value, M
     };
     sandbox.set_owner(&psid, owner);
     Ok(json!({ "success": true }))
+}
+
+/// `POST /` with `batch` (a Graph batch request): each call answered in
+/// order as `{code, body}`. The sandbox takes Send API calls (sender
+/// actions and messages, their form fields JSON where they hold JSON);
+/// any other call is answered as unsupported.
+async fn batch(sandbox: &Sandbox, params: &Params) -> Result<Value, MetaError> {
+    let who = authenticate(sandbox, params)?;
+    let calls: Vec<Value> = params
+        .get("batch")
+        .and_then(|b| serde_json::from_str(b).ok())
+        .ok_or_else(|| MetaError::param("The parameter batch must be a JSON array"))?;
+    if calls.len() > crate::facebook::graph::BATCH_MAX {
+        return Err(MetaError::param(
+            "Too many requests in batch message. Maximum batch size is 50",
+        ));
+    }
+    let mut answers = Vec::with_capacity(calls.len());
+    for call in &calls {
+        let relative = call["relative_url"].as_str().unwrap_or_default();
+        let path = relative.split('?').next().unwrap_or_default();
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let response = match (call["method"].as_str(), segments.as_slice()) {
+            (Some("POST"), [page, "messages"]) => {
+                let form = call["body"].as_str().unwrap_or_default();
+                let mut body = serde_json::Map::new();
+                for (name, value) in url::form_urlencoded::parse(form.as_bytes()) {
+                    let parsed = serde_json::from_str::<Value>(&value)
+                        .ok()
+                        .filter(Value::is_object)
+                        .unwrap_or_else(|| Value::String(value.to_string()));
+                    body.insert(name.into_owned(), parsed);
+                }
+                let body = Value::Object(body).to_string();
+                send_api(sandbox, &who, page, body.as_bytes()).await
+            }
+            _ => MetaError::unsupported("post").response(),
+        };
+        let code = response.status().as_u16();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        answers.push(json!({ "code": code, "body": body }));
+    }
+    Ok(Value::Array(answers))
 }
 
 /// `POST /{page}/messages`: checked, recorded in the thread, shown in the

@@ -211,13 +211,7 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
             } else {
                 // A paused Page sends nothing, sender actions included.
                 if shared.settings.replies.mark_seen && attempts == 1 && !row.context.page_paused {
-                    let (shared, page, psid) =
-                        (Arc::clone(shared), row.page_id.clone(), row.psid.clone());
-                    tokio::spawn(async move {
-                        shared
-                            .sender_action(&page, &psid, SenderAction::MarkSeen)
-                            .await;
-                    });
+                    shared.mark_seen(&row.page_id, &row.psid);
                 }
                 match converse(shared, &row, &event, &mut update).await {
                     Ok(outcome) => outcome,

@@ -415,13 +415,14 @@ impl Match for ValidProof {
     }
 }
 
-/// The JSON bodies Graph received, oldest first.
+/// The JSON bodies Graph received, oldest first, each call of a batch
+/// request as a body of its own (see `batch_calls`).
 /// Every Send API call is checked to carry a valid `appsecret_proof`.
 pub async fn sent_bodies(graph: &MockServer) -> Vec<Value> {
     let requests = graph.received_requests().await.unwrap_or_default();
     for r in requests
         .iter()
-        .filter(|r| r.url.path().ends_with("/messages"))
+        .filter(|r| r.url.path().ends_with("/messages") || batch_calls(r).is_some())
     {
         assert!(
             ValidProof.matches(r),
@@ -430,8 +431,35 @@ pub async fn sent_bodies(graph: &MockServer) -> Vec<Value> {
     }
     requests
         .iter()
-        .filter_map(|r| serde_json::from_slice(&r.body).ok())
+        .flat_map(|r| match batch_calls(r) {
+            Some(calls) => calls,
+            None => serde_json::from_slice(&r.body).ok().into_iter().collect(),
+        })
         .collect()
+}
+
+/// A Graph batch request's calls to `/{page}/messages`, each form body
+/// read as the JSON body the call would have had alone (`None`: not a
+/// batch request).
+pub fn batch_calls(request: &Request) -> Option<Vec<Value>> {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
+        .into_owned()
+        .collect();
+    let calls: Vec<Value> = serde_json::from_str(form.get("batch")?).ok()?;
+    let bodies = calls.iter().map(|call| {
+        let form = call["body"].as_str().unwrap_or_default();
+        let body = url::form_urlencoded::parse(form.as_bytes())
+            .map(|(name, value)| {
+                let value = serde_json::from_str::<Value>(&value)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| Value::String(value.into_owned()));
+                (name.into_owned(), value)
+            })
+            .collect();
+        Value::Object(body)
+    });
+    Some(bodies.collect())
 }
 
 /// Send API calls (with a valid `appsecret_proof`) succeed.

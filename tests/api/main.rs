@@ -26,6 +26,7 @@ mod outbound;
 mod outbox;
 mod pacing;
 mod sandbox;
+mod seen;
 mod sessions;
 mod tolerance;
 mod unlink;

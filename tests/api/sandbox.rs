@@ -619,3 +619,50 @@ async fn the_demo_has_an_instagram_conversation() {
     );
     demo.stop().await;
 }
+
+/// A Graph batch request (the service sends `mark_seen` that way) is
+/// answered call by call, each through the same checks as alone.
+#[tokio::test]
+async fn the_graph_stand_in_answers_a_batch_request_call_by_call() {
+    let demo = RunningDemo::start().await;
+    let page = demo.secret("page_token");
+    let (alex, jordan) = (PEOPLE[0], PEOPLE[2]);
+    let call = |psid: &str, fields: &[(&str, &str)]| {
+        let recipient = json!({ "id": psid }).to_string();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("recipient", &recipient)
+            .extend_pairs(fields)
+            .finish();
+        json!({"method": "POST", "relative_url": format!("{PAGE_ID}/messages"), "body": body})
+    };
+    let batch = json!([
+        call(alex.psid, &[("sender_action", "mark_seen")]),
+        call(
+            jordan.psid,
+            &[("messaging_type", "UPDATE"), ("message", r#"{"text":"hi"}"#)]
+        ),
+        {"method": "GET", "relative_url": "me"},
+    ]);
+    let post = |proof: String| {
+        demo.http
+            .post(format!("{}/v25.0/", demo.base))
+            .query(&[("access_token", page.clone()), ("appsecret_proof", proof)])
+            .form(&[
+                ("batch", batch.to_string()),
+                ("include_headers", "false".into()),
+            ])
+            .send()
+    };
+    let refused = post("0".repeat(64)).await.unwrap();
+    assert_eq!(refused.status(), 400, "the batch's own token is checked");
+    let answered = post(demo.proof(&page)).await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let answers: Vec<Value> = answered.json().await.unwrap();
+    let codes: Vec<u64> = answers.iter().filter_map(|a| a["code"].as_u64()).collect();
+    assert_eq!(codes, [200, 400, 400], "{answers:?}");
+    let outside: Value = serde_json::from_str(answers[1]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        outside["error"]["error_subcode"], 2018278,
+        "a message outside the window is refused inside a batch too: {outside}"
+    );
+}
