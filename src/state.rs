@@ -171,7 +171,8 @@ impl AppState {
             Pushed::StartFlusher => {
                 let shared = Arc::clone(self);
                 tokio::spawn(async move {
-                    while let Some((page_id, psids)) = shared.seen.next() {
+                    let mut slot = shared.seen.slot();
+                    while let Some((page_id, psids)) = slot.next() {
                         shared
                             .sender_actions(&page_id, &psids, SenderAction::MarkSeen)
                             .await;

@@ -39,7 +39,41 @@ pub enum Pushed {
     Skipped,
 }
 
+/// A running flusher's place: given back if the flusher ends other than
+/// by finding nothing to send (a panic in a send), so a later mark starts
+/// another.
+pub(crate) struct FlusherSlot<'a> {
+    queue: &'a SeenQueue,
+    held: bool,
+}
+
+impl FlusherSlot<'_> {
+    /// The next batch for this flusher (see `SeenQueue::next`).
+    pub(crate) fn next(&mut self) -> Option<(String, Vec<String>)> {
+        let next = self.queue.next();
+        self.held = next.is_some();
+        next
+    }
+}
+
+impl Drop for FlusherSlot<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            let mut waiting = self.queue.lock();
+            waiting.flushers = waiting.flushers.saturating_sub(1);
+        }
+    }
+}
+
 impl SeenQueue {
+    /// The place of a flusher `push` asked to start.
+    pub(crate) fn slot(&self) -> FlusherSlot<'_> {
+        FlusherSlot {
+            queue: self,
+            held: true,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Waiting> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -60,11 +94,12 @@ impl SeenQueue {
 
     /// A flusher's next batch: the Page of the oldest mark waiting and up
     /// to `BATCH_MAX` of its people (each once), oldest first. `None` when
-    /// nothing waits, and the flusher asking stops.
-    pub fn next(&self) -> Option<(String, Vec<String>)> {
+    /// nothing waits, and the flusher asking stops (in the same lock as a
+    /// `push` that would start another, so no mark is left behind).
+    pub(crate) fn next(&self) -> Option<(String, Vec<String>)> {
         let mut waiting = self.lock();
         let Some((page_id, _)) = waiting.people.first() else {
-            waiting.flushers -= 1;
+            waiting.flushers = waiting.flushers.saturating_sub(1);
             return None;
         };
         let page_id = page_id.clone();
@@ -95,6 +130,23 @@ mod tests {
         }
         queue.lock().flushers = 1;
         queue
+    }
+
+    #[test]
+    fn a_flusher_that_ends_early_gives_its_place_back() {
+        let queue = SeenQueue::default();
+        assert_eq!(queue.push("P", "U1"), Pushed::StartFlusher);
+        {
+            let mut slot = queue.slot();
+            assert!(slot.next().is_some());
+            // Dropped mid-send (a panic): its place is free again.
+        }
+        assert_eq!(queue.lock().flushers, 0);
+        let mut slot = queue.slot();
+        queue.lock().flushers = 1;
+        assert_eq!(slot.next(), None, "nothing waits: the flusher stops");
+        drop(slot);
+        assert_eq!(queue.lock().flushers, 0, "given back once, not twice");
     }
 
     #[test]

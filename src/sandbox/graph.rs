@@ -372,18 +372,31 @@ async fn batch(sandbox: &Sandbox, params: &Params) -> Result<Value, MetaError> {
         .get("batch")
         .and_then(|b| serde_json::from_str(b).ok())
         .ok_or_else(|| MetaError::param("The parameter batch must be a JSON array"))?;
-    if calls.len() > crate::facebook::graph::BATCH_MAX {
+    if calls.is_empty() || calls.len() > crate::facebook::graph::BATCH_MAX {
         return Err(MetaError::param(
-            "Too many requests in batch message. Maximum batch size is 50",
+            "A batch holds 1 to 50 requests. Maximum batch size is 50",
         ));
+    }
+    // Every call is checked before any runs: a malformed batch changes
+    // nothing.
+    for (index, call) in calls.iter().enumerate() {
+        let well_formed = call["method"].is_string()
+            && call["relative_url"].is_string()
+            && (call.get("body").is_none() || call["body"].is_string());
+        if !well_formed {
+            return Err(MetaError::param(format!(
+                "Batch request {index}: method and relative_url must be strings, and body a form-encoded string"
+            )));
+        }
     }
     let mut answers = Vec::with_capacity(calls.len());
     for call in &calls {
         let relative = call["relative_url"].as_str().unwrap_or_default();
         let path = relative.split('?').next().unwrap_or_default();
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let response = match (call["method"].as_str(), segments.as_slice()) {
-            (Some("POST"), [page, "messages"]) => {
+        let method = call["method"].as_str().unwrap_or_default();
+        let response = match (method, segments.as_slice()) {
+            ("POST", [page, "messages"]) => {
                 let form = call["body"].as_str().unwrap_or_default();
                 let mut body = serde_json::Map::new();
                 for (name, value) in url::form_urlencoded::parse(form.as_bytes()) {
@@ -396,7 +409,7 @@ async fn batch(sandbox: &Sandbox, params: &Params) -> Result<Value, MetaError> {
                 let body = Value::Object(body).to_string();
                 send_api(sandbox, &who, page, body.as_bytes()).await
             }
-            _ => MetaError::unsupported("post").response(),
+            _ => MetaError::unsupported(&method.to_ascii_lowercase()).response(),
         };
         let code = response.status().as_u16();
         let body = actix_web::body::to_bytes(response.into_body())

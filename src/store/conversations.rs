@@ -70,9 +70,9 @@ impl MergedConversationUpdate {
 
 /// The statements writing a batch's merged changes, keyed by `(page_id,
 /// psid)`, in key order: a run of rows that set the dialog state, then a
-/// run of rows that keep it, and so on. On Postgres the intake committer
-/// writes windows into the same rows (in key order too); locked in one
-/// order by both, the rows cannot deadlock the two.
+/// run of rows that keep it, and so on. On Postgres the windows the intake
+/// committer hands over join the same rows, so each batch locks them in
+/// one order (two instances' batches cannot deadlock on them).
 pub(crate) fn upsert_statements(
     touches: &BTreeMap<(&str, &str), MergedConversationUpdate>,
     now: i64,

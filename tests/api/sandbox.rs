@@ -655,6 +655,31 @@ async fn the_graph_stand_in_answers_a_batch_request_call_by_call() {
     };
     let refused = post("0".repeat(64)).await.unwrap();
     assert_eq!(refused.status(), 400, "the batch's own token is checked");
+    // A malformed call refuses the whole batch before any call runs.
+    let malformed = json!([
+        call(alex.psid, &[("sender_action", "typing_on")]),
+        {"method": "POST", "relative_url": format!("{PAGE_ID}/messages"), "body": {"recipient": {"id": alex.psid}}},
+    ]);
+    let refused = demo
+        .http
+        .post(format!("{}/v25.0/", demo.base))
+        .query(&[
+            ("access_token", page.clone()),
+            ("appsecret_proof", demo.proof(&page)),
+        ])
+        .form(&[("batch", malformed.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let why: Value = refused.json().await.unwrap();
+    assert!(
+        why["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Batch request 1"),
+        "{why}"
+    );
     let answered = post(demo.proof(&page)).await.unwrap();
     assert_eq!(answered.status(), 200);
     let answers: Vec<Value> = answered.json().await.unwrap();

@@ -132,6 +132,20 @@ pub(super) async fn apply<E: Exec>(
                 .merge(c);
         }
     }
+    // The windows the intake handed over (Postgres) join this batch's own
+    // conversation rows: one run of rows in key order (two instances'
+    // batches cannot lock them in opposite orders), written before held
+    // messages are released (one held in this batch goes if its person
+    // wrote). The upsert only moves a window later, so an event this batch
+    // claims costs nothing wrong.
+    let mut opened = Vec::new();
+    for w in plan.arrived {
+        if plan.known.needs(&w.page_id, &w.psid, w.at) {
+            let key = (w.page_id.as_str(), w.psid.as_str());
+            touches.entry(key).or_default().wrote_at(w.at);
+            opened.push((w.page_id.clone(), w.psid.clone(), w.at));
+        }
+    }
     let mut releases: Vec<(&str, &str)> = touches
         .iter()
         .filter(|(_, t)| t.release_held)
@@ -266,29 +280,15 @@ pub(super) async fn apply<E: Exec>(
     // this batch: the worker is busy, or paced) opens now; one claimed now
     // is processed at once, and the window with it, as before pacing.
     // Postgres's intake claims nothing: it hands its windows to the main
-    // committer, whose next batch writes them or claims their events.
-    wrote.extend(
-        plan.arrived
-            .iter()
-            .filter(|w| plan.known.needs(&w.page_id, &w.psid, w.at))
-            .map(|w| {
-                (
-                    w.page_id.as_str(),
-                    w.psid.as_str(),
-                    w.dedupe_key.as_str(),
-                    w.at,
-                )
-            }),
-    );
+    // committer (see above).
     if plan.hand_over {
         let (inbox, outbox) = (piggybacked_inbox, piggybacked_outbox);
         let handed_over: Vec<Waiting> = wrote
             .into_iter()
-            .map(|(page_id, psid, key, at)| Waiting {
+            .map(|(page_id, psid, _, at)| Waiting {
                 page_id: page_id.to_string(),
                 psid: psid.to_string(),
                 at,
-                dedupe_key: key.to_string(),
             })
             .collect();
         let opened = handed_over
@@ -316,7 +316,6 @@ pub(super) async fn apply<E: Exec>(
             .collect(),
     };
     let mut waiting: BTreeMap<(&str, &str), MergedConversationUpdate> = BTreeMap::new();
-    let mut opened = Vec::new();
     for (page_id, psid, _, at) in wrote
         .into_iter()
         .filter(|(_, _, key, _)| !handed.contains(key))
@@ -422,11 +421,11 @@ mod tests {
     }
 
     /// Postgres's intake hands the windows of the events it stores to the
-    /// main committer, writing none itself; the main committer writes them,
-    /// except for an event it claims in the same batch (its processing
-    /// writes the window).
+    /// main committer, writing none itself; the main committer writes them
+    /// with its own conversation rows, an event it claims in the same batch
+    /// included.
     #[tokio::test]
-    async fn the_intake_hands_its_windows_over_and_the_main_batch_writes_those_it_does_not_claim() {
+    async fn the_intake_hands_its_windows_over_and_the_main_batch_writes_them() {
         use crate::store::inbox::{NewInboxEvent, ThreadOwner};
         let mut conn = schema();
         let event = |psid: &str, at: i64| NewInboxEvent {
@@ -467,7 +466,7 @@ mod tests {
         assert_eq!(stored.opened.len(), 2, "remembered as handed over");
 
         // The main committer's next batch claims one row (U1's, the
-        // oldest) for the worker and writes the other's window.
+        // oldest) for the worker and writes both windows.
         let claim = Claim {
             now: 1_000,
             lease_until: 1_000 + LEASE_MS,
@@ -487,7 +486,11 @@ mod tests {
             .expect("applied");
         assert_eq!(applied.inbox.len(), 1);
         assert_eq!(applied.inbox[0].psid, "U1");
-        assert_eq!(windows(&conn), [("U2".to_string(), 200)]);
+        assert_eq!(
+            windows(&conn),
+            [("U1".to_string(), 100), ("U2".to_string(), 200)]
+        );
+        assert_eq!(applied.opened.len(), 2, "remembered as written");
         assert!(applied.handed_over.is_empty());
     }
 

@@ -82,6 +82,9 @@ pub(super) async fn run(
             }
             // One bad write must not fail its neighbours: redo them alone.
             Err(_) if jobs.len() > 1 => {
+                // The windows first: no write of this batch is answered
+                // before them (see `Outlets::deliver`).
+                write_alone(&store, &mut held, &mut windows, &arrived, stats).await;
                 for job in jobs {
                     // Each still claims what it frees for the workers.
                     let extra = WorkerClaims::for_writes(&feeds, &[&*job.write], &lapsed);
@@ -130,16 +133,15 @@ pub(super) async fn run(
                     answer.jobs.push((job.done, result));
                     answers.send(answer);
                 }
-                write_alone(&store, &mut held, &mut windows, &arrived, stats).await;
                 finish_checkpoint(&checkpoints, &held);
             }
             // A write alone: its caller gets the error itself (see
             // `refused`).
             Err(e) => {
+                write_alone(&store, &mut held, &mut windows, &arrived, stats).await;
                 if let Some(job) = jobs.into_iter().next() {
                     let _ = job.done.send(Err(e));
                 }
-                write_alone(&store, &mut held, &mut windows, &arrived, stats).await;
             }
         }
     }

@@ -9,8 +9,8 @@
 //! On Postgres the intake committer writes no window: it hands them to the
 //! main committer (`Arrivals`), which writes them with its own batch, so
 //! storing an event takes no lock on a conversation row (the main
-//! committer's results write the same rows) and a window whose event the
-//! main committer claims in that batch is not written twice.
+//! committer's results write the same rows, and now its windows with them,
+//! in one key order).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,15 +33,13 @@ pub(crate) struct Windows {
 /// A window opened in a batch: Page, PSID and time.
 pub(crate) type Opened = (String, String, i64);
 
-/// A stored event that may open its person's window: the person, when they
-/// wrote, and the event's dedupe key (a batch that claims the event leaves
-/// the window to its processing).
+/// A stored event that may open its person's window: the person and when
+/// they wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Waiting {
     pub(crate) page_id: String,
     pub(crate) psid: String,
     pub(crate) at: i64,
-    pub(crate) dedupe_key: String,
 }
 
 /// The windows the intake committer's stored events open, waiting for the
