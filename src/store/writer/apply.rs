@@ -352,6 +352,33 @@ mod tests {
     use crate::store::writer::windows::Windows;
     use crate::store::writer::{Acceptance, Claim, LEASE_MS};
 
+    /// `apply` on SQLite with no windows handed over.
+    async fn apply_writing(
+        conn: &mut rusqlite::Connection,
+        writes: &[&Write],
+        extra: WorkerClaims,
+    ) -> BatchResult {
+        let known = Windows::default();
+        apply(conn, false, "", writes, extra, WindowPlan::writing(&known))
+            .await
+            .expect("applied")
+    }
+
+    /// A worker's claim of `limit` inbox rows at `now`, and the claims the
+    /// committer makes on its behalf with the same budget.
+    fn inbox_claim(now: i64, limit: i64) -> (Claim, WorkerClaims) {
+        let claim = Claim {
+            now,
+            lease_until: now + LEASE_MS,
+            limit,
+        };
+        let extra = WorkerClaims {
+            inbox: Some(claim),
+            ..WorkerClaims::default()
+        };
+        (claim, extra)
+    }
+
     /// An in-memory database with the SQLite schema, for `apply` itself.
     fn schema() -> rusqlite::Connection {
         let conn = rusqlite::Connection::open_in_memory().expect("in-memory SQLite");
@@ -374,28 +401,9 @@ mod tests {
         }
         // The worker claims its room (4) while the committer, seeing the
         // same budget, piggybacks a claim for it.
-        let claim = Claim {
-            now: 1,
-            lease_until: 1 + LEASE_MS,
-            limit: 4,
-        };
-        let extra = WorkerClaims {
-            inbox: Some(claim),
-            outbox: None,
-            lapsed: [false; 2],
-            inbox_paced: false,
-        };
+        let (claim, extra) = inbox_claim(1, 4);
         let own = Write::ClaimInbox(claim);
-        let applied = apply(
-            &mut conn,
-            false,
-            "",
-            &[&own],
-            extra,
-            WindowPlan::writing(&Windows::default()),
-        )
-        .await
-        .expect("applied");
+        let applied = apply_writing(&mut conn, &[&own], extra).await;
         let Some(WriteOutput::Inbox(claimed)) = applied.written.first() else {
             panic!("the worker's claim answers with rows");
         };
@@ -407,16 +415,7 @@ mod tests {
 
         // With room left over, the piggybacked claim takes only that.
         let own = Write::ClaimInbox(Claim { limit: 1, ..claim });
-        let applied = apply(
-            &mut conn,
-            false,
-            "",
-            &[&own],
-            extra,
-            WindowPlan::writing(&Windows::default()),
-        )
-        .await
-        .expect("applied");
+        let applied = apply_writing(&mut conn, &[&own], extra).await;
         assert_eq!(applied.inbox.len(), 3);
     }
 
@@ -467,15 +466,7 @@ mod tests {
 
         // The main committer's next batch claims one row (U1's, the
         // oldest) for the worker and writes both windows.
-        let claim = Claim {
-            now: 1_000,
-            lease_until: 1_000 + LEASE_MS,
-            limit: 1,
-        };
-        let extra = WorkerClaims {
-            inbox: Some(claim),
-            ..WorkerClaims::default()
-        };
+        let (_, extra) = inbox_claim(1_000, 1);
         let main = WindowPlan {
             known: &known,
             arrived: &stored.handed_over,
@@ -527,16 +518,7 @@ mod tests {
             receipt: None,
             lookup: None,
         }));
-        apply(
-            &mut conn,
-            false,
-            "",
-            &[&accepted, &finished],
-            WorkerClaims::default(),
-            WindowPlan::writing(&Windows::default()),
-        )
-        .await
-        .expect("applied");
+        apply_writing(&mut conn, &[&accepted, &finished], WorkerClaims::default()).await;
         let order: Vec<String> = conn
             .prepare("SELECT body FROM outbox ORDER BY id")
             .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
@@ -581,16 +563,7 @@ mod tests {
             finished(3, "U1", 10, Some("acct-old")),
         ];
         let writes: Vec<&Write> = writes.iter().collect();
-        apply(
-            &mut conn,
-            false,
-            "",
-            &writes,
-            WorkerClaims::default(),
-            WindowPlan::writing(&Windows::default()),
-        )
-        .await
-        .expect("applied");
+        apply_writing(&mut conn, &writes, WorkerClaims::default()).await;
         let remembered: Vec<(String, Option<String>, i64)> = conn
             .prepare("SELECT psid, account_id, looked_up_at FROM psid_lookups ORDER BY psid")
             .and_then(|mut q| {
