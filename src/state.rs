@@ -135,31 +135,8 @@ impl AppState {
     /// late indicator is worthless, and messages need the budget more);
     /// failures are only logged.
     pub async fn sender_action(&self, page_id: &str, psid: &str, action: SenderAction) {
-        let Some(token) = self.page_token(page_id).await else {
-            return;
-        };
-        let now = tokio::time::Instant::now();
-        match self
-            .limiter
-            .try_reserve(page_id, now, SENDER_ACTION_MAX_WAIT)
-        {
-            Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
-            Some(_) => {}
-            None => {
-                debug!(
-                    action = action.as_str(),
-                    "sender action skipped: the page's send budget is spent"
-                );
-                return;
-            }
-        }
-        if let Err(e) = self
-            .graph
-            .sender_action(page_id, &token, psid, action)
+        self.sender_actions(page_id, &[psid.to_string()], action)
             .await
-        {
-            debug!(action = action.as_str(), error = %e, "sender action failed");
-        }
     }
 
     /// `mark_seen` for a person, best effort: in a Graph batch request
@@ -187,7 +164,8 @@ impl AppState {
     /// `sender_action` for several people of one Page (at most
     /// `BATCH_MAX`), in one Graph batch request when more than one is
     /// within the Page's budget. Each call takes its own share of the
-    /// budget, as Meta counts it.
+    /// budget, as Meta counts it, and is skipped rather than kept waiting
+    /// past `SENDER_ACTION_MAX_WAIT`; failures are only logged.
     pub async fn sender_actions(&self, page_id: &str, psids: &[String], action: SenderAction) {
         let Some(token) = self.page_token(page_id).await else {
             return;

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use lexbridge::facebook::graph::read_calls;
+
 /// Arrival times of Send API messages, by message text, and per Page.
 #[derive(Default)]
 pub struct Arrivals {
@@ -114,16 +116,15 @@ async fn graph_handler(
     // in order.
     let batch = url::form_urlencoded::parse(&body)
         .find(|(name, _)| name == "batch")
-        .and_then(|(_, calls)| serde_json::from_str::<Vec<Value>>(&calls).ok());
+        .and_then(|(_, calls)| read_calls(&calls).ok());
     if let Some(calls) = batch {
         if let Ok(mut a) = arrivals.lock() {
             for call in &calls {
-                let relative = call["relative_url"].as_str().unwrap_or_default();
-                let page = relative.split('/').next().unwrap_or_default();
+                let page = call.relative_url.split('/').next().unwrap_or_default();
                 a.per_page.entry(page.to_string()).or_default().push(now);
             }
         }
-        let answers = vec![serde_json::json!({"code": 200, "body": "{}"}); calls.len()];
+        let answers = vec![json!({"code": 200, "body": "{}"}); calls.len()];
         return HttpResponse::Ok().json(answers);
     }
     let page = req

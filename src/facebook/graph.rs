@@ -8,7 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 mod batch;
-pub use batch::BATCH_MAX;
+pub use batch::{read_calls, BatchCall, BATCH_MAX};
 
 /// A Graph API failure: Meta's error object, or a transport failure.
 #[derive(Debug, Clone, Default, PartialEq, thiserror::Error)]

@@ -14,7 +14,7 @@ use super::error::MetaError;
 use super::people::{self, Person};
 use super::send::{self, Outgoing};
 use super::state::{mid, Entry, Sandbox, ThreadEvent, Who};
-use crate::facebook::graph::appsecret_proof;
+use crate::facebook::graph::{appsecret_proof, read_calls, BATCH_MAX};
 use crate::store::now_ms;
 
 /// Long-lived user tokens last 60 days, short-lived ones 2 hours.
@@ -368,48 +368,24 @@ fn thread_control(sandbox: &Sandbox, edge: &str, body: &[u8]) -> Result<Value, M
 /// any other call is answered as unsupported.
 async fn batch(sandbox: &Sandbox, params: &Params) -> Result<Value, MetaError> {
     let who = authenticate(sandbox, params)?;
-    let calls: Vec<Value> = params
-        .get("batch")
-        .and_then(|b| serde_json::from_str(b).ok())
-        .ok_or_else(|| MetaError::param("The parameter batch must be a JSON array"))?;
-    if calls.is_empty() || calls.len() > crate::facebook::graph::BATCH_MAX {
+    // Every call is read before any runs: a malformed batch changes
+    // nothing.
+    let batch = params.get("batch").map(String::as_str).unwrap_or_default();
+    let calls = read_calls(batch).map_err(MetaError::param)?;
+    if calls.is_empty() || calls.len() > BATCH_MAX {
         return Err(MetaError::param(
             "A batch holds 1 to 50 requests. Maximum batch size is 50",
         ));
     }
-    // Every call is checked before any runs: a malformed batch changes
-    // nothing.
-    for (index, call) in calls.iter().enumerate() {
-        let well_formed = call["method"].is_string()
-            && call["relative_url"].is_string()
-            && (call.get("body").is_none() || call["body"].is_string());
-        if !well_formed {
-            return Err(MetaError::param(format!(
-                "Batch request {index}: method and relative_url must be strings, and body a form-encoded string"
-            )));
-        }
-    }
     let mut answers = Vec::with_capacity(calls.len());
     for call in &calls {
-        let relative = call["relative_url"].as_str().unwrap_or_default();
-        let path = relative.split('?').next().unwrap_or_default();
+        let path = call.relative_url.split('?').next().unwrap_or_default();
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let method = call["method"].as_str().unwrap_or_default();
-        let response = match (method, segments.as_slice()) {
+        let response = match (call.method.as_str(), segments.as_slice()) {
             ("POST", [page, "messages"]) => {
-                let form = call["body"].as_str().unwrap_or_default();
-                let mut body = serde_json::Map::new();
-                for (name, value) in url::form_urlencoded::parse(form.as_bytes()) {
-                    let parsed = serde_json::from_str::<Value>(&value)
-                        .ok()
-                        .filter(Value::is_object)
-                        .unwrap_or_else(|| Value::String(value.to_string()));
-                    body.insert(name.into_owned(), parsed);
-                }
-                let body = Value::Object(body).to_string();
-                send_api(sandbox, &who, page, body.as_bytes()).await
+                send_api(sandbox, &who, page, call.body.to_string().as_bytes()).await
             }
-            _ => MetaError::unsupported(&method.to_ascii_lowercase()).response(),
+            _ => MetaError::unsupported(&call.method.to_ascii_lowercase()).response(),
         };
         let code = response.status().as_u16();
         let body = actix_web::body::to_bytes(response.into_body())

@@ -438,28 +438,13 @@ pub async fn sent_bodies(graph: &MockServer) -> Vec<Value> {
         .collect()
 }
 
-/// A Graph batch request's calls to `/{page}/messages`, each form body
-/// read as the JSON body the call would have had alone (`None`: not a
-/// batch request).
+/// A Graph batch request's calls, each as the JSON body it would have had
+/// alone (`None`: not a batch request).
 pub fn batch_calls(request: &Request) -> Option<Vec<Value>> {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
-        .into_owned()
-        .collect();
-    let calls: Vec<Value> = serde_json::from_str(form.get("batch")?).ok()?;
-    let bodies = calls.iter().map(|call| {
-        let form = call["body"].as_str().unwrap_or_default();
-        let body = url::form_urlencoded::parse(form.as_bytes())
-            .map(|(name, value)| {
-                let value = serde_json::from_str::<Value>(&value)
-                    .ok()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| Value::String(value.into_owned()));
-                (name.into_owned(), value)
-            })
-            .collect();
-        Value::Object(body)
-    });
-    Some(bodies.collect())
+    let (_, batch) =
+        url::form_urlencoded::parse(&request.body).find(|(name, _)| name == "batch")?;
+    let calls = lexbridge::facebook::graph::read_calls(&batch).ok()?;
+    Some(calls.into_iter().map(|call| call.body).collect())
 }
 
 /// Send API calls (with a valid `appsecret_proof`) succeed.

@@ -87,3 +87,31 @@ async fn marks_waiting_together_go_in_one_batch_request_and_a_lone_one_alone() {
     );
     app.stop().await;
 }
+
+/// Each mark of a batch takes its own share of the Page's send budget (Meta
+/// counts a batch's calls one by one): past the budget, marks are skipped,
+/// not sent in a batch that would exceed it.
+#[tokio::test]
+async fn marks_beyond_the_pages_budget_are_skipped_not_batched() {
+    // Two calls a second and a burst of one: only the first mark is within.
+    let app = quiet_app(&Backend::Sqlite, &[("SEND_RATE_PER_PAGE", "2")]).await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/v25.0/"))
+        .respond_with(BatchAnswers)
+        .mount(&app.graph)
+        .await;
+    mount_send(&app.graph).await;
+    for psid in ["U1", "U2", "U3"] {
+        app.shared.mark_seen(PAGE_ID, psid);
+    }
+    let requests = || async { app.graph.received_requests().await.unwrap_or_default() };
+    wait_until("a mark is sent", || async { !requests().await.is_empty() }).await;
+    let sent = requests().await;
+    assert_eq!(sent[0].url.path(), format!("/v25.0/{PAGE_ID}/messages"));
+    assert_eq!(
+        sent_bodies(&app.graph).await,
+        [json!({"recipient": {"id": "U1"}, "sender_action": "mark_seen"})],
+        "one call, within the budget"
+    );
+    app.stop().await;
+}

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::feed::{WorkerClaims, INBOX, OUTBOX, PIGGYBACK};
-use super::windows::{Opened, Waiting, WindowPlan};
+use super::windows::{Opened, WindowPlan};
 use super::{Write, WriteOutput};
 use crate::store::chunks::chunks;
 use crate::store::conversations::{self, MergedConversationUpdate};
@@ -26,7 +26,7 @@ pub(super) struct BatchResult {
     /// The windows stored events opened (to remember once committed).
     pub(super) opened: Vec<Opened>,
     /// The intake's batch: the windows for the main committer to write.
-    pub(super) handed_over: Vec<Waiting>,
+    pub(super) handed_over: Vec<Opened>,
 }
 
 /// Applies `writes` in the open transaction of `exec` with set-based
@@ -85,9 +85,8 @@ pub(super) async fn apply<E: Exec>(
     claims.extend(extra.outbox.map(|c| (PIGGYBACK, false, c)));
     let now = crate::store::now_ms();
     let mut inserted = HashSet::new();
-    // Stored events whose person's window may need opening (see below):
-    // Page, PSID, dedupe key, when they wrote.
-    let mut wrote: Vec<(&str, &str, &str, i64)> = Vec::new();
+    // Stored events whose person's window may need opening (see below).
+    let mut wrote = Vec::new();
     for insert in inbox::insert_statements(&events, |(_, e)| *e, postgres) {
         for row in exec.rows(&insert).await? {
             inserted.insert(Columns::new(row).take()?.text()?);
@@ -97,9 +96,7 @@ pub(super) async fn apply<E: Exec>(
         if inserted.remove(&e.dedupe_key) {
             counts[*job] += 1;
             match e.inbound_at {
-                Some(at) if plan.known.needs(&e.page_id, &e.psid, at) => {
-                    wrote.push((&e.page_id, &e.psid, &e.dedupe_key, at))
-                }
+                Some(at) if plan.known.needs(&e.page_id, &e.psid, at) => wrote.push((*e, at)),
                 _ => {}
             }
         }
@@ -139,11 +136,11 @@ pub(super) async fn apply<E: Exec>(
     // wrote). The upsert only moves a window later, so an event this batch
     // claims costs nothing wrong.
     let mut opened = Vec::new();
-    for w in plan.arrived {
-        if plan.known.needs(&w.page_id, &w.psid, w.at) {
-            let key = (w.page_id.as_str(), w.psid.as_str());
-            touches.entry(key).or_default().wrote_at(w.at);
-            opened.push((w.page_id.clone(), w.psid.clone(), w.at));
+    for (page_id, psid, at) in plan.arrived {
+        if plan.known.needs(page_id, psid, *at) {
+            let key = (page_id.as_str(), psid.as_str());
+            touches.entry(key).or_default().wrote_at(*at);
+            opened.push((page_id.clone(), psid.clone(), *at));
         }
     }
     let mut releases: Vec<(&str, &str)> = touches
@@ -279,30 +276,13 @@ pub(super) async fn apply<E: Exec>(
     // The window of a person whose stored event waits (not claimed in
     // this batch: the worker is busy, or paced) opens now; one claimed now
     // is processed at once, and the window with it, as before pacing.
-    // Postgres's intake claims nothing: it hands its windows to the main
-    // committer (see above).
+    // Postgres's intake claims nothing and writes none: it hands its
+    // windows to the main committer (see above).
+    let mut handed_over = Vec::new();
     if plan.hand_over {
-        let (inbox, outbox) = (piggybacked_inbox, piggybacked_outbox);
-        let handed_over: Vec<Waiting> = wrote
-            .into_iter()
-            .map(|(page_id, psid, _, at)| Waiting {
-                page_id: page_id.to_string(),
-                psid: psid.to_string(),
-                at,
-            })
-            .collect();
-        let opened = handed_over
-            .iter()
-            .map(|w| (w.page_id.clone(), w.psid.clone(), w.at))
-            .collect();
-        return Ok(BatchResult {
-            written: outputs(counts, claimed),
-            inbox,
-            outbox,
-            lapsed_drained,
-            opened,
-            handed_over,
-        });
+        let windows = wrote.drain(..);
+        handed_over.extend(windows.map(|(e, at)| (e.page_id.clone(), e.psid.clone(), at)));
+        opened.extend(handed_over.iter().cloned());
     }
     let handed: HashSet<&str> = match wrote.is_empty() {
         true => HashSet::new(),
@@ -316,34 +296,32 @@ pub(super) async fn apply<E: Exec>(
             .collect(),
     };
     let mut waiting: BTreeMap<(&str, &str), MergedConversationUpdate> = BTreeMap::new();
-    for (page_id, psid, _, at) in wrote
+    for (e, at) in wrote
         .into_iter()
-        .filter(|(_, _, key, _)| !handed.contains(key))
+        .filter(|(e, _)| !handed.contains(e.dedupe_key.as_str()))
     {
-        waiting.entry((page_id, psid)).or_default().wrote_at(at);
-        opened.push((page_id.to_string(), psid.to_string(), at));
+        waiting
+            .entry((e.page_id.as_str(), e.psid.as_str()))
+            .or_default()
+            .wrote_at(at);
+        opened.push((e.page_id.clone(), e.psid.clone(), at));
     }
     for upsert in conversations::upsert_statements(&waiting, now) {
         exec.run(&upsert).await?;
     }
     let (inbox, outbox) = (piggybacked_inbox, piggybacked_outbox);
     Ok(BatchResult {
-        written: outputs(counts, claimed),
+        written: counts
+            .into_iter()
+            .enumerate()
+            .map(|(job, n)| claimed.remove(&job).unwrap_or(WriteOutput::Rows(n)))
+            .collect(),
         inbox,
         outbox,
         lapsed_drained,
         opened,
-        handed_over: Vec::new(),
+        handed_over,
     })
-}
-
-/// Each write's output: the rows claimed for it, else how many it changed.
-fn outputs(counts: Vec<u64>, mut claimed: BTreeMap<usize, WriteOutput>) -> Vec<WriteOutput> {
-    counts
-        .into_iter()
-        .enumerate()
-        .map(|(job, n)| claimed.remove(&job).unwrap_or(WriteOutput::Rows(n)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use anyhow::anyhow;
 use tokio::sync::{mpsc, oneshot};
 
 use super::feed::{give_back, hand_over};
-use super::windows::{Arrivals, Waiting};
+use super::windows::{Arrivals, Opened};
 use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::inbox::InboxRow;
 use crate::store::outbox::OutboxRow;
@@ -41,7 +41,7 @@ pub(super) struct Answer {
     pub(super) stored: bool,
     /// The windows they open, for the main committer to write (the
     /// intake's).
-    pub(super) windows: Vec<Waiting>,
+    pub(super) windows: Vec<Opened>,
 }
 
 /// Where answers go: the workers' feeds and, for the intake, the main

@@ -9,7 +9,7 @@ use super::apply::{apply, BatchResult};
 use super::checkpoint::{CheckpointStats, CHECKPOINT_BACKSTOP};
 use super::feed::{charge, reserve, LapsedLeases, WorkerClaims};
 use super::flush::{self, Answer, Answers, Nudge, Outlets};
-use super::windows::{Arrivals, Waiting, WindowPlan, Windows};
+use super::windows::{Arrivals, Opened, WindowPlan, Windows};
 use super::{CommitStats, Feeds, Job, Write, WriteOutput};
 use crate::store::statement::Sqlx;
 use crate::store::Store;
@@ -167,7 +167,7 @@ async fn write_alone(
     store: &Store,
     held: &mut Option<CommitConnection>,
     windows: &mut Windows,
-    arrived: &[Waiting],
+    arrived: &[Opened],
     stats: &CommitStats,
 ) {
     if arrived.is_empty() {

@@ -33,22 +33,13 @@ pub(crate) struct Windows {
 /// A window opened in a batch: Page, PSID and time.
 pub(crate) type Opened = (String, String, i64);
 
-/// A stored event that may open its person's window: the person and when
-/// they wrote.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Waiting {
-    pub(crate) page_id: String,
-    pub(crate) psid: String,
-    pub(crate) at: i64,
-}
-
 /// The windows the intake committer's stored events open, waiting for the
 /// main committer's next batch.
 #[derive(Default)]
-pub(crate) struct Arrivals(Mutex<Vec<Waiting>>);
+pub(crate) struct Arrivals(Mutex<Vec<Opened>>);
 
 impl Arrivals {
-    pub(crate) fn add(&self, waiting: Vec<Waiting>) {
+    pub(crate) fn add(&self, waiting: Vec<Opened>) {
         if waiting.is_empty() {
             return;
         }
@@ -57,7 +48,7 @@ impl Arrivals {
     }
 
     /// Everything added since the last take.
-    pub(crate) fn take(&self) -> Vec<Waiting> {
+    pub(crate) fn take(&self) -> Vec<Opened> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -67,7 +58,7 @@ pub(crate) struct WindowPlan<'a> {
     /// What this committer already wrote.
     pub(crate) known: &'a Windows,
     /// Windows the intake committer handed over, to write with this batch.
-    pub(crate) arrived: &'a [Waiting],
+    pub(crate) arrived: &'a [Opened],
     /// The intake's batch: hand the windows over rather than write them.
     pub(crate) hand_over: bool,
 }
