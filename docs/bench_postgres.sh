@@ -39,6 +39,7 @@ SQL
 fi
 "$BIN" bench webhook "${ADDRS[@]}" --app-secret s3cr3t-app-secret --page-id 111222333444555 --events "$EVENTS" --concurrency 64
 sleep ${SETTLE:-0}
+echo "Graph stand-in: $(curl -s http://127.0.0.1:5090/count)"
 [ -n "${KEEP:-}" ] && { echo "server pids ${PIDS[*]} db $DB"; exit 0; }
 for p in "${PIDS[@]}"; do kill $p; wait $p 2>/dev/null; done; kill $G; wait $G 2>/dev/null
 psql "$PG/postgres" -qc "DROP DATABASE $DB"

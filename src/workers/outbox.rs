@@ -80,7 +80,7 @@ fn failure(message: String) -> SendFailure {
 /// goes back to the queue at once (`Deferred` to now): another instance,
 /// or this one after its restart, sends it without waiting out a lease.
 async fn deliver(
-    shared: &AppState,
+    shared: &Arc<AppState>,
     row: &OutboxRow,
     mut stopping: watch::Receiver<bool>,
 ) -> OutboxOutcome {
@@ -179,7 +179,7 @@ async fn deliver(
             }),
         None => {
             let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
-            shared.graph.send(&row.page_id, &token, &payload).await
+            shared.send_message(&row.page_id, &token, payload).await
         }
     };
     shared

@@ -447,7 +447,8 @@ pub fn batch_calls(request: &Request) -> Option<Vec<Value>> {
     Some(calls.into_iter().map(|call| call.body).collect())
 }
 
-/// Send API calls (with a valid `appsecret_proof`) succeed.
+/// Send API calls (with a valid `appsecret_proof`) succeed, alone or in
+/// a batch request.
 pub async fn mount_send(graph: &MockServer) {
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .and(wiremock::matchers::path(format!(
@@ -460,6 +461,30 @@ pub async fn mount_send(graph: &MockServer) {
         )
         .mount(graph)
         .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/v25.0/"))
+        .and(ValidProof)
+        .respond_with(BatchAnswers)
+        .mount(graph)
+        .await;
+}
+
+/// Answers a batch request like Meta: a `{code, body}` per call, in order,
+/// each a success.
+pub struct BatchAnswers;
+
+impl wiremock::Respond for BatchAnswers {
+    fn respond(&self, request: &Request) -> wiremock::ResponseTemplate {
+        let calls = batch_calls(request).unwrap_or_default();
+        let answers: Vec<Value> = calls
+            .iter()
+            .map(|c| {
+                let body = json!({"recipient_id": c["recipient"]["id"], "message_id": "m.out"});
+                json!({"code": 200, "body": body.to_string()})
+            })
+            .collect();
+        wiremock::ResponseTemplate::new(200).set_body_json(answers)
+    }
 }
 
 /// The PSIDs of the next `n` rows handed to an inbox worker's feed, sorted.

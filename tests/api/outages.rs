@@ -361,14 +361,15 @@ async fn failed_outbox_messages_are_listed_with_the_reason_and_put_back() {
 #[tokio::test]
 async fn a_message_put_back_after_its_expiry_gets_a_fresh_budget() {
     on_every_backend(|backend| async move {
-        let app = spawn_app_with_settings(&backend, &[("API_MESSAGE_EXPIRY_MS", "600")]).await;
+        // 3 s: enough for a loaded machine to claim the message put back.
+        let app = spawn_app_with_settings(&backend, &[("API_MESSAGE_EXPIRY_MS", "3000")]).await;
         let calls = mount_outage(&app, 0, 503, 2).await;
-        // Queued a minute ago: past its 600 ms before its first turn.
+        // Queued a minute ago: past its 3 s before its first turn.
         let late = [api_message("U1", "late")];
         app.store.enqueue(&late, now_ms() - 60_000).await.unwrap();
         let rows = app.outbox_settled().await;
         assert_eq!((rows[0].state.as_str(), rows[0].attempts), ("failed", 0));
-        // Put back, its 600 ms count from now, not from when it was queued.
+        // Put back, its 3 s count from now, not from when it was queued.
         let mut out = Vec::new();
         let all = RetryArgs {
             id: None,

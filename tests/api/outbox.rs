@@ -395,6 +395,100 @@ async fn a_late_copy_of_a_send_outcome_cannot_undo_its_delivery() {
     .await;
 }
 
+/// Answers a batch request's calls, the last one refused with 551 (the
+/// person is unavailable) and the others sent, each with its own id.
+struct BatchRefusingTheLast;
+
+impl wiremock::Respond for BatchRefusingTheLast {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let calls = batch_calls(request).unwrap_or_default();
+        let answers: Vec<serde_json::Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, call)| {
+                let psid = call["recipient"]["id"].as_str().unwrap_or_default();
+                if i + 1 == calls.len() {
+                    let refused = json!({"error": {"message": "This person isn't available right now.",
+                        "type": "OAuthException", "code": 551, "error_subcode": 1545041}});
+                    return json!({"code": 400, "body": refused.to_string()});
+                }
+                let sent = json!({"recipient_id": psid, "message_id": format!("m.batch.{psid}")});
+                json!({"code": 200, "body": sent.to_string()})
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_json(answers)
+    }
+}
+
+/// Messages that wait while every send is in flight go together in one
+/// Graph batch request, and each keeps its own outcome: the refused call
+/// fails its own row only, the others are sent with their own ids.
+#[tokio::test]
+async fn messages_waiting_together_go_in_one_batch_request_each_with_its_own_outcome() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        // Lone calls answer slowly: the sends after the flushers' eight wait.
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .and(ValidProof)
+            .respond_with(ok("m.alone").set_delay(Duration::from_millis(700)))
+            .mount(&app.graph)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v25.0/"))
+            .and(ValidProof)
+            .respond_with(BatchRefusingTheLast)
+            .mount(&app.graph)
+            .await;
+        let people: Vec<String> = (1..=12).map(|n| format!("U{n}")).collect();
+        let messages: Vec<_> = people.iter().map(|p| text(p, "hello")).collect();
+        enqueue(&app, &messages).await;
+        let rows = app.outbox_settled().await;
+        let requests = app.graph.received_requests().await.unwrap();
+        let lone = requests
+            .iter()
+            .filter(|r| r.url.path() == SEND_PATH)
+            .count();
+        let batches: Vec<Vec<serde_json::Value>> =
+            requests.iter().filter_map(batch_calls).collect();
+        assert_eq!(
+            (lone, batches.len()),
+            (8, 1),
+            "eight alone, the rest together"
+        );
+        let batched: Vec<&str> = batches[0]
+            .iter()
+            .map(|c| c["recipient"]["id"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(batched.len(), 4);
+        for call in &batches[0] {
+            assert_eq!(call["message"], json!({"text": "hello"}));
+            assert_eq!(call["messaging_type"], "UPDATE");
+        }
+        let refused = batched[3];
+        for row in &rows {
+            if row.psid == refused {
+                assert_eq!(row.state, "failed", "{row:?}");
+                assert_eq!(
+                    (row.error_code, row.error_subcode),
+                    (Some(551), Some(1545041))
+                );
+            } else if batched.contains(&row.psid.as_str()) {
+                assert_eq!(row.state, "sent", "{row:?}");
+                assert_eq!(row.message_id, Some(format!("m.batch.{}", row.psid)));
+            } else {
+                assert_eq!(
+                    (row.state.as_str(), row.message_id.as_deref()),
+                    ("sent", Some("m.alone"))
+                );
+            }
+            assert_eq!(row.attempts, 1, "{row:?}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
 /// The Send API calls Graph received (not the start-up token check).
 async fn sends(app: &TestApp) -> Vec<wiremock::Request> {
     let mut requests = app.graph.received_requests().await.unwrap();

@@ -1,34 +1,13 @@
-//! `mark_seen` in Graph batch requests (`facebook::seen_queue`): people waiting
+//! `mark_seen` in Graph batch requests (`facebook::batch_queue`): people waiting
 //! together for one Page cost one HTTP round trip, a person alone an
 //! ordinary call.
 
 use crate::helpers::*;
 use serde_json::{json, Value};
-use wiremock::{Mock, Request, Respond, ResponseTemplate};
-
-/// Answers a batch request like Meta: a `{code, body}` per call, in order.
-struct BatchAnswers;
-
-impl Respond for BatchAnswers {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let calls = batch_calls(request).unwrap_or_default();
-        let answers: Vec<Value> = calls
-            .iter()
-            .map(|c| json!({"code": 200, "body": json!({"recipient_id": c["recipient"]["id"]}).to_string()}))
-            .collect();
-        ResponseTemplate::new(200).set_body_json(answers)
-    }
-}
 
 #[tokio::test]
 async fn marks_waiting_together_go_in_one_batch_request_and_a_lone_one_alone() {
     let app = quiet_app(&Backend::Sqlite, &[]).await;
-    Mock::given(wiremock::matchers::method("POST"))
-        .and(wiremock::matchers::path("/v25.0/"))
-        .and(ValidProof)
-        .respond_with(BatchAnswers)
-        .mount(&app.graph)
-        .await;
     mount_send(&app.graph).await;
     for psid in ["U1", "U2", "U1", "U3"] {
         app.shared.mark_seen(PAGE_ID, psid);
@@ -95,11 +74,6 @@ async fn marks_waiting_together_go_in_one_batch_request_and_a_lone_one_alone() {
 async fn marks_beyond_the_pages_budget_are_skipped_not_batched() {
     // Two calls a second and a burst of one: only the first mark is within.
     let app = quiet_app(&Backend::Sqlite, &[("SEND_RATE_PER_PAGE", "2")]).await;
-    Mock::given(wiremock::matchers::method("POST"))
-        .and(wiremock::matchers::path("/v25.0/"))
-        .respond_with(BatchAnswers)
-        .mount(&app.graph)
-        .await;
     mount_send(&app.graph).await;
     for psid in ["U1", "U2", "U3"] {
         app.shared.mark_seen(PAGE_ID, psid);

@@ -1,6 +1,6 @@
 //! The Graph API failing under load.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,27 +24,36 @@ struct Outage {
 
 impl wiremock::Respond for Outage {
     fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
-        let psid = body["recipient"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let message = body.get("message").is_some();
-        let ok = ResponseTemplate::new(200)
-            .set_body_json(json!({"recipient_id": "x", "message_id": "m.out"}));
+        let (calls, batch) = send_calls(request);
+        let answered: Vec<String> = calls
+            .iter()
+            .filter(|c| c.get("message").is_some())
+            .map(|c| {
+                c["recipient"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        let ok = sent(&calls, batch);
         if std::time::Instant::now() < self.until {
             if self.calls.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
                 return ResponseTemplate::new(500).set_body_json(json!({"error": {
                     "message": "An unexpected error has occurred. Please retry your request later.",
                     "type": "OAuthException", "code": 2, "is_transient": true}}));
             }
-            if message {
+            for psid in &answered {
                 self.timed_out.lock().unwrap().insert(psid.clone());
-                *self.delivered.lock().unwrap().entry(psid).or_default() += 1;
+                *self
+                    .delivered
+                    .lock()
+                    .unwrap()
+                    .entry(psid.clone())
+                    .or_default() += 1;
             }
             return ok.set_delay(Duration::from_secs(3));
         }
-        if message {
+        for psid in answered {
             *self.delivered.lock().unwrap().entry(psid).or_default() += 1;
         }
         ok
@@ -66,7 +75,7 @@ async fn a_graph_outage_under_load_loses_nothing() {
     let delivered = Arc::new(Mutex::new(HashMap::new()));
     let timed_out = Arc::new(Mutex::new(HashSet::new()));
     Mock::given(method("POST"))
-        .and(path_regex("/messages$"))
+        .and(path_regex(SEND_PATHS))
         .respond_with(Outage {
             until: std::time::Instant::now() + Duration::from_secs(seconds),
             calls: AtomicUsize::new(0),

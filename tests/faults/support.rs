@@ -96,31 +96,71 @@ pub(crate) fn event(n: usize) -> Vec<u8> {
     serde_json::to_vec(&body).expect("json")
 }
 
+/// The Send API calls of a request: its JSON body, or each call of a
+/// Graph batch request as the body it would have had alone. `true` for a
+/// batch request.
+pub(crate) fn send_calls(request: &wiremock::Request) -> (Vec<Value>, bool) {
+    let batch = url::form_urlencoded::parse(&request.body)
+        .find(|(name, _)| name == "batch")
+        .and_then(|(_, calls)| lexbridge::facebook::graph::read_calls(&calls).ok());
+    match batch {
+        Some(calls) => (calls.into_iter().map(|c| c.body).collect(), true),
+        None if request.url.path().ends_with("/messages") => (
+            serde_json::from_slice(&request.body).into_iter().collect(),
+            false,
+        ),
+        None => (Vec::new(), false),
+    }
+}
+
+/// The Send API's success for `calls`: one answer, or a batch's.
+pub(crate) fn sent(calls: &[Value], batch: bool) -> ResponseTemplate {
+    let one = json!({"recipient_id": "x", "message_id": "m.out"});
+    let answer = match batch {
+        true => json!(calls
+            .iter()
+            .map(|_| json!({"code": 200, "body": one.to_string()}))
+            .collect::<Vec<_>>()),
+        false => one,
+    };
+    ResponseTemplate::new(200).set_body_json(answer)
+}
+
+/// Where Send API calls go: a Page's `/messages`, or a batch request's
+/// root (`/v25.0/`).
+pub(crate) const SEND_PATHS: &str = "(/messages|/v[0-9.]+/)$";
+
 /// How many answers (Send API calls carrying a `message`) each person got.
 pub(crate) async fn answers(graph: &MockServer) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for request in graph.received_requests().await.unwrap_or_default() {
-        let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
-            continue;
-        };
-        if request.url.path().ends_with("/messages") && body.get("message").is_some() {
-            if let Some(psid) = body["recipient"]["id"].as_str() {
-                *counts.entry(psid.to_string()).or_default() += 1;
+        for body in send_calls(&request).0 {
+            if body.get("message").is_some() {
+                if let Some(psid) = body["recipient"]["id"].as_str() {
+                    *counts.entry(psid.to_string()).or_default() += 1;
+                }
             }
         }
     }
     counts
 }
 
+/// Answers every Send API call, alone or in a batch.
+struct SendsSucceed;
+
+impl wiremock::Respond for SendsSucceed {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let (calls, batch) = send_calls(request);
+        sent(&calls, batch)
+    }
+}
+
 /// A Graph stand-in that answers every send and knows no one.
 pub(crate) async fn graph() -> MockServer {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path_regex("/messages$"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"recipient_id": "x", "message_id": "m.out"})),
-        )
+        .and(path_regex(SEND_PATHS))
+        .respond_with(SendsSucceed)
         .mount(&graph)
         .await;
     mount_no_one_known(&graph).await;
