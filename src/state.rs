@@ -7,11 +7,9 @@ use tracing::{debug, warn};
 
 use crate::config::Settings;
 use crate::crypto::TokenCipher;
-use crate::facebook::batch_queue::BatchQueue;
-use crate::facebook::graph::QueuedSend;
 use crate::facebook::page_cooldown::PageCooldowns;
 use crate::facebook::rate_limit::RateLimiter;
-use crate::facebook::{GraphClient, GraphError, SendResponse, SenderAction};
+use crate::facebook::{GraphClient, SenderAction};
 use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
@@ -55,10 +53,7 @@ pub struct AppState {
     /// When its heartbeat last reached the database.
     pub heartbeat: crate::store::instances::Heartbeat,
     /// `mark_seen` calls waiting to go in batches (`mark_seen`).
-    pub seen: Arc<BatchQueue<String>>,
-    /// Send API messages waiting to go, in batches when several wait
-    /// (`send_message`).
-    pub sends: Arc<BatchQueue<QueuedSend>>,
+    pub seen: crate::facebook::seen_queue::SeenQueue,
 }
 
 impl AppState {
@@ -146,57 +141,24 @@ impl AppState {
 
     /// `mark_seen` for a person, best effort: in a Graph batch request
     /// with the others of the Page waiting at the time, or alone
-    /// (`facebook::batch_queue`); skipped when too many wait.
+    /// (`facebook::seen_queue`).
     pub fn mark_seen(self: &Arc<Self>, page_id: &str, psid: &str) {
-        let shared = Arc::clone(self);
-        let flush = move |page_id: String, mut psids: Vec<String>| {
-            let shared = Arc::clone(&shared);
-            async move {
-                // A person with two messages waiting is marked once.
-                let mut seen = std::collections::HashSet::new();
-                psids.retain(|psid| seen.insert(psid.clone()));
-                shared
-                    .sender_actions(&page_id, &psids, SenderAction::MarkSeen)
-                    .await;
+        use crate::facebook::seen_queue::Pushed;
+        match self.seen.push(page_id, psid) {
+            Pushed::StartFlusher => {
+                let shared = Arc::clone(self);
+                tokio::spawn(async move {
+                    let mut slot = shared.seen.slot();
+                    while let Some((page_id, psids)) = slot.next() {
+                        shared
+                            .sender_actions(&page_id, &psids, SenderAction::MarkSeen)
+                            .await;
+                    }
+                });
             }
-        };
-        if self.seen.submit(page_id, psid.to_string(), flush).is_err() {
-            debug!("mark_seen skipped: too many wait");
+            Pushed::Queued => {}
+            Pushed::Skipped => debug!("mark_seen skipped: too many wait"),
         }
-    }
-
-    /// A Send API call for a Page (`payload` as `GraphClient::send` takes),
-    /// in a batch request with the others of the Page that wait while
-    /// every flusher is busy, or alone (`facebook::batch_queue`). Its own
-    /// outcome either way; refused as a transient failure when too many
-    /// wait.
-    pub async fn send_message(
-        self: &Arc<Self>,
-        page_id: &str,
-        token: &SecretString,
-        payload: serde_json::Value,
-    ) -> Result<SendResponse, GraphError> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let call = QueuedSend {
-            token: token.clone(),
-            payload,
-            answer,
-        };
-        let shared = Arc::clone(self);
-        let flush = move |page_id: String, calls: Vec<QueuedSend>| {
-            let shared = Arc::clone(&shared);
-            async move { shared.graph.send_queued(&page_id, calls).await }
-        };
-        let lost = |what: &str| GraphError {
-            message: what.to_string(),
-            ..GraphError::default()
-        };
-        if self.sends.submit(page_id, call, flush).is_err() {
-            return Err(lost("too many Send API calls wait: not sent, try again"));
-        }
-        answered
-            .await
-            .unwrap_or_else(|_| Err(lost("the send's batch ended without an answer")))
     }
 
     /// `sender_action` for several people of one Page (at most

@@ -8,7 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 mod batch;
-pub use batch::{read_calls, BatchCall, QueuedSend, BATCH_MAX};
+pub use batch::{read_calls, BatchCall, BATCH_MAX};
 
 /// A Graph API failure: Meta's error object, or a transport failure.
 #[derive(Debug, Clone, Default, PartialEq, thiserror::Error)]
@@ -258,9 +258,11 @@ impl GraphClient {
         psid: &str,
         action: SenderAction,
     ) -> Result<(), GraphError> {
-        self.send(page_id, page_token, &action.payload(psid))
-            .await
-            .map(|_| ())
+        let payload = serde_json::json!({
+            "recipient": { "id": psid },
+            "sender_action": action.as_str(),
+        });
+        self.send(page_id, page_token, &payload).await.map(|_| ())
     }
 
     fn auth(&self, token: &SecretString) -> [(&'static str, String); 2] {
@@ -310,14 +312,6 @@ impl SenderAction {
             SenderAction::TypingOff => "typing_off",
             SenderAction::MarkSeen => "mark_seen",
         }
-    }
-
-    /// The Send API payload of this action for one person.
-    pub fn payload(self, psid: &str) -> serde_json::Value {
-        serde_json::json!({
-            "recipient": { "id": psid },
-            "sender_action": self.as_str(),
-        })
     }
 }
 

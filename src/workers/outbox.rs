@@ -80,7 +80,7 @@ fn failure(message: String) -> SendFailure {
 /// goes back to the queue at once (`Deferred` to now): another instance,
 /// or this one after its restart, sends it without waiting out a lease.
 async fn deliver(
-    shared: &Arc<AppState>,
+    shared: &AppState,
     row: &OutboxRow,
     mut stopping: watch::Receiver<bool>,
 ) -> OutboxOutcome {
@@ -179,7 +179,7 @@ async fn deliver(
             }),
         None => {
             let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
-            shared.send_message(&row.page_id, &token, payload).await
+            shared.graph.send(&row.page_id, &token, &payload).await
         }
     };
     shared
