@@ -13,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::{NluSettings, Settings};
 use crate::crypto::TokenCipher;
+use crate::facebook::batch_queue::BatchQueue;
 use crate::facebook::page_cooldown::PageCooldowns;
 use crate::facebook::rate_limit::RateLimiter;
 use crate::facebook::GraphClient;
@@ -65,6 +66,17 @@ const STORE_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5)
 
 /// Rows each worker may hold at once.
 const OUTBOX_IN_FLIGHT: i64 = 512;
+
+/// `mark_seen`s waiting at most (past it, skipped: a late mark is
+/// worthless), and batches of them in flight at once.
+const MOST_MARKS_WAITING: usize = 10_000;
+const MARK_FLUSHERS: usize = 4;
+/// Send API calls waiting at most (the outbox holds fewer rows), and
+/// batches of them in flight at once: each of eight flushers starts with
+/// its own call, so up to eight messages go at once as ordinary calls (with
+/// Graph's usual 100–300 ms a call) before any wait to go together.
+const MOST_SENDS_WAITING: usize = 10_000;
+const SEND_FLUSHERS: usize = 8;
 
 /// Rows the inbox worker may hold at once. Each batch of the main committer
 /// finishes what the worker submitted and claims as many again, so on
@@ -202,7 +214,8 @@ impl Application {
             link_tokens: LinkTokens::from_session_key(&settings.session_key),
             api_keys: Default::default(),
             workers: Default::default(),
-            seen: Default::default(),
+            seen: Arc::new(BatchQueue::new(MOST_MARKS_WAITING, MARK_FLUSHERS, false)),
+            sends: Arc::new(BatchQueue::new(MOST_SENDS_WAITING, SEND_FLUSHERS, true)),
             settings,
         });
         shared.limiter.share_among(instances);

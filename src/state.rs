@@ -7,16 +7,18 @@ use tracing::{debug, warn};
 
 use crate::config::Settings;
 use crate::crypto::TokenCipher;
+use crate::facebook::batch_queue::BatchQueue;
+use crate::facebook::graph::{QueuedSend, Unsent};
 use crate::facebook::page_cooldown::PageCooldowns;
 use crate::facebook::rate_limit::RateLimiter;
-use crate::facebook::{GraphClient, SenderAction};
+use crate::facebook::{GraphClient, SendResponse, SenderAction};
 use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
 use crate::outbound::keys::ApiKeys;
 use crate::readiness::WorkerLiveness;
 use crate::store::writer::Writer;
-use crate::store::Store;
+use crate::store::{now_ms, Store};
 
 /// The longest a sender action waits for the Page's rate limit.
 const SENDER_ACTION_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
@@ -53,7 +55,10 @@ pub struct AppState {
     /// When its heartbeat last reached the database.
     pub heartbeat: crate::store::instances::Heartbeat,
     /// `mark_seen` calls waiting to go in batches (`mark_seen`).
-    pub seen: crate::facebook::seen_queue::SeenQueue,
+    pub seen: Arc<BatchQueue<String>>,
+    /// Send API messages waiting to go, in batches when several wait
+    /// (`send_message`).
+    pub sends: Arc<BatchQueue<QueuedSend>>,
 }
 
 impl AppState {
@@ -141,24 +146,63 @@ impl AppState {
 
     /// `mark_seen` for a person, best effort: in a Graph batch request
     /// with the others of the Page waiting at the time, or alone
-    /// (`facebook::seen_queue`).
+    /// (`facebook::batch_queue`); skipped when too many wait.
     pub fn mark_seen(self: &Arc<Self>, page_id: &str, psid: &str) {
-        use crate::facebook::seen_queue::Pushed;
-        match self.seen.push(page_id, psid) {
-            Pushed::StartFlusher => {
-                let shared = Arc::clone(self);
-                tokio::spawn(async move {
-                    let mut slot = shared.seen.slot();
-                    while let Some((page_id, psids)) = slot.next() {
-                        shared
-                            .sender_actions(&page_id, &psids, SenderAction::MarkSeen)
-                            .await;
-                    }
-                });
+        let shared = Arc::clone(self);
+        let flush = move |page_id: String, mut psids: Vec<String>| {
+            let shared = Arc::clone(&shared);
+            async move {
+                // A person with two messages waiting is marked once.
+                let mut seen = std::collections::HashSet::new();
+                psids.retain(|psid| seen.insert(psid.clone()));
+                shared
+                    .sender_actions(&page_id, &psids, SenderAction::MarkSeen)
+                    .await;
             }
-            Pushed::Queued => {}
-            Pushed::Skipped => debug!("mark_seen skipped: too many wait"),
+        };
+        if self.seen.submit(page_id, psid.to_string(), flush).is_err() {
+            debug!("mark_seen skipped: too many wait");
         }
+    }
+
+    /// A Send API call for a Page (`payload` as `GraphClient::send` takes),
+    /// in a batch request with the others of the Page that wait while all
+    /// its flushers are busy, or alone (`facebook::batch_queue`). Its own
+    /// outcome either way. A call whose Page started cooling down while it
+    /// waited is not sent (`Unsent::Later`, from the cool-down's end); so
+    /// is one refused because too many wait.
+    pub async fn send_message(
+        self: &Arc<Self>,
+        page_id: &str,
+        token: &SecretString,
+        payload: serde_json::Value,
+    ) -> Result<SendResponse, Unsent> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let call = QueuedSend {
+            token: token.clone(),
+            payload,
+            answer,
+        };
+        let shared = Arc::clone(self);
+        let flush = move |page_id: String, calls: Vec<QueuedSend>| {
+            let shared = Arc::clone(&shared);
+            async move {
+                let cooling = shared.cooldowns.cooling_until(&page_id, now_ms());
+                if let Some(until) = cooling {
+                    for call in calls {
+                        let _ = call.answer.send(Err(Unsent::Later(Some(until))));
+                    }
+                    return;
+                }
+                shared.graph.send_queued(&page_id, calls).await
+            }
+        };
+        if self.sends.submit(page_id, call, flush).is_err() {
+            debug!("too many Send API calls wait: the message waits its next turn");
+            return Err(Unsent::Later(None));
+        }
+        // No answer: its flush panicked, before or after the call.
+        answered.await.unwrap_or(Err(Unsent::Later(None)))
     }
 
     /// `sender_action` for several people of one Page (at most

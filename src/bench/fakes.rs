@@ -112,8 +112,8 @@ async fn graph_handler(
     arrivals: web::Data<Mutex<Arrivals>>,
 ) -> HttpResponse {
     let now = Instant::now();
-    // A batch request (the service's `mark_seen`s; a message in one is
-    // timed like one alone): a call each, answered in order.
+    // A batch request (marks, or messages that waited together): a call
+    // each, answered in order.
     let batch = url::form_urlencoded::parse(&body)
         .find(|(name, _)| name == "batch")
         .and_then(|(_, calls)| read_calls(&calls).ok());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 mod batch;
-pub use batch::{read_calls, BatchCall, BATCH_MAX};
+pub use batch::{read_calls, BatchCall, QueuedSend, Unsent, BATCH_MAX};
 
 /// A Graph API failure: Meta's error object, or a transport failure.
 #[derive(Debug, Clone, Default, PartialEq, thiserror::Error)]
@@ -128,6 +128,8 @@ pub struct GraphClient {
     base: Url,
     version: String,
     app_secret: SecretString,
+    /// A batch request's timeout: twice a lone call's.
+    batch_timeout: Duration,
 }
 
 impl GraphClient {
@@ -149,6 +151,7 @@ impl GraphClient {
             base,
             version: version.to_string(),
             app_secret,
+            batch_timeout: request_timeout * 2,
         })
     }
 
@@ -258,11 +261,9 @@ impl GraphClient {
         psid: &str,
         action: SenderAction,
     ) -> Result<(), GraphError> {
-        let payload = serde_json::json!({
-            "recipient": { "id": psid },
-            "sender_action": action.as_str(),
-        });
-        self.send(page_id, page_token, &payload).await.map(|_| ())
+        self.send(page_id, page_token, &action.payload(psid))
+            .await
+            .map(|_| ())
     }
 
     fn auth(&self, token: &SecretString) -> [(&'static str, String); 2] {
@@ -312,6 +313,14 @@ impl SenderAction {
             SenderAction::TypingOff => "typing_off",
             SenderAction::MarkSeen => "mark_seen",
         }
+    }
+
+    /// The Send API payload of this action for one person.
+    pub fn payload(self, psid: &str) -> serde_json::Value {
+        serde_json::json!({
+            "recipient": { "id": psid },
+            "sender_action": self.as_str(),
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Meta: Graph API client, webhook events, Send API rendering, and the
 //! per-Page Send API rate limit.
 
+pub mod batch_queue;
 pub mod debug_token;
 pub mod envelope;
 pub mod events;
@@ -9,7 +10,6 @@ pub mod messenger_profile;
 pub mod page_cooldown;
 pub mod rate_limit;
 pub mod render;
-pub mod seen_queue;
 pub mod signature;
 pub mod signed_request;
 pub mod thread_control;

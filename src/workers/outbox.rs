@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use super::retry::{deadline, next_attempt_within, retry_delay};
 use crate::config::WorkerSettings;
 use crate::domain::window::Decision;
+use crate::facebook::graph::Unsent;
 use crate::facebook::page_cooldown::Trouble;
 use crate::facebook::render::send_payload;
 use crate::facebook::thread_control::ThreadControl;
@@ -80,7 +81,7 @@ fn failure(message: String) -> SendFailure {
 /// goes back to the queue at once (`Deferred` to now): another instance,
 /// or this one after its restart, sends it without waiting out a lease.
 async fn deliver(
-    shared: &AppState,
+    shared: &Arc<AppState>,
     row: &OutboxRow,
     mut stopping: watch::Receiver<bool>,
 ) -> OutboxOutcome {
@@ -176,11 +177,18 @@ async fn deliver(
             .map(|()| SendResponse {
                 recipient_id: None,
                 message_id: None,
-            }),
+            })
+            .map_err(Unsent::Graph),
         None => {
             let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
-            shared.graph.send(&row.page_id, &token, &payload).await
+            shared.send_message(&row.page_id, &token, payload).await
         }
+    };
+    let sent = match sent {
+        // Not tried now, through no failure of its own: no attempt counted.
+        Err(Unsent::Later(at)) => return defer(row, at.unwrap_or_else(now_ms), workers.retry_base),
+        Err(Unsent::Graph(e)) => Err(e),
+        Ok(response) => Ok(response),
     };
     shared
         .metrics

@@ -2,7 +2,7 @@
 //! failures, appsecret_proof, order, receipts.
 
 use crate::helpers::*;
-use lexbridge::facebook::graph::appsecret_proof;
+use lexbridge::facebook::graph::{appsecret_proof, Unsent};
 use lexbridge::store::now_ms;
 use lexbridge::store::outbox::NewOutboxMessage;
 use serde_json::json;
@@ -393,6 +393,209 @@ async fn a_late_copy_of_a_send_outcome_cannot_undo_its_delivery() {
         app.stop().await;
     })
     .await;
+}
+
+/// Answers a batch request's calls, the last one refused with 551 (the
+/// person is unavailable) and the others sent, each with its own id.
+struct BatchRefusingTheLast;
+
+impl wiremock::Respond for BatchRefusingTheLast {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let calls = batch_calls(request).unwrap_or_default();
+        let answers: Vec<serde_json::Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, call)| {
+                let psid = call["recipient"]["id"].as_str().unwrap_or_default();
+                if i + 1 == calls.len() {
+                    let refused = json!({"error": {"message": "This person isn't available right now.",
+                        "type": "OAuthException", "code": 551, "error_subcode": 1545041}});
+                    return json!({"code": 400, "body": refused.to_string()});
+                }
+                let sent = json!({"recipient_id": psid, "message_id": format!("m.batch.{psid}")});
+                json!({"code": 200, "body": sent.to_string()})
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_json(answers)
+    }
+}
+
+/// Messages that wait while every send is in flight go together in one
+/// Graph batch request, and each keeps its own outcome: the refused call
+/// fails its own row only, the others are sent with their own ids.
+#[tokio::test]
+async fn messages_waiting_together_go_in_one_batch_request_each_with_its_own_outcome() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        // Lone calls answer slowly: the sends after the flushers' eight wait.
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .and(ValidProof)
+            .respond_with(ok("m.alone").set_delay(Duration::from_millis(700)))
+            .mount(&app.graph)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v25.0/"))
+            .and(ValidProof)
+            .respond_with(BatchRefusingTheLast)
+            .mount(&app.graph)
+            .await;
+        let people: Vec<String> = (1..=12).map(|n| format!("U{n}")).collect();
+        let messages: Vec<_> = people.iter().map(|p| text(p, "hello")).collect();
+        enqueue(&app, &messages).await;
+        let rows = app.outbox_settled().await;
+        let requests = app.graph.received_requests().await.unwrap();
+        let lone = requests
+            .iter()
+            .filter(|r| r.url.path() == SEND_PATH)
+            .count();
+        let batches: Vec<Vec<serde_json::Value>> =
+            requests.iter().filter_map(batch_calls).collect();
+        assert_eq!(
+            (lone, batches.len()),
+            (8, 1),
+            "eight alone, the rest together"
+        );
+        let batched: Vec<&str> = batches[0]
+            .iter()
+            .map(|c| c["recipient"]["id"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(batched.len(), 4);
+        for call in &batches[0] {
+            assert_eq!(call["message"], json!({"text": "hello"}));
+            assert_eq!(call["messaging_type"], "UPDATE");
+        }
+        let refused = batched[3];
+        for row in &rows {
+            if row.psid == refused {
+                assert_eq!(row.state, "failed", "{row:?}");
+                assert_eq!(
+                    (row.error_code, row.error_subcode),
+                    (Some(551), Some(1545041))
+                );
+            } else if batched.contains(&row.psid.as_str()) {
+                assert_eq!(row.state, "sent", "{row:?}");
+                assert_eq!(row.message_id, Some(format!("m.batch.{}", row.psid)));
+            } else {
+                assert_eq!(
+                    (row.state.as_str(), row.message_id.as_deref()),
+                    ("sent", Some("m.alone"))
+                );
+            }
+            assert_eq!(row.attempts, 1, "{row:?}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
+/// `AppState::send_message` for people `U{from}`.. of `PAGE_ID`, each in
+/// a task of its own.
+fn send_each(
+    app: &TestApp,
+    people: std::ops::Range<usize>,
+) -> Vec<tokio::task::JoinHandle<Result<lexbridge::facebook::SendResponse, Unsent>>> {
+    people
+        .map(|n| {
+            let shared = app.shared.clone();
+            tokio::spawn(async move {
+                let token = shared.page_token(PAGE_ID).await.expect("the Page's token");
+                let payload =
+                    json!({"recipient": {"id": format!("U{n}")}, "message": {"text": "hi"}});
+                shared.send_message(PAGE_ID, &token, payload).await
+            })
+        })
+        .collect()
+}
+
+/// A quiet app whose lone Send API calls answer after 700 ms and whose
+/// batch requests get `batch`; eight sends in flight (every flusher of
+/// the Page busy), then three more waiting behind them.
+async fn three_waiting_behind_eight(
+    batch: ResponseTemplate,
+) -> (
+    TestApp,
+    Vec<tokio::task::JoinHandle<Result<lexbridge::facebook::SendResponse, Unsent>>>,
+) {
+    let app = quiet_app(&Backend::Sqlite, &[]).await;
+    Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .respond_with(ok("m.alone").set_delay(Duration::from_millis(700)))
+        .mount(&app.graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/"))
+        .respond_with(batch)
+        .mount(&app.graph)
+        .await;
+    let lone = send_each(&app, 0..8);
+    wait_until("eight calls in flight", || async {
+        let requests = app.graph.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.url.path() == SEND_PATH)
+            .count()
+            == 8
+    })
+    .await;
+    let waiting = send_each(&app, 8..11);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for sent in lone {
+        // Answered after the others queued.
+        tokio::spawn(async move { assert!(sent.await.expect("no panic").is_ok()) });
+    }
+    (app, waiting)
+}
+
+/// A cool-down that begins while messages wait in the queue holds them
+/// too: they are not sent, and each is deferred to the cool-down's end
+/// without an attempt (the check is made as the batch leaves).
+#[tokio::test]
+async fn messages_waiting_for_a_page_that_starts_cooling_down_are_deferred_not_sent() {
+    let (app, waiting) = three_waiting_behind_eight(ResponseTemplate::new(200)).await;
+    let until = now_ms() + 60_000;
+    app.shared.cooldowns.adopt(PAGE_ID, until);
+    for sent in waiting {
+        match sent.await.expect("no panic") {
+            Err(Unsent::Later(Some(at))) => assert_eq!(at, until),
+            other => panic!("not deferred to the cool-down's end: {other:?}"),
+        }
+    }
+    let requests = app.graph.received_requests().await.unwrap_or_default();
+    assert!(
+        requests.iter().all(|r| batch_calls(r).is_none()),
+        "no batch sent"
+    );
+    app.stop().await;
+}
+
+/// A batch request that fails as a whole is one failure, not one per
+/// call: its first call carries it (toward the Page's cool-down and the
+/// retry rules), the others are deferred without an attempt.
+#[tokio::test]
+async fn a_batch_that_fails_as_a_whole_counts_once() {
+    let failed = graph_error(500, 2, None, "Service temporarily unavailable");
+    let (app, waiting) = three_waiting_behind_eight(failed).await;
+    let mut own = 0;
+    let mut deferred = 0;
+    for sent in waiting {
+        match sent.await.expect("no panic") {
+            Err(Unsent::Graph(e)) => {
+                assert_eq!((e.http_status, e.code), (Some(500), Some(2)));
+                own += 1;
+            }
+            Err(Unsent::Later(None)) => deferred += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((own, deferred), (1, 2));
+    let requests = app.graph.received_requests().await.unwrap_or_default();
+    assert_eq!(
+        requests.iter().filter_map(batch_calls).count(),
+        1,
+        "one batch"
+    );
+    app.stop().await;
 }
 
 /// The Send API calls Graph received (not the start-up token check).

@@ -1,4 +1,4 @@
-//! `mark_seen` in Graph batch requests (`facebook::seen_queue`): people waiting
+//! `mark_seen` in Graph batch requests (`facebook::batch_queue`): people waiting
 //! together for one Page cost one HTTP round trip, a person alone an
 //! ordinary call.
 

@@ -1,14 +1,14 @@
 //! Graph batch requests: several calls in one HTTP round trip (Meta takes
 //! up to 50 and counts each against the Page's limits as if made alone).
-//! Used for `mark_seen`, which every message gets (`facebook::seen_queue`);
-//! `read_calls` is the other side, for the Graph stand-ins (the demo's
+//! Used for `mark_seen` and the Send API's messages when several wait for
+//! one Page (`facebook::batch_queue`); `read_calls` is the other side, for the Graph stand-ins (the demo's
 //! sandbox, the benchmark's, the tests').
 
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{GraphClient, GraphError, SenderAction};
+use super::{GraphClient, GraphError, SendResponse, SenderAction};
 
 /// Most calls one batch request may carry.
 pub const BATCH_MAX: usize = 50;
@@ -23,9 +23,59 @@ struct CallAnswer {
 }
 
 impl GraphClient {
+    /// Send API calls for `page_id` (each a payload as `send` takes; at
+    /// most `BATCH_MAX`) in one batch request: each call's outcome in
+    /// order, or the whole request's error.
+    pub async fn send_batch(
+        &self,
+        page_id: &str,
+        page_token: &SecretString,
+        payloads: &[&Value],
+    ) -> Result<Vec<Result<SendResponse, GraphError>>, GraphError> {
+        if payloads.len() > BATCH_MAX {
+            return Err(GraphError {
+                message: format!("a batch of {} calls (at most {BATCH_MAX})", payloads.len()),
+                ..GraphError::default()
+            });
+        }
+        let relative_url = format!("{page_id}/messages");
+        let calls: Vec<Value> = payloads
+            .iter()
+            .map(|payload| {
+                serde_json::json!({
+                    "method": "POST",
+                    "relative_url": relative_url,
+                    "body": form_body(payload),
+                })
+            })
+            .collect();
+        let batch = Value::Array(calls).to_string();
+        // Longer than a lone call's: Meta answers a call it could not
+        // finish in time with `null` (retried), better than no answer for
+        // all of them.
+        let request = self
+            .http
+            .post(self.url("")?)
+            .query(&self.auth(page_token))
+            .timeout(self.batch_timeout)
+            .form(&[("include_headers", "false"), ("batch", batch.as_str())]);
+        let answers: Vec<Option<CallAnswer>> = self.execute(request).await?;
+        if answers.len() != payloads.len() {
+            return Err(GraphError {
+                http_status: Some(200),
+                message: format!(
+                    "a batch answer with {} answers for {} calls",
+                    answers.len(),
+                    payloads.len()
+                ),
+                ..GraphError::default()
+            });
+        }
+        Ok(answers.into_iter().map(outcome).collect())
+    }
+
     /// `action` for each of `psids` (at most `BATCH_MAX`) of `page_id`, in
-    /// one batch request: each call's outcome in order, or the whole
-    /// request's error.
+    /// one batch request (see `send_batch`).
     pub async fn sender_action_batch(
         &self,
         page_id: &str,
@@ -33,47 +83,80 @@ impl GraphClient {
         psids: &[String],
         action: SenderAction,
     ) -> Result<Vec<Result<(), GraphError>>, GraphError> {
-        if psids.len() > BATCH_MAX {
-            return Err(GraphError {
-                message: format!("a batch of {} calls (at most {BATCH_MAX})", psids.len()),
-                ..GraphError::default()
-            });
-        }
-        let calls: Vec<serde_json::Value> = psids
-            .iter()
-            .map(|psid| {
-                let recipient = serde_json::json!({ "id": psid }).to_string();
-                let body = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("recipient", &recipient)
-                    .append_pair("sender_action", action.as_str())
-                    .finish();
-                serde_json::json!({
-                    "method": "POST",
-                    "relative_url": format!("{page_id}/messages"),
-                    "body": body,
-                })
-            })
-            .collect();
-        let batch = serde_json::Value::Array(calls).to_string();
-        let request = self
-            .http
-            .post(self.url("")?)
-            .query(&self.auth(page_token))
-            .form(&[("include_headers", "false"), ("batch", batch.as_str())]);
-        let answers: Vec<Option<CallAnswer>> = self.execute(request).await?;
-        if answers.len() != psids.len() {
-            return Err(GraphError {
-                http_status: Some(200),
-                message: format!(
-                    "a batch answer with {} answers for {} calls",
-                    answers.len(),
-                    psids.len()
-                ),
-                ..GraphError::default()
-            });
-        }
-        Ok(answers.into_iter().map(outcome).collect())
+        let payloads: Vec<Value> = psids.iter().map(|psid| action.payload(psid)).collect();
+        let payloads: Vec<&Value> = payloads.iter().collect();
+        let outcomes = self.send_batch(page_id, page_token, &payloads).await?;
+        Ok(outcomes.into_iter().map(|o| o.map(|_| ())).collect())
     }
+}
+
+/// A Send API call waiting in `AppState::sends` for its answer.
+pub struct QueuedSend {
+    pub token: SecretString,
+    pub payload: Value,
+    pub answer: tokio::sync::oneshot::Sender<Result<SendResponse, Unsent>>,
+}
+
+/// Why a queued Send API call was not sent.
+#[derive(Debug)]
+pub enum Unsent {
+    /// Its own failure: Graph's answer to it, or the failure of a lone
+    /// call or of the batch it was first in.
+    Graph(GraphError),
+    /// Not its own failure: to try again from `at` (ms) or soon (`None`),
+    /// no attempt counted. Its Page cools down, or its batch failed as a
+    /// whole (the batch's first call carries that failure, so it counts
+    /// once toward the Page's cool-down), or it never got its turn.
+    Later(Option<i64>),
+}
+
+impl GraphClient {
+    /// Sends `calls` of one Page, each answered on its own: a lone one as
+    /// an ordinary call, several in one batch request under the newest
+    /// call's token (a Page's token changes rarely; a refused one fails
+    /// the first call with 190, which pauses the Page).
+    pub async fn send_queued(&self, page_id: &str, mut calls: Vec<QueuedSend>) {
+        if calls.len() == 1 {
+            let call = calls.remove(0);
+            let sent = self.send(page_id, &call.token, &call.payload).await;
+            let _ = call.answer.send(sent.map_err(Unsent::Graph));
+            return;
+        }
+        let Some(newest) = calls.last() else {
+            return;
+        };
+        let token = newest.token.clone();
+        let payloads: Vec<&Value> = calls.iter().map(|c| &c.payload).collect();
+        match self.send_batch(page_id, &token, &payloads).await {
+            Ok(outcomes) => {
+                for (call, sent) in calls.into_iter().zip(outcomes) {
+                    let _ = call.answer.send(sent.map_err(Unsent::Graph));
+                }
+            }
+            Err(e) => {
+                let mut calls = calls.into_iter();
+                if let Some(first) = calls.next() {
+                    let _ = first.answer.send(Err(Unsent::Graph(e)));
+                }
+                for call in calls {
+                    let _ = call.answer.send(Err(Unsent::Later(None)));
+                }
+            }
+        }
+    }
+}
+
+/// A call's JSON body as a batch call's form-encoded body: each field's
+/// text, objects (`recipient`, `message`) as their JSON.
+fn form_body(payload: &Value) -> String {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in payload.as_object().into_iter().flatten() {
+        match value {
+            Value::String(text) => form.append_pair(name, text),
+            other => form.append_pair(name, &other.to_string()),
+        };
+    }
+    form.finish()
 }
 
 /// One call of a batch request, as a Graph stand-in reads it.
@@ -121,9 +204,17 @@ fn json_body(form: &str) -> Value {
     Value::Object(fields.collect())
 }
 
-fn outcome(answer: Option<CallAnswer>) -> Result<(), GraphError> {
+/// A call's answer as `send`'s would have been.
+fn outcome(answer: Option<CallAnswer>) -> Result<SendResponse, GraphError> {
     match answer {
-        Some(CallAnswer { code, .. }) if (200..300).contains(&code) => Ok(()),
+        Some(CallAnswer { code, body }) if (200..300).contains(&code) => {
+            let body = body.unwrap_or_default();
+            serde_json::from_str(&body).map_err(|e| GraphError {
+                http_status: Some(code),
+                message: format!("unexpected Graph API answer: {e}"),
+                ..GraphError::default()
+            })
+        }
         Some(CallAnswer { code, body }) => Err(GraphError::from_body(
             Some(code),
             body.unwrap_or_default().as_bytes(),
@@ -143,9 +234,10 @@ mod tests {
     fn each_call_of_a_batch_answers_for_itself() {
         let ok = CallAnswer {
             code: 200,
-            body: Some("{}".into()),
+            body: Some(r#"{"recipient_id":"U1","message_id":"m.1"}"#.into()),
         };
-        assert!(outcome(Some(ok)).is_ok());
+        let sent = outcome(Some(ok)).expect("sent");
+        assert_eq!(sent.message_id.as_deref(), Some("m.1"));
         let refused = CallAnswer {
             code: 400,
             body: Some(r#"{"error":{"message":"No matching user found","code":100,"error_subcode":2018001}}"#.into()),
@@ -156,6 +248,23 @@ mod tests {
             (Some(400), Some(100), Some(2018001))
         );
         assert!(outcome(None).is_err(), "no answer is no success");
+    }
+
+    #[test]
+    fn a_batched_send_carries_the_body_the_call_would_have_alone() {
+        let payload = serde_json::json!({
+            "recipient": {"id": "U1"},
+            "messaging_type": "MESSAGE_TAG",
+            "tag": "ACCOUNT_UPDATE",
+            "message": {"text": "a & b = c?", "quick_replies": [{"content_type": "text", "title": "ok", "payload": "OK"}]},
+        });
+        let batch = serde_json::json!([{
+            "method": "POST",
+            "relative_url": "P/messages",
+            "body": form_body(&payload),
+        }]);
+        let calls = read_calls(&batch.to_string()).expect("well formed");
+        assert_eq!(calls[0].body, payload);
     }
 
     #[test]
