@@ -11,7 +11,7 @@ use crate::facebook::batch_queue::BatchQueue;
 use crate::facebook::graph::{QueuedSend, Unsent};
 use crate::facebook::page_cooldown::PageCooldowns;
 use crate::facebook::rate_limit::RateLimiter;
-use crate::facebook::{GraphClient, SendResponse, SenderAction};
+use crate::facebook::{GraphClient, GraphError, SendResponse, SenderAction};
 use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
 use crate::metrics::Metrics;
 use crate::nlu::Nlu;
@@ -169,8 +169,9 @@ impl AppState {
     /// in a batch request with the others of the Page that wait while all
     /// its flushers are busy, or alone (`facebook::batch_queue`). Its own
     /// outcome either way. A call whose Page started cooling down while it
-    /// waited is not sent (`Unsent::Later`, from the cool-down's end); so
-    /// is one refused because too many wait.
+    /// waited is not sent (`Unsent::Later`, from the cool-down's end); nor
+    /// is one whose instance lost its heartbeat meanwhile, or one refused
+    /// because too many wait.
     pub async fn send_message(
         self: &Arc<Self>,
         page_id: &str,
@@ -187,10 +188,19 @@ impl AppState {
         let flush = move |page_id: String, calls: Vec<QueuedSend>| {
             let shared = Arc::clone(&shared);
             async move {
-                let cooling = shared.cooldowns.cooling_until(&page_id, now_ms());
-                if let Some(until) = cooling {
+                // Checked again as the batch leaves: it may have waited.
+                let now = now_ms();
+                // The instant to try again from (`None`: soon), if not now.
+                let later = match shared.cooldowns.cooling_until(&page_id, now) {
+                    Some(until) => Some(Some(until)),
+                    // Cut off from the database: the rows may be another
+                    // instance's by now (`workers::instances`).
+                    None if !shared.heartbeat.may_send(now) => Some(None),
+                    None => None,
+                };
+                if let Some(at) = later {
                     for call in calls {
-                        let _ = call.answer.send(Err(Unsent::Later(Some(until))));
+                        let _ = call.answer.send(Err(Unsent::Later(at)));
                     }
                     return;
                 }
@@ -201,8 +211,14 @@ impl AppState {
             debug!("too many Send API calls wait: the message waits its next turn");
             return Err(Unsent::Later(None));
         }
-        // No answer: its flush panicked, before or after the call.
-        answered.await.unwrap_or(Err(Unsent::Later(None)))
+        // No answer: its flush panicked, before or after the call (Meta
+        // may have it): a failure like a timeout, an attempt counted.
+        answered.await.unwrap_or_else(|_| {
+            Err(Unsent::Graph(GraphError {
+                message: "the send's batch ended without an answer".into(),
+                ..GraphError::default()
+            }))
+        })
     }
 
     /// `sender_action` for several people of one Page (at most

@@ -173,7 +173,7 @@ impl<T: Send + 'static> BatchQueue<T> {
     /// many wait.
     pub fn submit<F, Fut>(self: &Arc<Self>, page_id: &str, call: T, flush: F) -> Result<(), T>
     where
-        F: Fn(String, Vec<T>) -> Fut + Send + 'static,
+        F: Fn(String, Vec<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send,
     {
         match self.push(page_id, call) {
@@ -184,7 +184,8 @@ impl<T: Send + 'static> BatchQueue<T> {
                     let mut slot = queue.slot(&page_id);
                     let mut batch = first.map(|call| vec![call]).or_else(|| slot.next());
                     while let Some(calls) = batch {
-                        let flushed = AssertUnwindSafe(flush(page_id.clone(), calls));
+                        let flushed =
+                            AssertUnwindSafe(async { flush(page_id.clone(), calls).await });
                         if flushed.catch_unwind().await.is_err() {
                             tracing::error!(page_id = %page_id, "a Graph batch's flush panicked: its calls are lost to their callers");
                         }

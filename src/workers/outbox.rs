@@ -93,14 +93,7 @@ async fn deliver(
         return out_of_time(shared, row, row.attempts, false, last);
     }
     if let Some(cooling) = shared.cooldowns.cooling_until(&row.page_id, now) {
-        if row.origin == "reply" {
-            // Processing waits too: its answers could not go before then.
-            let left = Duration::from_millis(cooling.saturating_sub(now) as u64);
-            shared
-                .limiter
-                .hold_replies_until(&row.page_id, tokio::time::Instant::now() + left);
-        }
-        return defer(row, cooling, workers.retry_base);
+        return cooling_down(shared, row, cooling, now);
     }
     let (messaging_type, tag) = match row.window {
         None => (row.messaging_type.as_str(), row.tag.as_deref()),
@@ -186,7 +179,10 @@ async fn deliver(
     };
     let sent = match sent {
         // Not tried now, through no failure of its own: no attempt counted.
-        Err(Unsent::Later(at)) => return defer(row, at.unwrap_or_else(now_ms), workers.retry_base),
+        Err(Unsent::Later(Some(cooling))) => {
+            return cooling_down(shared, row, cooling, now_ms());
+        }
+        Err(Unsent::Later(None)) => return defer(row, now_ms(), workers.retry_base),
         Err(Unsent::Graph(e)) => Err(e),
         Ok(response) => Ok(response),
     };
@@ -213,6 +209,19 @@ async fn deliver(
         }
         Err(e) => classify(shared, row, attempts, until, e),
     }
+}
+
+/// The row's Page cools down until `cooling`: the row waits for its end,
+/// and so does the processing of a reply's Page (its answers could not
+/// go before then).
+fn cooling_down(shared: &AppState, row: &OutboxRow, cooling: i64, now: i64) -> OutboxOutcome {
+    if row.origin == "reply" {
+        let left = Duration::from_millis(cooling.saturating_sub(now) as u64);
+        shared
+            .limiter
+            .hold_replies_until(&row.page_id, tokio::time::Instant::now() + left);
+    }
+    defer(row, cooling, shared.settings.workers.retry_base)
 }
 
 /// Graph says another app owns the thread: the conversation is marked so

@@ -508,15 +508,15 @@ fn send_each(
         .collect()
 }
 
+type Sending = tokio::task::JoinHandle<Result<lexbridge::facebook::SendResponse, Unsent>>;
+
 /// A quiet app whose lone Send API calls answer after 700 ms and whose
 /// batch requests get `batch`; eight sends in flight (every flusher of
-/// the Page busy), then three more waiting behind them.
+/// the Page busy), then three more waiting behind them. The app, the
+/// eight and the three.
 async fn three_waiting_behind_eight(
-    batch: ResponseTemplate,
-) -> (
-    TestApp,
-    Vec<tokio::task::JoinHandle<Result<lexbridge::facebook::SendResponse, Unsent>>>,
-) {
+    batch: impl wiremock::Respond + 'static,
+) -> (TestApp, Vec<Sending>, Vec<Sending>) {
     let app = quiet_app(&Backend::Sqlite, &[]).await;
     Mock::given(method("POST"))
         .and(path(SEND_PATH))
@@ -540,11 +540,14 @@ async fn three_waiting_behind_eight(
     .await;
     let waiting = send_each(&app, 8..11);
     tokio::time::sleep(Duration::from_millis(100)).await;
+    (app, lone, waiting)
+}
+
+/// The eight lone calls were each sent.
+async fn all_sent(lone: Vec<Sending>) {
     for sent in lone {
-        // Answered after the others queued.
-        tokio::spawn(async move { assert!(sent.await.expect("no panic").is_ok()) });
+        assert!(sent.await.expect("no panic").is_ok());
     }
-    (app, waiting)
 }
 
 /// A cool-down that begins while messages wait in the queue holds them
@@ -552,7 +555,7 @@ async fn three_waiting_behind_eight(
 /// without an attempt (the check is made as the batch leaves).
 #[tokio::test]
 async fn messages_waiting_for_a_page_that_starts_cooling_down_are_deferred_not_sent() {
-    let (app, waiting) = three_waiting_behind_eight(ResponseTemplate::new(200)).await;
+    let (app, lone, waiting) = three_waiting_behind_eight(ResponseTemplate::new(200)).await;
     let until = now_ms() + 60_000;
     app.shared.cooldowns.adopt(PAGE_ID, until);
     for sent in waiting {
@@ -561,6 +564,7 @@ async fn messages_waiting_for_a_page_that_starts_cooling_down_are_deferred_not_s
             other => panic!("not deferred to the cool-down's end: {other:?}"),
         }
     }
+    all_sent(lone).await;
     let requests = app.graph.received_requests().await.unwrap_or_default();
     assert!(
         requests.iter().all(|r| batch_calls(r).is_none()),
@@ -575,7 +579,7 @@ async fn messages_waiting_for_a_page_that_starts_cooling_down_are_deferred_not_s
 #[tokio::test]
 async fn a_batch_that_fails_as_a_whole_counts_once() {
     let failed = graph_error(500, 2, None, "Service temporarily unavailable");
-    let (app, waiting) = three_waiting_behind_eight(failed).await;
+    let (app, lone, waiting) = three_waiting_behind_eight(failed).await;
     let mut own = 0;
     let mut deferred = 0;
     for sent in waiting {
@@ -589,12 +593,62 @@ async fn a_batch_that_fails_as_a_whole_counts_once() {
         }
     }
     assert_eq!((own, deferred), (1, 2));
+    all_sent(lone).await;
     let requests = app.graph.received_requests().await.unwrap_or_default();
     assert_eq!(
         requests.iter().filter_map(batch_calls).count(),
         1,
         "one batch"
     );
+    app.stop().await;
+}
+
+/// A batch that fails as a whole with an error that will not pass (the
+/// token refused) is each call's own, as it would be alone.
+#[tokio::test]
+async fn a_batch_refused_as_a_whole_for_good_is_each_calls_failure() {
+    let refused = graph_error(401, 190, None, "Error validating access token");
+    let (app, lone, waiting) = three_waiting_behind_eight(refused).await;
+    for sent in waiting {
+        match sent.await.expect("no panic") {
+            Err(Unsent::Graph(e)) => assert!(e.is_token_refused(), "{e:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    all_sent(lone).await;
+    app.stop().await;
+}
+
+/// One Page whose calls are slow holds up only its own messages: another
+/// Page's message goes at once, as an ordinary call.
+#[tokio::test]
+async fn a_slow_page_holds_up_only_its_own_messages() {
+    let (app, lone, waiting) = three_waiting_behind_eight(BatchAnswers).await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/2222/messages"))
+        .respond_with(ok("m.other"))
+        .mount(&app.graph)
+        .await;
+    let shared = app.shared.clone();
+    let other = tokio::spawn(async move {
+        let token = shared.page_token(PAGE_ID).await.expect("a token");
+        let payload = json!({"recipient": {"id": "V1"}, "message": {"text": "hi"}});
+        shared.send_message("2222", &token, payload).await
+    });
+    let mut first_lone = lone;
+    let first = first_lone.remove(0);
+    tokio::select! {
+        biased;
+        sent = other => assert_eq!(
+            sent.expect("no panic").expect("sent").message_id.as_deref(),
+            Some("m.other")
+        ),
+        _ = first => panic!("the other Page's message waited for this Page's calls"),
+    }
+    all_sent(first_lone).await;
+    for sent in waiting {
+        assert!(sent.await.expect("no panic").is_ok());
+    }
     app.stop().await;
 }
 

@@ -25,13 +25,14 @@ struct CallAnswer {
 impl GraphClient {
     /// Send API calls for `page_id` (each a payload as `send` takes; at
     /// most `BATCH_MAX`) in one batch request: each call's outcome in
-    /// order, or the whole request's error.
+    /// order (`Unsent::Later` for a call Meta did not get to in time), or
+    /// the whole request's error.
     pub async fn send_batch(
         &self,
         page_id: &str,
         page_token: &SecretString,
         payloads: &[&Value],
-    ) -> Result<Vec<Result<SendResponse, GraphError>>, GraphError> {
+    ) -> Result<Vec<Result<SendResponse, Unsent>>, GraphError> {
         if payloads.len() > BATCH_MAX {
             return Err(GraphError {
                 message: format!("a batch of {} calls (at most {BATCH_MAX})", payloads.len()),
@@ -61,8 +62,9 @@ impl GraphClient {
             .form(&[("include_headers", "false"), ("batch", batch.as_str())]);
         let answers: Vec<Option<CallAnswer>> = self.execute(request).await?;
         if answers.len() != payloads.len() {
+            // Not what Meta answers: a bad gateway, to retry.
             return Err(GraphError {
-                http_status: Some(200),
+                http_status: Some(502),
                 message: format!(
                     "a batch answer with {} answers for {} calls",
                     answers.len(),
@@ -86,7 +88,8 @@ impl GraphClient {
         let payloads: Vec<Value> = psids.iter().map(|psid| action.payload(psid)).collect();
         let payloads: Vec<&Value> = payloads.iter().collect();
         let outcomes = self.send_batch(page_id, page_token, &payloads).await?;
-        Ok(outcomes.into_iter().map(|o| o.map(|_| ())).collect())
+        let outcome = |o: Result<SendResponse, Unsent>| o.map(|_| ()).map_err(Unsent::into_error);
+        Ok(outcomes.into_iter().map(outcome).collect())
     }
 }
 
@@ -110,11 +113,27 @@ pub enum Unsent {
     Later(Option<i64>),
 }
 
+impl Unsent {
+    /// As an error, for a caller that only logs it.
+    pub fn into_error(self) -> GraphError {
+        match self {
+            Unsent::Graph(e) => e,
+            Unsent::Later(_) => GraphError {
+                message: "not sent now: to try again later".into(),
+                ..GraphError::default()
+            },
+        }
+    }
+}
+
 impl GraphClient {
     /// Sends `calls` of one Page, each answered on its own: a lone one as
     /// an ordinary call, several in one batch request under the newest
-    /// call's token (a Page's token changes rarely; a refused one fails
-    /// the first call with 190, which pauses the Page).
+    /// call's token (a Page's token changes rarely). A batch that fails as
+    /// a whole with an error that may pass (5xx, timeout, rate limit) is
+    /// one failure: the first call carries it, the others are to be tried
+    /// again; one that will not pass (a refused token, a permission) is
+    /// each call's, as it would be alone.
     pub async fn send_queued(&self, page_id: &str, mut calls: Vec<QueuedSend>) {
         if calls.len() == 1 {
             let call = calls.remove(0);
@@ -130,7 +149,12 @@ impl GraphClient {
         match self.send_batch(page_id, &token, &payloads).await {
             Ok(outcomes) => {
                 for (call, sent) in calls.into_iter().zip(outcomes) {
-                    let _ = call.answer.send(sent.map_err(Unsent::Graph));
+                    let _ = call.answer.send(sent);
+                }
+            }
+            Err(e) if !e.is_transient() => {
+                for call in calls {
+                    let _ = call.answer.send(Err(Unsent::Graph(e.clone())));
                 }
             }
             Err(e) => {
@@ -204,25 +228,25 @@ fn json_body(form: &str) -> Value {
     Value::Object(fields.collect())
 }
 
-/// A call's answer as `send`'s would have been.
-fn outcome(answer: Option<CallAnswer>) -> Result<SendResponse, GraphError> {
+/// A call's answer as `send`'s would have been; `null` (Meta did not get
+/// to it in time) is no failure of the call's own.
+fn outcome(answer: Option<CallAnswer>) -> Result<SendResponse, Unsent> {
     match answer {
         Some(CallAnswer { code, body }) if (200..300).contains(&code) => {
             let body = body.unwrap_or_default();
-            serde_json::from_str(&body).map_err(|e| GraphError {
-                http_status: Some(code),
-                message: format!("unexpected Graph API answer: {e}"),
-                ..GraphError::default()
+            serde_json::from_str(&body).map_err(|e| {
+                Unsent::Graph(GraphError {
+                    http_status: Some(code),
+                    message: format!("unexpected Graph API answer: {e}"),
+                    ..GraphError::default()
+                })
             })
         }
-        Some(CallAnswer { code, body }) => Err(GraphError::from_body(
+        Some(CallAnswer { code, body }) => Err(Unsent::Graph(GraphError::from_body(
             Some(code),
             body.unwrap_or_default().as_bytes(),
-        )),
-        None => Err(GraphError {
-            message: "the batch gave this call no answer (it did not finish in time)".into(),
-            ..GraphError::default()
-        }),
+        ))),
+        None => Err(Unsent::Later(None)),
     }
 }
 
@@ -242,12 +266,17 @@ mod tests {
             code: 400,
             body: Some(r#"{"error":{"message":"No matching user found","code":100,"error_subcode":2018001}}"#.into()),
         };
-        let e = outcome(Some(refused)).unwrap_err();
+        let Err(Unsent::Graph(e)) = outcome(Some(refused)) else {
+            panic!("a refusal is the call's own failure");
+        };
         assert_eq!(
             (e.http_status, e.code, e.subcode),
             (Some(400), Some(100), Some(2018001))
         );
-        assert!(outcome(None).is_err(), "no answer is no success");
+        assert!(
+            matches!(outcome(None), Err(Unsent::Later(None))),
+            "no answer is no success, and no failure of the call's own"
+        );
     }
 
     #[test]
