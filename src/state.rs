@@ -251,21 +251,16 @@ impl AppState {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        let failed = match within.as_slice() {
-            [] => return,
-            [psid] => self
-                .graph
-                .sender_action(page_id, &token, psid, action)
-                .await
-                .err(),
-            _ => match self
-                .graph
-                .sender_action_batch(page_id, &token, &within, action)
-                .await
-            {
-                Ok(outcomes) => outcomes.into_iter().find_map(Result::err),
-                Err(e) => Some(e),
-            },
+        if within.is_empty() {
+            return;
+        }
+        let failed = match self
+            .graph
+            .sender_action_batch(page_id, &token, &within, action)
+            .await
+        {
+            Ok(outcomes) => outcomes.into_iter().find_map(Result::err),
+            Err(e) => Some(e),
         };
         if let Some(e) = failed {
             debug!(action = action.as_str(), calls = within.len(), error = %e, "sender action failed");

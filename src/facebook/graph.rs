@@ -253,19 +253,6 @@ impl GraphClient {
             .await
     }
 
-    /// `typing_on`, `typing_off` or `mark_seen` for one person.
-    pub async fn sender_action(
-        &self,
-        page_id: &str,
-        page_token: &SecretString,
-        psid: &str,
-        action: SenderAction,
-    ) -> Result<(), GraphError> {
-        self.send(page_id, page_token, &action.payload(psid))
-            .await
-            .map(|_| ())
-    }
-
     fn auth(&self, token: &SecretString) -> [(&'static str, String); 2] {
         let token = token.expose_secret();
         [

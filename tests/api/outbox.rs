@@ -3,6 +3,7 @@
 
 use crate::helpers::*;
 use lexbridge::facebook::graph::{appsecret_proof, Unsent};
+use lexbridge::facebook::{GraphError, SendResponse};
 use lexbridge::store::now_ms;
 use lexbridge::store::outbox::NewOutboxMessage;
 use serde_json::json;
@@ -491,10 +492,7 @@ async fn messages_waiting_together_go_in_one_batch_request_each_with_its_own_out
 
 /// `AppState::send_message` for people `U{from}`.. of `PAGE_ID`, each in
 /// a task of its own.
-fn send_each(
-    app: &TestApp,
-    people: std::ops::Range<usize>,
-) -> Vec<tokio::task::JoinHandle<Result<lexbridge::facebook::SendResponse, Unsent>>> {
+fn send_each(app: &TestApp, people: std::ops::Range<usize>) -> Vec<Sending> {
     people
         .map(|n| {
             let shared = app.shared.clone();
@@ -508,7 +506,7 @@ fn send_each(
         .collect()
 }
 
-type Sending = tokio::task::JoinHandle<Result<lexbridge::facebook::SendResponse, Unsent>>;
+type Sending = tokio::task::JoinHandle<Result<SendResponse, Unsent>>;
 
 /// A quiet app whose lone Send API calls answer after 700 ms and whose
 /// batch requests get `batch`; eight sends in flight (every flusher of
@@ -543,11 +541,37 @@ async fn three_waiting_behind_eight(
     (app, lone, waiting)
 }
 
-/// The eight lone calls were each sent.
-async fn all_sent(lone: Vec<Sending>) {
-    for sent in lone {
-        assert!(sent.await.expect("no panic").is_ok());
+/// What each send got, in order.
+async fn outcomes(sending: Vec<Sending>) -> Vec<Result<SendResponse, Unsent>> {
+    let mut got = Vec::new();
+    for sent in sending {
+        got.push(sent.await.expect("no panic"));
     }
+    got
+}
+
+/// Each of the sends was sent.
+async fn all_sent(sending: Vec<Sending>) {
+    let got = outcomes(sending).await;
+    assert!(got.iter().all(Result::is_ok), "{got:?}");
+}
+
+/// Of calls whose batch failed as a whole with an error that may pass:
+/// one carries it (returned), the others go back without an attempt.
+fn carried_once(got: &[Result<SendResponse, Unsent>]) -> &GraphError {
+    let own: Vec<&GraphError> = got
+        .iter()
+        .filter_map(|g| match g {
+            Err(Unsent::Graph(e)) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let later = got
+        .iter()
+        .filter(|g| matches!(g, Err(Unsent::Later(None))))
+        .count();
+    assert_eq!((own.len(), later), (1, got.len() - 1), "{got:?}");
+    own[0]
 }
 
 /// A cool-down that begins while messages wait in the queue holds them
@@ -558,8 +582,8 @@ async fn messages_waiting_for_a_page_that_starts_cooling_down_are_deferred_not_s
     let (app, lone, waiting) = three_waiting_behind_eight(ResponseTemplate::new(200)).await;
     let until = now_ms() + 60_000;
     app.shared.cooldowns.adopt(PAGE_ID, until);
-    for sent in waiting {
-        match sent.await.expect("no panic") {
+    for got in outcomes(waiting).await {
+        match got {
             Err(Unsent::Later(Some(at))) => assert_eq!(at, until),
             other => panic!("not deferred to the cool-down's end: {other:?}"),
         }
@@ -580,19 +604,9 @@ async fn messages_waiting_for_a_page_that_starts_cooling_down_are_deferred_not_s
 async fn a_batch_that_fails_as_a_whole_counts_once() {
     let failed = graph_error(500, 2, None, "Service temporarily unavailable");
     let (app, lone, waiting) = three_waiting_behind_eight(failed).await;
-    let mut own = 0;
-    let mut deferred = 0;
-    for sent in waiting {
-        match sent.await.expect("no panic") {
-            Err(Unsent::Graph(e)) => {
-                assert_eq!((e.http_status, e.code), (Some(500), Some(2)));
-                own += 1;
-            }
-            Err(Unsent::Later(None)) => deferred += 1,
-            other => panic!("{other:?}"),
-        }
-    }
-    assert_eq!((own, deferred), (1, 2));
+    let got = outcomes(waiting).await;
+    let e = carried_once(&got);
+    assert_eq!((e.http_status, e.code), (Some(500), Some(2)));
     all_sent(lone).await;
     let requests = app.graph.received_requests().await.unwrap_or_default();
     assert_eq!(
@@ -609,12 +623,24 @@ async fn a_batch_that_fails_as_a_whole_counts_once() {
 async fn a_batch_refused_as_a_whole_for_good_is_each_calls_failure() {
     let refused = graph_error(401, 190, None, "Error validating access token");
     let (app, lone, waiting) = three_waiting_behind_eight(refused).await;
-    for sent in waiting {
-        match sent.await.expect("no panic") {
+    for got in outcomes(waiting).await {
+        match got {
             Err(Unsent::Graph(e)) => assert!(e.is_token_refused(), "{e:?}"),
             other => panic!("{other:?}"),
         }
     }
+    all_sent(lone).await;
+    app.stop().await;
+}
+
+/// A batch answer that does not hold one answer a call is not what Meta
+/// sends: a bad gateway, carried once and retried like a 5xx.
+#[tokio::test]
+async fn a_batch_answer_missing_calls_is_retried_like_a_bad_gateway() {
+    let short = ResponseTemplate::new(200).set_body_json(json!([]));
+    let (app, lone, waiting) = three_waiting_behind_eight(short).await;
+    let got = outcomes(waiting).await;
+    assert_eq!(carried_once(&got).http_status, Some(502));
     all_sent(lone).await;
     app.stop().await;
 }
@@ -646,9 +672,7 @@ async fn a_slow_page_holds_up_only_its_own_messages() {
         _ = first => panic!("the other Page's message waited for this Page's calls"),
     }
     all_sent(first_lone).await;
-    for sent in waiting {
-        assert!(sent.await.expect("no panic").is_ok());
-    }
+    all_sent(waiting).await;
     app.stop().await;
 }
 

@@ -1,8 +1,9 @@
 //! Graph batch requests: several calls in one HTTP round trip (Meta takes
 //! up to 50 and counts each against the Page's limits as if made alone).
-//! Used for `mark_seen` and the Send API's messages when several wait for
-//! one Page (`facebook::batch_queue`); `read_calls` is the other side, for the Graph stand-ins (the demo's
-//! sandbox, the benchmark's, the tests').
+//! Used for sender actions and, when several wait for one Page, the Send
+//! API's messages (`facebook::batch_queue`); `read_calls` is the other
+//! side, for the Graph stand-ins (the demo's sandbox, the benchmark's, the
+//! tests').
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -24,9 +25,9 @@ struct CallAnswer {
 
 impl GraphClient {
     /// Send API calls for `page_id` (each a payload as `send` takes; at
-    /// most `BATCH_MAX`) in one batch request: each call's outcome in
-    /// order (`Unsent::Later` for a call Meta did not get to in time), or
-    /// the whole request's error.
+    /// most `BATCH_MAX`) in one batch request, or a lone one as an ordinary
+    /// call: each call's outcome in order (`Unsent::Later` for a call Meta
+    /// did not get to in time), or the whole batch request's error.
     pub async fn send_batch(
         &self,
         page_id: &str,
@@ -38,6 +39,10 @@ impl GraphClient {
                 message: format!("a batch of {} calls (at most {BATCH_MAX})", payloads.len()),
                 ..GraphError::default()
             });
+        }
+        if let [payload] = payloads {
+            let sent = self.send(page_id, page_token, payload).await;
+            return Ok(vec![sent.map_err(Unsent::Graph)]);
         }
         let relative_url = format!("{page_id}/messages");
         let calls: Vec<Value> = payloads
@@ -77,7 +82,7 @@ impl GraphClient {
     }
 
     /// `action` for each of `psids` (at most `BATCH_MAX`) of `page_id`, in
-    /// one batch request (see `send_batch`).
+    /// one batch request, or one ordinary call (see `send_batch`).
     pub async fn sender_action_batch(
         &self,
         page_id: &str,
@@ -90,6 +95,41 @@ impl GraphClient {
         let outcomes = self.send_batch(page_id, page_token, &payloads).await?;
         let outcome = |o: Result<SendResponse, Unsent>| o.map(|_| ()).map_err(Unsent::into_error);
         Ok(outcomes.into_iter().map(outcome).collect())
+    }
+
+    /// Sends `calls` of one Page, each answered on its own, through
+    /// `send_batch` under the newest call's token (a Page's token changes
+    /// rarely). A batch that fails as a whole with an error that may pass
+    /// (5xx, timeout, rate limit) is one failure: the first call carries
+    /// it, the others are to be tried again; one that will not pass (a
+    /// refused token, a permission) is each call's, as it would be alone.
+    pub async fn send_queued(&self, page_id: &str, calls: Vec<QueuedSend>) {
+        let Some(newest) = calls.last() else {
+            return;
+        };
+        let token = newest.token.clone();
+        let payloads: Vec<&Value> = calls.iter().map(|c| &c.payload).collect();
+        match self.send_batch(page_id, &token, &payloads).await {
+            Ok(outcomes) => {
+                for (call, sent) in calls.into_iter().zip(outcomes) {
+                    let _ = call.answer.send(sent);
+                }
+            }
+            Err(e) if !e.is_transient() => {
+                for call in calls {
+                    let _ = call.answer.send(Err(Unsent::Graph(e.clone())));
+                }
+            }
+            Err(e) => {
+                let mut calls = calls.into_iter();
+                if let Some(first) = calls.next() {
+                    let _ = first.answer.send(Err(Unsent::Graph(e)));
+                }
+                for call in calls {
+                    let _ = call.answer.send(Err(Unsent::Later(None)));
+                }
+            }
+        }
     }
 }
 
@@ -122,50 +162,6 @@ impl Unsent {
                 message: "not sent now: to try again later".into(),
                 ..GraphError::default()
             },
-        }
-    }
-}
-
-impl GraphClient {
-    /// Sends `calls` of one Page, each answered on its own: a lone one as
-    /// an ordinary call, several in one batch request under the newest
-    /// call's token (a Page's token changes rarely). A batch that fails as
-    /// a whole with an error that may pass (5xx, timeout, rate limit) is
-    /// one failure: the first call carries it, the others are to be tried
-    /// again; one that will not pass (a refused token, a permission) is
-    /// each call's, as it would be alone.
-    pub async fn send_queued(&self, page_id: &str, mut calls: Vec<QueuedSend>) {
-        if calls.len() == 1 {
-            let call = calls.remove(0);
-            let sent = self.send(page_id, &call.token, &call.payload).await;
-            let _ = call.answer.send(sent.map_err(Unsent::Graph));
-            return;
-        }
-        let Some(newest) = calls.last() else {
-            return;
-        };
-        let token = newest.token.clone();
-        let payloads: Vec<&Value> = calls.iter().map(|c| &c.payload).collect();
-        match self.send_batch(page_id, &token, &payloads).await {
-            Ok(outcomes) => {
-                for (call, sent) in calls.into_iter().zip(outcomes) {
-                    let _ = call.answer.send(sent);
-                }
-            }
-            Err(e) if !e.is_transient() => {
-                for call in calls {
-                    let _ = call.answer.send(Err(Unsent::Graph(e.clone())));
-                }
-            }
-            Err(e) => {
-                let mut calls = calls.into_iter();
-                if let Some(first) = calls.next() {
-                    let _ = first.answer.send(Err(Unsent::Graph(e)));
-                }
-                for call in calls {
-                    let _ = call.answer.send(Err(Unsent::Later(None)));
-                }
-            }
         }
     }
 }
