@@ -340,6 +340,7 @@ pub(crate) async fn attach_contexts<E: Exec>(
                 c.take()?.opt_text()?,
                 c.take()?.opt_int()?,
                 c.take()?.opt_text()?,
+                c.take()?.int()?,
             );
             let context = ConversationContext {
                 page_paused,

@@ -47,20 +47,15 @@ pub async fn reverse_lookup(shared: &AppState, row: &InboxRow) -> Option<PsidLoo
         at: now,
     };
     // The person unlinked: they are not linked again behind their back, and
-    // Meta is not asked (the answer is remembered as "nobody").
-    match shared.store.is_unlinked(&row.page_id, &row.psid).await {
-        Ok(true) => {
-            debug!(
-                psid = row.psid.as_str(),
-                "no reverse lookup: the person unlinked"
-            );
-            return Some(remembered(None));
-        }
-        Ok(false) => {}
-        Err(e) => {
-            warn!(error = %format!("{e:#}"), "reading a link tombstone failed");
-            return None;
-        }
+    // Meta is not asked (the answer is remembered as "nobody"). The claim
+    // read the tombstone with the conversation; one that stands since is
+    // found again when linking.
+    if row.context.unlinked {
+        debug!(
+            psid = row.psid.as_str(),
+            "no reverse lookup: the person unlinked"
+        );
+        return Some(remembered(None));
     }
     let token = shared.page_token(&row.page_id).await?;
     let path = format!("{}/ids_for_apps", row.psid);
