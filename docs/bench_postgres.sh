@@ -4,7 +4,8 @@
 # answers going to ../shared/bench/fakegraph.js. Run from the project root after
 # `cargo build --release`. PG: the server (default postgres://postgres@127.0.0.1:5432).
 # KEEP=1 leaves the servers and the database running. PRELOAD=N first stores N finished events
-# (inbox rows done, their replies sent) and analyzes, as a database after a quiet spell.
+# (inbox rows done, their replies sent), then vacuums, analyzes and checkpoints, as a database
+# after a quiet spell (autovacuum and the checkpointer have caught up).
 set -u
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 BIN=${BIN:-./target/release/lexbridge}
@@ -34,7 +35,7 @@ INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state, next_attempt_a
 INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state, next_attempt_at, created_at, sent_at)
   SELECT '111222333444555', 'old' || (g % 20000), '{}', 'RESPONSE', 'reply', 'sent', 0, 0, 0
   FROM generate_series(1, $PRELOAD) g;
-ANALYZE inbox; ANALYZE outbox;
+VACUUM (ANALYZE) inbox; VACUUM (ANALYZE) outbox; CHECKPOINT;
 SQL
 fi
 "$BIN" bench webhook "${ADDRS[@]}" --app-secret s3cr3t-app-secret --page-id 111222333444555 --events "$EVENTS" --concurrency 64
