@@ -22,10 +22,11 @@ pub struct ConversationContext {
     /// The app that owns the thread when it is not this one (see
     /// `ConversationUpdate::thread`).
     pub thread_owner: Option<String>,
-    /// The person unlinked (a tombstone stands): no `ids_for_apps` lookup
-    /// links them again, and Meta is not asked. Read with the rest, so a
-    /// new person's first message costs no statement of its own; linking
-    /// checks the tombstone again in its own transaction.
+    /// The person unlinked (a tombstone stood when this was read): no
+    /// `ids_for_apps` lookup links them again, and Meta is not asked. Read
+    /// with the rest, so a new person's first message costs no statement of
+    /// its own. A tombstone written after the read is caught by linking,
+    /// which checks again in its own transaction (Meta is then asked once).
     pub unlinked: bool,
 }
 

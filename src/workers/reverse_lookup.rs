@@ -30,7 +30,8 @@ struct AppRef {
 }
 
 /// For a PSID nobody linked and nobody looked up yet (the caller knows
-/// both from the conversation context): `GET /{psid}/ids_for_apps`, and a link
+/// both from the conversation context, which also says whether the person
+/// unlinked): `GET /{psid}/ids_for_apps`, and a link
 /// when the app-scoped id is a known account. The answer, found or not, is
 /// remembered (the caller records the answer with the row's result); only
 /// failures that may pass (timeouts, 5xx) are asked again. Never fails the

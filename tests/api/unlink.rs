@@ -7,7 +7,8 @@ use crate::helpers::*;
 use crate::login_support::*;
 use crate::outbound::{new_key, person};
 use crate::support::nlu::ScriptedNlu;
-use lexbridge::linking::notice::unlink_payload;
+use lexbridge::linking::notice::{link_announcement, unlink_payload};
+use lexbridge::store::linking::{LinkChange, NewLink, OnOtherOwner};
 use lexbridge::store::now_ms;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -318,6 +319,63 @@ async fn unlinking_on_the_account_page_sticks_until_a_new_login() {
             links(&app).await,
             vec![("PSID-1".into(), account, "ids_for_pages".into())]
         );
+        app.stop().await;
+    })
+    .await;
+}
+
+/// The claim reads the person's tombstone with their conversation, and the
+/// reverse lookup trusts what it read; a person may unlink after that read
+/// (their row claimed, the lookup under way). Linking from `ids_for_apps`
+/// checks the tombstone again in its own transaction, so such a lookup
+/// cannot link them again.
+#[tokio::test]
+async fn a_lookup_that_read_the_conversation_before_an_unlink_links_nothing() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        linked_person(&app, "acc-late", "PSID-LATE").await;
+        let read = app
+            .store
+            .conversation_context(PAGE_ID, "PSID-LATE")
+            .await
+            .unwrap();
+        assert!(!read.unlinked, "linked, no tombstone yet");
+
+        app.store
+            .unlink_psid(PAGE_ID, "PSID-LATE", "messenger", now_ms())
+            .await
+            .unwrap();
+        let after = app
+            .store
+            .conversation_context(PAGE_ID, "PSID-LATE")
+            .await
+            .unwrap();
+        assert!(
+            after.unlinked,
+            "the tombstone is read with the conversation"
+        );
+
+        // The lookup that began with the first read finds the account.
+        let tokens = test_link_tokens();
+        let announce = |page: &str, psid: &str, name: Option<&str>| {
+            link_announcement(&tokens, page, psid, name)
+        };
+        let link = NewLink {
+            page_id: PAGE_ID,
+            psid: "PSID-LATE",
+            account_id: "acc-late",
+            source: "ids_for_apps",
+            now: now_ms(),
+            announcement: &announce,
+        };
+        let change = app.store.link_psid(link, OnOtherOwner::Keep).await.unwrap();
+        assert_eq!(change, LinkChange::Tombstoned);
+        assert!(app
+            .store
+            .links_for_account("acc-late")
+            .await
+            .unwrap()
+            .is_empty());
         app.stop().await;
     })
     .await;
