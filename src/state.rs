@@ -204,7 +204,11 @@ impl AppState {
                     }
                     return;
                 }
-                shared.graph.send_queued(&page_id, calls).await
+                let metrics = &shared.metrics;
+                let took = |took: std::time::Duration| {
+                    metrics.send_api_seconds.observe(took.as_secs_f64());
+                };
+                shared.graph.send_queued(&page_id, calls, took).await
             }
         };
         if self.sends.submit(page_id, call, flush).is_err() {

@@ -186,10 +186,14 @@ async fn deliver(
         Err(Unsent::Graph(e)) => Err(e),
         Ok(response) => Ok(response),
     };
-    shared
-        .metrics
-        .send_api_seconds
-        .observe(timer.elapsed().as_secs_f64());
+    // A message's send was timed as its request left the queue (see
+    // `AppState::send_message`); a thread control call is timed here.
+    if control.is_some() {
+        shared
+            .metrics
+            .send_api_seconds
+            .observe(timer.elapsed().as_secs_f64());
+    }
     match sent {
         Ok(response) => {
             shared.metrics.send_outcome("ok");

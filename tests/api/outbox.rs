@@ -508,6 +508,53 @@ fn send_each(app: &TestApp, people: std::ops::Range<usize>) -> Vec<Sending> {
 
 type Sending = tokio::task::JoinHandle<Result<SendResponse, Unsent>>;
 
+/// `lexbridge_send_api_seconds` times each message by the request that
+/// carried it: the four that waited in their Page's queue while the eight
+/// flushers' slow lone calls ran are timed from when their batch left, not
+/// from when they joined the queue (the wait is the Page's pace, not Meta's
+/// latency).
+#[tokio::test]
+async fn a_message_that_waited_for_its_turn_is_timed_by_its_own_request() {
+    let app = spawn_app(&Backend::Sqlite).await;
+    Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .respond_with(ok("m.alone").set_delay(Duration::from_millis(1500)))
+        .mount(&app.graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/"))
+        .respond_with(BatchAnswers)
+        .mount(&app.graph)
+        .await;
+    let messages: Vec<_> = (1..=12).map(|n| text(&format!("U{n}"), "hi")).collect();
+    enqueue(&app, &messages).await;
+    let rows = app.outbox_settled().await;
+    assert!(rows.iter().all(|r| r.state == "sent"), "{rows:?}");
+    let batches = app.graph.received_requests().await.unwrap();
+    let batched: usize = batches
+        .iter()
+        .filter_map(batch_calls)
+        .map(|c| c.len())
+        .sum();
+    assert_eq!(batched, 4, "four waited for a batch");
+
+    let metrics = app.metrics().await;
+    let value = |name: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("lexbridge_send_api_seconds_count "), 12.0);
+    assert_eq!(
+        value("lexbridge_send_api_seconds_bucket{le=\"0.512\"}"),
+        4.0,
+        "the four batched took their own request's time, the eight lone calls over half a second"
+    );
+    app.stop().await;
+}
+
 /// A quiet app whose lone Send API calls answer after 700 ms and whose
 /// batch requests get `batch`; eight sends in flight (every flusher of
 /// the Page busy), then three more waiting behind them. The app, the

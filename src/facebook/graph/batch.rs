@@ -103,13 +103,25 @@ impl GraphClient {
     /// (5xx, timeout, rate limit) is one failure: the first call carries
     /// it, the others are to be tried again; one that will not pass (a
     /// refused token, a permission) is each call's, as it would be alone.
-    pub async fn send_queued(&self, page_id: &str, calls: Vec<QueuedSend>) {
+    /// `took` hears how long the request took, once per call it carried,
+    /// before any call is answered: each call's own Send API time, without
+    /// the time it waited for its turn.
+    pub async fn send_queued(
+        &self,
+        page_id: &str,
+        calls: Vec<QueuedSend>,
+        took: impl Fn(std::time::Duration),
+    ) {
         let Some(newest) = calls.last() else {
             return;
         };
         let token = newest.token.clone();
         let payloads: Vec<&Value> = calls.iter().map(|c| &c.payload).collect();
-        match self.send_batch(page_id, &token, &payloads).await {
+        let started = std::time::Instant::now();
+        let sent = self.send_batch(page_id, &token, &payloads).await;
+        let elapsed = started.elapsed();
+        calls.iter().for_each(|_| took(elapsed));
+        match sent {
             Ok(outcomes) => {
                 for (call, sent) in calls.into_iter().zip(outcomes) {
                     let _ = call.answer.send(sent);
