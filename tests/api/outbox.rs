@@ -538,19 +538,12 @@ async fn a_message_that_waited_for_its_turn_is_timed_by_its_own_request() {
         .sum();
     assert_eq!(batched, 4, "four waited for a batch");
 
+    assert_eq!(send_api_timings(&app).await, 12.0);
     let metrics = app.metrics().await;
-    let value = |name: &str| -> f64 {
-        let line = metrics
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} in {metrics}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
-    assert_eq!(value("lexbridge_send_api_seconds_count "), 12.0);
     assert_eq!(
-        value("lexbridge_send_api_seconds_bucket{le=\"0.512\"}"),
+        metric_value(&metrics, "lexbridge_send_api_seconds_bucket{le=\"1.024\"}"),
         4.0,
-        "the four batched took their own request's time, the eight lone calls over half a second"
+        "the four batched took their own request's time, the eight lone calls over a second"
     );
     app.stop().await;
 }
@@ -586,6 +579,20 @@ async fn three_waiting_behind_eight(
     let waiting = send_each(&app, 8..11);
     tokio::time::sleep(Duration::from_millis(100)).await;
     (app, lone, waiting)
+}
+
+/// The observations of `lexbridge_send_api_seconds`.
+async fn send_api_timings(app: &TestApp) -> f64 {
+    metric_value(&app.metrics().await, "lexbridge_send_api_seconds_count ")
+}
+
+/// The value of the first line of `metrics` that starts with `name`.
+fn metric_value(metrics: &str, name: &str) -> f64 {
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("{name} in {metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 /// What each send got, in order.
@@ -641,6 +648,11 @@ async fn messages_waiting_for_a_page_that_starts_cooling_down_are_deferred_not_s
         requests.iter().all(|r| batch_calls(r).is_none()),
         "no batch sent"
     );
+    assert_eq!(
+        send_api_timings(&app).await,
+        8.0,
+        "the deferred were not timed"
+    );
     app.stop().await;
 }
 
@@ -660,6 +672,11 @@ async fn a_batch_that_fails_as_a_whole_counts_once() {
         requests.iter().filter_map(batch_calls).count(),
         1,
         "one batch"
+    );
+    assert_eq!(
+        send_api_timings(&app).await,
+        9.0,
+        "eight alone and the batch's one failure; the others are timed when they go again"
     );
     app.stop().await;
 }

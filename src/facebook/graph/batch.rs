@@ -103,9 +103,12 @@ impl GraphClient {
     /// (5xx, timeout, rate limit) is one failure: the first call carries
     /// it, the others are to be tried again; one that will not pass (a
     /// refused token, a permission) is each call's, as it would be alone.
-    /// `took` hears how long the request took, once per call it carried,
-    /// before any call is answered: each call's own Send API time, without
-    /// the time it waited for its turn.
+    /// `took` hears how long the request took, once per call it settled
+    /// (an answer or the call's own failure), before any call is answered:
+    /// each call's own Send API time, without the time it waited for its
+    /// turn. A call sent back to wait (the rest of a batch that failed as a
+    /// whole, a `null` answer) is timed when it goes again, so each outcome
+    /// is timed once.
     pub async fn send_queued(
         &self,
         page_id: &str,
@@ -120,27 +123,23 @@ impl GraphClient {
         let started = std::time::Instant::now();
         let sent = self.send_batch(page_id, &token, &payloads).await;
         let elapsed = started.elapsed();
-        calls.iter().for_each(|_| took(elapsed));
-        match sent {
-            Ok(outcomes) => {
-                for (call, sent) in calls.into_iter().zip(outcomes) {
-                    let _ = call.answer.send(sent);
-                }
-            }
-            Err(e) if !e.is_transient() => {
-                for call in calls {
-                    let _ = call.answer.send(Err(Unsent::Graph(e.clone())));
-                }
-            }
-            Err(e) => {
-                let mut calls = calls.into_iter();
-                if let Some(first) = calls.next() {
-                    let _ = first.answer.send(Err(Unsent::Graph(e)));
-                }
-                for call in calls {
-                    let _ = call.answer.send(Err(Unsent::Later(None)));
-                }
-            }
+        let answers: Vec<Result<SendResponse, Unsent>> = match sent {
+            Ok(outcomes) => outcomes,
+            Err(e) if !e.is_transient() => calls
+                .iter()
+                .map(|_| Err(Unsent::Graph(e.clone())))
+                .collect(),
+            Err(e) => std::iter::once(Err(Unsent::Graph(e)))
+                .chain(std::iter::repeat_with(|| Err(Unsent::Later(None))))
+                .take(calls.len())
+                .collect(),
+        };
+        answers
+            .iter()
+            .filter(|a| !matches!(a, Err(Unsent::Later(_))))
+            .for_each(|_| took(elapsed));
+        for (call, answer) in calls.into_iter().zip(answers) {
+            let _ = call.answer.send(answer);
         }
     }
 }
