@@ -516,16 +516,7 @@ type Sending = tokio::task::JoinHandle<Result<SendResponse, Unsent>>;
 #[tokio::test]
 async fn a_message_that_waited_for_its_turn_is_timed_by_its_own_request() {
     let app = spawn_app(&Backend::Sqlite).await;
-    Mock::given(method("POST"))
-        .and(path(SEND_PATH))
-        .respond_with(ok("m.alone").set_delay(Duration::from_millis(1500)))
-        .mount(&app.graph)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v25.0/"))
-        .respond_with(BatchAnswers)
-        .mount(&app.graph)
-        .await;
+    slow_alone_then_batch(&app, 1500, BatchAnswers).await;
     let messages: Vec<_> = (1..=12).map(|n| text(&format!("U{n}"), "hi")).collect();
     enqueue(&app, &messages).await;
     let rows = app.outbox_settled().await;
@@ -556,16 +547,7 @@ async fn three_waiting_behind_eight(
     batch: impl wiremock::Respond + 'static,
 ) -> (TestApp, Vec<Sending>, Vec<Sending>) {
     let app = quiet_app(&Backend::Sqlite, &[]).await;
-    Mock::given(method("POST"))
-        .and(path(SEND_PATH))
-        .respond_with(ok("m.alone").set_delay(Duration::from_millis(700)))
-        .mount(&app.graph)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v25.0/"))
-        .respond_with(batch)
-        .mount(&app.graph)
-        .await;
+    slow_alone_then_batch(&app, 700, batch).await;
     let lone = send_each(&app, 0..8);
     wait_until("eight calls in flight", || async {
         let requests = app.graph.received_requests().await.unwrap_or_default();
@@ -579,6 +561,24 @@ async fn three_waiting_behind_eight(
     let waiting = send_each(&app, 8..11);
     tokio::time::sleep(Duration::from_millis(100)).await;
     (app, lone, waiting)
+}
+
+/// Lone Send API calls answer after `delay_ms`; batch requests get `batch`.
+async fn slow_alone_then_batch(
+    app: &TestApp,
+    delay_ms: u64,
+    batch: impl wiremock::Respond + 'static,
+) {
+    Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .respond_with(ok("m.alone").set_delay(Duration::from_millis(delay_ms)))
+        .mount(&app.graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/"))
+        .respond_with(batch)
+        .mount(&app.graph)
+        .await;
 }
 
 /// The observations of `lexbridge_send_api_seconds`.
