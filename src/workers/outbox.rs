@@ -161,17 +161,25 @@ async fn deliver(
         _ => None,
     };
     let started = now_ms();
-    let timer = std::time::Instant::now();
     let sent = match &control {
-        Some(call) => shared
-            .graph
-            .thread_control(&row.page_id, &token, &row.psid, call)
-            .await
-            .map(|()| SendResponse {
+        Some(call) => {
+            let timer = std::time::Instant::now();
+            let done = shared
+                .graph
+                .thread_control(&row.page_id, &token, &row.psid, call)
+                .await;
+            shared
+                .metrics
+                .send_api_seconds
+                .observe(timer.elapsed().as_secs_f64());
+            done.map(|()| SendResponse {
                 recipient_id: None,
                 message_id: None,
             })
-            .map_err(Unsent::Graph),
+            .map_err(Unsent::Graph)
+        }
+        // Timed as its request leaves the Page's queue (see
+        // `AppState::send_message`).
         None => {
             let payload = send_payload(&row.psid, messaging_type, tag, &row.body);
             shared.send_message(&row.page_id, &token, payload).await
@@ -186,14 +194,6 @@ async fn deliver(
         Err(Unsent::Graph(e)) => Err(e),
         Ok(response) => Ok(response),
     };
-    // A message's send was timed as its request left the queue (see
-    // `AppState::send_message`); a thread control call is timed here.
-    if control.is_some() {
-        shared
-            .metrics
-            .send_api_seconds
-            .observe(timer.elapsed().as_secs_f64());
-    }
     match sent {
         Ok(response) => {
             shared.metrics.send_outcome("ok");

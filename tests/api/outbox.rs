@@ -450,8 +450,7 @@ async fn messages_waiting_together_go_in_one_batch_request_each_with_its_own_out
             .iter()
             .filter(|r| r.url.path() == SEND_PATH)
             .count();
-        let batches: Vec<Vec<serde_json::Value>> =
-            requests.iter().filter_map(batch_calls).collect();
+        let batches = batches(&app).await;
         assert_eq!(
             (lone, batches.len()),
             (8, 1),
@@ -521,12 +520,7 @@ async fn a_message_that_waited_for_its_turn_is_timed_by_its_own_request() {
     enqueue(&app, &messages).await;
     let rows = app.outbox_settled().await;
     assert!(rows.iter().all(|r| r.state == "sent"), "{rows:?}");
-    let batches = app.graph.received_requests().await.unwrap();
-    let batched: usize = batches
-        .iter()
-        .filter_map(batch_calls)
-        .map(|c| c.len())
-        .sum();
+    let batched: usize = batches(&app).await.iter().map(Vec::len).sum();
     assert_eq!(batched, 4, "four waited for a batch");
 
     assert_eq!(send_api_timings(&app).await, 12.0);
@@ -579,6 +573,12 @@ async fn slow_alone_then_batch(
         .respond_with(batch)
         .mount(&app.graph)
         .await;
+}
+
+/// The calls of each batch request Graph received.
+async fn batches(app: &TestApp) -> Vec<Vec<serde_json::Value>> {
+    let requests = app.graph.received_requests().await.unwrap_or_default();
+    requests.iter().filter_map(batch_calls).collect()
 }
 
 /// The observations of `lexbridge_send_api_seconds`.
@@ -643,11 +643,7 @@ async fn messages_waiting_for_a_page_that_starts_cooling_down_are_deferred_not_s
         }
     }
     all_sent(lone).await;
-    let requests = app.graph.received_requests().await.unwrap_or_default();
-    assert!(
-        requests.iter().all(|r| batch_calls(r).is_none()),
-        "no batch sent"
-    );
+    assert!(batches(&app).await.is_empty(), "no batch sent");
     assert_eq!(
         send_api_timings(&app).await,
         8.0,
@@ -667,12 +663,7 @@ async fn a_batch_that_fails_as_a_whole_counts_once() {
     let e = carried_once(&got);
     assert_eq!((e.http_status, e.code), (Some(500), Some(2)));
     all_sent(lone).await;
-    let requests = app.graph.received_requests().await.unwrap_or_default();
-    assert_eq!(
-        requests.iter().filter_map(batch_calls).count(),
-        1,
-        "one batch"
-    );
+    assert_eq!(batches(&app).await.len(), 1, "one batch");
     assert_eq!(
         send_api_timings(&app).await,
         9.0,
