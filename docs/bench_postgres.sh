@@ -5,7 +5,8 @@
 # `cargo build --release`. PG: the server (default postgres://postgres@127.0.0.1:5432).
 # KEEP=1 leaves the servers and the database running. PRELOAD=N first stores N finished events
 # (inbox rows done, their replies sent), then vacuums, analyzes and checkpoints, as a database
-# after a quiet spell (autovacuum and the checkpointer have caught up).
+# after a quiet spell (autovacuum and the checkpointer have caught up). BENCH_ARGS: more options
+# for `bench webhook` (e.g. --random-mids, Meta-like mids instead of numbered ones).
 set -u
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 BIN=${BIN:-./target/release/lexbridge}
@@ -38,7 +39,7 @@ INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state, next_att
 VACUUM (ANALYZE) inbox; VACUUM (ANALYZE) outbox; CHECKPOINT;
 SQL
 fi
-"$BIN" bench webhook "${ADDRS[@]}" --app-secret s3cr3t-app-secret --page-id 111222333444555 --events "$EVENTS" --concurrency 64
+"$BIN" bench webhook "${ADDRS[@]}" --app-secret s3cr3t-app-secret --page-id 111222333444555 --events "$EVENTS" --concurrency 64 ${BENCH_ARGS:-}
 sleep ${SETTLE:-0}
 echo "Graph stand-in: $(curl -s http://127.0.0.1:5090/count)"
 [ -n "${KEEP:-}" ] && { echo "server pids ${PIDS[*]} db $DB"; exit 0; }

@@ -33,6 +33,11 @@ pub struct WebhookArgs {
     /// Events per POST (Meta batches under load; 1 is the hardest case).
     #[arg(long, default_value_t = 1)]
     batch: u64,
+    /// Random mids, as Meta's are (`m_` and 86 random characters), rather
+    /// than this run's numbered ones: every event's key then lands on its
+    /// own page of the dedupe index unless keys lead with the time.
+    #[arg(long)]
+    random_mids: bool,
 }
 
 pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
@@ -72,7 +77,7 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
             args.app_secret.clone(),
             args.page_id.clone(),
         );
-        let (total, batch) = (args.events, args.batch);
+        let (total, batch, random_mids) = (args.events, args.batch, args.random_mids);
         tasks.push(tokio::spawn(async move {
             let mut client = RawClient::connect(&addr).await?;
             let mut latencies = Vec::new();
@@ -81,7 +86,7 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
                 if first >= total {
                     break;
                 }
-                let body = body(&page, run_id, first, batch.min(total - first));
+                let body = body(&page, run_id, first, batch.min(total - first), random_mids);
                 let signature = sign(secret.as_bytes(), body.as_bytes());
                 let headers = [
                     ("Content-Type", "application/json"),
@@ -218,12 +223,20 @@ fn print_cpu_per_event(
 }
 
 /// One signed webhook body with `count` message events from distinct people.
-fn body(page: &str, run_id: u32, first: u64, count: u64) -> String {
+fn body(page: &str, run_id: u32, first: u64, count: u64, random_mids: bool) -> String {
+    use base64::Engine;
     let now = lexbridge::store::now_ms();
     let events: Vec<String> = (first..first + count)
         .map(|i| {
+            let random = || {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+            };
+            let mid = match random_mids {
+                true => format!("m_{}{}", random(), random()),
+                false => format!("m_{run_id:08x}_{i}"),
+            };
             format!(
-                r#"{{"sender":{{"id":"{psid}"}},"recipient":{{"id":"{page}"}},"timestamp":{now},"message":{{"mid":"m_{run_id:08x}_{i}","text":"Is my car locked? It is parked on Main Street, number {i}."}}}}"#,
+                r#"{{"sender":{{"id":"{psid}"}},"recipient":{{"id":"{page}"}},"timestamp":{now},"message":{{"mid":"{mid}","text":"Is my car locked? It is parked on Main Street, number {i}."}}}}"#,
                 psid = 7_000_000_000_000_000u64 + (i % super::PEOPLE),
             )
         })

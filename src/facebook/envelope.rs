@@ -148,8 +148,8 @@ fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -
     };
     let psid = person.unwrap_or_default();
     let key = match (event.mid(), kind) {
-        (Some(mid), "postback") => format!("postback:{mid}"),
-        (Some(mid), "message" | "echo") => format!("mid:{mid}"),
+        (Some(mid), "postback") => mid_key("postback", event.timestamp, mid),
+        (Some(mid), "message" | "echo") => mid_key("mid", event.timestamp, mid),
         _ if psid.is_empty() || kind == UNRECOGNISED => digest_key(page_id, raw),
         _ => match event.timestamp {
             Some(ts) => format!("{kind}:{page_id}:{psid}:{ts}"),
@@ -172,6 +172,26 @@ fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -
         received_at: at,
     }
 }
+
+/// The key of an event Meta names by its `mid`: the mid behind the event's
+/// own `timestamp` (a redelivery repeats both), zero-padded so keys sort as
+/// the events were written. Mids are random, so keyed by the mid alone
+/// every stored event landed on its own page of the unique index (with a
+/// month of events stored, a write of a whole index page per event, and
+/// as many again at the next checkpoint); keyed by time first, a batch's
+/// events share the index's last pages. Migration 0020 gave the recent
+/// rows stored before it the same keys. An event without a timestamp, or
+/// one outside `0..10^13`, keeps the plain `tag:mid`.
+fn mid_key(tag: &str, timestamp: Option<i64>, mid: &str) -> String {
+    match timestamp {
+        Some(ts) if (0..MID_KEY_TIME_END).contains(&ts) => format!("{tag}:{ts:013}:{mid}"),
+        _ => format!("{tag}:{mid}"),
+    }
+}
+
+/// Timestamps (epoch ms) up to which a mid key leads with the time: 13
+/// digits, the year 2286.
+const MID_KEY_TIME_END: i64 = 10_000_000_000_000;
 
 /// An event kept as it came, `unrecognised`, keyed by its bytes.
 fn kept(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> WebhookEvent {
@@ -222,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn messages_are_keyed_by_mid_and_other_events_by_sender_time_and_kind() {
+    fn messages_are_keyed_by_time_and_mid_and_other_events_by_sender_time_and_kind() {
         let b = body(
             r#"{"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":10,"message":{"mid":"m.1","text":"hi"}},
                {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":11,"read":{"watermark":10}},
@@ -233,13 +253,48 @@ mod tests {
         let keys: Vec<_> = rows.iter().map(|r| r.dedupe_key.as_str()).collect();
         assert_eq!(
             keys,
-            ["mid:m.1", "read:PAGE:U1:11", "mid:m.2", "postback:m.3"]
+            [
+                "mid:0000000000010:m.1",
+                "read:PAGE:U1:11",
+                "mid:0000000000012:m.2",
+                "postback:0000000000013:m.3"
+            ]
         );
         let kinds: Vec<_> = rows.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, ["message", "read", "echo", "postback"]);
         assert!(rows
             .iter()
             .all(|r| r.psid == "U1" && r.page_id == "PAGE" && r.object == "page"));
+    }
+
+    #[test]
+    fn mid_keys_sort_as_the_events_were_written_whatever_their_mids() {
+        let key = |ts: &str, mid: &str| {
+            let b = body(&format!(
+                r#"{{"sender":{{"id":"U1"}},"recipient":{{"id":"PAGE"}},"timestamp":{ts},"message":{{"mid":"{mid}","text":"hi"}}}}"#
+            ));
+            inbox_events(b.as_bytes(), 0).unwrap()[0].dedupe_key.clone()
+        };
+        let written = [
+            key("999", "m_zz"),
+            key("1000", "m_AA"),
+            key("1700000000000", "m_9q"),
+            key("1700000000001", "m_0b"),
+        ];
+        let mut sorted = written.clone();
+        sorted.sort();
+        assert_eq!(sorted, written);
+        assert_eq!(key("1000", "m_AA"), written[1], "a redelivery");
+        // No usable time: the mid alone, as before.
+        assert_eq!(key("-1", "m_x"), "mid:m_x");
+        assert_eq!(key("10000000000000", "m_x"), "mid:m_x");
+        let untimed = body(
+            r#"{"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"message":{"mid":"m_y","text":"hi"}}"#,
+        );
+        assert_eq!(
+            inbox_events(untimed.as_bytes(), 0).unwrap()[0].dedupe_key,
+            "mid:m_y"
+        );
     }
 
     #[test]
@@ -353,7 +408,7 @@ mod tests {
         assert_eq!(rows.len(), 4);
         assert!(rows.iter().all(|r| r.object == "instagram"));
         assert_eq!((rows[0].kind, rows[0].psid.as_str()), ("message", "IGSID"));
-        assert_eq!(rows[0].dedupe_key, "instagram|mid:ig.1");
+        assert_eq!(rows[0].dedupe_key, "instagram|mid:0000000000003:ig.1");
         assert_eq!(rows[1].kind, UNRECOGNISED);
         assert_eq!(
             rows[1].event,

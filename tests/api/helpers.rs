@@ -396,6 +396,12 @@ pub fn text_event(psid: &str, mid: &str, text: &str) -> Value {
     })
 }
 
+/// The mid a message's dedupe key names (`mid:<time>:<mid>`; the test
+/// mids hold no `:`).
+pub fn key_mid(key: &str) -> &str {
+    key.rsplit(':').next().unwrap_or(key)
+}
+
 /// A whole signed-webhook body with one text message.
 pub fn text_message(psid: &str, mid: &str, text: &str) -> Value {
     webhook_body(&[(PAGE_ID, vec![text_event(psid, mid, text)])])

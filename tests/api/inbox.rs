@@ -200,7 +200,7 @@ async fn one_persons_messages_are_processed_in_order_and_never_at_once() {
                 .collect();
             let expected: Vec<_> = stored
                 .iter()
-                .map(|k| k.trim_start_matches("mid:m.").replace('.', ""))
+                .map(|k| key_mid(k).trim_start_matches("m.").replace('.', ""))
                 .collect();
             let seen: Vec<_> = turns
                 .iter()

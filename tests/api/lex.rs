@@ -361,7 +361,7 @@ async fn one_persons_concurrent_messages_reach_lex_one_at_a_time() {
             .inbox()
             .await
             .into_iter()
-            .map(|r| r.dedupe_key.replace("mid:m.", "message "))
+            .map(|r| key_mid(&r.dedupe_key).replace("m.", "message "))
             .collect();
         assert_eq!(order, stored, "processed in the order they were stored");
         app.stop().await;
