@@ -173,19 +173,57 @@ fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -
     }
 }
 
-/// The key of an event Meta names by its `mid`: the mid behind the event's
-/// own `timestamp` (a redelivery repeats both), zero-padded so keys sort as
-/// the events were written. Mids are random, so keyed by the mid alone
-/// every stored event landed on its own page of the unique index (with a
-/// month of events stored, a write of a whole index page per event, and
-/// as many again at the next checkpoint); keyed by time first, a batch's
-/// events share the index's last pages. Migration 0020 gave the recent
-/// rows stored before it the same keys. An event without a timestamp, or
-/// one outside `0..10^13`, keeps the plain `tag:mid`.
+/// The key of an event Meta names by its `mid`: `tag@`, the event's own
+/// `timestamp` in 13 digits, `:` and the mid (a redelivery repeats both),
+/// so keys sort as the events were written. Mids are random, so keyed by
+/// the mid alone (`tag:mid`, the key before) every stored event landed on
+/// its own page of the unique index (with a month of events stored, a
+/// write of a whole index page per event, and as many again at the next
+/// checkpoint); keyed by time first, a batch's events share the index's
+/// last pages. Migration 0020 gave the recent rows stored before it the
+/// same keys. An event without a timestamp, or one outside `0..10^13`,
+/// keeps `tag:mid`.
 fn mid_key(tag: &str, timestamp: Option<i64>, mid: &str) -> String {
     match timestamp {
-        Some(ts) if (0..MID_KEY_TIME_END).contains(&ts) => format!("{tag}:{ts:013}:{mid}"),
+        Some(ts) if (0..MID_KEY_TIME_END).contains(&ts) => format!("{tag}@{ts:013}:{mid}"),
         _ => format!("{tag}:{mid}"),
+    }
+}
+
+/// What a turn id is derived from (`nlu::turn_id`): the dedupe key as it
+/// was before keys led with the time (`mid@<time>:<mid>` -> `mid:<mid>`),
+/// so an event being processed across the upgrade to migration 0020 keeps
+/// its fulfillment `request_id`. Every other key is its own.
+pub fn turn_key(dedupe_key: &str) -> Cow<'_, str> {
+    // `tag@<13 digits>:<mid>` -> `tag:<mid>`.
+    let untimed = |key: &str| {
+        ["mid", "postback"].into_iter().find_map(|tag| {
+            let (time, mid) = key
+                .strip_prefix(tag)?
+                .strip_prefix('@')?
+                .split_at_checked(13)?;
+            let mid = mid.strip_prefix(':')?;
+            time.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| format!("{tag}:{mid}"))
+        })
+    };
+    if let Some(key) = untimed(dedupe_key) {
+        return Cow::Owned(key);
+    }
+    // Another object's key: `object|` before it.
+    match dedupe_key.split_once('|') {
+        Some((object, key))
+            if object
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            match untimed(key) {
+                Some(key) => Cow::Owned(format!("{object}|{key}")),
+                None => Cow::Borrowed(dedupe_key),
+            }
+        }
+        _ => Cow::Borrowed(dedupe_key),
     }
 }
 
@@ -254,10 +292,10 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "mid:0000000000010:m.1",
+                "mid@0000000000010:m.1",
                 "read:PAGE:U1:11",
-                "mid:0000000000012:m.2",
-                "postback:0000000000013:m.3"
+                "mid@0000000000012:m.2",
+                "postback@0000000000013:m.3"
             ]
         );
         let kinds: Vec<_> = rows.iter().map(|r| r.kind).collect();
@@ -295,6 +333,42 @@ mod tests {
             inbox_events(untimed.as_bytes(), 0).unwrap()[0].dedupe_key,
             "mid:m_y"
         );
+    }
+
+    #[test]
+    fn a_turn_is_keyed_as_before_keys_led_with_the_time() {
+        for (key, turn) in [
+            ("mid@0000000000010:m.1", "mid:m.1"),
+            ("postback@1700000000000:m_x:y", "postback:m_x:y"),
+            ("instagram|mid@0000000000003:ig.1", "instagram|mid:ig.1"),
+            ("mid:m.1", "mid:m.1"),
+            ("mid@123:m.1", "mid@123:m.1"),
+            ("mid@00000000000ab:m.1", "mid@00000000000ab:m.1"),
+            ("postback:1234567890123:U1:5", "postback:1234567890123:U1:5"),
+            ("read:PAGE:U1:11", "read:PAGE:U1:11"),
+            ("a b|mid@0000000000010:m.1", "a b|mid@0000000000010:m.1"),
+        ] {
+            assert_eq!(turn_key(key), turn, "{key}");
+        }
+        // Whatever its mid holds.
+        let b = body(
+            r#"{"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":7,"message":{"mid":"m|1:@2","text":"hi"}}"#,
+        );
+        let key = inbox_events(b.as_bytes(), 0).unwrap()[0].dedupe_key.clone();
+        assert_eq!(turn_key(&key), "mid:m|1:@2");
+    }
+
+    #[test]
+    fn an_unsent_message_is_not_taken_for_the_message_again() {
+        let b = body(
+            r#"{"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":10,"message":{"mid":"m.1","text":"hi"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":20,"message":{"mid":"m.1","is_deleted":true}}"#,
+        );
+        let rows = inbox_events(b.as_bytes(), 0).unwrap();
+        let kinds: Vec<_> = rows.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, ["message", "message_deleted"]);
+        assert_eq!(rows[1].dedupe_key, "message_deleted:PAGE:U1:20");
+        assert_eq!(rows[1].inbound_at, None, "opens no window");
     }
 
     #[test]
@@ -408,7 +482,7 @@ mod tests {
         assert_eq!(rows.len(), 4);
         assert!(rows.iter().all(|r| r.object == "instagram"));
         assert_eq!((rows[0].kind, rows[0].psid.as_str()), ("message", "IGSID"));
-        assert_eq!(rows[0].dedupe_key, "instagram|mid:0000000000003:ig.1");
+        assert_eq!(rows[0].dedupe_key, "instagram|mid@0000000000003:ig.1");
         assert_eq!(rows[1].kind, UNRECOGNISED);
         assert_eq!(
             rows[1].event,

@@ -14,6 +14,9 @@ pub const TAKE_THREAD_CONTROL: &str = "take_thread_control";
 pub const REQUEST_THREAD_CONTROL: &str = "request_thread_control";
 /// The kind of Meta's `messaging_policy_enforcement` events.
 pub const POLICY_ENFORCEMENT: &str = "policy_enforcement";
+/// A message taken back (`message.is_deleted`, Instagram's unsend): kept,
+/// never answered.
+pub const MESSAGE_DELETED: &str = "message_deleted";
 
 /// One `messaging[]` / `standby[]` event, with the fields the service reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +91,9 @@ pub struct Message {
     pub text: Option<String>,
     #[serde(default)]
     pub is_echo: bool,
+    /// Instagram's unsend: the person took back the message `mid` names.
+    #[serde(default)]
+    pub is_deleted: bool,
     pub quick_reply: Option<QuickReplyPayload>,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
@@ -154,6 +160,9 @@ impl MessagingEvent {
             MessagingEvent {
                 message: Some(m), ..
             } if m.is_echo => "echo",
+            MessagingEvent {
+                message: Some(m), ..
+            } if m.is_deleted => MESSAGE_DELETED,
             MessagingEvent {
                 message: Some(_), ..
             } => "message",

@@ -77,8 +77,10 @@ pub trait Nlu: Send + Sync {
     }
 }
 
-/// The id of the turn an inbox event makes, from the event's dedupe key:
-/// stable across retries of that event, different for every other event.
+/// The id of the turn an inbox event makes, from the event's dedupe key
+/// (as the webhook's `turn_key` gives it, the same before and after
+/// migration 0020): stable across retries of that event, different for
+/// every other event.
 pub fn turn_id(dedupe_key: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("lexbridge turn\n{dedupe_key}").as_bytes());

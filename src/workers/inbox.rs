@@ -10,6 +10,7 @@ use tracing::{info, warn};
 use super::handover;
 use super::linking;
 use super::retry::{deadline, next_attempt_within};
+use crate::facebook::envelope::turn_key;
 use crate::facebook::events::{
     MessagingEvent, Read, PASS_THREAD_CONTROL, POLICY_ENFORCEMENT, REQUEST_THREAD_CONTROL,
     TAKE_THREAD_CONTROL, UNRECOGNISED,
@@ -359,7 +360,7 @@ async fn converse(
         text,
         attributes: session_attributes(row, context.account),
         dialog_state: context.nlu_state,
-        turn_id: turn_id(&row.dedupe_key),
+        turn_id: turn_id(&turn_key(&row.dedupe_key)),
         attachment: attachment.clone(),
     };
     let started = Instant::now();

@@ -248,8 +248,9 @@ async fn health_and_metrics_report_the_service() {
 
 /// Migration 0020: the rows of the last 7 days stored under a plain mid
 /// key (before keys led with the time) take the key a redelivery of their
-/// event now gets, so it is still known again; older rows, and events
-/// without a usable timestamp, keep theirs.
+/// event now gets, so it is still known again; older rows, keys that are
+/// not their event's mid key, and events without a usable timestamp keep
+/// theirs.
 #[tokio::test]
 async fn events_stored_before_time_ordered_keys_are_still_known_again() {
     on_every_backend(|backend| async move {
@@ -257,22 +258,26 @@ async fn events_stored_before_time_ordered_keys_are_still_known_again() {
         let store = db.store().await;
         let now = lexbridge::store::now_ms();
         let day = 86_400_000i64;
-        let event = |mid: &str, ts: &str, kind: &str| match kind {
-            "postback" => format!(
-                r#"{{"sender":{{"id":"U1"}},"recipient":{{"id":"{PAGE_ID}"}},"timestamp":{ts},"postback":{{"mid":"{mid}","payload":"GO"}}}}"#
-            ),
-            _ => format!(
-                r#"{{"sender":{{"id":"U1"}},"recipient":{{"id":"{PAGE_ID}"}},"timestamp":{ts},"message":{{"mid":"{mid}","text":"hi"}}}}"#
-            ),
+        let event = |part: &str, mid: &str, ts: &str, more: &str| {
+            format!(
+                r#"{{"sender":{{"id":"U1"}},"recipient":{{"id":"{PAGE_ID}"}},"timestamp":{ts},"{part}":{{"mid":"{mid}"{more}}}}}"#
+            )
         };
         let stored = [
-            // (object, kind, old key, event, received)
-            ("page", "message", "mid:m_recent", event("m_recent", "1700000000123", "message"), now - day),
-            ("page", "postback", "postback:m_pb", event("m_pb", "1700000000124", "postback"), now),
-            ("instagram", "message", "instagram|mid:ig_1", event("ig_1", "1700000000125", "message"), now),
-            ("page", "message", "mid:m_old", event("m_old", "1700000000126", "message"), now - 8 * day),
-            ("page", "message", "mid:m_float", event("m_float", "1.5", "message"), now),
+            // (object, kind, key before, event, received)
+            ("page", "message", "mid:m_recent", event("message", "m_recent", "1700000000123", r#","text":"hi""#), now - day),
+            ("page", "postback", "postback:m_pb", event("postback", "m_pb", "1700000000124", r#","payload":"GO""#), now),
+            ("instagram", "message", "instagram|mid:ig_1", event("message", "ig_1", "1700000000125", r#","text":"hey""#), now),
+            ("page", "echo", "mid:m_echo", event("message", "m_echo", "1700000000126", r#","is_echo":true,"text":"yo""#), now),
+            // Postgres's jsonb refuses a \u0000 escape; the timestamp is read all the same.
+            ("page", "message", "mid:m_nul", event("message", "m_nul", "1700000000127", r#","text":"a\u0000b""#), now),
+            ("page", "message", "mid:m_old", event("message", "m_old", "1700000000128", r#","text":"hi""#), now - 8 * day),
             ("page", "message", "mid:m_none", r#"{"sender":{"id":"U1"},"message":{"mid":"m_none"}}"#.to_string(), now),
+            ("page", "message", "mid:m_big", event("message", "m_big", "10000000000000", r#","text":"hi""#), now),
+            // A postback without a mid is keyed by sender and time.
+            ("page", "postback", "postback:PAGE:U1:1700000000129", r#"{"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":1700000000129,"postback":{"payload":"GO"}}"#.to_string(), now),
+            // A key that is not its event's mid key.
+            ("page", "message", "mid:someone_else", event("message", "m_mine", "1700000000130", r#","text":"hi""#), now),
         ];
         for (object, kind, key, event, received) in &stored {
             exec_on(
@@ -292,19 +297,25 @@ async fn events_stored_before_time_ordered_keys_are_still_known_again() {
         assert_eq!(
             keys,
             [
-                "mid:1700000000123:m_recent",
-                "postback:1700000000124:m_pb",
-                "instagram|mid:1700000000125:ig_1",
+                "mid@1700000000123:m_recent",
+                "postback@1700000000124:m_pb",
+                "instagram|mid@1700000000125:ig_1",
+                "mid@1700000000126:m_echo",
+                "mid@1700000000127:m_nul",
                 "mid:m_old",
-                "mid:m_float",
                 "mid:m_none",
+                "mid:m_big",
+                "postback:PAGE:U1:1700000000129",
+                "mid:someone_else",
             ]
         );
-        // Each recent row's key is the one its redelivery is given.
-        for (object, _, _, event, _) in &stored[..3] {
+        // Each rewritten row's key is the one its redelivery is given, and
+        // its turn is keyed as before.
+        for ((object, _, before, event, _), key) in stored.iter().zip(&keys).take(5) {
             let body = format!(r#"{{"object":"{object}","entry":[{{"id":"{PAGE_ID}","time":1,"messaging":[{event}]}}]}}"#);
             let again = lexbridge::facebook::envelope::inbox_events(body.as_bytes(), now).unwrap();
-            assert!(keys.contains(&again[0].dedupe_key.as_str()), "{}", again[0].dedupe_key);
+            assert_eq!(again[0].dedupe_key, *key);
+            assert_eq!(lexbridge::facebook::envelope::turn_key(key), *before);
         }
         drop(store);
     })
