@@ -140,6 +140,7 @@ fn run(
             Ok(Some((log, copied))) => {
                 stats.count(copied);
                 if log >= cadence.finish_frames {
+                    catch_up(c, stats, log, copied);
                     stats.finish_requested.store(true, Ordering::Relaxed);
                 }
             }
@@ -152,6 +153,41 @@ fn run(
         }
     }
 }
+
+/// Copies again what was committed during the copy before (`log` pages
+/// long, `copied` of them copied), up to `CATCH_UP_COPIES` times, until a
+/// copy finds at most `CATCH_UP_LEFT` new pages. The committer's finishing
+/// copy holds every commit (and so every acknowledgement) while it copies
+/// and flushes the database file: measured under `wrk` (`strace -T` of its
+/// `fsync`s), 11 ms at the median and 22 ms at worst when it took what a
+/// quarter second's copy had left behind, where the checkpointer's own
+/// flushes of a small copy took about 1 ms. Each copy here takes only the
+/// pages committed during the one before, so the committer finds few.
+fn catch_up(conn: &rusqlite::Connection, stats: &CheckpointStats, mut log: i64, mut copied: i64) {
+    for _ in 0..CATCH_UP_COPIES {
+        let Ok(Some((now_log, now_copied))) = checkpoint(conn) else {
+            return;
+        };
+        if now_log < log {
+            // The log started again meanwhile (the committer's backstop).
+            stats.count(now_copied);
+            return;
+        }
+        // Counted once: a copy reports every copied page of the log.
+        stats.count(now_copied - copied);
+        let came = now_log - log;
+        (log, copied) = (now_log, now_copied);
+        // Little came in, or a reader held this copy back.
+        if came <= CATCH_UP_LEFT || copied < log {
+            return;
+        }
+    }
+}
+
+/// Copies at most after the cadence's copy, before the committer finishes.
+const CATCH_UP_COPIES: usize = 3;
+/// New pages after which another copy is not worth making.
+const CATCH_UP_LEFT: i64 = 64;
 
 fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     let flags =
@@ -267,6 +303,42 @@ mod tests {
     fn log_pages(path: &std::path::Path) -> i64 {
         let shm = std::fs::read(format!("{}-shm", path.display())).unwrap();
         i64::from(u32::from_ne_bytes(shm[16..20].try_into().unwrap()))
+    }
+
+    /// Pages of the log already in the database file (`nBackfill` of the
+    /// shared index's checkpoint information, native order).
+    fn backfilled_pages(path: &std::path::Path) -> i64 {
+        let shm = std::fs::read(format!("{}-shm", path.display())).unwrap();
+        i64::from(u32::from_ne_bytes(shm[96..100].try_into().unwrap()))
+    }
+
+    #[test]
+    fn the_checkpointer_copies_what_came_in_during_its_copy_before_the_committer_finishes() {
+        let (_dir, path, _, conn) = committer(Duration::from_secs(3600), 1);
+        let (stats, commits) = (CheckpointStats::default(), CommitStats::default());
+        write(&conn, &stats, &commits, 100);
+        // A reader of the log as it was keeps the next commits from
+        // starting the log again, as a copy in progress does.
+        let reader = open(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        let checkpointer = open(&path).unwrap();
+        let (log, copied) = checkpoint(&checkpointer).unwrap().unwrap();
+        assert_eq!(log, copied);
+        // Committed while that copy ran.
+        write(&conn, &stats, &commits, 30);
+        reader.execute_batch("COMMIT").unwrap();
+        let came = log_pages(&path) - log;
+        assert!(came > CATCH_UP_LEFT, "{came} pages came in");
+        catch_up(&checkpointer, &stats, log, copied);
+        assert_eq!(backfilled_pages(&path), log_pages(&path), "nothing left");
+        // Counted once each.
+        assert_eq!(
+            stats.pages.load(Ordering::Relaxed),
+            u64::try_from(came).unwrap()
+        );
     }
 
     #[test]
