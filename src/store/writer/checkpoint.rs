@@ -34,7 +34,10 @@ pub(crate) struct Cadence {
 }
 
 /// SQLite's own checkpoint, on every connection that writes: a backstop.
-pub const CHECKPOINT_BACKSTOP: i64 = 40_000;
+/// Twice the pages at which the committer finishes, with room for a
+/// quarter second's inflow on a fast day (some 30,000 pages) between the
+/// checkpointer's looks.
+pub const CHECKPOINT_BACKSTOP: i64 = 80_000;
 
 impl Default for Cadence {
     fn default() -> Self {
@@ -61,6 +64,10 @@ pub struct CheckpointStats {
     pub checkpoints: AtomicU64,
     /// Log pages copied back into the database file.
     pub pages: AtomicU64,
+    /// Pages of the current log already counted in `pages` (a copy
+    /// reports every copied page of the log, not only its own); 0 once a
+    /// finished copy lets the next commit start the log again.
+    counted: std::sync::Mutex<i64>,
 }
 
 impl CheckpointStats {
@@ -76,14 +83,27 @@ impl CheckpointStats {
             self.count(copied);
             if log == copied {
                 self.finish_requested.store(false, Ordering::Relaxed);
+                // The next commit starts the log again.
+                *self.counted.lock().unwrap_or_else(|e| e.into_inner()) = 0;
             }
         }
     }
 
+    /// A copy that left `copied` pages of the log in the database file:
+    /// counts the pages no earlier copy of this log counted.
     fn count(&self, copied: i64) {
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        let mut counted = self.counted.lock().unwrap_or_else(|e| e.into_inner());
+        // Fewer than counted: the log started again unseen (SQLite's
+        // backstop copied it inside a commit).
+        let new = if copied >= *counted {
+            copied - *counted
+        } else {
+            copied
+        };
+        *counted = copied;
         self.pages
-            .fetch_add(u64::try_from(copied).unwrap_or(0), Ordering::Relaxed);
+            .fetch_add(u64::try_from(new).unwrap_or(0), Ordering::Relaxed);
     }
 }
 
@@ -144,8 +164,7 @@ fn run(
         match checkpoint(c) {
             Ok(Some((log, copied))) => {
                 stats.count(copied);
-                if log >= cadence.finish_frames {
-                    catch_up(c, stats, log, copied);
+                if log >= cadence.finish_frames && catch_up(c, stats, log, copied) {
                     stats.finish_requested.store(true, Ordering::Relaxed);
                 }
             }
@@ -168,25 +187,32 @@ fn run(
 /// quarter second's copy had left behind, where the checkpointer's own
 /// flushes of a small copy took about 1 ms. Each copy here takes only the
 /// pages committed during the one before, so the committer finds few.
-fn catch_up(conn: &rusqlite::Connection, stats: &CheckpointStats, mut log: i64, mut copied: i64) {
+/// Whether the committer should still finish (not if the log started
+/// again meanwhile).
+fn catch_up(
+    conn: &rusqlite::Connection,
+    stats: &CheckpointStats,
+    mut log: i64,
+    mut copied: i64,
+) -> bool {
     for _ in 0..CATCH_UP_COPIES {
         let Ok(Some((now_log, now_copied))) = checkpoint(conn) else {
-            return;
+            return true;
         };
-        if now_log < log {
-            // The log started again meanwhile (the committer's backstop).
-            stats.count(now_copied);
-            return;
+        stats.count(now_copied);
+        if now_log < log || now_copied < copied {
+            // The log started again meanwhile (the committer's backstop):
+            // nothing to finish.
+            return false;
         }
-        // Counted once: a copy reports every copied page of the log.
-        stats.count(now_copied - copied);
         let came = now_log - log;
         (log, copied) = (now_log, now_copied);
         // Little came in, or a reader held this copy back.
         if came <= CATCH_UP_LEFT || copied < log {
-            return;
+            break;
         }
     }
+    true
 }
 
 /// Copies at most after the cadence's copy, before the committer finishes.
@@ -332,17 +358,33 @@ mod tests {
         let checkpointer = open(&path).unwrap();
         let (log, copied) = checkpoint(&checkpointer).unwrap().unwrap();
         assert_eq!(log, copied);
+        stats.count(copied);
         // Committed while that copy ran.
         write(&conn, &stats, &commits, 30);
         reader.execute_batch("COMMIT").unwrap();
         let came = log_pages(&path) - log;
         assert!(came > CATCH_UP_LEFT, "{came} pages came in");
-        catch_up(&checkpointer, &stats, log, copied);
+        assert!(catch_up(&checkpointer, &stats, log, copied), "to finish");
         assert_eq!(backfilled_pages(&path), log_pages(&path), "nothing left");
-        // Counted once each.
+        // Counted once each: the first copy's pages, then those that came.
         assert_eq!(
             stats.pages.load(Ordering::Relaxed),
-            u64::try_from(came).unwrap()
+            u64::try_from(log + came).unwrap()
+        );
+        // The committer's finish counts only what is left (nothing), and
+        // a copy after the log starts again counts from its beginning.
+        stats.finish_requested.store(true, Ordering::Relaxed);
+        stats.finish(&conn);
+        assert_eq!(
+            stats.pages.load(Ordering::Relaxed),
+            u64::try_from(log + came).unwrap()
+        );
+        write(&conn, &stats, &commits, 1);
+        let (_, copied) = checkpoint(&checkpointer).unwrap().unwrap();
+        stats.count(copied);
+        assert_eq!(
+            stats.pages.load(Ordering::Relaxed),
+            u64::try_from(log + came + copied).unwrap()
         );
     }
 
