@@ -10,30 +10,30 @@
 -- rewritten (a postback without a mid is keyed by sender and time, and
 -- keeps that key), and only where the event has a whole timestamp in
 -- 0..10^13 (as `mid_key` requires).
+-- Every JSON function is behind `json_valid` (the planner may weigh the
+-- conditions in any order, and a malformed text is an error).
+WITH recent AS (
+    SELECT id, dedupe_key, event, json_valid(event) AS json,
+           CASE object WHEN 'page' THEN '' ELSE object || '|' END AS scope,
+           CASE kind WHEN 'postback' THEN 'postback' ELSE 'mid' END AS tag,
+           CASE kind WHEN 'postback' THEN '$.postback.mid' ELSE '$.message.mid' END AS mid_path
+      FROM inbox
+     WHERE kind IN ('message', 'echo', 'postback')
+       AND received_at >= (CAST(strftime('%s', 'now') AS INTEGER) - 7 * 86400) * 1000
+),
+keyed AS (
+    SELECT id, dedupe_key, scope, tag,
+           CASE WHEN json THEN json_type(event, '$.timestamp') END AS ts_type,
+           CASE WHEN json THEN json_extract(event, '$.timestamp') END AS ts,
+           CASE WHEN json THEN json_type(event, mid_path) END AS mid_type,
+           CASE WHEN json THEN json_extract(event, mid_path) END AS mid
+      FROM recent
+)
 UPDATE OR IGNORE inbox
-   SET dedupe_key = (CASE object WHEN 'page' THEN '' ELSE object || '|' END)
-         || 'mid@' || printf('%013d', json_extract(event, '$.timestamp'))
-         || ':' || json_extract(event, '$.message.mid')
- WHERE kind IN ('message', 'echo')
-   AND received_at >= (CAST(strftime('%s', 'now') AS INTEGER) - 7 * 86400) * 1000
-   AND (CASE WHEN json_valid(event) THEN
-          json_type(event, '$.timestamp') = 'integer'
-          AND json_extract(event, '$.timestamp') BETWEEN 0 AND 9999999999999
-          AND json_type(event, '$.message.mid') = 'text'
-          AND dedupe_key = (CASE object WHEN 'page' THEN '' ELSE object || '|' END)
-                           || 'mid:' || json_extract(event, '$.message.mid')
-        END);
-
-UPDATE OR IGNORE inbox
-   SET dedupe_key = (CASE object WHEN 'page' THEN '' ELSE object || '|' END)
-         || 'postback@' || printf('%013d', json_extract(event, '$.timestamp'))
-         || ':' || json_extract(event, '$.postback.mid')
- WHERE kind = 'postback'
-   AND received_at >= (CAST(strftime('%s', 'now') AS INTEGER) - 7 * 86400) * 1000
-   AND (CASE WHEN json_valid(event) THEN
-          json_type(event, '$.timestamp') = 'integer'
-          AND json_extract(event, '$.timestamp') BETWEEN 0 AND 9999999999999
-          AND json_type(event, '$.postback.mid') = 'text'
-          AND dedupe_key = (CASE object WHEN 'page' THEN '' ELSE object || '|' END)
-                           || 'postback:' || json_extract(event, '$.postback.mid')
-        END);
+   SET dedupe_key = keyed.scope || keyed.tag || '@' || printf('%013d', keyed.ts) || ':' || keyed.mid
+  FROM keyed
+ WHERE inbox.id = keyed.id
+   AND keyed.ts_type = 'integer'
+   AND keyed.ts BETWEEN 0 AND 9999999999999
+   AND keyed.mid_type = 'text'
+   AND keyed.dedupe_key = keyed.scope || keyed.tag || ':' || keyed.mid;

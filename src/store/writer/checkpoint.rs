@@ -336,6 +336,18 @@ mod tests {
         i64::from(u32::from_ne_bytes(shm[16..20].try_into().unwrap()))
     }
 
+    /// A reader of the log as it is now, in a read transaction: it stands
+    /// for a copy in progress, which takes only what was there when it
+    /// began and keeps the next commits from starting the log again.
+    fn held_reader(path: &std::path::Path) -> rusqlite::Connection {
+        let reader = open(path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        reader
+    }
+
     /// Pages of the log already in the database file (`nBackfill` of the
     /// shared index's checkpoint information, native order).
     fn backfilled_pages(path: &std::path::Path) -> i64 {
@@ -348,13 +360,8 @@ mod tests {
         let (_dir, path, _, conn) = committer(Duration::from_secs(3600), 1);
         let (stats, commits) = (CheckpointStats::default(), CommitStats::default());
         write(&conn, &stats, &commits, 100);
-        // A reader of the log as it was keeps the next commits from
-        // starting the log again, as a copy in progress does.
-        let reader = open(&path).unwrap();
-        reader.execute_batch("BEGIN").unwrap();
-        let _: i64 = reader
-            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
-            .unwrap();
+        // Keeps the next commits from starting the log again.
+        let reader = held_reader(&path);
         let checkpointer = open(&path).unwrap();
         let (log, copied) = checkpoint(&checkpointer).unwrap().unwrap();
         assert_eq!(log, copied);
@@ -393,14 +400,8 @@ mod tests {
         let (_dir, path, _, conn) = committer(Duration::from_secs(3600), 1);
         let (stats, commits) = (CheckpointStats::default(), CommitStats::default());
         write(&conn, &stats, &commits, 100);
-        // The committer writes on while the checkpointer copies: a reader
-        // holding the log as it was stands for the copy in progress, which
-        // takes only what was there when it began.
-        let reader = open(&path).unwrap();
-        reader.execute_batch("BEGIN").unwrap();
-        let _: i64 = reader
-            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
-            .unwrap();
+        // The committer writes on while the checkpointer copies.
+        let reader = held_reader(&path);
         write(&conn, &stats, &commits, 10);
         let (before, copied) = checkpoint(&open(&path).unwrap()).unwrap().unwrap();
         reader.execute_batch("COMMIT").unwrap();
