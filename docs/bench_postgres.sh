@@ -4,7 +4,8 @@
 # answers going to ../shared/bench/fakegraph.js. Run from the project root after
 # `cargo build --release`. PG: the server (default postgres://postgres@127.0.0.1:5432).
 # KEEP=1 leaves the servers and the database running. PRELOAD=N first stores N finished events
-# (inbox rows done, their replies sent), then vacuums, analyzes and checkpoints, as a database
+# (inbox rows done, their replies sent; keyed by random mids in the form before migration 0020,
+# as a database grown on Meta's traffic), then vacuums, analyzes and checkpoints, as a database
 # after a quiet spell (autovacuum and the checkpointer have caught up). BENCH_ARGS: more options
 # for `bench webhook` (e.g. --random-mids, Meta-like mids instead of numbered ones).
 set -u
@@ -31,7 +32,7 @@ done
 if [ -n "${PRELOAD:-}" ]; then
   psql "$PG/$DB" -q <<SQL
 INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, state, next_attempt_at, received_at, processed_at)
-  SELECT '111222333444555', 'old' || (g % 20000), 'message', 'old.' || g, '{}', 'done', 0, 0, 0
+  SELECT '111222333444555', 'old' || (g % 20000), 'message', 'mid:m_' || md5(g::text) || md5((g + 7)::text), '{}', 'done', 0, 0, 0
   FROM generate_series(1, $PRELOAD) g;
 INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state, next_attempt_at, created_at, sent_at)
   SELECT '111222333444555', 'old' || (g % 20000), '{}', 'RESPONSE', 'reply', 'sent', 0, 0, 0
