@@ -42,7 +42,7 @@ pub struct AppState {
     pub cipher: TokenCipher,
     /// Page access tokens as resolved by `page_token` (stored ones
     /// decrypted once).
-    pub page_tokens: RwLock<HashMap<String, SecretString>>,
+    pub page_tokens: RwLock<PageTokenCache>,
     /// Signs m.me `ref` tokens and account-linking codes.
     pub link_tokens: LinkTokens,
     /// The keys the outbound API accepts.
@@ -72,12 +72,10 @@ impl AppState {
     /// found wins: the token `page add` stored, then one a Page admin's
     /// login stored, then, for the default Page, `FACEBOOK_PAGE_ACCESS_TOKEN`.
     pub async fn page_token(&self, page_id: &str) -> Option<SecretString> {
-        let cached = self
-            .page_tokens
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(page_id)
-            .cloned();
+        let (cached, forgotten) = {
+            let cache = self.page_tokens.read().unwrap_or_else(|p| p.into_inner());
+            (cache.tokens.get(page_id).cloned(), cache.forgotten)
+        };
         if cached.is_some() {
             return cached;
         }
@@ -95,7 +93,12 @@ impl AppState {
         };
         let token =
             crate::pages::first_stored_token(&self.cipher, page_id, stored).or(configured)?;
-        self.remember_page_token(page_id, token.clone());
+        // Not if a token was forgotten while this one was read: it may be
+        // the one a new token (an admin's login) just replaced.
+        let mut cache = self.page_tokens.write().unwrap_or_else(|p| p.into_inner());
+        if cache.forgotten == forgotten {
+            cache.tokens.insert(page_id.to_string(), token.clone());
+        }
         Some(token)
     }
 
@@ -104,15 +107,15 @@ impl AppState {
         self.page_tokens
             .write()
             .unwrap_or_else(|p| p.into_inner())
+            .tokens
             .insert(page_id.to_string(), token);
     }
 
     /// Forgets the Page's cached token: the next send resolves it again.
     pub fn forget_page_token(&self, page_id: &str) {
-        self.page_tokens
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(page_id);
+        let mut cache = self.page_tokens.write().unwrap_or_else(|p| p.into_inner());
+        cache.tokens.remove(page_id);
+        cache.forgotten += 1;
     }
 
     /// A fresh single-use link token of `purpose` for `account_id`, stored
@@ -270,4 +273,14 @@ impl AppState {
             debug!(action = action.as_str(), calls = within.len(), error = %e, "sender action failed");
         }
     }
+}
+
+/// Resolved Page tokens, and how many were forgotten: a token read from
+/// the database before a forget is not cached after it (a send resolving
+/// the token while an admin's login stored a new one would otherwise keep
+/// the old one until a restart).
+#[derive(Default)]
+pub struct PageTokenCache {
+    tokens: HashMap<String, SecretString>,
+    forgotten: u64,
 }
