@@ -102,15 +102,6 @@ impl AppState {
         Some(token)
     }
 
-    /// Uses `token` for the Page from now on.
-    pub fn remember_page_token(&self, page_id: &str, token: SecretString) {
-        self.page_tokens
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .tokens
-            .insert(page_id.to_string(), token);
-    }
-
     /// Forgets the Page's cached token: the next send resolves it again.
     pub fn forget_page_token(&self, page_id: &str) {
         let mut cache = self.page_tokens.write().unwrap_or_else(|p| p.into_inner());
