@@ -169,17 +169,24 @@ pub const INBOX_DEPTH_SQL: &str = "SELECT 'pending', COUNT(*) FROM inbox WHERE s
      UNION ALL SELECT 'processing', COUNT(*) FROM inbox WHERE state = 'processing'";
 pub const INBOX_DEAD_SQL: &str = "SELECT COUNT(*) FROM inbox WHERE state = 'dead'";
 
-/// The claim statement (see `claim_statement!`); `lapsed`: also rows whose
-/// lease ran out.
-pub fn claim_sql(postgres: bool, lapsed: bool) -> &'static str {
+/// What a claim returns of each row it takes (`InboxRow::from_columns`).
+macro_rules! claimed_columns {
+    () => {
+        "id, object, page_id, psid, kind, standby, event, attempts, dedupe_key, retry_since"
+    };
+}
+pub(crate) use claimed_columns;
+
+/// The claim statement on Postgres (see `claim_statement!`; SQLite walks,
+/// see `inbox_walk`); `lapsed`: also rows whose lease ran out.
+pub fn claim_sql(lapsed: bool) -> &'static str {
     claim_statement!(
-        postgres,
+        true,
         lapsed,
         "inbox",
         "pending",
         "processing",
-        "id, object, page_id, psid, kind, standby, event, attempts, dedupe_key,
-         retry_since",
+        claimed_columns!(),
         "",
         // The retry budget starts at the first attempt: a row may wait its
         // turn well past its arrival (`workers::pacing`).

@@ -14,6 +14,7 @@ mod error;
 pub mod failures;
 pub mod idempotency;
 pub mod inbox;
+pub mod inbox_walk;
 pub mod instances;
 pub mod linking;
 pub mod outbound_api;
@@ -88,7 +89,8 @@ macro_rules! with_reader {
 /// The claim of a work table (`inbox`, `outbox`): due rows in id order, at
 /// most the oldest open row of each conversation, moved from `$waiting` to
 /// `$in_hand` with a lease. `$1` lease until, `$2` now, `$3` limit; on
-/// Postgres `$4` the claiming instance.
+/// Postgres `$4` the claiming instance. (On SQLite the inbox is claimed by
+/// a walk instead, `inbox_walk`; the outbox by this statement.)
 ///
 /// On Postgres several instances may claim at once: SKIP LOCKED lets each
 /// take other rows, and the conversation check keeps a conversation's later
@@ -122,13 +124,13 @@ macro_rules! with_reader {
 /// `$filter`, when given, is a further condition on the candidate row `r`;
 /// `$set`, further assignments to the rows claimed.
 macro_rules! claim_statement {
-    ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal) => {
+    ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:expr) => {
         $crate::store::claim_statement!($postgres, $lapsed, $table, $waiting, $in_hand, $columns, "", "")
     };
-    ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal) => {
+    ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:expr, $filter:literal) => {
         $crate::store::claim_statement!($postgres, $lapsed, $table, $waiting, $in_hand, $columns, $filter, "")
     };
-    ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal, $set:literal) => {
+    ($postgres:expr, $lapsed:expr, $table:literal, $waiting:literal, $in_hand:literal, $columns:expr, $filter:literal, $set:literal) => {
         match ($postgres, $lapsed) {
             (true, true) => $crate::store::claim_statement!(@sql $table, $waiting, $in_hand, $columns, $filter,
                 concat!(", claimed_by = $4", $set), "FOR UPDATE SKIP LOCKED", "", "", lookup),
@@ -143,7 +145,7 @@ macro_rules! claim_statement {
         }
     };
     // Both kinds of candidate, the oldest `$3` of them.
-    (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
+    (@sql $table:literal, $waiting:literal, $in_hand:literal, $columns:expr, $filter:literal,
      $holder:expr, $lock:literal, $leases:expr, $waiting_index:expr, $check:ident) => {
         $crate::store::claim_statement!(@update $table, $in_hand, $holder, $columns, concat!(
             "SELECT c.id FROM (",
@@ -155,14 +157,14 @@ macro_rules! claim_statement {
             ") c ORDER BY c.id LIMIT $3"))
     };
     // Waiting rows only.
-    (@waiting $table:literal, $waiting:literal, $in_hand:literal, $columns:literal, $filter:literal,
+    (@waiting $table:literal, $waiting:literal, $in_hand:literal, $columns:expr, $filter:literal,
      $holder:expr, $lock:literal, $waiting_index:expr, $check:ident) => {
         $crate::store::claim_statement!(@update $table, $in_hand, $holder, $columns,
             $crate::store::claim_statement!(@arm $table, $waiting, $in_hand, $filter, $lock, $waiting_index,
                 "d", concat!("r.state = '", $waiting, "' AND r.next_attempt_at <= $2"), $check))
     };
     // Moves the rows `$candidates` selects into hand.
-    (@update $table:literal, $in_hand:literal, $holder:expr, $columns:literal, $candidates:expr) => {
+    (@update $table:literal, $in_hand:literal, $holder:expr, $columns:expr, $candidates:expr) => {
         concat!(
             "UPDATE ", $table, " SET state = '", $in_hand, "', locked_until = $1", $holder, "
      WHERE id IN (", $candidates, ")
@@ -338,15 +340,17 @@ mod tests {
     }
 
     /// Each backend's claims check a candidate's conversation their own way
-    /// (see `claim_statement!`), in every form of the claim.
+    /// (see `claim_statement!`), in every form of the claim (SQLite's inbox
+    /// claim is a walk, `inbox_walk`).
     #[test]
     fn claims_check_the_conversation_as_each_backend_plans_best() {
         for lapsed in [true, false] {
             for postgres in [true, false] {
-                for sql in [
-                    inbox::claim_sql(postgres, lapsed),
-                    outbox::claim_sql(postgres, lapsed),
-                ] {
+                let inbox = postgres.then(|| inbox::claim_sql(lapsed));
+                for sql in inbox
+                    .into_iter()
+                    .chain([outbox::claim_sql(postgres, lapsed)])
+                {
                     let arms = 1 + usize::from(lapsed);
                     let (lookups, antis) = (
                         sql.matches("r.id = (SELECT p.id").count(),

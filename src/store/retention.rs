@@ -103,11 +103,43 @@ fn by_id(what: Prune) -> (&'static str, &'static str) {
     }
 }
 
+/// The conversations' pruning statement. Its inbox check differs by
+/// backend: SQLite indexes by conversation only the rows in hand
+/// (`inbox_in_hand`, see `inbox_walk`), so there the waiting rows' conversations
+/// are read once per statement, from `inbox_waiting`.
+macro_rules! conversations_delete {
+    ($postgres:expr) => {
+        match $postgres {
+            true => conversations_delete!(@with
+                "NOT EXISTS (SELECT 1 FROM inbox i WHERE i.page_id = conversations.page_id
+                     AND i.psid = conversations.psid AND i.state IN ('pending', 'processing'))"),
+            false => conversations_delete!(@with
+                "NOT EXISTS (SELECT 1 FROM inbox i INDEXED BY inbox_in_hand
+                     WHERE i.page_id = conversations.page_id AND i.psid = conversations.psid
+                       AND i.state = 'processing')
+               AND (page_id, psid) NOT IN (SELECT w.page_id, w.psid FROM inbox w INDEXED BY inbox_waiting
+                     WHERE w.state = 'pending')"),
+        }
+    };
+    (@with $inbox:literal) => {
+        concat!(
+            "DELETE FROM conversations WHERE (page_id, psid) > ($1, $2) AND (page_id, psid) <= ($3, $4)
+               AND updated_at < $5 AND COALESCE(last_inbound_at, 0) < $5
+               AND ", $inbox, "
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.page_id = conversations.page_id
+                     AND o.psid = conversations.psid AND o.state IN ('queued', 'sending'))
+               AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.page_id = conversations.page_id
+                     AND h.psid = conversations.psid AND h.state = 'held')"
+        )
+    };
+}
+
 /// The window of keys and the pruning statement of a table walked by
 /// `(page_id, psid)`. The open-row checks repeat the conditions of the
-/// partial indexes `inbox_open`, `outbox_open` and `outbox_held`, so SQLite
-/// uses them.
-fn by_key(what: Prune) -> (&'static str, &'static str) {
+/// partial indexes (`inbox_open` on Postgres, `inbox_in_hand` and
+/// `inbox_waiting` on SQLite, `outbox_open`, `outbox_held`), so SQLite uses
+/// them.
+fn by_key(what: Prune, postgres: bool) -> (&'static str, &'static str) {
     match what {
         Prune::PsidLookups => (
             "SELECT page_id, psid FROM psid_lookups WHERE (page_id, psid) > ($1, $2)
@@ -118,14 +150,7 @@ fn by_key(what: Prune) -> (&'static str, &'static str) {
         Prune::Conversations => (
             "SELECT page_id, psid FROM conversations WHERE (page_id, psid) > ($1, $2)
              ORDER BY page_id, psid LIMIT $3",
-            "DELETE FROM conversations WHERE (page_id, psid) > ($1, $2) AND (page_id, psid) <= ($3, $4)
-               AND updated_at < $5 AND COALESCE(last_inbound_at, 0) < $5
-               AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.page_id = conversations.page_id
-                     AND i.psid = conversations.psid AND i.state IN ('pending', 'processing'))
-               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.page_id = conversations.page_id
-                     AND o.psid = conversations.psid AND o.state IN ('queued', 'sending'))
-               AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.page_id = conversations.page_id
-                     AND h.psid = conversations.psid AND h.state = 'held')",
+            conversations_delete!(postgres),
         ),
         Prune::Inbox | Prune::Outbox => unreachable!("walked by id, not by key"),
     }
@@ -199,7 +224,7 @@ impl Store {
             Cursor::Key(page_id, psid) => (page_id.as_str(), psid.as_str()),
             _ => ("", ""),
         };
-        let (window_sql, delete_sql) = by_key(what);
+        let (window_sql, delete_sql) = by_key(what, self.is_postgres());
         let window: Vec<(String, String)> = with_reader!(self, pool => sqlx::query_as(window_sql)
             .bind(page_id)
             .bind(psid)

@@ -4,6 +4,7 @@
 use crate::helpers::*;
 use lexbridge::startup::Options;
 use lexbridge::store::inbox::{self, INBOX_DEAD_SQL, INBOX_DEPTH_SQL};
+use lexbridge::store::inbox_walk;
 use lexbridge::store::outbox::{
     self, DELIVERED_MID_SQL, DELIVERED_WATERMARK_SQL, OUTBOX_DEPTH_SQL, OUTBOX_HELD_SQL,
     READ_WATERMARK_SQL,
@@ -112,7 +113,16 @@ async fn scrapes_and_receipts_read_indexes_of_the_rows_they_need() {
         let cases: [(&str, &[&str], &[&str]); 9] = [
             (INBOX_OLDEST_SQL, &[], &["inbox_waiting"]),
             (OUTBOX_OLDEST_SQL, &[], &["outbox_waiting"]),
-            (INBOX_DEPTH_SQL, &[], &["inbox_waiting", "inbox_open"]),
+            (
+                INBOX_DEPTH_SQL,
+                &[],
+                &[
+                    "inbox_waiting",
+                    "inbox_open",
+                    "inbox_in_hand",
+                    "inbox_leases",
+                ],
+            ),
             (INBOX_DEAD_SQL, &[], &["inbox_dead"]),
             (OUTBOX_DEPTH_SQL, &[], &["outbox_waiting", "outbox_open"]),
             (OUTBOX_HELD_SQL, &[], &["outbox_held", "outbox_hold_expiry"]),
@@ -160,10 +170,9 @@ async fn a_claim_reads_the_waiting_rows_and_the_leases_apart() {
         let app = spawn_app(&backend).await;
         let postgres = matches!(app.store, Store::Postgres(_));
         for lapsed in [true, false] {
-            for (sql, table) in [
-                (inbox::claim_sql(postgres, lapsed), "inbox"),
-                (outbox::claim_sql(postgres, lapsed), "outbox"),
-            ] {
+            let inbox = postgres.then(|| inbox::claim_sql(lapsed));
+            let claims = inbox.map(|sql| (sql, "inbox")).into_iter();
+            for (sql, table) in claims.chain([(outbox::claim_sql(postgres, lapsed), "outbox")]) {
                 let args: &[&str] = match postgres {
                     true => &["200", "100", "10", "instance-a"],
                     false => &["200", "100", "10"],
@@ -180,6 +189,25 @@ async fn a_claim_reads_the_waiting_rows_and_the_leases_apart() {
                     "{table}, lapsed leases {lapsed}\n{text}"
                 );
                 assert!(!scans_a_table(&lines), "{table} claim\n{text}");
+            }
+        }
+        if !postgres {
+            // SQLite's inbox claim walks: each step of waiting rows, and
+            // the rows whose lease ran out, with their conversations'
+            // rows in hand.
+            for (sql, args, index) in [
+                (
+                    inbox_walk::WAITING,
+                    ["100", "0", "256"].as_slice(),
+                    "inbox_waiting",
+                ),
+                (inbox_walk::LAPSED, ["100", "10"].as_slice(), "inbox_leases"),
+            ] {
+                let lines = plan(&app.store, sql, args).await;
+                let text = lines.join("\n");
+                assert!(text.contains(index), "{sql}\n{text}");
+                assert!(text.contains("inbox_in_hand"), "{sql}\n{text}");
+                assert!(!scans_a_table(&lines), "{sql}\n{text}");
             }
         }
         app.stop().await;
@@ -233,7 +261,7 @@ async fn a_claim_after_a_quiet_spell_looks_up_each_conversation_through_its_inde
     }
     for lapsed in [false, true] {
         for (sql, table) in [
-            (inbox::claim_sql(true, lapsed), "inbox"),
+            (inbox::claim_sql(lapsed), "inbox"),
             (outbox::claim_sql(true, lapsed), "outbox"),
         ] {
             let explain = format!("EXPLAIN {sql}");

@@ -10,6 +10,7 @@ use super::{Write, WriteOutput};
 use crate::store::chunks::chunks;
 use crate::store::conversations::{self, MergedConversationUpdate};
 use crate::store::inbox::{self, InboxRow};
+use crate::store::inbox_walk;
 use crate::store::outbound_api::touch_key_statement;
 use crate::store::outbox::{self, NewOutboxMessage, OutboxOutcome, OutboxRow, OutboxState};
 use crate::store::psid_lookups;
@@ -237,11 +238,17 @@ pub(super) async fn apply<E: Exec>(
         // A worker's own claim also takes rows whose lease ran out; one
         // made on its behalf only now and then (`WorkerClaims::lapsed`).
         let lapsed = *job != PIGGYBACK || extra.lapsed[kind];
-        let sql = match for_inbox {
-            true => inbox::claim_sql(postgres, lapsed),
-            false => outbox::claim_sql(postgres, lapsed),
+        let mut found = match (for_inbox, postgres) {
+            (true, false) => inbox_walk::claim(exec, c, limit, lapsed).await?,
+            (true, true) => {
+                exec.rows(&Stmt::with_args(inbox::claim_sql(lapsed), args))
+                    .await?
+            }
+            (false, _) => {
+                let sql = outbox::claim_sql(postgres, lapsed);
+                exec.rows(&Stmt::with_args(sql, args)).await?
+            }
         };
-        let mut found = exec.rows(&Stmt::with_args(sql, args)).await?;
         if lapsed && (found.len() as i64) < limit {
             lapsed_drained[kind] = true;
         }
