@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 
+use super::chunks::chunks;
 use super::inbox::claimed_columns;
 use super::statement::{Arg, Exec, Stmt, Value};
 use super::writer::Claim;
@@ -29,11 +30,13 @@ pub const LAPSED: &str = "SELECT r.id FROM inbox r INDEXED BY inbox_leases
                           AND p.state = 'processing' AND p.id < r.id)
      ORDER BY r.id LIMIT $2";
 
-/// The next waiting rows after `$2`: their conversation, whether they are
-/// due and whether their conversation has a row in hand.
-pub const WAITING: &str = "SELECT r.id, r.page_id, r.psid, r.next_attempt_at <= $1,
-            EXISTS (SELECT 1 FROM inbox p INDEXED BY inbox_in_hand
-                     WHERE p.page_id = r.page_id AND p.psid = r.psid AND p.state = 'processing')
+/// The conversations with a row in hand (read from the index alone).
+pub const IN_HAND: &str = "SELECT DISTINCT page_id, psid FROM inbox INDEXED BY inbox_in_hand
+     WHERE state = 'processing'";
+
+/// The next waiting rows after `$2`: their conversation and whether they
+/// are due.
+pub const WAITING: &str = "SELECT r.id, r.page_id, r.psid, r.next_attempt_at <= $1
      FROM inbox r INDEXED BY inbox_waiting
      WHERE r.state = 'pending' AND r.id > $2
      ORDER BY r.id LIMIT $3";
@@ -54,27 +57,31 @@ pub(crate) async fn claim<E: Exec>(
         }
     }
     taken.extend(waiting(exec, claim.now, limit - taken.len() as i64).await?);
-    if taken.is_empty() {
-        return Ok(Vec::new());
+    // In lists of a few fixed lengths, so the statements stay prepared.
+    let mut rows = Vec::with_capacity(taken.len());
+    for chunk in chunks(&taken) {
+        let mut update = Stmt::new("UPDATE inbox SET state = 'processing', locked_until = ");
+        update
+            .bind(claim.lease_until)
+            .push(", retry_since = COALESCE(retry_since, ")
+            .bind(claim.now)
+            .push(") WHERE id IN ")
+            .list(chunk.iter().map(|id| Arg::Int(*id)))
+            .push(concat!(" RETURNING ", claimed_columns!()));
+        rows.extend(exec.rows(&update).await?);
     }
-    let mut update = Stmt::new("UPDATE inbox SET state = 'processing', locked_until = ");
-    update
-        .bind(claim.lease_until)
-        .push(", retry_since = COALESCE(retry_since, ")
-        .bind(claim.now)
-        .push(") WHERE id IN ")
-        .list(taken.into_iter().map(Arg::Int))
-        .push(concat!(" RETURNING ", claimed_columns!()));
-    exec.rows(&update).await
+    Ok(rows)
 }
 
 /// The ids of up to `limit` waiting rows to take: due, the first waiting
 /// row of their conversation the walk meets, and of a conversation with no
 /// row in hand. A row passed over (not due, or behind a row in hand) holds
-/// its conversation's later rows back too.
+/// its conversation's later rows back too. The conversations in hand are
+/// read once, when the walk first finds a row it could take.
 async fn waiting<E: Exec>(exec: &mut E, now: i64, limit: i64) -> anyhow::Result<Vec<i64>> {
     let mut taken = Vec::new();
     let mut met: HashSet<(String, String)> = HashSet::new();
+    let mut in_hand: Option<HashSet<(String, String)>> = None;
     let mut after = 0i64;
     while (taken.len() as i64) < limit {
         let step = Stmt::with_args(
@@ -88,13 +95,22 @@ async fn waiting<E: Exec>(exec: &mut E, now: i64, limit: i64) -> anyhow::Result<
             let mut next = || columns.next().unwrap_or(Value::Null);
             let id = next().int()?;
             let conversation = (next().text()?, next().text()?);
-            let (due, in_hand) = (next().int()? != 0, next().int()? != 0);
+            let due = next().int()? != 0;
             after = id;
-            if met.insert(conversation) && due && !in_hand {
+            if !due || met.contains(&conversation) {
+                met.insert(conversation);
+                continue;
+            }
+            let in_hand = match &mut in_hand {
+                Some(set) => set,
+                none => none.insert(conversations_in_hand(exec).await?),
+            };
+            if !in_hand.contains(&conversation) {
                 taken.push(id);
-                if taken.len() as i64 == limit {
-                    break;
-                }
+            }
+            met.insert(conversation);
+            if taken.len() as i64 == limit {
+                break;
             }
         }
         if read < STEP {
@@ -102,6 +118,16 @@ async fn waiting<E: Exec>(exec: &mut E, now: i64, limit: i64) -> anyhow::Result<
         }
     }
     Ok(taken)
+}
+
+async fn conversations_in_hand<E: Exec>(exec: &mut E) -> anyhow::Result<HashSet<(String, String)>> {
+    let mut set = HashSet::new();
+    for row in exec.rows(&Stmt::new(IN_HAND)).await? {
+        let mut columns = row.into_iter();
+        let mut next = || columns.next().unwrap_or(Value::Null);
+        set.insert((next().text()?, next().text()?));
+    }
+    Ok(set)
 }
 
 fn first_int(row: &[Value]) -> anyhow::Result<i64> {
@@ -197,6 +223,31 @@ mod tests {
         assert_eq!(claimed(&mut conn, 2, false).await, ids[..2]);
         assert_eq!(claimed(&mut conn, 0, true).await, Vec::<i64>::new());
         assert_eq!(claimed(&mut conn, 9, false).await, ids[2..]);
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_lease_is_taken_again_only_behind_no_older_row_in_hand() {
+        let mut conn = schema();
+        // Both of A's rows are in hand and both leases ran out (an
+        // operator's retry can revive an older row behind a newer one).
+        let a_older = row(&conn, "A", "processing", 0, Some(50));
+        let _a_newer = row(&conn, "A", "processing", 0, Some(50));
+        assert_eq!(claimed(&mut conn, 10, true).await, [a_older]);
+    }
+
+    #[tokio::test]
+    async fn lapsed_leases_and_waiting_rows_share_one_limit() {
+        let mut conn = schema();
+        let lapsed: Vec<i64> = (0..2)
+            .map(|i| row(&conn, &format!("L{i}"), "processing", 0, Some(50)))
+            .collect();
+        let waiting: Vec<i64> = (0..3)
+            .map(|i| row(&conn, &format!("W{i}"), "pending", 0, None))
+            .collect();
+        assert_eq!(
+            claimed(&mut conn, 3, true).await,
+            [lapsed[0], lapsed[1], waiting[0]]
+        );
     }
 
     #[tokio::test]

@@ -105,8 +105,11 @@ fn by_id(what: Prune) -> (&'static str, &'static str) {
 
 /// The conversations' pruning statement. Its inbox check differs by
 /// backend: SQLite indexes by conversation only the rows in hand
-/// (`inbox_in_hand`, see `inbox_walk`), so there the waiting rows' conversations
-/// are read once per statement, from `inbox_waiting`.
+/// (`inbox_in_hand`, see `inbox_walk`), so there the waiting rows'
+/// conversations are read once per statement, from `inbox_waiting`, as one
+/// value each: against a row value, SQLite's `NOT IN` reads the whole
+/// subquery again for every conversation it does not find there (its check
+/// for nulls), seconds a statement under a backlog.
 macro_rules! conversations_delete {
     ($postgres:expr) => {
         match $postgres {
@@ -117,8 +120,9 @@ macro_rules! conversations_delete {
                 "NOT EXISTS (SELECT 1 FROM inbox i INDEXED BY inbox_in_hand
                      WHERE i.page_id = conversations.page_id AND i.psid = conversations.psid
                        AND i.state = 'processing')
-               AND (page_id, psid) NOT IN (SELECT w.page_id, w.psid FROM inbox w INDEXED BY inbox_waiting
-                     WHERE w.state = 'pending')"),
+               AND page_id || char(31) || psid NOT IN (
+                     SELECT w.page_id || char(31) || w.psid FROM inbox w INDEXED BY inbox_waiting
+                      WHERE w.state = 'pending')"),
         }
     };
     (@with $inbox:literal) => {
