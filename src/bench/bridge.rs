@@ -1,7 +1,9 @@
 //! `lexbridge bench bridge`: the bridge's own added latency per message —
 //! webhook receipt to Send API call, minus the time spent in the fake Lex
 //! and fake Graph — at a fixed message rate, through a real `serve` child
-//! talking to the real Lex SDK.
+//! talking to the real Lex SDK. It also splits that time at the Lex call:
+//! webhook POST to Lex (ack, store, claim) and Lex's answer to the Send API
+//! (store the replies, claim, send).
 
 use anyhow::bail;
 use std::collections::HashMap;
@@ -44,7 +46,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     ])
     .await?;
     let total = args.rate * args.seconds;
-    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let sent_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let (tx, rx) = async_channel(args.connections * 4);
     let mut workers = Vec::new();
     for _ in 0..args.connections {
@@ -60,7 +62,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
                 );
                 let sig = sign(BENCH_APP_SECRET.as_bytes(), body.as_bytes());
                 let headers = [("Content-Type", "application/json"), ("X-Hub-Signature-256", sig.as_str())];
-                sent_at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(format!("echo: {text}"), Instant::now());
+                sent_at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(i, Instant::now());
                 let (status, _) = client.request("POST", "/webhook", &headers, body.as_bytes()).await?;
                 if status != 200 {
                     bail!("the webhook answered {status}");
@@ -92,13 +94,10 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let lex_total = *fakes
-        .lex_micros
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let lex_each = lex_total / total.max(1);
-    let mut added = added_latencies(&fakes, &sent_at, lex_each)?;
-    added.sort_unstable();
+    let legs = {
+        let sent = sent_at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        legs(&fakes, &sent, total)?
+    };
     println!(
         "bridge benchmark: {total} messages at {} msg/s over {} connections",
         args.rate, args.connections
@@ -107,16 +106,18 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         "  offered rate       : {:.0} msg/s",
         total as f64 / send_secs
     );
-    println!("  answered           : {} of {total}", added.len());
-    println!(
-        "  added latency p50  : {:.2} ms",
-        percentile(&added, 50.0) as f64 / 1000.0
-    );
-    println!(
-        "  added latency p99  : {:.2} ms",
-        percentile(&added, 99.0) as f64 / 1000.0
-    );
-    println!("  fake Lex time/msg  : {lex_each} µs (subtracted)");
+    println!("  answered           : {} of {total}", legs.added.len());
+    let ms = |micros: &[u64], p: f64| percentile(micros, p) as f64 / 1000.0;
+    println!("  added latency p50  : {:.2} ms", ms(&legs.added, 50.0));
+    println!("  added latency p99  : {:.2} ms", ms(&legs.added, 99.0));
+    for (name, micros) in [
+        ("POST to Lex", &legs.to_lex),
+        ("Lex to Send API", &legs.from_lex),
+    ] {
+        let (p50, p99) = (ms(micros, 50.0), ms(micros, 99.0));
+        println!("  {name:<19}: p50 {p50:.2} ms, p99 {p99:.2} ms");
+    }
+    println!("  fake Lex time/msg  : {} µs (subtracted)", legs.lex_each);
     super::print_slowest_commit(&server.addr).await;
     if let Some(rss) = server.peak_rss_mb() {
         println!("  server peak RSS    : {rss:.1} MB");
@@ -124,28 +125,44 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Webhook POST to Send API call of each answered message, in µs, minus
-/// the time spent in the fake Lex.
-fn added_latencies(
-    fakes: &FakeServers,
-    sent_at: &Mutex<HashMap<String, Instant>>,
+/// Each answered message's times in µs, sorted: webhook POST to Send API
+/// call and its two legs, webhook POST to Lex call and Lex call to Send API
+/// call, each less the mean time spent in the fake Lex where it counts.
+struct Legs {
+    added: Vec<u64>,
+    to_lex: Vec<u64>,
+    from_lex: Vec<u64>,
     lex_each: u64,
-) -> anyhow::Result<Vec<u64>> {
-    let arrivals = fakes
-        .arrivals
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let sent = sent_at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-    Ok(sent
-        .iter()
-        .filter_map(|(text, t0)| {
-            arrivals
-                .by_text
-                .get(text)
-                .map(|t1| t1.duration_since(*t0).as_micros() as u64)
-        })
-        .map(|us| us.saturating_sub(lex_each))
-        .collect())
+}
+
+fn legs(fakes: &FakeServers, sent: &HashMap<u64, Instant>, total: u64) -> anyhow::Result<Legs> {
+    let poisoned = || anyhow::anyhow!("poisoned");
+    let lex = fakes.lex.lock().map_err(|_| poisoned())?;
+    let arrivals = fakes.arrivals.lock().map_err(|_| poisoned())?;
+    let lex_each = lex.micros / total.max(1);
+    let micros =
+        |from: Instant, to: &Instant| to.saturating_duration_since(from).as_micros() as u64;
+    let mut legs = Legs {
+        added: Vec::new(),
+        to_lex: Vec::new(),
+        from_lex: Vec::new(),
+        lex_each,
+    };
+    for (i, t0) in sent {
+        let text = format!("bench message {i}");
+        let Some(t2) = arrivals.by_text.get(&format!("echo: {text}")) else {
+            continue;
+        };
+        legs.added.push(micros(*t0, t2).saturating_sub(lex_each));
+        if let Some(t1) = lex.by_text.get(&text) {
+            legs.to_lex.push(micros(*t0, t1));
+            legs.from_lex.push(micros(*t1, t2).saturating_sub(lex_each));
+        }
+    }
+    for v in [&mut legs.added, &mut legs.to_lex, &mut legs.from_lex] {
+        v.sort_unstable();
+    }
+    Ok(legs)
 }
 
 /// A bounded multi-consumer channel (tokio's mpsc has one consumer).

@@ -9,6 +9,13 @@ use std::time::Instant;
 
 use lexbridge::facebook::graph::read_calls;
 
+/// What the fake Lex saw: its total time in µs and each text's arrival.
+#[derive(Default)]
+pub struct LexCalls {
+    pub micros: u64,
+    pub by_text: HashMap<String, Instant>,
+}
+
 /// Arrival times of Send API messages, by message text, and per Page.
 #[derive(Default)]
 pub struct Arrivals {
@@ -20,22 +27,22 @@ pub struct FakeServers {
     pub lex_url: String,
     pub graph_url: String,
     pub arrivals: Arc<Mutex<Arrivals>>,
-    /// Total time spent inside the fake Lex handler, in µs.
-    pub lex_micros: Arc<Mutex<u64>>,
+    /// Time spent inside the fake Lex handler, and when each text came.
+    pub lex: Arc<Mutex<LexCalls>>,
     handles: Vec<actix_web::dev::ServerHandle>,
 }
 
 impl FakeServers {
     pub fn start() -> anyhow::Result<FakeServers> {
         let arrivals = Arc::new(Mutex::new(Arrivals::default()));
-        let lex_micros = Arc::new(Mutex::new(0u64));
-        let (lex_url, lex) = serve(web::Data::from(Arc::clone(&lex_micros)), lex_handler)?;
+        let lex_calls = Arc::new(Mutex::new(LexCalls::default()));
+        let (lex_url, lex) = serve(web::Data::from(Arc::clone(&lex_calls)), lex_handler)?;
         let (graph_url, graph) = serve(web::Data::from(Arc::clone(&arrivals)), graph_handler)?;
         Ok(FakeServers {
             lex_url,
             graph_url,
             arrivals,
-            lex_micros,
+            lex: lex_calls,
             handles: vec![lex, graph],
         })
     }
@@ -76,11 +83,12 @@ where
     Ok((url, handle))
 }
 
-/// RecognizeText: echoes the text as one PlainText message.
+/// RecognizeText: echoes the text as one PlainText message, noting when
+/// the text came.
 async fn lex_handler(
     _req: HttpRequest,
     body: web::Bytes,
-    spent: web::Data<Mutex<u64>>,
+    calls: web::Data<Mutex<LexCalls>>,
 ) -> HttpResponse {
     let started = Instant::now();
     let text = serde_json::from_slice::<Value>(&body)
@@ -99,8 +107,9 @@ async fn lex_handler(
         .content_type("application/json")
         .insert_header(("x-amzn-RequestId", "bench"))
         .body(answer.to_string());
-    if let Ok(mut spent) = spent.lock() {
-        *spent += started.elapsed().as_micros() as u64;
+    if let Ok(mut calls) = calls.lock() {
+        calls.micros += started.elapsed().as_micros() as u64;
+        calls.by_text.insert(text, started);
     }
     response
 }
