@@ -25,7 +25,13 @@ impl ChildServer {
             .local_addr()?
             .port();
         let addr = format!("127.0.0.1:{port}");
-        let mut command = Command::new(std::env::current_exe()?);
+        // LEXBRIDGE_BENCH_SERVER: another build to serve, measured by this
+        // one's load and stand-ins (an A/B of servers, the client the same).
+        let server = match std::env::var_os("LEXBRIDGE_BENCH_SERVER") {
+            Some(path) => std::path::PathBuf::from(path),
+            None => std::env::current_exe()?,
+        };
+        let mut command = Command::new(server);
         command
             .arg("serve")
             .env(
