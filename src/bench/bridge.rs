@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::fakes::FakeServers;
+use super::fakes::{echo_of, Arrivals, FakeServers, LexCalls};
 use super::server::{ChildServer, BENCH_APP_SECRET};
 use super::{percentile, RawClient};
 use lexbridge::facebook::signature::sign;
@@ -54,7 +54,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         workers.push(tokio::spawn(async move {
             let mut client = RawClient::connect(&addr).await?;
             while let Ok(i) = rx.recv().await {
-                let text = format!("bench message {i}");
+                let text = message_text(i);
                 let body = format!(
                     r#"{{"object":"page","entry":[{{"id":"2000","time":1,"messaging":[{{"sender":{{"id":"{psid}"}},"recipient":{{"id":"2000"}},"timestamp":{now},"message":{{"mid":"m.bridge.{i}","text":"{text}"}}}}]}}]}}"#,
                     psid = 8_000_000 + i % super::PEOPLE,
@@ -95,8 +95,11 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let legs = {
-        let sent = sent_at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        legs(&fakes, &sent, total)?
+        let poisoned = || anyhow::anyhow!("poisoned");
+        let sent = sent_at.lock().map_err(|_| poisoned())?;
+        let lex = fakes.lex.lock().map_err(|_| poisoned())?;
+        let arrivals = fakes.arrivals.lock().map_err(|_| poisoned())?;
+        legs(&sent, &lex, &arrivals, total)
     };
     println!(
         "bridge benchmark: {total} messages at {} msg/s over {} connections",
@@ -135,10 +138,7 @@ struct Legs {
     lex_each: u64,
 }
 
-fn legs(fakes: &FakeServers, sent: &HashMap<u64, Instant>, total: u64) -> anyhow::Result<Legs> {
-    let poisoned = || anyhow::anyhow!("poisoned");
-    let lex = fakes.lex.lock().map_err(|_| poisoned())?;
-    let arrivals = fakes.arrivals.lock().map_err(|_| poisoned())?;
+fn legs(sent: &HashMap<u64, Instant>, lex: &LexCalls, arrivals: &Arrivals, total: u64) -> Legs {
     let lex_each = lex.micros / total.max(1);
     let micros =
         |from: Instant, to: &Instant| to.saturating_duration_since(from).as_micros() as u64;
@@ -149,8 +149,8 @@ fn legs(fakes: &FakeServers, sent: &HashMap<u64, Instant>, total: u64) -> anyhow
         lex_each,
     };
     for (i, t0) in sent {
-        let text = format!("bench message {i}");
-        let Some(t2) = arrivals.by_text.get(&format!("echo: {text}")) else {
+        let text = message_text(*i);
+        let Some(t2) = arrivals.by_text.get(&echo_of(&text)) else {
             continue;
         };
         legs.added.push(micros(*t0, t2).saturating_sub(lex_each));
@@ -162,7 +162,12 @@ fn legs(fakes: &FakeServers, sent: &HashMap<u64, Instant>, total: u64) -> anyhow
     for v in [&mut legs.added, &mut legs.to_lex, &mut legs.from_lex] {
         v.sort_unstable();
     }
-    Ok(legs)
+    legs
+}
+
+/// The text of message `i`, as sent and as the fake Lex sees it.
+fn message_text(i: u64) -> String {
+    format!("bench message {i}")
 }
 
 /// A bounded multi-consumer channel (tokio's mpsc has one consumer).
@@ -184,5 +189,33 @@ impl Sender {
 impl Receiver {
     async fn recv(&self) -> Result<u64, ()> {
         self.0.lock().await.recv().await.ok_or(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each answered message is timed from its POST, split at its Lex call,
+    /// the fake Lex's mean time taken off where it counts; an unanswered
+    /// one is left out.
+    #[test]
+    fn legs_split_each_answered_message_at_its_lex_call() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let sent = HashMap::from([(1, at(0)), (2, at(10))]);
+        let lex = LexCalls {
+            micros: 2_000, // 1 ms each over 2 messages
+            by_text: HashMap::from([(message_text(1), at(3)), (message_text(2), at(12))]),
+        };
+        let arrivals = Arrivals {
+            by_text: HashMap::from([(echo_of(&message_text(1)), at(7))]),
+            ..Arrivals::default()
+        };
+        let legs = legs(&sent, &lex, &arrivals, 2);
+        assert_eq!(legs.lex_each, 1_000);
+        assert_eq!(legs.added, vec![6_000]);
+        assert_eq!(legs.to_lex, vec![3_000]);
+        assert_eq!(legs.from_lex, vec![3_000]);
     }
 }

@@ -83,6 +83,11 @@ where
     Ok((url, handle))
 }
 
+/// What the fake Lex answers to `text`.
+pub fn echo_of(text: &str) -> String {
+    format!("echo: {text}")
+}
+
 /// RecognizeText: echoes the text as one PlainText message, noting when
 /// the text came.
 async fn lex_handler(
@@ -96,7 +101,7 @@ async fn lex_handler(
         .and_then(|v| v["text"].as_str().map(str::to_string))
         .unwrap_or_default();
     let answer = json!({
-        "messages": [{"contentType": "PlainText", "content": format!("echo: {text}")}],
+        "messages": [{"contentType": "PlainText", "content": echo_of(&text)}],
         "sessionState": {"dialogAction": {"type": "Close"},
                          "intent": {"name": "Echo", "slots": {"Unused": null}, "state": "Fulfilled",
                                     "confirmationState": "None"}},

@@ -31,7 +31,7 @@ impl ChildServer {
             Some(path) => std::path::PathBuf::from(path),
             None => std::env::current_exe()?,
         };
-        let mut command = Command::new(server);
+        let mut command = Command::new(&server);
         command
             .arg("serve")
             .env(
@@ -53,7 +53,9 @@ impl ChildServer {
         for (k, v) in extra_env {
             command.env(k, v);
         }
-        let child = command.spawn().context("starting lexbridge serve")?;
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {} serve", server.display()))?;
         let mut server = ChildServer {
             child,
             addr,
