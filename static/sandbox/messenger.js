@@ -199,30 +199,58 @@
 
   async function history() {
     const answer = await fetch("/sandbox/messenger/history?psid=" + encodeURIComponent(psid));
-    if (!answer.ok) return;
+    if (!answer.ok) return false;
     const t = await answer.json();
     owner(t.owner);
     seenAt = t.seen_at || 0;
     (t.entries || []).forEach(add);
     seen(seenAt);
+    return true;
   }
 
+  function handle(event) {
+    if (event.type === "message") {
+      if (event.entry.from === "page") typing.hidden = true;
+      add(event.entry);
+    } else if (event.type === "typing") {
+      typing.hidden = !event.on;
+      if (event.on) thread.scrollTop = thread.scrollHeight;
+    } else if (event.type === "seen") {
+      seen(event.at);
+    } else if (event.type === "owner") {
+      owner(event.owner);
+    } else if (event.type === "lagged") {
+      history();
+    }
+  }
+
+  // Listen first, then load the history: an answer sent while the history
+  // is on its way is in one or the other (add() skips a message shown
+  // twice), never lost between them. Events that arrive before the history
+  // is shown wait for it, so the thread stays in order. After a dropped
+  // connection the history is loaded again for what was missed meanwhile.
+  // The emulator is marked live (data-live) once nothing can be missed.
   function listen() {
     const events = new EventSource("/sandbox/messenger/events?psid=" + encodeURIComponent(psid));
+    let waiting = [];
     events.onmessage = (e) => {
       const event = JSON.parse(e.data);
-      if (event.type === "message") {
-        if (event.entry.from === "page") typing.hidden = true;
-        add(event.entry);
-      } else if (event.type === "typing") {
-        typing.hidden = !event.on;
-        if (event.on) thread.scrollTop = thread.scrollHeight;
-      } else if (event.type === "seen") {
-        seen(event.at);
-      } else if (event.type === "owner") {
-        owner(event.owner);
-      } else if (event.type === "lagged") {
+      if (waiting) waiting.push(event);
+      else handle(event);
+    };
+    events.onopen = async () => {
+      if (!waiting) {
         history();
+        return;
+      }
+      let loaded = false;
+      try {
+        loaded = await history();
+      } finally {
+        const queued = waiting;
+        waiting = null;
+        queued.forEach(handle);
+        if (loaded) root.dataset.live = "true";
       }
     };
   }
@@ -268,6 +296,6 @@
     if (document.visibilityState === "visible") readSoon();
   });
 
-  history().then(listen);
+  listen();
   input.focus({ preventScroll: true });
 })();

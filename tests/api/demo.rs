@@ -201,11 +201,12 @@ async fn say_in_emulator(
     let wait = STEP_WAIT;
     b.goto(&format!("{base}/sandbox/messenger?psid={psid}"))
         .await?;
-    let input = b
-        .wait()
+    // Typing before the thread is live could miss the answer.
+    b.wait()
         .at_most(wait)
-        .for_element(Locator::Id("text"))
+        .for_element(Locator::Css("#emulator[data-live]"))
         .await?;
+    let input = b.find(Locator::Id("text")).await?;
     input.send_keys(text).await?;
     b.find(Locator::Id("send")).await?.click().await?;
     b.wait()
@@ -224,8 +225,7 @@ fn page_bubble(words: &str, nth: usize) -> Locator<'static> {
 }
 
 /// The longest one step in the browser may take: the rest of the suite
-/// runs beside this test on two cores, and on a slow day a step has taken
-/// more than 15 s (2026-12-07).
+/// runs beside this test on two cores.
 const STEP_WAIT: Duration = Duration::from_secs(30);
 
 /// On the home page (or on its way there): "Continue with Facebook", then
@@ -256,8 +256,11 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
     let profile = tempfile::tempdir().expect("profile dir");
     let b = browser(&driver, profile.path()).await;
     let wait = STEP_WAIT;
+    // The step under way, named in the failure.
+    let step = std::cell::Cell::new("");
     let outcome = async {
         // Sign in as Alex: the account page shows the linked PSID.
+        step.set("Alex signs in");
         b.goto(&demo.base).await?;
         sign_in(&b, alex.uid).await?;
         let psid = b
@@ -269,6 +272,7 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
             .await?;
 
         // The emulator as Alex: the bot answers from Alex's account.
+        step.set("Alex asks the bot in the emulator");
         let answer = say_in_emulator(
             &b,
             &demo.base,
@@ -279,6 +283,7 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
         .await?;
 
         // A ping through the real API from the panel arrives in the thread.
+        step.set("the panel's ping reaches the thread");
         let ping = b.find(Locator::Id("ping-text")).await?;
         ping.clear().await?;
         ping.send_keys("Your car has finished charging.").await?;
@@ -297,6 +302,7 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
 
         // Unlink Alex's Messenger identity on the account page: Alex is
         // signed out (back home), and the bot no longer knows Alex.
+        step.set("Alex unlinks on the account page");
         b.goto(&format!("{}/account", demo.base)).await?;
         b.wait()
             .at_most(wait)
@@ -309,6 +315,7 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
             .for_element(Locator::Id("continue-with-facebook"))
             .await?;
         let signed_out = b.current_url().await?.path().to_string();
+        step.set("the bot no longer knows Alex");
         let after = say_in_emulator(
             &b,
             &demo.base,
@@ -319,6 +326,7 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
         .await?;
 
         // Signing in again links Alex again.
+        step.set("Alex signs in again");
         b.goto(&demo.base).await?;
         sign_in(&b, alex.uid).await?;
         let relinked = b
@@ -331,6 +339,7 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
 
         // Riley never wrote to the Page: signing in offers the m.me link,
         // whose stand-in opens Riley's thread and links Riley.
+        step.set("Riley links through the m.me link");
         b.find(Locator::Id("sign-out")).await?.click().await?;
         sign_in(&b, riley.uid).await?;
         b.wait()
@@ -357,10 +366,27 @@ async fn a_person_signs_in_chats_is_pinged_and_unlinks_in_a_real_browser() {
         ))
     }
     .await;
+    let failure = match &outcome {
+        Ok(_) => None,
+        Err(e) => {
+            let url = b.current_url().await.map(|u| u.to_string());
+            let source = b.source().await.unwrap_or_default();
+            let thread = source
+                .find("id=\"thread\"")
+                .map(|at| source[at..].chars().take(3000).collect::<String>());
+            Some(format!(
+                "the step {:?} failed: {e}\nat {url:?}\nthe thread: {thread:?}\nthe demo printed:\n{}",
+                step.get(),
+                demo.printed()
+            ))
+        }
+    };
     let _ = b.close().await;
     drop(driver);
-    let (psid, answer, result, signed_out, after, relinked, linked) =
-        outcome.expect("the scenario in the browser");
+    if let Some(failure) = failure {
+        panic!("{failure}");
+    }
+    let (psid, answer, result, signed_out, after, relinked, linked) = outcome.unwrap();
     assert_eq!(psid, alex.psid);
     assert!(answer.contains("battery"), "{answer}");
     assert!(result.starts_with("HTTP 202"), "{result}");
