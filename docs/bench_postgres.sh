@@ -7,7 +7,8 @@
 # (inbox rows done, their replies sent; keyed by random mids in the form before migration 0020,
 # as a database grown on Meta's traffic), then vacuums, analyzes and checkpoints, as a database
 # after a quiet spell (autovacuum and the checkpointer have caught up). BENCH_ARGS: more options
-# for `bench webhook` (e.g. --random-mids, Meta-like mids instead of numbered ones).
+# for `bench webhook` (e.g. --random-mids, Meta-like mids instead of numbered ones). Last, the
+# server's WAL flushes, records and bytes over the run (from pg_stat_wal).
 set -u
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 BIN=${BIN:-./target/release/lexbridge}
@@ -40,9 +41,15 @@ INSERT INTO outbox (page_id, psid, body, messaging_type, origin, state, next_att
 VACUUM (ANALYZE) inbox; VACUUM (ANALYZE) outbox; CHECKPOINT;
 SQL
 fi
+# The server's WAL counters around the run (pg_stat_wal covers the whole server, so run nothing
+# else against it meanwhile): how many times the log was flushed, what was written.
+wal() { psql "$PG/postgres" -tAc "SELECT wal_sync, wal_records, wal_bytes FROM pg_stat_wal"; }
+WAL_BEFORE=$(wal)
 "$BIN" bench webhook "${ADDRS[@]}" --app-secret s3cr3t-app-secret --page-id 111222333444555 --events "$EVENTS" --concurrency 64 ${BENCH_ARGS:-}
 sleep ${SETTLE:-0}
 echo "Graph stand-in: $(curl -s http://127.0.0.1:5090/count)"
+IFS='|' read -r s0 r0 b0 <<< "$WAL_BEFORE"; IFS='|' read -r s1 r1 b1 <<< "$(wal)"
+echo "Postgres WAL: $((s1 - s0)) flushes, $((r1 - r0)) records, $(( (b1 - b0) / 1048576 )) MB (pg_stat_wal, the whole server)"
 [ -n "${KEEP:-}" ] && { echo "server pids ${PIDS[*]} db $DB"; exit 0; }
 for p in "${PIDS[@]}"; do kill $p; wait $p 2>/dev/null; done; kill $G; wait $G 2>/dev/null
 psql "$PG/postgres" -qc "DROP DATABASE $DB"
