@@ -99,7 +99,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         let sent = sent_at.lock().map_err(|_| poisoned())?;
         let lex = fakes.lex.lock().map_err(|_| poisoned())?;
         let arrivals = fakes.arrivals.lock().map_err(|_| poisoned())?;
-        legs(&sent, &lex, &arrivals, total)
+        legs(&sent, &lex, &arrivals)
     };
     println!(
         "bridge benchmark: {total} messages at {} msg/s over {} connections",
@@ -130,7 +130,8 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
 
 /// Each answered message's times in µs, sorted: webhook POST to Send API
 /// call and its two legs, webhook POST to Lex call and Lex call to Send API
-/// call, each less the mean time spent in the fake Lex where it counts.
+/// call, each less the mean time a call spent in the fake Lex where it
+/// counts.
 struct Legs {
     added: Vec<u64>,
     to_lex: Vec<u64>,
@@ -138,8 +139,8 @@ struct Legs {
     lex_each: u64,
 }
 
-fn legs(sent: &HashMap<u64, Instant>, lex: &LexCalls, arrivals: &Arrivals, total: u64) -> Legs {
-    let lex_each = lex.micros / total.max(1);
+fn legs(sent: &HashMap<u64, Instant>, lex: &LexCalls, arrivals: &Arrivals) -> Legs {
+    let lex_each = lex.micros / (lex.by_text.len() as u64).max(1);
     let micros =
         |from: Instant, to: &Instant| to.saturating_duration_since(from).as_micros() as u64;
     let mut legs = Legs {
@@ -205,14 +206,14 @@ mod tests {
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let sent = HashMap::from([(1, at(0)), (2, at(10))]);
         let lex = LexCalls {
-            micros: 2_000, // 1 ms each over 2 messages
+            micros: 2_000, // 1 ms each over 2 calls
             by_text: HashMap::from([(message_text(1), at(3)), (message_text(2), at(12))]),
         };
         let arrivals = Arrivals {
             by_text: HashMap::from([(echo_of(&message_text(1)), at(7))]),
             ..Arrivals::default()
         };
-        let legs = legs(&sent, &lex, &arrivals, 2);
+        let legs = legs(&sent, &lex, &arrivals);
         assert_eq!(legs.lex_each, 1_000);
         assert_eq!(legs.added, vec![6_000]);
         assert_eq!(legs.to_lex, vec![3_000]);
