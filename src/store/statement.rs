@@ -344,24 +344,32 @@ impl Exec for rusqlite::Connection {
     }
 }
 
-/// `sql` with each `$N` outside quotes written `?N`: SQLite binds `?N` to
-/// parameter index N itself, where `$N` is a name that must be looked up
-/// (a linear search per parameter, quadratic over a many-row insert).
-/// Runs for every statement the committer executes, so it jumps from one
-/// `$` or quote to the next with a vectorised search (`memchr`) rather
-/// than looking at every byte; SQL with a comment in it (`--`, rare) takes
-/// the byte-by-byte walk, which knows comments (`numbered_walk`).
+/// `sql` with each `$N` outside quotes and comments written `?N`: SQLite
+/// binds `?N` to parameter index N itself, where `$N` is a name that must
+/// be looked up (a linear search per parameter, quadratic over a many-row
+/// insert). Runs for every statement the committer executes, so it jumps
+/// from one `$`, quote or comment to the next with vectorised searches
+/// (`memchr`) rather than looking at every byte.
 fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
+    static COMMENT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new("--"));
     let bytes = sql.as_bytes();
-    if memchr::memmem::find(bytes, b"--").is_some() {
-        return Cow::Owned(numbered_walk(sql));
-    }
+    let comment_from = |at: usize| COMMENT.find(&bytes[at..]).map(|c| at + c);
+    // The next `--` at or after `at`, once what lies before it is passed.
+    let mut comment = comment_from(0);
     let mut out: Option<String> = None;
-    // `$` and quotes are ASCII, so every cut falls on a character boundary.
+    // `$`, quotes and `-` are ASCII, so every cut falls on a character
+    // boundary.
     let (mut copied, mut at) = (0, 0);
     while let Some(found) = memchr::memchr3(b'$', b'\'', b'"', &bytes[at..]) {
         let i = at + found;
+        if let Some(c) = comment.filter(|&c| c < i) {
+            // A comment runs to the end of its line, quotes and all.
+            at = memchr::memchr(b'\n', &bytes[c..]).map_or(bytes.len(), |end| c + end + 1);
+            comment = comment_from(at);
+            continue;
+        }
         at = i + 1;
         match bytes[i] {
             b'$' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
@@ -371,10 +379,13 @@ fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
                 copied = i + 1;
             }
             b'$' => {}
-            // A quoted string or name: what is inside is skipped whole (an
-            // unclosed one runs to the end).
+            // A quoted string or name is skipped whole (an unclosed one runs
+            // to the end), and a `--` inside it is no comment.
             quote => {
                 at = memchr::memchr(quote, &bytes[at..]).map_or(bytes.len(), |end| at + end + 1);
+                if comment.is_some_and(|c| c < at) {
+                    comment = comment_from(at);
+                }
             }
         }
     }
@@ -385,35 +396,6 @@ fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
             Cow::Owned(out)
         }
     }
-}
-
-/// `numbered`, a byte at a time, comments (`--` to the end of the line)
-/// included.
-fn numbered_walk(sql: &str) -> String {
-    let bytes = sql.as_bytes();
-    let mut out = String::with_capacity(sql.len());
-    // Inside a quoted string or name (its closing byte), or a comment.
-    let mut inside: Option<u8> = None;
-    // Copies runs between placeholders whole; `$` and `?` are ASCII, so
-    // every cut falls on a character boundary.
-    let mut copied = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let next = bytes.get(i + 1).copied();
-        match inside {
-            Some(end) if b == end => inside = None,
-            Some(_) => {}
-            None if b == b'\'' || b == b'"' => inside = Some(b),
-            None if b == b'-' && next == Some(b'-') => inside = Some(b'\n'),
-            None if b == b'$' && next.is_some_and(|n| n.is_ascii_digit()) => {
-                out.push_str(&sql[copied..i]);
-                out.push('?');
-                copied = i + 1;
-            }
-            None => {}
-        }
-    }
-    out.push_str(&sql[copied..]);
-    out
 }
 
 /// Binds `args[N-1]` to each `?N` (see `numbered`).
@@ -460,24 +442,30 @@ mod tests {
     }
 
     #[test]
-    fn the_quick_numbering_agrees_with_the_walk_byte_for_byte() {
+    fn placeholders_are_numbered_outside_quotes_and_comments_only() {
         let cases = [
-            "SELECT $1, $2",
-            "SELECT 1",
-            "SELECT '$1', $2, \"a$3\", $4",
-            "SELECT 'it''s $1', $2",
-            "SELECT $ 1, $a, $12, $",
-            "SELECT 'unclosed $1",
-            "SELECT \"unclosed $1",
-            "SELECT $1 -- the person's $2\n, $3",
-            "SELECT 'a--b', $1",
-            "SELECT 'é$1', ü$2, $3é",
+            ("SELECT $1, $2", "SELECT ?1, ?2"),
+            ("SELECT 1", "SELECT 1"),
+            (
+                "SELECT '$1', $2, \"a$3\", $4",
+                "SELECT '$1', ?2, \"a$3\", ?4",
+            ),
+            ("SELECT 'it''s $1', $2", "SELECT 'it''s $1', ?2"),
+            ("SELECT $ 1, $a, $12, $", "SELECT $ 1, $a, ?12, $"),
+            ("SELECT 'unclosed $1", "SELECT 'unclosed $1"),
+            ("SELECT \"unclosed $1", "SELECT \"unclosed $1"),
+            (
+                "SELECT $1 -- the person's $2\n, $3",
+                "SELECT ?1 -- the person's $2\n, ?3",
+            ),
+            ("SELECT $1 -- to the end $2", "SELECT ?1 -- to the end $2"),
+            ("SELECT 'a--b', $1", "SELECT 'a--b', ?1"),
+            ("SELECT 'a--b', $1 -- $2\n$3", "SELECT 'a--b', ?1 -- $2\n?3"),
+            ("SELECT 'é$1', ü$2, $3é", "SELECT 'é$1', ü?2, ?3é"),
         ];
-        for sql in cases {
-            assert_eq!(numbered(sql), numbered_walk(sql), "{sql}");
+        for (sql, want) in cases {
+            assert_eq!(numbered(sql), want, "{sql}");
         }
-        assert_eq!(numbered("SELECT '$1', $2"), "SELECT '$1', ?2");
-        assert_eq!(numbered("SELECT 'it''s $1', $2"), "SELECT 'it''s $1', ?2");
         // Nothing to rewrite: the SQL itself, not a copy.
         assert!(matches!(
             numbered("SELECT 1"),
