@@ -4,12 +4,21 @@
 //! (`synchronous = NORMAL`: the write-ahead log is written, not flushed) and
 //! goes on with the next batch, while this thread flushes the log
 //! (`fdatasync`) and only then answers the batch's writes and hands its
-//! claimed rows to the workers. So no caller is told a write is stored, and
-//! no worker acts on a row, before it is on disk, yet the committer's thread
-//! no longer sits out every flush (about half its time under load). A crash
-//! of the machine loses at most commits nobody was answered for: SQLite
-//! recovers the log up to its last whole, checksummed commit. On Postgres a
-//! commit is on disk when it returns, and answers go at once.
+//! claimed outbox rows to the outbox worker. So no caller is told a write is
+//! stored, and no message is sent, before it is on disk, yet the committer's
+//! thread no longer sits out every flush (about half its time under load).
+//! A crash of the machine loses at most commits nobody was answered for:
+//! SQLite recovers the log up to its last whole, checksummed commit. On
+//! Postgres a commit is on disk when it returns, and answers go at once.
+//!
+//! The inbox rows a batch claims on the worker's behalf go at commit, not
+//! after the flush (see `Answers::send`): the worker's NLU turn runs while
+//! the log is flushed, and what it produces is committed behind those rows,
+//! so its replies are handed to the outbox worker only after a flush that
+//! covers the event too. What the machine's crash can then cost is what it
+//! already could between an event's flush and its replies' (the event is
+//! processed again: a second NLU turn, a second `mark_seen`), never a reply
+//! for an event that was not stored.
 
 use std::fs::File;
 use std::io;
@@ -127,14 +136,26 @@ pub(super) enum Answers {
     AfterFlush {
         flusher: std_mpsc::Sender<Answer>,
         outlets: Outlets,
+        stats: Arc<CommitStats>,
     },
 }
 
 impl Answers {
-    pub(super) fn send(&self, answer: Answer) {
+    pub(super) fn send(&self, mut answer: Answer) {
         match self {
             Answers::Now(outlets) => outlets.deliver(answer),
-            Answers::AfterFlush { flusher, outlets } => {
+            Answers::AfterFlush {
+                flusher,
+                outlets,
+                stats,
+            } => {
+                // The inbox worker starts on its rows at once (see the
+                // module's documentation), unless a flush has failed: then
+                // every write is refused, its results included, and the
+                // rows wait out their lease (`Outlets::refuse`).
+                if !stats.log_flush_failed.load(Ordering::Acquire) {
+                    hand_over(&outlets.feeds.inbox, std::mem::take(&mut answer.inbox));
+                }
                 if let Err(std_mpsc::SendError(answer)) = flusher.send(answer) {
                     // The flusher is gone (it could not start): nothing
                     // can say these writes reached the disk.
@@ -152,18 +173,22 @@ pub(super) fn start(database: &Path, outlets: Outlets, stats: Arc<CommitStats>) 
     let (tx, rx) = std_mpsc::channel();
     let theirs = outlets.clone();
     let wal = wal_path(database);
+    let flusher_stats = Arc::clone(&stats);
     let spawned = std::thread::Builder::new()
         .name("lexbridge-flush".into())
         .spawn(move || {
             let mut log = WalFile::new(wal);
-            flush_loop(&rx, &theirs, &stats, || log.sync());
+            flush_loop(&rx, &theirs, &flusher_stats, || log.sync());
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "the log flusher thread cannot start");
+        // Nothing can flush: every write is refused (`Answers::send`).
+        stats.log_flush_failed.store(true, Ordering::Release);
     }
     Answers::AfterFlush {
         flusher: tx,
         outlets,
+        stats,
     }
 }
 
@@ -274,8 +299,9 @@ mod tests {
         (answer, answered)
     }
 
-    /// The rule: nobody hears a write is stored, and no worker gets a row,
-    /// before the log holding it is flushed.
+    /// The rule: nobody hears a write is stored, and no worker gets a row
+    /// the flusher holds, before the log holding it is flushed (the inbox
+    /// rows a batch claims never reach the flusher, see the next test).
     #[test]
     fn no_write_is_answered_and_no_row_handed_over_before_the_log_is_flushed() {
         let (inbox, mut inbox_rx) = feed::<InboxRow>(8, 1);
@@ -305,6 +331,63 @@ mod tests {
         flusher.join().unwrap();
         assert!(matches!(answered.try_recv(), Ok(Ok(WriteOutput::Rows(1)))));
         assert_eq!(inbox_rx.rows.try_recv().unwrap().len(), 2);
+    }
+
+    /// The rule's one exception: the inbox worker gets the rows claimed
+    /// for it at commit (its NLU turn overlaps the flush); the batch's
+    /// writes are answered only by the flusher.
+    #[test]
+    fn inbox_rows_go_at_commit_and_answers_wait_for_the_flush() {
+        let (inbox, mut inbox_rx) = feed::<InboxRow>(8, 1);
+        let feeds = Feeds {
+            inbox: Some(inbox),
+            ..Feeds::default()
+        };
+        let (tx, rx) = std_mpsc::channel();
+        let answers = Answers::AfterFlush {
+            flusher: tx,
+            outlets: Outlets::new(&feeds, None),
+            stats: Arc::new(CommitStats::default()),
+        };
+        let (batch, mut answered) = answer(2);
+        answers.send(batch);
+        assert_eq!(inbox_rx.rows.try_recv().expect("rows at commit").len(), 2);
+        assert!(answered.try_recv().is_err(), "answered before the flush");
+        let waiting = rx.try_recv().expect("the answer waits for the flusher");
+        assert_eq!(waiting.jobs.len(), 1);
+        assert!(waiting.inbox.is_empty(), "the rows would go twice");
+    }
+
+    /// Once a flush has failed, the rows' results would be refused: the
+    /// rows are not handed over to be processed for nothing.
+    #[test]
+    fn after_a_failed_flush_no_inbox_row_goes_at_commit() {
+        let (inbox, mut inbox_rx) = feed::<InboxRow>(8, 1);
+        inbox_rx.budget.fetch_sub(2, Ordering::AcqRel);
+        let feeds = Feeds {
+            inbox: Some(inbox),
+            ..Feeds::default()
+        };
+        let (tx, rx) = std_mpsc::channel();
+        let stats = Arc::new(CommitStats::default());
+        stats.log_flush_failed.store(true, Ordering::Release);
+        let outlets = Outlets::new(&feeds, None);
+        let answers = Answers::AfterFlush {
+            flusher: tx,
+            outlets: outlets.clone(),
+            stats,
+        };
+        let (batch, mut answered) = answer(2);
+        answers.send(batch);
+        drop(answers);
+        assert!(inbox_rx.rows.try_recv().is_err(), "rows at commit");
+        // The flusher refuses the batch and gives the room back.
+        flush_loop(&rx, &outlets, &CommitStats::default(), || {
+            Err(io::Error::other("disk gone"))
+        });
+        assert!(answered.try_recv().expect("answered").is_err());
+        assert!(inbox_rx.rows.try_recv().is_err(), "rows after the flush");
+        assert_eq!(inbox_rx.budget.load(Ordering::Acquire), 8);
     }
 
     #[test]
