@@ -99,8 +99,7 @@ pub(super) fn charge(feeds: &Feeds, written: &WriteOutput) {
 }
 
 /// Takes the room of `n` rows claimed for a worker, before they are handed
-/// over (after the flush, see `flush`), so the next batch's claims see it
-/// taken.
+/// over (see `flush` for when), so the next batch's claims see it taken.
 pub(super) fn reserve<T>(feed: &Option<Feed<T>>, n: usize) {
     if let Some(feed) = feed {
         feed.budget.fetch_sub(n as i64, Ordering::AcqRel);

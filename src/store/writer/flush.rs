@@ -5,8 +5,9 @@
 //! goes on with the next batch, while this thread flushes the log
 //! (`fdatasync`) and only then answers the batch's writes and hands its
 //! claimed outbox rows to the outbox worker. So no caller is told a write is
-//! stored, and no message is sent, before it is on disk, yet the committer's
-//! thread no longer sits out every flush (about half its time under load).
+//! stored, and no reply or message is sent, before it is on disk, yet the
+//! committer's thread no longer sits out every flush (about half its time
+//! under load).
 //! A crash of the machine loses at most commits nobody was answered for:
 //! SQLite recovers the log up to its last whole, checksummed commit. On
 //! Postgres a commit is on disk when it returns, and answers go at once.
@@ -15,10 +16,15 @@
 //! after the flush (see `Answers::send`): the worker's NLU turn runs while
 //! the log is flushed, and what it produces is committed behind those rows,
 //! so its replies are handed to the outbox worker only after a flush that
-//! covers the event too. What the machine's crash can then cost is what it
-//! already could between an event's flush and its replies' (the event is
-//! processed again: a second NLU turn, a second `mark_seen`), never a reply
-//! for an event that was not stored.
+//! covers the event too. What the worker does at once is no reply: the NLU
+//! turn (Lex, a fulfillment hook), `mark_seen` and `typing_on`, and the
+//! linking writes, whose own flushed commits (the pool's `synchronous =
+//! FULL`) cover the event as well. So those may now happen for an event
+//! not yet on disk and not yet acknowledged: should the machine crash
+//! before the flush, Meta redelivers the event and it is processed again
+//! (a second NLU turn, a second `mark_seen`), as it already was when the
+//! machine crashed between an event's flush and its replies'. Never a reply
+//! twice, nor one for an event that was not stored.
 
 use std::fs::File;
 use std::io;
@@ -150,9 +156,12 @@ impl Answers {
                 stats,
             } => {
                 // The inbox worker starts on its rows at once (see the
-                // module's documentation), unless a flush has failed: then
-                // every write is refused, its results included, and the
-                // rows wait out their lease (`Outlets::refuse`).
+                // module's documentation), unless a flush has already
+                // failed: then every write is refused, its results
+                // included, and the rows wait out their lease
+                // (`Outlets::refuse`). Rows of batches committed while the
+                // failing flush ran are handed over; their results are
+                // refused all the same.
                 if !stats.log_flush_failed.load(Ordering::Acquire) {
                     hand_over(&outlets.feeds.inbox, std::mem::take(&mut answer.inbox));
                 }
@@ -339,8 +348,10 @@ mod tests {
     #[test]
     fn inbox_rows_go_at_commit_and_answers_wait_for_the_flush() {
         let (inbox, mut inbox_rx) = feed::<InboxRow>(8, 1);
+        let (outbox, mut outbox_rx) = feed::<OutboxRow>(8, 1);
         let feeds = Feeds {
             inbox: Some(inbox),
+            outbox: Some(outbox),
             ..Feeds::default()
         };
         let (tx, rx) = std_mpsc::channel();
@@ -349,12 +360,30 @@ mod tests {
             outlets: Outlets::new(&feeds, None),
             stats: Arc::new(CommitStats::default()),
         };
-        let (batch, mut answered) = answer(2);
+        let (mut batch, mut answered) = answer(2);
+        batch.outbox.push(OutboxRow {
+            id: 7,
+            page_id: "P".into(),
+            psid: "U".into(),
+            body: "{}".into(),
+            messaging_type: "RESPONSE".into(),
+            tag: None,
+            attempts: 0,
+            origin: "reply".into(),
+            since: 0,
+            window: None,
+            last_error: None,
+        });
         answers.send(batch);
         assert_eq!(inbox_rx.rows.try_recv().expect("rows at commit").len(), 2);
         assert!(answered.try_recv().is_err(), "answered before the flush");
+        assert!(
+            outbox_rx.rows.try_recv().is_err(),
+            "a reply before the flush"
+        );
         let waiting = rx.try_recv().expect("the answer waits for the flusher");
         assert_eq!(waiting.jobs.len(), 1);
+        assert_eq!(waiting.outbox.len(), 1, "the reply waits for the flusher");
         assert!(waiting.inbox.is_empty(), "the rows would go twice");
     }
 
