@@ -308,6 +308,22 @@ mod tests {
         (answer, answered)
     }
 
+    /// The committer's side of a flusher that has not run yet: what it
+    /// was given waits in the receiver.
+    fn after_flush(
+        feeds: &Feeds,
+        stats: Arc<CommitStats>,
+    ) -> (Answers, std_mpsc::Receiver<Answer>) {
+        let (flusher, waiting) = std_mpsc::channel();
+        let outlets = Outlets::new(feeds, None);
+        let answers = Answers::AfterFlush {
+            flusher,
+            outlets,
+            stats,
+        };
+        (answers, waiting)
+    }
+
     /// The rule: nobody hears a write is stored, and no worker gets a row
     /// the flusher holds, before the log holding it is flushed (the inbox
     /// rows a batch claims never reach the flusher, see the next test).
@@ -354,12 +370,7 @@ mod tests {
             outbox: Some(outbox),
             ..Feeds::default()
         };
-        let (tx, rx) = std_mpsc::channel();
-        let answers = Answers::AfterFlush {
-            flusher: tx,
-            outlets: Outlets::new(&feeds, None),
-            stats: Arc::new(CommitStats::default()),
-        };
+        let (answers, rx) = after_flush(&feeds, Arc::new(CommitStats::default()));
         let (mut batch, mut answered) = answer(2);
         batch.outbox.push(OutboxRow {
             id: 7,
@@ -397,20 +408,15 @@ mod tests {
             inbox: Some(inbox),
             ..Feeds::default()
         };
-        let (tx, rx) = std_mpsc::channel();
         let stats = Arc::new(CommitStats::default());
         stats.log_flush_failed.store(true, Ordering::Release);
-        let outlets = Outlets::new(&feeds, None);
-        let answers = Answers::AfterFlush {
-            flusher: tx,
-            outlets: outlets.clone(),
-            stats,
-        };
+        let (answers, rx) = after_flush(&feeds, stats);
         let (batch, mut answered) = answer(2);
         answers.send(batch);
         drop(answers);
         assert!(inbox_rx.rows.try_recv().is_err(), "rows at commit");
         // The flusher refuses the batch and gives the room back.
+        let outlets = Outlets::new(&feeds, None);
         flush_loop(&rx, &outlets, &CommitStats::default(), || {
             Err(io::Error::other("disk gone"))
         });
