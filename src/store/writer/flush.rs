@@ -14,23 +14,31 @@
 //!
 //! The inbox rows a batch claims on the worker's behalf go at commit, not
 //! after the flush (see `Answers::send`): the worker's NLU turn runs while
-//! the log is flushed, and what it produces is committed behind those rows,
-//! so its replies are handed to the outbox worker only after a flush that
-//! covers the event too. What the worker does at once is no reply: the NLU
+//! the log is flushed. What the worker does at once is no reply: the NLU
 //! turn (Lex, a fulfillment hook), `mark_seen` and `typing_on`, and the
 //! linking writes, whose own flushed commits (the pool's `synchronous =
-//! FULL`) cover the event as well. So those may now happen for an event
-//! not yet on disk and not yet acknowledged: should the machine crash
-//! before the flush, Meta redelivers the event and it is processed again
-//! (a second NLU turn, a second `mark_seen`), as it already was when the
-//! machine crashed between an event's flush and its replies'. Never a reply
-//! twice, nor one for an event that was not stored.
+//! FULL`) cover the event as well. So those may happen for an event not
+//! yet on disk and not yet acknowledged: should the machine crash before
+//! the flush, Meta redelivers the event and it is processed again (a second
+//! NLU turn, a second `mark_seen`).
+//!
+//! The outbox rows a batch claims on the outbox worker's behalf go once
+//! every batch committed before it is on disk, not waiting for the flush of
+//! their own: at commit if that is so already, else as soon as the flush
+//! under way ends. A reply is committed behind the event it answers, so it
+//! never leaves for an event that is not on disk. What it may leave ahead
+//! of is the record that queued it: should the machine (not the process:
+//! the log written is in the kernel's hands) crash before that record is
+//! flushed, the event is processed again after the restart and the reply
+//! sent a second time, as a send in flight at a crash already could be,
+//! its outcome lost. A batch that accepted API messages keeps its rows for
+//! its own flush: the API's caller has no answer yet, and may send again.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 
 use anyhow::anyhow;
@@ -57,6 +65,12 @@ pub(super) struct Answer {
     /// The windows they open, for the main committer to write (the
     /// intake's).
     pub(super) windows: Vec<Opened>,
+    /// Its `outbox` rows may go once every batch committed before it is on
+    /// disk (see the module's documentation); false when it accepted API
+    /// messages.
+    pub(super) outbox_early: bool,
+    /// Its place in the order of commits, from 1 (`Answers::send` sets it).
+    pub(super) batch: u64,
 }
 
 /// Where answers go: the workers' feeds and, for the intake, the main
@@ -143,6 +157,8 @@ pub(super) enum Answers {
         flusher: std_mpsc::Sender<Answer>,
         outlets: Outlets,
         stats: Arc<CommitStats>,
+        /// Batches committed so far.
+        committed: AtomicU64,
     },
 }
 
@@ -154,23 +170,41 @@ impl Answers {
                 flusher,
                 outlets,
                 stats,
+                committed,
             } => {
-                // The inbox worker starts on its rows at once (see the
-                // module's documentation), unless a flush has already
-                // failed: then every write is refused, its results
-                // included, and the rows wait out their lease
+                answer.batch = committed.fetch_add(1, Ordering::Relaxed) + 1;
+                // The inbox worker starts on its rows at once, and the
+                // outbox worker on its rows once every earlier batch is on
+                // disk (see the module's documentation), unless a flush
+                // has already failed: then every write is refused, its
+                // results included, and the rows wait out their lease
                 // (`Outlets::refuse`). Rows of batches committed while the
                 // failing flush ran are handed over; their results are
                 // refused all the same.
                 if !stats.log_flush_failed.load(Ordering::Acquire) {
                     hand_over(&outlets.feeds.inbox, std::mem::take(&mut answer.inbox));
                 }
+                outlets.outbox_early(&mut answer, stats);
                 if let Err(std_mpsc::SendError(answer)) = flusher.send(answer) {
                     // The flusher is gone (it could not start): nothing
                     // can say these writes reached the disk.
                     outlets.refuse(answer, &io::Error::other("the log flusher has stopped"));
                 }
             }
+        }
+    }
+}
+
+impl Outlets {
+    /// Hands `answer`'s outbox rows over if they may go before its flush,
+    /// every batch committed before it is on disk and no flush has failed.
+    fn outbox_early(&self, answer: &mut Answer, stats: &CommitStats) {
+        let before = answer.batch.saturating_sub(1);
+        if answer.outbox_early
+            && !stats.log_flush_failed.load(Ordering::Acquire)
+            && stats.log_flushed_batches.load(Ordering::Acquire) >= before
+        {
+            hand_over(&self.feeds.outbox, std::mem::take(&mut answer.outbox));
         }
     }
 }
@@ -198,6 +232,7 @@ pub(super) fn start(database: &Path, outlets: Outlets, stats: Arc<CommitStats>) 
         flusher: tx,
         outlets,
         stats,
+        committed: AtomicU64::new(0),
     }
 }
 
@@ -210,7 +245,8 @@ fn wal_path(database: &Path) -> PathBuf {
     wal.into()
 }
 
-/// Until the committer stops: takes every answer waiting, flushes once,
+/// Until the committer stops: takes every answer waiting, hands over the
+/// outbox rows that need only the batches already flushed, flushes once,
 /// then answers them all in the order they were committed (one flush
 /// covers every commit written before it). A failed flush is final: the
 /// kernel may have dropped the pages it could not write and a later flush
@@ -228,9 +264,16 @@ fn flush_loop(
         let mut waiting = vec![first];
         waiting.extend(rx.try_iter());
         if failed.is_none() {
+            // Committed while the last flush ran: the first may need only
+            // what it covered.
+            if let Some(first) = waiting.first_mut() {
+                outlets.outbox_early(first, stats);
+            }
             match sync() {
                 Ok(()) => {
                     stats.log_flushes.fetch_add(1, Ordering::Relaxed);
+                    let last = waiting.last().map_or(0, |a| a.batch);
+                    stats.log_flushed_batches.fetch_max(last, Ordering::AcqRel);
                 }
                 Err(e) => {
                     tracing::error!(
@@ -304,8 +347,26 @@ mod tests {
             outbox: Vec::new(),
             stored: true,
             windows: Vec::new(),
+            outbox_early: false,
+            batch: 0,
         };
         (answer, answered)
+    }
+
+    fn reply(id: i64) -> OutboxRow {
+        OutboxRow {
+            id,
+            page_id: "P".into(),
+            psid: "U".into(),
+            body: "{}".into(),
+            messaging_type: "RESPONSE".into(),
+            tag: None,
+            attempts: 0,
+            origin: "reply".into(),
+            since: 0,
+            window: None,
+            last_error: None,
+        }
     }
 
     /// The committer's side of a flusher that has not run yet: what it
@@ -320,6 +381,7 @@ mod tests {
             flusher,
             outlets,
             stats,
+            committed: AtomicU64::new(0),
         };
         (answers, waiting)
     }
@@ -358,9 +420,10 @@ mod tests {
         assert_eq!(inbox_rx.rows.try_recv().unwrap().len(), 2);
     }
 
-    /// The rule's one exception: the inbox worker gets the rows claimed
+    /// The rule's first exception: the inbox worker gets the rows claimed
     /// for it at commit (its NLU turn overlaps the flush); the batch's
-    /// writes are answered only by the flusher.
+    /// writes are answered only by the flusher, and outbox rows that may
+    /// not go early (a batch that accepted API messages) wait for it too.
     #[test]
     fn inbox_rows_go_at_commit_and_answers_wait_for_the_flush() {
         let (inbox, mut inbox_rx) = feed::<InboxRow>(8, 1);
@@ -372,57 +435,120 @@ mod tests {
         };
         let (answers, rx) = after_flush(&feeds, Arc::new(CommitStats::default()));
         let (mut batch, mut answered) = answer(2);
-        batch.outbox.push(OutboxRow {
-            id: 7,
-            page_id: "P".into(),
-            psid: "U".into(),
-            body: "{}".into(),
-            messaging_type: "RESPONSE".into(),
-            tag: None,
-            attempts: 0,
-            origin: "reply".into(),
-            since: 0,
-            window: None,
-            last_error: None,
-        });
+        batch.outbox.push(reply(7));
         answers.send(batch);
         assert_eq!(inbox_rx.rows.try_recv().expect("rows at commit").len(), 2);
         assert!(answered.try_recv().is_err(), "answered before the flush");
         assert!(
             outbox_rx.rows.try_recv().is_err(),
-            "a reply before the flush"
+            "an accepted API message before the flush"
         );
         let waiting = rx.try_recv().expect("the answer waits for the flusher");
         assert_eq!(waiting.jobs.len(), 1);
-        assert_eq!(waiting.outbox.len(), 1, "the reply waits for the flusher");
+        assert_eq!(waiting.outbox.len(), 1, "the message waits for the flusher");
         assert!(waiting.inbox.is_empty(), "the rows would go twice");
     }
 
-    /// Once a flush has failed, the rows' results would be refused: the
-    /// rows are not handed over to be processed for nothing.
+    /// The second: a batch's replies go once every batch before it is on
+    /// disk (the event they answer among them), without waiting for the
+    /// flush of their own: at commit when that is so already, else when
+    /// the flush under way ends, before the next one.
     #[test]
-    fn after_a_failed_flush_no_inbox_row_goes_at_commit() {
+    fn replies_go_once_every_earlier_batch_is_on_disk() {
+        let (outbox, mut outbox_rx) = feed::<OutboxRow>(8, 1);
+        let feeds = Feeds {
+            outbox: Some(outbox),
+            ..Feeds::default()
+        };
+        let stats = Arc::new(CommitStats::default());
+        let (answers, rx) = after_flush(&feeds, Arc::clone(&stats));
+        // Nothing committed before: the first batch's reply goes at once.
+        let (mut first, _) = answer(0);
+        first.outbox.push(reply(1));
+        first.outbox_early = true;
+        answers.send(first);
+        assert_eq!(outbox_rx.rows.try_recv().expect("at commit")[0].id, 1);
+        // The event, committed but not flushed: the reply behind it waits.
+        let (event, mut event_answered) = answer(1);
+        answers.send(event);
+        let (mut second, mut second_answered) = answer(0);
+        second.outbox.push(reply(2));
+        second.outbox_early = true;
+        let (entered_tx, entered) = std_mpsc::channel();
+        let (release, released) = std_mpsc::channel::<()>();
+        let outlets = Outlets::new(&feeds, None);
+        let flusher_stats = Arc::clone(&stats);
+        let flusher = std::thread::spawn(move || {
+            flush_loop(&rx, &outlets, &flusher_stats, || {
+                entered_tx.send(()).unwrap();
+                released.recv().unwrap();
+                Ok(())
+            })
+        });
+        // The flush of the first two batches is under way.
+        entered.recv().unwrap();
+        answers.send(second);
+        assert!(
+            outbox_rx.rows.try_recv().is_err(),
+            "a reply before its event is on disk"
+        );
+        release.send(()).unwrap();
+        // That flush ended: the reply goes before its own batch's flush.
+        entered.recv().unwrap();
+        assert!(matches!(event_answered.try_recv(), Ok(Ok(_))));
+        assert_eq!(
+            outbox_rx.rows.try_recv().expect("after the event's flush")[0].id,
+            2
+        );
+        assert!(
+            second_answered.try_recv().is_err(),
+            "answered before its flush"
+        );
+        release.send(()).unwrap();
+        drop(answers);
+        flusher.join().unwrap();
+        assert!(matches!(second_answered.try_recv(), Ok(Ok(_))));
+        assert_eq!(stats.log_flushed_batches.load(Ordering::Acquire), 3);
+        assert!(
+            outbox_rx.rows.try_recv().is_err(),
+            "a reply handed over twice"
+        );
+    }
+
+    /// Once a flush has failed, the rows' results would be refused: the
+    /// rows are not handed over to be processed or sent for nothing.
+    #[test]
+    fn after_a_failed_flush_no_row_goes_at_commit() {
         let (inbox, mut inbox_rx) = feed::<InboxRow>(8, 1);
+        let (outbox, mut outbox_rx) = feed::<OutboxRow>(8, 1);
         inbox_rx.budget.fetch_sub(2, Ordering::AcqRel);
+        outbox_rx.budget.fetch_sub(1, Ordering::AcqRel);
         let feeds = Feeds {
             inbox: Some(inbox),
+            outbox: Some(outbox),
             ..Feeds::default()
         };
         let stats = Arc::new(CommitStats::default());
         stats.log_flush_failed.store(true, Ordering::Release);
-        let (answers, rx) = after_flush(&feeds, stats);
-        let (batch, mut answered) = answer(2);
+        let (answers, rx) = after_flush(&feeds, Arc::clone(&stats));
+        let (mut batch, mut answered) = answer(2);
+        batch.outbox.push(reply(1));
+        batch.outbox_early = true;
         answers.send(batch);
         drop(answers);
         assert!(inbox_rx.rows.try_recv().is_err(), "rows at commit");
+        assert!(outbox_rx.rows.try_recv().is_err(), "a reply at commit");
         // The flusher refuses the batch and gives the room back.
         let outlets = Outlets::new(&feeds, None);
-        flush_loop(&rx, &outlets, &CommitStats::default(), || {
-            Err(io::Error::other("disk gone"))
-        });
+        flush_loop(&rx, &outlets, &stats, || Err(io::Error::other("disk gone")));
         assert!(answered.try_recv().expect("answered").is_err());
         assert!(inbox_rx.rows.try_recv().is_err(), "rows after the flush");
+        assert!(
+            outbox_rx.rows.try_recv().is_err(),
+            "a reply after the flush"
+        );
         assert_eq!(inbox_rx.budget.load(Ordering::Acquire), 8);
+        assert_eq!(outbox_rx.budget.load(Ordering::Acquire), 8);
     }
 
     #[test]

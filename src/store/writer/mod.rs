@@ -133,6 +133,9 @@ pub struct CommitStats {
     /// SQLite: a flush of the log failed, and every write since is refused
     /// until a restart (see `flush`); `/readyz` says so.
     pub log_flush_failed: AtomicBool,
+    /// SQLite: how many of the committer's batches (counted in the order
+    /// they were committed) are known to be on disk (see `flush`).
+    pub log_flushed_batches: AtomicU64,
 }
 
 impl CommitStats {
