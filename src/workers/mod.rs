@@ -106,10 +106,10 @@ pub(crate) async fn work<T, C, CF, H, HF>(
         spawn(&mut tasks, rows);
     }
     feed.budget.fetch_sub(i64::MAX / 2, Ordering::AcqRel);
-    // Rows claimed for this worker before now may reach its feed after
-    // their commit, at the latest once their batch is on disk (outbox rows,
-    // and a worker's own claims: `store::writer::flush`): wait for that, so
-    // the last look below finds them rather than leaving them leased.
+    // Outbox rows claimed on this worker's behalf before now may reach its
+    // feed after their commit, at the latest once their batch is on disk
+    // (`store::writer::flush`): wait for that, so the last look below finds
+    // them rather than leaving them leased.
     if let Err(e) = writer.barrier().await {
         warn!(error = %e, "the last rows claimed for a stopping worker may stay leased");
     }

@@ -3,11 +3,9 @@
 //! On SQLite the committer commits without waiting for the disk
 //! (`synchronous = NORMAL`: the write-ahead log is written, not flushed) and
 //! goes on with the next batch, while this thread flushes the log
-//! (`fdatasync`) and only then answers the batch's writes and hands its
-//! claimed outbox rows to the outbox worker. So no caller is told a write is
-//! stored, and no reply or message is sent, before it is on disk, yet the
-//! committer's thread no longer sits out every flush (about half its time
-//! under load).
+//! (`fdatasync`) and only then answers the batch's writes. So no caller is
+//! told a write is stored before it is on disk, yet the committer's thread
+//! no longer sits out every flush (about half its time under load).
 //! A crash of the machine loses at most commits nobody was answered for:
 //! SQLite recovers the log up to its last whole, checksummed commit. On
 //! Postgres a commit is on disk when it returns, and answers go at once.
@@ -23,16 +21,21 @@
 //! NLU turn, a second `mark_seen`).
 //!
 //! The outbox rows a batch claims on the outbox worker's behalf go once
-//! every batch committed before it is on disk, not waiting for the flush of
-//! their own: at commit if that is so already, else as soon as the flush
-//! under way ends. A reply is committed behind the event it answers, so it
-//! never leaves for an event that is not on disk. What it may leave ahead
-//! of is the record that queued it: should the machine (not the process:
-//! the log written is in the kernel's hands) crash before that record is
-//! flushed, the event is processed again after the restart and the reply
-//! sent a second time, as a send in flight at a crash already could be,
-//! its outcome lost. A batch that accepted API messages keeps its rows for
-//! its own flush: the API's caller has no answer yet, and may send again.
+//! every batch this process committed before it is on disk, not waiting for
+//! the flush of their own: at commit if that is so already, else as soon as
+//! the flush under way ends (`Outlets::outbox_early`). A reply is committed
+//! behind the event it answers, so it never leaves for an event that is not
+//! on disk. What it may leave ahead of is its own batch: should the machine
+//! (not the process: the log written is in the kernel's hands) crash before
+//! that batch is flushed, what it recorded is lost, the event is processed
+//! again after the restart, and the rows the batch claimed may be sent a
+//! second time, as a send in flight at a crash already could be, its
+//! outcome lost. Two kinds of row always wait for their batch's flush:
+//! messages the outbound API accepted (`origin = 'api'`), whose caller may
+//! have no answer yet (`lexbridge send` commits them through a committer
+//! of its own, which this process's count of batches knows nothing of),
+//! and every row of the first batch after a start, which may be claiming
+//! what the process before left unflushed.
 
 use std::fs::File;
 use std::io;
@@ -65,10 +68,6 @@ pub(super) struct Answer {
     /// The windows they open, for the main committer to write (the
     /// intake's).
     pub(super) windows: Vec<Opened>,
-    /// Its `outbox` rows may go once every batch committed before it is on
-    /// disk (see the module's documentation); false when it accepted API
-    /// messages.
-    pub(super) outbox_early: bool,
     /// Its place in the order of commits, from 1 (`Answers::send` sets it).
     pub(super) batch: u64,
 }
@@ -196,16 +195,23 @@ impl Answers {
 }
 
 impl Outlets {
-    /// Hands `answer`'s outbox rows over if they may go before its flush,
-    /// every batch committed before it is on disk and no flush has failed.
+    /// Hands over `answer`'s outbox rows that may go before its flush (all
+    /// but API messages, see the module's documentation), if every batch
+    /// committed before it, and at least the first, is on disk and no flush
+    /// has failed.
     fn outbox_early(&self, answer: &mut Answer, stats: &CommitStats) {
-        let before = answer.batch.saturating_sub(1);
-        if answer.outbox_early
-            && !stats.log_flush_failed.load(Ordering::Acquire)
-            && stats.log_flushed_batches.load(Ordering::Acquire) >= before
+        let before = answer.batch.saturating_sub(1).max(1);
+        if answer.outbox.is_empty()
+            || stats.log_flush_failed.load(Ordering::Acquire)
+            || stats.log_flushed_batches.load(Ordering::Acquire) < before
         {
-            hand_over(&self.feeds.outbox, std::mem::take(&mut answer.outbox));
+            return;
         }
+        let (early, later) = std::mem::take(&mut answer.outbox)
+            .into_iter()
+            .partition(|row| row.origin != "api");
+        answer.outbox = later;
+        hand_over(&self.feeds.outbox, early);
     }
 }
 
@@ -347,13 +353,16 @@ mod tests {
             outbox: Vec::new(),
             stored: true,
             windows: Vec::new(),
-            outbox_early: false,
             batch: 0,
         };
         (answer, answered)
     }
 
     fn reply(id: i64) -> OutboxRow {
+        row(id, "reply")
+    }
+
+    fn row(id: i64, origin: &str) -> OutboxRow {
         OutboxRow {
             id,
             page_id: "P".into(),
@@ -362,7 +371,7 @@ mod tests {
             messaging_type: "RESPONSE".into(),
             tag: None,
             attempts: 0,
-            origin: "reply".into(),
+            origin: origin.into(),
             since: 0,
             window: None,
             last_error: None,
@@ -386,11 +395,12 @@ mod tests {
         (answers, waiting)
     }
 
-    /// The rule: nobody hears a write is stored, and no worker gets a row
-    /// the flusher holds, before the log holding it is flushed (the inbox
-    /// rows a batch claims never reach the flusher, see the next test).
+    /// The rule: nobody hears a write is stored, and the inbox worker gets
+    /// no row the flusher holds (the rows a batch claims for it never reach
+    /// the flusher, see the next test), before the log holding it is
+    /// flushed.
     #[test]
-    fn no_write_is_answered_and_no_row_handed_over_before_the_log_is_flushed() {
+    fn no_write_is_answered_before_the_log_is_flushed() {
         let (inbox, mut inbox_rx) = feed::<InboxRow>(8, 1);
         let feeds = Feeds {
             inbox: Some(inbox),
@@ -422,8 +432,9 @@ mod tests {
 
     /// The rule's first exception: the inbox worker gets the rows claimed
     /// for it at commit (its NLU turn overlaps the flush); the batch's
-    /// writes are answered only by the flusher, and outbox rows that may
-    /// not go early (a batch that accepted API messages) wait for it too.
+    /// writes are answered only by the flusher, and so are the outbox rows
+    /// of the first batch after a start (which may claim what the process
+    /// before left unflushed).
     #[test]
     fn inbox_rows_go_at_commit_and_answers_wait_for_the_flush() {
         let (inbox, mut inbox_rx) = feed::<InboxRow>(8, 1);
@@ -441,20 +452,20 @@ mod tests {
         assert!(answered.try_recv().is_err(), "answered before the flush");
         assert!(
             outbox_rx.rows.try_recv().is_err(),
-            "an accepted API message before the flush"
+            "a row of the first batch before the flush"
         );
         let waiting = rx.try_recv().expect("the answer waits for the flusher");
         assert_eq!(waiting.jobs.len(), 1);
-        assert_eq!(waiting.outbox.len(), 1, "the message waits for the flusher");
+        assert_eq!(waiting.outbox.len(), 1, "the row waits for the flusher");
         assert!(waiting.inbox.is_empty(), "the rows would go twice");
     }
 
-    /// The second: a batch's replies go once every batch before it is on
-    /// disk (the event they answer among them), without waiting for the
-    /// flush of their own: at commit when that is so already, else when
-    /// the flush under way ends, before the next one.
+    /// The second: a batch's outbox rows go at commit once every batch
+    /// before it is on disk (the event a reply answers among them), without
+    /// waiting for the flush of their own; messages the outbound API
+    /// accepted wait for it all the same.
     #[test]
-    fn replies_go_once_every_earlier_batch_is_on_disk() {
+    fn a_reply_goes_at_commit_once_every_earlier_batch_is_on_disk() {
         let (outbox, mut outbox_rx) = feed::<OutboxRow>(8, 1);
         let feeds = Feeds {
             outbox: Some(outbox),
@@ -462,18 +473,61 @@ mod tests {
         };
         let stats = Arc::new(CommitStats::default());
         let (answers, rx) = after_flush(&feeds, Arc::clone(&stats));
-        // Nothing committed before: the first batch's reply goes at once.
-        let (mut first, _) = answer(0);
-        first.outbox.push(reply(1));
-        first.outbox_early = true;
+        let with = |rows: Vec<OutboxRow>| {
+            let (mut batch, _) = answer(0);
+            batch.outbox = rows;
+            batch
+        };
+        answers.send(with(Vec::new()));
+        answers.send(with(vec![reply(1)]));
+        assert!(
+            outbox_rx.rows.try_recv().is_err(),
+            "before batch 1 is on disk"
+        );
+        // The flusher is through batch 1 of 2: the third batch waits.
+        stats.log_flushed_batches.store(1, Ordering::Release);
+        answers.send(with(vec![reply(2)]));
+        assert!(
+            outbox_rx.rows.try_recv().is_err(),
+            "before batch 2 is on disk"
+        );
+        // Through batch 3: the fourth batch's reply goes at commit, its API
+        // message with the flusher.
+        stats.log_flushed_batches.store(3, Ordering::Release);
+        answers.send(with(vec![row(3, "api"), reply(4), row(5, "apology")]));
+        let early: Vec<i64> = outbox_rx
+            .rows
+            .try_recv()
+            .expect("at commit")
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(early, [4, 5]);
+        let waiting: Vec<Vec<i64>> = rx
+            .try_iter()
+            .map(|a| a.outbox.iter().map(|r| r.id).collect())
+            .collect();
+        assert_eq!(waiting, [vec![], vec![1], vec![2], vec![3]]);
+    }
+
+    /// Rows committed while a flush ran go as it ends, before the next one
+    /// (which covers their own batch) starts.
+    #[test]
+    fn a_reply_committed_during_a_flush_goes_as_that_flush_ends() {
+        let (outbox, mut outbox_rx) = feed::<OutboxRow>(8, 1);
+        let feeds = Feeds {
+            outbox: Some(outbox),
+            ..Feeds::default()
+        };
+        let stats = Arc::new(CommitStats::default());
+        let (answers, rx) = after_flush(&feeds, Arc::clone(&stats));
+        let (first, _) = answer(0);
         answers.send(first);
-        assert_eq!(outbox_rx.rows.try_recv().expect("at commit")[0].id, 1);
         // The event, committed but not flushed: the reply behind it waits.
         let (event, mut event_answered) = answer(1);
         answers.send(event);
         let (mut second, mut second_answered) = answer(0);
         second.outbox.push(reply(2));
-        second.outbox_early = true;
         let (entered_tx, entered) = std_mpsc::channel();
         let (release, released) = std_mpsc::channel::<()>();
         let outlets = Outlets::new(&feeds, None);
@@ -496,10 +550,8 @@ mod tests {
         // That flush ended: the reply goes before its own batch's flush.
         entered.recv().unwrap();
         assert!(matches!(event_answered.try_recv(), Ok(Ok(_))));
-        assert_eq!(
-            outbox_rx.rows.try_recv().expect("after the event's flush")[0].id,
-            2
-        );
+        let early = outbox_rx.rows.try_recv().expect("after the event's flush");
+        assert_eq!(early[0].id, 2);
         assert!(
             second_answered.try_recv().is_err(),
             "answered before its flush"
@@ -530,10 +582,12 @@ mod tests {
         };
         let stats = Arc::new(CommitStats::default());
         stats.log_flush_failed.store(true, Ordering::Release);
+        // Flushed through the batch before, but since then a flush failed.
+        stats.log_flushed_batches.store(1, Ordering::Release);
         let (answers, rx) = after_flush(&feeds, Arc::clone(&stats));
+        answers.send(answer(0).0);
         let (mut batch, mut answered) = answer(2);
         batch.outbox.push(reply(1));
-        batch.outbox_early = true;
         answers.send(batch);
         drop(answers);
         assert!(inbox_rx.rows.try_recv().is_err(), "rows at commit");

@@ -69,7 +69,6 @@ pub(super) async fn run(
                 reserve(&feeds.inbox, applied.inbox.len());
                 reserve(&feeds.outbox, applied.outbox.len());
                 let stored = writes.iter().zip(&applied.written).any(stored_events);
-                let accepted = writes.iter().zip(&applied.written).any(accepted_messages);
                 let jobs = jobs.into_iter().map(|job| job.done);
                 answers.send(Answer {
                     jobs: jobs.zip(applied.written.into_iter().map(Ok)).collect(),
@@ -77,7 +76,6 @@ pub(super) async fn run(
                     outbox: applied.outbox,
                     stored,
                     windows: applied.handed_over,
-                    outbox_early: !accepted,
                     batch: 0,
                 });
                 // Answered first: a finishing copy delays the next batch only.
@@ -125,7 +123,6 @@ pub(super) async fn run(
                         windows.record(std::mem::take(&mut applied.opened));
                         let written = applied.written.pop().context("no result")?;
                         answer.stored = stored_events((&&*job.write, &written));
-                        answer.outbox_early = !accepted_messages((&&*job.write, &written));
                         answer.windows = applied.handed_over;
                         charge(&feeds, &written);
                         reserve(&feeds.inbox, applied.inbox.len());
@@ -207,13 +204,6 @@ fn finish_checkpoint(checkpoints: &Option<Arc<CheckpointStats>>, held: &Option<C
 /// not seen).
 fn stored_events((write, written): (&&Write, &WriteOutput)) -> bool {
     matches!(write, Write::InsertInbox(_)) && matches!(written, WriteOutput::Rows(n) if *n > 0)
-}
-
-/// Whether a write queued messages the outbound API accepted (whose
-/// caller hears so only once they are on disk, and may send them again
-/// until then).
-fn accepted_messages((write, written): (&&Write, &WriteOutput)) -> bool {
-    matches!(write, Write::Accept(_)) && matches!(written, WriteOutput::Rows(n) if *n > 0)
 }
 
 /// The committer's connection: SQLite's its own, run on this thread.
@@ -306,23 +296,7 @@ fn open_sqlite(pool: &sqlx::SqlitePool) -> anyhow::Result<rusqlite::Connection> 
 
 #[cfg(test)]
 mod tests {
-    use super::{accepted_messages, open_sqlite};
-    use crate::store::writer::{Acceptance, Write, WriteOutput};
-
-    /// A batch that accepted API messages keeps its outbox rows for its own
-    /// flush (their caller has no answer yet and may send them again); one
-    /// whose key was taken stored nothing, and a reply may go early.
-    #[test]
-    fn only_accepted_api_messages_keep_a_batchs_rows_for_its_own_flush() {
-        let accept = Write::Accept(Box::new(Acceptance {
-            messages: Vec::new(),
-            remember: None,
-        }));
-        assert!(accepted_messages((&&accept, &WriteOutput::Rows(1))));
-        assert!(!accepted_messages((&&accept, &WriteOutput::Rows(0))));
-        let claim = Write::Barrier;
-        assert!(!accepted_messages((&&claim, &WriteOutput::Rows(1))));
-    }
+    use super::open_sqlite;
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
     /// The committer's connection leaves flushing to the flusher (which
