@@ -330,7 +330,7 @@ impl WalFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::writer::feed;
+    use crate::store::writer::{feed, FeedReceiver};
 
     fn answer(inbox_rows: usize) -> (Answer, oneshot::Receiver<anyhow::Result<WriteOutput>>) {
         let (done, answered) = oneshot::channel();
@@ -460,18 +460,23 @@ mod tests {
         assert!(waiting.inbox.is_empty(), "the rows would go twice");
     }
 
+    /// A feed for the outbox worker alone, and the committer's counts.
+    fn outbox_only() -> (Feeds, FeedReceiver<OutboxRow>, Arc<CommitStats>) {
+        let (outbox, outbox_rx) = feed::<OutboxRow>(8, 1);
+        let feeds = Feeds {
+            outbox: Some(outbox),
+            ..Feeds::default()
+        };
+        (feeds, outbox_rx, Arc::new(CommitStats::default()))
+    }
+
     /// The second: a batch's outbox rows go at commit once every batch
     /// before it is on disk (the event a reply answers among them), without
     /// waiting for the flush of their own; messages the outbound API
     /// accepted wait for it all the same.
     #[test]
     fn a_reply_goes_at_commit_once_every_earlier_batch_is_on_disk() {
-        let (outbox, mut outbox_rx) = feed::<OutboxRow>(8, 1);
-        let feeds = Feeds {
-            outbox: Some(outbox),
-            ..Feeds::default()
-        };
-        let stats = Arc::new(CommitStats::default());
+        let (feeds, mut outbox_rx, stats) = outbox_only();
         let (answers, rx) = after_flush(&feeds, Arc::clone(&stats));
         let with = |rows: Vec<OutboxRow>| {
             let (mut batch, _) = answer(0);
@@ -514,12 +519,7 @@ mod tests {
     /// (which covers their own batch) starts.
     #[test]
     fn a_reply_committed_during_a_flush_goes_as_that_flush_ends() {
-        let (outbox, mut outbox_rx) = feed::<OutboxRow>(8, 1);
-        let feeds = Feeds {
-            outbox: Some(outbox),
-            ..Feeds::default()
-        };
-        let stats = Arc::new(CommitStats::default());
+        let (feeds, mut outbox_rx, stats) = outbox_only();
         let (answers, rx) = after_flush(&feeds, Arc::clone(&stats));
         let (first, _) = answer(0);
         answers.send(first);
