@@ -182,8 +182,8 @@ impl Answers {
                 // refused all the same.
                 if !stats.log_flush_failed.load(Ordering::Acquire) {
                     hand_over(&outlets.feeds.inbox, std::mem::take(&mut answer.inbox));
+                    outlets.outbox_early(&mut answer, stats);
                 }
-                outlets.outbox_early(&mut answer, stats);
                 if let Err(std_mpsc::SendError(answer)) = flusher.send(answer) {
                     // The flusher is gone (it could not start): nothing
                     // can say these writes reached the disk.
@@ -197,14 +197,11 @@ impl Answers {
 impl Outlets {
     /// Hands over `answer`'s outbox rows that may go before its flush (all
     /// but API messages, see the module's documentation), if every batch
-    /// committed before it, and at least the first, is on disk and no flush
-    /// has failed.
+    /// committed before it, and at least the first, is on disk. Its callers
+    /// have made sure no flush has failed.
     fn outbox_early(&self, answer: &mut Answer, stats: &CommitStats) {
         let before = answer.batch.saturating_sub(1).max(1);
-        if answer.outbox.is_empty()
-            || stats.log_flush_failed.load(Ordering::Acquire)
-            || stats.log_flushed_batches.load(Ordering::Acquire) < before
-        {
+        if answer.outbox.is_empty() || stats.log_flushed_batches.load(Ordering::Acquire) < before {
             return;
         }
         let (early, later) = std::mem::take(&mut answer.outbox)
