@@ -283,6 +283,10 @@ impl Store {
                 last_inbound_at,
                 thread_owner,
             },
+            // An account with no link at all: to a key limited to some
+            // Pages it is unknown, as on the branch above, or its answer
+            // would tell which accounts exist.
+            Some(_) if within.is_some() => Recipient::Unknown,
             Some(_) => Recipient::Unlinked,
         })
     }

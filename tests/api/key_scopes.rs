@@ -109,10 +109,26 @@ async fn a_scoped_key_reaches_people_only_on_its_pages() {
         )
         .await;
         assert_eq!(status, 202);
-        // An account or uid linked only on another Page is answered exactly
-        // like one that does not exist: no oracle of who exists.
+        // An account with no link at all, known to an unscoped key as
+        // unlinked.
+        let now = now_ms();
+        app.exec(&format!(
+            "INSERT INTO accounts (id, fb_uid, name, created_at, updated_at)
+             VALUES ('lone', 'uid-lone', 'Cy', {now}, {now})"
+        ))
+        .await;
+        let (status, error) = post(&app, "/api/v1/messages", Some(&unscoped), &ping("lone", "hi")).await;
+        assert_eq!((status, &error["error"]), (404, &json!("recipient_not_linked")), "{error}");
+        // An account or uid linked only on another Page, or on none, is
+        // answered exactly like one that does not exist: no oracle of who
+        // exists.
         for (away, nobody) in [
             (ping("away", "hi"), ping("nobody", "hi")),
+            (ping("lone", "hi"), ping("nobody", "hi")),
+            (
+                json!({"to": {"uid": "uid-lone"}, "message": {"text": "hi"}}),
+                json!({"to": {"uid": "uid-nobody"}, "message": {"text": "hi"}}),
+            ),
             (
                 json!({"to": {"uid": "uid-away"}, "message": {"text": "hi"}}),
                 json!({"to": {"uid": "uid-nobody"}, "message": {"text": "hi"}}),
@@ -127,8 +143,11 @@ async fn a_scoped_key_reaches_people_only_on_its_pages() {
             assert_eq!(status, 404, "{away}: {error}");
             assert_eq!(error["error"], "recipient_not_found", "{error}");
             let (_, unknown) = post(&app, "/api/v1/messages", Some(&home_only), &nobody).await;
-            let told = |e: &Value, who: &str| e["message"].as_str().unwrap().replace(who, "X");
-            assert_eq!(told(&error, "away"), told(&unknown, "nobody"), "{away}");
+            let told = |e: &Value| {
+                let message = e["message"].as_str().unwrap();
+                ["away", "lone", "nobody"].iter().fold(message.to_string(), |m, who| m.replace(who, "X"))
+            };
+            assert_eq!(told(&error), told(&unknown), "{away}");
         }
         let refusals = [
             json!({"to": {"psid": "U-AWAY", "page_id": OTHER_PAGE}, "message": {"text": "hi"}}),
