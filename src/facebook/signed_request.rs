@@ -48,6 +48,18 @@ pub struct DeletionRequest {
     pub user_id: String,
     /// When Meta issued it (seconds since the epoch), if it says.
     pub issued_at: Option<i64>,
+    /// The request's confirmation code: the same for the same signed
+    /// request (a retry by Meta, or a replay by whoever holds it, finds the
+    /// first erasure rather than erasing again), unguessable without the
+    /// app secret, and in the shape of the random codes (32 hex digits).
+    pub confirmation_code: String,
+}
+
+/// The confirmation code of the signed `payload` (its base64url text).
+fn confirmation_code(app_secret: &[u8], payload: &str) -> String {
+    let mut keyed = b"lexbridge data-deletion confirmation code\n".to_vec();
+    keyed.extend_from_slice(payload.as_bytes());
+    hex::encode(&hmac_sha256(app_secret, &keyed)[..16])
 }
 
 #[derive(Deserialize)]
@@ -69,21 +81,21 @@ pub fn parse(
     if signed_request.len() > MAX_LEN {
         return Err(SignedRequestError::Shape);
     }
-    let (signature, payload) = signed_request
+    let (signature, encoded) = signed_request
         .split_once('.')
         .ok_or(SignedRequestError::Shape)?;
-    if signature.is_empty() || payload.is_empty() || payload.contains('.') {
+    if signature.is_empty() || encoded.is_empty() || encoded.contains('.') {
         return Err(SignedRequestError::Shape);
     }
     let signature = URL_SAFE_LENIENT
         .decode(signature)
         .map_err(|_| SignedRequestError::Shape)?;
     // Constant time; a signature of the wrong length fails here too.
-    if !body_signature_matches(app_secret, payload.as_bytes(), &signature) {
+    if !body_signature_matches(app_secret, encoded.as_bytes(), &signature) {
         return Err(SignedRequestError::Signature);
     }
     let json = URL_SAFE_LENIENT
-        .decode(payload)
+        .decode(encoded)
         .map_err(|_| SignedRequestError::Payload)?;
     let payload: Payload =
         serde_json::from_slice(&json).map_err(|_| SignedRequestError::Payload)?;
@@ -103,6 +115,7 @@ pub fn parse(
     Ok(DeletionRequest {
         user_id,
         issued_at: payload.issued_at,
+        confirmation_code: confirmation_code(app_secret, encoded),
     })
 }
 
@@ -133,13 +146,36 @@ mod tests {
     #[test]
     fn a_request_signed_with_the_app_secret_is_read() {
         let signed = sign(SECRET, &payload("4242"));
+        let request = parse(&signed, SECRET).unwrap();
+        assert_eq!(request.user_id, "4242");
+        assert_eq!(request.issued_at, Some(1_700_000_000));
+    }
+
+    #[test]
+    fn the_confirmation_code_is_the_same_for_the_same_request_only() {
+        let code = |secret: &[u8], signed: &str| parse(signed, secret).unwrap().confirmation_code;
+        let signed = sign(SECRET, &payload("4242"));
+        let first = code(SECRET, &signed);
+        assert_eq!(first.len(), 32);
+        assert!(first
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_eq!(
-            parse(&signed, SECRET),
-            Ok(DeletionRequest {
-                user_id: "4242".into(),
-                issued_at: Some(1_700_000_000)
-            })
+            code(SECRET, &signed),
+            first,
+            "a retry or replay: the same code"
         );
+        let mut later = payload("4242");
+        later["issued_at"] = json!(1_700_000_060);
+        assert_ne!(
+            code(SECRET, &sign(SECRET, &later)),
+            first,
+            "a new request: a new code"
+        );
+        assert_ne!(code(SECRET, &sign(SECRET, &payload("4243"))), first);
+        // Without the app secret nobody can tell the code from the request.
+        let other: &[u8] = b"another-app-secret";
+        assert_ne!(code(other, &sign(other, &payload("4242"))), first);
     }
 
     #[test]

@@ -109,7 +109,7 @@ pub async fn run(
             };
             let subject = crate::store::erasure::Subject::Account(&id);
             let Some(erasure) = store
-                .erase_person(subject, "operator", crate::store::now_ms())
+                .erase_person(subject, "operator", crate::store::now_ms(), None)
                 .await?
             else {
                 anyhow::bail!("no account {id:?}; nothing was erased");

@@ -5,7 +5,9 @@
 //! that does not verify is refused with 400 and changes nothing. A verified
 //! one erases the person now (`store::erasure`) and answers, as Meta
 //! requires, `{"url": "<PUBLIC_URL>/facebook/data-deletion/status?id=<code>",
-//! "confirmation_code": "<code>"}`. `GET /facebook/data-deletion/status?id=`
+//! "confirmation_code": "<code>"}`; the code is the request's own
+//! (`DeletionRequest::confirmation_code`), so the same request again is
+//! answered with its first erasure and erases nothing more. `GET /facebook/data-deletion/status?id=`
 //! shows what was done for that code alone; any other code is 404.
 
 use actix_web::http::StatusCode;
@@ -96,6 +98,7 @@ pub async fn request(
             Subject::FacebookUser(&request.user_id),
             "facebook",
             now_ms(),
+            Some(&request.confirmation_code),
         )
         .await
         .map_err(DeletionError::Failed)?

@@ -7,7 +7,7 @@
 //! state; a send in flight is not recorded), the conversation (its NLU
 //! state, its window), the `ids_for_apps` answer and the unlink tombstone.
 //! All of it in one transaction, with the record the status page shows: a
-//! row that names nobody (the SHA-256 of a random confirmation code, how the
+//! row that names nobody (the SHA-256 of its confirmation code, how the
 //! request came, when, and how many rows of each kind went).
 //!
 //! A PSID only waiting on a pending link is not the person's (Meta never
@@ -136,15 +136,28 @@ struct Identity {
 
 impl Store {
     /// Erases the person of `subject` (see the module's note) and records
-    /// the erasure under a new confirmation code. `None` only for an
-    /// account id that names no account (nothing changes); a Facebook user
-    /// id with no account still gets a code (nothing is found to erase).
+    /// the erasure under `code`, or a new random confirmation code. `None`
+    /// only for an account id that names no account (nothing changes); a
+    /// Facebook user id with no account still gets a code (nothing is found
+    /// to erase). A `code` already recorded (the same signed request again:
+    /// Meta retrying, or whoever holds it replaying it) erases nothing
+    /// more: the first erasure is answered.
     pub async fn erase_person(
         &self,
         subject: Subject<'_>,
         source: &str,
         now: i64,
+        code: Option<&str>,
     ) -> anyhow::Result<Option<Erasure>> {
+        if let Some(code) = code {
+            if let Some(done) = self.data_deletion(code).await? {
+                return Ok(Some(Erasure {
+                    code: code.to_string(),
+                    erased: done.erased,
+                    completed_at: done.completed_at,
+                }));
+            }
+        }
         let (account_sql, key) = match subject {
             Subject::FacebookUser(uid) => ("SELECT id FROM accounts WHERE fb_uid = $1", uid),
             Subject::Account(id) => ("SELECT id FROM accounts WHERE id = $1", id),
@@ -162,7 +175,7 @@ impl Store {
             Some(id) => self.identities_of(id).await?,
             None => (Vec::new(), 0, 0),
         };
-        let code = new_code();
+        let code = code.map_or_else(new_code, str::to_string);
         let mut erased = ErasedCounts::default();
         let begin = self.begin_statement();
         let result: Result<(), sqlx::Error> = with_writer!(self, pool => async {
@@ -244,7 +257,7 @@ impl Store {
                 .unwrap_or_else(|_| unreachable!("counts serialize"));
             sqlx::query(
                 "INSERT INTO data_deletions (code_hash, source, erased, completed_at)
-                 VALUES ($1, $2, $3, $4)",
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (code_hash) DO NOTHING",
             )
             .bind(code_hash(&code))
             .bind(source)

@@ -1,7 +1,8 @@
 //! Meta's data-deletion callback and `lexbridge accounts delete`: a
 //! verified request erases the person (and no one else) and answers with a
-//! confirmation code and its status page; a forged one changes nothing; a
-//! status page shows its own request only.
+//! confirmation code and its status page; the same request again erases
+//! nothing more; a forged one changes nothing; a status page shows its own
+//! request only.
 
 use crate::helpers::*;
 use crate::outbound::person;
@@ -213,13 +214,30 @@ async fn a_verified_request_erases_the_person_and_no_one_else() {
             "{html}"
         );
 
-        // Meta may ask again: a new code, nothing more to find.
+        // The person comes back; then the same signed request arrives again
+        // (Meta retrying, or a replay by whoever kept it): it is answered
+        // with the first erasure, and erases nothing of what came since.
+        someone(&app, "acc-gone").await;
+        let back = fingerprint(&app).await;
         let (status, again) = ask_deletion(&app, &signed).await;
         assert_eq!(status, 200);
-        let second = code_of(&again);
-        assert_ne!(second, code);
-        let (_, html) = status_page(&app, &second).await;
-        assert!(html.contains("We found no data about you"), "{html}");
+        assert_eq!(code_of(&again), code);
+        assert_eq!(
+            fingerprint(&app).await,
+            back,
+            "{backend:?}: nothing erased again"
+        );
+        let (_, html) = status_page(&app, &code).await;
+        assert!(html.contains("messages you wrote to the Page: 3"), "{html}");
+
+        // A new request of Meta's (issued later): a new code, and it erases.
+        let mut later = deletion_payload("uid-acc-gone");
+        later["issued_at"] = json!(1_800_000_060);
+        let (status, answer) = ask_deletion(&app, &sign(APP_SECRET.as_bytes(), &later)).await;
+        assert_eq!(status, 200);
+        assert_ne!(code_of(&answer), code);
+        assert_eq!(traces_of(&app, "acc-gone").await, 2, "{backend:?}");
+        assert_eq!(app.count("SELECT COUNT(*) FROM data_deletions").await, 2);
         app.stop().await;
     })
     .await;
