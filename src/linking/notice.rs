@@ -1,7 +1,8 @@
 //! What the people on both ends of a link are shown: the announcement of a
-//! new link in the Messenger thread (with its Unlink button), and the
-//! Page-scoped profile of a Messenger identity the account owner must
-//! recognise before it is linked.
+//! new link in the Messenger thread (with its Unlink button), the question
+//! an m.me link Meta does not vouch for asks in the thread first (Link /
+//! Don't link), and the Page-scoped profile of a Messenger identity the
+//! account owner must recognise before it is linked.
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -57,6 +58,91 @@ pub fn link_announcement(
         // Only an impossible text length gets here; the plain words remain.
         Err(_) => serde_json::json!({ "message": { "text": text } }).to_string(),
     }
+}
+
+/// What the payload of the Link button of `link_question` starts with;
+/// `{account id}:{expiry, ms}:{MAC}` follow (`LinkTokens::consent_mac`).
+pub const LINK_PAYLOAD_PREFIX: &str = "LEXBRIDGE_LINK:";
+/// The payload of its "Don't link" button (declining changes nothing, so
+/// it needs no MAC).
+pub const NO_LINK_PAYLOAD: &str = "LEXBRIDGE_NO_LINK";
+
+/// The outbox body asking the person of this thread (`page_id`, `psid`)
+/// whether to link it to the account of `account_name`, which an m.me link
+/// they opened names although Meta does not vouch that they are that
+/// account's owner (a link someone sent them, perhaps to learn who they
+/// are): nothing about them is read or shown to anyone unless they tap
+/// Link before `expires_at`.
+pub fn link_question(
+    tokens: &LinkTokens,
+    page_id: &str,
+    psid: &str,
+    account_id: &str,
+    account_name: Option<&str>,
+    expires_at: i64,
+) -> String {
+    let whose = match account_name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => format!("the account of {}", clip(name, 200)),
+        None => "an account".to_string(),
+    };
+    let text = format!(
+        "This link asks to connect this Messenger conversation to {whose} on our website. \
+         Tap Link only if that account is yours."
+    );
+    let mac = tokens.consent_mac(page_id, psid, account_id, expires_at);
+    let link = format!("{LINK_PAYLOAD_PREFIX}{account_id}:{expires_at}:{mac}");
+    let message = Button::postback("question.buttons[0]", "Link", &link)
+        .and_then(|yes| {
+            Ok((
+                yes,
+                Button::postback("question.buttons[1]", "Don't link", NO_LINK_PAYLOAD)?,
+            ))
+        })
+        .and_then(|(yes, no)| OutboundMessage::buttons("question", &text, vec![yes, no]));
+    match message {
+        Ok(message) => outbox_body(&message),
+        // An account id too long for a payload: no button, nothing to tap.
+        Err(_) => serde_json::json!({ "message": { "text": text } }).to_string(),
+    }
+}
+
+/// A tap on a button of `link_question`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consent {
+    /// Link, in the thread the question was asked in, in time.
+    Link { account_id: String },
+    /// Don't link.
+    Declined,
+    /// Our prefix with a MAC that is not this thread's, or too late.
+    Refused,
+}
+
+/// What the postback `payload` in the thread (`page_id`, `psid`) says of a
+/// link question at `now`; `None` when it is no answer to one.
+pub fn read_consent(
+    tokens: &LinkTokens,
+    page_id: &str,
+    psid: &str,
+    payload: &str,
+    now: i64,
+) -> Option<Consent> {
+    if payload == NO_LINK_PAYLOAD {
+        return Some(Consent::Declined);
+    }
+    let rest = payload.strip_prefix(LINK_PAYLOAD_PREFIX)?;
+    let mut parts = rest.rsplitn(3, ':');
+    let (mac, expires_at, account_id) = (parts.next(), parts.next(), parts.next());
+    let (Some(mac), Some(Ok(expires_at)), Some(account_id)) =
+        (mac, expires_at.map(str::parse::<i64>), account_id)
+    else {
+        return Some(Consent::Refused);
+    };
+    if !tokens.consent_mac_ok(page_id, psid, account_id, expires_at, mac) || now > expires_at {
+        return Some(Consent::Refused);
+    }
+    Some(Consent::Link {
+        account_id: account_id.to_string(),
+    })
 }
 
 fn clip(text: &str, max: usize) -> String {
@@ -156,6 +242,72 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("an account"));
+    }
+
+    /// The payload of the question's button `i`.
+    fn question_button(body: &str, i: usize) -> String {
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        body["message"]["attachment"]["payload"]["buttons"][i]["payload"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_link_question_works_in_its_own_thread_for_its_account_in_time_only() {
+        let tokens = tokens("test key");
+        let question = link_question(&tokens, "P", "U1", "acc-1", Some("Mallory M"), 1_000);
+        assert!(question.contains("the account of Mallory M"), "{question}");
+        let yes = question_button(&question, 0);
+        let no = question_button(&question, 1);
+        let linked = Some(Consent::Link {
+            account_id: "acc-1".into(),
+        });
+        assert_eq!(read_consent(&tokens, "P", "U1", &yes, 1_000), linked);
+        assert_eq!(
+            read_consent(&tokens, "P", "U1", &no, 5_000),
+            Some(Consent::Declined)
+        );
+        assert_eq!(read_consent(&tokens, "P", "U1", "GET_STARTED", 0), None);
+        let refused = Some(Consent::Refused);
+        // Too late; in another thread or Page; made with another key; the
+        // account or the expiry changed; the bare prefix.
+        assert_eq!(read_consent(&tokens, "P", "U1", &yes, 1_001), refused);
+        assert_eq!(read_consent(&tokens, "P", "U2", &yes, 0), refused);
+        assert_eq!(read_consent(&tokens, "Q", "U1", &yes, 0), refused);
+        let foreign = link_question(
+            &super::tests::tokens("other"),
+            "P",
+            "U1",
+            "acc-1",
+            None,
+            1_000,
+        );
+        assert_eq!(
+            read_consent(&tokens, "P", "U1", &question_button(&foreign, 0), 0),
+            refused
+        );
+        let mac = yes.rsplit(':').next().unwrap();
+        for forged in [
+            format!("{LINK_PAYLOAD_PREFIX}acc-2:1000:{mac}"),
+            format!("{LINK_PAYLOAD_PREFIX}acc-1:9999:{mac}"),
+            LINK_PAYLOAD_PREFIX.to_string(),
+            format!("{LINK_PAYLOAD_PREFIX}acc-1:soon:{mac}"),
+        ] {
+            assert_eq!(
+                read_consent(&tokens, "P", "U1", &forged, 0),
+                refused,
+                "{forged}"
+            );
+        }
+        // An account id may hold the separator.
+        let odd = link_question(&tokens, "P", "U1", "a:b", None, 1_000);
+        assert_eq!(
+            read_consent(&tokens, "P", "U1", &question_button(&odd, 0), 0),
+            Some(Consent::Link {
+                account_id: "a:b".into()
+            })
+        );
     }
 
     #[test]

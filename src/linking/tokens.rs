@@ -104,6 +104,48 @@ impl LinkTokens {
         )
     }
 
+    /// The MAC that binds the Link button of the question an unvouched m.me
+    /// link asks (`notice::link_question`) to one Messenger identity, one
+    /// account and its expiry: the button works in that thread only, for
+    /// that account only, and not after `expires_at`.
+    pub fn consent_mac(
+        &self,
+        page_id: &str,
+        psid: &str,
+        account_id: &str,
+        expires_at: i64,
+    ) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        for part in [
+            "link-consent",
+            page_id,
+            psid,
+            account_id,
+            &expires_at.to_string(),
+        ] {
+            // Each part with its length, so no two lists of parts meet.
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// Whether `mac` is `consent_mac(…)` of these, compared in constant time.
+    pub fn consent_mac_ok(
+        &self,
+        page_id: &str,
+        psid: &str,
+        account_id: &str,
+        expires_at: i64,
+        mac: &str,
+    ) -> bool {
+        bool::from(
+            self.consent_mac(page_id, psid, account_id, expires_at)
+                .as_bytes()
+                .ct_eq(mac.as_bytes()),
+        )
+    }
+
     /// Whether `token` looks like one of ours (any purpose), signed or not.
     pub fn looks_like_ours(token: &str) -> bool {
         token.starts_with("lbr_") || token.starts_with("lba_")

@@ -199,6 +199,12 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
                     Ok(handled) => said_back(&mut update, &row, handled),
                     Err(e) => return fail(shared, update, &row, e),
                 }
+            } else if let Some(consented) = linking::consent(shared, &row, &event).await {
+                // A tap on the question an m.me link asked: no NLU turn.
+                match consented {
+                    Ok(handled) => said_back(&mut update, &row, handled),
+                    Err(e) => return fail(shared, update, &row, e),
+                }
             } else if payload(&event) == Some(handover::HANDOVER_PAYLOAD) {
                 handover::hand_over(shared, &row, &mut update, "payload HANDOVER", |text| {
                     replies_from_text(&row, text)
@@ -449,8 +455,17 @@ async fn typing_while<T>(
 
 /// Queues the answer to a linking event; returns the outcome to record.
 fn said_back(update: &mut InboxUpdate, row: &InboxRow, handled: linking::Handled) -> String {
-    if let Some(text) = &handled.reply {
-        update.replies = replies_from_text(row, text);
+    match handled.reply {
+        Some(linking::Reply::Text(text)) => update.replies = replies_from_text(row, &text),
+        Some(linking::Reply::Body(body)) => {
+            update.replies = vec![crate::store::outbox::NewOutboxMessage::reply(
+                &row.page_id,
+                &row.psid,
+                row.id,
+                body,
+            )]
+        }
+        None => {}
     }
     handled.outcome
 }

@@ -6,8 +6,8 @@ use tracing::{info, warn};
 
 use crate::facebook::events::MessagingEvent;
 use crate::linking::login::{log_change, psids_for};
-use crate::linking::notice::{self, link_announcement};
-use crate::linking::tokens::{LinkTokens, Purpose};
+use crate::linking::notice::{self, link_announcement, link_question, read_consent, Consent};
+use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
 use crate::nlu::NluError;
 use crate::state::AppState;
 use crate::store::inbox::InboxRow;
@@ -23,10 +23,24 @@ pub const LINK_INVALID: &str =
 pub const UNLINKED: &str = "You're unlinked. Sign in on our website again whenever you like.";
 pub const CONFIRM_ON_WEBSITE: &str = "Almost there: the account's owner must confirm this link on our website before it takes effect.";
 
+pub const NOT_LINKED: &str = "All right, nothing was linked.";
+
 /// What a linking event came to: the outcome to record and what to say.
 pub struct Handled {
     pub outcome: String,
-    pub reply: Option<String>,
+    pub reply: Option<Reply>,
+}
+
+/// What to say back: words, or a message already made (an outbox body).
+pub enum Reply {
+    Text(String),
+    Body(String),
+}
+
+impl From<&str> for Reply {
+    fn from(text: &str) -> Reply {
+        Reply::Text(text.to_string())
+    }
 }
 
 impl Handled {
@@ -56,9 +70,12 @@ pub fn our_ref(event: &MessagingEvent) -> Option<&str> {
 
 /// A referral with one of our `ref` tokens. A valid, unspent token links
 /// the sender only when Meta vouches that the sender is the token's account
-/// owner (their `ids_for_pages` holds the PSID); otherwise whoever opened
-/// the link (a leaked one, perhaps) is shown to the owner, who confirms on
-/// the website. A PSID linked to another account is left there.
+/// owner (their `ids_for_pages` holds the PSID). Otherwise the link may be
+/// one its owner sent to someone on purpose, to learn who they are or to
+/// tie their Messenger to the owner's account: the person is asked first,
+/// in the thread (`notice::link_question`), and nothing about them is read
+/// or shown to anyone unless they tap Link (`consent`). A PSID linked to
+/// another account is left there.
 pub async fn referral(
     shared: &AppState,
     row: &InboxRow,
@@ -110,6 +127,94 @@ pub async fn referral(
     if vouched(shared, row, &account_id).await? {
         return link(shared, row, &account_id, "ref").await;
     }
+    let name = shared
+        .store
+        .account(&account_id)
+        .await
+        .map_err(db)?
+        .and_then(|a| a.name);
+    let question = link_question(
+        &shared.link_tokens,
+        &row.page_id,
+        &row.psid,
+        &account_id,
+        name.as_deref(),
+        now_ms() + LINK_TOKEN_TTL_MS,
+    );
+    Ok(Handled {
+        outcome: "asked: the person confirms in Messenger first (ref)".into(),
+        reply: Some(Reply::Body(question)),
+    })
+}
+
+/// A tap on the Link or Don't link button of the question `referral`
+/// asked, when `event` is one. Link in time, in the thread asked, shows
+/// the person to the account's owner, who confirms on the website (or links
+/// at once if Meta vouches by now); nothing else changes anything.
+pub async fn consent(
+    shared: &AppState,
+    row: &InboxRow,
+    event: &MessagingEvent,
+) -> Option<Result<Handled, NluError>> {
+    let payload = event.postback.as_ref()?.payload.as_deref()?;
+    let consent = read_consent(
+        &shared.link_tokens,
+        &row.page_id,
+        &row.psid,
+        payload,
+        now_ms(),
+    )?;
+    Some(match consent {
+        Consent::Declined => Ok(Handled {
+            outcome: "declined in Messenger (ref)".into(),
+            reply: Some(NOT_LINKED.into()),
+        }),
+        Consent::Refused => {
+            warn!(
+                psid = row.psid.as_str(),
+                "a Link button refused: expired, or not this thread's"
+            );
+            Ok(Handled {
+                outcome: "refused: link question expired or not this thread's (ref)".into(),
+                reply: Some(LINK_INVALID.into()),
+            })
+        }
+        Consent::Link { account_id } => agreed(shared, row, &account_id).await,
+    })
+}
+
+/// The person tapped Link for `account_id`.
+async fn agreed(shared: &AppState, row: &InboxRow, account_id: &str) -> Result<Handled, NluError> {
+    match &row.context.account {
+        Some(a) if a.account_id == account_id => {
+            return Ok(Handled {
+                outcome: "linked by ref (already)".into(),
+                reply: Some(LINKED.into()),
+            })
+        }
+        Some(_) => {
+            return Ok(Handled {
+                outcome: "refused: PSID linked to another account (ref)".into(),
+                reply: Some(ALREADY_LINKED_ELSEWHERE.into()),
+            })
+        }
+        None => {}
+    }
+    if shared
+        .store
+        .account(account_id)
+        .await
+        .map_err(db)?
+        .is_none()
+    {
+        return Ok(Handled {
+            outcome: "refused: the account is gone (ref)".into(),
+            reply: Some(LINK_INVALID.into()),
+        });
+    }
+    if vouched(shared, row, account_id).await? {
+        return link(shared, row, account_id, "ref").await;
+    }
     let token = shared
         .page_token(&row.page_id)
         .await
@@ -122,7 +227,7 @@ pub async fn referral(
         .create_pending_link(&NewPendingLink {
             page_id: &row.page_id,
             psid: &row.psid,
-            account_id: &account_id,
+            account_id,
             source: "ref",
             name: profile.name.as_deref(),
             profile_pic: profile.profile_pic.as_deref(),
@@ -134,7 +239,7 @@ pub async fn referral(
     warn!(
         account_id,
         psid = row.psid.as_str(),
-        "m.me ref opened by a PSID Meta does not vouch for: the owner must confirm it"
+        "m.me link agreed to in Messenger by a PSID Meta does not vouch for: the owner must confirm it"
     );
     Ok(Handled {
         outcome: "pending: the owner confirms on the website (ref)".into(),
@@ -271,7 +376,7 @@ fn token_account(row: &InboxRow, spent: TokenUse, source: &str) -> Result<String
             );
             Err(Handled {
                 outcome: format!("refused: {source} token {why}"),
-                reply: (source == "ref").then(|| LINK_INVALID.to_string()),
+                reply: (source == "ref").then(|| LINK_INVALID.into()),
             })
         }
     }

@@ -104,7 +104,8 @@ async fn an_instagram_conversation_is_answered_through_its_page() {
 
 /// An ig.me link's `ref` reaches the link flow: the token is spent for the
 /// Instagram person, and since Meta's `ids_for_pages` never names an
-/// Instagram id, the link waits for the account owner's confirmation.
+/// Instagram id, the person is asked first and, once they agree, the link
+/// waits for the account owner's confirmation.
 #[tokio::test]
 async fn an_ig_me_ref_waits_for_the_owners_confirmation() {
     use crate::login_support::{
@@ -122,6 +123,15 @@ async fn an_ig_me_ref_waits_for_the_owners_confirmation() {
         app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![referral])).await;
         let rows = app.inbox_settled().await;
         let outcome = rows.iter().find_map(|r| r.outcome.clone()).unwrap();
+        assert!(outcome.contains("asked"), "{outcome}");
+        // The person is asked first, and taps Link.
+        let question = app.outbox().await.into_iter().find(|r| r.psid == IGSID).unwrap();
+        let question: Value = serde_json::from_str(&question.body).unwrap();
+        let link = question["message"]["attachment"]["payload"]["buttons"][0]["payload"].clone();
+        let tap = from_person(json!({"postback": {"title": "Link", "payload": link}}));
+        app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![tap])).await;
+        let rows = app.inbox_settled().await;
+        let outcome = rows.iter().rev().find_map(|r| r.outcome.clone()).unwrap();
         assert!(outcome.contains("pending"), "{outcome}");
         let pending = app
             .count(&format!("SELECT COUNT(*) FROM pending_links WHERE page_id = '{PAGE_ID}' AND psid = '{IGSID}'"))

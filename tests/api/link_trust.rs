@@ -1,6 +1,7 @@
 //! Account linking cannot be hijacked: the attack through Messenger's Log in
-//! button played end to end, a leaked m.me link, and the owner's
-//! confirmation on the website (CSRF-protected, the owner's only).
+//! button played end to end, a leaked m.me link, an m.me link sent to a
+//! stranger on purpose, and the owner's confirmation on the website
+//! (CSRF-protected, the owner's only).
 
 use crate::helpers::*;
 use crate::login_support::*;
@@ -257,6 +258,57 @@ async fn a_pending_link_is_decided_by_its_owner_only_with_the_csrf_token() {
     .await;
 }
 
+/// An m.me referral event of `psid` opening `reference`.
+fn referral(psid: &str, reference: &str, at: i64) -> Value {
+    event(
+        psid,
+        at,
+        json!({"referral": {"ref": reference, "source": "SHORTLINK", "type": "OPEN_THREAD"}}),
+    )
+}
+
+/// A tap by `psid` on a postback button with `payload`.
+fn tap(psid: &str, payload: &str, at: i64) -> Value {
+    event(
+        psid,
+        at,
+        json!({"postback": {"title": "Link", "payload": payload}}),
+    )
+}
+
+/// The payloads of the Link and Don't link buttons of the last question
+/// asked of `psid`.
+async fn question_to(app: &TestApp, psid: &str) -> (String, String) {
+    let rows = app.outbox().await;
+    let body = rows
+        .iter()
+        .rev()
+        .filter(|r| r.psid == psid)
+        .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+        .find(|b| b["message"]["attachment"]["payload"]["buttons"][1].is_object())
+        .expect("a question with two buttons");
+    let buttons = &body["message"]["attachment"]["payload"]["buttons"];
+    assert_eq!(buttons[0]["title"], "Link");
+    assert_eq!(buttons[1]["title"], "Don't link");
+    let payload = |i: usize| buttons[i]["payload"].as_str().unwrap().to_string();
+    (payload(0), payload(1))
+}
+
+/// The outcome recorded for the last event of `psid`, once settled.
+async fn outcome_of(app: &TestApp, psid: &str) -> String {
+    let rows = app.inbox_settled().await;
+    let row = rows.iter().rev().find(|r| r.psid == psid);
+    row.and_then(|r| r.outcome.clone()).expect("a settled row")
+}
+
+/// Whether the Graph API was asked anything about `psid` (its profile).
+async fn asked_about(app: &TestApp, psid: &str) -> bool {
+    let requests = app.graph.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .any(|r| r.url.path().ends_with(&format!("/{psid}")))
+}
+
 #[tokio::test]
 async fn a_leaked_m_me_link_waits_for_the_owner_unless_meta_vouches() {
     on_every_backend(|backend| async move {
@@ -271,31 +323,41 @@ async fn a_leaked_m_me_link_waits_for_the_owner_unless_meta_vouches() {
         mount_ids_for_pages_later(&app.graph, &["PSID-ADA"]).await;
         mount_profile(&app.graph, "PSID-EVE", "Eve", "Opener").await;
 
-        // The link leaked: Eve opens it.
-        let referral = |psid: &str, reference: &str, at: i64| {
-            event(psid, at, json!({"referral": {"ref": reference, "source": "SHORTLINK", "type": "OPEN_THREAD"}}))
-        };
+        // The link leaked: Eve opens it, and is asked first.
         app.post_signed_webhook(&referral("PSID-EVE", &reference, 1))
             .await;
-        let rows = app.inbox_settled().await;
         assert_eq!(
-            rows[0].outcome.as_deref(),
-            Some("pending: the owner confirms on the website (ref)")
+            outcome_of(&app, "PSID-EVE").await,
+            "asked: the person confirms in Messenger first (ref)"
+        );
+        let (link, _) = question_to(&app, "PSID-EVE").await;
+        // She taps Link: the owner is shown who she is, and confirms or not.
+        app.post_signed_webhook(&tap("PSID-EVE", &link, 2)).await;
+        assert_eq!(
+            outcome_of(&app, "PSID-EVE").await,
+            "pending: the owner confirms on the website (ref)"
         );
         assert!(links(&app).await.is_empty(), "Eve is not linked");
-        assert!(replies_to(&app, "PSID-EVE").await[0].contains("confirm this link on our website"));
+        assert!(replies_to(&app, "PSID-EVE")
+            .await
+            .iter()
+            .any(|r| r.contains("confirm this link on our website")));
         let page = owner.account_page().await;
         assert!(page.contains("Eve Opener") && page.contains("opened the Messenger link"));
         let id = form_field(&page, "/account/links/decline", "id").unwrap();
         let declined = owner
-            .post_form("/account/links/decline", &[("csrf", &csrf_of(&page)), ("id", &id)])
+            .post_form(
+                "/account/links/decline",
+                &[("csrf", &csrf_of(&page)), ("id", &id)],
+            )
             .await;
         assert_eq!(location(&declined), "/account");
         assert!(links(&app).await.is_empty());
 
-        // The owner's own PSID, which Meta vouches for, is linked at once.
+        // The owner's own PSID, which Meta vouches for, is linked at once,
+        // with no question.
         let fresh = ref_of(&owner.account_page().await);
-        app.post_signed_webhook(&referral("PSID-ADA", &fresh, 2))
+        app.post_signed_webhook(&referral("PSID-ADA", &fresh, 3))
             .await;
         app.inbox_settled().await;
         let account = accounts(&app).await[0].0.clone();
@@ -304,6 +366,84 @@ async fn a_leaked_m_me_link_waits_for_the_owner_unless_meta_vouches() {
             vec![("PSID-ADA".into(), account, "ref".into())]
         );
         assert_eq!(announcements_to(&app, "PSID-ADA").await.len(), 1);
+        app.stop().await;
+    })
+    .await;
+}
+
+/// The attack: Mallory signs in, takes the m.me link her account page
+/// offers and sends it to Victor, who talks to the Page. Before, opening it
+/// showed Victor's name and photo on Mallory's page and let her link his
+/// Messenger to her account. Now Victor is asked in his thread, and until
+/// he taps Link nothing about him is read or shown; his buttons work in his
+/// thread only and for that account only.
+#[tokio::test]
+async fn an_m_me_link_sent_to_a_stranger_tells_its_owner_nothing_unless_they_agree() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        mount_send(&app.graph).await;
+        mount_identity(&app.graph).await;
+        mount_ids_for_pages(&app.graph, &[]).await;
+        let mut mallory = Visitor::new(&app);
+        assert_eq!(mallory.login().await.status(), 302);
+        mount_ids_for_pages_later(&app.graph, &[]).await;
+        mount_profile(&app.graph, "PSID-VICTOR", "Victor", "Target").await;
+        mount_profile(&app.graph, "PSID-EVE", "Eve", "Opener").await;
+        let pending = || app.count("SELECT COUNT(*) FROM pending_links");
+
+        let reference = ref_of(&mallory.account_page().await);
+        app.post_signed_webhook(&referral("PSID-VICTOR", &reference, 1))
+            .await;
+        assert_eq!(
+            outcome_of(&app, "PSID-VICTOR").await,
+            "asked: the person confirms in Messenger first (ref)"
+        );
+        let (link, no) = question_to(&app, "PSID-VICTOR").await;
+        assert!(
+            !asked_about(&app, "PSID-VICTOR").await,
+            "his profile is not read"
+        );
+        assert_eq!(pending().await, 0);
+        assert!(!mallory.account_page().await.contains("Victor"));
+
+        // Someone else taps a copy of Victor's Link button, or a Link
+        // button made up for another account: refused, nothing changes.
+        app.post_signed_webhook(&tap("PSID-EVE", &link, 2)).await;
+        let mac = link.rsplit(':').next().unwrap();
+        let expires = link.rsplit(':').nth(1).unwrap();
+        let other = format!("LEXBRIDGE_LINK:someone-else:{expires}:{mac}");
+        app.post_signed_webhook(&tap("PSID-VICTOR", &other, 3))
+            .await;
+        for psid in ["PSID-EVE", "PSID-VICTOR"] {
+            assert_eq!(
+                outcome_of(&app, psid).await,
+                "refused: link question expired or not this thread's (ref)"
+            );
+        }
+        assert!(!asked_about(&app, "PSID-EVE").await);
+        // Victor declines.
+        app.post_signed_webhook(&tap("PSID-VICTOR", &no, 4)).await;
+        assert_eq!(
+            outcome_of(&app, "PSID-VICTOR").await,
+            "declined in Messenger (ref)"
+        );
+        assert!(replies_to(&app, "PSID-VICTOR")
+            .await
+            .iter()
+            .any(|r| r.contains("nothing was linked")));
+        assert!(!asked_about(&app, "PSID-VICTOR").await);
+        assert_eq!(pending().await, 0);
+        assert!(links(&app).await.is_empty());
+        assert!(!mallory.account_page().await.contains("Victor"));
+
+        // Had he agreed, Mallory would see him and still have to confirm.
+        app.post_signed_webhook(&tap("PSID-VICTOR", &link, 5)).await;
+        assert_eq!(
+            outcome_of(&app, "PSID-VICTOR").await,
+            "pending: the owner confirms on the website (ref)"
+        );
+        assert!(mallory.account_page().await.contains("Victor Target"));
+        assert!(links(&app).await.is_empty());
         app.stop().await;
     })
     .await;
