@@ -1,14 +1,14 @@
 //! What the people on both ends of a link are shown: the announcement of a
 //! new link in the Messenger thread (with its Unlink button), the question
-//! an m.me link Meta does not vouch for asks in the thread first (Link /
-//! Don't link), and the Page-scoped profile of a Messenger identity the
+//! an m.me link Meta does not vouch for asks in the thread first (quick
+//! replies Link / Don't link), and the Page-scoped profile of a Messenger identity the
 //! account owner must recognise before it is linked.
 
 use secrecy::SecretString;
 use serde::Deserialize;
 use tracing::info;
 
-use crate::domain::{Button, OutboundMessage};
+use crate::domain::{Button, OutboundMessage, QuickReply};
 use crate::facebook::render::outbox_body;
 use crate::facebook::{GraphClient, GraphError};
 use crate::linking::tokens::LinkTokens;
@@ -60,53 +60,52 @@ pub fn link_announcement(
     }
 }
 
-/// What the payload of the Link button of `link_question` starts with;
-/// `{account id}:{expiry, ms}:{MAC}` follow (`LinkTokens::consent_mac`).
+/// What the payload of the Link quick reply of `link_question` starts
+/// with; `{account id}:{expiry, ms}:{MAC}` follow
+/// (`LinkTokens::consent_mac`).
 pub const LINK_PAYLOAD_PREFIX: &str = "LEXBRIDGE_LINK:";
-/// The payload of its "Don't link" button (declining changes nothing, so
-/// it needs no MAC).
+/// The payload of its "Don't link" quick reply (declining changes nothing,
+/// so it needs no MAC).
 pub const NO_LINK_PAYLOAD: &str = "LEXBRIDGE_NO_LINK";
 
+/// What the question says. It names no account: a link that leaked
+/// against its owner's will must not tell whoever opens it who the owner
+/// is.
+pub const LINK_QUESTION: &str = "This link asks to connect this conversation to an account on our \
+     website. Tap Link only if you opened it from your own account page: that account will then \
+     see your name and picture, and confirm. Otherwise tap Don't link.";
+
 /// The outbox body asking the person of this thread (`page_id`, `psid`)
-/// whether to link it to the account of `account_name`, which an m.me link
-/// they opened names although Meta does not vouch that they are that
-/// account's owner (a link someone sent them, perhaps to learn who they
-/// are): nothing about them is read or shown to anyone unless they tap
-/// Link before `expires_at`.
+/// whether to link it to the account `account_id`, whose m.me link they
+/// opened although Meta does not vouch that they are its owner (a link
+/// someone sent them, perhaps to learn who they are): nothing about them is
+/// read or shown to anyone unless they tap Link before `expires_at`. Quick
+/// replies, which Messenger and Instagram both show (Instagram's web client
+/// shows no button template).
 pub fn link_question(
     tokens: &LinkTokens,
     page_id: &str,
     psid: &str,
     account_id: &str,
-    account_name: Option<&str>,
     expires_at: i64,
 ) -> String {
-    let whose = match account_name.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(name) => format!("the account of {}", clip(name, 200)),
-        None => "an account".to_string(),
-    };
-    let text = format!(
-        "This link asks to connect this Messenger conversation to {whose} on our website. \
-         Tap Link only if that account is yours."
-    );
     let mac = tokens.consent_mac(page_id, psid, account_id, expires_at);
     let link = format!("{LINK_PAYLOAD_PREFIX}{account_id}:{expires_at}:{mac}");
-    let message = Button::postback("question.buttons[0]", "Link", &link)
-        .and_then(|yes| {
-            Ok((
-                yes,
-                Button::postback("question.buttons[1]", "Don't link", NO_LINK_PAYLOAD)?,
-            ))
-        })
-        .and_then(|(yes, no)| OutboundMessage::buttons("question", &text, vec![yes, no]));
+    let message = OutboundMessage::text("question", LINK_QUESTION).and_then(|mut question| {
+        question.quick_replies = vec![
+            QuickReply::parse("question.quick_replies[0]", "Link", &link)?,
+            QuickReply::parse("question.quick_replies[1]", "Don't link", NO_LINK_PAYLOAD)?,
+        ];
+        Ok(question)
+    });
     match message {
         Ok(message) => outbox_body(&message),
-        // An account id too long for a payload: no button, nothing to tap.
-        Err(_) => serde_json::json!({ "message": { "text": text } }).to_string(),
+        // An account id too long for a payload: nothing to tap.
+        Err(_) => serde_json::json!({ "message": { "text": LINK_QUESTION } }).to_string(),
     }
 }
 
-/// A tap on a button of `link_question`.
+/// A tap on a quick reply of `link_question`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Consent {
     /// Link, in the thread the question was asked in, in time.
@@ -117,14 +116,17 @@ pub enum Consent {
     Refused,
 }
 
-/// What the postback `payload` in the thread (`page_id`, `psid`) says of a
-/// link question at `now`; `None` when it is no answer to one.
+/// What the `payload` of a tap in the thread (`page_id`, `psid`) at `at`
+/// (the event's time, signed by Meta: a tap made in time is not refused for
+/// waiting in the inbox) says of a link question; `None` when it is no
+/// answer to one. "Don't link" cancels nothing: the Link reply still works
+/// until it expires, and only ever in the thread it was asked in.
 pub fn read_consent(
     tokens: &LinkTokens,
     page_id: &str,
     psid: &str,
     payload: &str,
-    now: i64,
+    at: i64,
 ) -> Option<Consent> {
     if payload == NO_LINK_PAYLOAD {
         return Some(Consent::Declined);
@@ -137,7 +139,7 @@ pub fn read_consent(
     else {
         return Some(Consent::Refused);
     };
-    if !tokens.consent_mac_ok(page_id, psid, account_id, expires_at, mac) || now > expires_at {
+    if !tokens.consent_mac_ok(page_id, psid, account_id, expires_at, mac) || at > expires_at {
         return Some(Consent::Refused);
     }
     Some(Consent::Link {
@@ -244,10 +246,10 @@ mod tests {
             .contains("an account"));
     }
 
-    /// The payload of the question's button `i`.
+    /// The payload of the question's quick reply `i`.
     fn question_button(body: &str, i: usize) -> String {
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
-        body["message"]["attachment"]["payload"]["buttons"][i]["payload"]
+        body["message"]["quick_replies"][i]["payload"]
             .as_str()
             .unwrap()
             .to_string()
@@ -256,8 +258,11 @@ mod tests {
     #[test]
     fn a_link_question_works_in_its_own_thread_for_its_account_in_time_only() {
         let tokens = tokens("test key");
-        let question = link_question(&tokens, "P", "U1", "acc-1", Some("Mallory M"), 1_000);
-        assert!(question.contains("the account of Mallory M"), "{question}");
+        let question = link_question(&tokens, "P", "U1", "acc-1", 1_000);
+        let body: serde_json::Value = serde_json::from_str(&question).unwrap();
+        assert_eq!(body["message"]["text"], LINK_QUESTION);
+        assert_eq!(body["message"]["quick_replies"][0]["title"], "Link");
+        assert_eq!(body["message"]["quick_replies"][1]["title"], "Don't link");
         let yes = question_button(&question, 0);
         let no = question_button(&question, 1);
         let linked = Some(Consent::Link {
@@ -275,14 +280,7 @@ mod tests {
         assert_eq!(read_consent(&tokens, "P", "U1", &yes, 1_001), refused);
         assert_eq!(read_consent(&tokens, "P", "U2", &yes, 0), refused);
         assert_eq!(read_consent(&tokens, "Q", "U1", &yes, 0), refused);
-        let foreign = link_question(
-            &super::tests::tokens("other"),
-            "P",
-            "U1",
-            "acc-1",
-            None,
-            1_000,
-        );
+        let foreign = link_question(&super::tests::tokens("other"), "P", "U1", "acc-1", 1_000);
         assert_eq!(
             read_consent(&tokens, "P", "U1", &question_button(&foreign, 0), 0),
             refused
@@ -301,7 +299,7 @@ mod tests {
             );
         }
         // An account id may hold the separator.
-        let odd = link_question(&tokens, "P", "U1", "a:b", None, 1_000);
+        let odd = link_question(&tokens, "P", "U1", "a:b", 1_000);
         assert_eq!(
             read_consent(&tokens, "P", "U1", &question_button(&odd, 0), 0),
             Some(Consent::Link {

@@ -149,15 +149,6 @@ impl Store {
         now: i64,
         code: Option<&str>,
     ) -> anyhow::Result<Option<Erasure>> {
-        if let Some(code) = code {
-            if let Some(done) = self.data_deletion(code).await? {
-                return Ok(Some(Erasure {
-                    code: code.to_string(),
-                    erased: done.erased,
-                    completed_at: done.completed_at,
-                }));
-            }
-        }
         let (account_sql, key) = match subject {
             Subject::FacebookUser(uid) => ("SELECT id FROM accounts WHERE fb_uid = $1", uid),
             Subject::Account(id) => ("SELECT id FROM accounts WHERE id = $1", id),
@@ -178,8 +169,26 @@ impl Store {
         let code = code.map_or_else(new_code, str::to_string);
         let mut erased = ErasedCounts::default();
         let begin = self.begin_statement();
-        let result: Result<(), sqlx::Error> = with_writer!(self, pool => async {
+        // `false`: the code is recorded already (the same request again, or
+        // at the same time): nothing is erased twice.
+        let result: Result<bool, sqlx::Error> = with_writer!(self, pool => async {
             let mut tx = pool.begin_with(begin).await?;
+            // The record first, counts to come: a second transaction with
+            // the same code waits here for this one, then finds it.
+            let recorded = sqlx::query(
+                "INSERT INTO data_deletions (code_hash, source, erased, completed_at)
+                 VALUES ($1, $2, '{}', $3) ON CONFLICT (code_hash) DO NOTHING",
+            )
+            .bind(code_hash(&code))
+            .bind(source)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if recorded == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             let mut identities = identities;
             if let Some(account_id) = account_id.as_deref() {
                 // A link made since the identities were read: its rows are
@@ -255,19 +264,22 @@ impl Store {
             }
             let counts = serde_json::to_string(&erased)
                 .unwrap_or_else(|_| unreachable!("counts serialize"));
-            sqlx::query(
-                "INSERT INTO data_deletions (code_hash, source, erased, completed_at)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (code_hash) DO NOTHING",
-            )
-            .bind(code_hash(&code))
-            .bind(source)
-            .bind(counts)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await
+            sqlx::query("UPDATE data_deletions SET erased = $1 WHERE code_hash = $2")
+                .bind(counts)
+                .bind(code_hash(&code))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await.map(|()| true)
         }.await);
-        result.context("erasing a person's data")?;
+        if !result.context("erasing a person's data")? {
+            let first = self.data_deletion(&code).await?;
+            let first = first.context("a data deletion recorded, then not found")?;
+            return Ok(Some(Erasure {
+                code,
+                erased: first.erased,
+                completed_at: first.completed_at,
+            }));
+        }
         Ok(Some(Erasure {
             code,
             erased,

@@ -199,7 +199,9 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
                     Ok(handled) => said_back(&mut update, &row, handled),
                     Err(e) => return fail(shared, update, &row, e),
                 }
-            } else if let Some(consented) = linking::consent(shared, &row, &event).await {
+            } else if let Some(consented) =
+                linking::consent(shared, &row, payload(&event), timestamp).await
+            {
                 // A tap on the question an m.me link asked: no NLU turn.
                 match consented {
                     Ok(handled) => said_back(&mut update, &row, handled),

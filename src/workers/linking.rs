@@ -73,9 +73,9 @@ pub fn our_ref(event: &MessagingEvent) -> Option<&str> {
 /// owner (their `ids_for_pages` holds the PSID). Otherwise the link may be
 /// one its owner sent to someone on purpose, to learn who they are or to
 /// tie their Messenger to the owner's account: the person is asked first,
-/// in the thread (`notice::link_question`), and nothing about them is read
-/// or shown to anyone unless they tap Link (`consent`). A PSID linked to
-/// another account is left there.
+/// in the thread (`notice::link_question`, which names no account), and
+/// nothing about them is read or shown to anyone unless they tap Link
+/// (`consent`). A PSID linked to another account is left there.
 pub async fn referral(
     shared: &AppState,
     row: &InboxRow,
@@ -100,45 +100,19 @@ pub async fn referral(
         Ok(account_id) => account_id,
         Err(handled) => return Ok(handled),
     };
-    match &row.context.account {
-        Some(a) if a.account_id == account_id => {
-            return Ok(Handled {
-                outcome: "linked by ref (already)".into(),
-                reply: Some(LINKED.into()),
-            })
-        }
-        Some(a) => {
-            log_change(
-                &shared.metrics,
-                &account_id,
-                &row.psid,
-                "ref",
-                &LinkChange::Refused {
-                    owner: a.account_id.clone(),
-                },
-            );
-            return Ok(Handled {
-                outcome: "refused: PSID linked to another account (ref)".into(),
-                reply: Some(ALREADY_LINKED_ELSEWHERE.into()),
-            });
-        }
-        None => {}
+    if let Some(handled) = linked_already(shared, row, &account_id) {
+        return Ok(handled);
     }
     if vouched(shared, row, &account_id).await? {
         return link(shared, row, &account_id, "ref").await;
     }
-    let name = shared
-        .store
-        .account(&account_id)
-        .await
-        .map_err(db)?
-        .and_then(|a| a.name);
+    // A spent token reopened by the same PSID asks again: only ever in the
+    // opener's own thread.
     let question = link_question(
         &shared.link_tokens,
         &row.page_id,
         &row.psid,
         &account_id,
-        name.as_deref(),
         now_ms() + LINK_TOKEN_TTL_MS,
     );
     Ok(Handled {
@@ -147,23 +121,43 @@ pub async fn referral(
     })
 }
 
-/// A tap on the Link or Don't link button of the question `referral`
-/// asked, when `event` is one. Link in time, in the thread asked, shows
-/// the person to the account's owner, who confirms on the website (or links
-/// at once if Meta vouches by now); nothing else changes anything.
+/// What is said when the sender's PSID is linked already: to `account_id`,
+/// or to another account (which keeps it); `None` when it is not linked.
+fn linked_already(shared: &AppState, row: &InboxRow, account_id: &str) -> Option<Handled> {
+    let owner = &row.context.account.as_ref()?.account_id;
+    if owner == account_id {
+        return Some(Handled {
+            outcome: "linked by ref (already)".into(),
+            reply: Some(LINKED.into()),
+        });
+    }
+    log_change(
+        &shared.metrics,
+        account_id,
+        &row.psid,
+        "ref",
+        &LinkChange::Refused {
+            owner: owner.clone(),
+        },
+    );
+    Some(Handled {
+        outcome: "refused: PSID linked to another account (ref)".into(),
+        reply: Some(ALREADY_LINKED_ELSEWHERE.into()),
+    })
+}
+
+/// A tap on the Link or Don't link quick reply of the question `referral`
+/// asked, when `payload` (of a quick reply or a postback, made at `at`) is
+/// one. Link in time, in the thread asked, shows the person to the
+/// account's owner, who confirms on the website (or links at once if Meta
+/// vouches by now); nothing else changes anything.
 pub async fn consent(
     shared: &AppState,
     row: &InboxRow,
-    event: &MessagingEvent,
+    payload: Option<&str>,
+    at: i64,
 ) -> Option<Result<Handled, NluError>> {
-    let payload = event.postback.as_ref()?.payload.as_deref()?;
-    let consent = read_consent(
-        &shared.link_tokens,
-        &row.page_id,
-        &row.psid,
-        payload,
-        now_ms(),
-    )?;
+    let consent = read_consent(&shared.link_tokens, &row.page_id, &row.psid, payload?, at)?;
     Some(match consent {
         Consent::Declined => Ok(Handled {
             outcome: "declined in Messenger (ref)".into(),
@@ -185,20 +179,8 @@ pub async fn consent(
 
 /// The person tapped Link for `account_id`.
 async fn agreed(shared: &AppState, row: &InboxRow, account_id: &str) -> Result<Handled, NluError> {
-    match &row.context.account {
-        Some(a) if a.account_id == account_id => {
-            return Ok(Handled {
-                outcome: "linked by ref (already)".into(),
-                reply: Some(LINKED.into()),
-            })
-        }
-        Some(_) => {
-            return Ok(Handled {
-                outcome: "refused: PSID linked to another account (ref)".into(),
-                reply: Some(ALREADY_LINKED_ELSEWHERE.into()),
-            })
-        }
-        None => {}
+    if let Some(handled) = linked_already(shared, row, account_id) {
+        return Ok(handled);
     }
     if shared
         .store

@@ -127,8 +127,8 @@ async fn an_ig_me_ref_waits_for_the_owners_confirmation() {
         // The person is asked first, and taps Link.
         let question = app.outbox().await.into_iter().find(|r| r.psid == IGSID).unwrap();
         let question: Value = serde_json::from_str(&question.body).unwrap();
-        let link = question["message"]["attachment"]["payload"]["buttons"][0]["payload"].clone();
-        let tap = from_person(json!({"postback": {"title": "Link", "payload": link}}));
+        let link = question["message"]["quick_replies"][0]["payload"].clone();
+        let tap = from_person(json!({"message": {"mid": "ig.tap", "text": "Link", "quick_reply": {"payload": link}}}));
         app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![tap])).await;
         let rows = app.inbox_settled().await;
         let outcome = rows.iter().rev().find_map(|r| r.outcome.clone()).unwrap();

@@ -5,7 +5,7 @@
 
 use crate::helpers::*;
 use crate::login_support::*;
-use lexbridge::linking::notice::{link_announcement, unlink_payload};
+use lexbridge::linking::notice::{link_announcement, unlink_payload, LINK_QUESTION};
 use lexbridge::linking::tokens::{LinkTokens, Purpose};
 use lexbridge::store::linking::{LinkChange, NewLink, OnOtherOwner};
 use lexbridge::store::now_ms;
@@ -267,17 +267,18 @@ fn referral(psid: &str, reference: &str, at: i64) -> Value {
     )
 }
 
-/// A tap by `psid` on a postback button with `payload`.
+/// A tap by `psid` on a quick reply with `payload`.
 fn tap(psid: &str, payload: &str, at: i64) -> Value {
+    let mid = format!("m.tap.{psid}.{at}");
     event(
         psid,
         at,
-        json!({"postback": {"title": "Link", "payload": payload}}),
+        json!({"message": {"mid": mid, "text": "Link", "quick_reply": {"payload": payload}}}),
     )
 }
 
-/// The payloads of the Link and Don't link buttons of the last question
-/// asked of `psid`.
+/// The payloads of the Link and Don't link quick replies of the last
+/// question asked of `psid`, which names no account.
 async fn question_to(app: &TestApp, psid: &str) -> (String, String) {
     let rows = app.outbox().await;
     let body = rows
@@ -285,12 +286,13 @@ async fn question_to(app: &TestApp, psid: &str) -> (String, String) {
         .rev()
         .filter(|r| r.psid == psid)
         .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
-        .find(|b| b["message"]["attachment"]["payload"]["buttons"][1].is_object())
-        .expect("a question with two buttons");
-    let buttons = &body["message"]["attachment"]["payload"]["buttons"];
-    assert_eq!(buttons[0]["title"], "Link");
-    assert_eq!(buttons[1]["title"], "Don't link");
-    let payload = |i: usize| buttons[i]["payload"].as_str().unwrap().to_string();
+        .find(|b| b["message"]["quick_replies"][1].is_object())
+        .expect("a question with two quick replies");
+    assert_eq!(body["message"]["text"], LINK_QUESTION);
+    let replies = &body["message"]["quick_replies"];
+    assert_eq!(replies[0]["title"], "Link");
+    assert_eq!(replies[1]["title"], "Don't link");
+    let payload = |i: usize| replies[i]["payload"].as_str().unwrap().to_string();
     (payload(0), payload(1))
 }
 
@@ -421,6 +423,14 @@ async fn an_m_me_link_sent_to_a_stranger_tells_its_owner_nothing_unless_they_agr
             );
         }
         assert!(!asked_about(&app, "PSID-EVE").await);
+        // Too late: a tap made (as Meta's signed timestamp says) after the
+        // question's 15 minutes.
+        app.post_signed_webhook(&tap("PSID-VICTOR", &link, now_ms() + 16 * 60 * 1000))
+            .await;
+        assert_eq!(
+            outcome_of(&app, "PSID-VICTOR").await,
+            "refused: link question expired or not this thread's (ref)"
+        );
         // Victor declines.
         app.post_signed_webhook(&tap("PSID-VICTOR", &no, 4)).await;
         assert_eq!(
