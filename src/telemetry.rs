@@ -83,15 +83,35 @@ pub fn redacted_target(uri: &actix_web::http::Uri) -> String {
     let pairs: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if SECRET_PARAMS.contains(&key) => format!("{key}=[redacted]"),
+            // The name as the handlers read it (`%63ode` and `code` alike).
+            Some((key, _)) if is_secret(key) => format!("{key}=[redacted]"),
             _ => pair.to_string(),
         })
         .collect();
     format!("{}?{}", uri.path(), pairs.join("&"))
 }
 
+/// Whether the query parameter named `key` (as written in the URL) is one
+/// of `SECRET_PARAMS` once decoded.
+fn is_secret(key: &str) -> bool {
+    url::form_urlencoded::parse(key.as_bytes())
+        .next()
+        .is_some_and(|(name, _)| SECRET_PARAMS.contains(&name.as_ref()))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_percent_encoded_name_is_redacted_too() {
+        let uri = "/auth/facebook/callback?%63ode=abc&access%5Ftoken=t0k&st%61te=x&other=1"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            super::redacted_target(&uri),
+            "/auth/facebook/callback?%63ode=[redacted]&access%5Ftoken=[redacted]&st%61te=[redacted]&other=1"
+        );
+    }
+
     #[test]
     fn credentials_in_the_query_are_redacted() {
         let uri = "/auth/facebook/callback?code=abc&state=xyz&error=access_denied"
