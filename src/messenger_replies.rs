@@ -12,7 +12,14 @@ use crate::facebook::render::outbox_body;
 use crate::nlu::{ImageResponseCard, NluMessage, NluReply};
 use crate::store::outbox::NewOutboxMessage;
 
-/// Outbox rows answering one inbox event, in the NLU's order.
+/// Most Messenger messages one answer becomes (a long text's pieces
+/// included): a bot, a Lex hook or a fulfillment backend gone wrong could
+/// otherwise answer one message with thousands, flooding the person and
+/// holding the Page's send rate from everyone else's replies.
+pub const MAX_REPLIES_PER_TURN: usize = 10;
+
+/// Outbox rows answering one inbox event, in the NLU's order; at most
+/// `MAX_REPLIES_PER_TURN`, the rest dropped with a warning.
 pub fn replies(
     page_id: &str,
     psid: &str,
@@ -26,6 +33,15 @@ pub fn replies(
             continue;
         }
         messages.extend(messenger_messages(message));
+    }
+    if messages.len() > MAX_REPLIES_PER_TURN {
+        warn!(
+            inbox_id,
+            messages = messages.len(),
+            kept = MAX_REPLIES_PER_TURN,
+            "an answer made too many Messenger messages; the rest were dropped"
+        );
+        messages.truncate(MAX_REPLIES_PER_TURN);
     }
     messages
         .iter()
@@ -272,6 +288,29 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(replies("PAGE", "P", 1, &alone).len(), 1);
+    }
+
+    #[test]
+    fn an_answer_makes_at_most_ten_messages() {
+        let many = NluReply {
+            messages: (0..50)
+                .map(|i| NluMessage::PlainText(format!("message {i}")))
+                .collect(),
+            ..Default::default()
+        };
+        let rows = replies("PAGE", "P", 1, &many);
+        assert_eq!(rows.len(), MAX_REPLIES_PER_TURN);
+        let last: Value = serde_json::from_str(&rows[9].body).unwrap();
+        assert_eq!(
+            last["message"]["text"], "message 9",
+            "the first ones, in order"
+        );
+        // A text of 100,000 characters is no way around it.
+        let long = NluReply {
+            messages: vec![NluMessage::PlainText("word ".repeat(20_000))],
+            ..Default::default()
+        };
+        assert_eq!(replies("PAGE", "P", 1, &long).len(), MAX_REPLIES_PER_TURN);
     }
 
     #[test]

@@ -33,6 +33,10 @@ const SECRET_PARAMS: &[&str] = &[
     // (logged when the demo serves its stand-in Graph routes).
     "input_token",
     "appsecret_proof",
+    // The long-lived token exchange's app secret and short-lived token
+    // (logged when the demo serves its stand-in Graph routes).
+    "client_secret",
+    "fb_exchange_token",
     "hub.verify_token",
     "ref",
     "redirect_uri",
@@ -101,6 +105,17 @@ fn is_secret(key: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_token_exchange_secrets_are_redacted() {
+        let uri = "/v25.0/oauth/access_token?grant_type=fb_exchange_token&client_id=1&client_secret=s3&fb_exchange_token=t0"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            super::redacted_target(&uri),
+            "/v25.0/oauth/access_token?grant_type=fb_exchange_token&client_id=1&client_secret=[redacted]&fb_exchange_token=[redacted]"
+        );
+    }
+
     #[test]
     fn a_percent_encoded_name_is_redacted_too() {
         let uri = "/auth/facebook/callback?%63ode=abc&access%5Ftoken=t0k&st%61te=x&other=1"

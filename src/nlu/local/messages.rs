@@ -105,7 +105,7 @@ fn fill_message(message: &NluMessage, ctx: &Context<'_>) -> NluMessage {
     match message {
         NluMessage::PlainText(t) => NluMessage::PlainText(fill(t, ctx)),
         NluMessage::Ssml(t) => NluMessage::Ssml(fill(t, ctx)),
-        NluMessage::CustomPayload(t) => NluMessage::CustomPayload(fill(t, ctx)),
+        NluMessage::CustomPayload(t) => NluMessage::CustomPayload(fill_json(t, ctx)),
         NluMessage::ImageResponseCard(c) => NluMessage::ImageResponseCard(ImageResponseCard {
             title: fill(&c.title, ctx),
             subtitle: c.subtitle.as_ref().map(|s| fill(s, ctx)),
@@ -126,6 +126,20 @@ fn fill_message(message: &NluMessage, ctx: &Context<'_>) -> NluMessage {
 /// `((attr))` with a session attribute; other braces are left alone so JSON
 /// payloads survive.
 pub fn fill(text: &str, ctx: &Context<'_>) -> String {
+    fill_with(text, ctx, str::to_string)
+}
+
+/// `fill` for a custom payload (JSON): each value goes in escaped as a JSON
+/// string's contents, so what a person typed into a slot stays inside the
+/// string the bot's author put it in and cannot add fields or buttons.
+fn fill_json(text: &str, ctx: &Context<'_>) -> String {
+    fill_with(text, ctx, |value| {
+        let quoted = serde_json::Value::from(value).to_string();
+        quoted[1..quoted.len() - 1].to_string()
+    })
+}
+
+fn fill_with(text: &str, ctx: &Context<'_>, put: impl Fn(&str) -> String) -> String {
     let mut out = text.to_string();
     for (name, value) in ctx.slots {
         let pattern = format!("{{{name}}}");
@@ -134,13 +148,13 @@ pub fn fill(text: &str, ctx: &Context<'_>) -> String {
                 .as_ref()
                 .map(|v| v.interpreted_value.as_str())
                 .unwrap_or("");
-            out = out.replace(&pattern, v);
+            out = out.replace(&pattern, &put(v));
         }
     }
     for (name, value) in ctx.attributes {
         for pattern in [format!("(({name}))"), format!("[{name}]")] {
             if out.contains(&pattern) {
-                out = out.replace(&pattern, value);
+                out = out.replace(&pattern, &put(value));
             }
         }
     }
@@ -183,6 +197,41 @@ mod tests {
         assert!(matches!(out[2], NluMessage::ImageResponseCard(_)));
         let varied = render(&groups, 1, &ctx);
         assert_eq!(varied[0], NluMessage::Ssml("<speak>ok</speak>".into()));
+    }
+
+    #[test]
+    fn a_typed_value_stays_inside_its_string_in_a_custom_payload() {
+        let typed = r#"a","quick_replies":[{"title":"x"}],"z":"\"#;
+        let mut slots = BTreeMap::new();
+        slots.insert(
+            "note".to_string(),
+            Some(SlotValue {
+                original_value: typed.into(),
+                interpreted_value: typed.into(),
+                resolved_values: vec![typed.into()],
+                values: Vec::new(),
+            }),
+        );
+        let attributes = BTreeMap::from([("who".to_string(), "Ann \"the\" Bold".to_string())]);
+        let ctx = Context {
+            slots: &slots,
+            attributes: &attributes,
+        };
+        let template = NluMessage::CustomPayload(r#"{"text": "Noted: {note}, [who]"}"#.into());
+        let NluMessage::CustomPayload(filled) = fill_message(&template, &ctx) else {
+            panic!("a custom payload");
+        };
+        let payload: serde_json::Value = serde_json::from_str(&filled).expect("still JSON");
+        assert_eq!(
+            payload,
+            serde_json::json!({"text": format!("Noted: {typed}, Ann \"the\" Bold")})
+        );
+        // Plain text is not JSON: the value goes in as typed.
+        let text = NluMessage::PlainText("Noted: {note}".into());
+        assert_eq!(
+            fill_message(&text, &ctx),
+            NluMessage::PlainText(format!("Noted: {typed}"))
+        );
     }
 
     #[test]
