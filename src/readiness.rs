@@ -82,10 +82,7 @@ async fn database(store: &crate::store::Store) -> anyhow::Result<Vec<Failing>> {
             reason: "migrations",
             detail: format!("not applied: {pending:?}"),
         }),
-        Err(e) => failing.push(Failing {
-            reason: "migrations",
-            detail: format!("{e:#}"),
-        }),
+        Err(e) => failing.push(unreadable("migrations", "the applied migrations", &e)),
     }
     let pauses = store.page_pauses().await?;
     failing.extend(
@@ -104,6 +101,16 @@ async fn database(store: &crate::store::Store) -> anyhow::Result<Vec<Failing>> {
     Ok(failing)
 }
 
+/// A failure to read `what`: the database's own words (which may name
+/// hosts, users, databases) go to the log, not to whoever asks `/readyz`.
+fn unreadable(reason: &'static str, what: &str, e: &anyhow::Error) -> Failing {
+    tracing::warn!(error = %format!("{e:#}"), "readiness: {what} could not be read");
+    Failing {
+        reason,
+        detail: format!("{what} could not be read (the service's log says why)"),
+    }
+}
+
 /// Every reason the instance is not ready; empty when it is.
 pub async fn check(shared: &AppState) -> Vec<Failing> {
     let mut failing = Vec::new();
@@ -111,10 +118,7 @@ pub async fn check(shared: &AppState) -> Vec<Failing> {
     let checked = tokio::time::timeout(DATABASE_TIMEOUT, database(&shared.store)).await;
     match checked {
         Ok(Ok(found)) => failing.extend(found),
-        Ok(Err(e)) => failing.push(Failing {
-            reason: "database",
-            detail: format!("{e:#}"),
-        }),
+        Ok(Err(e)) => failing.push(unreadable("database", "the database", &e)),
         Err(_) => failing.push(Failing {
             reason: "database",
             detail: format!("no answer within {DATABASE_TIMEOUT:?}"),

@@ -174,6 +174,12 @@ async fn without_workers_or_database_the_instance_is_not_ready() {
         .map(|f| f["reason"].as_str().unwrap())
         .collect();
     assert_eq!(reasons, ["database", "workers"]);
+    // The database's own error text (it may name hosts, users, files) is
+    // for the log, not for whoever asks.
+    assert_eq!(
+        body["failing"][0]["detail"],
+        "the database could not be read (the service's log says why)"
+    );
     assert_eq!(get(&app, "/healthz").await.0, 200);
     assert_eq!(get(&app, "/health").await.0, 503, "/health as before");
 }
