@@ -32,6 +32,10 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     if args.rate == 0 || args.seconds == 0 || args.connections == 0 {
         bail!("--rate, --seconds and --connections must be at least 1");
     }
+    // A message every microsecond at most: a faster tick is no tick.
+    if args.rate > 1_000_000 {
+        bail!("--rate must be at most 1000000 messages a second");
+    }
     let fakes = FakeServers::start()?;
     let server = ChildServer::start(&[
         ("NLU", "lex".to_string()),
@@ -196,6 +200,19 @@ impl Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_rate_no_ticker_can_keep_is_refused_before_anything_starts() {
+        for rate in [0, 1_000_001, 4_294_967_296] {
+            let args = BridgeArgs {
+                rate,
+                seconds: 1,
+                connections: 1,
+            };
+            let error = run(args).await.expect_err("refused").to_string();
+            assert!(error.contains("--rate"), "{rate}: {error}");
+        }
+    }
 
     /// Each answered message is timed from its POST, split at its Lex call,
     /// the fake Lex's mean time taken off where it counts; an unanswered

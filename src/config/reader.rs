@@ -55,6 +55,29 @@ impl Reader<'_> {
         url
     }
 
+    /// An http(s) URL that other paths are put under (`PUBLIC_URL`, the
+    /// Graph API's): no path but `/`, no query, no fragment, which would
+    /// end up inside every address made from it.
+    pub(super) fn base_url(&mut self, key: &str, default: &str) -> Url {
+        let url = self.url(key, default);
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            self.problems.push(format!(
+                "{key} must be a scheme, host and port only (no path, query or fragment): {url}"
+            ));
+        }
+        url
+    }
+
+    /// A numeric Meta id (a Page's), trimmed; empty when not set.
+    pub(super) fn optional_numeric_id(&mut self, key: &str) -> String {
+        let raw = self.optional(key, "").trim().to_string();
+        if !raw.is_empty() && !raw.bytes().all(|b| b.is_ascii_digit()) {
+            self.problems
+                .push(format!("{key} must be a numeric id (digits only): {raw:?}"));
+        }
+        raw
+    }
+
     pub(super) fn positive(&mut self, key: &str, default: u32) -> u32 {
         let v: u32 = self.parsed(key, &default.to_string());
         if v == 0 {
@@ -95,8 +118,16 @@ impl Reader<'_> {
         }
     }
 
+    /// A duration in milliseconds, at most `i64::MAX` (times are kept as
+    /// `i64` milliseconds: a larger one would wrap to a negative).
     pub(super) fn millis(&mut self, key: &str, default: Duration) -> Duration {
-        Duration::from_millis(self.parsed(key, &default.as_millis().to_string()))
+        let ms: u64 = self.parsed(key, &default.as_millis().to_string());
+        if ms > i64::MAX as u64 {
+            self.problems
+                .push(format!("{key} must be at most {} (milliseconds)", i64::MAX));
+            return default;
+        }
+        Duration::from_millis(ms)
     }
 
     /// A duration in milliseconds that must not be zero.

@@ -234,3 +234,54 @@ fn the_environments_page_is_optional_but_whole() {
         "{err}"
     );
 }
+
+#[test]
+fn base_urls_timeouts_long_durations_and_the_page_id_are_checked() {
+    for (key, bad, says) in [
+        (
+            "PUBLIC_URL",
+            "https://bridge.example.com/?a=b",
+            "no path, query or fragment",
+        ),
+        (
+            "PUBLIC_URL",
+            "https://bridge.example.com/app",
+            "no path, query or fragment",
+        ),
+        (
+            "PUBLIC_URL",
+            "https://bridge.example.com/#top",
+            "no path, query or fragment",
+        ),
+        (
+            "GRAPH_API_URL",
+            "https://graph.example.com/v1",
+            "no path, query or fragment",
+        ),
+        ("GRAPH_CONNECT_TIMEOUT_MS", "0", "must be at least 1"),
+        ("GRAPH_REQUEST_TIMEOUT_MS", "0", "must be at least 1"),
+        ("RETRY_BASE_MS", "0", "must be at least 1"),
+        (
+            "HANDOVER_IDLE_TAKE_BACK_MS",
+            "18446744073709551615",
+            "must be at most",
+        ),
+        ("FACEBOOK_PAGE_ID", "12345x", "must be a numeric id"),
+    ] {
+        let mut map = complete();
+        map.insert(key, bad);
+        let err = read(&map).expect_err(bad).to_string();
+        assert!(
+            err.contains(key) && err.contains(says),
+            "{key}={bad}: {err}"
+        );
+    }
+    let mut map = complete();
+    map.insert("PUBLIC_URL", "https://bridge.example.com/");
+    map.insert("FACEBOOK_PAGE_ID", " 456 ");
+    let s = read(&map).expect("valid");
+    assert_eq!(
+        s.facebook.page_id, "456",
+        "trimmed, as an env file may leave it"
+    );
+}

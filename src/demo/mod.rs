@@ -66,6 +66,24 @@ pub struct Demo {
 impl Demo {
     pub async fn build(args: &DemoArgs) -> anyhow::Result<Demo> {
         let data = &args.data;
+        // The address and PUBLIC_URL first: a demo that cannot start deletes
+        // nothing (`--reset` while another demo holds the port, a malformed
+        // PUBLIC_URL).
+        let host = if args.public { "0.0.0.0" } else { "127.0.0.1" };
+        let listener = TcpListener::bind((host, args.port))
+            .with_context(|| format!("listening on {host}:{}", args.port))?;
+        let port = listener.local_addr()?.port();
+        let local = format!("http://127.0.0.1:{port}");
+        let base = match std::env::var("PUBLIC_URL") {
+            Ok(url) if args.public && !url.trim().is_empty() => {
+                url.trim().trim_end_matches('/').to_string()
+            }
+            _ => local.clone(),
+        };
+        Url::parse(&base)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .with_context(|| format!("PUBLIC_URL is malformed: {base:?}; nothing was changed"))?;
         if args.reset {
             for file in FILES {
                 let path = data.join(file);
@@ -85,17 +103,6 @@ impl Demo {
             );
         }
         let (secrets, _) = DemoSecrets::load_or_create(&secrets_file)?;
-        let host = if args.public { "0.0.0.0" } else { "127.0.0.1" };
-        let listener = TcpListener::bind((host, args.port))
-            .with_context(|| format!("listening on {host}:{}", args.port))?;
-        let port = listener.local_addr()?.port();
-        let local = format!("http://127.0.0.1:{port}");
-        let base = match std::env::var("PUBLIC_URL") {
-            Ok(url) if args.public && !url.trim().is_empty() => {
-                url.trim().trim_end_matches('/').to_string()
-            }
-            _ => local.clone(),
-        };
         let db_url = format!("sqlite://{}", db.display());
         let env = HashMap::from([
             ("DATABASE_URL", db_url),

@@ -91,7 +91,7 @@ pub async fn api_key(
                 Ok(()) => {}
                 Err(CreateKeyError::NameTaken(name)) => {
                     anyhow::bail!(
-                        "an API key named {name:?} exists already; revoke it or pick another name"
+                        "an API key named {name:?} exists already (revoked keys keep their names): pick another name"
                     )
                 }
                 Err(CreateKeyError::Store(e)) => return Err(e),

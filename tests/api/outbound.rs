@@ -699,6 +699,10 @@ async fn operators_manage_keys_and_send_through_the_same_rules() {
         )
         .await
         .is_err());
+        // A revoked key keeps its name, and the refusal says so.
+        let again = api_key(&app.store, key_command(&["create", "iot"]), &mut Vec::new()).await;
+        let said = again.unwrap_err().to_string();
+        assert!(said.contains("revoked keys keep their names"), "{said}");
 
         // `lexbridge send` runs in a process of its own, with its own pool.
         let cli = Store::connect(&DatabaseSettings::new(app.db.url.clone()))

@@ -505,6 +505,30 @@ async fn a_data_folder_with_a_database_but_no_secrets_is_refused() {
     assert!(!dir.path().join("secrets.json").exists(), "nothing made");
 }
 
+#[tokio::test]
+async fn a_reset_that_cannot_start_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["lexbridge.db", "secrets.json", "sandbox.json"] {
+        std::fs::write(dir.path().join(file), b"kept").unwrap();
+    }
+    // Another demo holds the port.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let args = lexbridge::demo::DemoArgs {
+        port: taken.local_addr().unwrap().port(),
+        data: dir.path().to_path_buf(),
+        public: false,
+        reset: true,
+    };
+    match lexbridge::demo::Demo::build(&args).await {
+        Ok(_) => panic!("started on a port in use"),
+        Err(e) => assert!(e.to_string().contains("listening on"), "{e}"),
+    }
+    for file in ["lexbridge.db", "secrets.json", "sandbox.json"] {
+        let kept = std::fs::read(dir.path().join(file)).expect("still there");
+        assert_eq!(kept, b"kept", "{file}");
+    }
+}
+
 /// The demo's handover round trip: the person asks for a person (the
 /// persistent menu's postback HANDOVER), the service says so and passes
 /// the thread to the Page Inbox stand-in; the person's next words go as
