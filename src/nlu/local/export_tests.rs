@@ -135,3 +135,45 @@ fn shaped_built_in_types_are_recognised_by_their_shape() {
     let wait = r.slots["wait"].as_ref().expect("duration");
     assert_eq!(wait.interpreted_value, "PT2H30M");
 }
+
+#[test]
+fn a_sample_too_long_or_naming_too_many_slots_is_a_clear_error() {
+    let manifest = r#"{"metaData": {"resourceType": "Bot"}}"#;
+    let long = "word ".repeat(300);
+    let many = (0..21).map(|_| "{code}").collect::<Vec<_>>().join(" ");
+    let slot = r#"{"name": "code", "slotTypeName": "Codes",
+        "valueElicitationSetting": {"slotConstraint": "Optional"}}"#;
+    for (utterance, says) in [
+        (long.as_str(), "characters long; at most 1024"),
+        (many.as_str(), "names 21 slots; at most 20"),
+    ] {
+        let intent = format!(
+            r#"{{"name": "Code", "sampleUtterances": [{{"utterance": "my code"}}, {{"utterance": "{utterance}"}}]}}"#
+        );
+        let files = bot(
+            manifest,
+            &[
+                (
+                    "SlotTypes/Codes/SlotType.json",
+                    r#"{"name": "Codes", "slotTypeValues": [{"sampleValue": {"value": "abc"}}]}"#,
+                ),
+                ("Intents/Code/Intent.json", &intent),
+                ("Intents/Code/Slots/code/Slot.json", slot),
+            ],
+        );
+        let err = LocalBot::from_files(&files).expect_err(says);
+        assert_eq!(err.file, "B/BotLocales/en_US/Intents/Code/Intent.json");
+        assert_eq!(err.field.as_deref(), Some("sampleUtterances[1].utterance"));
+        assert!(err.reason.contains(says), "{err}");
+    }
+    let value = "x".repeat(1025);
+    let codes = format!(
+        r#"{{"name": "Codes", "slotTypeValues": [{{"sampleValue": {{"value": "{value}"}}}}]}}"#
+    );
+    let files = bot(manifest, &[("SlotTypes/Codes/SlotType.json", &codes)]);
+    let err = LocalBot::from_files(&files).expect_err("a long value");
+    assert_eq!(
+        err.field.as_deref(),
+        Some("slotTypeValues[0].sampleValue.value")
+    );
+}

@@ -170,14 +170,10 @@ fn slot_type(
     let mut values = Vec::new();
     for item in node.items("slotTypeValues")? {
         let item = item.node();
-        let value = item
-            .req("sampleValue")?
-            .node()
-            .req_str("value")?
-            .to_string();
+        let value = sample_text(item.req("sampleValue")?.node(), "value")?;
         let mut synonyms = Vec::new();
         for s in item.items("synonyms")? {
-            synonyms.push(s.node().req_str("value")?.to_string());
+            synonyms.push(sample_text(s.node(), "value")?);
         }
         values.push(SlotTypeValue { value, synonyms });
     }
@@ -239,7 +235,7 @@ fn intent(
     }
     let mut utterances = Vec::new();
     for u in node.items("sampleUtterances")? {
-        utterances.push(u.node().req_str("utterance")?.to_string());
+        utterances.push(utterance(u.node())?);
     }
     let input_contexts = input_contexts(node)?;
     let output_contexts = output_contexts(node)?;
@@ -325,4 +321,42 @@ fn intent(
         }
     }
     Ok(def)
+}
+
+/// The longest sample utterance or slot value read: Lex takes no longer a
+/// text from a person (1,024 characters), and a longer one only multiplies
+/// the work of training (each of its slots filled many times over).
+pub(super) const MAX_SAMPLE_CHARS: usize = 1024;
+/// The most `{slot}` references one sample utterance may hold.
+pub(super) const MAX_SLOT_REFERENCES: usize = 20;
+
+/// The text `key` of `node` (a sample utterance or slot value), at most
+/// `MAX_SAMPLE_CHARS` long.
+pub(super) fn sample_text(node: Node<'_>, key: &str) -> Result<String, LoadError> {
+    let text = node.req_str(key)?;
+    let chars = text.chars().count();
+    if chars > MAX_SAMPLE_CHARS {
+        return Err(node.error(
+            key,
+            format!("is {chars} characters long; at most {MAX_SAMPLE_CHARS}"),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// A sample utterance (`node`'s `utterance`): `sample_text` naming at most
+/// `MAX_SLOT_REFERENCES` slots.
+pub(super) fn utterance(node: Node<'_>) -> Result<String, LoadError> {
+    let text = sample_text(node, "utterance")?;
+    let references = expand::pieces(&text)
+        .iter()
+        .filter(|p| matches!(p, Piece::Slot(_)))
+        .count();
+    if references > MAX_SLOT_REFERENCES {
+        return Err(node.error(
+            "utterance",
+            format!("names {references} slots; at most {MAX_SLOT_REFERENCES}"),
+        ));
+    }
+    Ok(text)
 }

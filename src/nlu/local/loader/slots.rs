@@ -62,8 +62,7 @@ pub fn slots(
             slot.max_retries = prompt.opt_f64("maxRetries")?.unwrap_or(2.0) as u32;
         }
         for u in elicit.items("sampleUtterances")? {
-            slot.utterances
-                .push(u.node().req_str("utterance")?.to_string());
+            slot.utterances.push(super::utterance(u.node())?);
         }
         if let Some(capture) = elicit.get("slotCaptureSetting") {
             slot.failure = groups_at(capture.node(), "failureResponse")?;
