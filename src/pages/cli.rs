@@ -71,12 +71,25 @@ pub async fn add(
             anyhow::bail!("--lex-alias is empty; nothing was stored");
         }
     }
-    if let Some(bot) = &args.local_bot {
-        // The bot must load now, not at the next start of `serve`.
-        crate::nlu::local::LocalBot::load(std::path::Path::new(bot)).map_err(|e| {
-            anyhow::anyhow!("--local-bot {bot} does not load ({e}); nothing was stored")
-        })?;
-    }
+    // Stored as an absolute path: `serve` may start from another folder.
+    let local_bot = match &args.local_bot {
+        Some(bot) => {
+            let path = std::fs::canonicalize(bot).map_err(|e| {
+                anyhow::anyhow!(
+                    "--local-bot {bot} does not load (it cannot be read: {e}); nothing was stored"
+                )
+            })?;
+            // The bot must load now, not at the next start of `serve`.
+            crate::nlu::local::LocalBot::load(&path).map_err(|e| {
+                anyhow::anyhow!("--local-bot {bot} does not load ({e}); nothing was stored")
+            })?;
+            let path = path.to_str().ok_or_else(|| {
+                anyhow::anyhow!("--local-bot {bot} is not a UTF-8 path; nothing was stored")
+            })?;
+            Some(path.to_string())
+        }
+        None => None,
+    };
     let token = SecretString::from(raw.to_string());
     let status = graph
         .debug_token(&settings.facebook.app_id, &token)
@@ -121,8 +134,8 @@ pub async fn add(
         page_id: id.to_string(),
         name: name.clone(),
         added_at: now,
-        lex_bot_alias_id: args.lex_alias.clone(),
-        local_bot: args.local_bot.clone(),
+        lex_bot_alias_id: args.lex_alias.as_deref().map(|a| a.trim().to_string()),
+        local_bot,
         send_rate: args.rate,
     };
     store.add_page(&page, &cipher.encrypt(&token), now).await?;

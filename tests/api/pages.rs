@@ -116,8 +116,10 @@ async fn page_add_checks_everything_before_it_stores() {
         assert_eq!(added(&app).await, 0);
 
         let bot = dialog_bot();
+        // A relative path (the tests run in the package's folder) is stored
+        // absolute, so `serve` started elsewhere still finds the bot.
         let good = AddArgs {
-            local_bot: Some(bot.clone()),
+            local_bot: Some("tests/fixtures/dialog-bot".into()),
             rate: Some(50),
             ..args(SECOND, SECOND_TOKEN)
         };
@@ -133,6 +135,17 @@ async fn page_add_checks_everything_before_it_stores() {
             ))
             .await,
             1
+        );
+        let absolute = std::fs::canonicalize(&bot).unwrap();
+        assert_eq!(
+            app.count(&format!(
+                "SELECT COUNT(*) FROM pages WHERE page_id = '{SECOND}' AND local_bot = '{}'",
+                absolute.display()
+            ))
+            .await,
+            1,
+            "stored as {}",
+            absolute.display()
         );
         let stored = app
             .store
