@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::feed::{WorkerClaims, INBOX, OUTBOX, PIGGYBACK};
 use super::windows::{Opened, WindowPlan};
-use super::{Write, WriteOutput};
+use super::{Claim, Write, WriteOutput};
 use crate::store::chunks::chunks;
 use crate::store::conversations::{self, MergedConversationUpdate};
 use crate::store::inbox::{self, InboxRow};
@@ -15,6 +15,17 @@ use crate::store::outbound_api::touch_key_statement;
 use crate::store::outbox::{self, NewOutboxMessage, OutboxOutcome, OutboxRow, OutboxState};
 use crate::store::psid_lookups;
 use crate::store::statement::{Arg, Columns, Exec, Stmt};
+
+/// `claim` taking no more than `room` rows, when known.
+fn within(claim: Claim, room: Option<i64>) -> Claim {
+    match room {
+        Some(room) => Claim {
+            limit: claim.limit.min(room),
+            ..claim
+        },
+        None => claim,
+    }
+}
 
 /// What one batch produced.
 pub(super) struct BatchResult {
@@ -73,8 +84,16 @@ pub(super) async fn apply<E: Exec>(
             Write::ClaimInbox(_) if extra.inbox_paced => {
                 claimed.insert(job, WriteOutput::Inbox(Vec::new()));
             }
-            Write::ClaimInbox(c) => claims.push((job, true, *c)),
-            Write::ClaimOutbox(c) => claims.push((job, false, *c)),
+            // No more than the worker's room as the batch starts: claims on
+            // its behalf since it asked may have taken some.
+            Write::ClaimInbox(_) if extra.room[INBOX].is_some_and(|r| r <= 0) => {
+                claimed.insert(job, WriteOutput::Inbox(Vec::new()));
+            }
+            Write::ClaimOutbox(_) if extra.room[OUTBOX].is_some_and(|r| r <= 0) => {
+                claimed.insert(job, WriteOutput::Outbox(Vec::new()));
+            }
+            Write::ClaimInbox(c) => claims.push((job, true, within(*c, extra.room[INBOX]))),
+            Write::ClaimOutbox(c) => claims.push((job, false, within(*c, extra.room[OUTBOX]))),
             Write::Accept(a) => acceptances.push((job, a.as_ref())),
             Write::Arrived | Write::Barrier => {}
         }
@@ -402,6 +421,44 @@ mod tests {
         let own = Write::ClaimInbox(Claim { limit: 1, ..claim });
         let applied = apply_writing(&mut conn, &[&own], extra).await;
         assert_eq!(applied.inbox.len(), 3);
+    }
+
+    /// A worker's claim asks for the room it saw; a claim made on its
+    /// behalf in a batch since may have taken some of it: the claim takes
+    /// no more than the room left as its batch starts.
+    #[tokio::test]
+    async fn a_workers_claim_takes_no_more_than_the_room_left() {
+        let mut conn = schema();
+        for psid in 0..6 {
+            conn.execute(
+                "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, next_attempt_at, received_at)
+                 VALUES ('P', ?1, 'message', ?1, '{}', 0, 0)",
+                [psid.to_string()],
+            )
+            .expect("a pending row");
+        }
+        let (claim, _) = inbox_claim(1, 4);
+        let own = Write::ClaimInbox(claim);
+        let claimed = |applied: &BatchResult| match applied.written.first() {
+            Some(WriteOutput::Inbox(rows)) => rows.len(),
+            _ => panic!("the worker's claim answers with rows"),
+        };
+        let mut extra = WorkerClaims {
+            room: [Some(1), None],
+            ..WorkerClaims::default()
+        };
+        let applied = apply_writing(&mut conn, &[&own], extra).await;
+        assert_eq!(
+            claimed(&applied),
+            1,
+            "one row of room left, not the four asked"
+        );
+        extra.room = [Some(0), None];
+        let applied = apply_writing(&mut conn, &[&own], extra).await;
+        assert_eq!(claimed(&applied), 0, "no room left");
+        extra.room = [None, None];
+        let applied = apply_writing(&mut conn, &[&own], extra).await;
+        assert_eq!(claimed(&applied), 4, "room unknown: as asked");
     }
 
     /// Postgres's intake hands the windows of the events it stores to the

@@ -154,6 +154,11 @@ pub(super) struct WorkerClaims {
     /// No inbox row is claimed in this batch, not even by the worker's own
     /// claim (see `Feeds::inbox_paced`).
     pub(super) inbox_paced: bool,
+    /// Each worker's room (inbox, outbox) as this batch starts, when known:
+    /// a worker's own claim asks for the room it saw when it asked, and a
+    /// claim made on its behalf in a batch since may have taken that room,
+    /// so its claim takes no more than is left (`None`: as asked).
+    pub(super) room: [Option<i64>; 2],
 }
 
 impl WorkerClaims {
@@ -176,8 +181,14 @@ impl WorkerClaims {
             outbox: piggyback(&feeds.outbox, writes.iter().any(|w| w.frees_outbox()), now),
             lapsed: [lapsed.due(INBOX), lapsed.due(OUTBOX)],
             inbox_paced,
+            room: [room(&feeds.inbox), room(&feeds.outbox)],
         }
     }
+}
+
+/// A worker's room now, if it has a feed.
+fn room<T>(feed: &Option<Feed<T>>) -> Option<i64> {
+    feed.as_ref().map(|f| f.budget.load(Ordering::Acquire))
 }
 
 /// Index of the inbox in per-table pairs.
