@@ -392,10 +392,9 @@ mod tests {
         conn
     }
 
-    #[tokio::test]
-    async fn a_worker_never_gets_more_rows_than_its_budget_in_one_batch() {
-        let mut conn = schema();
-        for psid in 0..10 {
+    /// `n` pending inbox rows, one person each.
+    fn pending_rows(conn: &rusqlite::Connection, n: usize) {
+        for psid in 0..n {
             conn.execute(
                 "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, next_attempt_at, received_at)
                  VALUES ('P', ?1, 'message', ?1, '{}', 0, 0)",
@@ -403,6 +402,12 @@ mod tests {
             )
             .expect("a pending row");
         }
+    }
+
+    #[tokio::test]
+    async fn a_worker_never_gets_more_rows_than_its_budget_in_one_batch() {
+        let mut conn = schema();
+        pending_rows(&conn, 10);
         // The worker claims its room (4) while the committer, seeing the
         // same budget, piggybacks a claim for it.
         let (claim, extra) = inbox_claim(1, 4);
@@ -429,14 +434,7 @@ mod tests {
     #[tokio::test]
     async fn a_workers_claim_takes_no_more_than_the_room_left() {
         let mut conn = schema();
-        for psid in 0..6 {
-            conn.execute(
-                "INSERT INTO inbox (page_id, psid, kind, dedupe_key, event, next_attempt_at, received_at)
-                 VALUES ('P', ?1, 'message', ?1, '{}', 0, 0)",
-                [psid.to_string()],
-            )
-            .expect("a pending row");
-        }
+        pending_rows(&conn, 6);
         let (claim, _) = inbox_claim(1, 4);
         let own = Write::ClaimInbox(claim);
         let claimed = |applied: &BatchResult| match applied.written.first() {
