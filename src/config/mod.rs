@@ -11,6 +11,24 @@ use std::time::Duration;
 use url::Url;
 
 pub use nlu::{FulfillmentSettings, LexSettings, NluSettings};
+
+/// `raw` as a base URL, one that other paths are put under (`PUBLIC_URL`,
+/// the Graph API's): http(s), with no path but `/`, no query and no
+/// fragment, which would end up inside every address made from it. The
+/// error says why, to follow the setting's name. `serve`, `demo` and
+/// `accounts delete` all read `PUBLIC_URL` through it.
+pub fn base_url(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("is malformed: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http(s) URL".into());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "must be a scheme, host and port only (no path, query or fragment): {url}"
+        ));
+    }
+    Ok(url)
+}
 use reader::{mask_url_password, Reader};
 
 #[derive(Clone, Debug)]

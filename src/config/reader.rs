@@ -55,17 +55,15 @@ impl Reader<'_> {
         url
     }
 
-    /// An http(s) URL that other paths are put under (`PUBLIC_URL`, the
-    /// Graph API's): no path but `/`, no query, no fragment, which would
-    /// end up inside every address made from it.
+    /// An http(s) URL that other paths are put under (`super::base_url`).
     pub(super) fn base_url(&mut self, key: &str, default: &str) -> Url {
-        let url = self.url(key, default);
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            self.problems.push(format!(
-                "{key} must be a scheme, host and port only (no path, query or fragment): {url}"
-            ));
+        match super::base_url(&self.optional(key, default)) {
+            Ok(url) => url,
+            Err(why) => {
+                self.problems.push(format!("{key} {why}"));
+                Url::parse(default).unwrap_or_else(|_| unreachable!("defaults parse"))
+            }
         }
-        url
     }
 
     /// A numeric Meta id (a Page's), trimmed; empty when not set.

@@ -80,10 +80,8 @@ impl Demo {
             }
             _ => local.clone(),
         };
-        Url::parse(&base)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .with_context(|| format!("PUBLIC_URL is malformed: {base:?}; nothing was changed"))?;
+        crate::config::base_url(&base)
+            .map_err(|why| anyhow::anyhow!("PUBLIC_URL {why}; nothing was changed"))?;
         if args.reset {
             for file in FILES {
                 let path = data.join(file);

@@ -102,9 +102,8 @@ pub async fn run(
             // The status page's address, read as `serve` reads PUBLIC_URL
             // (and checked before anything is erased).
             let public_url = match std::env::var("PUBLIC_URL") {
-                Ok(raw) if !raw.trim().is_empty() => url::Url::parse(raw.trim()).map_err(|e| {
-                    anyhow::anyhow!("PUBLIC_URL is malformed ({e}); nothing was erased")
-                })?,
+                Ok(raw) if !raw.trim().is_empty() => crate::config::base_url(&raw)
+                    .map_err(|why| anyhow::anyhow!("PUBLIC_URL {why}; nothing was erased"))?,
                 _ => url::Url::parse("http://127.0.0.1:8080").expect("a URL"),
             };
             let subject = crate::store::erasure::Subject::Account(&id);
