@@ -79,8 +79,7 @@ impl LinkTokens {
         if parts.next().is_some() || prefix != purpose.prefix() || nonce.len() != 32 {
             return None;
         }
-        let expected = self.mac(purpose, nonce);
-        bool::from(expected.as_bytes().ct_eq(mac.as_bytes())).then(|| nonce.to_string())
+        same(&self.mac(purpose, nonce), mac).then(|| nonce.to_string())
     }
 
     /// The MAC that binds an Unlink button to one Messenger identity, so a
@@ -97,11 +96,7 @@ impl LinkTokens {
 
     /// Whether `mac` is `unlink_mac(page_id, psid)`, compared in constant time.
     pub fn unlink_mac_ok(&self, page_id: &str, psid: &str, mac: &str) -> bool {
-        bool::from(
-            self.unlink_mac(page_id, psid)
-                .as_bytes()
-                .ct_eq(mac.as_bytes()),
-        )
+        same(&self.unlink_mac(page_id, psid), mac)
     }
 
     /// The MAC that binds the Link button of the question an unvouched m.me
@@ -139,10 +134,9 @@ impl LinkTokens {
         expires_at: i64,
         mac: &str,
     ) -> bool {
-        bool::from(
-            self.consent_mac(page_id, psid, account_id, expires_at)
-                .as_bytes()
-                .ct_eq(mac.as_bytes()),
+        same(
+            &self.consent_mac(page_id, psid, account_id, expires_at),
+            mac,
         )
     }
 
@@ -158,6 +152,11 @@ impl LinkTokens {
         mac.update(nonce.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
+}
+
+/// Whether the MAC `given` is `expected`, compared in constant time.
+fn same(expected: &str, given: &str) -> bool {
+    bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
 #[cfg(test)]

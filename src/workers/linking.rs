@@ -10,6 +10,7 @@ use crate::linking::notice::{self, link_announcement, link_question, read_consen
 use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
 use crate::nlu::NluError;
 use crate::state::AppState;
+use crate::store::accounts::AccountSummary;
 use crate::store::inbox::InboxRow;
 use crate::store::linking::{LinkChange, NewLink, OnOtherOwner, TokenUse};
 use crate::store::now_ms;
@@ -103,8 +104,11 @@ pub async fn referral(
     if let Some(handled) = linked_already(shared, row, &account_id) {
         return Ok(handled);
     }
-    if vouched(shared, row, &account_id).await? {
-        return link(shared, row, &account_id, "ref").await;
+    let account = shared.store.account(&account_id).await.map_err(db)?;
+    if let Some(account) = &account {
+        if vouched(shared, row, account).await? {
+            return link(shared, row, &account_id, "ref").await;
+        }
     }
     // A spent token reopened by the same PSID asks again: only ever in the
     // opener's own thread.
@@ -182,19 +186,13 @@ async fn agreed(shared: &AppState, row: &InboxRow, account_id: &str) -> Result<H
     if let Some(handled) = linked_already(shared, row, account_id) {
         return Ok(handled);
     }
-    if shared
-        .store
-        .account(account_id)
-        .await
-        .map_err(db)?
-        .is_none()
-    {
+    let Some(account) = shared.store.account(account_id).await.map_err(db)? else {
         return Ok(Handled {
             outcome: "refused: the account is gone (ref)".into(),
             reply: Some(LINK_INVALID.into()),
         });
-    }
-    if vouched(shared, row, account_id).await? {
+    };
+    if vouched(shared, row, &account).await? {
         return link(shared, row, account_id, "ref").await;
     }
     let token = shared
@@ -232,13 +230,14 @@ async fn agreed(shared: &AppState, row: &InboxRow, account_id: &str) -> Result<H
 /// Whether the account's `ids_for_pages` answer holds the sender's PSID.
 /// No answer (a refusal, another Business, a region without it) is "no";
 /// a failure that may pass is retried.
-async fn vouched(shared: &AppState, row: &InboxRow, account_id: &str) -> Result<bool, NluError> {
+async fn vouched(
+    shared: &AppState,
+    row: &InboxRow,
+    account: &AccountSummary,
+) -> Result<bool, NluError> {
     if row.page_id != shared.settings.facebook.page_id {
         return Ok(false);
     }
-    let Some(account) = shared.store.account(account_id).await.map_err(db)? else {
-        return Ok(false);
-    };
     let token = shared.settings.facebook.page_access_token.clone();
     match psids_for(shared, &token, &account.fb_uid).await {
         Ok(psids) => Ok(psids.contains(&row.psid)),
