@@ -4,6 +4,7 @@
 use super::json::Node;
 use super::LoadError;
 use crate::nlu::reply::{CardButton, ImageResponseCard, NluMessage, SlotValue};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +127,7 @@ fn fill_message(message: &NluMessage, ctx: &Context<'_>) -> NluMessage {
 /// `((attr))` with a session attribute; other braces are left alone so JSON
 /// payloads survive.
 pub fn fill(text: &str, ctx: &Context<'_>) -> String {
-    fill_with(text, ctx, str::to_string)
+    fill_with(text, ctx, Cow::Borrowed)
 }
 
 /// `fill` for a custom payload (JSON): each value goes in escaped as a JSON
@@ -135,11 +136,11 @@ pub fn fill(text: &str, ctx: &Context<'_>) -> String {
 fn fill_json(text: &str, ctx: &Context<'_>) -> String {
     fill_with(text, ctx, |value| {
         let quoted = serde_json::Value::from(value).to_string();
-        quoted[1..quoted.len() - 1].to_string()
+        Cow::Owned(quoted[1..quoted.len() - 1].to_string())
     })
 }
 
-fn fill_with(text: &str, ctx: &Context<'_>, put: impl Fn(&str) -> String) -> String {
+fn fill_with<'v>(text: &str, ctx: &Context<'v>, put: impl Fn(&'v str) -> Cow<'v, str>) -> String {
     let mut out = text.to_string();
     for (name, value) in ctx.slots {
         let pattern = format!("{{{name}}}");
