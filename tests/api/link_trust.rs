@@ -311,18 +311,26 @@ async fn asked_about(app: &TestApp, psid: &str) -> bool {
         .any(|r| r.url.path().ends_with(&format!("/{psid}")))
 }
 
+/// An account owner signed in (Meta vouching for none of their PSIDs) and
+/// the `ref` of the m.me link their account page offers; from then on
+/// `ids_for_pages` names `vouched`.
+async fn owner_with_link(app: &TestApp, vouched: &[&str]) -> (Visitor, String) {
+    mount_send(&app.graph).await;
+    mount_identity(&app.graph).await;
+    mount_ids_for_pages(&app.graph, &[]).await;
+    let mut owner = Visitor::new(app);
+    assert_eq!(owner.login().await.status(), 302);
+    let reference = ref_of(&owner.account_page().await);
+    mount_ids_for_pages_later(&app.graph, vouched).await;
+    (owner, reference)
+}
+
 #[tokio::test]
 async fn a_leaked_m_me_link_waits_for_the_owner_unless_meta_vouches() {
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
-        mount_send(&app.graph).await;
-        mount_identity(&app.graph).await;
-        mount_ids_for_pages(&app.graph, &[]).await;
-        let mut owner = Visitor::new(&app);
-        assert_eq!(owner.login().await.status(), 302);
-        let reference = ref_of(&owner.account_page().await);
-        // From now on Meta says the owner's PSID is PSID-ADA.
-        mount_ids_for_pages_later(&app.graph, &["PSID-ADA"]).await;
+        // From the link on, Meta says the owner's PSID is PSID-ADA.
+        let (mut owner, reference) = owner_with_link(&app, &["PSID-ADA"]).await;
         mount_profile(&app.graph, "PSID-EVE", "Eve", "Opener").await;
 
         // The link leaked: Eve opens it, and is asked first.
@@ -383,17 +391,11 @@ async fn a_leaked_m_me_link_waits_for_the_owner_unless_meta_vouches() {
 async fn an_m_me_link_sent_to_a_stranger_tells_its_owner_nothing_unless_they_agree() {
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
-        mount_send(&app.graph).await;
-        mount_identity(&app.graph).await;
-        mount_ids_for_pages(&app.graph, &[]).await;
-        let mut mallory = Visitor::new(&app);
-        assert_eq!(mallory.login().await.status(), 302);
-        mount_ids_for_pages_later(&app.graph, &[]).await;
+        let (mut mallory, reference) = owner_with_link(&app, &[]).await;
         mount_profile(&app.graph, "PSID-VICTOR", "Victor", "Target").await;
         mount_profile(&app.graph, "PSID-EVE", "Eve", "Opener").await;
         let pending = || app.count("SELECT COUNT(*) FROM pending_links");
 
-        let reference = ref_of(&mallory.account_page().await);
         app.post_signed_webhook(&referral("PSID-VICTOR", &reference, 1))
             .await;
         assert_eq!(

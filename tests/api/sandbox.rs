@@ -488,20 +488,26 @@ async fn the_demo_backend_takes_only_signed_requests_and_ignores_new_fields() {
     demo.stop().await;
 }
 
+/// Why a demo on `data` and `port` (with `--reset` or not) does not start.
+async fn demo_refused(data: &std::path::Path, port: u16, reset: bool) -> String {
+    let args = lexbridge::demo::DemoArgs {
+        port,
+        data: data.to_path_buf(),
+        public: false,
+        reset,
+    };
+    match lexbridge::demo::Demo::build(&args).await {
+        Ok(_) => panic!("the demo started"),
+        Err(e) => e.to_string(),
+    }
+}
+
 #[tokio::test]
 async fn a_data_folder_with_a_database_but_no_secrets_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("lexbridge.db"), b"").unwrap();
-    let args = lexbridge::demo::DemoArgs {
-        port: 0,
-        data: dir.path().to_path_buf(),
-        public: false,
-        reset: false,
-    };
-    match lexbridge::demo::Demo::build(&args).await {
-        Ok(_) => panic!("started without the secrets of its database"),
-        Err(e) => assert!(e.to_string().contains("--reset"), "{e}"),
-    }
+    let refused = demo_refused(dir.path(), 0, false).await;
+    assert!(refused.contains("--reset"), "{refused}");
     assert!(!dir.path().join("secrets.json").exists(), "nothing made");
 }
 
@@ -513,16 +519,8 @@ async fn a_reset_that_cannot_start_deletes_nothing() {
     }
     // Another demo holds the port.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let args = lexbridge::demo::DemoArgs {
-        port: taken.local_addr().unwrap().port(),
-        data: dir.path().to_path_buf(),
-        public: false,
-        reset: true,
-    };
-    match lexbridge::demo::Demo::build(&args).await {
-        Ok(_) => panic!("started on a port in use"),
-        Err(e) => assert!(e.to_string().contains("listening on"), "{e}"),
-    }
+    let refused = demo_refused(dir.path(), taken.local_addr().unwrap().port(), true).await;
+    assert!(refused.contains("listening on"), "{refused}");
     for file in ["lexbridge.db", "secrets.json", "sandbox.json"] {
         let kept = std::fs::read(dir.path().join(file)).expect("still there");
         assert_eq!(kept, b"kept", "{file}");
