@@ -144,6 +144,9 @@ impl GraphClient {
             .connect_timeout(connect_timeout)
             .timeout(request_timeout)
             .pool_max_idle_per_host(256)
+            // A call carries the Page's token: it goes to the Graph host or
+            // nowhere (as `get_next` does for paging links).
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("lexbridge/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(GraphClient {
@@ -347,6 +350,43 @@ mod tests {
         assert!(!err(Some(401), Some(190), None).is_transient());
         assert!(!err(Some(403), Some(200), None).is_transient());
         assert!(!err(Some(400), None, None).is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_a_final_error_not_followed() {
+        use wiremock::matchers::any;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let elsewhere = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+            .mount(&elsewhere)
+            .await;
+        let graph = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(
+                ResponseTemplate::new(307)
+                    .insert_header("location", format!("{}/v25.0/me/messages", elsewhere.uri())),
+            )
+            .mount(&graph)
+            .await;
+        let client = GraphClient::new(
+            Url::parse(&graph.uri()).unwrap(),
+            "v25.0",
+            SecretString::from("app-secret"),
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let token = SecretString::from("page-token");
+        let sent = client
+            .send("123", &token, &serde_json::json!({"message": {"text": "hi"}}))
+            .await;
+        let error = sent.expect_err("a redirect is not a success");
+        assert_eq!(error.http_status, Some(307));
+        assert!(!error.is_transient());
+        let got: Result<serde_json::Value, _> = client.get("me", &token, &[]).await;
+        assert!(got.is_err());
+        assert!(elsewhere.received_requests().await.unwrap().is_empty());
     }
 
     #[test]
