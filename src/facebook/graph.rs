@@ -23,13 +23,16 @@ pub struct GraphError {
 }
 
 /// Codes Meta documents as temporary: API unknown/service (1, 2), app and
-/// page rate limits (4, 17, 32, 341, 613), temporary send failure (1200).
-const TRANSIENT_CODES: &[i64] = &[1, 2, 4, 17, 32, 341, 613, 1200];
+/// page rate limits (4, 17, 32, 341, 613), temporary send failure (1200),
+/// and the business-use-case limits a Page token's calls count against
+/// (Pages 80001, Instagram 80002, Messenger 80006).
+const TRANSIENT_CODES: &[i64] = &[1, 2, 4, 17, 32, 341, 613, 1200, 80001, 80002, 80006];
 /// The rate limits that concern a Page's sends: API calls (4), Page calls
-/// (32), and "calls to this api have exceeded the rate limit" (613). The
-/// other two temporary limits are not the Page's: 17 counts one user's
-/// calls, 341 the whole app's.
-const PAGE_RATE_LIMIT_CODES: &[i64] = &[4, 32, 613];
+/// (32), "calls to this api have exceeded the rate limit" (613), and the
+/// business-use-case limits of its Page, Instagram account and Messenger
+/// sends (80001, 80002, 80006). The other two temporary limits are not
+/// the Page's: 17 counts one user's calls, 341 the whole app's.
+const PAGE_RATE_LIMIT_CODES: &[i64] = &[4, 32, 613, 80001, 80002, 80006];
 /// Graph's code for an access token it does not accept.
 const TOKEN_REFUSED: i64 = 190;
 
@@ -329,7 +332,7 @@ mod tests {
 
     #[test]
     fn rate_limits_temporary_errors_5xx_and_timeouts_are_transient() {
-        for code in [1, 2, 4, 17, 341, 613, 1200] {
+        for code in [1, 2, 4, 17, 341, 613, 1200, 80001, 80002, 80006] {
             assert!(
                 err(Some(400), Some(code), None).is_transient(),
                 "code {code}"

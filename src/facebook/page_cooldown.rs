@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn rate_limits_and_server_failures_are_told_from_a_messages_own_errors() {
-        for code in [4, 32, 613] {
+        for code in [4, 32, 613, 80001, 80002, 80006] {
             assert_eq!(
                 Trouble::of(&error(Some(400), Some(code))),
                 Trouble::RateLimited
