@@ -172,12 +172,6 @@ impl MessageRequest {
         let field = |name: &str| format!("{prefix}{name}");
         let target = self.to.parse(page_id, prefix)?;
         let message = self.message.parse(prefix)?;
-        if self.to.instagram.is_some() && matches!(message.content, Content::Buttons { .. }) {
-            return Err(ValidationError::new(
-                field("message.buttons"),
-                "Instagram has no button template: send quick_replies, or elements with buttons",
-            ));
-        }
         let human_agent = match self.tag.as_deref() {
             None => false,
             Some("HUMAN_AGENT") => true,
