@@ -74,6 +74,9 @@ pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<WebhookEvent>, 
     let Ok(parsed) = serde_json::from_str::<Body>(text) else {
         return Ok(vec![not_an_envelope(text, received_at)]);
     };
+    if !storable(&parsed.object) {
+        return Ok(vec![kept(Cow::Borrowed("unknown"), "", text, received_at)]);
+    }
     let object: Cow<'static, str> = match parsed.object.as_str() {
         "page" => Cow::Borrowed("page"),
         _ => Cow::Owned(parsed.object),
@@ -86,6 +89,10 @@ pub fn inbox_events(body: &[u8], received_at: i64) -> Result<Vec<WebhookEvent>, 
             continue;
         };
         let page_id = entry.id.map(id_text).unwrap_or_default();
+        if !storable(&page_id) {
+            rows.push(kept(object.clone(), "", raw_entry.get(), received_at));
+            continue;
+        }
         let lists = [
             (entry.messaging, false, true),
             (entry.standby, true, true),
@@ -120,6 +127,7 @@ fn not_an_envelope(text: &str, at: i64) -> WebhookEvent {
     let object = serde_json::from_str::<serde_json::Value>(text)
         .ok()
         .and_then(|v| v.get("object")?.as_str().map(str::to_string))
+        .filter(|o| storable(o))
         .map_or(Cow::Borrowed("unknown"), |o| match o.as_str() {
             "page" => Cow::Borrowed("page"),
             _ => Cow::Owned(o),
@@ -134,9 +142,12 @@ fn id_text(raw: &RawValue) -> String {
 
 /// A `messaging[]` / `standby[]` event, classified when it parses.
 fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> WebhookEvent {
-    let Ok(event) = serde_json::from_str::<MessagingEvent>(raw) else {
+    let parsed = serde_json::from_str::<MessagingEvent>(raw)
+        .ok()
+        .filter(|e| e.person().as_deref().is_none_or(storable) && e.mid().is_none_or(storable));
+    let Some(event) = parsed else {
         let mut row = kept(object, page_id, raw, at);
-        row.psid = sender_of(raw).unwrap_or_default();
+        row.psid = sender_of(raw).filter(|id| storable(id)).unwrap_or_default();
         return row;
     };
     let person = event.person();
@@ -230,6 +241,13 @@ pub fn turn_key(dedupe_key: &str) -> Cow<'_, str> {
 /// Timestamps (epoch ms) up to which a mid key leads with the time: 13
 /// digits, the year 2286.
 const MID_KEY_TIME_END: i64 = 10_000_000_000_000;
+
+/// Whether a decoded id can be a column on both databases: Postgres
+/// refuses NUL in text, so an event naming one (no real id holds it) is
+/// kept as it came rather than failing its whole delivery there.
+fn storable(id: &str) -> bool {
+    !id.contains('\0')
+}
 
 /// An event kept as it came, `unrecognised`, keyed by its bytes.
 fn kept(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> WebhookEvent {
@@ -394,6 +412,34 @@ mod tests {
             );
         }
         assert!(inbox_events(br#"{"object":"page"}"#, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_id_holding_a_nul_is_kept_as_it_came_and_no_column_holds_one() {
+        let event = |sender: &str, mid: &str| {
+            format!(
+                r#"{{"sender":{{"id":"{sender}"}},"recipient":{{"id":"P"}},"timestamp":5,"message":{{"mid":"{mid}","text":"x"}}}}"#
+            )
+        };
+        let bodies = [
+            format!(r#"{{"object":"page","entry":[{{"id":"P","messaging":[{}]}}]}}"#, event("U", r"m\u0000x")),
+            format!(r#"{{"object":"page","entry":[{{"id":"P","messaging":[{}]}}]}}"#, event(r"U\u0000", "m.1")),
+            format!(r#"{{"object":"page","entry":[{{"id":"P\u0000","messaging":[{}]}}]}}"#, event("U", "m.1")),
+            format!(r#"{{"object":"pa\u0000ge","entry":[{{"id":"P","messaging":[{}]}}]}}"#, event("U", "m.1")),
+            r#"{"object":"pa\u0000ge"}"#.to_string(),
+        ];
+        for body in &bodies {
+            let rows = inbox_events(body.as_bytes(), 0).expect("stored, not refused");
+            assert_eq!(rows.len(), 1, "{body}");
+            let row = &rows[0];
+            assert_eq!(row.kind, UNRECOGNISED, "{body}");
+            for column in [row.object.as_ref(), &row.page_id, &row.psid, &row.dedupe_key] {
+                assert!(!column.contains('\0'), "{body}: {column:?}");
+            }
+        }
+        // The same event with clean ids is a message.
+        let clean = format!(r#"{{"object":"page","entry":[{{"id":"P","messaging":[{}]}}]}}"#, event("U", "m.1"));
+        assert_eq!(inbox_events(clean.as_bytes(), 0).unwrap()[0].kind, "message");
     }
 
     #[test]

@@ -469,6 +469,8 @@ async fn a_batch_answers_each_message_on_its_own() {
             ping("b", "four"),
             {"to": {"account": "b"}, "message": {"text": "five"}, "if_outside_window": "hold"},
             ping("a", "six"),
+            // Refused alone, not the batch's failure (Postgres refuses NUL).
+            ping("a\u{0}", "seven"),
         ]});
         let (status, answer) = post(&app, "/api/v1/messages/batch", Some(&key), &batch).await;
         assert_eq!(status, 200, "{answer}");
@@ -478,10 +480,10 @@ async fn a_batch_answers_each_message_on_its_own() {
             .iter()
             .map(|r| r["http_status"].as_u64().unwrap())
             .collect();
-        assert_eq!(statuses, [202, 422, 404, 422, 202, 202]);
+        assert_eq!(statuses, [202, 422, 404, 422, 202, 202, 422]);
         assert_eq!(
             (answer["accepted"].as_u64(), answer["refused"].as_u64()),
-            (Some(3), Some(3))
+            (Some(3), Some(4))
         );
         assert_eq!(answer["results"][1]["field"], "messages[1].message.text");
         assert_eq!(answer["results"][3]["error"], "outside_messaging_window");
@@ -580,6 +582,15 @@ async fn send_errors_are_retried_or_reported_in_the_status() {
         let response = app
             .http
             .get(format!("{}/api/v1/messages/msg_unknown", app.address))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 404);
+        // An id with a NUL in it (which Postgres refuses in text) too.
+        let response = app
+            .http
+            .get(format!("{}/api/v1/messages/msg_%00x", app.address))
             .bearer_auth(&key)
             .send()
             .await

@@ -64,6 +64,8 @@ async fn odd_events_are_kept_and_the_good_ones_beside_them_answered() {
                 ),
                 from("U1", 5, "brand_new_kind", json!({"anything": [1, 2]})),
                 from("U2", 6, "message", json!("not an object")),
+                // A NUL, which Postgres refuses in text, in an id.
+                from("U4", 7, "message", json!({"mid": "m\u{0}x", "text": "hi"})),
                 text_event("U3", "m.good", "is my car locked?"),
             ],
         )]);
@@ -86,6 +88,7 @@ async fn odd_events_are_kept_and_the_good_ones_beside_them_answered() {
                 "response_feedback",
                 "unrecognised",
                 "unrecognised",
+                "unrecognised",
                 "message"
             ]
         );
@@ -95,7 +98,7 @@ async fn odd_events_are_kept_and_the_good_ones_beside_them_answered() {
         );
         assert_eq!(rows[0].psid, "", "policy enforcement names no person");
         assert_eq!(rows[4].outcome.as_deref(), Some("kept: unrecognised event"));
-        assert_eq!(rows[6].outcome.as_deref(), Some("answered by scripted"));
+        assert_eq!(rows[7].outcome.as_deref(), Some("answered by scripted"));
         assert_eq!(nlu.calls(), 1, "only the message goes to the NLU");
         let sent = app.outbox_settled().await;
         assert_eq!(sent.len(), 1);
@@ -113,11 +116,11 @@ async fn odd_events_are_kept_and_the_good_ones_beside_them_answered() {
         );
         let text = app.metrics().await;
         assert!(
-            text.contains("lexbridge_inbox_unrecognised_total 2\n"),
+            text.contains("lexbridge_inbox_unrecognised_total 3\n"),
             "{text}"
         );
         assert!(
-            text.contains("lexbridge_webhook_events_stored_total 7\n"),
+            text.contains("lexbridge_webhook_events_stored_total 8\n"),
             "{text}"
         );
         app.stop().await;

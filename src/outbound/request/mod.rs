@@ -233,7 +233,14 @@ impl RecipientSpec {
             if value.is_empty() || value.len() > MAX_ID {
                 return Err(ValidationError::new(
                     field(name),
-                    format!("must be 1 to {MAX_ID} characters"),
+                    format!("must be 1 to {MAX_ID} bytes"),
+                ));
+            }
+            // No id holds one, and Postgres refuses NUL in text.
+            if value.chars().any(char::is_control) {
+                return Err(ValidationError::new(
+                    field(name),
+                    "must not hold control characters",
                 ));
             }
             Ok(value.to_string())

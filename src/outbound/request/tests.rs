@@ -51,6 +51,15 @@ fn the_recipient_must_be_one_form() {
         field_of(json!({"to": {"account": " "}, "message": {"text": "x"}})),
         "to.account"
     );
+    // Postgres refuses NUL in text: one such item would fail its batch.
+    assert_eq!(
+        field_of(json!({"to": {"account": "cust\u{0}"}, "message": {"text": "x"}})),
+        "to.account"
+    );
+    assert_eq!(
+        field_of(json!({"to": {"psid": "U\u{1}1"}, "message": {"text": "x"}})),
+        "to.psid"
+    );
 }
 
 #[test]

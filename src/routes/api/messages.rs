@@ -134,15 +134,20 @@ pub async fn status(
     shared: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiFailure> {
+    let not_found = || {
+        ApiFailure::refused(
+            ErrorCode::NotFound,
+            format!("no message has the id {:?}", id.as_str()),
+        )
+    };
+    // No id holds a control character (and Postgres refuses NUL in text).
+    if id.chars().any(char::is_control) {
+        return Err(not_found());
+    }
     let status = shared
         .store
         .message_status(&id, caller.key_id)
         .await?
-        .ok_or_else(|| {
-            ApiFailure::refused(
-                ErrorCode::NotFound,
-                format!("no message has the id {:?}", id.as_str()),
-            )
-        })?;
+        .ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(StatusAnswer::from(status)))
 }
