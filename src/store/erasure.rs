@@ -219,7 +219,8 @@ impl Store {
                         *count += delete.execute(&mut *tx).await?.rows_affected();
                     }
                     let rest = format!(
-                        "DELETE FROM {table} WHERE id > $1 AND page_id = $2 AND psid = $3"
+                        "DELETE FROM {table} WHERE id > $1 AND {}",
+                        person_rows(table)
                     );
                     *count += sqlx::query(&rest)
                         .bind(hi)
@@ -310,7 +311,8 @@ impl Store {
                 let mut ids = [Vec::new(), Vec::new()];
                 for (slot, (table, hi)) in ids.iter_mut().zip([("inbox", inbox_hi), ("outbox", outbox_hi)]) {
                     let sql = format!(
-                        "SELECT id FROM {table} WHERE id <= $1 AND page_id = $2 AND psid = $3"
+                        "SELECT id FROM {table} WHERE id <= $1 AND {}",
+                        person_rows(table)
                     );
                     let rows: Vec<(i64,)> = sqlx::query_as(&sql)
                         .bind(hi)
@@ -349,6 +351,18 @@ impl Store {
             erased,
             completed_at,
         }))
+    }
+}
+
+/// The rows of `table` that are a person's (`$2`: the Page, `$3`: their
+/// PSID or IGSID). An Instagram event is stored under the professional
+/// account that received it, not the Page it is answered through (where
+/// the person's link is): it is found by the IGSID alone, which names one
+/// person only.
+fn person_rows(table: &str) -> &'static str {
+    match table {
+        "inbox" => "psid = $3 AND (page_id = $2 OR object = 'instagram')",
+        _ => "page_id = $2 AND psid = $3",
     }
 }
 

@@ -498,6 +498,13 @@ fn session_attributes(row: &InboxRow, account: Option<LinkedAccount>) -> BTreeMa
     attributes
 }
 
+/// Whether an event of `kind` is the person asking the bot something (a
+/// message, a button or link tapped): one that fails for good is
+/// apologised for.
+fn asked_something(kind: &str) -> bool {
+    matches!(kind, "message" | "postback" | "referral")
+}
+
 /// A failed attempt: retried with backoff while the row's time budget
 /// (`INBOX_RETRY_BUDGET_MS` from its first attempt or an operator's retry) lasts,
 /// dead-lettered with one apology after it.
@@ -533,10 +540,17 @@ fn fail(
             ));
         }
         // Never silence: the person hears once that this failed. The apology
-        // is queued in the same transaction that dead-letters the row. (An
-        // event about the Page alone has nobody to apologise to.)
-        if row.psid.is_empty() {
+        // is queued in the same transaction that dead-letters the row. An
+        // event about the Page alone has nobody to apologise to, a receipt,
+        // echo or reaction asked nothing, and an Instagram event whose
+        // Page could not be found has no Page to apologise through.
+        if row.psid.is_empty() || !asked_something(&row.kind) {
             update.outcome = Some("dead-lettered".to_string());
+        } else if !shared.pages.contains(&row.page_id) {
+            update.outcome = Some(format!(
+                "dead-lettered; no apology: Page {} is not one this deployment answers for",
+                row.page_id
+            ));
         } else {
             update.outcome = Some("dead-lettered; apology sent".to_string());
             update.replies = super::apology(
@@ -550,4 +564,19 @@ fn fail(
         warn!(inbox_id = row.id, attempts = update.attempts, error = %error, "inbox row dead-lettered");
     }
     update
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asked_something;
+
+    #[test]
+    fn only_what_asks_the_bot_something_is_apologised_for() {
+        for kind in ["message", "postback", "referral"] {
+            assert!(asked_something(kind), "{kind}");
+        }
+        for kind in ["read", "delivery", "echo", "reaction", "message_edit", "unrecognised"] {
+            assert!(!asked_something(kind), "{kind}");
+        }
+    }
 }

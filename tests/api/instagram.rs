@@ -149,3 +149,91 @@ async fn an_ig_me_ref_waits_for_the_owners_confirmation() {
     })
     .await;
 }
+
+/// Erasing a person erases what they wrote on Instagram too: the event is
+/// stored under the professional account that received it, their link
+/// under the Page it is answered through.
+#[tokio::test]
+async fn erasing_a_person_erases_what_they_wrote_on_instagram() {
+    on_every_backend(|backend| async move {
+        let app = instagram_app(&backend).await;
+        let now = now_ms();
+        app.exec(&format!(
+            "INSERT INTO accounts (id, fb_uid, name, created_at, updated_at)
+             VALUES ('acct-ig', 'uid-ig', 'Ada', {now}, {now})"
+        ))
+        .await;
+        app.exec(&format!(
+            "INSERT INTO links (page_id, psid, account_id, source, linked_at)
+             VALUES ('{PAGE_ID}', '{IGSID}', 'acct-ig', 'confirmed', {now})"
+        ))
+        .await;
+        let hello = from_person(json!({"message": {"mid": "ig.m1", "text": "my address is 1 Main St"}}));
+        app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![hello])).await;
+        app.inbox_settled().await;
+        app.outbox_settled().await;
+        // Another person's Instagram message stays.
+        let other = json!({"sender": {"id": "IGSID-2"}, "recipient": {"id": IG_ACCOUNT},
+                           "timestamp": now_ms(), "message": {"mid": "ig.m2", "text": "hi"}});
+        app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![other])).await;
+        app.inbox_settled().await;
+        app.outbox_settled().await;
+        let count = |sql: String| {
+            let app = &app;
+            async move { app.count(&sql).await }
+        };
+        assert_eq!(count(format!("SELECT COUNT(*) FROM inbox WHERE psid = '{IGSID}'")).await, 1);
+        let erased = app
+            .store
+            .erase_person(lexbridge::store::erasure::Subject::Account("acct-ig"), "test", now_ms(), None)
+            .await
+            .unwrap()
+            .expect("the account exists");
+        assert_eq!(erased.erased.inbox, 1, "{:?}", erased.erased);
+        assert_eq!(count(format!("SELECT COUNT(*) FROM inbox WHERE psid = '{IGSID}'")).await, 0);
+        assert_eq!(count(format!("SELECT COUNT(*) FROM outbox WHERE psid = '{IGSID}'")).await, 0);
+        assert_eq!(count("SELECT COUNT(*) FROM inbox WHERE psid = 'IGSID-2'".to_string()).await, 1);
+        app.stop().await;
+    })
+    .await;
+}
+
+/// While Meta cannot say which Page an Instagram account is connected to,
+/// its events are retried; given up on, they get no apology through a
+/// Page that is not one (nor one for a read receipt, which asked nothing).
+#[tokio::test]
+async fn an_instagram_event_whose_page_cannot_be_found_is_given_up_without_a_stray_apology() {
+    on_every_backend(|backend| async move {
+        let graph = MockServer::start().await;
+        mount_send(&graph).await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v25.0/{PAGE_ID}")))
+            .and(query_param("fields", "instagram_business_account"))
+            .respond_with(ResponseTemplate::new(500).set_body_json(
+                json!({"error": {"message": "Please retry", "code": 2}}),
+            ))
+            .mount(&graph)
+            .await;
+        let options = Options {
+            nlu: Some(Arc::new(ScriptedNlu::default())),
+            ..Options::default()
+        };
+        let app = start(TestDb::new(&backend).await, graph, options, &[]).await;
+        let hello = from_person(json!({"message": {"mid": "ig.m1", "text": "hi"}}));
+        let read = from_person(json!({"read": {"mid": "m.out"}}));
+        assert_eq!(app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![hello, read])).await.status(), 200);
+        wait_until("both given up", || async {
+            app.count("SELECT COUNT(*) FROM inbox WHERE state = 'dead'").await == 2
+        })
+        .await;
+        let rows = app.inbox().await;
+        assert_eq!(
+            rows[0].outcome.as_deref(),
+            Some(format!("dead-lettered; no apology: Page {IG_ACCOUNT} is not one this deployment answers for").as_str())
+        );
+        assert_eq!(rows[1].outcome.as_deref(), Some("dead-lettered"));
+        assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 0);
+        app.stop().await;
+    })
+    .await;
+}
