@@ -108,7 +108,9 @@ pub async fn retry_outbox(
     let n = store.retry_outbox(&which, now_ms()).await?;
     if n == 0 {
         if let Retry::One(id) = which {
-            anyhow::bail!("no failed outbox message has the id {id}");
+            anyhow::bail!(
+                "no failed outbox message has the id {id}, or its person unlinked since it was accepted (it stays failed)"
+            );
         }
     }
     writeln!(out, "{n} outbox message(s) queued again")?;

@@ -64,6 +64,12 @@ impl RateLimiter {
     /// Like `reserve`, but only when the wait would be at most `max_wait`;
     /// otherwise nothing is reserved and `None` says so.
     pub fn try_reserve(&self, key: &str, now: Instant, max_wait: Duration) -> Option<Duration> {
+        self.book(key, now, max_wait).ok()
+    }
+
+    /// Reserves the next free slot when its wait is at most `max_wait`;
+    /// `Err` holds the wait it would have cost, nothing reserved.
+    fn book(&self, key: &str, now: Instant, max_wait: Duration) -> Result<Duration, Duration> {
         // Each instance keeps its share of the rate and of the burst.
         let share = self.shared_among();
         let interval = self.interval_of(key);
@@ -72,10 +78,10 @@ impl RateLimiter {
         let theoretical = slots.get(key).copied().unwrap_or(now).max(now);
         let wait = theoretical.saturating_duration_since(now + tolerance);
         if wait > max_wait {
-            return None;
+            return Err(wait);
         }
         slots.insert(key.to_string(), theoretical + interval);
-        Some(wait)
+        Ok(wait)
     }
 
     /// Waits for a call to `key`; `reply`: a bot's answer, whose send time
@@ -90,14 +96,28 @@ impl RateLimiter {
     /// `reserve`; a bot's answer (`reply`) also adds its turn to the
     /// key's schedule of answers (see `replies_booked_ahead`).
     pub fn reserve_for(&self, key: &str, now: Instant, reply: bool) -> Duration {
-        let wait = self.reserve(key, now);
+        self.reserve_within(key, now, reply, Duration::MAX)
+            .unwrap_or_default()
+    }
+
+    /// `reserve_for` when the wait is at most `max_wait`; otherwise nothing
+    /// is reserved and `Err` holds the wait the next free slot would have
+    /// cost.
+    pub fn reserve_within(
+        &self,
+        key: &str,
+        now: Instant,
+        reply: bool,
+        max_wait: Duration,
+    ) -> Result<Duration, Duration> {
+        let wait = self.book(key, now, max_wait)?;
         if reply {
             let turn = self.interval_of(key);
             let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
             let last = replies.entry(key.to_string()).or_insert(now);
             *last = (*last).max(now) + turn;
         }
-        wait
+        Ok(wait)
     }
 
     /// No answer for `key` goes before `until` (its sends are cooling
@@ -146,6 +166,23 @@ mod tests {
         assert!(waits[..5].iter().all(|w| w.is_zero()), "{waits:?}");
         assert_eq!(waits[5], Duration::from_millis(10));
         assert_eq!(waits[7], Duration::from_millis(30));
+    }
+
+    #[test]
+    fn a_call_whose_turn_is_too_far_off_books_nothing_and_says_how_far() {
+        let limiter = RateLimiter::new(1, 1);
+        let now = Instant::now();
+        let most = Duration::from_secs(2);
+        let waits: Vec<_> = (0..3)
+            .map(|_| limiter.reserve_within("p", now, true, most))
+            .collect();
+        let secs = Duration::from_secs;
+        assert_eq!(waits, [Ok(secs(0)), Ok(secs(1)), Ok(secs(2))]);
+        // The fourth would wait 3 s: refused, and the schedule is as it was.
+        assert_eq!(limiter.reserve_within("p", now, true, most), Err(secs(3)));
+        assert_eq!(limiter.reserve_within("p", now, true, most), Err(secs(3)));
+        assert_eq!(limiter.replies_booked_ahead("p", now), secs(3));
+        assert_eq!(limiter.reserve("p", now), secs(3));
     }
 
     #[test]

@@ -305,6 +305,24 @@ impl Store {
 
     /// When the person last wrote to the Page (`None`: never), read now,
     /// for the messaging window an API message checks before each attempt.
+    /// What an API message checks before each attempt: when the person
+    /// last wrote (the messaging window) and when they unlinked, if they
+    /// are unlinked now (a relink removes the record).
+    pub async fn recipient_now(&self, page_id: &str, psid: &str) -> anyhow::Result<RecipientNow> {
+        let row: (Option<i64>, Option<i64>) = with_reader!(self, pool => sqlx::query_as(
+            "SELECT (SELECT last_inbound_at FROM conversations WHERE page_id = $1 AND psid = $2),
+                    (SELECT unlinked_at FROM link_tombstones WHERE page_id = $1 AND psid = $2)")
+            .bind(page_id)
+            .bind(psid)
+            .fetch_one(pool)
+            .await)
+        .context("reading when the person last wrote")?;
+        Ok(RecipientNow {
+            last_inbound_at: row.0,
+            unlinked_at: row.1,
+        })
+    }
+
     pub async fn last_inbound_at(&self, page_id: &str, psid: &str) -> anyhow::Result<Option<i64>> {
         let row: Option<(Option<i64>,)> = with_reader!(self, pool => sqlx::query_as(
             "SELECT last_inbound_at FROM conversations WHERE page_id = $1 AND psid = $2")
@@ -315,4 +333,12 @@ impl Store {
         .context("reading when the person last wrote")?;
         Ok(row.and_then(|(at,)| at))
     }
+}
+
+/// A person as an API message finds them before an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecipientNow {
+    pub last_inbound_at: Option<i64>,
+    /// When they unlinked, while they are unlinked.
+    pub unlinked_at: Option<i64>,
 }

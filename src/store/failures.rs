@@ -86,8 +86,13 @@ impl Store {
     /// Queues failed outbox rows again now; returns how many.
     pub async fn retry_outbox(&self, which: &Retry, now: i64) -> anyhow::Result<u64> {
         let mut stmt = Stmt::with_args(
+            // Not an API message to a person who unlinked since it was
+            // accepted: unlinking cancels those (see `store::unlink`).
             "UPDATE outbox SET state = 'queued', next_attempt_at = $1, retry_since = $1
-             WHERE state = 'failed'",
+             WHERE state = 'failed'
+               AND NOT (origin = 'api' AND EXISTS (
+                   SELECT 1 FROM link_tombstones t WHERE t.page_id = outbox.page_id
+                      AND t.psid = outbox.psid AND t.unlinked_at >= outbox.created_at))",
             vec![Arg::Int(now)],
         );
         if let Retry::One(id) = which {

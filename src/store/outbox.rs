@@ -9,7 +9,7 @@ use super::{claim_statement, with_reader, with_writer, Store};
 use crate::domain::window::{OutsideWindow, WindowRule};
 
 pub(crate) use super::outbox_outcome::{apology_statement, outcome_statement};
-pub use super::outbox_outcome::{OutboxOutcome, SendFailure};
+pub use super::outbox_outcome::{OutboxOutcome, OutboxTurn, SendFailure};
 
 pub use super::outbox_state::OutboxState;
 
@@ -71,9 +71,14 @@ pub struct OutboxRow {
     /// When the row became sendable (queued, released from a hold, or put
     /// back by an operator): its time budget runs from here.
     pub since: i64,
+    /// When the message was accepted.
+    pub created_at: i64,
     pub window: Option<WindowRule>,
     /// The last attempt's error, named when the row's time runs out.
     pub last_error: Option<String>,
+    /// The lease this turn holds the row by (`locked_until` as claimed):
+    /// what the turn's outcome is recorded against.
+    pub lease_until: i64,
 }
 
 impl OutboxRow {
@@ -90,6 +95,7 @@ impl OutboxRow {
             attempts: c.take()?.int()?,
             origin: c.take()?.text()?,
             since: c.take()?.int()?,
+            created_at: c.take()?.int()?,
             window: {
                 let (rule, human_agent, hold_until) = (
                     c.take()?.opt_text()?,
@@ -99,6 +105,7 @@ impl OutboxRow {
                 window_rule(rule.as_deref(), human_agent != 0, hold_until)?
             },
             last_error: c.take()?.opt_text()?,
+            lease_until: c.take()?.int()?,
         })
     }
 }
@@ -165,8 +172,8 @@ pub fn claim_sql(postgres: bool, lapsed: bool) -> &'static str {
         "queued",
         "sending",
         "id, page_id, psid, body, messaging_type, tag, attempts, origin,
-         COALESCE(retry_since, created_at), outside_window, human_agent, hold_until,
-         error_message",
+         COALESCE(retry_since, created_at), created_at, outside_window, human_agent, hold_until,
+         error_message, locked_until",
         "AND (NOT EXISTS (SELECT 1 FROM page_pauses)
                OR r.page_id NOT IN (SELECT page_id FROM page_pauses))"
     )

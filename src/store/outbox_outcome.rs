@@ -48,6 +48,9 @@ pub enum OutboxOutcome {
     /// No call was made: the messaging window closed and the request said
     /// `hold`, so the row waits for the person until `until`.
     Held { id: i64, attempts: i64, until: i64 },
+    /// No call was made: the person unlinked after the message was
+    /// accepted, as unlinking cancels the messages still waiting for them.
+    Cancelled { id: i64, attempts: i64 },
     /// A reply too old to make sense any more: failed with `failure`, and
     /// `apology` queued unless one for the person is already queued, or was
     /// queued after this row (see `apology_statement`).
@@ -60,6 +63,16 @@ pub enum OutboxOutcome {
     },
 }
 
+/// An outcome and the turn it ends: the lease the row was claimed with.
+/// A row whose lease ran out may be claimed again (by another instance, or
+/// after a stall), and an outcome of the earlier turn must not land on the
+/// later one (a deferral would put back in the queue a row being sent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxTurn {
+    pub outcome: OutboxOutcome,
+    pub lease_until: i64,
+}
+
 impl OutboxOutcome {
     pub fn id(&self) -> i64 {
         match self {
@@ -68,6 +81,7 @@ impl OutboxOutcome {
             | OutboxOutcome::Failed { id, .. }
             | OutboxOutcome::Deferred { id, .. }
             | OutboxOutcome::Held { id, .. }
+            | OutboxOutcome::Cancelled { id, .. }
             | OutboxOutcome::Dropped { id, .. } => *id,
         }
     }
@@ -161,14 +175,21 @@ fn columns(outcome: &OutboxOutcome) -> Columns<'_> {
             keep_error: true,
             ..base(*id, "held", *attempts)
         },
+        OutboxOutcome::Cancelled { id, attempts } => Columns {
+            in_hand: *attempts,
+            keep_error: true,
+            ..base(*id, "cancelled", *attempts)
+        },
     }
 }
 
 /// Records how a chunk of turns ended. An outcome applies only to the turn
-/// in hand: written twice, it cannot undo a delivery receipt recorded
-/// between, nor land on the message's next turn. A deferral or hold keeps
+/// in hand (the row still `sending` by the lease it was claimed with):
+/// written twice, it cannot undo a delivery receipt recorded between, nor
+/// land on the message's next turn, nor on a turn of another claim after
+/// its lease ran out. A deferral or hold keeps
 /// the last error (the reason the Page cools down is the one shown).
-pub(crate) fn outcome_statement(outcomes: &[&OutboxOutcome]) -> Stmt {
+pub(crate) fn outcome_statement(turns: &[&OutboxTurn]) -> Stmt {
     let mut update = Stmt::new(
         "UPDATE outbox SET state = v.column2, attempts = v.column3, next_attempt_at = v.column5,
                 claimed_by = NULL,
@@ -181,8 +202,8 @@ pub(crate) fn outcome_statement(outcomes: &[&OutboxOutcome]) -> Stmt {
                 locked_until = NULL
          FROM (",
     );
-    update.values(outcomes, |row, outcome| {
-        let c = columns(outcome);
+    update.values(turns, |row, turn| {
+        let c = columns(&turn.outcome);
         row.bind_bigint(c.id)
             .bind(c.state)
             .bind_bigint(c.attempts)
@@ -194,11 +215,12 @@ pub(crate) fn outcome_statement(outcomes: &[&OutboxOutcome]) -> Stmt {
             .bind_bigint(c.failure.and_then(|f| f.subcode))
             .bind(c.failure.map(|f| f.message.as_str()))
             .bind_bigint(c.hold_until)
-            .bind_bigint(i64::from(c.keep_error));
+            .bind_bigint(i64::from(c.keep_error))
+            .bind_bigint(turn.lease_until);
     });
     update.push(
         ") AS v WHERE outbox.id = v.column1 AND outbox.state = 'sending'
-            AND outbox.attempts = v.column4",
+            AND outbox.attempts = v.column4 AND outbox.locked_until = v.column13",
     );
     update
 }

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use super::retry::{deadline, next_attempt_within, retry_delay};
 use crate::config::WorkerSettings;
-use crate::domain::window::Decision;
+use crate::domain::window::{Decision, OutsideWindow};
 use crate::facebook::graph::Unsent;
 use crate::facebook::page_cooldown::Trouble;
 use crate::facebook::render::send_payload;
@@ -26,8 +26,8 @@ use crate::outbound::time::format_timestamp;
 use crate::state::AppState;
 use crate::store::conversations::{ThreadAssumes, ThreadChange, UNKNOWN_OWNER};
 use crate::store::now_ms;
-use crate::store::outbox::{OutboxOutcome, OutboxRow, SendFailure};
-use crate::store::writer::{Claim, FeedReceiver, Write};
+use crate::store::outbox::{OutboxOutcome, OutboxRow, OutboxTurn, SendFailure};
+use crate::store::writer::{Claim, FeedReceiver, Write, LEASE_MS};
 use crate::token_health;
 
 pub async fn run(
@@ -52,7 +52,10 @@ pub async fn run(
             ) {
                 shared.metrics.outbox_failed.inc();
             }
-            Write::FinishOutbox(outcome)
+            Write::FinishOutbox(OutboxTurn {
+                outcome,
+                lease_until: row.lease_until,
+            })
         }
     };
     let writer = shared.writer.clone();
@@ -76,6 +79,11 @@ fn failure(message: String) -> SendFailure {
     }
 }
 
+/// The longest a claimed row waits in hand for its Page's send rate: half
+/// its lease, so that the call itself (its timeouts, a Graph batch's) ends
+/// well before the lease does.
+const MOST_RATE_WAIT: Duration = Duration::from_millis(LEASE_MS as u64 / 2);
+
 /// One turn of a claimed row: given up, deferred, held, or one attempt.
 /// A row still waiting for its Page's send rate when the instance stops
 /// goes back to the queue at once (`Deferred` to now): another instance,
@@ -98,15 +106,25 @@ async fn deliver(
     let (messaging_type, tag) = match row.window {
         None => (row.messaging_type.as_str(), row.tag.as_deref()),
         Some(rule) => {
-            let last_inbound_at = match shared.store.last_inbound_at(&row.page_id, &row.psid).await
-            {
-                Ok(at) => at,
+            let person = match shared.store.recipient_now(&row.page_id, &row.psid).await {
+                Ok(person) => person,
                 Err(e) => {
                     warn!(outbox_id = row.id, error = %format!("{e:#}"), "reading the messaging window failed");
                     return defer(row, now, workers.retry_base);
                 }
             };
-            match rule.decide(now, last_inbound_at) {
+            // Unlinking cancels what waits for the person; a message that
+            // was in hand then (being sent, or waiting for the Page's
+            // rate) and came back, or that an operator queued again, is
+            // cancelled here.
+            if person.unlinked_at.is_some_and(|at| at >= row.created_at) {
+                info!(outbox_id = row.id, "the person unlinked since the message was accepted: cancelled");
+                return OutboxOutcome::Cancelled {
+                    id: row.id,
+                    attempts: row.attempts,
+                };
+            }
+            match rule.decide(now, person.last_inbound_at) {
                 Decision::Send(delivery) => (delivery.messaging_type(), delivery.tag()),
                 Decision::Hold { until } => {
                     info!(
@@ -142,10 +160,26 @@ async fn deliver(
             attempted: true,
         };
     };
-    tokio::select! {
-        biased;
-        Ok(_) = stopping.wait_for(|stop| *stop) => return defer(row, now_ms(), Duration::ZERO),
-        () = shared.limiter.acquire_for(&row.page_id, row.origin == "reply") => {}
+    // A row waits for its Page's send rate in hand, leased: one whose turn
+    // comes later than `MOST_RATE_WAIT` goes back to the queue until then,
+    // or its lease could run out while it waits and a second claim send it
+    // again (a Page at a rate of a few calls a second and a big batch).
+    let reply = row.origin == "reply";
+    let wait = match shared.limiter.reserve_within(
+        &row.page_id,
+        tokio::time::Instant::now(),
+        reply,
+        MOST_RATE_WAIT,
+    ) {
+        Ok(wait) => wait,
+        Err(turn) => return defer(row, now_ms() + turn.as_millis() as i64, workers.retry_base),
+    };
+    if !wait.is_zero() {
+        tokio::select! {
+            biased;
+            Ok(_) = stopping.wait_for(|stop| *stop) => return defer(row, now_ms(), Duration::ZERO),
+            () = tokio::time::sleep(wait) => {}
+        }
     }
     if !shared.heartbeat.may_send(now_ms()) {
         // Cut off from the database long enough that another instance
@@ -258,6 +292,11 @@ async fn thread_elsewhere(
             outbox_id = row.id,
             "another app owns the thread: the message waits for it to come back"
         );
+        // Not past the end its request gave a hold, if it gave one.
+        let until = match row.window.map(|w| w.outside) {
+            Some(OutsideWindow::Hold { until: asked }) => until.min(asked),
+            _ => until,
+        };
         return held(row, until);
     }
     warn!(outbox_id = row.id, error = %e, "another app owns the thread: not sent");

@@ -8,6 +8,7 @@ use crate::local_nlu::dialog_bot;
 use crate::outbound::{new_key, person, post, status_of};
 use crate::support::nlu::ScriptedNlu;
 use lexbridge::startup::Options;
+use lexbridge::store::now_ms;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use wiremock::matchers::{method, path};
@@ -230,7 +231,11 @@ async fn a_send_refused_for_the_thread_is_held_until_this_app_takes_it() {
         let app = start(TestDb::new(&backend).await, graph, options, &[]).await;
         let key = new_key(&app, "crm").await;
         person(&app, "cust-1", "U1", Some(HOUR)).await;
-        let ping = json!({"to": {"account": "cust-1"}, "message": {"text": "Invoice ready."}});
+        // Held at most until the end its request gave, not the API
+        // message's expiry (60 s in tests).
+        let end = lexbridge::outbound::time::format_timestamp(now_ms() + 30_000);
+        let ping = json!({"to": {"account": "cust-1"}, "message": {"text": "Invoice ready."},
+                          "if_outside_window": "hold", "hold_until": end});
         let (status, accepted) = post(&app, "/api/v1/messages", Some(&key), &ping).await;
         assert_eq!(status, 202, "{accepted}");
         let id = accepted["id"].as_str().unwrap();
@@ -238,6 +243,7 @@ async fn a_send_refused_for_the_thread_is_held_until_this_app_takes_it() {
             status_of(&app, &key, id).await["status"] == "held"
         })
         .await;
+        assert_eq!(status_of(&app, &key, id).await["hold_until"], end);
         assert_eq!(owner(&app).await.as_deref(), Some("unknown"));
         let taken = handover_event(
             "take_thread_control",

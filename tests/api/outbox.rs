@@ -360,7 +360,7 @@ async fn a_send_that_times_out_is_retried() {
 
 #[tokio::test]
 async fn a_late_copy_of_a_send_outcome_cannot_undo_its_delivery() {
-    use lexbridge::store::outbox::OutboxOutcome;
+    use lexbridge::store::outbox::{OutboxOutcome, OutboxTurn};
     use lexbridge::store::writer::Write;
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
@@ -372,11 +372,14 @@ async fn a_late_copy_of_a_send_outcome_cannot_undo_its_delivery() {
         .await;
         let id = app.count("SELECT MAX(id) FROM outbox").await;
         let sent = || {
-            Write::FinishOutbox(OutboxOutcome::Sent {
-                id,
-                attempts: 1,
-                message_id: Some("m.sent".into()),
-                at: 1,
+            Write::FinishOutbox(OutboxTurn {
+                outcome: OutboxOutcome::Sent {
+                    id,
+                    attempts: 1,
+                    message_id: Some("m.sent".into()),
+                    at: 1,
+                },
+                lease_until: 9999999999999,
             })
         };
         app.writer.write(sent()).await.unwrap();
@@ -784,6 +787,92 @@ async fn a_stop_puts_messages_waiting_for_the_send_rate_back_at_once() {
         calls.retain(|r| r.url.path().ends_with("/messages"));
         assert_eq!(sent, calls.len());
         assert!(rows.iter().all(|r| r.attempts <= 1), "{rows:?}");
+    })
+    .await;
+}
+
+/// A message waits in hand for its Page's send rate only while its lease
+/// is sure to outlast the wait: one whose turn comes later goes back to the
+/// queue until then. Before, a Page at a slow rate and a big batch left
+/// rows leased past their lease, and a second claim sent them twice.
+#[tokio::test]
+async fn a_message_whose_turn_at_the_send_rate_outlasts_half_a_lease_waits_queued() {
+    on_every_backend(|backend| async move {
+        // One call a second: row n's turn comes n seconds from now.
+        let app = spawn_app_with_settings(&backend, &[("SEND_RATE_PER_PAGE", "1")]).await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(ok("m.sent"))
+            .mount(&app.graph)
+            .await;
+        let people: Vec<String> = (1..=80).map(|n| format!("U{n}")).collect();
+        let messages: Vec<_> = people.iter().map(|p| text(p, "hello")).collect();
+        let start = now_ms();
+        enqueue(&app, &messages).await;
+        let later_sql = format!(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND next_attempt_at >= {}",
+            start + 55_000
+        );
+        // Before, every row stayed in hand, leased, for up to 80 s.
+        wait_until("the rows whose turn is too far off queued until then", || async {
+            app.count(&later_sql).await >= 18
+        })
+        .await;
+        let in_hand = app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sending'").await;
+        let later = app.count(&later_sql).await;
+        let sent = app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").await;
+        // 60 s of turns (half the 120 s lease) and the one that went at once.
+        assert!(in_hand + sent <= 62, "{in_hand} in hand, {sent} sent");
+        assert_eq!(in_hand + sent + later, 80, "{in_hand} in hand, {sent} sent, {later} later");
+        app.stop().await;
+    })
+    .await;
+}
+
+/// An outcome ends only the turn it came from: once a row's lease ran out
+/// and it was claimed again, a late outcome of the earlier turn (a
+/// deferral from a stalled instance, say) does not put the row being sent
+/// back in the queue, where a third claim would send it again.
+#[tokio::test]
+async fn a_late_outcome_of_an_earlier_turn_does_not_end_the_turn_in_hand() {
+    use lexbridge::store::outbox::{OutboxOutcome, OutboxTurn};
+    use lexbridge::store::writer::{Claim, Write, LEASE_MS};
+    on_every_backend(|backend| async move {
+        let app = quiet_app(&backend, &[]).await;
+        enqueue(&app, &[text("U1", "hello")]).await;
+        let claim = |now: i64| {
+            let app = &app;
+            async move {
+                app.writer
+                    .claim_outbox(Claim { now, lease_until: now + LEASE_MS, limit: 10 })
+                    .await
+                    .unwrap()
+            }
+        };
+        let now = now_ms();
+        let first = claim(now).await;
+        assert_eq!(first.len(), 1);
+        // The first turn's lease runs out: the row is claimed again.
+        let later = now + LEASE_MS + 1;
+        let second = claim(later).await;
+        assert_eq!(second.len(), 1, "the lapsed lease is claimed again");
+        let (first, second) = (&first[0], &second[0]);
+        assert_ne!(first.lease_until, second.lease_until);
+        let deferral = Write::FinishOutbox(OutboxTurn {
+            outcome: OutboxOutcome::Deferred { id: first.id, attempts: 0, next_attempt_at: 0 },
+            lease_until: first.lease_until,
+        });
+        app.writer.write(deferral).await.unwrap();
+        assert!(claim(later + 1).await.is_empty(), "still in the second turn's hand");
+        assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sending'").await, 1);
+        // The second turn's own outcome ends it.
+        let sent = Write::FinishOutbox(OutboxTurn {
+            outcome: OutboxOutcome::Sent { id: second.id, attempts: 1, message_id: None, at: later },
+            lease_until: second.lease_until,
+        });
+        app.writer.write(sent).await.unwrap();
+        assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").await, 1);
+        app.stop().await;
     })
     .await;
 }

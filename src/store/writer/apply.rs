@@ -70,9 +70,9 @@ pub(super) async fn apply<E: Exec>(
         match write {
             Write::InsertInbox(rows) => events.extend(rows.iter().map(|e| (job, e))),
             Write::FinishInbox(u) => inbox_updates.push((job, u.as_ref())),
-            Write::FinishOutbox(outcome) => {
+            Write::FinishOutbox(turn) => {
                 counts[job] = 1;
-                outcomes.push(outcome);
+                outcomes.push(turn);
             }
             Write::ApiKeyUsed { id, at } => statements.push((job, touch_key_statement(*id, *at))),
             Write::Sweep { sweep, now } => statements.push((job, sweep.statement(*now))),
@@ -214,13 +214,13 @@ pub(super) async fn apply<E: Exec>(
     }
     // After the drops are recorded: one apology per person (see
     // `apology_statement`), in id order after every dropped reply.
-    for outcome in &outcomes {
+    for turn in &outcomes {
         if let OutboxOutcome::Dropped {
             id,
             attempts,
             apology,
             ..
-        } = outcome
+        } = &turn.outcome
         {
             exec.run(&outbox::apology_statement(*id, *attempts, apology, now))
                 .await?;

@@ -370,8 +370,10 @@ mod tests {
             attempts: 0,
             origin: origin.into(),
             since: 0,
+            created_at: 0,
             window: None,
             last_error: None,
+            lease_until: 0,
         }
     }
 

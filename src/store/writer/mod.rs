@@ -31,7 +31,7 @@ use checkpoint::Cadence;
 use super::conversations::ThreadChange;
 use super::idempotency::Remember;
 use super::inbox::{InboxRow, InboxUpdate, NewInboxEvent};
-use super::outbox::{NewOutboxMessage, OutboxOutcome, OutboxRow};
+use super::outbox::{NewOutboxMessage, OutboxRow, OutboxTurn};
 use super::pauses::PauseChange;
 use super::sweeps::Sweep;
 use super::{Store, StoreError};
@@ -47,7 +47,7 @@ pub enum Write {
     /// Record how a claimed inbox row ended, with the replies it queues.
     FinishInbox(Box<InboxUpdate>),
     /// Record how a send attempt ended.
-    FinishOutbox(OutboxOutcome),
+    FinishOutbox(OutboxTurn),
     /// Claim due inbox rows (in the same transaction as the rest of the
     /// batch, so finished rows free their conversation's next one at once).
     ClaimInbox(Claim),
