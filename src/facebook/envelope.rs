@@ -422,10 +422,22 @@ mod tests {
             )
         };
         let bodies = [
-            format!(r#"{{"object":"page","entry":[{{"id":"P","messaging":[{}]}}]}}"#, event("U", r"m\u0000x")),
-            format!(r#"{{"object":"page","entry":[{{"id":"P","messaging":[{}]}}]}}"#, event(r"U\u0000", "m.1")),
-            format!(r#"{{"object":"page","entry":[{{"id":"P\u0000","messaging":[{}]}}]}}"#, event("U", "m.1")),
-            format!(r#"{{"object":"pa\u0000ge","entry":[{{"id":"P","messaging":[{}]}}]}}"#, event("U", "m.1")),
+            format!(
+                r#"{{"object":"page","entry":[{{"id":"P","messaging":[{}]}}]}}"#,
+                event("U", r"m\u0000x")
+            ),
+            format!(
+                r#"{{"object":"page","entry":[{{"id":"P","messaging":[{}]}}]}}"#,
+                event(r"U\u0000", "m.1")
+            ),
+            format!(
+                r#"{{"object":"page","entry":[{{"id":"P\u0000","messaging":[{}]}}]}}"#,
+                event("U", "m.1")
+            ),
+            format!(
+                r#"{{"object":"pa\u0000ge","entry":[{{"id":"P","messaging":[{}]}}]}}"#,
+                event("U", "m.1")
+            ),
             r#"{"object":"pa\u0000ge"}"#.to_string(),
         ];
         for body in &bodies {
@@ -433,13 +445,24 @@ mod tests {
             assert_eq!(rows.len(), 1, "{body}");
             let row = &rows[0];
             assert_eq!(row.kind, UNRECOGNISED, "{body}");
-            for column in [row.object.as_ref(), &row.page_id, &row.psid, &row.dedupe_key] {
+            for column in [
+                row.object.as_ref(),
+                &row.page_id,
+                &row.psid,
+                &row.dedupe_key,
+            ] {
                 assert!(!column.contains('\0'), "{body}: {column:?}");
             }
         }
         // The same event with clean ids is a message.
-        let clean = format!(r#"{{"object":"page","entry":[{{"id":"P","messaging":[{}]}}]}}"#, event("U", "m.1"));
-        assert_eq!(inbox_events(clean.as_bytes(), 0).unwrap()[0].kind, "message");
+        let clean = format!(
+            r#"{{"object":"page","entry":[{{"id":"P","messaging":[{}]}}]}}"#,
+            event("U", "m.1")
+        );
+        assert_eq!(
+            inbox_events(clean.as_bytes(), 0).unwrap()[0].kind,
+            "message"
+        );
     }
 
     #[test]

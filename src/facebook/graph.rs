@@ -382,7 +382,11 @@ mod tests {
         .unwrap();
         let token = SecretString::from("page-token");
         let sent = client
-            .send("123", &token, &serde_json::json!({"message": {"text": "hi"}}))
+            .send(
+                "123",
+                &token,
+                &serde_json::json!({"message": {"text": "hi"}}),
+            )
             .await;
         let error = sent.expect_err("a redirect is not a success");
         assert_eq!(error.http_status, Some(307));

@@ -575,7 +575,14 @@ mod tests {
         for kind in ["message", "postback", "referral"] {
             assert!(asked_something(kind), "{kind}");
         }
-        for kind in ["read", "delivery", "echo", "reaction", "message_edit", "unrecognised"] {
+        for kind in [
+            "read",
+            "delivery",
+            "echo",
+            "reaction",
+            "message_edit",
+            "unrecognised",
+        ] {
             assert!(!asked_something(kind), "{kind}");
         }
     }

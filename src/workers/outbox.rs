@@ -118,7 +118,10 @@ async fn deliver(
             // rate) and came back, or that an operator queued again, is
             // cancelled here.
             if person.unlinked_at.is_some_and(|at| at >= row.created_at) {
-                info!(outbox_id = row.id, "the person unlinked since the message was accepted: cancelled");
+                info!(
+                    outbox_id = row.id,
+                    "the person unlinked since the message was accepted: cancelled"
+                );
                 return OutboxOutcome::Cancelled {
                     id: row.id,
                     attempts: row.attempts,

@@ -168,31 +168,54 @@ async fn erasing_a_person_erases_what_they_wrote_on_instagram() {
              VALUES ('{PAGE_ID}', '{IGSID}', 'acct-ig', 'confirmed', {now})"
         ))
         .await;
-        let hello = from_person(json!({"message": {"mid": "ig.m1", "text": "my address is 1 Main St"}}));
-        app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![hello])).await;
+        let hello =
+            from_person(json!({"message": {"mid": "ig.m1", "text": "my address is 1 Main St"}}));
+        app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![hello]))
+            .await;
         app.inbox_settled().await;
         app.outbox_settled().await;
         // Another person's Instagram message stays.
         let other = json!({"sender": {"id": "IGSID-2"}, "recipient": {"id": IG_ACCOUNT},
                            "timestamp": now_ms(), "message": {"mid": "ig.m2", "text": "hi"}});
-        app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![other])).await;
+        app.post_signed_webhook(&instagram_body(IG_ACCOUNT, vec![other]))
+            .await;
         app.inbox_settled().await;
         app.outbox_settled().await;
         let count = |sql: String| {
             let app = &app;
             async move { app.count(&sql).await }
         };
-        assert_eq!(count(format!("SELECT COUNT(*) FROM inbox WHERE psid = '{IGSID}'")).await, 1);
+        assert_eq!(
+            count(format!("SELECT COUNT(*) FROM inbox WHERE psid = '{IGSID}'")).await,
+            1
+        );
         let erased = app
             .store
-            .erase_person(lexbridge::store::erasure::Subject::Account("acct-ig"), "test", now_ms(), None)
+            .erase_person(
+                lexbridge::store::erasure::Subject::Account("acct-ig"),
+                "test",
+                now_ms(),
+                None,
+            )
             .await
             .unwrap()
             .expect("the account exists");
         assert_eq!(erased.erased.inbox, 1, "{:?}", erased.erased);
-        assert_eq!(count(format!("SELECT COUNT(*) FROM inbox WHERE psid = '{IGSID}'")).await, 0);
-        assert_eq!(count(format!("SELECT COUNT(*) FROM outbox WHERE psid = '{IGSID}'")).await, 0);
-        assert_eq!(count("SELECT COUNT(*) FROM inbox WHERE psid = 'IGSID-2'".to_string()).await, 1);
+        assert_eq!(
+            count(format!("SELECT COUNT(*) FROM inbox WHERE psid = '{IGSID}'")).await,
+            0
+        );
+        assert_eq!(
+            count(format!(
+                "SELECT COUNT(*) FROM outbox WHERE psid = '{IGSID}'"
+            ))
+            .await,
+            0
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM inbox WHERE psid = 'IGSID-2'".to_string()).await,
+            1
+        );
         app.stop().await;
     })
     .await;

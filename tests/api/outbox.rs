@@ -814,16 +814,25 @@ async fn a_message_whose_turn_at_the_send_rate_outlasts_half_a_lease_waits_queue
             start + 55_000
         );
         // Before, every row stayed in hand, leased, for up to 80 s.
-        wait_until("the rows whose turn is too far off queued until then", || async {
-            app.count(&later_sql).await >= 18
-        })
+        wait_until(
+            "the rows whose turn is too far off queued until then",
+            || async { app.count(&later_sql).await >= 18 },
+        )
         .await;
-        let in_hand = app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sending'").await;
+        let in_hand = app
+            .count("SELECT COUNT(*) FROM outbox WHERE state = 'sending'")
+            .await;
         let later = app.count(&later_sql).await;
-        let sent = app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").await;
+        let sent = app
+            .count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+            .await;
         // 60 s of turns (half the 120 s lease) and the one that went at once.
         assert!(in_hand + sent <= 62, "{in_hand} in hand, {sent} sent");
-        assert_eq!(in_hand + sent + later, 80, "{in_hand} in hand, {sent} sent, {later} later");
+        assert_eq!(
+            in_hand + sent + later,
+            80,
+            "{in_hand} in hand, {sent} sent, {later} later"
+        );
         app.stop().await;
     })
     .await;
@@ -844,7 +853,11 @@ async fn a_late_outcome_of_an_earlier_turn_does_not_end_the_turn_in_hand() {
             let app = &app;
             async move {
                 app.writer
-                    .claim_outbox(Claim { now, lease_until: now + LEASE_MS, limit: 10 })
+                    .claim_outbox(Claim {
+                        now,
+                        lease_until: now + LEASE_MS,
+                        limit: 10,
+                    })
                     .await
                     .unwrap()
             }
@@ -859,19 +872,39 @@ async fn a_late_outcome_of_an_earlier_turn_does_not_end_the_turn_in_hand() {
         let (first, second) = (&first[0], &second[0]);
         assert_ne!(first.lease_until, second.lease_until);
         let deferral = Write::FinishOutbox(OutboxTurn {
-            outcome: OutboxOutcome::Deferred { id: first.id, attempts: 0, next_attempt_at: 0 },
+            outcome: OutboxOutcome::Deferred {
+                id: first.id,
+                attempts: 0,
+                next_attempt_at: 0,
+            },
             lease_until: first.lease_until,
         });
         app.writer.write(deferral).await.unwrap();
-        assert!(claim(later + 1).await.is_empty(), "still in the second turn's hand");
-        assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sending'").await, 1);
+        assert!(
+            claim(later + 1).await.is_empty(),
+            "still in the second turn's hand"
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sending'")
+                .await,
+            1
+        );
         // The second turn's own outcome ends it.
         let sent = Write::FinishOutbox(OutboxTurn {
-            outcome: OutboxOutcome::Sent { id: second.id, attempts: 1, message_id: None, at: later },
+            outcome: OutboxOutcome::Sent {
+                id: second.id,
+                attempts: 1,
+                message_id: None,
+                at: later,
+            },
             lease_until: second.lease_until,
         });
         app.writer.write(sent).await.unwrap();
-        assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").await, 1);
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+                .await,
+            1
+        );
         app.stop().await;
     })
     .await;

@@ -395,57 +395,99 @@ async fn a_message_in_hand_at_the_unlink_is_cancelled_when_it_comes_back() {
         let slow_failure = ResponseTemplate::new(500)
             .set_body_json(json!({"error": {"message": "Please retry", "code": 2}}))
             .set_delay(std::time::Duration::from_millis(1500));
-        Mock::given(method("POST")).and(path(SEND_PATH)).respond_with(slow_failure)
-            .up_to_n_times(1).mount(&app.graph).await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(slow_failure)
+            .up_to_n_times(1)
+            .mount(&app.graph)
+            .await;
         let unavailable = ResponseTemplate::new(400).set_body_json(
-            json!({"error": {"message": "This person isn't available right now.", "code": 551}}));
-        Mock::given(method("POST")).and(path(SEND_PATH))
+            json!({"error": {"message": "This person isn't available right now.", "code": 551}}),
+        );
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
             .and(wiremock::matchers::body_string_contains("U2"))
-            .respond_with(unavailable).mount(&app.graph).await;
-        Mock::given(method("POST")).and(path(SEND_PATH))
+            .respond_with(unavailable)
+            .mount(&app.graph)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message_id": "m.1"})))
-            .mount(&app.graph).await;
-        let send = |account: &'static str| {
-            let (app, key) = (&app, &key);
-            async move {
-                let response = app.http.post(format!("{}/api/v1/messages", app.address))
+            .mount(&app.graph)
+            .await;
+        let send =
+            |account: &'static str| {
+                let (app, key) = (&app, &key);
+                async move {
+                    let response = app.http.post(format!("{}/api/v1/messages", app.address))
                     .bearer_auth(key)
                     .json(&json!({"to": {"account": account}, "message": {"text": "Your invoice"}}))
                     .send().await.unwrap();
-                assert_eq!(response.status(), 202);
-            }
-        };
+                    assert_eq!(response.status(), 202);
+                }
+            };
         send("acct-1").await;
         wait_until("the message in hand", || async {
-            app.count("SELECT COUNT(*) FROM outbox WHERE psid = 'U1' AND state = 'sending'").await == 1
+            app.count("SELECT COUNT(*) FROM outbox WHERE psid = 'U1' AND state = 'sending'")
+                .await
+                == 1
         })
         .await;
-        let unlinked = app.store.unlink_psid(PAGE_ID, "U1", "messenger", now_ms()).await.unwrap();
-        assert_eq!(unlinked.cancelled, 0, "nothing waited: the message was in hand");
+        let unlinked = app
+            .store
+            .unlink_psid(PAGE_ID, "U1", "messenger", now_ms())
+            .await
+            .unwrap();
+        assert_eq!(
+            unlinked.cancelled, 0,
+            "nothing waited: the message was in hand"
+        );
         wait_until("the message cancelled", || async {
-            app.count("SELECT COUNT(*) FROM outbox WHERE psid = 'U1' AND state = 'cancelled'").await == 1
+            app.count("SELECT COUNT(*) FROM outbox WHERE psid = 'U1' AND state = 'cancelled'")
+                .await
+                == 1
         })
         .await;
         let calls = |psid: &'static str| {
             let app = &app;
             async move {
                 let requests = app.graph.received_requests().await.unwrap();
-                requests.iter().filter(|r| String::from_utf8_lossy(&r.body).contains(psid)).count()
+                requests
+                    .iter()
+                    .filter(|r| String::from_utf8_lossy(&r.body).contains(psid))
+                    .count()
             }
         };
-        assert_eq!(calls("U1").await, 1, "the one attempt in hand, none after the unlink");
+        assert_eq!(
+            calls("U1").await,
+            1,
+            "the one attempt in hand, none after the unlink"
+        );
 
         // A message that failed for good, then its person unlinked: not
         // queued again by `outbox retry`.
         send("acct-2").await;
         wait_until("the message failed", || async {
-            app.count("SELECT COUNT(*) FROM outbox WHERE psid = 'U2' AND state = 'failed'").await == 1
+            app.count("SELECT COUNT(*) FROM outbox WHERE psid = 'U2' AND state = 'failed'")
+                .await
+                == 1
         })
         .await;
-        app.store.unlink_psid(PAGE_ID, "U2", "messenger", now_ms()).await.unwrap();
-        let queued = app.store.retry_outbox(&lexbridge::store::failures::Retry::All, now_ms()).await.unwrap();
+        app.store
+            .unlink_psid(PAGE_ID, "U2", "messenger", now_ms())
+            .await
+            .unwrap();
+        let queued = app
+            .store
+            .retry_outbox(&lexbridge::store::failures::Retry::All, now_ms())
+            .await
+            .unwrap();
         assert_eq!(queued, 0);
-        assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE psid = 'U2' AND state = 'failed'").await, 1);
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM outbox WHERE psid = 'U2' AND state = 'failed'")
+                .await,
+            1
+        );
         assert_eq!(calls("U2").await, 1);
         app.stop().await;
     })
