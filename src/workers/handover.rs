@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::facebook::events::{
     MessagingEvent, PASS_THREAD_CONTROL, REQUEST_THREAD_CONTROL, TAKE_THREAD_CONTROL,
@@ -176,6 +176,21 @@ pub async fn take_back_idle(shared: Arc<AppState>, mut shutdown: watch::Receiver
 /// (no hammering); Graph not answering leaves it for the next round.
 async fn take_back(shared: &AppState, page_id: String, psid: String, owner: String) {
     let Some(token) = shared.page_token(&page_id).await else {
+        // A Page removed, or whose token is gone: its thread waits another
+        // idle period, behind the others (left as it was, the oldest
+        // threads of such Pages would fill every round, and no other
+        // thread would ever be taken back).
+        debug!(%page_id, "no access token for this Page: its idle thread is not taken back");
+        let wait = ThreadChange {
+            page_id,
+            psid,
+            owner: Some(owner.clone()),
+            at: now_ms(),
+            assumes: ThreadAssumes::Owner(owner),
+        };
+        if let Err(e) = shared.writer.write(Write::Thread(wait)).await {
+            warn!(error = %format!("{e:#}"), "recording an idle thread's wait failed");
+        }
         return;
     };
     shared.limiter.acquire(&page_id).await;

@@ -443,3 +443,41 @@ async fn a_message_before_the_pass_is_sent_is_not_answered() {
     })
     .await;
 }
+
+/// A Page with no token (removed, say) cannot take its idle threads back:
+/// they wait another idle period behind the others rather than fill every
+/// round, so the threads of the Pages that can are still taken back.
+#[tokio::test]
+async fn idle_threads_of_a_page_without_a_token_do_not_hold_the_others_back() {
+    on_every_backend(|backend| async move {
+        let app = app_with(&[("HANDOVER_IDLE_TAKE_BACK_MS", "200")], &backend).await;
+        // Idle for ten minutes (recent enough that retention keeps them).
+        let (now, idle) = (now_ms(), now_ms() - 600_000);
+        let stale: Vec<String> = (0..120)
+            .map(|n| format!("('GONE', 'G{n}', '999', {idle}, {idle}, {now})"))
+            .collect();
+        app.exec(&format!(
+            "INSERT INTO conversations (page_id, psid, thread_owner, thread_since, last_inbound_at, updated_at)
+             VALUES {}",
+            stale.join(", ")
+        ))
+        .await;
+        app.exec(&format!(
+            "INSERT INTO conversations (page_id, psid, thread_owner, thread_since, last_inbound_at, updated_at)
+             VALUES ('{PAGE_ID}', 'U1', '999', {}, {}, {now})",
+            idle + 1,
+            idle + 1
+        ))
+        .await;
+        wait_until("the Page's idle thread taken back", || async {
+            let taken = calls(&app.graph, 0).await;
+            taken.iter().any(|(edge, body)| {
+                edge == "take_thread_control" && body["recipient"]["id"] == "U1"
+            })
+        })
+        .await;
+        wait_until("its owner forgotten", || async { owner(&app).await.is_none() }).await;
+        app.stop().await;
+    })
+    .await;
+}
