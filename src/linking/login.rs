@@ -376,7 +376,7 @@ pub(crate) async fn psids_for(
 }
 
 /// Like `psids_for`, on any of the deployment's Pages.
-async fn psids_on(
+pub(crate) async fn psids_on(
     shared: &AppState,
     page_id: &str,
     page_token: &SecretString,

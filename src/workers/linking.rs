@@ -5,7 +5,7 @@
 use tracing::{info, warn};
 
 use crate::facebook::events::MessagingEvent;
-use crate::linking::login::{log_change, psids_for};
+use crate::linking::login::{log_change, psids_on};
 use crate::linking::notice::{self, link_announcement, link_question, read_consent, Consent};
 use crate::linking::tokens::{LinkTokens, Purpose, LINK_TOKEN_TTL_MS};
 use crate::nlu::NluError;
@@ -235,11 +235,12 @@ async fn vouched(
     row: &InboxRow,
     account: &AccountSummary,
 ) -> Result<bool, NluError> {
-    if row.page_id != shared.settings.facebook.page_id {
+    // Any of the deployment's Pages, asked with its own token, as a login
+    // asks them (`link_other_pages`).
+    let Some(token) = shared.page_token(&row.page_id).await else {
         return Ok(false);
-    }
-    let token = shared.settings.facebook.page_access_token.clone();
-    match psids_for(shared, &token, &account.fb_uid).await {
+    };
+    match psids_on(shared, &row.page_id, &token, &account.fb_uid).await {
         Ok(psids) => Ok(psids.contains(&row.psid)),
         Err(e) => Err(NluError::Transient(format!("ids_for_pages: {e}"))),
     }

@@ -365,3 +365,65 @@ async fn a_login_links_the_person_on_every_page() {
     })
     .await;
 }
+
+/// An m.me link opened on an added Page by the account's owner links at
+/// once when Meta vouches for them there (`ids_for_pages` asked with that
+/// Page's token), as on the default Page; before, only the default Page
+/// was asked, and the owner was asked to agree and then confirm.
+#[tokio::test]
+async fn an_m_me_ref_on_an_added_page_links_the_vouched_owner_at_once() {
+    use crate::login_support::{
+        accounts, mount_identity, mount_ids_for_pages, ref_of, Visitor, UID,
+    };
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        let sealed = app.shared.cipher.encrypt(&SECOND_TOKEN.to_string().into());
+        let page = lexbridge::store::pages::AddedPage {
+            page_id: SECOND.into(),
+            name: None,
+            added_at: now_ms(),
+            lex_bot_alias_id: None,
+            local_bot: None,
+            send_rate: None,
+        };
+        app.store.add_page(&page, &sealed, now_ms()).await.unwrap();
+        let (db, graph) = app.stop().await;
+        let app = start(db, graph, Options::default(), &[]).await;
+        mount_send(&app.graph).await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v25.0/{SECOND}/messages")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message_id": "m.2"})))
+            .mount(&app.graph)
+            .await;
+        mount_identity(&app.graph).await;
+        mount_ids_for_pages(&app.graph, &[]).await;
+        let second_page_ids = |psids: &[&str]| {
+            let data: Vec<Value> =
+                psids.iter().map(|p| json!({"id": p, "page": {"id": SECOND}})).collect();
+            Mock::given(method("GET"))
+                .and(path(format!("/v25.0/{UID}/ids_for_pages")))
+                .and(query_param("page", SECOND))
+                .and(query_param("access_token", SECOND_TOKEN))
+                .and(ValidProof)
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": data})))
+        };
+        // Nothing at the login; PSID-2 once the owner opened the link.
+        second_page_ids(&[]).up_to_n_times(1).mount(&app.graph).await;
+        let mut visitor = Visitor::new(&app);
+        assert_eq!(visitor.login().await.status(), 302);
+        let reference = ref_of(&visitor.account_page().await);
+        let account = accounts(&app).await[0].0.clone();
+        second_page_ids(&["PSID-2"]).mount(&app.graph).await;
+        let opened = json!({"sender": {"id": "PSID-2"}, "recipient": {"id": SECOND}, "timestamp": now_ms(),
+            "referral": {"ref": reference, "source": "SHORTLINK", "type": "OPEN_THREAD"}});
+        app.post_signed_webhook(&webhook_body(&[(SECOND, vec![opened])])).await;
+        let rows = app.inbox_settled().await;
+        assert_eq!(rows.last().unwrap().outcome.as_deref(), Some("linked by ref"), "{rows:?}");
+        let linked = format!(
+            "SELECT COUNT(*) FROM links WHERE page_id = '{SECOND}' AND psid = 'PSID-2' AND account_id = '{account}'"
+        );
+        assert_eq!(app.count(&linked).await, 1);
+        app.stop().await;
+    })
+    .await;
+}
