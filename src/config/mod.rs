@@ -321,7 +321,7 @@ impl Settings {
                 ),
             },
             retention: RetentionSettings {
-                days: r.positive("RETENTION_DAYS", 30),
+                days: r.retention_days("RETENTION_DAYS", 30),
             },
             metrics_token: r.bearer_token("METRICS_TOKEN"),
         };

@@ -84,6 +84,20 @@ impl Reader<'_> {
         v
     }
 
+    /// Days stored events are kept: at least 2. The stored events are how a
+    /// redelivered webhook event is known again, and Meta redelivers one
+    /// for up to 36 hours; a day's retention let a redelivery after it be
+    /// stored and answered a second time.
+    pub(super) fn retention_days(&mut self, key: &str, default: u32) -> u32 {
+        let v: u32 = self.parsed(key, &default.to_string());
+        if v < 2 {
+            self.problems.push(format!(
+                "{key} must be at least 2 (Meta redelivers a webhook event for up to 36 hours, and the events kept are how a redelivery is known)"
+            ));
+        }
+        v
+    }
+
     /// A required base64 secret of exactly `len` bytes.
     pub(super) fn base64_key(&mut self, key: &str, len: usize) -> SecretString {
         use base64::Engine;

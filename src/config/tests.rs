@@ -85,9 +85,14 @@ fn retention_is_thirty_days_unless_set_and_never_zero() {
     assert_eq!(read(&map).unwrap().retention.days, 30);
     map.insert("RETENTION_DAYS", "7");
     assert_eq!(read(&map).unwrap().retention.days, 7);
-    map.insert("RETENTION_DAYS", "0");
-    let err = read(&map).unwrap_err().to_string();
-    assert!(err.contains("RETENTION_DAYS must be at least 1"), "{err}");
+    map.insert("RETENTION_DAYS", "2");
+    assert_eq!(read(&map).unwrap().retention.days, 2);
+    // A redelivery comes up to 36 hours later: a day would forget it.
+    for short in ["0", "1"] {
+        map.insert("RETENTION_DAYS", short);
+        let err = read(&map).unwrap_err().to_string();
+        assert!(err.contains("RETENTION_DAYS must be at least 2"), "{err}");
+    }
     for bad in ["-1", "a month", "1.5"] {
         map.insert("RETENTION_DAYS", bad);
         let err = read(&map).unwrap_err().to_string();

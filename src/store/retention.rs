@@ -13,8 +13,9 @@
 //!   pending or processing inbox row, no queued, held or sending message.
 //!
 //! Idempotency answers (`api_requests`) are the sweeper's: kept 24 hours,
-//! less than the shortest retention (one day), so an answer still replayed
-//! never names a pruned message.
+//! less than the shortest retention (two days, longer than Meta redelivers
+//! a webhook event), so an answer still replayed never names a pruned
+//! message, and a redelivered event is still known.
 //!
 //! Each batch is one short statement of at most `limit` rows, so a pass
 //! never holds SQLite's write lock for long; the worker pauses between
