@@ -167,12 +167,16 @@ pub async fn send(
     if let Some(until) = args.hold_until {
         request["hold_until"] = json!(until);
     }
+    // The Pages `serve` answers for: the default one and the added ones.
+    let mut pages = vec![page_id.to_string()];
+    pages.extend(store.added_pages().await?.into_iter().map(|p| p.page_id));
     // Without workers of its own: the running service sends what this queues.
     let writer = Writer::start(store.clone(), Feeds::default(), "lexbridge-send".into());
     let outbound = Outbound {
         store,
         writer: &writer,
         page_id,
+        pages: &pages,
     };
     let sender = Sender {
         caller: None,

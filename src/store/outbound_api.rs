@@ -116,6 +116,12 @@ const STATUS: &str = "SELECT public_id, page_id, psid, messaging_type, tag, stat
         message_id, error_code, error_subcode, error_message, hold_until, created_at, sent_at
     FROM outbox";
 
+/// Whether a looked-up link is on a Page the deployment answers for (a
+/// row without a link is the account alone).
+fn on_answered(row: &RecipientRow, answered: &[String]) -> bool {
+    row.0.as_ref().is_none_or(|page| answered.contains(page))
+}
+
 impl Store {
     /// A key that may do everything.
     pub async fn create_api_key(
@@ -200,15 +206,17 @@ impl Store {
     /// is named (no link there: unlinked); else the link on the Page the
     /// person last wrote to, then the one on `page_id` (the default Page),
     /// then the newest. With `within` (a key's Pages), a link on one of
-    /// those Pages comes first.
+    /// those Pages comes first. Links on Pages not in `answered` (the
+    /// deployment's) do not count: a removed Page sends nothing.
     pub async fn recipient_for_account(
         &self,
         account_id: &str,
         page_id: &str,
         on_page: Option<&str>,
         within: Option<&[String]>,
+        answered: &[String],
     ) -> anyhow::Result<Recipient> {
-        self.linked_recipient("a.id = $1", account_id, page_id, on_page, within)
+        self.linked_recipient("a.id = $1", account_id, page_id, on_page, within, answered)
             .await
     }
 
@@ -219,8 +227,9 @@ impl Store {
         page_id: &str,
         on_page: Option<&str>,
         within: Option<&[String]>,
+        answered: &[String],
     ) -> anyhow::Result<Recipient> {
-        self.linked_recipient("a.fb_uid = $1", uid, page_id, on_page, within)
+        self.linked_recipient("a.fb_uid = $1", uid, page_id, on_page, within, answered)
             .await
     }
 
@@ -231,6 +240,7 @@ impl Store {
         page_id: &str,
         on_page: Option<&str>,
         within: Option<&[String]>,
+        answered: &[String],
     ) -> anyhow::Result<Recipient> {
         let sql = format!(
             "SELECT l.page_id, l.psid, c.last_inbound_at, c.thread_owner FROM accounts a
@@ -246,6 +256,22 @@ impl Store {
             .fetch_all(pool)
             .await)
         .context("looking up a recipient")?;
+        // A link on a Page no longer answered for is no link: the account
+        // keeps its row (the LEFT JOIN's) so it stays known, unlinked.
+        let rows: Vec<RecipientRow> = match rows.iter().all(|r| on_answered(r, answered)) {
+            true => rows,
+            false => {
+                let kept: Vec<RecipientRow> = rows
+                    .iter()
+                    .filter(|r| on_answered(r, answered))
+                    .cloned()
+                    .collect();
+                match kept.is_empty() {
+                    true => vec![(None, None, None, None)],
+                    false => kept,
+                }
+            }
+        };
         let allowed = |row: &&RecipientRow| match (within, &row.0) {
             (Some(pages), Some(page)) => pages.contains(page),
             _ => true,

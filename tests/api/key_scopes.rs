@@ -37,6 +37,31 @@ async fn create(app: &TestApp, args: &[&str]) -> String {
     String::from_utf8(out).unwrap().trim().to_string()
 }
 
+/// `app` restarted with `OTHER_PAGE` added to its Pages.
+async fn with_other_page(app: TestApp) -> TestApp {
+    let sealed = app
+        .shared
+        .cipher
+        .encrypt(&"test-other-page-token".to_string().into());
+    let page = lexbridge::store::pages::AddedPage {
+        page_id: OTHER_PAGE.into(),
+        name: None,
+        added_at: now_ms(),
+        lex_bot_alias_id: None,
+        local_bot: None,
+        send_rate: None,
+    };
+    app.store.add_page(&page, &sealed, now_ms()).await.unwrap();
+    let (db, graph) = app.stop().await;
+    let options = lexbridge::startup::Options {
+        nlu: Some(std::sync::Arc::new(
+            crate::support::nlu::ScriptedNlu::default(),
+        )),
+        ..lexbridge::startup::Options::default()
+    };
+    start(db, graph, options, &[]).await
+}
+
 /// An account linked on `OTHER_PAGE` (and, with `also_home`, on PAGE_ID
 /// first), who wrote an hour ago there.
 async fn person_on_other_page(app: &TestApp, account: &str, psid: &str, also_home: bool) {
@@ -91,6 +116,9 @@ async fn the_command_line_checks_scopes() {
 async fn a_scoped_key_reaches_people_only_on_its_pages() {
     on_every_backend(|backend| async move {
         let (app, unscoped) = api_app(&backend).await;
+        // The other Page is one of the deployment's (links on any other
+        // reach nobody).
+        let app = with_other_page(app).await;
         person(&app, "home", "U-HOME", Some(3_600_000)).await;
         person_on_other_page(&app, "away", "U-AWAY", false).await;
         person_on_other_page(&app, "both", "U-BOTH", true).await;

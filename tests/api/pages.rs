@@ -261,7 +261,8 @@ async fn two_pages_answer_with_their_own_bots_and_tokens() {
         assert_eq!(status, 202, "{named}");
         let (status, nowhere) = post(&app, "/api/v1/messages", Some(&key),
             &json!({"to": {"account": "cust-1", "page_id": "3333"}, "message": {"text": "?"}})).await;
-        assert_eq!((status, nowhere["error"].as_str()), (404, Some("recipient_not_linked")), "{nowhere}");
+        // A Page the deployment does not answer for reaches nobody.
+        assert_eq!((status, nowhere["field"].as_str()), (422, Some("to")), "{nowhere}");
         let last_status = status_of(&app, &key, last["id"].as_str().unwrap()).await;
         assert_eq!((last_status["page_id"].as_str(), last_status["psid"].as_str()), (Some(SECOND), Some("P1")), "{last_status}");
         let named_status = status_of(&app, &key, named["id"].as_str().unwrap()).await;
@@ -423,6 +424,73 @@ async fn an_m_me_ref_on_an_added_page_links_the_vouched_owner_at_once() {
             "SELECT COUNT(*) FROM links WHERE page_id = '{SECOND}' AND psid = 'PSID-2' AND account_id = '{account}'"
         );
         assert_eq!(app.count(&linked).await, 1);
+        app.stop().await;
+    })
+    .await;
+}
+
+/// A removed Page reaches nobody: an account linked there and on the
+/// default Page is sent to on the default one, even if it last wrote on
+/// the removed one, and a PSID of the removed Page is refused.
+#[tokio::test]
+async fn a_removed_page_is_no_way_to_reach_a_person() {
+    on_every_backend(|backend| async move {
+        let app = spawn_app(&backend).await;
+        let sealed = app.shared.cipher.encrypt(&SECOND_TOKEN.to_string().into());
+        let page = lexbridge::store::pages::AddedPage {
+            page_id: SECOND.into(),
+            name: None,
+            added_at: now_ms(),
+            lex_bot_alias_id: None,
+            local_bot: None,
+            send_rate: None,
+        };
+        app.store.add_page(&page, &sealed, now_ms()).await.unwrap();
+        let now = now_ms();
+        app.exec(&format!(
+            "INSERT INTO accounts (id, fb_uid, name, created_at, updated_at)
+             VALUES ('cust-2', 'uid-cust-2', 'Ada', {now}, {now})"
+        ))
+        .await;
+        for (page, psid, wrote) in [
+            (PAGE_ID, "U-1", now - 3_600_000),
+            (SECOND, "U-2", now - 60_000),
+        ] {
+            app.exec(&format!(
+                "INSERT INTO links (page_id, psid, account_id, source, linked_at)
+                 VALUES ('{page}', '{psid}', 'cust-2', 'ids_for_pages', {now})"
+            ))
+            .await;
+            app.exec(&format!(
+                "INSERT INTO conversations (page_id, psid, last_inbound_at, updated_at)
+                 VALUES ('{page}', '{psid}', {wrote}, {now})"
+            ))
+            .await;
+        }
+        remove(&app.store, SECOND, &mut Vec::new()).await.unwrap();
+        let (db, graph) = app.stop().await;
+        let app = start(db, graph, Options::default(), &[]).await;
+        let key = new_key(&app, "crm").await;
+        let ping = json!({"to": {"account": "cust-2"}, "message": {"text": "Your invoice"}});
+        let (status, accepted) = post(&app, "/api/v1/messages", Some(&key), &ping).await;
+        assert_eq!(status, 202, "{accepted}");
+        let shown = status_of(&app, &key, accepted["id"].as_str().unwrap()).await;
+        assert_eq!(shown["psid"], "U-1", "{shown}");
+        let ping = json!({"to": {"psid": "U-2", "page_id": SECOND}, "message": {"text": "x"}});
+        let (status, refused) = post(&app, "/api/v1/messages", Some(&key), &ping).await;
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (422, Some("to")),
+            "{refused}"
+        );
+        let ping =
+            json!({"to": {"account": "cust-2", "page_id": SECOND}, "message": {"text": "x"}});
+        let (status, refused) = post(&app, "/api/v1/messages", Some(&key), &ping).await;
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (422, Some("to")),
+            "{refused}"
+        );
         app.stop().await;
     })
     .await;

@@ -46,6 +46,9 @@ pub struct Outbound<'a> {
     /// The Page a PSID given without one belongs to, and the one preferred
     /// for accounts linked on several.
     pub page_id: &'a str,
+    /// Every Page the deployment answers for (the default first): a link
+    /// on any other (a Page removed) reaches nobody.
+    pub pages: &'a [String],
 }
 
 /// One message checked and decided, before it is committed.
@@ -192,6 +195,14 @@ impl Outbound<'_> {
                 return Ok(refused(caller.out_of_scope()));
             }
         }
+        if let Some(page_id) = named.filter(|p| !self.pages.contains(p)) {
+            return Ok(refused(ApiError::invalid(
+                format!("{prefix}to"),
+                format!(
+                    "Page {page_id} is not one this deployment answers for (`lexbridge page list`)"
+                ),
+            )));
+        }
         let scope = caller.and_then(|c| c.scope.pages.as_deref());
         let (page_id, psid, last_inbound_at, thread_owner) =
             match self.recipient(&ping.target, scope).await? {
@@ -281,11 +292,15 @@ impl Outbound<'_> {
         match target {
             Target::Account { id, page_id } => {
                 let on = page_id.as_deref();
-                self.store.recipient_for_account(id, page, on, within).await
+                self.store
+                    .recipient_for_account(id, page, on, within, self.pages)
+                    .await
             }
             Target::Uid { uid, page_id } => {
                 let on = page_id.as_deref();
-                self.store.recipient_for_uid(uid, page, on, within).await
+                self.store
+                    .recipient_for_uid(uid, page, on, within, self.pages)
+                    .await
             }
             Target::Psid { page_id, psid } => self.store.recipient_for_psid(page_id, psid).await,
         }

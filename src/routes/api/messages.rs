@@ -101,6 +101,7 @@ async fn submit(
         store: &shared.store,
         writer: &shared.writer,
         page_id: &shared.settings.facebook.page_id,
+        pages: shared.pages.ids(),
     };
     let sender = Sender {
         caller: Some(caller),
