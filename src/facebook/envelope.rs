@@ -170,7 +170,7 @@ fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -
             }
         },
     };
-    let wrote = object == "page" && matches!(kind, "message" | "postback");
+    let wrote = object == "page" && event.opens_window();
     WebhookEvent {
         dedupe_key: scoped(&object, key),
         inbound_at: wrote.then(|| event.timestamp.unwrap_or(at)),
@@ -295,6 +295,35 @@ mod tests {
 
     fn body(events: &str) -> String {
         format!(r#"{{"object":"page","entry":[{{"id":"PAGE","time":1,"messaging":[{events}]}}]}}"#)
+    }
+
+    #[test]
+    fn what_the_person_does_that_opens_metas_window_opens_it_as_it_is_stored() {
+        let b = body(
+            r#"{"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":10,"message":{"mid":"m.1","text":"hi"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":11,"postback":{"mid":"m.2","payload":"GO"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":12,"referral":{"ref":"x","source":"SHORTLINK","type":"OPEN_THREAD"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":13,"reaction":{"mid":"m.9","action":"react","reaction":"love"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":14,"reaction":{"mid":"m.9","action":"unreact"}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":15,"read":{"watermark":10}},
+               {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":16,"delivery":{"watermark":10}},
+               {"sender":{"id":"PAGE"},"recipient":{"id":"U1"},"timestamp":17,"message":{"mid":"m.3","is_echo":true,"text":"yo"}}"#,
+        );
+        let rows = inbox_events(b.as_bytes(), 0).expect("valid");
+        let opened: Vec<_> = rows.iter().map(|r| (r.kind, r.inbound_at)).collect();
+        assert_eq!(
+            opened,
+            [
+                ("message", Some(10)),
+                ("postback", Some(11)),
+                ("referral", Some(12)),
+                ("reaction", Some(13)),
+                ("reaction", None),
+                ("read", None),
+                ("delivery", None),
+                ("echo", None),
+            ]
+        );
     }
 
     #[test]

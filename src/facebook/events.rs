@@ -154,6 +154,22 @@ pub struct AccountLinking {
 }
 
 impl MessagingEvent {
+    /// Whether the person's act opens Meta's standard messaging window:
+    /// a message, a button tapped (postback), an m.me or ig.me link into
+    /// the conversation (referral), a reaction to a message.
+    pub fn opens_window(&self) -> bool {
+        match self.kind() {
+            "message" | "postback" | "referral" => true,
+            "reaction" => self
+                .reaction
+                .as_ref()
+                .and_then(|r| r.get("action"))
+                .and_then(|a| a.as_str())
+                .is_none_or(|action| action == "react"),
+            _ => false,
+        }
+    }
+
     /// What the event is, in the words the inbox keeps.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -144,7 +144,16 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
             };
             "recorded".to_string()
         }
+        "reaction" if event.opens_window() => {
+            // A reaction opens the window as a message does (its held
+            // messages go), and asks the bot nothing.
+            update.conversation = Some(window_opened(&row, timestamp));
+            "recorded: the messaging window is open".to_string()
+        }
         "referral" | "account_linking" if row.thread == ThreadOwner::ThisApp => {
+            if event.opens_window() {
+                update.conversation = Some(window_opened(&row, timestamp));
+            }
             let handled = match linking::our_ref(&event) {
                 Some(reference) => linking::referral(shared, &row, reference).await,
                 None if row.kind == "account_linking" => {
@@ -285,6 +294,19 @@ async fn instagram_row(shared: &AppState, row: &InboxRow) -> Result<Option<Inbox
 /// What a message event says of the thread's owner: one in `messaging[]`
 /// is this app's (Meta routed it here), one in `standby[]` another's.
 /// `None` when that is what was known already.
+/// The person opened the messaging window at `at` (not by a message):
+/// their held messages go if the thread is this app's.
+fn window_opened(row: &InboxRow, at: i64) -> ConversationUpdate {
+    ConversationUpdate {
+        page_id: row.page_id.clone(),
+        psid: row.psid.clone(),
+        inbound_at: Some(at),
+        nlu_state: None,
+        release_held: row.thread == ThreadOwner::ThisApp,
+        thread: thread_seen(row),
+    }
+}
+
 fn thread_seen(row: &InboxRow) -> Option<Option<String>> {
     match (row.thread, &row.context.thread_owner) {
         (ThreadOwner::ThisApp, Some(_)) => Some(None),

@@ -901,3 +901,41 @@ async fn cards_buttons_and_media_are_sent_as_templates_and_attachments() {
     })
     .await;
 }
+
+/// A reaction to a message, or an m.me link into the conversation, opens
+/// Meta's standard messaging window as a message does: what was held for
+/// the person goes, and a message with the default rule is accepted.
+#[tokio::test]
+async fn a_reaction_or_an_m_me_link_opens_the_window_as_a_message_does() {
+    on_every_backend(|backend| async move {
+        let (app, key) = api_app(&backend).await;
+        mount_send(&app.graph).await;
+        person(&app, "a", "U-a", Some(30 * HOUR)).await;
+        person(&app, "b", "U-b", Some(30 * HOUR)).await;
+        for account in ["a", "b"] {
+            let hold = json!({"to": {"account": account}, "message": {"text": "Invoice"},
+                              "if_outside_window": "hold"});
+            let (status, held) = post(&app, "/api/v1/messages", Some(&key), &hold).await;
+            assert_eq!((status, held["status"].as_str()), (202, Some("held")), "{held}");
+            let (status, _) = post(&app, "/api/v1/messages", Some(&key), &ping(account, "x")).await;
+            assert_eq!(status, 422, "outside the window");
+        }
+        let react = json!({"sender": {"id": "U-a"}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+                           "reaction": {"mid": "m.sent", "action": "react", "reaction": "love"}});
+        let opened = json!({"sender": {"id": "U-b"}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+                            "referral": {"ref": "spring-poster", "source": "SHORTLINK", "type": "OPEN_THREAD"}});
+        let body = webhook_body(&[(PAGE_ID, vec![react, opened])]);
+        assert_eq!(app.post_signed_webhook(&body).await.status(), 200);
+        app.inbox_settled().await;
+        let rows = app.outbox_settled().await;
+        let states: Vec<_> = rows.iter().map(|r| (r.psid.as_str(), r.state.as_str())).collect();
+        assert_eq!(states, [("U-a", "sent"), ("U-b", "sent")], "{rows:?}");
+        for account in ["a", "b"] {
+            let (status, accepted) =
+                post(&app, "/api/v1/messages", Some(&key), &ping(account, "now")).await;
+            assert_eq!(status, 202, "{accepted}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
