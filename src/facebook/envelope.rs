@@ -32,8 +32,10 @@ pub struct WebhookEvent {
     pub dedupe_key: String,
     pub event: String,
     pub received_at: i64,
-    /// A person's message or postback to a Page: when they wrote (opens
-    /// the 24-hour window as soon as it is stored).
+    /// A person's act that opens Meta's standard messaging window (a
+    /// message, postback, referral or reaction to a Page; see
+    /// `MessagingEvent::opens_window`): when, opening it as soon as the
+    /// event is stored.
     pub inbound_at: Option<i64>,
 }
 
@@ -142,9 +144,11 @@ fn id_text(raw: &RawValue) -> String {
 
 /// A `messaging[]` / `standby[]` event, classified when it parses.
 fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> WebhookEvent {
+    // An event holding a NUL anywhere (a receipt's mids, a payload, …) is
+    // malformed: no id or text Meta sends holds one.
     let parsed = serde_json::from_str::<MessagingEvent>(raw)
         .ok()
-        .filter(|e| e.person().as_deref().is_none_or(storable) && e.mid().is_none_or(storable));
+        .filter(|_| !raw.contains(r"\u0000"));
     let Some(event) = parsed else {
         let mut row = kept(object, page_id, raw, at);
         row.psid = sender_of(raw).filter(|id| storable(id)).unwrap_or_default();
@@ -468,6 +472,8 @@ mod tests {
                 event("U", "m.1")
             ),
             r#"{"object":"pa\u0000ge"}"#.to_string(),
+            // A receipt's mids are bound as text too.
+            r#"{"object":"page","entry":[{"id":"P","messaging":[{"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,"delivery":{"mids":["m\u0000x"],"watermark":4}}]}]}"#.to_string(),
         ];
         for body in &bodies {
             let rows = inbox_events(body.as_bytes(), 0).expect("stored, not refused");
