@@ -70,8 +70,10 @@ pub struct SessionSettings {
 pub struct RetentionSettings {
     /// RETENTION_DAYS: processed inbox rows, finished outbox rows,
     /// `ids_for_apps` answers and idle conversations older than this many
-    /// days are pruned. At least 1: a day outlasts the 24 hours an
-    /// idempotency answer is kept, so none names a pruned message.
+    /// days are pruned. At least 2: longer than Meta redelivers a webhook
+    /// event (the stored events are how a redelivery is known), and than
+    /// the 24 hours an idempotency answer is kept (none names a pruned
+    /// message).
     pub days: u32,
 }
 

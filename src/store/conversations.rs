@@ -303,9 +303,7 @@ impl Store {
         Ok(rows)
     }
 
-    /// When the person last wrote to the Page (`None`: never), read now,
-    /// for the messaging window an API message checks before each attempt.
-    /// What an API message checks before each attempt: when the person
+    /// What an API message (or link notice) checks before each attempt: when the person
     /// last wrote (the messaging window) and when they unlinked, if they
     /// are unlinked now (a relink removes the record).
     pub async fn recipient_now(&self, page_id: &str, psid: &str) -> anyhow::Result<RecipientNow> {
@@ -323,6 +321,7 @@ impl Store {
         })
     }
 
+    /// When the person last wrote to the Page (`None`: never), read now.
     pub async fn last_inbound_at(&self, page_id: &str, psid: &str) -> anyhow::Result<Option<i64>> {
         let row: Option<(Option<i64>,)> = with_reader!(self, pool => sqlx::query_as(
             "SELECT last_inbound_at FROM conversations WHERE page_id = $1 AND psid = $2")

@@ -291,9 +291,6 @@ async fn instagram_row(shared: &AppState, row: &InboxRow) -> Result<Option<Inbox
     }))
 }
 
-/// What a message event says of the thread's owner: one in `messaging[]`
-/// is this app's (Meta routed it here), one in `standby[]` another's.
-/// `None` when that is what was known already.
 /// The person opened the messaging window at `at` (not by a message):
 /// their held messages go if the thread is this app's.
 fn window_opened(row: &InboxRow, at: i64) -> ConversationUpdate {
@@ -307,6 +304,9 @@ fn window_opened(row: &InboxRow, at: i64) -> ConversationUpdate {
     }
 }
 
+/// What a message event says of the thread's owner: one in `messaging[]`
+/// is this app's (Meta routed it here), one in `standby[]` another's.
+/// `None` when that is what was known already.
 fn thread_seen(row: &InboxRow) -> Option<Option<String>> {
     match (row.thread, &row.context.thread_owner) {
         (ThreadOwner::ThisApp, Some(_)) => Some(None),
@@ -521,10 +521,13 @@ fn session_attributes(row: &InboxRow, account: Option<LinkedAccount>) -> BTreeMa
 }
 
 /// Whether an event of `kind` is the person asking the bot something (a
-/// message, a button or link tapped): one that fails for good is
-/// apologised for.
+/// message, a button or link tapped, Messenger's own Link or Unlink): one
+/// that fails for good is apologised for.
 fn asked_something(kind: &str) -> bool {
-    matches!(kind, "message" | "postback" | "referral")
+    matches!(
+        kind,
+        "message" | "postback" | "referral" | "account_linking"
+    )
 }
 
 /// A failed attempt: retried with backoff while the row's time budget
@@ -594,7 +597,7 @@ mod tests {
 
     #[test]
     fn only_what_asks_the_bot_something_is_apologised_for() {
-        for kind in ["message", "postback", "referral"] {
+        for kind in ["message", "postback", "referral", "account_linking"] {
             assert!(asked_something(kind), "{kind}");
         }
         for kind in [
