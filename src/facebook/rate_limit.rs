@@ -21,6 +21,9 @@ pub struct RateLimiter {
     replies: Mutex<HashMap<String, Instant>>,
     /// Keys with a rate of their own (a Page added with `--rate`).
     own_intervals: Mutex<HashMap<String, Duration>>,
+    /// The next turn handed to a call refused for waiting too long
+    /// (`reserve_within`), for each key.
+    later: Mutex<HashMap<String, Instant>>,
 }
 
 impl RateLimiter {
@@ -33,6 +36,7 @@ impl RateLimiter {
             slots: Mutex::new(HashMap::new()),
             replies: Mutex::new(HashMap::new()),
             own_intervals: Mutex::new(HashMap::new()),
+            later: Mutex::new(HashMap::new()),
         }
     }
 
@@ -65,6 +69,15 @@ impl RateLimiter {
     /// otherwise nothing is reserved and `None` says so.
     pub fn try_reserve(&self, key: &str, now: Instant, max_wait: Duration) -> Option<Duration> {
         self.book(key, now, max_wait).ok()
+    }
+
+    /// A turn at least `wait` from `now`, after the one handed out before.
+    fn later_turn(&self, key: &str, now: Instant, wait: Duration) -> Duration {
+        let interval = self.interval_of(key);
+        let mut later = self.later.lock().unwrap_or_else(|p| p.into_inner());
+        let turn = later.get(key).copied().unwrap_or(now).max(now + wait);
+        later.insert(key.to_string(), turn + interval);
+        turn.saturating_duration_since(now)
     }
 
     /// Reserves the next free slot when its wait is at most `max_wait`;
@@ -101,8 +114,9 @@ impl RateLimiter {
     }
 
     /// `reserve_for` when the wait is at most `max_wait`; otherwise nothing
-    /// is reserved and `Err` holds the wait the next free slot would have
-    /// cost.
+    /// is reserved and `Err` says when to come back: at the next free slot
+    /// or later, each refused call a turn after the one before (a backlog
+    /// comes back spread at the rate, not all at once to be refused again).
     pub fn reserve_within(
         &self,
         key: &str,
@@ -110,7 +124,9 @@ impl RateLimiter {
         reply: bool,
         max_wait: Duration,
     ) -> Result<Duration, Duration> {
-        let wait = self.book(key, now, max_wait)?;
+        let wait = self
+            .book(key, now, max_wait)
+            .map_err(|wait| self.later_turn(key, now, wait))?;
         if reply {
             let turn = self.interval_of(key);
             let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
@@ -178,11 +194,22 @@ mod tests {
             .collect();
         let secs = Duration::from_secs;
         assert_eq!(waits, [Ok(secs(0)), Ok(secs(1)), Ok(secs(2))]);
-        // The fourth would wait 3 s: refused, and the schedule is as it was.
+        // The fourth would wait 3 s: refused, the schedule as it was, and
+        // each refused call told a turn of its own to come back at.
         assert_eq!(limiter.reserve_within("p", now, true, most), Err(secs(3)));
-        assert_eq!(limiter.reserve_within("p", now, true, most), Err(secs(3)));
+        assert_eq!(limiter.reserve_within("p", now, true, most), Err(secs(4)));
         assert_eq!(limiter.replies_booked_ahead("p", now), secs(3));
         assert_eq!(limiter.reserve("p", now), secs(3));
+        // Past the turns handed out, the next refusal counts from its wait.
+        let later = now + secs(10);
+        assert_eq!(
+            limiter.reserve_within("p", later, false, Duration::ZERO),
+            Ok(secs(0))
+        );
+        assert_eq!(
+            limiter.reserve_within("p", later, false, Duration::ZERO),
+            Err(secs(1))
+        );
     }
 
     #[test]

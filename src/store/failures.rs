@@ -90,7 +90,7 @@ impl Store {
             // accepted: unlinking cancels those (see `store::unlink`).
             "UPDATE outbox SET state = 'queued', next_attempt_at = $1, retry_since = $1
              WHERE state = 'failed'
-               AND NOT (origin = 'api' AND EXISTS (
+               AND NOT (origin IN ('api', 'link_notice') AND EXISTS (
                    SELECT 1 FROM link_tombstones t WHERE t.page_id = outbox.page_id
                       AND t.psid = outbox.psid AND t.unlinked_at >= outbox.created_at))",
             vec![Arg::Int(now)],

@@ -184,7 +184,10 @@ fn columns(outcome: &OutboxOutcome) -> Columns<'_> {
 }
 
 /// Records how a chunk of turns ended. An outcome applies only to the turn
-/// in hand (the row still `sending` by the lease it was claimed with):
+/// in hand (the row still `sending` by the lease it was claimed with, or
+/// by none: its holder was taken for dead, `store::instances`, and no
+/// claim has taken the row since, so a send that was on its way when the
+/// holder fell silent still counts):
 /// written twice, it cannot undo a delivery receipt recorded between, nor
 /// land on the message's next turn, nor on a turn of another claim after
 /// its lease ran out. A deferral or hold keeps
@@ -220,7 +223,8 @@ pub(crate) fn outcome_statement(turns: &[&OutboxTurn]) -> Stmt {
     });
     update.push(
         ") AS v WHERE outbox.id = v.column1 AND outbox.state = 'sending'
-            AND outbox.attempts = v.column4 AND outbox.locked_until = v.column13",
+            AND outbox.attempts = v.column4
+            AND (outbox.locked_until = v.column13 OR outbox.locked_until = 0)",
     );
     update
 }

@@ -103,56 +103,6 @@ async fn deliver(
     if let Some(cooling) = shared.cooldowns.cooling_until(&row.page_id, now) {
         return cooling_down(shared, row, cooling, now);
     }
-    let (messaging_type, tag) = match row.window {
-        None => (row.messaging_type.as_str(), row.tag.as_deref()),
-        Some(rule) => {
-            let person = match shared.store.recipient_now(&row.page_id, &row.psid).await {
-                Ok(person) => person,
-                Err(e) => {
-                    warn!(outbox_id = row.id, error = %format!("{e:#}"), "reading the messaging window failed");
-                    return defer(row, now, workers.retry_base);
-                }
-            };
-            // Unlinking cancels what waits for the person; a message that
-            // was in hand then (being sent, or waiting for the Page's
-            // rate) and came back, or that an operator queued again, is
-            // cancelled here.
-            if person.unlinked_at.is_some_and(|at| at >= row.created_at) {
-                info!(
-                    outbox_id = row.id,
-                    "the person unlinked since the message was accepted: cancelled"
-                );
-                return OutboxOutcome::Cancelled {
-                    id: row.id,
-                    attempts: row.attempts,
-                };
-            }
-            match rule.decide(now, person.last_inbound_at) {
-                Decision::Send(delivery) => (delivery.messaging_type(), delivery.tag()),
-                Decision::Hold { until } => {
-                    info!(
-                        outbox_id = row.id,
-                        "the messaging window closed while the message waited: held"
-                    );
-                    return held(row, until);
-                }
-                Decision::Reject { closed_at } => {
-                    let closed = closed_at.map_or("never opened".to_string(), |at| {
-                        format!("closed at {}", format_timestamp(at))
-                    });
-                    let why = format!(
-                        "outside_messaging_window: the messaging window {closed} before the message could be sent (if_outside_window: reject)"
-                    );
-                    return OutboxOutcome::Failed {
-                        id: row.id,
-                        attempts: row.attempts,
-                        failure: failure(why),
-                        attempted: false,
-                    };
-                }
-            }
-        }
-    };
     let attempts = row.attempts + 1;
     let Some(token) = shared.page_token(&row.page_id).await else {
         let why = format!("no access token is configured for page {}", row.page_id);
@@ -177,6 +127,9 @@ async fn deliver(
         Ok(wait) => wait,
         Err(turn) => return defer(row, now_ms() + turn.as_millis() as i64, workers.retry_base),
     };
+    if *stopping.borrow() {
+        return defer(row, now_ms(), Duration::ZERO);
+    }
     if !wait.is_zero() {
         tokio::select! {
             biased;
@@ -193,6 +146,12 @@ async fn deliver(
         );
         return defer(row, now_ms(), workers.retry_base);
     }
+    // After the wait: the person may have unlinked, or the window closed,
+    // while the row waited for its turn.
+    let (messaging_type, tag) = match person_now(shared, row, now_ms()).await {
+        Ok(send_as) => send_as,
+        Err(outcome) => return outcome,
+    };
     let control = match row.origin.as_str() {
         "control" => ThreadControl::from_outbox_body(&row.body),
         _ => None,
@@ -249,6 +208,67 @@ async fn deliver(
             thread_elsewhere(shared, row, attempts, until, started, e).await
         }
         Err(e) => classify(shared, row, attempts, until, e),
+    }
+}
+
+/// What a row checks of its person just before its call. An API message
+/// or a link notice accepted before the person unlinked is cancelled, as
+/// unlinking cancels what waits for them (one in hand then, being sent or
+/// waiting for its Page's rate, or queued again by an operator, is caught
+/// here); an API message's messaging window decides how it goes, or that
+/// it is held or fails. `Ok`: the `messaging_type` and `tag` to send with.
+async fn person_now<'a>(
+    shared: &AppState,
+    row: &'a OutboxRow,
+    now: i64,
+) -> Result<(&'a str, Option<&'a str>), OutboxOutcome> {
+    let as_queued = (row.messaging_type.as_str(), row.tag.as_deref());
+    if row.window.is_none() && row.origin != "link_notice" {
+        return Ok(as_queued);
+    }
+    let person = match shared.store.recipient_now(&row.page_id, &row.psid).await {
+        Ok(person) => person,
+        Err(e) => {
+            warn!(outbox_id = row.id, error = %format!("{e:#}"), "reading the messaging window failed");
+            return Err(defer(row, now, shared.settings.workers.retry_base));
+        }
+    };
+    if person.unlinked_at.is_some_and(|at| at >= row.created_at) {
+        info!(
+            outbox_id = row.id,
+            "the person unlinked since the message was accepted: cancelled"
+        );
+        return Err(OutboxOutcome::Cancelled {
+            id: row.id,
+            attempts: row.attempts,
+        });
+    }
+    let Some(rule) = row.window else {
+        return Ok(as_queued);
+    };
+    match rule.decide(now, person.last_inbound_at) {
+        Decision::Send(delivery) => Ok((delivery.messaging_type(), delivery.tag())),
+        Decision::Hold { until } => {
+            info!(
+                outbox_id = row.id,
+                "the messaging window closed while the message waited: held"
+            );
+            Err(held(row, until))
+        }
+        Decision::Reject { closed_at } => {
+            let closed = closed_at.map_or("never opened".to_string(), |at| {
+                format!("closed at {}", format_timestamp(at))
+            });
+            let why = format!(
+                "outside_messaging_window: the messaging window {closed} before the message could be sent (if_outside_window: reject)"
+            );
+            Err(OutboxOutcome::Failed {
+                id: row.id,
+                attempts: row.attempts,
+                failure: failure(why),
+                attempted: false,
+            })
+        }
     }
 }
 

@@ -493,3 +493,65 @@ async fn a_message_in_hand_at_the_unlink_is_cancelled_when_it_comes_back() {
     })
     .await;
 }
+
+/// A message waiting in hand for its Page's send rate when the person
+/// unlinks is cancelled when its turn comes, not sent.
+#[tokio::test]
+async fn a_message_waiting_for_the_send_rate_at_the_unlink_is_cancelled_when_its_turn_comes() {
+    on_every_backend(|backend| async move {
+        // One call a second: the fourth message waits some 3 s in hand.
+        let app = spawn_app_with_settings(&backend, &[("SEND_RATE_PER_PAGE", "1")]).await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message_id": "m.1"})))
+            .mount(&app.graph)
+            .await;
+        let key = new_key(&app, "crm").await;
+        for n in 1..=4 {
+            person(&app, &format!("acct-{n}"), &format!("U{n}"), Some(HOUR)).await;
+        }
+        for n in 1..=4 {
+            let response = app
+                .http
+                .post(format!("{}/api/v1/messages", app.address))
+                .bearer_auth(&key)
+                .json(&json!({"to": {"account": format!("acct-{n}")}, "message": {"text": "Your invoice"}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202);
+        }
+        // The first went at once; the others wait 1, 2 and 3 s in hand.
+        wait_until("the first sent, the others in hand", || async {
+            app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").await == 1
+                && app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sending'").await == 3
+        })
+        .await;
+        let waiting: Vec<(String,)> = rows_on(
+            &app.store,
+            "SELECT psid FROM outbox WHERE state = 'sending' ORDER BY id DESC LIMIT 1",
+        )
+        .await;
+        let psid = waiting[0].0.clone();
+        app.store
+            .unlink_psid(PAGE_ID, &psid, "messenger", now_ms())
+            .await
+            .unwrap();
+        let cancelled = format!(
+            "SELECT COUNT(*) FROM outbox WHERE psid = '{psid}' AND state = 'cancelled'"
+        );
+        wait_until("the message cancelled at its turn", || async {
+            app.count(&cancelled).await == 1
+        })
+        .await;
+        let requests = app.graph.received_requests().await.unwrap();
+        let quoted = format!("\"{psid}\"");
+        let to_them = requests
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains(&quoted))
+            .count();
+        assert_eq!(to_them, 0, "nothing went to the person who unlinked");
+        app.stop().await;
+    })
+    .await;
+}
