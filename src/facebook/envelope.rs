@@ -144,11 +144,9 @@ fn id_text(raw: &RawValue) -> String {
 
 /// A `messaging[]` / `standby[]` event, classified when it parses.
 fn messaging_row(object: Cow<'static, str>, page_id: &str, raw: &str, at: i64) -> WebhookEvent {
-    // An event holding a NUL anywhere (a receipt's mids, a payload, …) is
-    // malformed: no id or text Meta sends holds one.
     let parsed = serde_json::from_str::<MessagingEvent>(raw)
         .ok()
-        .filter(|_| !raw.contains(r"\u0000"));
+        .filter(|e| e.ids().all(storable));
     let Some(event) = parsed else {
         let mut row = kept(object, page_id, raw, at);
         row.psid = sender_of(raw).filter(|id| storable(id)).unwrap_or_default();

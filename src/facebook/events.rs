@@ -154,6 +154,22 @@ pub struct AccountLinking {
 }
 
 impl MessagingEvent {
+    /// The ids the event names that are stored or looked up as text: the
+    /// person, the message's mid, a receipt's mids.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        let person = [&self.sender, &self.recipient]
+            .into_iter()
+            .flatten()
+            .flat_map(|p| [p.id.as_deref(), p.user_ref.as_deref()])
+            .flatten();
+        let delivered = self
+            .delivery
+            .iter()
+            .flat_map(|d| d.mids.iter().map(String::as_str));
+        let read = self.read.iter().filter_map(|r| r.mid.as_deref());
+        person.chain(self.mid()).chain(delivered).chain(read)
+    }
+
     /// Whether the person's act opens Meta's standard messaging window:
     /// a message, a button tapped (postback), an m.me or ig.me link into
     /// the conversation (referral), a reaction to a message.

@@ -66,6 +66,12 @@ async fn odd_events_are_kept_and_the_good_ones_beside_them_answered() {
                 from("U2", 6, "message", json!("not an object")),
                 // A NUL, which Postgres refuses in text, in an id.
                 from("U4", 7, "message", json!({"mid": "m\u{0}x", "text": "hi"})),
+                from(
+                    "U4",
+                    8,
+                    "delivery",
+                    json!({"mids": ["m\u{0}y"], "watermark": 1}),
+                ),
                 text_event("U3", "m.good", "is my car locked?"),
             ],
         )]);
@@ -89,6 +95,7 @@ async fn odd_events_are_kept_and_the_good_ones_beside_them_answered() {
                 "unrecognised",
                 "unrecognised",
                 "unrecognised",
+                "unrecognised",
                 "message"
             ]
         );
@@ -98,7 +105,7 @@ async fn odd_events_are_kept_and_the_good_ones_beside_them_answered() {
         );
         assert_eq!(rows[0].psid, "", "policy enforcement names no person");
         assert_eq!(rows[4].outcome.as_deref(), Some("kept: unrecognised event"));
-        assert_eq!(rows[7].outcome.as_deref(), Some("answered by scripted"));
+        assert_eq!(rows[8].outcome.as_deref(), Some("answered by scripted"));
         assert_eq!(nlu.calls(), 1, "only the message goes to the NLU");
         let sent = app.outbox_settled().await;
         assert_eq!(sent.len(), 1);
@@ -116,11 +123,11 @@ async fn odd_events_are_kept_and_the_good_ones_beside_them_answered() {
         );
         let text = app.metrics().await;
         assert!(
-            text.contains("lexbridge_inbox_unrecognised_total 3\n"),
+            text.contains("lexbridge_inbox_unrecognised_total 4\n"),
             "{text}"
         );
         assert!(
-            text.contains("lexbridge_webhook_events_stored_total 8\n"),
+            text.contains("lexbridge_webhook_events_stored_total 9\n"),
             "{text}"
         );
         app.stop().await;
