@@ -47,6 +47,16 @@ fn load(bot: Option<&Path>) -> anyhow::Result<LocalBot> {
     Ok(loaded)
 }
 
+/// Prints `text` and a newline; a reader that stopped reading (`| head`)
+/// ends the output quietly rather than with a panic.
+fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        done => Ok(done?),
+    }
+}
+
 pub fn run(command: NluCommand) -> anyhow::Result<()> {
     match command {
         NluCommand::Try {
@@ -57,7 +67,7 @@ pub fn run(command: NluCommand) -> anyhow::Result<()> {
             let bot = load(bot.as_deref())?;
             let active: Vec<&str> = contexts.iter().map(String::as_str).collect();
             let interpreted = bot.interpret_in(&text, Today::now(), &active);
-            println!("{}", serde_json::to_string_pretty(&interpreted)?);
+            print(&serde_json::to_string_pretty(&interpreted)?)?;
         }
         NluCommand::Eval {
             bot,
@@ -65,6 +75,11 @@ pub fn run(command: NluCommand) -> anyhow::Result<()> {
             json,
             details,
         } => {
+            // Not a pipe or a device: reading one could wait for ever.
+            let is_file = std::fs::metadata(&cases).map(|m| m.is_file());
+            if !is_file.with_context(|| format!("reading {}", cases.display()))? {
+                anyhow::bail!("{} is not a file", cases.display());
+            }
             let text = std::fs::read_to_string(&cases)
                 .with_context(|| format!("reading {}", cases.display()))?;
             let cases = eval::parse_cases(&text).map_err(anyhow::Error::msg)?;
@@ -76,11 +91,11 @@ pub fn run(command: NluCommand) -> anyhow::Result<()> {
                 report.confusion = None;
             }
             if json {
-                println!("{}", report.to_json());
+                print(&report.to_json())?;
             } else {
-                println!("{}", report.table());
+                print(&report.table())?;
                 if let Some(confusion) = &report.confusion {
-                    println!("{}", confusion.table());
+                    print(&confusion.table())?;
                 }
             }
         }

@@ -166,7 +166,8 @@ fn a_sample_too_long_or_naming_too_many_slots_is_a_clear_error() {
         assert_eq!(err.field.as_deref(), Some("sampleUtterances[1].utterance"));
         assert!(err.reason.contains(says), "{err}");
     }
-    let value = "x".repeat(1025);
+    // A slot value is at most 140 characters, as in Lex.
+    let value = "x".repeat(141);
     let codes = format!(
         r#"{{"name": "Codes", "slotTypeValues": [{{"sampleValue": {{"value": "{value}"}}}}]}}"#
     );
@@ -176,4 +177,104 @@ fn a_sample_too_long_or_naming_too_many_slots_is_a_clear_error() {
         err.field.as_deref(),
         Some("slotTypeValues[0].sampleValue.value")
     );
+}
+
+#[test]
+fn two_intents_or_slot_types_of_one_name_are_a_clear_error() {
+    let manifest = r#"{"metaData": {"resourceType": "Bot"}}"#;
+    // A second folder whose intent says it is Hello: which one a message
+    // matched, and which slots it had, was left to chance.
+    let files = bot(
+        manifest,
+        &[(
+            "Intents/Another/Intent.json",
+            r#"{"name": "Hello", "sampleUtterances": [{"utterance": "good day"}]}"#,
+        )],
+    );
+    let err = LocalBot::from_files(&files).expect_err("two Hello intents");
+    assert_eq!(err.field.as_deref(), Some("name"));
+    assert!(
+        err.reason.contains("intent `Hello` is also defined in"),
+        "{err}"
+    );
+    let files = bot(
+        manifest,
+        &[
+            ("SlotTypes/Size/SlotType.json", &slot_type("Size", "")),
+            ("SlotTypes/Size2/SlotType.json", &slot_type("Size", "")),
+        ],
+    );
+    let err = LocalBot::from_files(&files).expect_err("two Size types");
+    assert!(
+        err.reason.contains("slot type `Size` is also defined in"),
+        "{err}"
+    );
+    // Nor may one intent have two slots of one name.
+    let slot = r#"{"name": "code", "slotTypeName": "AMAZON.Number",
+        "valueElicitationSetting": {"slotConstraint": "Optional"}}"#;
+    let files = bot(
+        manifest,
+        &[
+            ("Intents/Hello/Slots/a/Slot.json", slot),
+            ("Intents/Hello/Slots/b/Slot.json", slot),
+        ],
+    );
+    let err = LocalBot::from_files(&files).expect_err("two code slots");
+    assert!(err.reason.contains("two slots named `code`"), "{err}");
+}
+
+#[test]
+fn an_intent_with_more_than_a_hundred_slots_is_a_clear_error() {
+    let manifest = r#"{"metaData": {"resourceType": "Bot"}}"#;
+    let slots: Vec<(String, String)> = (0..101)
+        .map(|n| {
+            (
+                format!("Intents/Hello/Slots/s{n:03}/Slot.json"),
+                format!(
+                    r#"{{"name": "s{n}", "slotTypeName": "AMAZON.Number",
+                        "valueElicitationSetting": {{"slotConstraint": "Optional"}}}}"#
+                ),
+            )
+        })
+        .collect();
+    let extra: Vec<(&str, &str)> = slots
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let err = LocalBot::from_files(&bot(manifest, &extra)).expect_err("101 slots");
+    assert!(err.reason.contains("more than 100 slots"), "{err}");
+    assert!(err.file.ends_with("Slots/s100/Slot.json"), "{err}");
+    let err = LocalBot::from_files(&bot(manifest, &extra[..100])).map(|_| ());
+    assert!(err.is_ok(), "{err:?}");
+}
+
+#[test]
+fn a_long_chain_of_slot_type_parents_loads_and_a_loop_in_it_is_found() {
+    let manifest = r#"{"metaData": {"resourceType": "Bot"}}"#;
+    let types: Vec<(String, String)> = (0..600)
+        .map(|n| {
+            let parent = if n == 599 {
+                String::new()
+            } else {
+                format!("T{:03}", n + 1)
+            };
+            (
+                format!("SlotTypes/T{n:03}/SlotType.json"),
+                slot_type(&format!("T{n:03}"), &parent),
+            )
+        })
+        .collect();
+    let extra: Vec<(&str, &str)> = types
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    assert!(LocalBot::from_files(&bot(manifest, &extra)).is_ok());
+    let mut looped = types.clone();
+    looped[599].1 = slot_type("T599", "T300");
+    let extra: Vec<(&str, &str)> = looped
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let err = LocalBot::from_files(&bot(manifest, &extra)).expect_err("a loop");
+    assert!(err.reason.contains("the parent chain loops"), "{err}");
 }

@@ -199,6 +199,14 @@ fn read_zip(path: &Path, cap: u64) -> Result<Vec<u8>, LoadError> {
             ),
         )
     };
+    // Not a pipe or a device: reading one could wait for ever.
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(LoadError::new(
+            path.display().to_string(),
+            None,
+            "is neither a folder nor a .zip file",
+        ));
+    }
     let file = std::fs::File::open(path).map_err(io)?;
     if file.metadata().map_err(io)?.len() > cap {
         return Err(too_big());
@@ -226,6 +234,21 @@ fn normalise(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pipe_given_as_the_bot_is_refused_not_waited_on() {
+        let dir = std::env::temp_dir().join(format!("lexbridge-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pipe = dir.join("bot.zip");
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo (coreutils)");
+        let err = FileMap::open(&pipe).expect_err("a pipe");
+        assert!(
+            err.reason.contains("neither a folder nor a .zip file"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn lists_children_holding_a_file() {

@@ -16,7 +16,7 @@ use super::model::*;
 use super::LoadError;
 use contexts::{input_contexts, output_contexts};
 use slots::slots;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use unsupported::unsupported_steps;
 
 pub struct Loaded {
@@ -79,17 +79,38 @@ pub fn load(files: &FileMap) -> Result<Loaded, LoadError> {
     }
 
     let mut slot_types = BTreeMap::new();
+    let mut type_files: HashMap<String, String> = HashMap::new();
     for t in files.children_with(&format!("{locale_dir}SlotTypes/"), "SlotType.json") {
         let file = format!("{locale_dir}SlotTypes/{t}/SlotType.json");
+        if slot_types.len() >= MAX_SLOT_TYPES {
+            return Err(LoadError::new(
+                file,
+                None,
+                format!("the bot has more than {MAX_SLOT_TYPES} slot types"),
+            ));
+        }
         let def = slot_type(&read(files, &file)?, &file, &mut warnings)?;
+        if let Some(first) = type_files.get(&def.name) {
+            let why = format!("slot type `{}` is also defined in {first}", def.name);
+            return Err(LoadError::new(file, Some("name".into()), why));
+        }
+        type_files.insert(def.name.clone(), file);
         slot_types.insert(def.name.clone(), def);
     }
     check_parents(&slot_types, &locale_dir)?;
 
-    let mut intents = Vec::new();
+    let mut intents: Vec<IntentDef> = Vec::new();
+    let mut intent_files: HashMap<String, String> = HashMap::new();
     for i in files.children_with(&format!("{locale_dir}Intents/"), "Intent.json") {
         let dir = format!("{locale_dir}Intents/{i}/");
-        intents.push(intent(files, &dir, &slot_types, &mut warnings)?);
+        let def = intent(files, &dir, &slot_types, &mut warnings)?;
+        let file = format!("{dir}Intent.json");
+        if let Some(first) = intent_files.get(&def.name) {
+            let why = format!("intent `{}` is also defined in {first}", def.name);
+            return Err(LoadError::new(file, Some("name".into()), why));
+        }
+        intent_files.insert(def.name.clone(), file);
+        intents.push(def);
     }
     if intents.iter().all(|i| i.utterances.is_empty()) {
         return Err(LoadError::new(
@@ -139,15 +160,21 @@ fn check_manifest(files: &FileMap, path: &str) -> Result<(), LoadError> {
 }
 
 /// A slot type's parent chain must end (in a built-in type or none): a
-/// loop would make every use of the type recurse forever.
+/// loop would make every use of the type recurse forever. Each type is
+/// walked once (a chain stops at a type already found to end), so a long
+/// chain costs its length, not its square.
 fn check_parents(types: &BTreeMap<String, SlotTypeDef>, locale_dir: &str) -> Result<(), LoadError> {
+    let mut ends: HashSet<&str> = HashSet::new();
     for start in types.values() {
         let mut chain = vec![start.name.as_str()];
+        let mut on_chain: HashSet<&str> = HashSet::from([start.name.as_str()]);
         let mut next = start.parent.as_deref();
         while let Some(parent) = next {
-            let looped = chain.contains(&parent);
+            if ends.contains(parent) {
+                break;
+            }
             chain.push(parent);
-            if looped {
+            if !on_chain.insert(parent) {
                 return Err(LoadError::new(
                     format!("{locale_dir}SlotTypes/{}/SlotType.json", start.name),
                     Some("parentSlotTypeSignature".into()),
@@ -156,6 +183,7 @@ fn check_parents(types: &BTreeMap<String, SlotTypeDef>, locale_dir: &str) -> Res
             }
             next = types.get(parent).and_then(|t| t.parent.as_deref());
         }
+        ends.extend(chain);
     }
     Ok(())
 }
@@ -170,10 +198,10 @@ fn slot_type(
     let mut values = Vec::new();
     for item in node.items("slotTypeValues")? {
         let item = item.node();
-        let value = sample_text(item.req("sampleValue")?.node(), "value")?;
+        let value = value_text(item.req("sampleValue")?.node(), "value")?;
         let mut synonyms = Vec::new();
         for s in item.items("synonyms")? {
-            synonyms.push(sample_text(s.node(), "value")?);
+            synonyms.push(value_text(s.node(), "value")?);
         }
         values.push(SlotTypeValue { value, synonyms });
     }
@@ -329,6 +357,29 @@ fn intent(
 pub(super) const MAX_SAMPLE_CHARS: usize = 1024;
 /// The most `{slot}` references one sample utterance may hold.
 pub(super) const MAX_SLOT_REFERENCES: usize = 20;
+/// The longest slot value or synonym: Lex's own limit (140 characters).
+/// Each is pasted into the sample utterances naming its slot, up to 20
+/// times in one, so longer ones multiplied training into gigabytes.
+pub(super) const MAX_VALUE_CHARS: usize = 140;
+/// The most slot types a bot may have (Lex allows some hundreds); the
+/// engine numbers them in 16 bits.
+pub(super) const MAX_SLOT_TYPES: usize = 1_000;
+/// The most slots an intent may have (Lex's own limit is 100); tagging a
+/// message costs the square of their number.
+pub(super) const MAX_SLOTS_PER_INTENT: usize = 100;
+
+/// A slot value or synonym (`node`'s `key`), at most `MAX_VALUE_CHARS`.
+fn value_text(node: Node<'_>, key: &str) -> Result<String, LoadError> {
+    let text = sample_text(node, key)?;
+    let chars = text.chars().count();
+    if chars > MAX_VALUE_CHARS {
+        return Err(node.error(
+            key,
+            format!("is {chars} characters long; a slot value is at most {MAX_VALUE_CHARS}"),
+        ));
+    }
+    Ok(text)
+}
 
 /// The text `key` of `node` (a sample utterance or slot value), at most
 /// `MAX_SAMPLE_CHARS` long.

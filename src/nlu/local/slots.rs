@@ -25,6 +25,13 @@ use values::resolve;
 
 /// Sentences per intent the templates are expanded to (at least once each).
 const TARGET_SENTENCES: usize = 3000;
+/// The most text an intent's tagger is trained on (its expanded sentences'
+/// characters, all repeats together). Sample utterances naming many long
+/// slot values expand into long sentences; past this their repeats are cut
+/// (each template still expands at least once), so a small export cannot
+/// make training take gigabytes. The benchmark bots' intents expand to
+/// under a fifth of it.
+const MAX_TRAINING_CHARS: usize = 1_000_000;
 const EPOCHS: usize = 6;
 
 pub type Slots = BTreeMap<String, Option<SlotValue>>;
@@ -106,6 +113,14 @@ pub fn train(intent: &IntentDef, ctx: &Ctx<'_>, seed: u64) -> Option<Tagger> {
         .collect();
     let with_slots = templates.iter().filter(|t| expand::is_template(t)).count();
     let repeats = TARGET_SENTENCES.div_ceil(with_slots.max(1)).clamp(1, 40);
+    // One expansion of each template, from a random stream of its own (the
+    // training's stays as it was), says how long a pass of them is.
+    let mut probe = Rng::new(seed ^ 0x9e37_79b9);
+    let pass: usize = templates
+        .iter()
+        .map(|t| expand::fill(t, intent, ctx.bot, &mut probe).text.len())
+        .sum();
+    let repeats = repeats.min((MAX_TRAINING_CHARS / pass.max(1)).max(1));
     let mut rng = Rng::new(seed);
     let mut sentences = Vec::new();
     for template in templates {

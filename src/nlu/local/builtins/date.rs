@@ -43,6 +43,19 @@ impl Today {
     }
 }
 
+/// How many days ahead or back a relative date may be: a hundred years.
+const MAX_DAYS_AHEAD: i64 = 36_525;
+
+/// Days in `month` (1–12) of `year`, leap years counted.
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -133,7 +146,16 @@ pub fn parse_date(span: &str, today: Today) -> Option<String> {
         ["day", "after", "tomorrow"] => return rel(2),
         ["in", n, unit] if unit.starts_with("day") || unit.starts_with("week") => {
             let n: i64 = number::parse(n)?.parse().ok()?;
-            return rel(if unit.starts_with("week") { 7 * n } else { n });
+            let days = if unit.starts_with("week") {
+                n.checked_mul(7)?
+            } else {
+                n
+            };
+            // Beyond the years a date names (and the calendar's arithmetic).
+            if days.abs() > MAX_DAYS_AHEAD {
+                return None;
+            }
+            return rel(days);
         }
         _ => {}
     }
@@ -157,15 +179,21 @@ fn explicit(raw: &str, words: &[&str], today: Today) -> Option<String> {
     let now = today.date();
     let parts: Vec<&str> = raw.split(['-', '/']).collect();
     let nums: Option<Vec<i64>> = parts.iter().map(|p| p.trim().parse().ok()).collect();
+    // A month or day that does not fit is no date (not one cut to 32 bits).
+    let md = |m: &i64, d: &i64| Some((u32::try_from(*m).ok()?, u32::try_from(*d).ok()?));
     let (year, month, day, has_year) = match (nums.as_deref(), words) {
-        (Some([y, m, d]), _) if raw.contains('-') && *y > 31 => (*y, *m as u32, *d as u32, true),
-        (Some([m, d, y]), _) if raw.contains('/') => (
-            if *y < 100 { 2000 + y } else { *y },
-            *m as u32,
-            *d as u32,
-            true,
-        ),
-        (Some([m, d]), _) if raw.contains('/') => (now.year, *m as u32, *d as u32, false),
+        (Some([y, m, d]), _) if raw.contains('-') && *y > 31 => {
+            let (m, d) = md(m, d)?;
+            (*y, m, d, true)
+        }
+        (Some([m, d, y]), _) if raw.contains('/') => {
+            let (m, d) = md(m, d)?;
+            (if *y < 100 { 2000 + y } else { *y }, m, d, true)
+        }
+        (Some([m, d]), _) if raw.contains('/') => {
+            let (m, d) = md(m, d)?;
+            (now.year, m, d, false)
+        }
         (_, [m, d, rest @ ..]) if month_of(m).is_some() && rest.len() <= 1 => {
             let year = year_of(rest.first(), now.year)?;
             (year, month_of(m)?, day_of(d)?, !rest.is_empty())
@@ -176,7 +204,10 @@ fn explicit(raw: &str, words: &[&str], today: Today) -> Option<String> {
         }
         _ => return None,
     };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    if !(1..=12).contains(&month)
+        || !(1..=days_in_month(year, month)).contains(&day)
+        || !(1..=9999).contains(&year)
+    {
         return None;
     }
     let date = Date { year, month, day };
@@ -232,6 +263,21 @@ mod tests {
 
     fn today() -> Today {
         Today::from_ymd(2026, 11, 23) // a Monday
+    }
+
+    #[test]
+    fn dates_that_do_not_exist_are_no_dates() {
+        let d = |s| parse_date(s, today());
+        assert_eq!(d("2026-02-31"), None);
+        assert_eq!(d("2026-04-31"), None);
+        assert_eq!(d("2028-02-29").as_deref(), Some("2028-02-29"));
+        assert_eq!(d("2026-02-29"), None);
+        // Not cut to 32 bits (4294967298 became 2), nor past any calendar.
+        assert_eq!(d("2026-4294967298-05"), None);
+        assert_eq!(d("in 9223372036854775807 days"), None);
+        assert_eq!(d("in 2000000000000000000 weeks"), None);
+        assert_eq!(d("99999999999-01-01"), None);
+        assert_eq!(d("in 3 weeks").as_deref(), Some("2026-12-14"));
     }
 
     #[test]

@@ -57,18 +57,21 @@ fn words(s: &str) -> Option<i64> {
                 any = true;
                 continue;
             }
-            "hundred" => current = current.max(1) * 100,
+            // Checked: "ten hundred hundred …" names no number an i64 holds.
+            "hundred" => current = current.max(1).checked_mul(100)?,
             "thousand" | "million" => {
                 let scale = if w == "thousand" { 1_000 } else { 1_000_000 };
-                total += current.max(1) * scale;
+                total = total.checked_add(current.max(1).checked_mul(scale)?)?;
                 current = 0;
             }
-            _ => current += unit(w)?,
+            _ => current = current.checked_add(unit(w)?)?,
         }
         any = true;
         only_article = false;
     }
-    (any && !only_article).then_some(total + current)
+    (any && !only_article)
+        .then(|| total.checked_add(current))
+        .flatten()
 }
 
 #[cfg(test)]
@@ -85,5 +88,8 @@ mod tests {
         assert_eq!(super::parse("forty-two").as_deref(), Some("42"));
         assert_eq!(super::parse("many"), None);
         assert_eq!(super::parse("a"), None);
+        // More than an i64 holds names no number (it wrapped negative).
+        let huge = format!("ten{}", " hundred".repeat(10));
+        assert_eq!(super::parse(&huge), None);
     }
 }

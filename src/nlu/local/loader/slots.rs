@@ -2,8 +2,8 @@
 //! sample utterances, defaults and multiple values, with what the engine
 //! does not support named as warnings.
 
-use super::read;
 use super::unsupported::unsupported_steps;
+use super::{read, MAX_SLOTS_PER_INTENT};
 use crate::nlu::local::builtins;
 use crate::nlu::local::files::FileMap;
 use crate::nlu::local::json::Node;
@@ -19,12 +19,25 @@ pub fn slots(
     types: &BTreeMap<String, SlotTypeDef>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<SlotDef>, LoadError> {
-    let mut out = Vec::new();
+    let mut out: Vec<SlotDef> = Vec::new();
     for s in files.children_with(&format!("{dir}Slots/"), "Slot.json") {
         let file = format!("{dir}Slots/{s}/Slot.json");
+        if out.len() >= MAX_SLOTS_PER_INTENT {
+            return Err(LoadError::new(
+                file,
+                None,
+                format!("intent {intent} has more than {MAX_SLOTS_PER_INTENT} slots"),
+            ));
+        }
         let v = read(files, &file)?;
         let node = Node::root(&v, &file);
         let name = node.req_str("name")?.to_string();
+        if out.iter().any(|slot| slot.name == name) {
+            return Err(node.error(
+                "name",
+                format!("intent {intent} has two slots named `{name}`"),
+            ));
+        }
         let type_name = node.req_str("slotTypeName")?.to_string();
         if !type_name.starts_with("AMAZON.") && !types.contains_key(&type_name) {
             return Err(node.error("slotTypeName", format!("no slot type `{type_name}`")));
