@@ -175,20 +175,25 @@ pub async fn take_back_idle(shared: Arc<AppState>, mut shutdown: watch::Receiver
 /// and the person's held messages go. A refusal starts the idle time anew
 /// (no hammering); Graph not answering leaves it for the next round.
 async fn take_back(shared: &AppState, page_id: String, psid: String, owner: String) {
+    // What a thread not taken back now records: its idle time starts anew
+    // (`thread_since`), so it waits another idle period behind the others.
+    let wait = |page_id: String, psid: String, owner: String| ThreadChange {
+        page_id,
+        psid,
+        owner: Some(owner.clone()),
+        at: now_ms(),
+        assumes: ThreadAssumes::Owner(owner),
+    };
     let Some(token) = shared.page_token(&page_id).await else {
-        // A Page removed, or whose token is gone: its thread waits another
-        // idle period, behind the others (left as it was, the oldest
-        // threads of such Pages would fill every round, and no other
-        // thread would ever be taken back).
+        // A Page removed, or whose token is gone: left as it was, the
+        // oldest threads of such Pages would fill every round, and no
+        // other thread would ever be taken back.
         debug!(%page_id, "no access token for this Page: its idle thread is not taken back");
-        let wait = ThreadChange {
-            page_id,
-            psid,
-            owner: Some(owner.clone()),
-            at: now_ms(),
-            assumes: ThreadAssumes::Owner(owner),
-        };
-        if let Err(e) = shared.writer.write(Write::Thread(wait)).await {
+        if let Err(e) = shared
+            .writer
+            .write(Write::Thread(wait(page_id, psid, owner)))
+            .await
+        {
             warn!(error = %format!("{e:#}"), "recording an idle thread's wait failed");
         }
         return;
@@ -218,13 +223,7 @@ async fn take_back(shared: &AppState, page_id: String, psid: String, owner: Stri
         }
         Err(e) => {
             warn!(%page_id, error = %e, "Graph refused to take an idle thread back; waiting another idle period");
-            ThreadChange {
-                page_id,
-                psid,
-                owner: Some(owner.clone()),
-                at: now_ms(),
-                assumes: ThreadAssumes::Owner(owner),
-            }
+            wait(page_id, psid, owner)
         }
     };
     if let Err(e) = shared.writer.write(Write::Thread(change)).await {

@@ -511,6 +511,24 @@ pub async fn handed_psids(
     handed
 }
 
+/// Adds `page_id` with `token` as `lexbridge page add` would (no bot or
+/// rate of its own); the app answers for it once restarted.
+pub async fn add_page(app: &TestApp, page_id: &str, token: &str) {
+    let sealed = app.shared.cipher.encrypt(&token.to_string().into());
+    let page = lexbridge::store::pages::AddedPage {
+        page_id: page_id.into(),
+        name: None,
+        added_at: lexbridge::store::now_ms(),
+        lex_bot_alias_id: None,
+        local_bot: None,
+        send_rate: None,
+    };
+    app.store
+        .add_page(&page, &sealed, lexbridge::store::now_ms())
+        .await
+        .expect("page added");
+}
+
 /// An app that stores and answers but runs no workers: nothing is claimed,
 /// processed or sent, so a test sees what was stored as it was stored.
 pub async fn quiet_app(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {

@@ -39,19 +39,7 @@ async fn create(app: &TestApp, args: &[&str]) -> String {
 
 /// `app` restarted with `OTHER_PAGE` added to its Pages.
 async fn with_other_page(app: TestApp) -> TestApp {
-    let sealed = app
-        .shared
-        .cipher
-        .encrypt(&"test-other-page-token".to_string().into());
-    let page = lexbridge::store::pages::AddedPage {
-        page_id: OTHER_PAGE.into(),
-        name: None,
-        added_at: now_ms(),
-        lex_bot_alias_id: None,
-        local_bot: None,
-        send_rate: None,
-    };
-    app.store.add_page(&page, &sealed, now_ms()).await.unwrap();
+    add_page(&app, OTHER_PAGE, "test-other-page-token").await;
     let (db, graph) = app.stop().await;
     let options = lexbridge::startup::Options {
         nlu: Some(std::sync::Arc::new(

@@ -741,6 +741,22 @@ async fn sends(app: &TestApp) -> Vec<wiremock::Request> {
     requests
 }
 
+/// An app whose Page sends one message a second, every send answered.
+async fn one_send_a_second(backend: &Backend) -> TestApp {
+    let app = spawn_app_with_settings(backend, &[("SEND_RATE_PER_PAGE", "1")]).await;
+    Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .respond_with(ok("m.sent"))
+        .mount(&app.graph)
+        .await;
+    app
+}
+
+/// A text to each of `n` people, `U1` to `Un`.
+fn to_people(n: usize) -> Vec<NewOutboxMessage> {
+    (1..=n).map(|i| text(&format!("U{i}"), "hello")).collect()
+}
+
 /// Stopping an instance puts the messages still waiting for the Page's send
 /// rate back in the queue at once, instead of sending them at the rate (or
 /// leaving them leased): another instance, or this one after a restart,
@@ -749,15 +765,8 @@ async fn sends(app: &TestApp) -> Vec<wiremock::Request> {
 async fn a_stop_puts_messages_waiting_for_the_send_rate_back_at_once() {
     on_every_backend(|backend| async move {
         // One call a second: the first message goes, the others wait.
-        let app = spawn_app_with_settings(&backend, &[("SEND_RATE_PER_PAGE", "1")]).await;
-        Mock::given(method("POST"))
-            .and(path(SEND_PATH))
-            .respond_with(ok("m.sent"))
-            .mount(&app.graph)
-            .await;
-        let people: Vec<String> = (1..=6).map(|n| format!("U{n}")).collect();
-        let messages: Vec<_> = people.iter().map(|p| text(p, "hello")).collect();
-        enqueue(&app, &messages).await;
+        let app = one_send_a_second(&backend).await;
+        enqueue(&app, &to_people(6)).await;
         wait_until("the first message sent", || async {
             app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
                 .await
@@ -799,16 +808,9 @@ async fn a_stop_puts_messages_waiting_for_the_send_rate_back_at_once() {
 async fn a_message_whose_turn_at_the_send_rate_outlasts_half_a_lease_waits_queued() {
     on_every_backend(|backend| async move {
         // One call a second: row n's turn comes n seconds from now.
-        let app = spawn_app_with_settings(&backend, &[("SEND_RATE_PER_PAGE", "1")]).await;
-        Mock::given(method("POST"))
-            .and(path(SEND_PATH))
-            .respond_with(ok("m.sent"))
-            .mount(&app.graph)
-            .await;
-        let people: Vec<String> = (1..=80).map(|n| format!("U{n}")).collect();
-        let messages: Vec<_> = people.iter().map(|p| text(p, "hello")).collect();
+        let app = one_send_a_second(&backend).await;
         let start = now_ms();
-        enqueue(&app, &messages).await;
+        enqueue(&app, &to_people(80)).await;
         // In hand, sent, queued for a turn past half a lease, queued due:
         // read in one statement, so the counts agree.
         let counts_sql = format!(

@@ -276,16 +276,7 @@ async fn two_pages_answer_with_their_own_bots_and_tokens() {
 async fn page_remove_cancels_what_was_queued_for_the_page() {
     on_every_backend(|backend| async move {
         let app = spawn_app_with_settings(&backend, &[]).await;
-        let sealed = app.shared.cipher.encrypt(&SECOND_TOKEN.to_string().into());
-        let page = lexbridge::store::pages::AddedPage {
-            page_id: SECOND.into(),
-            name: None,
-            added_at: now_ms(),
-            lex_bot_alias_id: None,
-            local_bot: None,
-            send_rate: None,
-        };
-        app.store.add_page(&page, &sealed, now_ms()).await.unwrap();
+        add_page(&app, SECOND, SECOND_TOKEN).await;
         let now = now_ms();
         // Held (never sendable here), so nothing sends it first.
         app.exec(&format!(
@@ -315,26 +306,29 @@ async fn page_remove_cancels_what_was_queued_for_the_page() {
     .await;
 }
 
+/// An app that also answers for the SECOND Page (added, then restarted),
+/// both Pages' sends answered.
+async fn with_second_page(backend: &Backend) -> TestApp {
+    let app = spawn_app(backend).await;
+    add_page(&app, SECOND, SECOND_TOKEN).await;
+    let (db, graph) = app.stop().await;
+    let app = start(db, graph, Options::default(), &[]).await;
+    mount_send(&app.graph).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{SECOND}/messages")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message_id": "m.2"})))
+        .mount(&app.graph)
+        .await;
+    app
+}
+
 /// A login links the person on every Page of the deployment: Meta's
 /// `ids_for_pages`, asked with each Page's own token, names each PSID.
 #[tokio::test]
 async fn a_login_links_the_person_on_every_page() {
     use crate::login_support::{mount_identity, mount_ids_for_pages, Visitor, UID};
     on_every_backend(|backend| async move {
-        let app = spawn_app(&backend).await;
-        let sealed = app.shared.cipher.encrypt(&SECOND_TOKEN.to_string().into());
-        let page = lexbridge::store::pages::AddedPage {
-            page_id: SECOND.into(),
-            name: None,
-            added_at: now_ms(),
-            lex_bot_alias_id: None,
-            local_bot: None,
-            send_rate: None,
-        };
-        app.store.add_page(&page, &sealed, now_ms()).await.unwrap();
-        let (db, graph) = app.stop().await;
-        let app = start(db, graph, Options::default(), &[]).await;
-        mount_send(&app.graph).await;
+        let app = with_second_page(&backend).await;
         mount_identity(&app.graph).await;
         mount_ids_for_pages(&app.graph, &["PSID-1"]).await;
         Mock::given(method("GET"))
@@ -347,11 +341,6 @@ async fn a_login_links_the_person_on_every_page() {
                     .set_body_json(json!({"data": [{"id": "PSID-2", "page": {"id": SECOND}}]})),
             )
             .expect(1)
-            .mount(&app.graph)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(format!("/v25.0/{SECOND}/messages")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message_id": "m.2"})))
             .mount(&app.graph)
             .await;
         Visitor::new(&app).login().await;
@@ -377,25 +366,7 @@ async fn an_m_me_ref_on_an_added_page_links_the_vouched_owner_at_once() {
         accounts, mount_identity, mount_ids_for_pages, ref_of, Visitor, UID,
     };
     on_every_backend(|backend| async move {
-        let app = spawn_app(&backend).await;
-        let sealed = app.shared.cipher.encrypt(&SECOND_TOKEN.to_string().into());
-        let page = lexbridge::store::pages::AddedPage {
-            page_id: SECOND.into(),
-            name: None,
-            added_at: now_ms(),
-            lex_bot_alias_id: None,
-            local_bot: None,
-            send_rate: None,
-        };
-        app.store.add_page(&page, &sealed, now_ms()).await.unwrap();
-        let (db, graph) = app.stop().await;
-        let app = start(db, graph, Options::default(), &[]).await;
-        mount_send(&app.graph).await;
-        Mock::given(method("POST"))
-            .and(path(format!("/v25.0/{SECOND}/messages")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message_id": "m.2"})))
-            .mount(&app.graph)
-            .await;
+        let app = with_second_page(&backend).await;
         mount_identity(&app.graph).await;
         mount_ids_for_pages(&app.graph, &[]).await;
         let second_page_ids = |psids: &[&str]| {
@@ -436,16 +407,7 @@ async fn an_m_me_ref_on_an_added_page_links_the_vouched_owner_at_once() {
 async fn a_removed_page_is_no_way_to_reach_a_person() {
     on_every_backend(|backend| async move {
         let app = spawn_app(&backend).await;
-        let sealed = app.shared.cipher.encrypt(&SECOND_TOKEN.to_string().into());
-        let page = lexbridge::store::pages::AddedPage {
-            page_id: SECOND.into(),
-            name: None,
-            added_at: now_ms(),
-            lex_bot_alias_id: None,
-            local_bot: None,
-            send_rate: None,
-        };
-        app.store.add_page(&page, &sealed, now_ms()).await.unwrap();
+        add_page(&app, SECOND, SECOND_TOKEN).await;
         let now = now_ms();
         app.exec(&format!(
             "INSERT INTO accounts (id, fb_uid, name, created_at, updated_at)
