@@ -97,15 +97,6 @@ impl RateLimiter {
         Ok(wait)
     }
 
-    /// Waits for a call to `key`; `reply`: a bot's answer, whose send time
-    /// is remembered (see `replies_booked_ahead`).
-    pub async fn acquire_for(&self, key: &str, reply: bool) {
-        let wait = self.reserve_for(key, Instant::now(), reply);
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-    }
-
     /// `reserve`; a bot's answer (`reply`) also adds its turn to the
     /// key's schedule of answers (see `replies_booked_ahead`).
     pub fn reserve_for(&self, key: &str, now: Instant, reply: bool) -> Duration {
@@ -155,8 +146,12 @@ impl RateLimiter {
         own.unwrap_or(self.interval) * self.shared_among()
     }
 
+    /// Waits for a call to `key`.
     pub async fn acquire(&self, key: &str) {
-        self.acquire_for(key, false).await
+        let wait = self.reserve(key, Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// How long the bot answers waiting for `key`'s rate take to go at

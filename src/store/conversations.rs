@@ -320,18 +320,6 @@ impl Store {
             unlinked_at: row.1,
         })
     }
-
-    /// When the person last wrote to the Page (`None`: never), read now.
-    pub async fn last_inbound_at(&self, page_id: &str, psid: &str) -> anyhow::Result<Option<i64>> {
-        let row: Option<(Option<i64>,)> = with_reader!(self, pool => sqlx::query_as(
-            "SELECT last_inbound_at FROM conversations WHERE page_id = $1 AND psid = $2")
-            .bind(page_id)
-            .bind(psid)
-            .fetch_optional(pool)
-            .await)
-        .context("reading when the person last wrote")?;
-        Ok(row.and_then(|(at,)| at))
-    }
 }
 
 /// A person as an API message finds them before an attempt.

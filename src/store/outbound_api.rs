@@ -256,22 +256,15 @@ impl Store {
             .fetch_all(pool)
             .await)
         .context("looking up a recipient")?;
-        // A link on a Page no longer answered for is no link: the account
-        // keeps its row (the LEFT JOIN's) so it stays known, unlinked.
-        let rows: Vec<RecipientRow> = match rows.iter().all(|r| on_answered(r, answered)) {
-            true => rows,
-            false => {
-                let kept: Vec<RecipientRow> = rows
-                    .iter()
-                    .filter(|r| on_answered(r, answered))
-                    .cloned()
-                    .collect();
-                match kept.is_empty() {
-                    true => vec![(None, None, None, None)],
-                    false => kept,
-                }
-            }
-        };
+        // A link on a Page no longer answered for is no link: an account
+        // left with none keeps a row (as the LEFT JOIN gives one without
+        // links) so it stays known, unlinked.
+        let known = !rows.is_empty();
+        let mut rows = rows;
+        rows.retain(|r| on_answered(r, answered));
+        if known && rows.is_empty() {
+            rows.push((None, None, None, None));
+        }
         let allowed = |row: &&RecipientRow| match (within, &row.0) {
             (Some(pages), Some(page)) => pages.contains(page),
             _ => true,

@@ -147,12 +147,12 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
         "reaction" if event.opens_window() => {
             // A reaction opens the window as a message does (its held
             // messages go), and asks the bot nothing.
-            update.conversation = Some(window_opened(&row, timestamp));
+            update.conversation = Some(window_opened(&row, timestamp, false));
             "recorded: the messaging window is open".to_string()
         }
         "referral" | "account_linking" if row.thread == ThreadOwner::ThisApp => {
             if event.opens_window() {
-                update.conversation = Some(window_opened(&row, timestamp));
+                update.conversation = Some(window_opened(&row, timestamp, false));
             }
             let handled = match linking::our_ref(&event) {
                 Some(reference) => linking::referral(shared, &row, reference).await,
@@ -185,15 +185,7 @@ async fn process(shared: &Arc<AppState>, mut row: InboxRow) -> InboxUpdate {
                 }
                 _ => false,
             };
-            update.conversation = Some(ConversationUpdate {
-                page_id: row.page_id.clone(),
-                psid: row.psid.clone(),
-                inbound_at: Some(timestamp),
-                nlu_state: None,
-                // While another app owns the thread, this one may not send.
-                release_held: row.thread == ThreadOwner::ThisApp && !passing,
-                thread: if passing { None } else { thread_seen(&row) },
-            });
+            update.conversation = Some(window_opened(&row, timestamp, passing));
             if row.thread == ThreadOwner::AnotherApp {
                 "standby: another app owns the thread".to_string()
             } else if passing {
@@ -291,16 +283,17 @@ async fn instagram_row(shared: &AppState, row: &InboxRow) -> Result<Option<Inbox
     }))
 }
 
-/// The person opened the messaging window at `at` (not by a message):
-/// their held messages go if the thread is this app's.
-fn window_opened(row: &InboxRow, at: i64) -> ConversationUpdate {
+/// The person opened the messaging window at `at`: their held messages go
+/// if the thread is this app's and not being passed on (`passing`: this
+/// app's pass is still queued; another app owning the thread may send).
+fn window_opened(row: &InboxRow, at: i64, passing: bool) -> ConversationUpdate {
     ConversationUpdate {
         page_id: row.page_id.clone(),
         psid: row.psid.clone(),
         inbound_at: Some(at),
         nlu_state: None,
-        release_held: row.thread == ThreadOwner::ThisApp,
-        thread: thread_seen(row),
+        release_held: row.thread == ThreadOwner::ThisApp && !passing,
+        thread: if passing { None } else { thread_seen(row) },
     }
 }
 

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use super::retry::{deadline, next_attempt_within, retry_delay};
 use crate::config::WorkerSettings;
-use crate::domain::window::{Decision, OutsideWindow};
+use crate::domain::window::Decision;
 use crate::facebook::graph::Unsent;
 use crate::facebook::page_cooldown::Trouble;
 use crate::facebook::render::send_payload;
@@ -316,10 +316,10 @@ async fn thread_elsewhere(
             "another app owns the thread: the message waits for it to come back"
         );
         // Not past the end its request gave a hold, if it gave one.
-        let until = match row.window.map(|w| w.outside) {
-            Some(OutsideWindow::Hold { until: asked }) => until.min(asked),
-            _ => until,
-        };
+        let until = row
+            .window
+            .and_then(|w| w.hold_until())
+            .map_or(until, |asked| until.min(asked));
         return held(row, until);
     }
     warn!(outbox_id = row.id, error = %e, "another app owns the thread: not sent");

@@ -81,7 +81,12 @@ async fn a_persons_message_opens_the_window_as_it_is_stored_before_it_is_process
         // stored the event with: in its next batch.
         app.writer.barrier().await.expect("the next batch");
         assert_eq!(app.inbox().await[0].state, "pending", "not processed");
-        let window = app.store.last_inbound_at(PAGE_ID, "U1").await.unwrap();
+        let window = app
+            .store
+            .recipient_now(PAGE_ID, "U1")
+            .await
+            .unwrap()
+            .last_inbound_at;
         assert_eq!(window, Some(wrote));
         // An echo (the Page writing) opens nothing.
         let echo = webhook_body(&[(
@@ -95,14 +100,25 @@ async fn a_persons_message_opens_the_window_as_it_is_stored_before_it_is_process
         assert_eq!(app.post_signed_webhook(&echo).await.status(), 200);
         app.writer.barrier().await.expect("the next batch");
         assert_eq!(
-            app.store.last_inbound_at(PAGE_ID, "U2").await.unwrap(),
+            app.store
+                .recipient_now(PAGE_ID, "U2")
+                .await
+                .unwrap()
+                .last_inbound_at,
             None
         );
         // Nor a message to a Page this deployment does not answer for.
         let elsewhere = webhook_body(&[("9999", vec![text_event("U3", "m.x1", "hi")])]);
         assert_eq!(app.post_signed_webhook(&elsewhere).await.status(), 200);
         app.writer.barrier().await.expect("the next batch");
-        assert_eq!(app.store.last_inbound_at("9999", "U3").await.unwrap(), None);
+        assert_eq!(
+            app.store
+                .recipient_now("9999", "U3")
+                .await
+                .unwrap()
+                .last_inbound_at,
+            None
+        );
         app.stop().await;
     })
     .await;
@@ -216,7 +232,11 @@ async fn on_postgres_storing_an_event_waits_for_no_conversation_row() {
     assert_eq!(app.post_signed_webhook(&first).await.status(), 200);
     app.writer.barrier().await.expect("the next batch");
     assert_eq!(
-        app.store.last_inbound_at(PAGE_ID, "U1").await.unwrap(),
+        app.store
+            .recipient_now(PAGE_ID, "U1")
+            .await
+            .unwrap()
+            .last_inbound_at,
         Some(wrote)
     );
     // Another transaction holds the person's row.
@@ -240,7 +260,11 @@ async fn on_postgres_storing_an_event_waits_for_no_conversation_row() {
     holder.rollback().await.expect("released");
     app.writer.barrier().await.expect("the next batch");
     assert_eq!(
-        app.store.last_inbound_at(PAGE_ID, "U1").await.unwrap(),
+        app.store
+            .recipient_now(PAGE_ID, "U1")
+            .await
+            .unwrap()
+            .last_inbound_at,
         Some(wrote + 60_000),
         "the main committer wrote the window"
     );

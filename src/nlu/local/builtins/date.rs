@@ -46,13 +46,17 @@ impl Today {
 /// How many days ahead or back a relative date may be: a hundred years.
 const MAX_DAYS_AHEAD: i64 = 36_525;
 
-/// Days in `month` (1–12) of `year`, leap years counted.
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+/// Whether the calendar has `day` in `month` of `year` (2026-02-31 is no
+/// date).
+fn exists(year: i64, month: u32, day: u32) -> bool {
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok());
+    match (i32::try_from(year), month, u8::try_from(day)) {
+        (Ok(year), Some(month), Ok(day)) => {
+            time::Date::from_calendar_date(year, month, day).is_ok()
+        }
+        _ => false,
     }
 }
 
@@ -204,10 +208,7 @@ fn explicit(raw: &str, words: &[&str], today: Today) -> Option<String> {
         }
         _ => return None,
     };
-    if !(1..=12).contains(&month)
-        || !(1..=days_in_month(year, month)).contains(&day)
-        || !(1..=9999).contains(&year)
-    {
+    if !(1..=9999).contains(&year) || !exists(year, month, day) {
         return None;
     }
     let date = Date { year, month, day };
