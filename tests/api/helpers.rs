@@ -306,6 +306,18 @@ impl TestApp {
         .await;
     }
 
+    /// Claims up to 10 outbox rows as a worker would at `now` (a lease of
+    /// `LEASE_MS` from then), as a quiet app's test is the worker.
+    pub async fn claim_outbox_at(&self, now: i64) -> Vec<lexbridge::store::outbox::OutboxRow> {
+        use lexbridge::store::writer::{Claim, LEASE_MS};
+        let claim = Claim {
+            now,
+            lease_until: now + LEASE_MS,
+            limit: 10,
+        };
+        self.writer.claim_outbox(claim).await.expect("claimed")
+    }
+
     /// Runs a statement directly (test setup).
     pub async fn exec(&self, sql: &str) {
         exec_on(&self.store, sql).await;

@@ -854,23 +854,11 @@ async fn a_message_whose_turn_at_the_send_rate_outlasts_half_a_lease_waits_queue
 #[tokio::test]
 async fn a_late_outcome_of_an_earlier_turn_does_not_end_the_turn_in_hand() {
     use lexbridge::store::outbox::{OutboxOutcome, OutboxTurn};
-    use lexbridge::store::writer::{Claim, Write, LEASE_MS};
+    use lexbridge::store::writer::{Write, LEASE_MS};
     on_every_backend(|backend| async move {
         let app = quiet_app(&backend, &[]).await;
         enqueue(&app, &[text("U1", "hello")]).await;
-        let claim = |now: i64| {
-            let app = &app;
-            async move {
-                app.writer
-                    .claim_outbox(Claim {
-                        now,
-                        lease_until: now + LEASE_MS,
-                        limit: 10,
-                    })
-                    .await
-                    .unwrap()
-            }
-        };
+        let claim = |now: i64| app.claim_outbox_at(now);
         let now = now_ms();
         let first = claim(now).await;
         assert_eq!(first.len(), 1);

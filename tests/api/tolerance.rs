@@ -6,7 +6,6 @@ use crate::support::nlu::ScriptedNlu;
 use lexbridge::store::now_ms;
 use lexbridge::store::outbox::NewOutboxMessage;
 use lexbridge::store::pauses::POLICY_BLOCK;
-use lexbridge::store::writer::{Claim, LEASE_MS};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use wiremock::matchers::{method, path};
@@ -307,18 +306,7 @@ async fn pause_reasons_form_a_set_and_the_claim_skips_a_paused_page() {
             .enqueue(&[message(PAGE_ID, "hello")], now_ms())
             .await
             .unwrap();
-        let claim = || async {
-            let now = now_ms();
-            app.writer
-                .claim_outbox(Claim {
-                    now,
-                    lease_until: now + LEASE_MS,
-                    limit: 10,
-                })
-                .await
-                .unwrap()
-                .len()
-        };
+        let claim = || async { app.claim_outbox_at(now_ms()).await.len() };
 
         assert!(store
             .pause_page(PAGE_ID, POLICY_BLOCK, Some("spam"), 1)
