@@ -22,9 +22,17 @@ pub fn base_url(raw: &str) -> Result<url::Url, String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must be an http(s) URL".into());
     }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+    // No user or password either: the URL goes into every address made
+    // under it (Meta's redirect_uri, the data-deletion status URL).
+    if url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return Err(format!(
-            "must be a scheme, host and port only (no path, query or fragment): {url}"
+            "must be a scheme, host and port only (no user, path, query or fragment): {}",
+            mask_url_password(url.as_str())
         ));
     }
     Ok(url)

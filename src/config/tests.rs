@@ -246,22 +246,27 @@ fn base_urls_timeouts_long_durations_and_the_page_id_are_checked() {
         (
             "PUBLIC_URL",
             "https://bridge.example.com/?a=b",
-            "no path, query or fragment",
+            "path, query or fragment",
         ),
         (
             "PUBLIC_URL",
             "https://bridge.example.com/app",
-            "no path, query or fragment",
+            "path, query or fragment",
         ),
         (
             "PUBLIC_URL",
             "https://bridge.example.com/#top",
-            "no path, query or fragment",
+            "path, query or fragment",
         ),
         (
             "GRAPH_API_URL",
             "https://graph.example.com/v1",
-            "no path, query or fragment",
+            "path, query or fragment",
+        ),
+        (
+            "PUBLIC_URL",
+            "https://ops:hunter2@bridge.example.com",
+            "no user, path",
         ),
         ("GRAPH_CONNECT_TIMEOUT_MS", "0", "must be at least 1"),
         ("GRAPH_REQUEST_TIMEOUT_MS", "0", "must be at least 1"),
@@ -280,6 +285,7 @@ fn base_urls_timeouts_long_durations_and_the_page_id_are_checked() {
             err.contains(key) && err.contains(says),
             "{key}={bad}: {err}"
         );
+        assert!(!err.contains("hunter2"), "a password is never shown: {err}");
     }
     let mut map = complete();
     map.insert("PUBLIC_URL", "https://bridge.example.com/");

@@ -177,6 +177,35 @@ fn a_sample_too_long_or_naming_too_many_slots_is_a_clear_error() {
         err.field.as_deref(),
         Some("slotTypeValues[0].sampleValue.value")
     );
+    // A slot's own sample utterance is held to the same limit.
+    let slot = format!(
+        r#"{{"name": "code", "slotTypeName": "Codes", "valueElicitationSetting": {{
+            "slotConstraint": "Optional", "sampleUtterances": [{{"utterance": "{long}"}}]}}}}"#
+    );
+    let files = bot(
+        manifest,
+        &[
+            (
+                "SlotTypes/Codes/SlotType.json",
+                r#"{"name": "Codes", "slotTypeValues": [{"sampleValue": {"value": "abc"}}]}"#,
+            ),
+            ("Intents/Hello/Slots/code/Slot.json", &slot),
+        ],
+    );
+    let err = LocalBot::from_files(&files).expect_err("a long slot utterance");
+    assert!(err.file.ends_with("Slots/code/Slot.json"), "{err}");
+    assert!(err.reason.contains("at most 1024"), "{err}");
+    // A synonym likewise.
+    let codes = format!(
+        r#"{{"name": "Codes", "slotTypeValues": [{{"sampleValue": {{"value": "abc"}},
+            "synonyms": [{{"value": "{value}"}}]}}]}}"#
+    );
+    let files = bot(manifest, &[("SlotTypes/Codes/SlotType.json", &codes)]);
+    let err = LocalBot::from_files(&files).expect_err("a long synonym");
+    assert_eq!(
+        err.field.as_deref(),
+        Some("slotTypeValues[0].synonyms[0].value")
+    );
 }
 
 #[test]
