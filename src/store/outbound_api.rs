@@ -269,44 +269,28 @@ impl Store {
             (Some(pages), Some(page)) => pages.contains(page),
             _ => true,
         };
-        if let Some(on_page) = on_page {
-            let linked = rows
-                .iter()
-                .find(|r| r.0.as_deref() == Some(on_page))
-                .cloned();
-            // A key limited to some Pages learns nothing of links elsewhere:
-            // an account it sees no link of is unknown to it.
-            let unknown = match within {
-                Some(_) => !rows.iter().any(|r| r.0.is_some() && allowed(&r)),
-                None => rows.is_empty(),
-            };
-            return Ok(match (linked, unknown) {
-                (Some((Some(page_id), Some(psid), last_inbound_at, thread_owner)), _) => {
-                    Recipient::Found {
-                        page_id,
-                        psid,
-                        last_inbound_at,
-                        thread_owner,
-                    }
-                }
-                (_, true) => Recipient::Unknown,
-                _ => Recipient::Unlinked,
-            });
+        // A key limited to some Pages learns nothing of links elsewhere: an
+        // account it sees no link of (or one with no link at all) is
+        // unknown to it, or its answer would tell which accounts exist.
+        let unknown = match within {
+            Some(_) => !rows.iter().any(|r| r.0.is_some() && allowed(&r)),
+            None => rows.is_empty(),
+        };
+        if unknown {
+            return Ok(Recipient::Unknown);
         }
-        let row = rows.iter().find(allowed).or(rows.first()).cloned();
-        Ok(match row {
-            None => Recipient::Unknown,
+        let row = match on_page {
+            Some(on_page) => rows.iter().find(|r| r.0.as_deref() == Some(on_page)),
+            None => rows.iter().find(allowed).or(rows.first()),
+        };
+        Ok(match row.cloned() {
             Some((Some(page_id), Some(psid), last_inbound_at, thread_owner)) => Recipient::Found {
                 page_id,
                 psid,
                 last_inbound_at,
                 thread_owner,
             },
-            // An account with no link at all: to a key limited to some
-            // Pages it is unknown, as on the branch above, or its answer
-            // would tell which accounts exist.
-            Some(_) if within.is_some() => Recipient::Unknown,
-            Some(_) => Recipient::Unlinked,
+            _ => Recipient::Unlinked,
         })
     }
 
