@@ -31,7 +31,7 @@ use crate::store::writer::Write;
 pub const HANDOVER_PAYLOAD: &str = "HANDOVER";
 
 /// Idle threads taken back per round.
-const TAKE_BACK_BATCH: i64 = 100;
+pub const TAKE_BACK_BATCH: i64 = 100;
 
 /// The `control` outbox row making `call` for the person of `row`.
 fn control_row(row: &InboxRow, call: &ThreadControl) -> NewOutboxMessage {

@@ -453,7 +453,9 @@ async fn idle_threads_of_a_page_without_a_token_do_not_hold_the_others_back() {
         let app = app_with(&[("HANDOVER_IDLE_TAKE_BACK_MS", "200")], &backend).await;
         // Idle for ten minutes (recent enough that retention keeps them).
         let (now, idle) = (now_ms(), now_ms() - 600_000);
-        let stale: Vec<String> = (0..120)
+        // More of them than a round reads, or the test proves nothing.
+        let more_than_a_round = lexbridge::workers::handover::TAKE_BACK_BATCH + 20;
+        let stale: Vec<String> = (0..more_than_a_round)
             .map(|n| format!("('GONE', 'G{n}', '999', {idle}, {idle}, {now})"))
             .collect();
         app.exec(&format!(

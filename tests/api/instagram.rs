@@ -181,12 +181,11 @@ async fn erasing_a_person_erases_what_they_wrote_on_instagram() {
             .await;
         app.inbox_settled().await;
         app.outbox_settled().await;
-        let count = |sql: String| {
-            let app = &app;
-            async move { app.count(&sql).await }
-        };
         assert_eq!(
-            count(format!("SELECT COUNT(*) FROM inbox WHERE psid = '{IGSID}'")).await,
+            app.count(&format!(
+                "SELECT COUNT(*) FROM inbox WHERE psid = '{IGSID}'"
+            ))
+            .await,
             1
         );
         let erased = app
@@ -200,20 +199,26 @@ async fn erasing_a_person_erases_what_they_wrote_on_instagram() {
             .await
             .unwrap()
             .expect("the account exists");
+        // What they wrote and the answer they were sent.
         assert_eq!(erased.erased.inbox, 1, "{:?}", erased.erased);
+        assert_eq!(erased.erased.outbox, 1, "{:?}", erased.erased);
         assert_eq!(
-            count(format!("SELECT COUNT(*) FROM inbox WHERE psid = '{IGSID}'")).await,
+            app.count(&format!(
+                "SELECT COUNT(*) FROM inbox WHERE psid = '{IGSID}'"
+            ))
+            .await,
             0
         );
         assert_eq!(
-            count(format!(
+            app.count(&format!(
                 "SELECT COUNT(*) FROM outbox WHERE psid = '{IGSID}'"
             ))
             .await,
             0
         );
         assert_eq!(
-            count("SELECT COUNT(*) FROM inbox WHERE psid = 'IGSID-2'".to_string()).await,
+            app.count("SELECT COUNT(*) FROM inbox WHERE psid = 'IGSID-2'")
+                .await,
             1
         );
         app.stop().await;

@@ -5,7 +5,7 @@
 
 use crate::helpers::*;
 use crate::login_support::*;
-use crate::outbound::{new_key, person};
+use crate::outbound::{new_key, person, ping, post};
 use crate::support::nlu::ScriptedNlu;
 use lexbridge::linking::notice::{link_announcement, unlink_payload};
 use lexbridge::store::linking::{LinkChange, NewLink, OnOtherOwner};
@@ -394,7 +394,7 @@ async fn a_message_in_hand_at_the_unlink_is_cancelled_when_it_comes_back() {
         person(&app, "acct-2", "U2", Some(HOUR)).await;
         let slow_failure = ResponseTemplate::new(500)
             .set_body_json(json!({"error": {"message": "Please retry", "code": 2}}))
-            .set_delay(std::time::Duration::from_millis(1500));
+            .set_delay(std::time::Duration::from_secs(5));
         Mock::given(method("POST"))
             .and(path(SEND_PATH))
             .respond_with(slow_failure)
@@ -500,31 +500,26 @@ async fn a_message_in_hand_at_the_unlink_is_cancelled_when_it_comes_back() {
 async fn a_message_waiting_for_the_send_rate_at_the_unlink_is_cancelled_when_its_turn_comes() {
     on_every_backend(|backend| async move {
         // One call a second: the fourth message waits some 3 s in hand.
-        let app = spawn_app_with_settings(&backend, &[("SEND_RATE_PER_PAGE", "1")]).await;
-        Mock::given(method("POST"))
-            .and(path(SEND_PATH))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message_id": "m.1"})))
-            .mount(&app.graph)
-            .await;
+        let app = crate::outbox::one_send_a_second(&backend).await;
         let key = new_key(&app, "crm").await;
+        let mut messages = Vec::new();
         for n in 1..=4 {
             person(&app, &format!("acct-{n}"), &format!("U{n}"), Some(HOUR)).await;
+            messages.push(ping(&format!("acct-{n}"), "Your invoice"));
         }
-        for n in 1..=4 {
-            let response = app
-                .http
-                .post(format!("{}/api/v1/messages", app.address))
-                .bearer_auth(&key)
-                .json(&json!({"to": {"account": format!("acct-{n}")}, "message": {"text": "Your invoice"}}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 202);
-        }
-        // The first went at once; the others wait 1, 2 and 3 s in hand.
+        // All four in one request, so they are claimed together.
+        let batch = json!({"messages": messages});
+        let (status, _) = post(&app, "/api/v1/messages/batch", Some(&key), &batch).await;
+        assert_eq!(status, 200);
+        // The first went at once; the others wait 1, 2 and 3 s in hand
+        // (counted in one statement, so the two counts agree).
         wait_until("the first sent, the others in hand", || async {
-            app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").await == 1
-                && app.count("SELECT COUNT(*) FROM outbox WHERE state = 'sending'").await == 3
+            app.count(
+                "SELECT COUNT(*) FROM outbox WHERE state = 'sending'
+                   AND (SELECT COUNT(*) FROM outbox WHERE state = 'sent') = 1",
+            )
+            .await
+                == 3
         })
         .await;
         let waiting: Vec<(String,)> = rows_on(
@@ -537,9 +532,8 @@ async fn a_message_waiting_for_the_send_rate_at_the_unlink_is_cancelled_when_its
             .unlink_psid(PAGE_ID, &psid, "messenger", now_ms())
             .await
             .unwrap();
-        let cancelled = format!(
-            "SELECT COUNT(*) FROM outbox WHERE psid = '{psid}' AND state = 'cancelled'"
-        );
+        let cancelled =
+            format!("SELECT COUNT(*) FROM outbox WHERE psid = '{psid}' AND state = 'cancelled'");
         wait_until("the message cancelled at its turn", || async {
             app.count(&cancelled).await == 1
         })

@@ -237,9 +237,8 @@ mod tests {
 
     #[test]
     fn a_pipe_given_as_the_bot_is_refused_not_waited_on() {
-        let dir = std::env::temp_dir().join(format!("lexbridge-fifo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let pipe = dir.join("bot.zip");
+        let dir = tempfile::tempdir().unwrap();
+        let pipe = dir.path().join("bot.zip");
         let made = std::process::Command::new("mkfifo").arg(&pipe).status();
         assert!(made.is_ok_and(|s| s.success()), "mkfifo (coreutils)");
         let err = FileMap::open(&pipe).expect_err("a pipe");
@@ -247,7 +246,6 @@ mod tests {
             err.reason.contains("neither a folder nor a .zip file"),
             "{err}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
